@@ -1,0 +1,143 @@
+/*
+ * main.c - the `dumper` command: backup, restore, verify, list.
+ *
+ * Every failure prints one line on stderr and exits with a documented code (see `dumper --help`
+ * and docs/cli.md); the codes are libdumper's stable error codes.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "core/log.h"
+#include "core/util.h"
+
+static const char usage_text[] =
+    "usage: dumper <command> [options]\n"
+    "\n"
+    "Commands:\n"
+    "  backup <database-url> --to <dir|s3://bucket/prefix>   back up a database\n"
+    "  restore <backup> <database-url>                      restore a backup (verifies it first)\n"
+    "  verify <backup>                                      check a backup's integrity\n"
+    "  list <dir|s3://bucket/prefix>                        list backups, newest first\n"
+    "  version                                              print the version\n"
+    "\n"
+    "Database URLs:\n"
+    "  sqlite:///abs/path.db  sqlite:rel/path.db  postgres://user@host:5432/db\n"
+    "  mysql://user@host:3306/db  mariadb://...  redis://host:6379/0  mongodb://host:27017/db\n"
+    "  Passwords: put them in the URL only if nothing else works; prefer PGPASSWORD, MYSQL_PWD,\n"
+    "  REDISCLI_AUTH or DUMPER_DB_PASSWORD in the environment. They never reach argv or logs.\n"
+    "\n"
+    "Run 'dumper <command> --help' for a command's options.\n"
+    "\n"
+    "Exit codes:\n"
+    "   0 success                 9 backup corrupt or truncated\n"
+    "   1 internal error         10 database or dump tool failed\n"
+    "   2 invalid arguments      11 authentication failed\n"
+    "   3 malformed URL          12 connection failed\n"
+    "   4 not supported          13 storage error\n"
+    "   5 not found              14 protocol error\n"
+    "   6 target exists          15 backup too large\n"
+    "   7 I/O error              16 busy\n"
+    "   8 no space left          17 interrupted\n"
+    "  18 out of memory          19 timed out\n"
+    "  20 dump tool missing or incompatible\n";
+
+int cli_fail(const dp_err *err)
+{
+    fprintf(stderr, "dumper: %s\n", err->msg[0] ? err->msg : dumper_strerror(err->code));
+    return err->code ? err->code : DUMPER_EINTERNAL;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "dumper %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see 'dumper %s --help')\n", cmd);
+    va_end(ap);
+    return DUMPER_EUSAGE;
+}
+
+static int progress_tty = -1;
+
+int cli_progress_enabled(void)
+{
+    if (progress_tty < 0)
+        progress_tty = isatty(STDERR_FILENO);
+    return progress_tty;
+}
+
+void cli_progress(void *ctx, uint64_t bytes, int done)
+{
+    static int64_t start;
+    if (!cli_progress_enabled())
+        return;
+    int64_t now = dp_mono_ms();
+    if (!start)
+        start = now;
+    double secs = (double)(now - start) / 1000.0;
+    char sz[32], rate[32];
+    dp_human_size(bytes, sz, sizeof sz);
+    dp_human_size(secs > 0.01 ? (uint64_t)((double)bytes / secs) : 0, rate, sizeof rate);
+    fprintf(stderr, "\r\033[K  %s  %s/s", sz, rate);
+    if (done)
+        fprintf(stderr, "\r\033[K");
+    fflush(stderr);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    dp_interrupted = 1;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: blocking reads return EINTR and the loop sees the flag */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        cli_cmd_fn fn;
+    } cmds[] = {{"backup", cmd_backup}, {"restore", cmd_restore}, {"verify", cmd_verify}, {"list", cmd_list}};
+
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return DUMPER_EUSAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("dumper %s\n", dumper_version());
+        return 0;
+    }
+    if (getenv("DUMPER_DEBUG"))
+        dp_log_set_level(DP_LOG_DEBUG);
+    else
+        dp_log_set_level(DP_LOG_WARN);
+    install_signals();
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(cmds[i].name, cmd) == 0)
+            return cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "dumper: unknown command '%s' (see 'dumper --help')\n", cmd);
+    return DUMPER_EUSAGE;
+}

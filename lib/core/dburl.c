@@ -1,0 +1,376 @@
+/* dburl.c - the one database URL parser. Pure: no I/O, no globals. */
+#include "core/dburl.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+static const struct {
+    const char *scheme;
+    dp_db_type type;
+} schemes[] = {
+    {"sqlite", DP_DB_SQLITE},       {"sqlite3", DP_DB_SQLITE},   {"postgres", DP_DB_POSTGRES},
+    {"postgresql", DP_DB_POSTGRES}, {"postgis", DP_DB_POSTGRES}, {"mysql", DP_DB_MYSQL},
+    {"mysql2", DP_DB_MYSQL},        {"mariadb", DP_DB_MYSQL},    {"trilogy", DP_DB_MYSQL},
+    {"redis", DP_DB_REDIS},         {"rediss", DP_DB_REDIS},     {"mongodb", DP_DB_MONGODB},
+    {"mongodb+srv", DP_DB_MONGODB},
+};
+
+const char *dp_db_type_name(dp_db_type t)
+{
+    static const char *names[] = {"sqlite", "postgresql", "mysql", "redis", "mongodb"};
+    return (unsigned)t < DP_DB__COUNT ? names[t] : "unknown";
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode [s, s+n). NULL on a bad escape or an embedded NUL. */
+static char *pct_decode(const char *s, size_t n, int plus_is_space)
+{
+    char *out = malloc(n + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
+            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+                free(out);
+                return NULL;
+            }
+            *o++ = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (s[i] == '+' && plus_is_space) {
+            *o++ = ' ';
+        } else {
+            *o++ = s[i];
+        }
+    }
+    *o = 0;
+    return out;
+}
+
+static int fail(dp_err *err, dp_dburl *u, const char *raw, const char *why)
+{
+    char *red = dp_url_redact_raw(raw);
+    dp_err_set(err, DUMPER_EURL, "malformed database url '%s': %s", red ? red : "?", why);
+    free(red);
+    dp_dburl_free(u);
+    return DUMPER_EURL;
+}
+
+static int parse_query(const char *q, dp_dburl *u)
+{
+    while (*q) {
+        const char *amp = strchr(q, '&');
+        size_t len = amp ? (size_t)(amp - q) : strlen(q);
+        if (len) {
+            const char *eq = memchr(q, '=', len);
+            size_t klen = eq ? (size_t)(eq - q) : len;
+            dp_kv *grown = realloc(u->params, (u->nparams + 1) * sizeof *grown);
+            if (!grown)
+                return -1;
+            u->params = grown;
+            dp_kv *kv = &u->params[u->nparams];
+            kv->key = pct_decode(q, klen, 1);
+            kv->value = eq ? pct_decode(eq + 1, len - klen - 1, 1) : strdup("");
+            if (!kv->key || !kv->value) {
+                free(kv->key);
+                free(kv->value);
+                return -1;
+            }
+            u->nparams++;
+        }
+        q += len + (amp ? 1 : 0);
+    }
+    return 0;
+}
+
+int dp_dburl_parse(const char *s, dp_dburl *u, dp_err *err)
+{
+    memset(u, 0, sizeof *u);
+    if (!s || !*s)
+        return dp_err_set(err, DUMPER_EURL, "malformed database url '': empty");
+    for (const char *c = s; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return fail(err, u, "", "control character in url");
+
+    const char *colon = strchr(s, ':');
+    if (!colon || colon == s)
+        return fail(err, u, s, "missing scheme (expected e.g. sqlite:///path/to/db or postgres://host/db)");
+    size_t slen = (size_t)(colon - s);
+    char scheme[16];
+    if (slen >= sizeof scheme)
+        return fail(err, u, s, "unknown scheme");
+    for (size_t i = 0; i < slen; i++)
+        scheme[i] = (char)tolower((unsigned char)s[i]);
+    scheme[slen] = 0;
+    size_t k;
+    for (k = 0; k < sizeof schemes / sizeof schemes[0]; k++)
+        if (strcmp(schemes[k].scheme, scheme) == 0)
+            break;
+    if (k == sizeof schemes / sizeof schemes[0])
+        return fail(err, u, s, "unknown scheme (supported: sqlite, postgres, mysql, mariadb, redis, mongodb)");
+    u->type = schemes[k].type;
+    if (!(u->scheme = strdup(scheme)))
+        return fail(err, u, s, "out of memory");
+    const char *rest = colon + 1;
+
+    if (u->type == DP_DB_SQLITE) {
+        const char *path;
+        if (strncmp(rest, "//", 2) == 0) {
+            const char *auth = rest + 2, *slash = strchr(auth, '/');
+            if (!slash)
+                return fail(err, u, s, "missing path (use sqlite:///absolute/path or sqlite:relative/path)");
+            size_t alen = (size_t)(slash - auth);
+            if (alen && !(alen == 9 && strncmp(auth, "localhost", 9) == 0))
+                return fail(err, u, s, "sqlite urls take no host (use sqlite:///absolute/path)");
+            path = slash;
+        } else {
+            path = rest;
+        }
+        const char *q = strchr(path, '?');
+        size_t plen = q ? (size_t)(q - path) : strlen(path);
+        if (plen == 0)
+            return fail(err, u, s, "missing path");
+        u->path = pct_decode(path, plen, 0);
+        if (!u->path)
+            return fail(err, u, s, "bad percent-escape in path");
+        if (q && parse_query(q + 1, u) < 0)
+            return fail(err, u, s, "bad query string");
+        return 0;
+    }
+
+    if (strncmp(rest, "//", 2) != 0)
+        return fail(err, u, s, "expected '//' after the scheme");
+    const char *auth = rest + 2;
+    size_t alen = strcspn(auth, "/?#");
+    const char *after = auth + alen;
+    if (*after == '#')
+        return fail(err, u, s, "fragments are not allowed");
+    /* userinfo: the last '@' in the authority (passwords may contain '@' only percent-encoded, but
+     * be lenient like libpq). */
+    const char *at = NULL;
+    for (const char *c = auth; c < after; c++)
+        if (*c == '@')
+            at = c;
+    const char *hostp = auth;
+    if (at) {
+        const char *pc = memchr(auth, ':', (size_t)(at - auth));
+        size_t ulen = pc ? (size_t)(pc - auth) : (size_t)(at - auth);
+        if (ulen) {
+            if (!(u->user = pct_decode(auth, ulen, 0)))
+                return fail(err, u, s, "bad percent-escape in user");
+        }
+        if (pc) {
+            if (!(u->password = pct_decode(pc + 1, (size_t)(at - pc - 1), 0)))
+                return fail(err, u, s, "bad percent-escape in password");
+        }
+        hostp = at + 1;
+    }
+    /* host[:port], host may be [v6] */
+    const char *hend = after, *portp = NULL;
+    if (*hostp == '[') {
+        const char *rb = memchr(hostp, ']', (size_t)(after - hostp));
+        if (!rb)
+            return fail(err, u, s, "unterminated '[' in host");
+        if (!(u->host = strndup(hostp + 1, (size_t)(rb - hostp - 1))))
+            return fail(err, u, s, "out of memory");
+        if (rb + 1 < after) {
+            if (rb[1] != ':')
+                return fail(err, u, s, "unexpected text after ']'");
+            portp = rb + 2;
+        }
+    } else {
+        const char *pc = memchr(hostp, ':', (size_t)(after - hostp));
+        if (pc) {
+            hend = pc;
+            portp = pc + 1;
+        }
+        if (hend > hostp) {
+            for (const char *c = hostp; c < hend; c++)
+                if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == '_' || *c == '%'))
+                    return fail(err, u, s, "invalid character in host");
+            if (!(u->host = pct_decode(hostp, (size_t)(hend - hostp), 0)))
+                return fail(err, u, s, "bad host");
+        } else if (pc) {
+            return fail(err, u, s, "port without host");
+        }
+    }
+    if (portp) {
+        if (portp == after)
+            return fail(err, u, s, "empty port");
+        long port = 0;
+        for (const char *c = portp; c < after; c++) {
+            if (!isdigit((unsigned char)*c))
+                return fail(err, u, s, "port is not a number");
+            port = port * 10 + (*c - '0');
+            if (port > 65535)
+                return fail(err, u, s, "port out of range");
+        }
+        if (port == 0)
+            return fail(err, u, s, "port out of range");
+        u->port = (int)port;
+    }
+    if (*after == '/') {
+        const char *p = after + 1;
+        size_t plen = strcspn(p, "?#");
+        if (plen) {
+            if (!(u->dbname = pct_decode(p, plen, 0)))
+                return fail(err, u, s, "bad percent-escape in database name");
+        }
+        after = p + plen;
+    }
+    if (*after == '#')
+        return fail(err, u, s, "fragments are not allowed");
+    if (*after == '?' && parse_query(after + 1, u) < 0)
+        return fail(err, u, s, "bad query string");
+    if (u->type == DP_DB_REDIS && u->dbname) {
+        for (const char *c = u->dbname; *c; c++)
+            if (!isdigit((unsigned char)*c))
+                return fail(err, u, s, "redis database must be a number");
+    }
+    if (!u->host && !dp_dburl_param(u, "host") && u->type != DP_DB_POSTGRES && u->type != DP_DB_MYSQL)
+        return fail(err, u, s, "missing host");
+    return 0;
+}
+
+void dp_dburl_free(dp_dburl *u)
+{
+    if (!u)
+        return;
+    free(u->scheme);
+    free(u->user);
+    dp_free_secret(u->password);
+    free(u->host);
+    free(u->dbname);
+    free(u->path);
+    for (size_t i = 0; i < u->nparams; i++) {
+        free(u->params[i].key);
+        if (u->params[i].key && (strcmp(u->params[i].key, "password") == 0))
+            dp_free_secret(u->params[i].value);
+        else
+            free(u->params[i].value);
+    }
+    free(u->params);
+    memset(u, 0, sizeof *u);
+}
+
+const char *dp_dburl_param(const dp_dburl *u, const char *key)
+{
+    for (size_t i = 0; i < u->nparams; i++)
+        if (strcmp(u->params[i].key, key) == 0)
+            return u->params[i].value;
+    return NULL;
+}
+
+char *dp_dburl_redacted(const dp_dburl *u)
+{
+    dp_buf b = {0};
+    dp_buf_printf(&b, "%s:", u->scheme ? u->scheme : "?");
+    if (u->type == DP_DB_SQLITE) {
+        dp_buf_printf(&b, "%s%s", u->path && u->path[0] == '/' ? "//" : "", u->path ? u->path : "");
+    } else {
+        dp_buf_puts(&b, "//");
+        if (u->user || u->password) {
+            dp_buf_puts(&b, u->user ? u->user : "");
+            if (u->password)
+                dp_buf_puts(&b, ":***");
+            dp_buf_puts(&b, "@");
+        }
+        if (u->host)
+            dp_buf_printf(&b, strchr(u->host, ':') ? "[%s]" : "%s", u->host);
+        if (u->port)
+            dp_buf_printf(&b, ":%d", u->port);
+        if (u->dbname)
+            dp_buf_printf(&b, "/%s", u->dbname);
+    }
+    for (size_t i = 0; i < u->nparams; i++) {
+        int secret = strcmp(u->params[i].key, "password") == 0;
+        dp_buf_printf(&b, "%c%s=%s", i ? '&' : '?', u->params[i].key, secret ? "***" : u->params[i].value);
+    }
+    if (!b.data)
+        return strdup("");
+    return b.data;
+}
+
+char *dp_url_redact_raw(const char *s)
+{
+    dp_buf b = {0};
+    const char *p = s;
+    while (*p) {
+        const char *sep = strstr(p, "://");
+        if (!sep)
+            break;
+        const char *auth = sep + 3;
+        size_t alen = strcspn(auth, "/?# ");
+        const char *at = NULL;
+        for (const char *c = auth; c < auth + alen; c++)
+            if (*c == '@')
+                at = c;
+        const char *pc = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (pc) {
+            dp_buf_append(&b, p, (size_t)(pc - p));
+            dp_buf_puts(&b, ":***");
+            p = at;
+        } else {
+            dp_buf_append(&b, p, (size_t)(auth + alen - p));
+            p = auth + alen;
+        }
+    }
+    dp_buf_puts(&b, p);
+    /* password=... in a query string */
+    char *q = b.data ? strstr(b.data, "password=") : NULL;
+    while (q) {
+        char *v = q + 9;
+        size_t vl = strcspn(v, "&# ");
+        if (vl) {
+            memmove(v + 3, v + vl, strlen(v + vl) + 1);
+            memcpy(v, "***", 3);
+        }
+        q = strstr(v, "password=");
+    }
+    return b.data ? b.data : strdup("");
+}
+
+char *dp_dburl_short_name(const dp_dburl *u)
+{
+    const char *base = NULL;
+    size_t len = 0;
+    if (u->type == DP_DB_SQLITE && u->path) {
+        const char *slash = strrchr(u->path, '/');
+        base = slash ? slash + 1 : u->path;
+        const char *dot = strrchr(base, '.');
+        len = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    } else if (u->dbname && *u->dbname) {
+        base = u->dbname;
+        len = strlen(base);
+        if (u->type == DP_DB_REDIS) {
+            base = NULL;
+        }
+    }
+    if (!base || !len) {
+        base = dp_db_type_name(u->type);
+        len = strlen(base);
+    }
+    char *out = malloc(len + 1);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        char c = base[i];
+        out[i] = (isalnum((unsigned char)c) || c == '_' || c == '-' || c == '.') ? c : '_';
+    }
+    out[len] = 0;
+    return out;
+}

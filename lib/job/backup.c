@@ -1,0 +1,434 @@
+/* backup.c - the backup/verify/restore/list pipelines over any source and storage driver. */
+#include "job/backup.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/util.h"
+
+/* ---- progress filter ---- */
+
+typedef struct {
+    dp_sink base;
+    dp_progress_fn fn;
+    void *ctx;
+    int64_t last;
+} progress_sink;
+
+static int progress_write(dp_sink *s, const void *p, size_t n, dp_err *err)
+{
+    progress_sink *ps = (progress_sink *)s;
+    int rc = dp_sink_write(s->next, p, n, err);
+    int64_t now = dp_mono_ms();
+    if (!rc && now - ps->last >= 250) {
+        ps->last = now;
+        ps->fn(ps->ctx, s->bytes + n, 0);
+    }
+    return rc;
+}
+
+static int progress_end(dp_sink *s, dp_err *err)
+{
+    progress_sink *ps = (progress_sink *)s;
+    int rc = dp_sink_end(s->next, err);
+    ps->fn(ps->ctx, s->bytes, 1);
+    return rc;
+}
+
+static const dp_sink_ops progress_ops = {.name = "progress", .write = progress_write, .end = progress_end};
+
+static dp_sink *progress_new(dp_progress_fn fn, void *ctx, dp_sink *next)
+{
+    progress_sink *ps = calloc(1, sizeof *ps);
+    if (!ps)
+        return NULL;
+    dp_sink_init(&ps->base, &progress_ops, next);
+    ps->fn = fn;
+    ps->ctx = ctx;
+    ps->last = dp_mono_ms();
+    return &ps->base;
+}
+
+/* A borrowed-sink adapter: lets a chain end in a sink the caller keeps owning. Abort and free of
+ * the chain do not reach the borrowed sink; the caller aborts it. */
+typedef struct {
+    dp_sink base;
+    dp_sink *target;
+} borrow_sink;
+
+static int borrow_write(dp_sink *s, const void *p, size_t n, dp_err *err)
+{
+    return dp_sink_write(((borrow_sink *)s)->target, p, n, err);
+}
+static int borrow_end(dp_sink *s, dp_err *err) { return dp_sink_end(((borrow_sink *)s)->target, err); }
+static int borrow_commit(dp_sink *s, dp_err *err) { return 0; }
+static const dp_sink_ops borrow_ops = {.name = "borrow", .write = borrow_write, .end = borrow_end, .commit = borrow_commit};
+
+static dp_sink *borrow_new(dp_sink *target)
+{
+    borrow_sink *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    dp_sink_init(&b->base, &borrow_ops, NULL);
+    b->target = target;
+    return &b->base;
+}
+
+char *dp_backup_key(const char *name, int64_t created_ms, const char *format, dp_codec codec)
+{
+    char stamp[24];
+    dp_stamp_compact(created_ms, stamp);
+    const char *ext = dp_codec_ext(codec);
+    return dp_asprintf("%s-%s.%s%s%s", name, stamp, format, *ext ? "." : "", ext);
+}
+
+int dp_backup_stream(const dp_dburl *url, const dp_source_driver *drv, const dp_source_opts *src, dp_codec codec,
+                     int level, uint64_t max_size, dp_progress_fn progress, void *progress_ctx, dp_sink *writer,
+                     dp_manifest *m, dp_err *err)
+{
+    int rc = 0;
+    const char *format = NULL;
+    if ((rc = drv->resolve_format(url, src, &format, err)))
+        return rc;
+    dp_sink *sha = NULL, *head = NULL, *comp = NULL;
+    dp_sink *tail = borrow_new(writer);
+    if (tail && max_size)
+        tail = dp_filter_limit_new(max_size, tail);
+    if (tail)
+        sha = dp_filter_sha256_new(tail);
+    if (sha)
+        comp = dp_filter_compress_new(codec, level, sha);
+    head = comp;
+    if (comp && progress)
+        head = progress_new(progress, progress_ctx, comp);
+    if (!head) {
+        dp_sink_free(comp ? comp : sha ? sha : tail);
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    }
+    int64_t start = dp_mono_ms();
+    rc = drv->backup(url, src, head, err);
+    if (!rc)
+        rc = dp_sink_end(head, err);
+    if (!rc) {
+        m->format = dp_strdup(format);
+        m->compression = dp_strdup(dp_codec_name(codec));
+        m->source_type = dp_strdup(drv->name);
+        m->raw_size = comp->bytes;
+        m->size = sha->bytes;
+        m->duration_ms = dp_mono_ms() - start;
+        m->database = dp_dburl_redacted(url);
+        m->dumper_version = dp_strdup(dumper_version());
+        dp_filter_sha256_hex(sha, m->sha256);
+        if (!m->format || !m->compression || !m->source_type || !m->database || !m->dumper_version)
+            rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    }
+    /* The borrow sink has no downstream: freeing the chain (which aborts it on failure) never
+     * reaches the caller's writer. */
+    dp_sink_free(head);
+    return rc;
+}
+
+int dp_backup_run(const dp_backup_req *req, dp_backup_result *res, dp_err *err)
+{
+    memset(res, 0, sizeof *res);
+    dp_dburl url;
+    int rc = dp_dburl_parse(req->db_url, &url, err);
+    if (rc)
+        return rc;
+    dp_storage *st = NULL;
+    dp_sink *writer = NULL;
+    char *name = NULL, *manifest_key = NULL, *json = NULL;
+    int manifest_written = 0;
+    const dp_source_driver *drv = dp_source_for(url.type);
+    const char *format = NULL;
+    if (!drv) {
+        rc = dp_err_set(err, DUMPER_EINTERNAL, "no driver for %s", dp_db_type_name(url.type));
+        goto done;
+    }
+    if ((rc = drv->resolve_format(&url, &req->src, &format, err)))
+        goto done;
+    if (!(drv->features & DP_SOURCE_FEAT_BACKUP)) {
+        rc = dp_err_set(err, DUMPER_EUNSUPPORTED, "%s backups are not supported", drv->name);
+        goto done;
+    }
+    if (drv->check && (rc = drv->check(&url, &req->src, err)))
+        goto done;
+    name = req->name ? dp_strdup(req->name) : dp_dburl_short_name(&url);
+    if (!name) {
+        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = dp_storage_open(req->storage, req->storage_opts, 1, &st, err)))
+        goto done;
+    res->m.created_ms = dp_now_ms();
+    res->key = dp_backup_key(name, res->m.created_ms, format, req->codec);
+    res->m.name = dp_strdup(res->key);
+    manifest_key = res->key ? dp_asprintf("%s%s", res->key, DP_MANIFEST_SUFFIX) : NULL;
+    if (!res->key || !res->m.name || !manifest_key) {
+        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = dp_storage_writer(st, res->key, &writer, err)))
+        goto done;
+    if ((rc = dp_backup_stream(&url, drv, &req->src, req->codec, req->level, req->max_size, req->progress,
+                               req->progress_ctx, writer, &res->m, err)))
+        goto done;
+    if (!(json = dp_manifest_to_json(&res->m))) {
+        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = dp_storage_put(st, manifest_key, json, strlen(json), err)))
+        goto done;
+    manifest_written = 1;
+    if ((rc = dp_sink_commit(writer, err)))
+        goto done;
+    res->path = strcmp(st->location, ".") == 0 ? dp_strdup(res->key) : dp_asprintf("%s/%s", st->location, res->key);
+done:
+    if (rc) {
+        char *red = dp_dburl_redacted(&url);
+        dp_err_prefix(err, "backup of '%s' failed", red ? red : "?");
+        free(red);
+        dp_sink_abort(writer);
+        if (manifest_written) {
+            dp_err ignore = {0};
+            dp_storage_remove(st, manifest_key, &ignore);
+        }
+    }
+    dp_sink_free(writer);
+    dp_storage_close(st);
+    dp_dburl_free(&url);
+    free(name);
+    free(manifest_key);
+    free(json);
+    if (rc) {
+        dp_backup_result_free(res);
+    }
+    return rc;
+}
+
+void dp_backup_result_free(dp_backup_result *res)
+{
+    free(res->key);
+    free(res->path);
+    dp_manifest_free(&res->m);
+    memset(res, 0, sizeof *res);
+}
+
+int dp_backup_manifest(dp_storage *st, const char *key, dp_manifest *m, dp_err *err)
+{
+    char *mkey = dp_asprintf("%s%s", key, DP_MANIFEST_SUFFIX), *json = NULL;
+    size_t len = 0;
+    if (!mkey)
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    dp_err e2 = {0};
+    int rc = dp_storage_get(st, mkey, DP_MANIFEST_MAX, &json, &len, &e2);
+    if (rc == DUMPER_ENOENT) {
+        dp_object_info info;
+        dp_err e3 = {0};
+        if (dp_storage_stat(st, key, &info, &e3) == DUMPER_ENOENT)
+            rc = dp_err_set(err, DUMPER_ENOENT, "backup '%s/%s' not found", st->location, key);
+        else {
+            free(info.key);
+            rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s/%s' has no manifest ('%s' is missing)", st->location,
+                            key, mkey);
+        }
+    } else if (rc) {
+        *err = e2;
+    } else {
+        rc = dp_manifest_parse(json, len, key, m, err);
+    }
+    free(json);
+    free(mkey);
+    return rc;
+}
+
+/* Stream key from storage through sha256 into `to` (owned chain, ended here). Compares size and
+ * sha256 against the manifest. */
+static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, dp_sink *to, dp_progress_fn progress,
+                      void *ctx, dp_err *err)
+{
+    dp_sink *sha = dp_filter_sha256_new(to);
+    if (!sha) {
+        dp_sink_free(to);
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    }
+    dp_sink *head = progress ? progress_new(progress, ctx, sha) : sha;
+    if (!head) {
+        dp_sink_free(sha);
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    }
+    int rc = dp_storage_read(st, key, head, err);
+    if (!rc)
+        rc = dp_sink_end(head, err);
+    char hex[65] = "";
+    if (rc == DUMPER_ECORRUPT || !rc) {
+        /* A short object shows up as a decompression error; report the size mismatch instead. */
+        if (sha->bytes != m->size && rc == DUMPER_ECORRUPT) {
+            dp_err_clear(err);
+            rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is truncated: %llu of %llu bytes", key,
+                            (unsigned long long)sha->bytes, (unsigned long long)m->size);
+        }
+    }
+    if (!rc) {
+        dp_filter_sha256_hex(sha, hex);
+        if (sha->bytes != m->size)
+            rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' has %llu bytes, its manifest says %llu", key,
+                            (unsigned long long)sha->bytes, (unsigned long long)m->size);
+        else if (strcmp(hex, m->sha256) != 0)
+            rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is corrupt: sha256 %s does not match the manifest (%s)",
+                            key, hex, m->sha256);
+    }
+    if (rc) {
+        dp_sink_free(head); /* aborts the chain, including a restore target */
+        return rc;
+    }
+    for (dp_sink *s = head; s && s != to; s = s->next)
+        s->state = DP_SINK_COMMITTED;
+    /* Caller commits `to`; detach it from the filters before freeing them. */
+    for (dp_sink *s = head; s; s = s->next)
+        if (s->next == to) {
+            s->next = NULL;
+            break;
+        }
+    dp_sink_free(head);
+    return 0;
+}
+
+int dp_backup_verify(dp_storage *st, const char *key, dp_manifest *out, dp_progress_fn progress, void *ctx,
+                     dp_err *err)
+{
+    dp_manifest m;
+    int rc = dp_backup_manifest(st, key, &m, err);
+    if (rc)
+        return rc;
+    int codec = dp_codec_parse(m.compression);
+    dp_sink *null = dp_sink_null_new();
+    dp_sink *dec = null ? dp_filter_decompress_new((dp_codec)codec, null) : NULL;
+    if (!dec) {
+        dp_sink_free(null);
+        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    } else {
+        rc = check_pass(st, key, &m, dec, progress, ctx, err);
+        if (!rc) {
+            if (null->bytes != m.raw_size)
+                rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' decompresses to %llu bytes, its manifest says %llu",
+                                key, (unsigned long long)null->bytes, (unsigned long long)m.raw_size);
+            dp_sink_commit(dec, err);
+            dp_sink_free(dec);
+        }
+    }
+    if (rc || !out)
+        dp_manifest_free(&m);
+    else
+        *out = m;
+    return rc;
+}
+
+int dp_backup_restore(dp_storage *st, const char *key, const char *db_url, const dp_source_opts *src,
+                      dp_progress_fn progress, void *ctx, dp_err *err)
+{
+    dp_dburl url;
+    dp_manifest m;
+    int rc = dp_dburl_parse(db_url, &url, err);
+    if (rc)
+        return rc;
+    const dp_source_driver *drv = dp_source_for(url.type);
+    dp_sink *target = NULL, *dec = NULL;
+    if ((rc = dp_backup_manifest(st, key, &m, err))) {
+        dp_dburl_free(&url);
+        return rc;
+    }
+    if (!drv || !(drv->features & DP_SOURCE_FEAT_RESTORE)) {
+        const char *fmt;
+        if (drv && drv->resolve_format(&url, src, &fmt, err))
+            rc = err->code;
+        else
+            rc = dp_err_set(err, DUMPER_EUNSUPPORTED, "restoring %s databases is not supported",
+                            dp_db_type_name(url.type));
+        goto done;
+    }
+    if (strcmp(m.source_type, drv->name) != 0) {
+        rc = dp_err_set(err, DUMPER_EUSAGE, "backup '%s' is a %s backup and cannot be restored into %s", key,
+                        m.source_type, drv->name);
+        goto done;
+    }
+    /* Pass 1: the checksum, before the target is touched. */
+    if ((rc = dp_backup_verify(st, key, NULL, NULL, NULL, err)))
+        goto done;
+    /* Pass 2: restore; publish only if the bytes hashed equal again. */
+    if ((rc = drv->restore(&url, src, m.format, &target, err)))
+        goto done;
+    dec = dp_filter_decompress_new((dp_codec)dp_codec_parse(m.compression), target);
+    if (!dec) {
+        dp_sink_free(target);
+        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        goto done;
+    }
+    /* check_pass frees the chain (aborting the target) on failure. */
+    rc = check_pass(st, key, &m, dec, progress, ctx, err);
+    if (!rc) {
+        rc = dp_sink_commit(dec, err);
+        dp_sink_free(dec); /* aborts the target if the commit failed */
+    }
+done:
+    if (rc) {
+        char *red = dp_dburl_redacted(&url);
+        dp_err_prefix(err, "restore of '%s' into '%s' failed", key, red ? red : "?");
+        free(red);
+    }
+    dp_manifest_free(&m);
+    dp_dburl_free(&url);
+    return rc;
+}
+
+static int cmp_newest(const void *a, const void *b)
+{
+    const dp_manifest *x = a, *y = b;
+    if (x->created_ms != y->created_ms)
+        return x->created_ms < y->created_ms ? 1 : -1;
+    return strcmp(y->name, x->name);
+}
+
+int dp_backup_list(dp_storage *st, dp_manifest **items, size_t *n, dp_err *err)
+{
+    dp_object_info *objs = NULL;
+    size_t nobj = 0;
+    *items = NULL;
+    *n = 0;
+    int rc = dp_storage_list(st, &objs, &nobj, err);
+    if (rc)
+        return rc;
+    dp_manifest *out = calloc(nobj ? nobj : 1, sizeof *out);
+    size_t count = 0;
+    if (!out) {
+        dp_object_info_free(objs, nobj);
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < nobj; i++) {
+        const char *k = objs[i].key;
+        if (dp_str_has_suffix(k, DP_MANIFEST_SUFFIX))
+            continue;
+        dp_err e = {0};
+        if (dp_backup_manifest(st, k, &out[count], &e) == 0) {
+            /* the manifest's own name must match where it is */
+            free(out[count].name);
+            out[count].name = strdup(k);
+            count++;
+        } else if (e.code != DUMPER_ENOENT) {
+            dp_debug("skipping '%s': %s", k, e.msg);
+        }
+    }
+    dp_object_info_free(objs, nobj);
+    qsort(out, count, sizeof *out, cmp_newest);
+    *items = out;
+    *n = count;
+    return 0;
+}
+
+void dp_backup_list_free(dp_manifest *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dp_manifest_free(&items[i]);
+    free(items);
+}

@@ -1,0 +1,68 @@
+/*
+ * backup.h - backup, verify, restore and list: the pipelines the CLI and the agent's job process run.
+ *
+ *   backup:  source -> [progress] -> compress -> [limit] -> sha256 -> storage writer
+ *            then the manifest is stored, then the backup object is committed (published).
+ *   verify:  storage -> sha256 -> decompress -> null       (checks sha256, sizes, compression)
+ *   restore: verify pass first (checksum before touching the target), then
+ *            storage -> sha256 -> decompress -> source restore sink; committed only if the second
+ *            pass hashes equal too.
+ */
+#ifndef DP_BACKUP_H
+#define DP_BACKUP_H
+
+#include <stdint.h>
+
+#include "io/filter.h"
+#include "job/manifest.h"
+#include "source/source.h"
+#include "storage/storage.h"
+
+/* Called at most every 250 ms while bytes flow, and once with done=1. raw = uncompressed bytes. */
+typedef void (*dp_progress_fn)(void *ctx, uint64_t raw_bytes, int done);
+
+typedef struct dp_backup_req {
+    const char *db_url;
+    dp_source_opts src;
+    const char *storage;                 /* location: directory or s3://bucket/prefix */
+    const dp_storage_opts *storage_opts; /* may be NULL */
+    const char *name;                    /* base name of the file; NULL = derived from the URL */
+    dp_codec codec;
+    int level;          /* 0 = codec default */
+    uint64_t max_size;  /* 0 = unlimited; stored bytes */
+    dp_progress_fn progress;
+    void *progress_ctx;
+} dp_backup_req;
+
+typedef struct dp_backup_result {
+    char *key;      /* object key within the storage */
+    char *path;     /* location + "/" + key */
+    dp_manifest m;
+} dp_backup_result;
+
+/* Streaming core shared with the agent's job process: runs the source into `writer` through
+ * compression and SHA-256, ends the chain (data durable, not published) and fills the manifest's
+ * format, compression, sizes and sha256. On failure the caller aborts `writer`. The writer is
+ * borrowed. `url` must be parsed already. */
+int dp_backup_stream(const dp_dburl *url, const dp_source_driver *drv, const dp_source_opts *src, dp_codec codec,
+                     int level, uint64_t max_size, dp_progress_fn progress, void *progress_ctx, dp_sink *writer,
+                     dp_manifest *m, dp_err *err);
+
+/* The backup file name: "<name>-<UTC stamp>.<format>[.<ext>]". Caller frees. */
+char *dp_backup_key(const char *name, int64_t created_ms, const char *format, dp_codec codec);
+
+int dp_backup_run(const dp_backup_req *req, dp_backup_result *res, dp_err *err);
+void dp_backup_result_free(dp_backup_result *res);
+
+/* Read and validate the manifest of `key`. */
+int dp_backup_manifest(dp_storage *st, const char *key, dp_manifest *m, dp_err *err);
+/* Full integrity check. Fills *m (caller frees) when not NULL. */
+int dp_backup_verify(dp_storage *st, const char *key, dp_manifest *m, dp_progress_fn progress, void *ctx,
+                     dp_err *err);
+int dp_backup_restore(dp_storage *st, const char *key, const char *db_url, const dp_source_opts *src,
+                      dp_progress_fn progress, void *ctx, dp_err *err);
+/* Every backup with a valid manifest, newest first. Caller frees with dp_backup_list_free. */
+int dp_backup_list(dp_storage *st, dp_manifest **items, size_t *n, dp_err *err);
+void dp_backup_list_free(dp_manifest *items, size_t n);
+
+#endif

@@ -1,0 +1,129 @@
+/* manifest.c - backup manifest (de)serialization with cJSON. */
+#include "job/manifest.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "io/filter.h"
+
+char *dp_manifest_to_json(const dp_manifest *m)
+{
+    char created[24];
+    dp_stamp_rfc3339(m->created_ms, created);
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddNumberToObject(o, "dumper_manifest", 1);
+    cJSON_AddStringToObject(o, "name", m->name ? m->name : "");
+    cJSON_AddStringToObject(o, "source_type", m->source_type ? m->source_type : "");
+    cJSON_AddStringToObject(o, "format", m->format ? m->format : "");
+    cJSON_AddStringToObject(o, "compression", m->compression ? m->compression : "none");
+    cJSON_AddNumberToObject(o, "size", (double)m->size);
+    cJSON_AddNumberToObject(o, "raw_size", (double)m->raw_size);
+    cJSON_AddStringToObject(o, "sha256", m->sha256);
+    cJSON_AddStringToObject(o, "created_at", created);
+    cJSON_AddNumberToObject(o, "created_ms", (double)m->created_ms);
+    cJSON_AddNumberToObject(o, "duration_ms", (double)m->duration_ms);
+    cJSON_AddStringToObject(o, "dumper_version", m->dumper_version ? m->dumper_version : dumper_version());
+    if (m->database)
+        cJSON_AddStringToObject(o, "database", m->database);
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static const char *str_field(cJSON *o, const char *k)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int num_field(cJSON *o, const char *k, uint64_t *out)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9.0e15)
+        return -1;
+    *out = (uint64_t)v->valuedouble;
+    return 0;
+}
+
+int dp_manifest_parse(const char *json, size_t len, const char *what, dp_manifest *m, dp_err *err)
+{
+    memset(m, 0, sizeof *m);
+    cJSON *o = cJSON_ParseWithLength(json, len);
+    const char *why = NULL;
+    if (!o || !cJSON_IsObject(o)) {
+        why = "not a JSON object";
+        goto bad;
+    }
+    uint64_t ver = 0, created = 0, dur = 0;
+    if (num_field(o, "dumper_manifest", &ver) || ver != 1) {
+        why = "unknown manifest version";
+        goto bad;
+    }
+    const char *name = str_field(o, "name"), *type = str_field(o, "source_type"), *fmt = str_field(o, "format"),
+               *comp = str_field(o, "compression"), *sha = str_field(o, "sha256"),
+               *created_at = str_field(o, "created_at");
+    if (!name || !type || !fmt || !comp || !sha || !created_at) {
+        why = "missing field";
+        goto bad;
+    }
+    if (dp_codec_parse(comp) < 0) {
+        why = "unknown compression";
+        goto bad;
+    }
+    if (strlen(sha) != 64) {
+        why = "bad sha256";
+        goto bad;
+    }
+    for (int i = 0; i < 64; i++)
+        if (!isxdigit((unsigned char)sha[i]) || isupper((unsigned char)sha[i])) {
+            why = "bad sha256";
+            goto bad;
+        }
+    if (num_field(o, "size", &m->size) || num_field(o, "raw_size", &m->raw_size)) {
+        why = "bad size";
+        goto bad;
+    }
+    if (num_field(o, "created_ms", &created) == 0)
+        m->created_ms = (int64_t)created;
+    else if ((m->created_ms = dp_parse_rfc3339(created_at)) < 0) {
+        why = "bad created_at";
+        goto bad;
+    }
+    if (num_field(o, "duration_ms", &dur) == 0)
+        m->duration_ms = (int64_t)dur;
+    memcpy(m->sha256, sha, 65);
+    m->name = strdup(name);
+    m->source_type = strdup(type);
+    m->format = strdup(fmt);
+    m->compression = strdup(comp);
+    m->dumper_version = dp_strdup(str_field(o, "dumper_version"));
+    m->database = dp_strdup(str_field(o, "database"));
+    cJSON_Delete(o);
+    if (!m->name || !m->source_type || !m->format || !m->compression) {
+        dp_manifest_free(m);
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    }
+    return 0;
+bad:
+    cJSON_Delete(o);
+    dp_manifest_free(m);
+    return dp_err_set(err, DUMPER_ECORRUPT, "manifest of '%s' is invalid: %s", what, why);
+}
+
+void dp_manifest_free(dp_manifest *m)
+{
+    if (!m)
+        return;
+    free(m->name);
+    free(m->source_type);
+    free(m->format);
+    free(m->compression);
+    free(m->dumper_version);
+    free(m->database);
+    memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,33 @@
+/* source.c - the source driver registry. */
+#include "source/source.h"
+
+#include <stddef.h>
+
+static const dp_source_driver *const drivers[DP_DB__COUNT] = {
+    [DP_DB_SQLITE] = &dp_source_sqlite,  [DP_DB_POSTGRES] = &dp_source_postgres, [DP_DB_MYSQL] = &dp_source_mysql,
+    [DP_DB_REDIS] = &dp_source_redis,    [DP_DB_MONGODB] = &dp_source_mongodb,
+};
+
+int dp_source_driver_valid(const dp_source_driver *d)
+{
+    if (!d || !d->name || !d->resolve_format)
+        return 0;
+    if ((d->features & DP_SOURCE_FEAT_BACKUP) && !d->backup)
+        return 0;
+    if ((d->features & DP_SOURCE_FEAT_RESTORE) && !d->restore)
+        return 0;
+    return 1;
+}
+
+const dp_source_driver *dp_source_for(dp_db_type type)
+{
+    if ((unsigned)type >= DP_DB__COUNT)
+        return NULL;
+    const dp_source_driver *d = drivers[type];
+    return dp_source_driver_valid(d) ? d : NULL;
+}
+
+int dp_source_unsupported_format(const dp_dburl *url, const dp_source_opts *opts, const char **format, dp_err *err)
+{
+    return dp_err_set(err, DUMPER_EUNSUPPORTED, "%s databases are not supported yet", dp_db_type_name(url->type));
+}

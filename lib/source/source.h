@@ -1,0 +1,61 @@
+/*
+ * source.h - the database source driver interface.
+ *
+ * A source produces a dump as a byte stream pushed into a sink (it never ends or commits the sink:
+ * the caller owns the pipeline), and restores from one through a sink it returns. Sources know
+ * nothing about storage, compression or checksums.
+ *
+ * Restore sinks: bytes written are the uncompressed dump; dp_sink_end() finishes feeding the
+ * database (e.g. waits for psql) and reports its outcome; dp_sink_commit() publishes the result
+ * where that is possible (SQLite renames the new file into place); dp_sink_abort() removes whatever
+ * can be removed.
+ */
+#ifndef DP_SOURCE_H
+#define DP_SOURCE_H
+
+#include "core/dburl.h"
+#include "core/err.h"
+#include "io/sink.h"
+
+typedef struct dp_source_opts {
+    const char *format;         /* driver-specific ("sql", "dump", ...); NULL = default */
+    const char *custom_options; /* extra dump tool options, split into argv without a shell */
+    int force;                  /* restore: allow a non-empty target */
+} dp_source_opts;
+
+enum {
+    DP_SOURCE_FEAT_BACKUP = 1 << 0,
+    DP_SOURCE_FEAT_RESTORE = 1 << 1,
+};
+
+typedef struct dp_source_driver {
+    const char *name; /* "sqlite", "postgresql", ... (matches dp_db_type_name) */
+    dp_db_type type;
+    unsigned features;
+    /* Required. The format this backup will have, e.g. "sql" or "dump"; static string. Fails on an
+     * unknown format option. */
+    int (*resolve_format)(const dp_dburl *url, const dp_source_opts *opts, const char **format, dp_err *err);
+    /* Optional. Cheap connectivity/permission check before any storage object is created. */
+    int (*check)(const dp_dburl *url, const dp_source_opts *opts, dp_err *err);
+    /* FEAT_BACKUP. Stream the dump into out. */
+    int (*backup)(const dp_dburl *url, const dp_source_opts *opts, dp_sink *out, dp_err *err);
+    /* FEAT_RESTORE. A sink that restores a dump of `format` into url. Checks the target (exists,
+     * empty unless opts->force) before returning. */
+    int (*restore)(const dp_dburl *url, const dp_source_opts *opts, const char *format, dp_sink **out, dp_err *err);
+} dp_source_driver;
+
+/* The driver for a database type, or NULL. */
+const dp_source_driver *dp_source_for(dp_db_type type);
+/* Validate a driver table (used by tests and at lookup). */
+int dp_source_driver_valid(const dp_source_driver *d);
+
+extern const dp_source_driver dp_source_sqlite;
+extern const dp_source_driver dp_source_postgres;
+extern const dp_source_driver dp_source_mysql;
+extern const dp_source_driver dp_source_redis;
+extern const dp_source_driver dp_source_mongodb;
+
+/* Shared by the placeholder drivers of databases not supported yet. */
+int dp_source_unsupported_format(const dp_dburl *url, const dp_source_opts *opts, const char **format, dp_err *err);
+
+#endif

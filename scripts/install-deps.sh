@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install the Debian packages Dumper's build and test suite need.
+# Idempotent and non-interactive; safe to run again. Needs root (or sudo).
+set -euo pipefail
+
+PKGS=(
+  # build
+  build-essential cmake pkg-config git
+  libcurl4-openssl-dev libcjson-dev libpq-dev libmariadb-dev libmongoc-dev libbson-dev
+  libhiredis-dev libzstd-dev zlib1g-dev libssl-dev libsqlite3-dev libmicrohttpd-dev
+  libarchive-dev libcmocka-dev
+  # tools the tests and sources drive
+  sqlite3 postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
+  python3 valgrind awscli curl ca-certificates
+)
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# policy-rc.d keeps Debian from starting the servers it installs: tests start their own.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
