@@ -1,0 +1,49 @@
+# test/lib/common.sh - shared helpers for integration tests (bash). Source it first:
+#   . "$DUMPER_SRC/test/lib/common.sh"
+# Gives: $DUMPER (the CLI), $T (a per-test temp dir, removed on success), fail, check, need_service.
+set -euo pipefail
+
+: "${DUMPER_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${DUMPER_BIN:=$DUMPER_SRC/build/bin}"
+DUMPER="$DUMPER_BIN/dumper"
+DUMPERD="$DUMPER_BIN/dumperd"
+TEST_NAME=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
+T=$(mktemp -d "/tmp/dumper-test-$TEST_NAME.XXXXXX")
+chmod 755 "$T"
+
+# Services started by scripts/services.sh: load their environment if the caller did not.
+if [ -z "${DUMPER_TEST_DIR:-}" ]; then
+  envfile=$(DUMPER_TEST_PORT_BASE=${DUMPER_TEST_PORT_BASE:-25400} "$DUMPER_SRC/scripts/services.sh" env)
+  # shellcheck disable=SC1090
+  [ -f "$envfile" ] && . "$envfile"
+fi
+
+_cleanup() {
+  local rc=$?
+  if [ "$rc" = 0 ] || [ "$rc" = 77 ]; then rm -rf "$T"; else echo "test files kept in $T" >&2; fi
+}
+trap _cleanup EXIT
+
+fail() { echo "FAIL [$TEST_NAME]: $*" >&2; exit 1; }
+note() { echo "[$TEST_NAME] $*" >&2; }
+
+# check "description" cmd...   (runs cmd, fails the test with the description if it fails)
+check() { local d=$1; shift; "$@" || fail "$d"; }
+
+# expect_fail CODE "description" cmd...   (cmd must exit with CODE and print exactly one stderr line)
+expect_fail() {
+  local want=$1 d=$2; shift 2
+  local rc=0
+  "$@" >"$T/out" 2>"$T/err" || rc=$?
+  [ "$rc" = "$want" ] || { cat "$T/err" >&2; fail "$d: exit $rc, expected $want"; }
+  [ "$(wc -l <"$T/err")" = 1 ] || { cat "$T/err" >&2; fail "$d: expected one error line"; }
+}
+
+# need_service pg|mariadb|redis|s3 : skip (77) when not running, unless the suite requires it.
+need_service() {
+  local v="DUMPER_TEST_HAVE_$(echo "$1" | tr a-z A-Z)"
+  if [ -z "${!v:-}" ]; then
+    if [ -n "${DUMPER_TEST_REQUIRE_SERVICES:-}" ]; then fail "service $1 is not running (scripts/services.sh start $1)"; fi
+    echo "skip: service $1 not running" >&2; exit 77
+  fi
+}
