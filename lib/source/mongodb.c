@@ -150,10 +150,13 @@ static int conn_open(const dp_dburl *url, mconn *m, dp_err *err)
     return rc;
 }
 
+/* An operation failed after the connection was established: a lost connection is the database
+ * failing mid-dump (DUMPER_ESOURCE), like any other server error. */
 static int op_fail(mconn *m, const bson_error_t *be, dp_err *err, const char *what, const char *ns)
 {
-    return dp_err_set(err, mongo_err_code(be), "%s: %s%s%s failed: %s", m->where, what, ns ? " " : "", ns ? ns : "",
-                      be->message);
+    int code = mongo_err_code(be);
+    return dp_err_set(err, code == DUMPER_ECONNECT ? DUMPER_ESOURCE : code, "%s: %s%s%s failed: %s", m->where, what,
+                      ns ? " " : "", ns ? ns : "", be->message);
 }
 
 static int is_system_db(const char *name)
@@ -732,15 +735,20 @@ static int apply_metadata(mrestore *r, const char *db, const char *coll, dp_err 
         bson_iter_document(&it, &len, &data);
         bson_t opts;
         if (len > 5 && bson_init_static(&opts, data, len)) {
+            /* The "create" command with the options as stored: mongoc_database_create_collection
+             * would reject values a server accepts (e.g. a double "size"). */
             mongoc_database_t *mdb = mongoc_client_get_database(r->m.client, db);
-            mongoc_collection_t *c = mongoc_database_create_collection(mdb, coll, &opts, &be);
-            if (c)
-                mongoc_collection_destroy(c);
-            else if (be.code != 48 /* NamespaceExists */) {
+            bson_t cmd = BSON_INITIALIZER, reply;
+            BSON_APPEND_UTF8(&cmd, "create", coll);
+            bson_concat(&cmd, &opts);
+            if (!mongoc_database_write_command_with_opts(mdb, &cmd, NULL, &reply, &be) &&
+                be.code != 48 /* NamespaceExists */) {
                 char *ns = dp_asprintf("%s.%s", db, coll);
                 rc = op_fail(&r->m, &be, err, "creating", ns);
                 free(ns);
             }
+            bson_destroy(&reply);
+            bson_destroy(&cmd);
             mongoc_database_destroy(mdb);
         }
     }

@@ -13,8 +13,12 @@ trip test compares exact encodings. find supports an empty filter or top-level e
 authentication, no transactions, no sorting. It is a standalone server (no replica set).
 
     mongo_wire_double.py PORT [READYFILE]
+
+MONGO_DOUBLE_DIE_AFTER_GETMORES=N in the environment makes the process exit abruptly (like a crash)
+on the N+1th getMore: a server dying in the middle of a dump, deterministically.
 """
 import datetime
+import os
 import socketserver
 import struct
 import sys
@@ -37,6 +41,7 @@ dbs = {}
 cursors = {}  # id -> (ns, remaining docs)
 next_cursor = [1000]
 next_conn = [1]
+getmores = [0]
 
 
 class CmdError(Exception):
@@ -129,6 +134,10 @@ def run_command(body, seqs):
             docs = docs[:abs(lim)]
         return cursor_reply("%s.%s" % (db, body[name]), docs, body, single=bool(body.get("singleBatch")))
     if lname == "getmore":
+        die_after = int(os.environ.get("MONGO_DOUBLE_DIE_AFTER_GETMORES", "-1"))
+        getmores[0] += 1
+        if die_after >= 0 and getmores[0] > die_after:
+            os._exit(3)
         cid = int(body[name])
         if cid not in cursors:
             raise CmdError(43, "cursor id %d not found" % cid, "CursorNotFound")
