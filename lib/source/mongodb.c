@@ -428,6 +428,8 @@ static int dump_database(dumpctx *d, const char *db)
     mongoc_cursor_destroy(cur);
     if (!rc && n)
         qsort(cols, n, sizeof *cols, cmp_coll);
+    if (!rc && !n)
+        dp_warn("%s: database '%s' has no collections to back up", d->m->where, db);
     if (!rc) {
         char *dir = dp_asprintf("%s/", db);
         rc = dir ? tar_entry(d, dir, NULL, 0, 1) : dp_err_set(d->err, DUMPER_ENOMEM, "out of memory");
