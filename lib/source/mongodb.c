@@ -70,11 +70,11 @@ static void put_pct(dp_buf *b, const char *s)
 
 static int mongo_err_code(const bson_error_t *e)
 {
+    if ((e->domain == MONGOC_ERROR_CLIENT && e->code == MONGOC_ERROR_CLIENT_AUTHENTICATE) ||
+        (e->domain == MONGOC_ERROR_SERVER && (e->code == 18 /* AuthenticationFailed */ || e->code == 13 /* Unauthorized */)))
+        return DUMPER_EAUTH;
     if (e->domain == MONGOC_ERROR_SERVER_SELECTION || e->domain == MONGOC_ERROR_STREAM)
         return DUMPER_ECONNECT;
-    if (e->code == MONGOC_ERROR_CLIENT_AUTHENTICATE || e->code == 18 /* AuthenticationFailed */ ||
-        e->code == 13 /* Unauthorized */)
-        return DUMPER_EAUTH;
     return DUMPER_ESOURCE;
 }
 

@@ -5,7 +5,7 @@ No MongoDB server can be installed on the machines this project is tested on, so
 code in lib/source/mongodb.c is tested against this in-memory stand-in. It speaks enough of the wire
 protocol for what libmongoc 1.23 (and pymongo 3.11, used by the tests as an independent client)
 send: the OP_QUERY isMaster handshake answered with OP_REPLY, and OP_MSG (body section and document
-sequences) for hello/isMaster, buildInfo, ping, listDatabases, listCollections, listIndexes,
+sequences) for hello/isMaster, buildInfo, saslStart (always "Authentication failed"), ping, listDatabases, listCollections, listIndexes,
 find/getMore/killCursors, insert, create, createIndexes, drop, dropDatabase, endSessions.
 
 Documents are stored as the raw BSON bytes the client sent, and returned byte for byte, so a round
@@ -189,6 +189,9 @@ def run_command(body, seqs):
     if lname == "dropdatabase":
         dbs.pop(db, None)
         return SON([("dropped", db), ("ok", 1.0)])
+    if lname in ("saslstart", "authenticate"):
+        # The double has no users: every credential is wrong, like a bad password on a real server.
+        raise CmdError(18, "Authentication failed.", "AuthenticationFailed")
     if lname == "getlasterror" or lname == "getlog":
         return SON([("ok", 1.0)])
     raise CmdError(59, "no such command: '%s'" % name, "CommandNotFound")

@@ -153,6 +153,11 @@ check "app == app_copy (multi-part restore)" $PY "$T/mongo.py" "$URL/" compare a
 
 # ---- failures ----
 expect_fail 2 "unknown format" "$DUMPER" backup "$URL/app" --to "$T/f0" --format bson
+# The double refuses every credential: the wrong-password path, password from the environment.
+expect_fail 11 "wrong password" env DUMPER_DB_PASSWORD=env-s3cret "$DUMPER" backup "mongodb://someone@127.0.0.1:$PORT/app" --to "$T/f0"
+grep -q "mongodb at 127.0.0.1:$PORT: authentication failed" "$T/err" || fail "unclear auth error: $(cat "$T/err")"
+grep -q "env-s3cret" "$T/err" && fail "password in error"
+no_backup_left "$T/f0" "wrong password"
 stop_double
 expect_fail 12 "unreachable" "$DUMPER" backup "mongodb://u:s3cret-pw@127.0.0.1:$PORT/app" --to "$T/f1"
 grep -q "cannot connect to mongodb at 127.0.0.1:$PORT" "$T/err" || fail "unclear error: $(cat "$T/err")"
