@@ -45,7 +45,19 @@
 #define METADATA_MAX (16u * 1024 * 1024)
 
 static pthread_once_t mongoc_once = PTHREAD_ONCE_INIT;
-static void mongoc_setup(void) { mongoc_init(); }
+/* libmongoc logs to stderr by default (e.g. a DEBUG line on failed authentication): route its
+ * messages to our log at debug level so a failure stays one error line. */
+static void mongoc_log_to_dp(mongoc_log_level_t level, const char *domain, const char *message, void *ctx)
+{
+    (void)ctx;
+    dp_log(level <= MONGOC_LOG_LEVEL_WARNING ? DP_LOG_INFO : DP_LOG_DEBUG, "libmongoc %s: %s", domain, message);
+}
+
+static void mongoc_setup(void)
+{
+    mongoc_log_set_handler(mongoc_log_to_dp, NULL);
+    mongoc_init();
+}
 
 /* ---- connection ---- */
 
