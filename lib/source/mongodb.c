@@ -28,6 +28,7 @@
 #include <archive_entry.h>
 #include <ctype.h>
 #include <errno.h>
+#include <locale.h>
 #include <mongoc/mongoc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -229,7 +230,7 @@ static int tar_entry(dumpctx *d, const char *name, const void *data, size_t n, i
     struct archive_entry *e = archive_entry_new();
     if (!e)
         return dp_err_set(d->err, DUMPER_ENOMEM, "out of memory");
-    archive_entry_set_pathname(e, name);
+    archive_entry_set_pathname(e, name); /* UTF-8: mongo_backup runs under a UTF-8 LC_CTYPE */
     archive_entry_set_filetype(e, is_dir ? AE_IFDIR : AE_IFREG);
     archive_entry_set_perm(e, is_dir ? 0755 : 0644);
     archive_entry_set_size(e, is_dir ? 0 : (la_int64_t)n);
@@ -474,6 +475,11 @@ static int mongo_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink
     if (rc)
         return rc;
     dumpctx d = {.m = &m, .out = out, .err = err, .part_max = part_bytes(), .now = dp_now_ms()};
+    /* MongoDB names are UTF-8; libarchive converts entry names from the thread's LC_CTYPE to the
+     * pax header's UTF-8 and fails on non-ASCII names in the C locale. A UTF-8 LC_CTYPE for this
+     * thread only (uselocale) makes the conversion the identity, without touching the host's locale. */
+    locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    locale_t old_locale = utf8 ? uselocale(utf8) : (locale_t)0;
     char **names = NULL;
     bson_error_t be;
     if (url->dbname && *url->dbname) {
@@ -506,6 +512,10 @@ done:
     bson_strfreev(names);
     dp_buf_free(&d.spool);
     conn_close(&m);
+    if (utf8) {
+        uselocale(old_locale);
+        freelocale(utf8);
+    }
     return rc;
 }
 

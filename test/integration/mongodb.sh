@@ -56,6 +56,8 @@ if cmd == "populate":
     app.create_collection("log", capped=True, size=65536)
     app.log.insert_one({"_id": 1, "msg": "started"})
     app.create_collection("empty")
+    # Non-ASCII and longer than a ustar name field: exercises pax headers; '/' and '%' are escaped.
+    app["n\u00e4me/with%odd " + "x" * 110].insert_many([{"_id": i} for i in range(3)])
     c.other.things.insert_one({"_id": "only", "v": 1})
 elif cmd == "layout":  # layout DIR: check the extracted tar
     d = sys.argv[3]
