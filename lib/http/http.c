@@ -122,7 +122,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     long status = 0;
     curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
     if (x->req->on_data && status >= 200 && status < 300) {
-        int rc = x->req->on_data(x->req->ctx, p, n);
+        int rc = x->req->on_data(x->req->ctx, status, p, n);
         if (rc) {
             x->resp->consumer_rc = rc;
             return 0;

@@ -38,9 +38,10 @@ typedef struct dp_http_req {
     const void *body;           /* request body (PUT/POST), borrowed; may be NULL */
     size_t body_len;
     /* Optional streaming consumer of a 2xx response body: returns 0 to go on, non-zero to stop
-     * the transfer (the request then fails with that code and is not retried). Error bodies
+     * the transfer (the request then fails with that code and is not retried). status tells 200
+     * from 206 (a server may ignore Range). Error bodies
      * (non-2xx) are always collected into resp->body instead. */
-    int (*on_data)(void *ctx, const void *p, size_t n);
+    int (*on_data)(void *ctx, long status, const void *p, size_t n);
     void *ctx;
 } dp_http_req;
 
