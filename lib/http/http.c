@@ -295,7 +295,7 @@ int dp_http_do(dp_http *h, dp_http_req *req, int (*prepare)(void *ctx, dp_http_r
         long ms = dp_http_backoff_ms(attempt, h->o.backoff_base_ms, h->o.backoff_max_ms,
                                      (double)rand_r(&h->seed) / ((double)RAND_MAX + 1.0));
         if (rc)
-            dp_debug("%s: %s; retrying in %ld ms", what, e.msg, ms);
+            dp_debug("%s; retrying in %ld ms", e.msg, ms);
         else
             dp_debug("%s: HTTP %ld; retrying in %ld ms", what, resp->status, ms);
         dp_http_sleep_ms(ms);
