@@ -8,7 +8,8 @@
 # from stdin by both clients (`bench/s3_put` = dp_storage_open + dp_storage_writer + pump stdin,
 # the exact writer `dumper backup` uses; `aws s3 cp - s3://...`). Both get the same bytes through
 # a pipe from the same file, so neither can seek or know the size up front.
-# Also an end-to-end row: `dumper backup` of a SQLite database (-c none) to S3, for context.
+# Why not `dumper backup` of a 1 GiB database: a dump's own cost (formatting, compression) would hide
+# the upload; the writer measured here is the one `dumper backup --to s3://` streams into.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SIZE=${1:-1024}

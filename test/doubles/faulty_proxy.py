@@ -8,9 +8,10 @@ MODE:
   failparts       every part upload gets HTTP 500 (the client gives up and must abort)
   slow [SECONDS]  every part upload is delayed SECONDS (default 1) before being forwarded
   pass            forward everything
-Every request is logged to LOGFILE as "<VERB> <method> <path-and-query>" where VERB is FWD or a fault
+Like S3 (and unlike s3rver), a Content-MD5 header that does not match the body gets 400 BadDigest
+(logged as BADMD5). Every request is logged to LOGFILE as "<VERB> <method> <path-and-query>" where VERB is FWD or a fault
 (F500, F503, RESET, DELAY); abort requests (DELETE ...?uploadId=) appear as FWD DELETE lines."""
-import sys, socket, struct, time, random, threading, http.server, http.client
+import sys, socket, struct, time, random, threading, http.server, http.client, hashlib, base64
 
 LISTEN, UP, LOG, MODE = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 ARG = sys.argv[5] if len(sys.argv) > 5 else None
@@ -45,6 +46,10 @@ class H(http.server.BaseHTTPRequestHandler):
     def handle_any(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
+        md5 = self.headers.get("Content-MD5")
+        if md5 is not None and md5 != base64.b64encode(hashlib.md5(body).digest()).decode():
+            log("BADMD5 %s %s" % (self.command, self.path))
+            return self.reply(400, b"<Error><Code>BadDigest</Code><Message>Content-MD5 mismatch</Message></Error>")
         fault = decide(self.command, self.path)
         log("%s %s %s" % (fault or "FWD", self.command, self.path))
         if fault in ("F500", "F503"):

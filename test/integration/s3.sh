@@ -47,6 +47,7 @@ size=$(echo "$out" | python3 -c "import json,sys; print(json.load(sys.stdin)['si
 [ "$(obj_size "$key")" = "$size" ] || fail "single-put object size differs"
 
 grep -q '?uploads' "$T/pass.log" && fail "a one-part backup used a multipart upload"
+grep -q '^BADMD5' "$T/pass.log" && fail "a Content-MD5 header did not match its body"
 grep -qE "^FWD PUT /$B/$RUN/plain/small-" "$T/pass.log" || fail "no single PUT seen"
 out=$(AWS_ENDPOINT_URL=http://127.0.0.1:$PP "$DUMPER" backup "sqlite://$T/big.db" --to "s3://$B/$RUN/plain" -c none --part-size 5 --parallel 3 --json) || fail "multipart backup"
 bkey=$(echo "$out" | python3 -c "import json,sys; print(json.load(sys.stdin)['path'][len('s3://$B/'):])")
