@@ -204,9 +204,10 @@ static void test_presign_get(void **state)
     assert_int_equal(pclose(f), 0);
     assert_int_equal(n, 5);
     assert_string_equal(buf, "hello");
-    assert_int_equal(dp_s3_presign(st, "GET", "get.txt", NULL, 0, 0, &url, &err), DUMPER_EUSAGE);
     free(cmd);
     free(url);
+    assert_int_equal(dp_s3_presign(st, "GET", "get.txt", NULL, 0, 0, &url, &err), DUMPER_EUSAGE);
+    assert_null(url);
 }
 
 int main(void)
