@@ -7,6 +7,8 @@ MODE:
                   reset (RST before any response) or a 2 s delay (then forwarded); deterministic (seeded)
   failparts       every part upload gets HTTP 500 (the client gives up and must abort)
   slow [SECONDS]  every part upload is delayed SECONDS (default 1) before being forwarded
+  dropget         the first GET of each object (no query string) is cut after half its body (the
+                  connection closes); later GETs are forwarded (logged with their Range header)
   pass            forward everything
 Like S3 (and unlike s3rver), a Content-MD5 header that does not match the body gets 400 BadDigest
 (logged as BADMD5). Every request is logged to LOGFILE as "<VERB> <method> <path-and-query>" where VERB is FWD or a fault
@@ -18,6 +20,7 @@ ARG = sys.argv[5] if len(sys.argv) > 5 else None
 lock = threading.Lock()
 rng = random.Random(42)
 counter = {"parts": 0}
+dropped = set()
 FAULTS = ["F500", "F503", "RESET", "DELAY"]
 
 def log(msg):
@@ -61,10 +64,19 @@ class H(http.server.BaseHTTPRequestHandler):
             self.connection.close()
             self.close_connection = True
             return
+        if MODE == "dropget" and self.command == "GET":
+            if "?" not in self.path and self.path not in dropped:
+                with lock:
+                    dropped.add(self.path)
+                return self.forward(body, cut=True)
+            log("GET %s range=%s" % (self.path, self.headers.get("Range", "")))
         if fault == "DELAY":
             time.sleep(2)
         if fault == "SLOW":
             time.sleep(float(ARG or 1))
+        self.forward(body)
+
+    def forward(self, body, cut=False):
         c = http.client.HTTPConnection("127.0.0.1", UP, timeout=120)
         fwd = {k: v for k, v in self.headers.items() if k.lower() != "host"}
         fwd["Host"] = self.headers.get("Host", "127.0.0.1:%d" % UP)
@@ -78,6 +90,14 @@ class H(http.server.BaseHTTPRequestHandler):
         cl = r.getheader("Content-Length") if self.command == "HEAD" else None
         self.send_header("Content-Length", cl if cl is not None else str(len(data)))
         self.end_headers()
+        if cut and len(data) > 1:
+            log("DROP %s %s after %d of %d bytes" % (self.command, self.path, len(data) // 2, len(data)))
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)  # clean FIN: the client gets exactly half
+            self.connection.close()
+            self.close_connection = True
+            return
         if self.command != "HEAD":
             self.wfile.write(data)
     def reply(self, code, body):

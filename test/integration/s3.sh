@@ -143,7 +143,19 @@ sleep 1.5  # let in-flight part requests reach s3rver
 [ -z "$(awsq s3 ls "s3://$B/$RUN/killed/")" ] || fail "a killed upload left an object"
 grep -q "uploadId=" "$T/slow.log" && ! grep -qE "POST .*uploadId=" "$T/slow.log" || fail "complete was sent by a killed upload"
 
-# 8. bad input: one line, documented exit codes
+# 8. a download whose connection drops mid-body resumes with a Range request (verify and restore)
+FP4=$(free_port)
+start_proxy "$FP4" python3 "$DUMPER_SRC/test/doubles/faulty_proxy.py" "$FP4" "$DUMPER_TEST_S3_PORT" "$T/drop.log" dropget
+AWS_ENDPOINT_URL=http://127.0.0.1:$FP4 "$DUMPER" verify "s3://$B/$fkey" >/dev/null 2>"$T/drop.err" ||
+  { cat "$T/drop.err" "$T/drop.log"; fail "verify across a dropped connection"; }
+grep -q "^DROP GET /$B/$fkey after" "$T/drop.log" || { cat "$T/drop.log"; fail "the proxy dropped nothing"; }
+half=$(sed -n "s|^DROP GET /$B/$fkey after \([0-9]*\) of.*|\1|p" "$T/drop.log")
+grep -q "^GET /$B/$fkey range=bytes=$half-" "$T/drop.log" || { cat "$T/drop.log"; fail "no resume at byte $half"; }
+AWS_ENDPOINT_URL=http://127.0.0.1:$FP4 "$DUMPER" restore "s3://$B/$RUN/plain/$(basename "$key")" "sqlite://$T/restored2.db" 2>/dev/null ||
+  fail "restore across a dropped connection"
+[ "$(rows "$T/restored2.db")" = "$(rows "$T/small.db")" ] || fail "rows restored across a dropped connection differ"
+
+# 9. bad input: one line, documented exit codes
 expect_fail 5 "wrong bucket" "$DUMPER" backup "sqlite://$T/small.db" --to "s3://no-such-bucket-$RUN/x"
 grep -q "bucket 'no-such-bucket-$RUN' does not exist" "$T/err" || fail "wrong bucket message: $(cat "$T/err")"
 DP=$(free_port)
