@@ -143,6 +143,18 @@ sleep 1.5  # let in-flight part requests reach s3rver
 [ -z "$(awsq s3 ls "s3://$B/$RUN/killed/")" ] || fail "a killed upload left an object"
 grep -q "uploadId=" "$T/slow.log" && ! grep -qE "POST .*uploadId=" "$T/slow.log" || fail "complete was sent by a killed upload"
 
+# 7b. SIGTERM mid-upload: the upload is aborted (AbortMultipartUpload sent), exit 17, no object
+: >"$T/slow.log"
+AWS_ENDPOINT_URL=http://127.0.0.1:$FP3 "$DUMPER" backup "sqlite://$T/big.db" --to "s3://$B/$RUN/termed" -c none --part-size 5 \
+  >/dev/null 2>"$T/term.err" &
+dpid=$!
+for _ in $(seq 100); do grep -q partNumber "$T/slow.log" 2>/dev/null && break; sleep 0.1; done
+kill -TERM "$dpid"
+rc=0; wait "$dpid" || rc=$?
+[ "$rc" = 17 ] || { cat "$T/term.err"; fail "SIGTERM: exit $rc, expected 17"; }
+grep -qE "^FWD DELETE /$B/$RUN/termed/.*uploadId=" "$T/slow.log" || { cat "$T/slow.log"; fail "SIGTERM: no abort sent"; }
+[ -z "$(awsq s3 ls "s3://$B/$RUN/termed/")" ] || fail "an interrupted upload left an object"
+
 # 8. a download whose connection drops mid-body resumes with a Range request (verify and restore)
 FP4=$(free_port)
 start_proxy "$FP4" python3 "$DUMPER_SRC/test/doubles/faulty_proxy.py" "$FP4" "$DUMPER_TEST_S3_PORT" "$T/drop.log" dropget
