@@ -177,9 +177,16 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    xfer *x = ud;
+    return x->req->cancel && atomic_load(x->req->cancel) ? 1 : 0;
+}
+
 static int map_curl(CURLcode c)
 {
     switch (c) {
+    case CURLE_ABORTED_BY_CALLBACK: return DUMPER_EINTR;
     case CURLE_OPERATION_TIMEDOUT: return DUMPER_ETIMEOUT;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
@@ -210,6 +217,11 @@ int dp_http_perform(dp_http *h, const dp_http_req *req, dp_http_resp *resp, cons
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, req->headers);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (req->cancel) {
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+    }
     /* Bigger buffers than curl's 64/16 KiB: fewer callbacks and syscalls per multi-MiB part. */
     curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
     curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024);
@@ -288,7 +300,8 @@ int dp_http_do(dp_http *h, dp_http_req *req, int (*prepare)(void *ctx, dp_http_r
             return dp_err_set(err, e.code, "%s", e.msg);
         rc = dp_http_perform(h, req, resp, what, &e);
         resp->attempts = attempt;
-        if (!dp_http_retryable(rc, resp->status) || req->on_data || attempt >= h->o.max_attempts) {
+        if (!dp_http_retryable(rc, resp->status) || req->on_data || attempt >= h->o.max_attempts ||
+            (req->cancel && atomic_load(req->cancel))) {
             if (rc)
                 dp_err_set(err, e.code, "%s", e.msg);
             return rc;

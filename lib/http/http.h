@@ -15,6 +15,7 @@
 #define DP_HTTP_H
 
 #include <curl/curl.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,9 @@ typedef struct dp_http_req {
      * (non-2xx) are always collected into resp->body instead. */
     int (*on_data)(void *ctx, long status, const void *p, size_t n);
     void *ctx;
+    /* Optional: set (from another thread) to stop the transfer now; it then fails with
+     * DUMPER_EINTR and is not retried. */
+    const atomic_int *cancel;
 } dp_http_req;
 
 typedef struct dp_http_resp {

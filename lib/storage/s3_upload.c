@@ -38,6 +38,7 @@ typedef struct uploader {
     int *queue, qhead, qlen;
     int inflight;
     int stop;
+    atomic_int cancel; /* stops transfers in flight (abort) */
     int failed;
     dp_err ferr;
 
@@ -128,7 +129,8 @@ static int upload_part(uploader *u, dp_http *h, const pbuf *b, char **etag, dp_e
         goto done;
     }
     free(h1);
-    dp_http_req req = {.method = "PUT", .url = url, .headers = hdrs, .body = b->data, .body_len = b->len};
+    dp_http_req req = {
+        .method = "PUT", .url = url, .headers = hdrs, .body = b->data, .body_len = b->len, .cancel = &u->cancel};
     if ((rc = dp_http_do(h, &req, NULL, NULL, &resp, what, err)))
         goto done;
     if (resp.status != 200) {
@@ -359,6 +361,7 @@ static void stop_workers(uploader *u)
 {
     pthread_mutex_lock(&u->mu);
     u->stop = 1;
+    atomic_store(&u->cancel, 1);
     if (!u->failed) {
         u->failed = DUMPER_EINTR;
         dp_err_set(&u->ferr, DUMPER_EINTR, "%s: upload aborted", u->what);
