@@ -146,8 +146,8 @@ static int prepare_signed(void *ctx, dp_http_req *req, dp_err *err)
 
 /* A signed request with retries. path is encoded; query is encoded or NULL. */
 static int s3_send(s3_storage *s, dp_http *h, const char *method, const char *path, const char *query,
-                   const void *body, size_t len, const char *md5, const char *range, int (*on_data)(void *, long, const void *, size_t),
-                   void *dctx, dp_http_resp *resp, const char *what, dp_err *err)
+                   const void *body, size_t len, const char *md5, const char *range,
+                   int (*on_data)(void *, long, const void *, size_t), void *dctx, dp_http_resp *resp, const char *what, dp_err *err)
 {
     char hash[65];
     if (body && len)
@@ -357,7 +357,8 @@ static int s3_open(const char *location, const dp_storage_opts *opts, int create
     const char *sk = opts->secret_key ? opts->secret_key : env_first("AWS_SECRET_ACCESS_KEY", NULL);
     const char *tok = opts->session_token ? opts->session_token : env_first("AWS_SESSION_TOKEN", NULL);
     if (!ak || !sk) {
-        rc = dp_err_set(err, DUMPER_EAUTH, "no s3 credentials for '%s' (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+        rc = dp_err_set(err, DUMPER_EAUTH,
+                        "no s3 credentials for '%s' (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
                         s->base.location);
         goto fail;
     }
