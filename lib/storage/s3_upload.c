@@ -93,6 +93,9 @@ int dp_s3_error_from_response(long status, const char *body, size_t n, const cha
     } else if (status == 404 || dp_streq(code, "NoSuchBucket") || dp_streq(code, "NoSuchKey")) {
         dc = DUMPER_ENOENT;
         hint = dp_streq(code, "NoSuchBucket") ? "bucket does not exist: " : "not found: ";
+    } else if (status == 301 || status == 307 || dp_streq(code, "PermanentRedirect")) {
+        dc = DUMPER_ESTORAGE; /* AWS: the bucket lives in another region */
+        hint = "wrong region or endpoint for this bucket (set AWS_REGION or --region): ";
     } else if (status >= 500 || status == 429) {
         dc = DUMPER_ESTORAGE;
         hint = "storage service error: ";

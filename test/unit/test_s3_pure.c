@@ -112,6 +112,9 @@ static void test_error_mapping(void **state)
     assert_int_equal(dp_s3_error_from_response(400, S("<Error><Code>EntityTooSmall</Code></Error>"), "x", &err),
                      DUMPER_ESTORAGE);
     assert_string_equal(err.msg, "x: HTTP 400 EntityTooSmall");
+    dp_err_clear(&err);
+    assert_int_equal(dp_s3_error_from_response(301, NULL, 0, "s3://b", &err), DUMPER_ESTORAGE);
+    assert_string_equal(err.msg, "s3://b: wrong region or endpoint for this bucket (set AWS_REGION or --region): HTTP 301");
 }
 
 static void test_part_size_growth(void **state)
