@@ -1335,7 +1335,7 @@ cJSON *sd_commit(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_st
     fin_arg f = {.app = app, .backup = backup};
     int64_t nparts = 0;
     const char *database = NULL;
-    if (opt_int(req, "size", &f.size, 0, sd_config.max_filesize, 1, st) || req_str(req, "sha256", &f.sha, 64, st) ||
+    if (opt_int(req, "size", &f.size, 0, INT64_C(1) << 60, 1, st) || req_str(req, "sha256", &f.sha, 64, st) ||
         opt_int(req, "duration_ms", &f.duration, 0, INT64_C(1) << 50, 0, st) ||
         opt_int(req, "raw_size", &f.raw_size, 0, INT64_C(1) << 60, 0, st) ||
         opt_str(req, "database", &database, 1000, st))
@@ -1386,6 +1386,13 @@ cJSON *sd_commit(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_st
         sd_res_free(&r);
         f.fmt = fmt;
         f.comp = comp;
+        /* The manifest's raw_size is checked by `dumper verify`: required for compressed backups. */
+        if (!cJSON_GetObjectItemCaseSensitive(req, "raw_size") && strcmp(comp, "none")) {
+            st_fail(st, 400, "invalid_request", "field 'raw_size' is required for a %s-compressed backup", comp);
+            return NULL;
+        }
+        if (!strcmp(comp, "none"))
+            f.raw_size = f.size;
         if (assemble(&f, (int)nparts, req, st))
             return NULL;
         if (run_txn(db, 1, commit_txn, &f, st)) {
