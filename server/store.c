@@ -910,13 +910,15 @@ static int prepare_txn(sd_db *db, void *p_, sd_status *st)
     int64_t dbid = sd_geti(&r, 0, 5);
     sd_res_free(&r);
     dp_stamp_compact(now, ts);
-    snprintf(p->file_name, sizeof p->file_name, "%s-%s-%s-%s.%s", app, env, key, ts, p->ext);
     Q(&r, &st->err,
       "INSERT INTO backups (app_id, env, db_id, job_id, agent_id, status, file_name, format, compression, created_at)"
-      " VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?) RETURNING id",
-      "isiiisssi", p->app, env, dbid, p->job, p->agent, p->file_name, p->format, p->compression, now);
+      " VALUES (?, ?, ?, ?, ?, 'running', '', ?, ?, ?) RETURNING id",
+      "isiiissi", p->app, env, dbid, p->job, p->agent, p->format, p->compression, now);
     p->backup = sd_geti(&r, 0, 0);
     sd_res_free(&r);
+    /* The id makes the name unique even for two backups of one database in the same millisecond. */
+    snprintf(p->file_name, sizeof p->file_name, "%s-%s-%s-%s-b%" PRId64 ".%s", app, env, key, ts, p->backup, p->ext);
+    Q(NULL, &st->err, "UPDATE backups SET file_name = ? WHERE id = ?", "si", p->file_name, p->backup);
     Q(NULL, &st->err, "UPDATE jobs SET backup_id = ?, lease_until = ?, updated_at = ? WHERE id = ?", "iiii", p->backup,
       now + sd_config.job_lease_ms, now, p->job);
     return 0;
