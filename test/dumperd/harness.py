@@ -102,6 +102,7 @@ class Server:
         if self.clock is not None:
             cmd += ["--test-clock", str(int(self.clock))]
         self.logf = open(self.log, "a")
+        offset = self.logf.tell()
         self.proc = subprocess.Popen(cmd, env=self.env.env, stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=subprocess.STDOUT)
         deadline = time.time() + 20
@@ -109,7 +110,10 @@ class Server:
         while time.time() < deadline and self.port is None:
             if self.proc.poll() is not None:
                 raise Fail("dumperd serve exited %d: %s" % (self.proc.returncode, open(self.log).read()))
-            for line in open(self.log).read().splitlines():
+            with open(self.log) as f:
+                f.seek(offset)
+                lines = f.read().splitlines()
+            for line in lines:
                 m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
                 if m:
                     self.port = int(m.group(1))
@@ -210,6 +214,10 @@ def main(fn):
         ok = True
     except Fail as e:
         print("FAIL [%s/%s]: %s" % (NAME, env.store_kind, e), file=sys.stderr)
+    except Exception:
+        import traceback
+        traceback.print_exc()
+        print("FAIL [%s/%s]: exception" % (NAME, env.store_kind), file=sys.stderr)
     finally:
         try:
             env.close(ok)
