@@ -126,6 +126,7 @@ static const char *schema_sql =
     " updated_at BIGINT NOT NULL);"
     "CREATE UNIQUE INDEX IF NOT EXISTS jobs_slot ON jobs (schedule_id, slot, db_id) WHERE schedule_id > 0;"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs (app_id, env, state);"
+    "CREATE INDEX IF NOT EXISTS jobs_lease ON jobs (state, lease_until);"
     "CREATE TABLE IF NOT EXISTS backups (id @ID, app_id BIGINT NOT NULL, env TEXT NOT NULL, db_id BIGINT NOT NULL,"
     " job_id BIGINT NOT NULL, agent_id BIGINT NOT NULL, status TEXT NOT NULL, file_name TEXT NOT NULL,"
     " format TEXT, compression TEXT, size BIGINT, sha256 TEXT, raw_size BIGINT, duration_ms BIGINT,"
@@ -1627,14 +1628,21 @@ int sd_tick(sd_db *db, dp_err *err)
     int64_t now = sd_now_ms(), now_s = now / 1000;
     sd_status st = {0};
     expire_arg e = {.now = now};
-    int rc = run_txn(db, 1, expire_txn, &e, &st);
+    sd_res r;
+    /* Look before taking the write lock: most passes have nothing to expire. */
+    int rc = sd_q(db, &r, err, "SELECT COUNT(*) FROM jobs WHERE state = 'dispatched' AND lease_until < ?", "i", now);
+    int expired = !rc && sd_geti(&r, 0, 0) > 0;
+    sd_res_free(&r);
+    if (rc)
+        return rc == SD_RETRY ? 0 : rc;
+    if (expired)
+        rc = run_txn(db, 1, expire_txn, &e, &st);
     for (int i = 0; !rc && i < e.nlost; i++)
         sd_parts_remove(e.lost[i]);
     free(e.lost);
     if (rc)
         return dp_err_set(err, DUMPER_EINTERNAL, "%s", st.err.msg);
 
-    sd_res r;
     if ((rc = sd_q(db, &r, err,
                    "SELECT id, app_id, env, db_id, cron, tz, last_slot FROM schedules WHERE next_slot <= ? ORDER BY id",
                    "i", now_s)))
