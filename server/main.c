@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "http.h"
+#include "storage/storage.h"
 #include "store.h"
 
 #define DEFAULT_PORT 8477
@@ -169,13 +170,18 @@ static int serve(args *a, sd_db *db)
         fprintf(stderr, "dumperd: --lease must be at least 1.5 x --primary-interval\n");
         return DUMPER_EUSAGE;
     }
-    if (mkdir_p(sd_config.storage) < 0 && !strstr(sd_config.storage, "://")) {
+    if (!strstr(sd_config.storage, "://") && mkdir_p(sd_config.storage) < 0) {
         fprintf(stderr, "dumperd: unable to create storage directory '%s': %s\n", sd_config.storage, strerror(errno));
         return DUMPER_EIO;
     }
-    if (strstr(sd_config.storage, "://") && strncmp(sd_config.storage, "file://", 7)) {
-        fprintf(stderr, "dumperd: storage '%s' is not supported yet (only local directories)\n", sd_config.storage);
-        return DUMPER_EUNSUPPORTED;
+    {
+        /* Fail now, not at the first backup, on a bad location or missing S3 credentials. */
+        dp_storage *stg = NULL;
+        if (dp_storage_open(sd_config.storage, NULL, 1, &stg, &err)) {
+            fprintf(stderr, "dumperd: %s\n", err.msg);
+            return err.code;
+        }
+        dp_storage_close(stg);
     }
     char *parts = dp_asprintf("%s/parts", sd_config.data_dir);
     if (parts)

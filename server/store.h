@@ -63,6 +63,9 @@ cJSON *sd_poll(sd_db *db, int64_t app, int64_t agent, sd_status *st);
 cJSON *sd_prepare(sd_db *db, int64_t app, const cJSON *req, sd_status *st);
 /* A part may be uploaded: backup is the app's and running. Renews the job lease. */
 int sd_part_allowed(sd_db *db, int64_t app, int64_t backup, sd_status *st);
+/* S3 storage: a presigned URL for part n of the backup's multipart upload. */
+cJSON *sd_presign(sd_db *db, int64_t app, int64_t backup, int part, sd_status *st);
+int sd_storage_is_s3(void);
 cJSON *sd_commit(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_status *st);
 cJSON *sd_fail(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_status *st);
 cJSON *sd_backup_get(sd_db *db, int64_t app, int64_t backup, sd_status *st);

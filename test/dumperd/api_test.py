@@ -173,6 +173,8 @@ def test(env):
     s.err(404, "not_found", "PUT", part_url("01"), key=key, raw=b"x")
     s.err(404, "not_found", "PUT", part_url(1, "b_999"), key=key, raw=b"x")
     s.err(404, "not_found", "PUT", part_url(1), key=other, raw=b"x")
+    s.err(409, "conflict", "POST", part_url(1) + "/presign", {}, key)
+    s.err(404, "not_found", "POST", part_url(1) + "/nope", {}, key)
     s.err(422, "verification_failed", "PUT", part_url(1), key=key, raw=chunks[0],
           headers={"X-Dumper-Part-Sha256": "0" * 64})
     req = (b"PUT " + part_url(1).encode() + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key.encode() +

@@ -20,7 +20,9 @@ expect_fail 2 "bad zone" "$DUMPERD" schedule set shop --cron "0 3 * * *" --tz ".
 expect_fail 5 "backup now without databases" "$DUMPERD" backup now shop
 expect_fail 2 "bad interval" "$DUMPERD" serve --primary-interval abc
 expect_fail 2 "lease shorter than interval" "$DUMPERD" serve --primary-interval 600 --lease 60
-expect_fail 4 "s3 storage not done" "$DUMPERD" serve --storage s3://bucket/prefix --listen 127.0.0.1:0
+expect_fail 11 "s3 storage without credentials" env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
+  "$DUMPERD" serve --storage s3://bucket/prefix --listen 127.0.0.1:0
+grep -q "no s3 credentials" "$T/err" || fail "s3 credentials message: $(cat "$T/err")"
 "$DUMPERD" app list | grep -q "^shop" || fail "app list"
 "$DUMPERD" app list --json | python3 -c 'import json,sys; a=json.load(sys.stdin); assert [x["name"] for x in a]==["shop"]' \
   || fail "app list --json"
@@ -31,7 +33,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -addext subjectAlt
   -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 2>/dev/null
 "$DUMPERD" serve --listen 127.0.0.1:0 --tls-cert "$T/cert.pem" --tls-key "$T/key.pem" </dev/null >"$T/serve.log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do grep -q listening "$T/serve.log" && break; sleep 0.05; done
+for _ in $(seq 100); do grep -qs listening "$T/serve.log" && break; sleep 0.05; done
 port=$(sed -n 's/.*listening on https:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/serve.log")
 [ -n "$port" ] || { kill $pid; fail "no https listen line: $(cat "$T/serve.log")"; }
 out=$(curl -sS --cacert "$T/cert.pem" -H "Authorization: Bearer $key" \
