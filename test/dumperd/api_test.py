@@ -313,5 +313,19 @@ def test(env):
         raw_http(s.port, junk)
     eq(poll(s, key, a1)["role"], "primary", "server alive after hostile input")
 
+    # PostgreSQL drops every dumperd connection (as in a server restart; terminating only this test's
+    # database's backends keeps other tests on the shared server undisturbed): dumperd reconnects.
+    if env.store_kind == "pg":
+        psql = os.path.join(os.environ["DUMPER_TEST_PG_BIN"], "psql")
+        out = subprocess.run([psql, "-h", "127.0.0.1", "-p", os.environ["DUMPER_TEST_PG_PORT"], "-U", "postgres",
+                              "-d", "postgres", "-qAtc", "SELECT count(pg_terminate_backend(pid)) FROM "
+                              "pg_stat_activity WHERE datname = '%s'" % env.pgdb], env=env.env, check=True,
+                             capture_output=True, text=True).stdout
+        check(int(out.strip()) >= 2, "dumperd's connections were terminated (%r)" % out)
+        for i in range(3):
+            eq(poll(s, key, a1)["role"], "primary", "poll after losing the PostgreSQL connections (%d)" % i)
+        env.admin("backup", "now", "shop", "--database", "main")
+        check(poll(s, key, a1)["job"], "a job after losing the PostgreSQL connections")
+
 
 main(test)
