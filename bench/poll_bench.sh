@@ -7,7 +7,7 @@
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${DUMPER_BIN:-$SRC/build/bin}
-DUR=10 CONN=64 AGENTS=10000 THREADS=2 SERVER_THREADS=2 STORE=sqlite
+DUR=10 CONN=16 AGENTS=10000 THREADS=1 SERVER_THREADS=2 STORE=sqlite
 while [ $# -gt 0 ]; do
   case $1 in
     --duration) DUR=$2; shift 2 ;;
@@ -73,7 +73,7 @@ N=$(wrk -t"$THREADS" -c"$CONN" -d"${DUR}s" --latency -s "$SRC/bench/static_bench
 kill "$NPID"; wait "$NPID" 2>/dev/null || true; NPID=
 
 val() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
-echo "machine: $(nproc) cores, $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ); store $STORE; $AGENTS agents; wrk -t$THREADS -c$CONN -d${DUR}s; dumperd --threads $SERVER_THREADS, nginx worker_processes $SERVER_THREADS"
+echo "machine: $(nproc) cores, $(uname -sr), load average $(cut -d" " -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ); store $STORE; $AGENTS agents; wrk -t$THREADS -c$CONN -d${DUR}s; dumperd --threads $SERVER_THREADS, nginx worker_processes $SERVER_THREADS"
 echo "dumperd poll:  $(val "$D" rps) req/s  p50 $(val "$D" p50_ms) ms  p99 $(val "$D" p99_ms) ms  non-2xx $(val "$D" non2xx)  errors $(val "$D" errors)"
 echo "nginx static:  $(val "$N" rps) req/s  p50 $(val "$N" p50_ms) ms  p99 $(val "$N" p99_ms) ms"
 echo "ratio dumperd/nginx: $(python3 -c "print('%.2f' % ($(val "$D" rps) / $(val "$N" rps)))")"
