@@ -9,6 +9,7 @@
  * detected from the headers alone (route, auth, sizes) are answered before the body is read.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -255,6 +256,13 @@ static cJSON *parse_body(req *r, struct MHD_Connection *c, enum MHD_Result *ret)
 
 /* ---- part upload ---- */
 
+static int atoi_part(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return *end || v < 1 || v > 10000 ? -1 : (int)v;
+}
+
 static int part_begin(req *r, struct MHD_Connection *c, enum MHD_Result *ret)
 {
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
@@ -290,6 +298,27 @@ static int part_begin(req *r, struct MHD_Connection *c, enum MHD_Result *ret)
         return -1;
     }
     char *dir = sd_parts_dir(r->id), *parent = dp_asprintf("%s/parts", sd_config.data_dir);
+    /* The parts already stored (other numbers) plus this one may not exceed max_filesize. */
+    uint64_t others = 0;
+    DIR *dh = dir ? opendir(dir) : NULL;
+    if (dh) {
+        struct dirent *de;
+        while ((de = readdir(dh))) {
+            struct stat sb;
+            if (de->d_name[0] == '.' || atoi_part(de->d_name) == r->part)
+                continue;
+            if (fstatat(dirfd(dh), de->d_name, &sb, 0) == 0)
+                others += (uint64_t)sb.st_size;
+        }
+        closedir(dh);
+    }
+    if (others + len > (uint64_t)sd_config.max_filesize) {
+        free(dir);
+        free(parent);
+        *ret = send_err(c, 413, "too_large", "the parts would exceed max_filesize (%" PRId64 " bytes)",
+                        sd_config.max_filesize);
+        return -1;
+    }
     if (parent)
         mkdir(parent, 0700);
     free(parent);

@@ -517,6 +517,10 @@ static int opt_str(const cJSON *o, const char *k, const char **out, size_t max, 
         return 0;
     if (!cJSON_IsString(v) || strlen(v->valuestring) > max)
         return st_fail(st, 400, "invalid_request", "field '%s' must be a string of at most %zu bytes", k, max);
+    /* Stored strings are shown by `dumperd agents` and the dashboard: no control characters. */
+    for (const unsigned char *c = (const unsigned char *)v->valuestring; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            return st_fail(st, 400, "invalid_request", "field '%s' contains control characters", k);
     *out = v->valuestring;
     return 0;
 }

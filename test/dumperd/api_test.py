@@ -85,6 +85,7 @@ def test(env):
         else:
             b[field] = val
         s.err(400, "invalid_request", "POST", A + "/agents/register", b, key)
+    s.err(400, "invalid_request", "POST", A + "/agents/register", dict(good, hostname="web\x1b[31m"), key)
     for dbs in [[{"type": "oracle"}], [{"type": "postgresql", "password": "x"}], ["x"],
                 [{"type": "redis", "port": 70000}], [{"type": "redis", "key": "a/b"}],
                 [{"type": "redis", "key": "k"}, {"type": "sqlite", "key": "k"}], [{"type": "redis"}] * 65]:
@@ -262,7 +263,11 @@ def test(env):
     job = poll(s, key, a1)["job"]
     check(job and job["database_key"] == "redis-0", "second job")
     prep = s.ok("POST", A + "/backups/prepare", {"agent_id": a1, "job_id": job["job_id"]}, key)
-    s.ok("PUT", A + "/backups/%s/parts/1" % prep["backup_id"], key=key, raw=b"partial")
+    for i in range(1, 25):  # 24 x 4096 = 98304 bytes of parts; max_filesize is 100000
+        s.ok("PUT", A + "/backups/%s/parts/%d" % (prep["backup_id"], i), key=key, raw=b"p" * 4096)
+    s.err(413, "too_large", "PUT", A + "/backups/%s/parts/25" % prep["backup_id"], key=key, raw=b"p" * 4096)
+    s.ok("PUT", A + "/backups/%s/parts/24" % prep["backup_id"], key=key, raw=b"p" * 4096)  # replacing is fine
+    s.ok("PUT", A + "/backups/%s/parts/25" % prep["backup_id"], key=key, raw=b"p" * 1000)
     s.err(400, "invalid_request", "POST", A + "/backups/%s/fail" % prep["backup_id"], {"message": "x"}, key)
     s.err(400, "invalid_request", "POST", A + "/backups/%s/fail" % prep["backup_id"], {"code": "x", "message": 5},
           key)
