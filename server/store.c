@@ -8,6 +8,7 @@
  * path of a secondary whose primary is alive only reads (no write per poll); it writes only to
  * renew a lease, take over a lapsed one, dispatch a job, or refresh last_seen once a minute.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
@@ -1171,26 +1172,13 @@ char *sd_parts_dir(int64_t backup) { return dp_asprintf("%s/parts/b_%" PRId64, s
 void sd_parts_remove(int64_t backup)
 {
     char *dir = sd_parts_dir(backup);
-    if (!dir)
-        return;
-    for (int n = 1; n <= 10000; n++) {
-        char *f = dp_asprintf("%s/%d", dir, n);
-        if (!f)
-            break;
-        int gone = unlink(f) < 0 && errno == ENOENT;
-        free(f);
-        if (gone && n > 1)
-            break; /* parts are numbered from 1 without gaps in practice; stray ones are swept by rmdir failing */
-    }
-    if (rmdir(dir) < 0 && errno == ENOTEMPTY) {
-        /* Parts with gaps: remove whatever is left. */
-        char *cmd_dir = dir;
-        for (int n = 1; n <= 10000; n++) {
-            char *f = dp_asprintf("%s/%d", cmd_dir, n);
-            if (f)
-                unlink(f);
-            free(f);
-        }
+    DIR *dh = dir ? opendir(dir) : NULL;
+    if (dh) {
+        struct dirent *de;
+        while ((de = readdir(dh)))
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+                unlinkat(dirfd(dh), de->d_name, 0);
+        closedir(dh);
         rmdir(dir);
     }
     free(dir);
@@ -1931,7 +1919,7 @@ int sd_tick(sd_db *db, dp_err *err)
         }
         p.next = sd_cron_next(&c, p.tz, now_s, 400LL * 86400);
         if (p.next < 0)
-            p.next = INT64_MAX / 2;
+            p.next = now_s + 400LL * 86400; /* none within 400 days: look again then */
         sd_status ps = {0};
         if (run_txn(db, 1, produce_txn, &p, &ps))
             dp_warn("schedule %" PRId64 ": %s", p.id, ps.err.msg);
