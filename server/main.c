@@ -113,7 +113,7 @@ static const struct option opts[] = {
 
 typedef struct {
     const char *data, *store, *storage, *listen, *cert, *key, *env, *dbkey, *cron, *tz;
-    int json, threads;
+    int json, threads, store_argv;
     int64_t ret[4];
     int ret_set;
     double clock;
@@ -250,7 +250,10 @@ int main(int argc, char **argv)
         int64_t v;
         switch (c) {
         case O_DATA: a.data = optarg; break;
-        case O_STORE: a.store = optarg; break;
+        case O_STORE:
+            a.store = optarg;
+            a.store_argv = 1;
+            break;
         case O_STORAGE: a.storage = optarg; break;
         case O_LISTEN: a.listen = optarg; break;
         case O_PI:
@@ -328,6 +331,13 @@ int main(int argc, char **argv)
     dp_err err = {0};
     sd_db *db = NULL;
     int rc = 0;
+    if (a.store_argv && strncmp(a.store, "sqlite:", 7)) {
+        /* postgres://user:secret@...: a secret in argv is visible to every user (ps). */
+        const char *at = strchr(a.store, '@'), *sc = strstr(a.store, "://");
+        if (at && sc && at > sc && memchr(sc + 3, ':', (size_t)(at - sc - 3)))
+            dp_warn("the --store URL holds a password, visible to other users in the process list; use"
+                    " PGPASSWORD, ~/.pgpass or DUMPERD_STORE instead");
+    }
     if (sd_db_open(sd_config.store_url, &db, &err) || sd_store_init(db, &err)) {
         fprintf(stderr, "dumperd: %s\n", err.msg);
         rc = err.code;
