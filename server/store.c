@@ -1327,6 +1327,8 @@ static int commit_txn(sd_db *db, void *p_, sd_status *st)
     return 0;
 }
 
+static char *manifest_json(const fin_arg *f, const cJSON *req);
+
 /* Assemble parts 1..n into the storage under file_name, verifying size and sha256. */
 static int assemble(const fin_arg *f, int nparts, const cJSON *req, sd_status *st)
 {
@@ -1353,21 +1355,7 @@ static int assemble(const fin_arg *f, int nparts, const cJSON *req, sd_status *s
         }
     }
     /* The manifest goes first (lib/job/manifest.h): a listed backup always has one. */
-    const cJSON *src = cJSON_GetObjectItemCaseSensitive(req, "source_type");
-    const cJSON *dbu = cJSON_GetObjectItemCaseSensitive(req, "database");
-    dp_manifest m = {0};
-    m.name = (char *)f->file_name;
-    m.source_type = cJSON_IsString(src) ? src->valuestring : "unknown";
-    m.format = (char *)f->fmt;         /* recorded at prepare */
-    m.compression = (char *)f->comp;
-    m.size = (uint64_t)f->size;
-    m.raw_size = (uint64_t)f->raw_size;
-    snprintf(m.sha256, sizeof m.sha256, "%s", f->sha);
-    m.created_ms = sd_now_ms();
-    m.duration_ms = f->duration;
-    m.dumper_version = (char *)dumper_version();
-    m.database = cJSON_IsString(dbu) ? dbu->valuestring : "";
-    if (!(mjson = dp_manifest_to_json(&m)) || !(mkey = dp_asprintf("%s%s", f->file_name, DP_MANIFEST_SUFFIX))) {
+    if (!(mjson = manifest_json(f, req)) || !(mkey = dp_asprintf("%s%s", f->file_name, DP_MANIFEST_SUFFIX))) {
         rc = st_fail(st, 500, "internal", "out of memory");
         goto cleanup;
     }
