@@ -48,7 +48,13 @@ read -r FIRST LAST < <(python3 "$SRC/bench/poll_bench_register.py" $PORT "$AGENT
 export FIRST_AGENT=$FIRST AGENTS
 # warm-up, then the measured run
 wrk -t"$THREADS" -c"$CONN" -d2s -s "$SRC/bench/poll_bench.lua" http://127.0.0.1:$PORT/ >/dev/null
+# CPU time (utime+stime clock ticks) of the server processes, to report CPU per request: robust to
+# other load on the machine, unlike latency.
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' /proc/"$p"/stat))); done; echo $t; }
+HZ=$(getconf CLK_TCK)
+c0=$(ticks $DPID)
 D=$(wrk -t"$THREADS" -c"$CONN" -d"${DUR}s" --latency -s "$SRC/bench/poll_bench.lua" http://127.0.0.1:$PORT/ | grep ^RESULT)
+DCPU=$(( $(ticks $DPID) - c0 ))
 kill "$DPID"; wait "$DPID" 2>/dev/null || true; DPID=
 
 # nginx baseline: a static file the size of a poll answer
@@ -69,12 +75,17 @@ NG
 NPID=$!
 sleep 0.5
 wrk -t"$THREADS" -c"$CONN" -d2s http://127.0.0.1:$((PORT + 1))/poll.json >/dev/null
+NPIDS="$NPID $(pgrep -P "$NPID" | tr '\n' ' ')"
+c0=$(ticks $NPIDS)
 N=$(wrk -t"$THREADS" -c"$CONN" -d"${DUR}s" --latency -s "$SRC/bench/static_bench.lua" http://127.0.0.1:$((PORT + 1))/poll.json | grep ^RESULT)
+NCPU=$(( $(ticks $NPIDS) - c0 ))
 kill "$NPID"; wait "$NPID" 2>/dev/null || true; NPID=
 
 val() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 echo "machine: $(nproc) cores, $(uname -sr), load average $(cut -d" " -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ); store $STORE; $AGENTS agents; wrk -t$THREADS -c$CONN -d${DUR}s; dumperd --threads $SERVER_THREADS, nginx worker_processes $SERVER_THREADS"
 echo "dumperd poll:  $(val "$D" rps) req/s  p50 $(val "$D" p50_ms) ms  p99 $(val "$D" p99_ms) ms  non-2xx $(val "$D" non2xx)  errors $(val "$D" errors)"
 echo "nginx static:  $(val "$N" rps) req/s  p50 $(val "$N" p50_ms) ms  p99 $(val "$N" p99_ms) ms"
+us_per() { python3 -c "print('%.1f' % ($1 * 1e6 / $HZ / $2))"; }
+echo "server CPU per request: dumperd $(us_per "$DCPU" "$(val "$D" requests)") us, nginx $(us_per "$NCPU" "$(val "$N" requests)") us"
 echo "ratio dumperd/nginx: $(python3 -c "print('%.2f' % ($(val "$D" rps) / $(val "$N" rps)))")"
 [ "$(val "$D" non2xx)" = 0 ] || { echo "poll_bench: dumperd answered non-2xx" >&2; exit 1; }

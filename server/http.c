@@ -776,7 +776,7 @@ int sd_http_start(const sd_http_opts *o, sd_http **out, dp_err *err)
     sd_http *h = calloc(1, sizeof *h);
     if (!h)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     int threads = o->threads > 0 ? o->threads : 4;
     if (o->tls_cert || o->tls_key) {
         if (!o->tls_cert || !o->tls_key) {
