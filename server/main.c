@@ -35,6 +35,7 @@ static const char usage[] =
     "  app create NAME            create an app and print its key (shown once)\n"
     "  app list [--json]\n"
     "  schedule set APP [--env ENV] [--database KEY] --cron EXPR [--tz ZONE]\n"
+    "  schedules APP [--json]     schedules and their next slots\n"
     "  retention set APP [--keep-last N] [--daily N] [--weekly N] [--monthly N]\n"
     "  backup now APP [--env ENV] [--database KEY]\n"
     "  backups APP [--json]\n"
@@ -397,6 +398,22 @@ int main(int argc, char **argv)
             cJSON_ArrayForEach(o, arr) printf("%s\t%s\t%s\t%s\t%.0f\t%s\t%s\n", jstr(o, "backup_id"),
                                               jstr(o, "created_at"), jstr(o, "database_key"), jstr(o, "status"),
                                               jnum(o, "size"), jstr(o, "file_name"), jstr(o, "error_code"));
+            cJSON_Delete(arr);
+        }
+    } else if (!strcmp(cmd, "schedules")) {
+        cJSON *arr = sd_schedules(db, app, &err);
+        if (!arr) {
+            rc = err.code ? err.code : DUMPER_EINTERNAL;
+        } else if (a.json) {
+            print_json(arr);
+        } else {
+            const cJSON *o;
+            cJSON_ArrayForEach(o, arr)
+            {
+                const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "next");
+                printf("%s\t%s\t%s\t%s\tnext=%s\n", jstr(o, "environment"), jstr(o, "database_key"), jstr(o, "cron"),
+                       jstr(o, "tz"), cJSON_GetArraySize(n) ? cJSON_GetArrayItem(n, 0)->valuestring : "-");
+            }
             cJSON_Delete(arr);
         }
     } else if (!strcmp(cmd, "agents")) {

@@ -439,6 +439,45 @@ cJSON *sd_agents(sd_db *db, int64_t app, dp_err *err)
     return arr;
 }
 
+cJSON *sd_schedules(sd_db *db, int64_t app, dp_err *err)
+{
+    sd_res r;
+    if (sd_q(db, &r, err,
+             "SELECT s.env, s.db_id, d.dkey, s.cron, s.tz, s.last_slot FROM schedules s LEFT JOIN dbs d"
+             " ON d.id = s.db_id WHERE s.app_id = ? ORDER BY s.env, s.db_id",
+             "i", app))
+        return NULL;
+    cJSON *arr = cJSON_CreateArray();
+    int64_t now = sd_now_ms() / 1000;
+    for (int i = 0; i < r.rows; i++) {
+        cJSON *o = cJSON_CreateObject();
+        sd_cron c;
+        char msg[200];
+        cJSON_AddStringToObject(o, "environment", sd_get(&r, i, 0));
+        if (sd_geti(&r, i, 1))
+            cJSON_AddStringToObject(o, "database_key", sd_get(&r, i, 2) ? sd_get(&r, i, 2) : "");
+        else
+            cJSON_AddNullToObject(o, "database_key");
+        cJSON_AddStringToObject(o, "cron", sd_get(&r, i, 3));
+        cJSON_AddStringToObject(o, "tz", sd_get(&r, i, 4));
+        add_time(o, "last_slot", sd_geti(&r, i, 5) * 1000);
+        cJSON *next = cJSON_AddArrayToObject(o, "next");
+        if (!sd_cron_parse(sd_get(&r, i, 3), &c, msg, sizeof msg)) {
+            int64_t t = now;
+            for (int k = 0; k < 5; k++) {
+                char b[24];
+                if ((t = sd_cron_next(&c, sd_get(&r, i, 4), t, 400LL * 86400)) < 0)
+                    break;
+                dp_stamp_rfc3339(t * 1000, b);
+                cJSON_AddItemToArray(next, cJSON_CreateString(b));
+            }
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    sd_res_free(&r);
+    return arr;
+}
+
 #define BACKUP_COLS                                                                                                    \
     "b.id, b.db_id, d.dkey, b.env, b.status, b.file_name, b.size, b.sha256, b.duration_ms, b.created_at,"             \
     " b.finished_at, b.error_code, b.error_message, b.format, b.compression"

@@ -54,6 +54,8 @@ int sd_retention_set(sd_db *db, int64_t app, int64_t last, int64_t daily, int64_
 /* Manual jobs for every database of app/env (or one). Returns how many were queued in *n. */
 int sd_backup_now(sd_db *db, int64_t app, const char *env, const char *dbkey, int *n, dp_err *err);
 cJSON *sd_agents(sd_db *db, int64_t app, dp_err *err);
+/* Schedules with their next five slots (computed now). */
+cJSON *sd_schedules(sd_db *db, int64_t app, dp_err *err);
 cJSON *sd_backups(sd_db *db, int64_t app, int64_t db_id, int limit, dp_err *err);
 
 /* Agent API. The key is checked in constant time; 0 and *app on success. */

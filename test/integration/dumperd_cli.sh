@@ -23,6 +23,14 @@ expect_fail 2 "lease shorter than interval" "$DUMPERD" serve --primary-interval 
 expect_fail 11 "s3 storage without credentials" env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
   "$DUMPERD" serve --storage s3://bucket/prefix --listen 127.0.0.1:0
 grep -q "no s3 credentials" "$T/err" || fail "s3 credentials message: $(cat "$T/err")"
+"$DUMPERD" schedule set shop --cron "0 3 * * *" --tz Asia/Kolkata 2>/dev/null || fail "schedule set"
+"$DUMPERD" schedules shop --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+assert len(s) == 1 and s[0]["cron"] == "0 3 * * *" and s[0]["tz"] == "Asia/Kolkata" and s[0]["database_key"] is None, s
+n = s[0]["next"]
+assert len(n) == 5 and all(x.endswith("T21:30:00Z") for x in n), n' || fail "schedules --json"
+"$DUMPERD" schedules shop | grep -q "production.*0 3 \* \* \*.*Asia/Kolkata.*next=" || fail "schedules"
 "$DUMPERD" app list | grep -q "^shop" || fail "app list"
 "$DUMPERD" app list --json | python3 -c 'import json,sys; a=json.load(sys.stdin); assert [x["name"] for x in a]==["shop"]' \
   || fail "app list --json"
