@@ -85,6 +85,16 @@ def test(env):
     eq(len(jobs), 5, "five manual jobs handed out")
     eq(len(set(jobs)), 5, "no job handed out twice")
 
+    # Those five jobs run at once, uploading and committing through both instances: all good, all distinct.
+    import hashlib
+    import os
+    datas = [os.urandom(20000 + i) for i in range(5)]
+    res = concurrently([lambda i=i, j=j: run_backup(servers[i % 2], key, pstg, j, data=datas[i], parts=4)
+                        for i, j in enumerate(jobs)])
+    eq(sorted(r["sha256"] for r in res), sorted(hashlib.sha256(d).hexdigest() for d in datas),
+       "five concurrent backups committed")
+    eq(len({r["file_name"] for r in res}), 5, "five distinct files")
+
     # Slots: both instances run the scheduler; each minute slot becomes one job.
     env.admin("schedule", "set", "shop", "--env", "staging", "--cron", "* * * * *")
     concurrently([lambda x=x: x.set_clock(T0 + 300) for x in servers])  # the schedule starts here
