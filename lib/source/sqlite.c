@@ -139,12 +139,40 @@ static void put_value(dp_buf *b, sqlite3_stmt *st, int i)
     }
 }
 
+/* The name under which the rowid of `table` can be selected, or NULL when the table has no rowid
+ * of its own to keep: WITHOUT ROWID, or an INTEGER PRIMARY KEY column (its alias) is dumped anyway.
+ * Like `sqlite3 .dump --preserve-rowids`: rowids survive a restore even with gaps, so anything that
+ * refers to them (FTS5 external content, application code) still points at the right rows. */
+static const char *rowid_name(dumpctx *c, const char *table, int int_pk, int npk, const char *const *colnames,
+                              int ncolnames)
+{
+    static const char *const names[] = {"rowid", "_rowid_", "oid"};
+    if (npk == 1 && int_pk)
+        return NULL;
+    for (size_t k = 0; k < 3; k++) {
+        int taken = 0;
+        for (int i = 0; i < ncolnames; i++)
+            if (sqlite3_stricmp(colnames[i], names[k]) == 0)
+                taken = 1;
+        if (taken)
+            continue;
+        char *q = sqlite3_mprintf("SELECT %s FROM \"%w\" LIMIT 0", names[k], table);
+        sqlite3_stmt *st = NULL;
+        int ok = q && sqlite3_prepare_v2(c->db, q, -1, &st, NULL) == SQLITE_OK;
+        sqlite3_finalize(st);
+        sqlite3_free(q);
+        return ok ? names[k] : NULL; /* fails only for WITHOUT ROWID tables */
+    }
+    return NULL;
+}
+
 /* Dump the rows of one table as INSERT statements. */
 static int dump_rows(dumpctx *c, const char *table)
 {
     /* Columns that can be inserted: skip generated columns (hidden 2/3) which reject values. */
     dp_buf cols = {0}, sql = {0}, prefix = {0};
-    int rc = 0, skipped = 0, ncols = 0;
+    int rc = 0, skipped = 0, ncols = 0, npk = 0, int_pk = 0, nnames = 0;
+    const char *names[2000]; /* SQLITE_MAX_COLUMN */
     sqlite3_stmt *st = NULL;
     char *q = sqlite3_mprintf("PRAGMA table_xinfo(%Q)", table);
     if (!q || sqlite3_prepare_v2(c->db, q, -1, &st, NULL) != SQLITE_OK) {
@@ -153,18 +181,37 @@ static int dump_rows(dumpctx *c, const char *table)
     }
     while (sqlite3_step(st) == SQLITE_ROW) {
         int hidden = sqlite3_column_int(st, 6);
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        const char *type = (const char *)sqlite3_column_text(st, 2);
+        if (sqlite3_column_int(st, 5) > 0) {
+            npk++;
+            int_pk = type && sqlite3_stricmp(type, "INTEGER") == 0;
+        }
+        if (nnames < (int)(sizeof names / sizeof names[0]) && name)
+            names[nnames++] = sqlite3_mprintf("%s", name);
         if (hidden != 0) {
             skipped = 1;
             continue;
         }
         if (ncols++)
             dp_buf_puts(&cols, ",");
-        put_ident(&cols, (const char *)sqlite3_column_text(st, 1));
+        put_ident(&cols, name);
     }
     sqlite3_finalize(st);
     st = NULL;
     if (ncols == 0)
         goto done;
+    const char *rowid = rowid_name(c, table, int_pk, npk, names, nnames);
+    if (rowid) {
+        /* the rowid goes first: INSERT INTO t(rowid,a,b) VALUES(<rowid>,...) */
+        dp_buf with = {0};
+        dp_buf_printf(&with, "%s,", rowid);
+        dp_buf_append(&with, cols.data, cols.len);
+        dp_buf_free(&cols);
+        cols = with;
+        skipped = 1; /* the column list must be spelled out */
+        ncols++;
+    }
     dp_buf_puts(&sql, "SELECT ");
     dp_buf_append(&sql, cols.data, cols.len);
     dp_buf_puts(&sql, " FROM ");
@@ -203,6 +250,8 @@ static int dump_rows(dumpctx *c, const char *table)
     if (step != SQLITE_DONE)
         rc = db_fail(c, "reading rows");
 done:
+    for (int i = 0; i < nnames; i++)
+        sqlite3_free((void *)names[i]);
     sqlite3_free(q);
     sqlite3_finalize(st);
     dp_buf_free(&cols);
