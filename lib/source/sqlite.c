@@ -394,6 +394,7 @@ typedef struct {
     sqlite3 *db;
     char *target, *tmp;
     int force;
+    int replace_empty; /* the target existed as an empty file: it may be replaced without force */
     dp_buf pending;
     size_t scanned; /* bytes of pending already checked for statement ends */
 } restore_sink;
@@ -492,9 +493,16 @@ static int rs_commit(dp_sink *s, dp_err *err)
     } else {
         if (renameat2(AT_FDCWD, r->tmp, AT_FDCWD, r->target, RENAME_NOREPLACE) < 0) {
             int e = errno;
-            if (e == EEXIST)
+            struct stat sb;
+            if (e == EEXIST && r->replace_empty && stat(r->target, &sb) == 0 && S_ISREG(sb.st_mode) &&
+                sb.st_size == 0) {
+                /* still the empty file the restore was allowed to fill */
+                if (rename(r->tmp, r->target) < 0)
+                    return dp_err_sys(err, DUMPER_EIO, errno, "unable to move the restored database to '%s'",
+                                      r->target);
+            } else if (e == EEXIST)
                 return dp_err_set(err, DUMPER_EEXIST, "target database '%s' appeared during the restore", r->target);
-            if (rename(r->tmp, r->target) < 0) /* filesystems without NOREPLACE */
+            else if (rename(r->tmp, r->target) < 0) /* filesystems without NOREPLACE */
                 return dp_err_sys(err, DUMPER_EIO, errno, "unable to move the restored database to '%s'", r->target);
         }
     }
@@ -545,18 +553,21 @@ static int sqlite_restore(const dp_dburl *url, const dp_source_opts *opts, const
     if (!dp_streq(format, "sql"))
         return dp_err_set(err, DUMPER_EUNSUPPORTED, "cannot restore a '%s' backup into sqlite", format);
     struct stat sb;
+    int replace_empty = 0;
     if (stat(url->path, &sb) == 0) {
         if (!S_ISREG(sb.st_mode))
             return dp_err_set(err, DUMPER_EEXIST, "target '%s' exists and is not a regular file", url->path);
         if (sb.st_size > 0 && !opts->force)
             return dp_err_set(err, DUMPER_EEXIST,
                               "target database '%s' exists and is not empty (use --force to replace it)", url->path);
+        replace_empty = sb.st_size == 0;
     }
     restore_sink *r = calloc(1, sizeof *r);
     if (!r)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     dp_sink_init(&r->base, &restore_ops, NULL);
     r->force = opts->force;
+    r->replace_empty = replace_empty;
     r->target = strdup(url->path);
     const char *slash = strrchr(url->path, '/');
     unsigned rnd = (unsigned)(dp_mono_ms() ^ (uintptr_t)r);
