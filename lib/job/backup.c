@@ -263,8 +263,9 @@ static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, dp_
         rc = dp_sink_end(head, err);
     char hex[65] = "";
     if (rc == DUMPER_ECORRUPT || !rc) {
-        /* A short object shows up as a decompression error; report the size mismatch instead. */
-        if (sha->bytes != m->size && rc == DUMPER_ECORRUPT) {
+        /* A short object shows up as a decompression error (or none, uncompressed); report the size
+         * mismatch instead, which says what happened. */
+        if (sha->bytes < m->size) {
             dp_err_clear(err);
             rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is truncated: %llu of %llu bytes", key,
                             (unsigned long long)sha->bytes, (unsigned long long)m->size);
