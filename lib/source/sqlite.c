@@ -403,7 +403,10 @@ static int exec_stmt(restore_sink *r, char *sql, dp_err *err)
 {
     char *msg = NULL;
     if (sqlite3_exec(r->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = dp_err_set(err, DUMPER_ESOURCE, "restore into '%s' failed: %s", r->target, msg ? msg : "error");
+        /* a full or failing disk is the target's problem, not the dump's */
+        int code = sqlite3_errcode(r->db);
+        int dcode = code == SQLITE_FULL ? DUMPER_ENOSPC : code == SQLITE_IOERR ? DUMPER_EIO : DUMPER_ESOURCE;
+        int rc = dp_err_set(err, dcode, "restore into '%s' failed: %s", r->target, msg ? msg : "error");
         sqlite3_free(msg);
         return rc;
     }
