@@ -264,11 +264,11 @@ void dp_dburl_free(dp_dburl *u)
     free(u->dbname);
     free(u->path);
     for (size_t i = 0; i < u->nparams; i++) {
-        free(u->params[i].key);
         if (secret_param(u->params[i].key))
             dp_free_secret(u->params[i].value);
         else
             free(u->params[i].value);
+        free(u->params[i].key);
     }
     free(u->params);
     memset(u, 0, sizeof *u);
