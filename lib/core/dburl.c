@@ -333,6 +333,20 @@ static const char *userinfo_start(const char *s, const char *p, const char **sep
     return sep + 3;
 }
 
+/* The start of the next URL in free text after p: a "scheme://" that begins after white space or a
+ * quote. A "://" inside one URL (a password like "pa://ss") does not start a new one. */
+static const char *next_url(const char *p)
+{
+    for (const char *sep = strstr(p, "://"); sep; sep = strstr(sep + 1, "://")) {
+        const char *b = sep;
+        while (b > p && (isalnum((unsigned char)b[-1]) || b[-1] == '+' || b[-1] == '.' || b[-1] == '-'))
+            b--;
+        if (b < sep && b > p && (isspace((unsigned char)b[-1]) || b[-1] == '\'' || b[-1] == '"'))
+            return b;
+    }
+    return NULL;
+}
+
 char *dp_url_redact_raw(const char *s)
 {
     /* Conservative on purpose: the input did not parse, so a password may hold any of '/', '?',
@@ -341,7 +355,7 @@ char *dp_url_redact_raw(const char *s)
     dp_buf b = {0};
     const char *p = s, *auth, *after;
     while ((auth = userinfo_start(s, p, &after)) != NULL) {
-        const char *next = strstr(after, "://");
+        const char *next = next_url(after);
         const char *limit = next ? next : auth + strlen(auth);
         const char *at = NULL;
         for (const char *c = auth; c < limit; c++)
@@ -358,17 +372,21 @@ char *dp_url_redact_raw(const char *s)
         }
     }
     dp_buf_puts(&b, p);
-    /* password=... (also sslpassword=, any case) in a query string: hide up to '&' or a space */
-    char *q = b.data ? strcasestr(b.data, "password=") : NULL;
-    while (q) {
-        char *v = q + 9;
+    /* password=... (also sslpassword=, any case) in a query string: hide up to '&' or a space.
+     * Copied into a new buffer: "***" can be longer than the value it replaces. */
+    dp_buf o = {0};
+    const char *src = b.data ? b.data : "", *q;
+    while ((q = strcasestr(src, "password=")) != NULL) {
+        const char *v = q + 9;
         size_t vl = strcspn(v, "& \t");
-        if (vl) {
-            memmove(v + 3, v + vl, strlen(v + vl) + 1);
-            memcpy(v, "***", 3);
-        }
-        q = strcasestr(v, "password=");
+        dp_buf_append(&o, src, (size_t)(v - src));
+        if (vl)
+            dp_buf_puts(&o, "***");
+        src = v + vl;
     }
+    dp_buf_puts(&o, src);
+    dp_buf_free(&b);
+    b = o;
     return b.data ? b.data : strdup("");
 }
 
