@@ -12,6 +12,8 @@ PKGS=(
   # tools the tests and sources drive
   sqlite3 postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
   python3 valgrind awscli curl ca-certificates
+  # benchmarks (bench/): /usr/bin/time -v for peak RSS; fuzzing (test/fuzz): clang with libFuzzer
+  time clang
 )
 
 SUDO=""
