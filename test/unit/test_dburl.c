@@ -342,6 +342,8 @@ static void test_errors_never_leak_password(void **state)
         "postgres://user:Hunter2Secret%zz@h/db",
         "postgres://us%zzer:Hunter2Secret@h/db",
         "postgres://user:Hunter2/Secret@h/db",   /* unencoded '/' in the password */
+        "mysql://user:Hunter2://Secret@h:x/db",  /* "://" in the password */
+        "mysql://ro://Hunter2Secret@h:/x",
         "postgres://user:Hunter2?Secret@h/db",   /* unencoded '?' */
         "postgres://user:Hunter2#Secret@h/db",   /* unencoded '#' */
         "postgres://user:Hunter2 Secret@h:x/db", /* a space */
@@ -396,6 +398,10 @@ static void test_redact_raw(void **state)
     r = dp_url_redact_raw("postgres://h:5432/db?user=u&password=pw3&x=1");
     assert_null(strstr(r, "pw3"));
     assert_non_null(strstr(r, "password=***&x=1"));
+    free(r);
+    /* values shorter than "***" (the redaction grows the string), empty values, any case */
+    r = dp_url_redact_raw("x?password=a&password=&PASSWORD=bb&sslpassword=c");
+    assert_string_equal(r, "x?password=***&password=&PASSWORD=***&sslpassword=***");
     free(r);
     r = dp_url_redact_raw("nothing secret here");
     assert_string_equal(r, "nothing secret here");
