@@ -49,6 +49,9 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     dp_storage_close(f->st);
+    char *mnt = dp_asprintf("%s/small", f->dir); /* the ENOSPC test's tmpfs, if a failure left it */
+    umount2(mnt, MNT_DETACH);
+    free(mnt);
     rm_rf(f->dir);
     free(f);
     return 0;
