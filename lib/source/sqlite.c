@@ -266,6 +266,25 @@ static int dump_all(dumpctx *c)
     sqlite3_stmt *st = NULL;
     if ((rc = emit(c, "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n")))
         return rc;
+    /* Header fields that belong to the data (schema versions of migration tools, file type ids);
+     * `sqlite3 .dump` drops them. */
+    static const char *const header[] = {"user_version", "application_id"};
+    for (size_t i = 0; i < 2; i++) {
+        char q[64], line[96];
+        snprintf(q, sizeof q, "PRAGMA %s", header[i]);
+        if (sqlite3_prepare_v2(c->db, q, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+            sqlite3_finalize(st);
+            return db_fail(c, "reading the header");
+        }
+        long long v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (v) {
+            snprintf(line, sizeof line, "PRAGMA %s=%lld;\n", header[i], v);
+            if ((rc = emit(c, line)))
+                return rc;
+        }
+    }
     if (sqlite3_prepare_v2(c->db,
                            "SELECT name, sql FROM sqlite_schema WHERE sql NOT NULL AND type=='table' "
                            "ORDER BY tbl_name=='sqlite_sequence', rowid",
