@@ -8,6 +8,10 @@ DB="$T/app.db"
 sqlite3 "$DB" >/dev/null <<'SQL'
 PRAGMA journal_mode=WAL;
 PRAGMA foreign_keys=ON;
+PRAGMA user_version=42;
+PRAGMA application_id=-7;
+CREATE TABLE strict_t(id INTEGER PRIMARY KEY, name TEXT NOT NULL, score REAL, raw BLOB, any_v ANY) STRICT;
+INSERT INTO strict_t VALUES (1, 'a', 1.5, x'00', 1), (2, 'b', NULL, NULL, 'text'), (3, 'c', 2.0, x'', 2.5);
 CREATE TABLE kinds(id INTEGER PRIMARY KEY AUTOINCREMENT, i INTEGER, r REAL, t TEXT, b BLOB, n);
 INSERT INTO kinds(i, r, t, b, n) VALUES
   (0, 0.1, 'plain', x'', NULL),
@@ -104,6 +108,8 @@ for codec in zstd gzip none; do
   [ "$(sqlite3 "$target" 'SELECT max(id) FROM kinds')" = "$(( $(sqlite3 "$DB" 'SELECT seq FROM sqlite_sequence') + 1 ))" ] ||
     fail "AUTOINCREMENT sequence not restored"
   [ "$(sqlite3 "$target" 'SELECT count(*) FROM audit')" = 2 ] || fail "trigger not restored"
+  [ "$(sqlite3 "$target" 'PRAGMA user_version; PRAGMA application_id' | tr '\n' ' ')" = "42 -7 " ] ||
+    fail "user_version/application_id not restored"
   sleep 0.01
 done
 

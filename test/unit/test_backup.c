@@ -38,6 +38,8 @@ static void exec_sql(const char *path, const char *sql)
 
 static const char SCHEMA[] =
     "PRAGMA journal_mode=WAL;"
+    "PRAGMA user_version=20261126;"
+    "PRAGMA application_id=1146440016;"
     "CREATE TABLE kinds(id INTEGER PRIMARY KEY AUTOINCREMENT, i INTEGER, r REAL, t TEXT, b BLOB, n);"
     "INSERT INTO kinds(i, r, t, b, n) VALUES"
     " (0, 0.1, 'plain', x'', NULL),"
@@ -163,6 +165,13 @@ static char *canonical(const char *path)
             dp_buf_printf(&out, "fts lazy: %s\n", sqlite3_column_text(st, 0));
         sqlite3_finalize(st);
     }
+    /* header fields */
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT * FROM pragma_user_version, pragma_application_id", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    dp_buf_printf(&out, "user_version %lld application_id %lld\n", (long long)sqlite3_column_int64(st, 0),
+                  (long long)sqlite3_column_int64(st, 1));
+    sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal(sqlite3_column_text(st, 0), "ok");
@@ -214,6 +223,7 @@ static void test_roundtrip_all_codecs(void **state)
     fixture *f = *state;
     char *want = canonical(f->db);
     assert_non_null(strstr(want, "fts lazy: bye"));
+    assert_non_null(strstr(want, "user_version 20261126 application_id 1146440016"));
     dp_codec codecs[] = {DP_CODEC_ZSTD, DP_CODEC_GZIP, DP_CODEC_NONE};
     for (int c = 0; c < 3; c++) {
         dp_backup_result res;
