@@ -62,81 +62,117 @@ static int emit(dumpctx *c, const char *s)
     return flush(c, 0);
 }
 
-static void put_quoted(dp_buf *b, const char *s, size_t n, char q)
+/* The helpers below return -1 when the buffer could not grow: a byte silently missing from a
+ * dump would make a backup whose checksum is right and whose data is wrong. */
+static int put_quoted_body(dp_buf *b, const char *s, size_t n, char q)
 {
-    dp_buf_append(b, &q, 1);
+    int r = 0;
     const char *start = s;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == q) {
-            dp_buf_append(b, start, (size_t)(s + i - start + 1));
-            dp_buf_append(b, &q, 1);
+            r |= dp_buf_append(b, start, (size_t)(s + i - start + 1));
+            r |= dp_buf_append(b, &q, 1);
             start = s + i + 1;
         }
     }
-    dp_buf_append(b, start, (size_t)(s + n - start));
-    dp_buf_append(b, &q, 1);
+    r |= dp_buf_append(b, start, (size_t)(s + n - start));
+    return r;
+}
+
+static int put_quoted(dp_buf *b, const char *s, size_t n, char q)
+{
+    return dp_buf_append(b, &q, 1) | put_quoted_body(b, s, n, q) | dp_buf_append(b, &q, 1);
 }
 
 static void put_ident(dp_buf *b, const char *s) { put_quoted(b, s, strlen(s), '"'); }
 
-static void put_hex(dp_buf *b, const unsigned char *p, size_t n)
+static int put_hex(dp_buf *b, const unsigned char *p, size_t n)
 {
     static const char hx[] = "0123456789ABCDEF";
     char tmp[512];
     size_t t = 0;
+    int r = 0;
     for (size_t i = 0; i < n; i++) {
         tmp[t++] = hx[p[i] >> 4];
         tmp[t++] = hx[p[i] & 15];
         if (t == sizeof tmp) {
-            dp_buf_append(b, tmp, t);
+            r |= dp_buf_append(b, tmp, t);
             t = 0;
         }
     }
-    dp_buf_append(b, tmp, t);
+    return r | dp_buf_append(b, tmp, t);
 }
 
-static void put_value(dp_buf *b, sqlite3_stmt *st, int i)
+/* A text or blob body in slices, handing the line to the sink whenever it is full: a big value
+ * then costs SQLite's own copy only, not a second (hex: double-size) copy in the line buffer that
+ * would also stay allocated for the rest of the dump. */
+#define SLICE (32 * 1024)
+static int put_long(dumpctx *c, const unsigned char *p, size_t n, int hex)
 {
+    for (size_t off = 0; off < n; off += SLICE) {
+        size_t len = n - off < SLICE ? n - off : SLICE;
+        if ((hex ? put_hex(&c->line, p + off, len) : put_quoted_body(&c->line, (const char *)p + off, len, '\'')) < 0)
+            return dp_err_set(c->err, DUMPER_ENOMEM, "out of memory");
+        int rc = flush(c, 0);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int put_value(dumpctx *c, sqlite3_stmt *st, int i)
+{
+    dp_buf *b = &c->line;
     char num[64];
+    int r = 0, rc = 0;
     switch (sqlite3_column_type(st, i)) {
     case SQLITE_INTEGER:
         snprintf(num, sizeof num, "%lld", (long long)sqlite3_column_int64(st, i));
-        dp_buf_puts(b, num);
+        r = dp_buf_puts(b, num);
         break;
     case SQLITE_FLOAT: {
-        double r = sqlite3_column_double(st, i);
-        if (isinf(r))
-            dp_buf_puts(b, r > 0 ? "1e999" : "-1e999");
-        else if (isnan(r))
-            dp_buf_puts(b, "NULL");
+        double v = sqlite3_column_double(st, i);
+        if (isinf(v))
+            r = dp_buf_puts(b, v > 0 ? "1e999" : "-1e999");
+        else if (isnan(v))
+            r = dp_buf_puts(b, "NULL");
         else {
-            sqlite3_snprintf(sizeof num, num, "%!.17g", r);
-            dp_buf_puts(b, num);
+            sqlite3_snprintf(sizeof num, num, "%!.17g", v);
+            r = dp_buf_puts(b, num);
         }
         break;
     }
     case SQLITE_TEXT: {
         const char *t = (const char *)sqlite3_column_text(st, i);
         size_t n = (size_t)sqlite3_column_bytes(st, i);
-        if (memchr(t, 0, n)) {
-            dp_buf_puts(b, "CAST(X'");
-            put_hex(b, (const unsigned char *)t, n);
-            dp_buf_puts(b, "' AS TEXT)");
+        if (!t && n)
+            return dp_err_set(c->err, DUMPER_ENOMEM, "out of memory");
+        if (n && memchr(t, 0, n)) {
+            r = dp_buf_puts(b, "CAST(X'");
+            if (!r && !(rc = put_long(c, (const unsigned char *)t, n, 1)))
+                r = dp_buf_puts(b, "' AS TEXT)");
         } else {
-            put_quoted(b, t, n, '\'');
+            r = dp_buf_puts(b, "'");
+            if (!r && !(rc = put_long(c, (const unsigned char *)t, n, 0)))
+                r = dp_buf_puts(b, "'");
         }
         break;
     }
     case SQLITE_BLOB: {
         const unsigned char *p = sqlite3_column_blob(st, i);
         size_t n = (size_t)sqlite3_column_bytes(st, i);
-        dp_buf_puts(b, "X'");
-        put_hex(b, p, n);
-        dp_buf_puts(b, "'");
+        if (!p && n)
+            return dp_err_set(c->err, DUMPER_ENOMEM, "out of memory");
+        r = dp_buf_puts(b, "X'");
+        if (!r && !(rc = put_long(c, p, n, 1)))
+            r = dp_buf_puts(b, "'");
         break;
     }
-    default: dp_buf_puts(b, "NULL");
+    default: r = dp_buf_puts(b, "NULL");
     }
+    if (rc)
+        return rc;
+    return r < 0 ? dp_err_set(c->err, DUMPER_ENOMEM, "out of memory") : 0;
 }
 
 /* The name under which the rowid of `table` can be selected, or NULL when the table has no rowid
@@ -234,11 +270,17 @@ static int dump_rows(dumpctx *c, const char *table)
     }
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        dp_buf_append(&c->line, prefix.data, prefix.len);
+        if (dp_buf_append(&c->line, prefix.data, prefix.len) < 0) {
+            rc = dp_err_set(c->err, DUMPER_ENOMEM, "out of memory");
+            goto done;
+        }
         for (int i = 0; i < ncols; i++) {
-            if (i)
-                dp_buf_append(&c->line, ",", 1);
-            put_value(&c->line, st, i);
+            if (i && dp_buf_append(&c->line, ",", 1) < 0) {
+                rc = dp_err_set(c->err, DUMPER_ENOMEM, "out of memory");
+                goto done;
+            }
+            if ((rc = put_value(c, st, i)))
+                goto done;
         }
         if (dp_buf_puts(&c->line, ");\n") < 0) {
             rc = dp_err_set(c->err, DUMPER_ENOMEM, "out of memory");
