@@ -67,7 +67,8 @@ int cmd_backup(int argc, char **argv)
         switch (c) {
         case 't': req.storage = optarg; break;
         case 'n':
-            if (!*optarg || strchr(optarg, '/'))
+            /* a leading '.' would make a hidden file: never listed, looks like a partial */
+            if (!*optarg || strchr(optarg, '/') || optarg[0] == '.')
                 return cli_usage_error("backup", "invalid --name '%s'", optarg);
             req.name = optarg;
             break;
