@@ -112,6 +112,8 @@ expect_fail 2 "bad codec" "$DUMPER" backup "sqlite://$DB" --to "$T/b2" --compres
 expect_fail 2 "bad level" "$DUMPER" backup "sqlite://$DB" --to "$T/b2" --level 0
 expect_fail 2 "gzip level" "$DUMPER" backup "sqlite://$DB" --to "$T/b2" --compress gzip --level 12
 expect_fail 2 "bad name" "$DUMPER" backup "sqlite://$DB" --to "$T/b2" --name ../x
+expect_fail 2 "hidden name" "$DUMPER" backup "sqlite://$DB" --to "$T/b2" --name .hidden
+expect_fail 2 "empty name" "$DUMPER" backup "sqlite://$DB" --to "$T/b2" --name ''
 expect_fail 2 "option without value" "$DUMPER" backup "sqlite://$DB" --to
 expect_fail 2 "restore arity" "$DUMPER" restore "$good"
 expect_fail 2 "verify arity" "$DUMPER" verify
