@@ -643,8 +643,12 @@ static int sqlite_restore(const dp_dburl *url, const dp_source_opts *opts, const
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     } else if (sqlite3_open_v2(r->tmp, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                                NULL) != SQLITE_OK) {
-        rc = dp_err_set(err, errno == ENOSPC ? DUMPER_ENOSPC : DUMPER_EIO, "unable to create '%s': %s", r->tmp,
-                        r->db ? sqlite3_errmsg(r->db) : "out of memory");
+        /* the OS error says why (a missing directory, no permission, a full disk) */
+        int e = r->db ? sqlite3_system_errno(r->db) : ENOMEM;
+        rc = e ? dp_err_sys(err, e == ENOENT ? DUMPER_ENOENT : dp_err_code_for_errno(e), e,
+                            "unable to create the database '%s'", r->target)
+               : dp_err_set(err, DUMPER_EIO, "unable to create the database '%s': %s", r->target,
+                            sqlite3_errmsg(r->db));
     } else if (sqlite3_exec(r->db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;", NULL, NULL, NULL) !=
                SQLITE_OK) {
         rc = dp_err_set(err, DUMPER_EIO, "unable to create '%s': %s", r->tmp, sqlite3_errmsg(r->db));
