@@ -137,7 +137,12 @@ static int put_value(dumpctx *c, sqlite3_stmt *st, int i)
         else if (isnan(v))
             r = dp_buf_puts(b, "NULL");
         else {
-            sqlite3_snprintf(sizeof num, num, "%!.17g", v);
+            /* 17 significant digits identify a double exactly; the C library prints them exactly
+             * (SQLite's own printf rounds through long double, which is not exact everywhere,
+             * e.g. under valgrind). A ".0" keeps an integral value a REAL on restore. */
+            snprintf(num, sizeof num, "%.17g", v);
+            if (!strpbrk(num, ".e"))
+                memcpy(num + strlen(num), ".0", 3);
             r = dp_buf_puts(b, num);
         }
         break;
