@@ -21,6 +21,18 @@
 #include "core/util.h"
 #include "job/backup.h"
 
+/* Under valgrind, long double has only double precision, so SQLite's own decimal <-> double
+ * conversions (which round through long double) are off by an ulp for values like 1e300: reals
+ * are compared at 14 significant digits there, exactly (17) everywhere else. */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 typedef struct {
     char dir[64];
     char *db, *url, *store;
@@ -125,11 +137,11 @@ static char *canonical(const char *path)
         dp_buf_puts(&sel, "SELECT ");
         int ncols = 0;
         while (sqlite3_step(cols) == SQLITE_ROW) {
-            char *e = sqlite3_mprintf("%s typeof(\"%w\") || ':' || CASE typeof(\"%w\") WHEN 'real' THEN printf('%%!.17g', "
+            char *e = sqlite3_mprintf("%s typeof(\"%w\") || ':' || CASE typeof(\"%w\") WHEN 'real' THEN printf('%s', "
                                       "\"%w\") WHEN 'null' THEN '' ELSE hex(\"%w\") END",
                                       ncols ? " || '|' ||" : "", sqlite3_column_text(cols, 1),
-                                      sqlite3_column_text(cols, 1), sqlite3_column_text(cols, 1),
-                                      sqlite3_column_text(cols, 1));
+                                      sqlite3_column_text(cols, 1), RUNNING_ON_VALGRIND ? "%!.14g" : "%!.17g",
+                                      sqlite3_column_text(cols, 1), sqlite3_column_text(cols, 1));
             dp_buf_puts(&sel, e);
             sqlite3_free(e);
             ncols++;
@@ -340,10 +352,11 @@ static void test_restore_target_rules(void **state)
     assert_int_not_equal(dp_backup_restore(st, res.key, nodir, &src, NULL, NULL, &err), 0);
     assert_non_null(strstr(err.msg, "restore of"));
 
-    /* restoring into an unsupported database type */
+    /* restoring into another database type: unsupported (placeholder driver) or refused */
     dp_err_clear(&err);
-    assert_int_equal(dp_backup_restore(st, res.key, "redis://127.0.0.1:1/0", &src, NULL, NULL, &err),
-                     DUMPER_EUNSUPPORTED);
+    int rrc = dp_backup_restore(st, res.key, "redis://127.0.0.1:1/0", &src, NULL, NULL, &err);
+    if (rrc != DUMPER_EUNSUPPORTED && rrc != DUMPER_EUSAGE)
+        fail_msg("restore of a sqlite backup into redis: %d (%s)", rrc, err.msg);
     dp_err_clear(&err);
     assert_int_equal(dp_backup_restore(st, res.key, "nope://x", &src, NULL, NULL, &err), DUMPER_EURL);
 
