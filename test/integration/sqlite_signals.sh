@@ -57,8 +57,13 @@ for sig in INT TERM; do
   mkdir -p "$T/restore-$sig"
   "$DUMPER" restore "$b" "sqlite://$T/restore-$sig/x.db" >/dev/null 2>"$T/stderr" &
   pid=$!
-  sleep 0.7
+  # wait for the hidden temporary database of the restore pass (after the checksum pass)
+  for _ in $(seq 400); do
+    [ -n "$(find "$T/restore-$sig" -name '.x.db.restore-*' -size +1M 2>/dev/null)" ] && break
+    sleep 0.05
+  done
   kill -0 "$pid" 2>/dev/null || fail "restore finished before it could be interrupted"
+  [ -n "$(find "$T/restore-$sig" -name '.x.db.restore-*')" ] || fail "no temporary database seen during the restore"
   kill -s "$sig" "$pid"
   rc=0; wait "$pid" || rc=$?
   [ "$rc" = 17 ] || { cat "$T/stderr" >&2; fail "restore SIG$sig: exit $rc, expected 17"; }
