@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/sqlite_backup.sh - back up a generated ~1 GB SQLite database with `dumper backup` (zstd,
 # the default) and compare it with the baseline `sqlite3 DB .dump > /dev/null` in the same run:
-# wall time, throughput (database bytes per second) and peak RSS (/usr/bin/time -v).
+# wall time, CPU time, throughput (database bytes per second) and peak RSS (/usr/bin/time -v).
+# Also restores the backup, next to `zstd -dc backup | sqlite3 new.db`.
 #
 #   bench/sqlite_backup.sh [--size-mb N] [--keep]
 #
@@ -22,6 +23,7 @@ DUMPER_BIN=${DUMPER_BIN:-build/bin}
 DUMPER="$DUMPER_BIN/dumper"
 [ -x "$DUMPER" ] || { echo "build first: $DUMPER missing" >&2; exit 1; }
 command -v sqlite3 >/dev/null || { echo "sqlite3 missing (scripts/install-deps.sh)" >&2; exit 1; }
+command -v zstd >/dev/null || { echo "zstd missing (apt-get install zstd)" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "/usr/bin/time missing (apt-get install time; scripts/install-deps.sh)" >&2; exit 1; }
 
 BENCH_DIR=${BENCH_DIR:-/tmp/dumper-bench-sqlite}
@@ -79,12 +81,23 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 r_dump=$(run sqlite3_dump sh -c "sqlite3 '$DB' .dump > /dev/null")
 r_backup=$(run dumper_backup sh -c "'$DUMPER' backup 'sqlite://$DB' --to '$OUT' --json > '$BENCH_DIR/backup.json'")
 r_none=$(run dumper_backup_none sh -c "'$DUMPER' backup 'sqlite://$DB' --to '$OUT' --compress none > /dev/null")
+backup_path=$(sed -n 's/.*"path":"\([^"]*\)".*/\1/p' "$BENCH_DIR/backup.json")
+# restore of the zstd backup (verifies the checksum first, then rebuilds the database), next to
+# feeding the same dump to the sqlite3 shell
+rm -f "$BENCH_DIR/restored.db" "$BENCH_DIR/shell.db"
+r_restore=$(run dumper_restore sh -c "'$DUMPER' restore '$backup_path' 'sqlite://$BENCH_DIR/restored.db' 2>/dev/null")
+r_shell=$(run sqlite3_load sh -c "zstd -dc '$backup_path' | sqlite3 '$BENCH_DIR/shell.db'")
+[ "$(sqlite3 "$BENCH_DIR/restored.db" 'SELECT count(*) FROM files')" = "$(sqlite3 "$DB" 'SELECT count(*) FROM files')" ] ||
+  { echo "FAIL: restored database differs" >&2; exit 1; }
+rm -f "$BENCH_DIR/restored.db" "$BENCH_DIR/shell.db"
 backup_size=$(sed -n 's/.*"size":\([0-9]*\).*/\1/p' "$BENCH_DIR/backup.json")
 raw_size=$(sed -n 's/.*"raw_size":\([0-9]*\).*/\1/p' "$BENCH_DIR/backup.json")
 
 read -r _ w_dump rss_dump c_dump <<<"$r_dump"
 read -r _ w_backup rss_backup c_backup <<<"$r_backup"
 read -r _ w_none rss_none c_none <<<"$r_none"
+read -r _ w_restore rss_restore c_restore <<<"$r_restore"
+read -r _ w_shell rss_shell c_shell <<<"$r_shell"
 mb() { awk -v b="$1" 'BEGIN {printf "%.0f", b / 1048576}'; }
 rate() { awk -v b="$1" -v s="$2" 'BEGIN {printf "%.0f", (s > 0 ? b / 1048576 / s : 0)}'; }
 
@@ -99,9 +112,12 @@ database: $(mb "$DB_BYTES") MiB; dump text: $(mb "$raw_size") MiB; backup (zstd)
 | sqlite3 DB .dump > /dev/null | $w_dump | $c_dump | $(rate "$DB_BYTES" "$w_dump") | $(awk -v k="$rss_dump" 'BEGIN {printf "%.1f", k/1024}') |
 | dumper backup (zstd -3, default) | $w_backup | $c_backup | $(rate "$DB_BYTES" "$w_backup") | $(awk -v k="$rss_backup" 'BEGIN {printf "%.1f", k/1024}') |
 | dumper backup --compress none | $w_none | $c_none | $(rate "$DB_BYTES" "$w_none") | $(awk -v k="$rss_none" 'BEGIN {printf "%.1f", k/1024}') |
+| dumper restore (verify + rebuild) | $w_restore | $c_restore | $(rate "$DB_BYTES" "$w_restore") | $(awk -v k="$rss_restore" 'BEGIN {printf "%.1f", k/1024}') |
+| zstd -dc backup \| sqlite3 new.db | $w_shell | $c_shell | $(rate "$DB_BYTES" "$w_shell") | $(awk -v k="$rss_shell" 'BEGIN {printf "%.1f", k/1024}') |
 
 ratio dumper (zstd) / sqlite3 .dump: wall $(awk -v a="$w_backup" -v b="$w_dump" 'BEGIN {printf "%.2f", a / b}'), CPU $(awk -v a="$c_backup" -v b="$c_dump" 'BEGIN {printf "%.2f", a / b}')
 ratio dumper (none) / sqlite3 .dump: wall $(awk -v a="$w_none" -v b="$w_dump" 'BEGIN {printf "%.2f", a / b}'), CPU $(awk -v a="$c_none" -v b="$c_dump" 'BEGIN {printf "%.2f", a / b}')
+ratio dumper restore / sqlite3 load: wall $(awk -v a="$w_restore" -v b="$w_shell" 'BEGIN {printf "%.2f", a / b}'), CPU $(awk -v a="$c_restore" -v b="$c_shell" 'BEGIN {printf "%.2f", a / b}')
 TXT
 
 [ "$KEEP" = 1 ] || rm -rf "$OUT"

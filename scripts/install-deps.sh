@@ -13,7 +13,7 @@ PKGS=(
   sqlite3 postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
   python3 valgrind awscli curl ca-certificates
   # benchmarks (bench/): /usr/bin/time -v for peak RSS; fuzzing (test/fuzz): clang with libFuzzer
-  time clang
+  time clang zstd
 )
 
 SUDO=""
