@@ -32,7 +32,7 @@ script -q -e -c "'$DUMPER' backup 'sqlite://$DB' --to '$T/b' --compress gzip --l
 grep -q $'\033\[K' "$T/tty" || { od -c "$T/tty" | head >&2; fail "no progress line on a terminal"; }
 grep -aEq '[0-9.]+ (B|KiB|MiB)  +[0-9.]+ (B|KiB|MiB)/s' "$T/tty" || { od -c "$T/tty" | head >&2; fail "progress line lacks bytes and rate"; }
 # the last progress update is erased (CR, clear line) before the path is printed on a line of its own
-tr '\r' '\n' < "$T/tty" | sed 's/^\x1b\[K//' | grep -aEq "^$T/b/app-[0-9TZ.]+\.sql\.gz\$" ||
+tr '\r' '\n' < "$T/tty" | sed 's/^\x1b\[K//' | grep -aE "^$T/b/app-[0-9TZ.]+\.sql\.gz\$" >/dev/null ||
   fail "the path line is mixed with progress"
 script -q -e -c "'$DUMPER' verify '$b'" /dev/null </dev/null > "$T/tty2" || fail "verify on a terminal failed"
 grep -q $'\033\[K' "$T/tty2" || fail "verify: no progress on a terminal"
