@@ -77,7 +77,8 @@ int cmd_backup(int argc, char **argv)
         switch (c) {
         case 't': req.storage = optarg; break;
         case 'n':
-            if (!*optarg || strchr(optarg, '/'))
+            /* a leading '.' would make a hidden file: never listed, looks like a partial */
+            if (!*optarg || strchr(optarg, '/') || optarg[0] == '.')
                 return cli_usage_error("backup", "invalid --name '%s'", optarg);
             req.name = optarg;
             break;
@@ -125,6 +126,8 @@ int cmd_backup(int argc, char **argv)
         return cli_usage_error("backup", optind >= argc ? "missing database url" : "too many arguments");
     if (!req.storage)
         return cli_usage_error("backup", "missing --to <dir>");
+    if (req.codec == DP_CODEC_GZIP && req.level > 9)
+        return cli_usage_error("backup", "invalid --level %d for gzip (1-9)", req.level);
     req.db_url = argv[optind];
     req.progress = cli_progress;
     dp_err err = {0};

@@ -65,6 +65,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 }
 
 static int progress_tty = -1;
+static int64_t progress_start; /* when the command started: the rate is bytes over the whole run */
 
 int cli_progress_enabled(void)
 {
@@ -75,13 +76,10 @@ int cli_progress_enabled(void)
 
 void cli_progress(void *ctx, uint64_t bytes, int done)
 {
-    static int64_t start;
     if (!cli_progress_enabled())
         return;
     int64_t now = dp_mono_ms();
-    if (!start)
-        start = now;
-    double secs = (double)(now - start) / 1000.0;
+    double secs = (double)(now - progress_start) / 1000.0;
     char sz[32], rate[32];
     dp_human_size(bytes, sz, sizeof sz);
     dp_human_size(secs > 0.01 ? (uint64_t)((double)bytes / secs) : 0, rate, sizeof rate);
@@ -135,6 +133,7 @@ int main(int argc, char **argv)
     else
         dp_log_set_level(DP_LOG_WARN);
     install_signals();
+    progress_start = dp_mono_ms();
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmds[i].name, cmd) == 0)
             return cmds[i].fn(argc - 1, argv + 1);

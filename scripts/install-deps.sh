@@ -11,9 +11,10 @@ PKGS=(
   libarchive-dev libcmocka-dev
   # tools the tests and sources drive
   sqlite3 postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
-  python3 python3-pymongo valgrind awscli curl ca-certificates time tzdata
-  # benchmarks (bench/poll_bench.sh: dumperd's poll endpoint against an nginx baseline)
-  wrk nginx-light
+  python3 python3-pymongo valgrind awscli curl ca-certificates tzdata zstd
+  # benchmarks (bench/): /usr/bin/time -v for peak RSS, wrk + nginx for dumperd's poll benchmark;
+  # fuzzing (test/fuzz): clang with libFuzzer
+  time wrk nginx-light clang
 )
 
 SUDO=""
