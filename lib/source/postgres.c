@@ -592,9 +592,9 @@ static int pg_restore_sink(const dp_dburl *url, const dp_source_opts *opts, cons
     }
     long objects = strtol(PQgetvalue(res, 0, 0), NULL, 10);
     if (objects > 0 && !opts->force) {
-        rc = dp_err_set(err, DUMPER_EEXIST, "target database '%s' is not empty (%ld objects; use --force to restore "
-                                            "into it anyway)",
-                        PQdb(c), objects);
+        rc = dp_err_set(err, DUMPER_EEXIST, "target database '%s' is not empty (%ld object%s; use --force to "
+                                            "restore into it anyway)",
+                        PQdb(c), objects, objects == 1 ? "" : "s");
         goto done;
     }
     PQclear(res);
