@@ -450,6 +450,8 @@ void dp_proc_summary(const char *tail, const char *secret, char *out, size_t out
         char c = pick[i];
         if (c == '\t' || c == '\r' || (unsigned char)c < 0x20)
             c = ' ';
+        if (c == ' ' && (!b.len || b.data[b.len - 1] == ' '))
+            continue; /* squeeze runs of blanks: "ERROR:  x" -> "ERROR: x" */
         dp_buf_append(&b, &c, 1);
     }
     while (b.len && b.data[b.len - 1] == ' ')
