@@ -136,8 +136,10 @@ pid_t dp_proc_pid(const dp_proc *p) { return p->reaped ? 0 : p->pid; }
 
 char *dp_proc_which(const char *name, const char *dir)
 {
-    if (strchr(name, '/'))
-        return access(name, X_OK) == 0 ? dp_strdup(name) : NULL;
+    if (strchr(name, '/')) {
+        struct stat sb;
+        return access(name, X_OK) == 0 && stat(name, &sb) == 0 && S_ISREG(sb.st_mode) ? dp_strdup(name) : NULL;
+    }
     if (dir) {
         char *path = dp_asprintf("%s/%s", dir, name);
         struct stat sb;
@@ -226,9 +228,13 @@ int dp_proc_spawn(const dp_proc_opts *o, dp_proc **out, dp_err *err)
         rc = dp_err_set(err, DUMPER_EINTERNAL, "unable to prepare to run %s", p->what);
         goto done;
     }
-    int sr = strchr(o->path, '/')
-                 ? posix_spawn(&p->pid, o->path, &fa, &attr, (char *const *)o->argv, (char *const *)env)
-                 : posix_spawnp(&p->pid, o->path, &fa, &attr, (char *const *)o->argv, (char *const *)env);
+    /* Resolve and check the program first: some environments (valgrind, old libcs) report an
+     * exec failure only as the child's exit status 127, not as posix_spawn's result. */
+    char *resolved = dp_proc_which(o->path, NULL);
+    int sr = resolved ? posix_spawn(&p->pid, resolved, &fa, &attr, (char *const *)o->argv, (char *const *)env)
+                      : access(o->path, F_OK) == 0 ? EACCES
+                                                   : ENOENT;
+    free(resolved);
     if (sr != 0) {
         p->pid = 0;
         rc = dp_err_sys(err, (sr == ENOENT || sr == EACCES || sr == ENOEXEC) ? DUMPER_ETOOL : DUMPER_EIO, sr,

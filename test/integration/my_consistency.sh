@@ -42,7 +42,7 @@ total_of() { myq "$1" -e "SELECT (SELECT SUM(balance) FROM a_accounts) + (SELECT
 myq $DB -e "CALL writer()" >"$T/writer.log" 2>&1 &
 wpid=$!
 stop_writer() { myq $DB -e "UPDATE control SET stop = 1" 2>/dev/null || true; wait $wpid 2>/dev/null || true; }
-trap 'stop_writer; _cleanup' EXIT
+trap 'rc=$?; stop_writer; (exit $rc); _cleanup' EXIT
 for _ in $(seq 1 100); do [ "$(myq $DB -e "SELECT n FROM progress")" -gt 50 ] && break; sleep 0.05; done
 
 torn=0

@@ -49,7 +49,7 @@ mariadbd --no-defaults --user=root --datadir="$KD/data" --bind-address=127.0.0.1
   --skip-name-resolve </dev/null >/dev/null 2>&1 &
 kpid=$!
 stop_private() { kill -9 $kpid 2>/dev/null || true; wait $kpid 2>/dev/null || true; }
-trap 'stop_private; _cleanup' EXIT
+trap 'rc=$?; stop_private; (exit $rc); _cleanup' EXIT
 for _ in $(seq 1 300); do mariadb --no-defaults -uroot --socket="$KD/sock" -e 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
 mariadb --no-defaults -uroot --socket="$KD/sock" -e "
   CREATE USER 'dumper'@'%' IDENTIFIED BY '$PW'; GRANT ALL ON *.* TO 'dumper'@'%'; CREATE DATABASE big;

@@ -40,7 +40,7 @@ END $$;
 SQL
 wpid=$!
 stop_writer() { pgq $DB -c "UPDATE control SET stop = true" 2>/dev/null || true; wait $wpid 2>/dev/null || true; }
-trap 'stop_writer; _cleanup' EXIT
+trap 'rc=$?; stop_writer; (exit $rc); _cleanup' EXIT
 for _ in $(seq 1 100); do [ "$(pgq $DB -c "SELECT n FROM progress")" -gt 50 ] && break; sleep 0.05; done
 
 # Negative control: reading the tables at two moments sees a torn total.

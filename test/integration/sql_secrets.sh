@@ -17,7 +17,8 @@ watch_cmdlines() {
     # One grep over every argv (arguments are NUL-separated; the secret lies within one of them).
     f=$(grep -laF -f "$T/pattern" /proc/[0-9]*/cmdline 2>/dev/null | head -n1 || true)
     [ -z "$f" ] || fail "password found in $f"
-    pgrep -P "$pid" -x "$tool" >/dev/null && seen=$((seen + 1))
+    # The dump itself (its argv names the database), not a `--version` probe.
+    pgrep -P "$pid" -f "^$tool .*dp_secret" >/dev/null && seen=$((seen + 1))
     sleep 0.05
   done
   echo $seen
