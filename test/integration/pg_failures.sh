@@ -76,7 +76,7 @@ runuser -u postgres -- "$PGBIN/pg_ctl" -D "$KD/data" -l "$KD/server.log" -w -t 3
 stop_private() { runuser -u postgres -- "$PGBIN/pg_ctl" -D "$KD/data" -m immediate -w stop >/dev/null 2>&1 || true; }
 trap 'rc=$?; stop_private; (exit $rc); _cleanup' EXIT
 PGPASSWORD=$PW psql -X -q -h 127.0.0.1 -p $KPORT -U postgres -d postgres -v ON_ERROR_STOP=1 \
-  -c "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 8) AS v FROM generate_series(1, 400000) g" ||
+  -c "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 8) AS v FROM generate_series(1, 250000) g" ||
   fail "could not fill the private server"
 # A slow compression level keeps the dump running for a few seconds.
 
