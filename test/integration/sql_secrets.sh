@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Passwords never reach a command line: while a PostgreSQL and a MariaDB backup run, no
-# /proc/*/cmdline contains the password (and the dump tool was seen running meanwhile). The
-# passwords are awkward on purpose (quotes, backslash, '#', spaces, '@') to exercise the URL
-# decoding and the MariaDB option-file escaping; the option file lives only while the tool runs.
+# /proc/*/cmdline contains the password, plain or percent-encoded (and the dump tool was seen
+# running meanwhile). dumper gets the password from the environment, as docs/sources.md
+# recommends (a password inside a URL argument would sit in dumper's own argv). The passwords are
+# awkward on purpose (quotes, backslash, '#', spaces, '@') to exercise the URL decoding (restore
+# takes them in the URL) and the MariaDB option-file escaping; the option file lives only while
+# the tool runs.
 . "$(dirname "$0")/../lib/common.sh"
 . "$DUMPER_SRC/test/lib/sql.sh"
 
@@ -12,7 +15,8 @@ urlenc() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.ar
 # print how many scans saw TOOL running.
 watch_cmdlines() {
   local secret=$1 tool=$2 pid=$3 seen=0 f
-  printf '%s\n' "$secret" >"$T/pattern" # a pattern file: grep's own argv must not hold the secret
+  # A pattern file: grep's own argv must not hold the secret. Both the password and its URL form.
+  printf '%s\n%s\n' "$secret" "$(urlenc "$secret")" >"$T/pattern"
   while kill -0 "$pid" 2>/dev/null; do
     # One grep over every argv (arguments are NUL-separated; the secret lies within one of them).
     f=$(grep -laF -f "$T/pattern" /proc/[0-9]*/cmdline 2>/dev/null | head -n1 || true)
@@ -41,8 +45,8 @@ if [ -n "${DUMPER_TEST_HAVE_PG:-}" ]; then
     -c "CREATE DATABASE dp_secret OWNER dp_secret_user"
   pgq dp_secret -c "SET ROLE dp_secret_user" \
     -c "CREATE TABLE t AS SELECT g AS id, repeat(md5(g::text), 4) AS v FROM generate_series(1, 20000) g"
-  url="postgres://dp_secret_user:$(urlenc "$SECRET")@$PGH:$PGP/dp_secret"
-  "$DUMPER" backup "$url" --to "$T/pg" --level 19 >"$T/pg.out" 2>"$T/pg.err" &
+  PGPASSWORD=$SECRET "$DUMPER" backup "postgres://dp_secret_user@$PGH:$PGP/dp_secret" --to "$T/pg" --level 19 \
+    >"$T/pg.out" 2>"$T/pg.err" &
   bpid=$!
   seen=$(watch_cmdlines "$SECRET" pg_dump $bpid)
   wait $bpid || { cat "$T/pg.err" >&2; fail "postgresql backup with an awkward password failed"; }
@@ -67,9 +71,9 @@ if [ -n "${DUMPER_TEST_HAVE_MARIADB:-}" ]; then
           GRANT ALL ON dp_secret2.* TO 'dp_secret_user'@'%';
           CREATE TABLE dp_secret.t (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB;
           USE dp_secret; INSERT INTO dp_secret.t SELECT seq, REPEAT(MD5(seq), 4) FROM seq_1_to_20000;"
-  url="mariadb://dp_secret_user:$(urlenc "$SECRET")@127.0.0.1:$MYP/dp_secret"
   mkdir -p "$T/tmp"
-  TMPDIR="$T/tmp" "$DUMPER" backup "$url" --to "$T/my" --level 19 >"$T/my.out" 2>"$T/my.err" &
+  TMPDIR="$T/tmp" DUMPER_DB_PASSWORD=$SECRET "$DUMPER" backup "mariadb://dp_secret_user@127.0.0.1:$MYP/dp_secret" \
+    --to "$T/my" --level 19 >"$T/my.out" 2>"$T/my.err" &
   bpid=$!
   seen=$(watch_cmdlines "$SECRET" mariadb-dump $bpid)
   wait $bpid || { cat "$T/my.err" >&2; fail "mariadb backup with an awkward password failed"; }
