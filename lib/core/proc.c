@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -323,13 +324,36 @@ done:
     return rc;
 }
 
+/* write() that never raises SIGPIPE in a host that does not ignore it (the CLI does; an embedding
+ * application may not): block it in this thread, and consume the one a failed write left pending
+ * before unblocking. */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t n)
+{
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigset_t pending;
+    int was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    ssize_t w = write(fd, buf, n);
+    int e = errno;
+    if (w < 0 && e == EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return w;
+}
+
 int dp_proc_write(dp_proc *p, const void *data, size_t n, dp_err *err)
 {
     const char *s = data;
     if (p->in_fd < 0)
         return dp_err_set(err, DUMPER_EINTERNAL, "input of %s is closed", p->what);
     while (n > 0) {
-        ssize_t w = write(p->in_fd, s, n);
+        ssize_t w = write_nosigpipe(p->in_fd, s, n);
         if (w > 0) {
             s += w;
             n -= (size_t)w;
