@@ -593,6 +593,9 @@ static int pg_restore_sink(const dp_dburl *url, const dp_source_opts *opts, cons
     const char *env[2];
     dp_proc *p = NULL;
     *out = NULL;
+    if (opts->restore_file)
+        return dp_err_set(err, DUMPER_EUSAGE, "--rdb-file is for redis; %s backups restore into a database",
+                          url->scheme);
     int dump = dp_streq(format, "dump");
     if (!dump && !dp_streq(format, "sql"))
         return dp_err_set(err, DUMPER_EUNSUPPORTED, "cannot restore a '%s' backup into postgresql", format);

@@ -102,5 +102,7 @@ expect_fail 2 "no database in the url" "$DUMPER" backup "mariadb://dumper:$PW@12
 [ ! -e "$T/refused" ] || [ -z "$(ls "$T/refused")" ] || fail "refused backups left files"
 expect_fail 5 "restore into a missing database" "$DUMPER" restore "$path" "$(my_url dp_rt_missing)"
 
+expect_fail 2 "--rdb-file with mariadb" "$DUMPER" restore --rdb-file "$T/x.rdb" "$path" "$(my_url dp_rt_dst2)"
+
 myq -e "DROP DATABASE $SRC; DROP DATABASE dp_rt_dst; DROP DATABASE dp_rt_dst2"
 note ok

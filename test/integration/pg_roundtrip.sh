@@ -112,5 +112,7 @@ expect_fail 2 "unknown format" "$DUMPER" backup "$(pg_url $SRC)" --to "$T/refuse
 # 6. A restore of a sql backup needs the target database to exist.
 expect_fail 5 "restore into a missing database" "$DUMPER" restore "$(ls "$T"/b/dp_rt_src-*.sql.zst | head -n1)" "$(pg_url dp_rt_missing)"
 
+expect_fail 2 "--rdb-file with postgresql" "$DUMPER" restore --rdb-file "$T/x.rdb" "$(ls "$T"/b/dp_rt_src-*.sql.zst | head -n1)" "$(pg_url dp_rt_missing)"
+
 for db in $SRC dp_rt_sql dp_rt_dump dp_rt_dump2; do pgq postgres -c "DROP DATABASE \"$db\" WITH (FORCE)"; done
 note ok
