@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Passwords never reach a command line: while a PostgreSQL and a MariaDB backup run, no
 # /proc/*/cmdline contains the password, plain or percent-encoded (and the dump tool was seen
-# running meanwhile). dumper gets the password from the environment, as docs/sources.md
-# recommends (a password inside a URL argument would sit in dumper's own argv). The passwords are
+# running meanwhile), with the password in the environment (as docs/sources.md recommends) and in
+# the URL argument (dumper hides it in its own argv). The passwords are
 # awkward on purpose (quotes, backslash, '#', spaces, '@') to exercise the URL decoding (restore
 # takes them in the URL) and the MariaDB option-file escaping; the option file lives only while
 # the tool runs.
@@ -52,6 +52,16 @@ if [ -n "${DUMPER_TEST_HAVE_PG:-}" ]; then
   wait $bpid || { cat "$T/pg.err" >&2; fail "postgresql backup with an awkward password failed"; }
   [ "$seen" -gt 0 ] || fail "pg_dump was never seen running: the scan proves nothing"
   note "postgresql: $seen scans while pg_dump ran, password in no cmdline"
+  # A password inside the URL argument: dumper overwrites it in its own argv at start-up, so once
+  # the dump runs no cmdline shows it either (only the instant between exec and that is exposed).
+  "$DUMPER" backup "postgres://dp_secret_user:$(urlenc "$SECRET")@$PGH:$PGP/dp_secret" --to "$T/pg2" --level 19 \
+    >"$T/pg2.out" 2>"$T/pg2.err" &
+  bpid=$!
+  for _ in $(seq 1 100); do pgrep -P $bpid -f "^pg_dump .*dp_secret" >/dev/null && break; sleep 0.05; done
+  seen=$(watch_cmdlines "$SECRET" pg_dump $bpid)
+  wait $bpid || { cat "$T/pg2.err" >&2; fail "postgresql backup with the password in the url failed"; }
+  [ "$seen" -gt 0 ] || fail "pg_dump was never seen running (password in the url)"
+  note "postgresql, password in the url: $seen scans, password in no cmdline"
   # The awkward password also works for restore (psql gets it the same way).
   pgq postgres -c "CREATE DATABASE dp_secret2 OWNER dp_secret_user"
   check "restore with the awkward password" "$DUMPER" restore "$(cat "$T/pg.out")" \
