@@ -634,8 +634,10 @@ static int pg_restore_sink(const dp_dburl *url, const dp_source_opts *opts, cons
     }
     const char *psql_argv[] = {"psql", "--no-psqlrc", "--quiet", "--no-password", "--set=ON_ERROR_STOP=1",
                                "--single-transaction", "--file=-", dbarg, NULL};
+    /* --force with a custom-format archive: drop the archive's objects before recreating them
+     * (a plain dump can only do that if it was taken with --clean). */
     const char *restore_argv[] = {"pg_restore", "--no-password", "--exit-on-error", "--single-transaction", dbarg,
-                                  NULL};
+                                  opts->force ? "--clean" : NULL, "--if-exists", NULL};
     dp_proc_opts po = {.path = tool,
                        .argv = dump ? restore_argv : psql_argv,
                        .env_add = env,

@@ -94,6 +94,11 @@ check "restore dump (password from DUMPER_DB_PASSWORD)" env DUMPER_DB_PASSWORD="
   "$DUMPER" restore "$path" "postgres://postgres@$PGH:$PGP/dp_rt_dump"
 check_restored dp_rt_dump
 
+# --force with a custom-format backup replaces the archive's objects (pg_restore --clean).
+expect_fail 6 "restore dump into a non-empty database" "$DUMPER" restore "$path" "$(pg_url dp_rt_dump)"
+check "restore --force of a dump" "$DUMPER" restore --force "$path" "$(pg_url dp_rt_dump)"
+[ "$(pg_fingerprint dp_rt_dump)" = "$before" ] || fail "--force restore of a dump differs from the source"
+
 # 4. --format dump with the same result.
 path=$("$DUMPER" backup "$(pg_url $SRC)" --to "$T/b" --format dump --name fmt)
 case "$path" in */fmt-*.dump.zst) ;; *) fail "unexpected name $path" ;; esac
