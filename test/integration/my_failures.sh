@@ -55,6 +55,22 @@ mariadb --no-defaults -uroot --socket="$KD/sock" -e "
   CREATE USER 'dumper'@'%' IDENTIFIED BY '$PW'; GRANT ALL ON *.* TO 'dumper'@'%'; CREATE DATABASE big;
   CREATE TABLE big.t (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB;
   USE big; INSERT INTO big.t SELECT seq, REPEAT(MD5(seq), 8) FROM seq_1_to_200000;" || fail "could not fill the private server"
+# Interrupted (SIGTERM): exit 17, the dump tool killed and reaped, no backup, no credentials file.
+"$DUMPER" backup "mariadb://dumper:$PW@127.0.0.1:$KPORT/big" --to "$T/b7" --level 19 >"$T/int.out" 2>"$T/int.err" &
+bpid=$!
+for _ in $(seq 1 100); do pgrep -P $bpid -x mariadb-dump >/dev/null && break; sleep 0.05; done
+dpid=$(pgrep -P $bpid -x mariadb-dump) || fail "mariadb-dump did not start"
+[ -n "$(ls -A "$T/tmp")" ] || fail "no credentials file while the dump runs"
+[ "$(stat -c %a "$T"/tmp/*)" = 600 ] || fail "credentials file mode is $(stat -c %a "$T"/tmp/*), not 600"
+sleep 0.3
+kill -TERM $bpid
+rc=0; wait $bpid || rc=$?
+[ "$rc" = 17 ] || { cat "$T/int.err" >&2; fail "interrupted backup: exit $rc, expected 17"; }
+note "interrupted -> $(cat "$T/int.err")"
+! kill -0 "$dpid" 2>/dev/null || fail "mariadb-dump $dpid survived the interrupted backup"
+no_backup_left "$T/b7"
+[ -z "$(ls -A "$T/tmp")" ] || fail "credentials file left behind after the interruption: $(ls -A "$T/tmp")"
+
 "$DUMPER" backup "mariadb://dumper:$PW@127.0.0.1:$KPORT/big" --to "$T/b6" --level 19 >"$T/kill.out" 2>"$T/kill.err" &
 bpid=$!
 for _ in $(seq 1 100); do pgrep -P $bpid -x mariadb-dump >/dev/null && break; sleep 0.05; done
