@@ -17,7 +17,7 @@
 uint64_t dp_job_part_size(uint64_t n, uint64_t initial, uint64_t max)
 {
     uint64_t s = initial ? initial : DP_JOB_PART_SIZE;
-    for (uint64_t k = 1000; k < n && s < max; k += 1000)
+    for (uint64_t k = 250; k < n && s < max; k += 250)
         s *= 2;
     return max && s > max ? max : s;
 }

@@ -10,7 +10,7 @@
 #include "agent/proto.h"
 #include "core/err.h"
 
-#define DP_JOB_PART_SIZE (8u * 1024 * 1024)   /* first part size; doubles every 1000 parts */
+#define DP_JOB_PART_SIZE (8u * 1024 * 1024)   /* first part size; doubles every 250 parts */
 #define DP_JOB_PART_ATTEMPTS 5               /* tries per part / per API call */
 
 /* Run the job. Returns 0 when the backup was committed as good; otherwise the error (already

@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -101,23 +103,30 @@ int dp_spawn_job(const char *exe, const char *spec, int log_fd, const atomic_int
     }
     close(p[1]);
     p[1] = -1;
-    /* Reap the intermediate by pid. It exits as soon as it has read the spec and forked. */
+    /* Reap the intermediate by pid, never waitpid(-1). It exits as soon as it has read the spec
+     * and forked. A pidfd wakes us the moment it exits, so we reap it before a server master that
+     * reaps any child (on SIGCHLD) gets to it; without pidfd (Linux < 5.3) we poll every 10 ms. */
     int status = 0, reaped = 0;
-    for (int i = 0; i < 500; i++) {
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    for (int i = 0; i < 500 && !reaped; i++) {
+        if (pfd >= 0) {
+            struct pollfd pf = {.fd = pfd, .events = POLLIN};
+            (void)poll(&pf, 1, 100);
+        }
         pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid) {
+        if (w == pid)
             reaped = 1;
+        else if (w < 0 && errno != EINTR)
+            reaped = -1; /* someone else (a master reaping any child) got it first: it ran anyway */
+        else if (stop && atomic_load(stop) && i > 50)
             break;
+        else if (pfd < 0) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
         }
-        if (w < 0 && errno != EINTR) {
-            reaped = -1; /* someone else (a server master reaping any child) got it first */
-            break;
-        }
-        if (stop && atomic_load(stop) && i > 50)
-            break;
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
     }
+    if (pfd >= 0)
+        close(pfd);
     if (!rc && reaped == 1 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
         rc = dp_err_set(err, DUMPER_ESOURCE, "the job process exited at once with %s %d",
                         WIFEXITED(status) ? "status" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
