@@ -1,0 +1,48 @@
+/*
+ * db.h - the state store's connection layer: one small API over SQLite and PostgreSQL.
+ *
+ * The store (store.c) writes its SQL once, in the subset both engines accept, with `?` placeholders;
+ * this layer rewrites them to $n for libpq, caches one prepared statement per SQL text and connection,
+ * and returns every result as strings. A connection belongs to one thread at a time.
+ *
+ * Transactions: sd_txn_begin(db, write). SQLite takes BEGIN IMMEDIATE for writers (one writer at a time,
+ * readers never blocked in WAL mode); PostgreSQL runs SERIALIZABLE. A conflict the caller should retry
+ * (SQLITE_BUSY after the busy timeout, PostgreSQL 40001/40P01) is reported as SD_RETRY.
+ */
+#ifndef SD_DB_H
+#define SD_DB_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+
+#define SD_RETRY (-2)
+
+typedef struct sd_db sd_db;
+
+typedef struct sd_res {
+    int rows, cols;
+    char **cells; /* rows*cols, row-major; NULL for SQL NULL */
+} sd_res;
+
+/* url: "sqlite:PATH" or "postgres://..." / "postgresql://...". */
+int sd_db_open(const char *url, sd_db **out, dp_err *err);
+void sd_db_close(sd_db *db);
+int sd_db_is_pg(const sd_db *db);
+
+/* Run one statement. types: one char per argument: 'i' int64_t, 's' const char * (NULL = NULL).
+ * res may be NULL. Returns 0, SD_RETRY, or a DUMPER_E* code with err filled. The SQL pointer must
+ * stay valid for the connection's life (string literals): it keys the statement cache. */
+int sd_q(sd_db *db, sd_res *res, dp_err *err, const char *sql, const char *types, ...);
+/* Run a script of several statements without parameters (schema). */
+int sd_exec(sd_db *db, const char *sql, dp_err *err);
+
+int sd_txn_begin(sd_db *db, int write, dp_err *err);
+int sd_txn_commit(sd_db *db, dp_err *err);
+void sd_txn_rollback(sd_db *db);
+
+void sd_res_free(sd_res *r);
+const char *sd_get(const sd_res *r, int row, int col);
+int64_t sd_geti(const sd_res *r, int row, int col);
+
+#endif

@@ -1,0 +1,735 @@
+/*
+ * http.c - the agent API over libmicrohttpd (docs/protocol.md).
+ *
+ * libmicrohttpd runs a small pool of threads, each with its own epoll loop; a request is handled
+ * entirely in the thread that accepted it, with that thread's own store connection (opened on first
+ * use, kept for the server's life). Request bodies are bounded: JSON bodies are buffered up to 64 KiB,
+ * part uploads stream into a temporary file up to max_part_size and are renamed into place only when
+ * complete (and their optional checksum matches), which makes each part upload idempotent. Errors
+ * detected from the headers alone (route, auth, sizes) are answered before the body is read.
+ */
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "http.h"
+#include "store.h"
+
+#define MAX_JSON 65536
+
+struct sd_http {
+    struct MHD_Daemon *d;
+    char *cert, *key;
+};
+
+/* ---- per-thread store connections ---- */
+
+static pthread_mutex_t dbs_lock = PTHREAD_MUTEX_INITIALIZER;
+static sd_db *all_dbs[256];
+static int n_dbs;
+static _Thread_local sd_db *tl_db;
+
+static sd_db *thread_db(void)
+{
+    if (tl_db)
+        return tl_db;
+    dp_err err = {0};
+    sd_db *db = NULL;
+    if (sd_db_open(sd_config.store_url, &db, &err)) {
+        dp_error("%s", err.msg);
+        return NULL;
+    }
+    pthread_mutex_lock(&dbs_lock);
+    if (n_dbs < (int)(sizeof all_dbs / sizeof *all_dbs))
+        all_dbs[n_dbs++] = db;
+    pthread_mutex_unlock(&dbs_lock);
+    tl_db = db;
+    return db;
+}
+
+void sd_http_close_dbs(void)
+{
+    pthread_mutex_lock(&dbs_lock);
+    for (int i = 0; i < n_dbs; i++)
+        sd_db_close(all_dbs[i]);
+    n_dbs = 0;
+    pthread_mutex_unlock(&dbs_lock);
+}
+
+static pthread_mutex_t tick_mutex = PTHREAD_MUTEX_INITIALIZER;
+void sd_tick_lock(void) { pthread_mutex_lock(&tick_mutex); }
+void sd_tick_unlock(void) { pthread_mutex_unlock(&tick_mutex); }
+
+/* ---- requests ---- */
+
+enum route {
+    R_NONE,
+    R_REGISTER,
+    R_POLL,
+    R_PREPARE,
+    R_LIST,
+    R_GET,
+    R_PART,
+    R_COMMIT,
+    R_FAIL,
+    R_DOWNLOAD,
+    R_CLOCK,
+};
+
+typedef struct req {
+    enum route route;
+    int64_t app, id;
+    int part;
+    int started, done;
+    dp_buf body;
+    int too_large;
+    /* part upload */
+    int fd;
+    char *tmp, *final;
+    EVP_MD_CTX *md;
+    uint64_t got, expect;
+    int write_err;
+} req;
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, cJSON *o)
+{
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!s) {
+        s = dp_strdup("{\"error\":\"internal\",\"message\":\"out of memory\"}");
+        status = 500;
+        if (!s)
+            return MHD_NO;
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(s);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "X-Dumper-Api", "1");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_err(struct MHD_Connection *c, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static enum MHD_Result send_err(struct MHD_Connection *c, unsigned status, const char *code, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", code);
+    cJSON_AddStringToObject(o, "message", msg);
+    return send_json(c, status, o);
+}
+
+static enum MHD_Result send_status(struct MHD_Connection *c, cJSON *o, const sd_status *st)
+{
+    if (o)
+        return send_json(c, 200, o);
+    if (st->http >= 500)
+        dp_warn("request failed: %s", st->err.msg);
+    return send_err(c, st->http ? (unsigned)st->http : 500, st->code ? st->code : "internal", "%s",
+                    st->err.msg[0] ? st->err.msg : "internal error");
+}
+
+/* "/api/v1/backups/b_12/parts/3" and friends. Sets r->route; returns the HTTP method expected. */
+static const char *parse_route(req *r, const char *url)
+{
+    static const char pre[] = "/api/v1/";
+    if (strncmp(url, pre, sizeof pre - 1))
+        return NULL;
+    const char *p = url + sizeof pre - 1;
+    if (!strcmp(p, "agents/register")) {
+        r->route = R_REGISTER;
+        return "POST";
+    }
+    if (!strcmp(p, "agents/poll")) {
+        r->route = R_POLL;
+        return "POST";
+    }
+    if (!strcmp(p, "backups/prepare")) {
+        r->route = R_PREPARE;
+        return "POST";
+    }
+    if (!strcmp(p, "backups")) {
+        r->route = R_LIST;
+        return "GET";
+    }
+    if (!strcmp(p, "test/clock") && sd_config.test_clock) {
+        r->route = R_CLOCK;
+        return "POST";
+    }
+    if (strncmp(p, "backups/b_", 10))
+        return NULL;
+    p += 10;
+    char *end;
+    errno = 0;
+    long long id = strtoll(p, &end, 10);
+    if (errno || end == p || id <= 0 || *p == '+' || *p == '-')
+        return NULL;
+    r->id = id;
+    if (!*end) {
+        r->route = R_GET;
+        return "GET";
+    }
+    if (!strcmp(end, "/commit")) {
+        r->route = R_COMMIT;
+        return "POST";
+    }
+    if (!strcmp(end, "/fail")) {
+        r->route = R_FAIL;
+        return "POST";
+    }
+    if (!strcmp(end, "/download")) {
+        r->route = R_DOWNLOAD;
+        return "GET";
+    }
+    if (!strncmp(end, "/parts/", 7)) {
+        const char *q = end + 7;
+        errno = 0;
+        long n = strtol(q, &end, 10);
+        if (errno || end == q || *end || n < 1 || n > 10000 || *q == '+' || *q == '-' || *q == '0')
+            return NULL;
+        r->part = (int)n;
+        r->route = R_PART;
+        return "PUT";
+    }
+    return NULL;
+}
+
+static const char *app_key(struct MHD_Connection *c, int *conflict)
+{
+    const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    const char *x = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Dumper-App-Key");
+    const char *bearer = NULL;
+    *conflict = 0;
+    if (a && !strncasecmp(a, "Bearer ", 7)) {
+        bearer = a + 7;
+        while (*bearer == ' ')
+            bearer++;
+    }
+    if (bearer && x && strcmp(bearer, x))
+        *conflict = 1;
+    return bearer ? bearer : x;
+}
+
+static cJSON *parse_body(req *r, struct MHD_Connection *c, enum MHD_Result *ret)
+{
+    const char *end = NULL;
+    cJSON *j = r->body.len ? cJSON_ParseWithLengthOpts(r->body.data, r->body.len + 1, &end, 1) : NULL;
+    if (!j || !cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        *ret = send_err(c, 400, "invalid_json", "the request body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+/* ---- part upload ---- */
+
+static int part_begin(req *r, struct MHD_Connection *c, enum MHD_Result *ret)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    char *end;
+    if (!cl || !*cl) {
+        *ret = send_err(c, 411, "length_required", "part uploads need a Content-Length");
+        return -1;
+    }
+    errno = 0;
+    unsigned long long len = strtoull(cl, &end, 10);
+    if (errno || *end || *cl == '-') {
+        *ret = send_err(c, 400, "invalid_request", "bad Content-Length");
+        return -1;
+    }
+    if (len > (unsigned long long)sd_config.max_part_size) {
+        *ret = send_err(c, 413, "too_large", "part is larger than max_part_size (%" PRId64 " bytes)",
+                        sd_config.max_part_size);
+        return -1;
+    }
+    r->expect = len;
+    sd_status st = {0};
+    sd_db *db = thread_db();
+    if (!db) {
+        *ret = send_err(c, 503, "unavailable", "state store unavailable");
+        return -1;
+    }
+    if (sd_part_allowed(db, r->app, r->id, &st)) {
+        *ret = send_status(c, NULL, &st);
+        return -1;
+    }
+    char *dir = sd_parts_dir(r->id), *parent = dp_asprintf("%s/parts", sd_config.data_dir);
+    if (parent)
+        mkdir(parent, 0700);
+    free(parent);
+    if (dir)
+        mkdir(dir, 0700);
+    unsigned rnd = (unsigned)dp_mono_ms() ^ (unsigned)(uintptr_t)r;
+    r->tmp = dir ? dp_asprintf("%s/.%d.tmp-%d-%x", dir, r->part, (int)getpid(), rnd) : NULL;
+    r->final = dir ? dp_asprintf("%s/%d", dir, r->part) : NULL;
+    free(dir);
+    r->md = EVP_MD_CTX_new();
+    if (!r->tmp || !r->final || !r->md || EVP_DigestInit_ex(r->md, EVP_sha256(), NULL) != 1 ||
+        (r->fd = open(r->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+        dp_warn("part upload: unable to create '%s': %s", r->tmp ? r->tmp : "?", strerror(errno));
+        *ret = send_err(c, 500, "internal", "unable to store the part");
+        return -1;
+    }
+    return 0;
+}
+
+static enum MHD_Result part_end(req *r, struct MHD_Connection *c)
+{
+    unsigned char d[32];
+    unsigned dl = 0;
+    char hex[65];
+    if (r->write_err || fsync(r->fd) < 0) {
+        return send_err(c, 500, "internal", "unable to store the part");
+    }
+    close(r->fd);
+    r->fd = -1;
+    if (r->got != r->expect)
+        return send_err(c, 400, "invalid_request", "part body ended early");
+    EVP_DigestFinal_ex(r->md, d, &dl);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    const char *want = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Dumper-Part-Sha256");
+    if (want && strcasecmp(want, hex))
+        return send_err(c, 422, "verification_failed", "part %d has sha256 %s, the header says %.64s", r->part, hex,
+                        want);
+    if (rename(r->tmp, r->final) < 0)
+        return send_err(c, 500, "internal", "unable to store the part");
+    free(r->tmp);
+    r->tmp = NULL;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "part", r->part);
+    cJSON_AddNumberToObject(o, "size", (double)r->got);
+    cJSON_AddStringToObject(o, "sha256", hex);
+    return send_json(c, 200, o);
+}
+
+/* ---- download ---- */
+
+typedef struct {
+    int fd;
+    uint64_t size, sent;
+    EVP_MD_CTX *md;
+    char sha[65];
+} dl_state;
+
+static ssize_t dl_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    dl_state *s = cls;
+    if (s->sent >= s->size)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (max > s->size - s->sent)
+        max = (size_t)(s->size - s->sent);
+    ssize_t n = pread(s->fd, buf, max, (off_t)pos);
+    if (n <= 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    EVP_DigestUpdate(s->md, buf, (size_t)n);
+    s->sent += (uint64_t)n;
+    if (s->sent == s->size) {
+        /* Last chunk: check before handing it over, so a corrupt file never arrives complete. */
+        unsigned char d[32];
+        unsigned dl = 0;
+        char hex[65];
+        EVP_DigestFinal_ex(s->md, d, &dl);
+        for (int i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", d[i]);
+        if (strcmp(hex, s->sha)) {
+            dp_error("download: stored file does not match its sha256 (%s, catalog %s); connection aborted", hex,
+                     s->sha);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
+    return n;
+}
+
+static void dl_free(void *cls)
+{
+    dl_state *s = cls;
+    if (s->fd >= 0)
+        close(s->fd);
+    EVP_MD_CTX_free(s->md);
+    free(s);
+}
+
+static char *storage_path(const char *file)
+{
+    const char *loc = sd_config.storage;
+    if (!strncmp(loc, "file://", 7))
+        loc += 7;
+    if (strstr(loc, "://"))
+        return NULL;
+    return dp_asprintf("%s/%s", loc, file);
+}
+
+static enum MHD_Result download(req *r, struct MHD_Connection *c, sd_db *db)
+{
+    sd_status st = {0};
+    char *file = NULL, sha[65];
+    uint64_t size = 0;
+    if (sd_backup_file(db, r->app, r->id, &file, &size, sha, &st))
+        return send_status(c, NULL, &st);
+    char *path = storage_path(file);
+    dl_state *s = calloc(1, sizeof *s);
+    enum MHD_Result ret;
+    if (!s || !path || (s->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || !(s->md = EVP_MD_CTX_new()) ||
+        EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1) {
+        dp_warn("download: unable to open backup '%s'", file);
+        if (s && s->fd > 0)
+            close(s->fd);
+        if (s)
+            EVP_MD_CTX_free(s->md);
+        free(s);
+        free(path);
+        free(file);
+        return send_err(c, 500, "internal", "backup file is missing from storage");
+    }
+    s->size = size;
+    snprintf(s->sha, sizeof s->sha, "%s", sha);
+    struct stat sb;
+    if (fstat(s->fd, &sb) == 0 && (uint64_t)sb.st_size != size)
+        dp_warn("download: '%s' has %lld bytes, the catalog says %" PRIu64, file, (long long)sb.st_size, size);
+    struct MHD_Response *resp = MHD_create_response_from_callback(size, 256 * 1024, dl_read, s, dl_free);
+    if (!resp) {
+        dl_free(s);
+        free(path);
+        free(file);
+        return MHD_NO;
+    }
+    char disp[400];
+    snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", file);
+    MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
+    MHD_add_response_header(resp, "Content-Disposition", disp);
+    MHD_add_response_header(resp, "X-Dumper-Sha256", sha);
+    MHD_add_response_header(resp, "X-Dumper-Api", "1");
+    ret = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    free(path);
+    free(file);
+    return ret;
+}
+
+/* ---- dispatch ---- */
+
+static int64_t query_id(struct MHD_Connection *c, const char *k, char prefix)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k);
+    if (!v || v[0] != prefix || v[1] != '_')
+        return v ? -1 : 0;
+    char *end;
+    long long n = strtoll(v + 2, &end, 10);
+    return *end || n <= 0 ? -1 : n;
+}
+
+static enum MHD_Result finish(req *r, struct MHD_Connection *c)
+{
+    sd_db *db = thread_db();
+    sd_status st = {0};
+    enum MHD_Result ret = MHD_YES;
+    if (!db)
+        return send_err(c, 503, "unavailable", "state store unavailable");
+    if (r->route == R_PART)
+        return part_end(r, c);
+    if (r->route == R_LIST) {
+        int64_t dbid = query_id(c, "database_id", 'd');
+        const char *lim = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+        int limit = lim ? (int)strtol(lim, NULL, 10) : 0;
+        if (dbid < 0)
+            return send_err(c, 404, "not_found", "unknown database_id");
+        cJSON *arr = sd_backups(db, r->app, dbid, limit, &st.err);
+        if (!arr)
+            return send_err(c, 500, "internal", "state store error");
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToObject(o, "backups", arr);
+        return send_json(c, 200, o);
+    }
+    if (r->route == R_GET)
+        return send_status(c, sd_backup_get(db, r->app, r->id, &st), &st);
+    if (r->route == R_DOWNLOAD)
+        return download(r, c, db);
+    cJSON *j = parse_body(r, c, &ret);
+    if (!j)
+        return ret;
+    cJSON *out = NULL;
+    switch (r->route) {
+    case R_REGISTER:
+        out = sd_register(db, r->app, j, &st);
+        break;
+    case R_POLL: {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "agent_id");
+        int64_t id = 0;
+        char *end = NULL;
+        if (!cJSON_IsString(a)) {
+            st.http = 400;
+            st.code = "invalid_request";
+            snprintf(st.err.msg, sizeof st.err.msg, "field 'agent_id' is required");
+            break;
+        }
+        if (a->valuestring[0] == 'a' && a->valuestring[1] == '_' && a->valuestring[2] != '-')
+            id = strtoll(a->valuestring + 2, &end, 10);
+        if (id <= 0 || !end || *end) {
+            st.http = 404;
+            st.code = "not_found";
+            snprintf(st.err.msg, sizeof st.err.msg, "unknown agent (register again)");
+            break;
+        }
+        out = sd_poll(db, r->app, id, &st);
+        break;
+    }
+    case R_PREPARE:
+        out = sd_prepare(db, r->app, j, &st);
+        break;
+    case R_COMMIT:
+        out = sd_commit(db, r->app, r->id, j, &st);
+        break;
+    case R_FAIL:
+        out = sd_fail(db, r->app, r->id, j, &st);
+        break;
+    case R_CLOCK: {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "now");
+        if (!cJSON_IsNumber(n) || n->valuedouble < 0 || n->valuedouble > 1e11) {
+            st.http = 400;
+            st.code = "invalid_request";
+            snprintf(st.err.msg, sizeof st.err.msg, "field 'now' must be seconds since the epoch");
+            break;
+        }
+        sd_tick_lock();
+        sd_set_fake_now_ms((int64_t)(n->valuedouble * 1000));
+        dp_err e = {0};
+        int rc = sd_tick(db, &e);
+        sd_tick_unlock();
+        if (rc) {
+            st.http = 500;
+            st.code = "internal";
+            snprintf(st.err.msg, sizeof st.err.msg, "%s", e.msg);
+            break;
+        }
+        out = cJSON_CreateObject();
+        cJSON_AddNumberToObject(out, "now", n->valuedouble);
+        break;
+    }
+    default:
+        st.http = 404;
+        st.code = "not_found";
+        snprintf(st.err.msg, sizeof st.err.msg, "no such endpoint");
+    }
+    cJSON_Delete(j);
+    return send_status(c, out, &st);
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                               const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+    req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->fd = -1;
+        *con_cls = r;
+        const char *want = parse_route(r, url);
+        if (!want) {
+            r->done = 1;
+            return send_err(c, 404, "not_found", "no such endpoint");
+        }
+        if (strcmp(method, want) && !(r->route == R_DOWNLOAD && !strcmp(method, "HEAD"))) {
+            r->done = 1;
+            return send_err(c, 405, "method_not_allowed", "use %s for this endpoint", want);
+        }
+        const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Dumper-Api");
+        if (v && strcmp(v, "1")) {
+            r->done = 1;
+            return send_err(c, 400, "unsupported_api_version", "this server speaks API version 1");
+        }
+        int conflict;
+        const char *key = app_key(c, &conflict);
+        sd_db *db = thread_db();
+        if (!db) {
+            r->done = 1;
+            return send_err(c, 503, "unavailable", "state store unavailable");
+        }
+        dp_err err = {0};
+        int rc = conflict ? 1 : sd_auth(db, key, &r->app, &err);
+        if (rc) {
+            r->done = 1;
+            if (rc > 0)
+                return send_err(c, 401, "unauthorized", "missing or wrong app key");
+            return send_err(c, 503, "unavailable", "state store unavailable");
+        }
+        if (r->route == R_PART) {
+            enum MHD_Result ret = MHD_YES;
+            if (part_begin(r, c, &ret)) {
+                r->done = 1;
+                return ret;
+            }
+        } else {
+            const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+            if (cl && strtoull(cl, NULL, 10) > MAX_JSON) {
+                r->done = 1;
+                return send_err(c, 413, "too_large", "request body over %d bytes", MAX_JSON);
+            }
+        }
+        return MHD_YES;
+    }
+    if (r->done) {
+        *upload_size = 0; /* an answer is queued: discard the rest */
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (r->route == R_PART) {
+            r->got += *upload_size;
+            if (r->got > r->expect)
+                r->write_err = 1;
+            else if (!r->write_err) {
+                if (dp_write_all(r->fd, upload, *upload_size) < 0)
+                    r->write_err = 1;
+                EVP_DigestUpdate(r->md, upload, *upload_size);
+            }
+        } else if (r->body.len + *upload_size > MAX_JSON) {
+            r->too_large = 1;
+        } else if (!r->too_large && dp_buf_append(&r->body, upload, *upload_size)) {
+            r->too_large = 1;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    r->done = 1;
+    if (r->too_large)
+        return send_err(c, 413, "too_large", "request body over %d bytes", MAX_JSON);
+    return finish(r, c);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    req *r = *con_cls;
+    if (!r)
+        return;
+    if (r->fd >= 0)
+        close(r->fd);
+    if (r->tmp)
+        unlink(r->tmp);
+    free(r->tmp);
+    free(r->final);
+    EVP_MD_CTX_free(r->md);
+    dp_buf_free(&r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+static char *slurp(const char *path, dp_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    dp_buf b = {0};
+    char buf[4096];
+    size_t n;
+    if (!f) {
+        dp_err_sys(err, DUMPER_ENOENT, errno, "unable to read '%s'", path);
+        return NULL;
+    }
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        dp_buf_append(&b, buf, n);
+    fclose(f);
+    return b.data;
+}
+
+int sd_http_start(const sd_http_opts *o, sd_http **out, dp_err *err)
+{
+    char host[256];
+    const char *colon = strrchr(o->listen, ':');
+    if (!colon || colon == o->listen || (size_t)(colon - o->listen) >= sizeof host)
+        return dp_err_set(err, DUMPER_EUSAGE, "--listen expects HOST:PORT, not '%s'", o->listen);
+    memcpy(host, o->listen, (size_t)(colon - o->listen));
+    host[colon - o->listen] = 0;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535 || end == colon + 1)
+        return dp_err_set(err, DUMPER_EUSAGE, "invalid port in --listen '%s'", o->listen);
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    if (getaddrinfo(host, NULL, &hints, &ai) || !ai)
+        return dp_err_set(err, DUMPER_EUSAGE, "unable to resolve '%s' (IPv4 address or name)", host);
+    struct sockaddr_in sa;
+    memcpy(&sa, ai->ai_addr, sizeof sa);
+    freeaddrinfo(ai);
+    sa.sin_port = htons((uint16_t)port);
+
+    sd_http *h = calloc(1, sizeof *h);
+    if (!h)
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    int threads = o->threads > 0 ? o->threads : 4;
+    if (o->tls_cert || o->tls_key) {
+        if (!o->tls_cert || !o->tls_key) {
+            free(h);
+            return dp_err_set(err, DUMPER_EUSAGE, "--tls-cert and --tls-key go together");
+        }
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            free(h);
+            return dp_err_set(err, DUMPER_EUNSUPPORTED, "this libmicrohttpd has no TLS support");
+        }
+        if (!(h->cert = slurp(o->tls_cert, err)) || !(h->key = slurp(o->tls_key, err))) {
+            free(h->cert);
+            free(h);
+            return err->code;
+        }
+        flags |= MHD_USE_TLS;
+    }
+    if (h->cert)
+        h->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+                                MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED, completed,
+                                NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
+                                (unsigned)20000, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096,
+                                MHD_OPTION_HTTPS_MEM_CERT, h->cert, MHD_OPTION_HTTPS_MEM_KEY, h->key, MHD_OPTION_END);
+    else
+        h->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+                                MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED, completed,
+                                NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
+                                (unsigned)20000, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_END);
+    if (!h->d) {
+        free(h->cert);
+        free(h->key);
+        free(h);
+        return dp_err_set(err, DUMPER_EIO, "unable to listen on %s (address in use?)", o->listen);
+    }
+    *out = h;
+    return 0;
+}
+
+int sd_http_port(sd_http *h)
+{
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    return i ? i->port : 0;
+}
+
+void sd_http_stop(sd_http *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->d);
+    if (h->key)
+        dp_memzero(h->key, strlen(h->key));
+    free(h->cert);
+    free(h->key);
+    free(h);
+}

@@ -1,0 +1,80 @@
+/*
+ * store.h - dumperd's state: apps, agents and the primary election, databases, schedules, jobs,
+ * the backup catalog and retention. Every operation is one transaction (retried on conflicts) over a
+ * sd_db connection, so SQLite and PostgreSQL share the same logic; answers are cJSON objects shaped
+ * like docs/protocol.md.
+ *
+ * Exactly-once guarantees live in the schema, not in process memory: one row per (app, environment)
+ * in `primaries` (never two primaries), a unique (schedule, slot, database) index on `jobs` (one job
+ * per slot), and conditional updates on job states (one dispatch per job).
+ */
+#ifndef SD_STORE_H
+#define SD_STORE_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "db.h"
+
+typedef struct sd_cfg {
+    double primary_interval, secondary_interval; /* seconds */
+    int64_t lease_ms, job_lease_ms;
+    int64_t max_filesize, max_part_size;
+    int max_attempts;
+    int64_t catchup_s;   /* missed slots older than this are skipped */
+    char *data_dir;      /* state, parts */
+    char *store_url;     /* sqlite:... or postgres://... */
+    char *storage;       /* backups location */
+    int test_clock;
+} sd_cfg;
+
+extern sd_cfg sd_config;
+
+/* Milliseconds since the epoch: the test clock when enabled, else the wall clock. */
+int64_t sd_now_ms(void);
+void sd_set_fake_now_ms(int64_t ms);
+
+/* Errors carry an HTTP status as well: st_err(err, 404, "not_found", ...) in store.c. */
+typedef struct sd_status {
+    int http;          /* 0 = ok */
+    const char *code;  /* "not_found", ... */
+    dp_err err;
+} sd_status;
+
+int sd_store_init(sd_db *db, dp_err *err);
+
+/* Admin. */
+int sd_app_create(sd_db *db, const char *name, char key[68], dp_err *err);
+int sd_app_id(sd_db *db, const char *name, int64_t *id, dp_err *err);
+cJSON *sd_app_list(sd_db *db, dp_err *err);
+int sd_schedule_set(sd_db *db, int64_t app, const char *env, const char *dbkey, const char *cron, const char *tz,
+                    dp_err *err);
+int sd_retention_set(sd_db *db, int64_t app, int64_t last, int64_t daily, int64_t weekly, int64_t monthly, dp_err *err);
+/* Manual jobs for every database of app/env (or one). Returns how many were queued in *n. */
+int sd_backup_now(sd_db *db, int64_t app, const char *env, const char *dbkey, int *n, dp_err *err);
+cJSON *sd_agents(sd_db *db, int64_t app, dp_err *err);
+cJSON *sd_backups(sd_db *db, int64_t app, int64_t db_id, int limit, dp_err *err);
+
+/* Agent API. The key is checked in constant time; 0 and *app on success. */
+int sd_auth(sd_db *db, const char *key, int64_t *app, dp_err *err);
+cJSON *sd_register(sd_db *db, int64_t app, const cJSON *req, sd_status *st);
+cJSON *sd_poll(sd_db *db, int64_t app, int64_t agent, sd_status *st);
+cJSON *sd_prepare(sd_db *db, int64_t app, const cJSON *req, sd_status *st);
+/* A part may be uploaded: backup is the app's and running. Renews the job lease. */
+int sd_part_allowed(sd_db *db, int64_t app, int64_t backup, sd_status *st);
+cJSON *sd_commit(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_status *st);
+cJSON *sd_fail(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_status *st);
+cJSON *sd_backup_get(sd_db *db, int64_t app, int64_t backup, sd_status *st);
+/* For download: the stored path of a good backup, its size and sha256. */
+int sd_backup_file(sd_db *db, int64_t app, int64_t backup, char **file_name, uint64_t *size, char sha[65],
+                   sd_status *st);
+
+/* Scheduler pass: expire job leases, produce due slots. */
+int sd_tick(sd_db *db, dp_err *err);
+
+/* Paths of a backup's uploaded parts. */
+char *sd_parts_dir(int64_t backup);
+void sd_parts_remove(int64_t backup);
+
+#endif
