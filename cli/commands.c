@@ -130,25 +130,31 @@ static int open_backup(const char *path, dp_storage **st, char **key, dp_err *er
 }
 
 static const char restore_help[] =
-    "usage: dumper restore <backup> <database-url> [--force]\n"
+    "usage: dumper restore <backup> <database-url> [--force] [--rdb-file PATH]\n"
     "\n"
     "Verifies the backup's checksum, then restores it. SQLite: into a new database file (built\n"
-    "beside the target and moved into place when complete). Refuses a non-empty target unless\n"
-    "--force.\n"
+    "beside the target and moved into place when complete). Redis: writes the RDB file to\n"
+    "--rdb-file PATH and prints how to load it. Refuses a non-empty target unless --force.\n"
     "\n"
-    "  -F, --force     replace or write into a non-empty target\n"
-    "  -h, --help      this help\n";
+    "  -F, --force          replace or write into a non-empty target\n"
+    "      --rdb-file PATH  redis: where to write the restored RDB file\n"
+    "  -h, --help           this help\n";
 
 int cmd_restore(int argc, char **argv)
 {
-    static const struct option opts[] = {{"force", no_argument, 0, 'F'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"force", no_argument, 0, 'F'},
+                                         {"rdb-file", required_argument, 0, 'R'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     dp_source_opts src = {0};
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":Fh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":FR:h", opts, NULL)) != -1) {
         switch (c) {
         case 'F': src.force = 1; break;
+        case 'R': src.restore_file = optarg; break;
         case 'h': fputs(restore_help, stdout); return 0;
+        case ':': return cli_usage_error("restore", "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("restore", "unknown option '%s'", argv[optind - 1]);
         }
     }
@@ -165,6 +171,12 @@ int cmd_restore(int argc, char **argv)
     if (rc)
         return cli_fail(&err);
     fprintf(stderr, "restored %s\n", argv[optind]);
+    if (src.restore_file)
+        fprintf(stderr,
+                "rdb file written to %s. To load it: stop the redis server, copy the file to the path\n"
+                "'redis-cli CONFIG GET dir' and 'CONFIG GET dbfilename' name (with appendonly no, or the AOF\n"
+                "would be loaded instead), then start the server.\n",
+                src.restore_file);
     return 0;
 }
 

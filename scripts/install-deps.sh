@@ -11,7 +11,7 @@ PKGS=(
   libarchive-dev libcmocka-dev
   # tools the tests and sources drive
   sqlite3 postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
-  python3 valgrind awscli curl ca-certificates
+  python3 python3-pymongo valgrind awscli curl ca-certificates
 )
 
 SUDO=""

@@ -21,6 +21,7 @@ typedef struct dp_source_opts {
     const char *format;         /* driver-specific ("sql", "dump", ...); NULL = default */
     const char *custom_options; /* extra dump tool options, split into argv without a shell */
     int force;                  /* restore: allow a non-empty target */
+    const char *restore_file;   /* restore: write the dump to this file instead of a live server (redis) */
 } dp_source_opts;
 
 enum {
