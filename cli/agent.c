@@ -142,12 +142,13 @@ int cmd_agent(int argc, char **argv)
     return 0;
 }
 
-/* `dumper job [--foreground]`: spec on stdin. Not for people; no help text beyond one line. */
+/* `dumper job [--no-fork]`: spec on stdin. Not for people. --no-fork: the caller detached us already
+ * (the agent on Linux), or a test runs the job in the foreground. */
 int cmd_job(int argc, char **argv)
 {
     /* Belt and braces for systems whose posix_spawn cannot close inherited descriptors. */
     (void)syscall(SYS_close_range, 3U, ~0U, 0U);
-    int foreground = argc > 1 && strcmp(argv[1], "--foreground") == 0;
+    int foreground = argc > 1 && strcmp(argv[1], "--no-fork") == 0;
     if (argc > 1 + foreground)
         return cli_usage_error("job", "takes no arguments (the job spec comes on stdin)");
     dp_buf in = {0};

@@ -238,7 +238,7 @@ static void run_job(agent *a, const dp_job_offer *j)
         dp_error("job %s: %s", j->job_id, err.msg);
         return;
     }
-    dp_info("job %s (%s) for database %s: started job process (intermediate pid %ld)", j->job_id,
+    dp_info("job %s (%s) for database %s: started job process %ld", j->job_id,
             j->reason[0] ? j->reason : "job", db->key ? db->key : j->database_id, (long)pid);
     pthread_mutex_lock(&g_mu);
     g_st.jobs_started++;

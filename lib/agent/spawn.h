@@ -8,11 +8,11 @@
  * every other inherited descriptor closed (the host's listening sockets and database connections
  * must not leak into a process that outlives it).
  *
- * Detaching: `dumper job` reads the whole spec, then forks once (it is a fresh single-threaded
- * process, so that is safe) and its first process exits at once. The agent reaps that intermediate
- * by pid (never waitpid(-1)) right after spawning it, so the host never sees an unknown child
- * outlive a moment; the real job process is reparented to init (or the nearest subreaper) and
- * survives the host.
+ * Detaching (details in spawn.c): on Linux the job process is created through a short-lived middle
+ * task with exit signal 0, so it is orphaned at once (reparented to init or the nearest subreaper)
+ * and no process of ours is ever visible to a master's waitpid(-1) or raises SIGCHLD in the host.
+ * Elsewhere posix_spawn starts `dumper job`, which reads the spec, forks once (a fresh
+ * single-threaded process: safe) and exits; the agent reaps it by pid at once.
  */
 #ifndef DP_AGENT_SPAWN_H
 #define DP_AGENT_SPAWN_H
@@ -23,11 +23,13 @@
 #include "core/err.h"
 
 /*
- * Spawn `exe job` with spec (NUL-terminated JSON) on its stdin and stderr on log_fd (-1: /dev/null),
+ * Spawn `exe job --no-fork` (Linux) or `exe job` with spec (NUL-terminated JSON) on its stdin and stderr on log_fd (-1: /dev/null),
  * then reap the intermediate process (waiting at most ~5 s, giving up early when *stop is set).
  * exe without a '/' is searched on PATH. Returns 0 once the detached job runs, else an error
  * (DUMPER_ETOOL when exe cannot be executed, DUMPER_ESOURCE when the intermediate exits non-zero).
  */
+/* *pid_out receives the job process's pid (on Linux the process that runs the job; elsewhere the
+ * intermediate). */
 int dp_spawn_job(const char *exe, const char *spec, int log_fd, const atomic_int *stop, pid_t *pid_out, dp_err *err);
 
 #endif

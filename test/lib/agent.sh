@@ -62,11 +62,11 @@ start_host() { # start_host NAME [host args...]
 host_status() { curl -sf --max-time 5 "http://127.0.0.1:${HOST_PORT[$1]}/status"; }
 host_role() { host_status "$1" | jq -r .role; }
 
-# Processes running `dumper job` whose working directory is $T (the hosts run there).
+# Processes running `dumper job --no-fork` (the agent's job processes on Linux) whose working directory is $T (the hosts run there).
 job_pids() {
   local p
   for p in /proc/[0-9]*; do
-    [ "$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null)" = "$DUMPER job " ] || continue
+    [ "$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null)" = "$DUMPER job --no-fork " ] || continue
     [ "$(readlink "$p/cwd" 2>/dev/null)" = "$T" ] || continue
     echo "${p#/proc/}"
   done
