@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "agent/job.h"
@@ -250,6 +252,39 @@ static void test_public_api_validation(void **state)
     assert_string_equal(dumper_agent_role_name(DUMPER_AGENT_PRIMARY), "primary");
 }
 
+/* In a forked child no agent runs, nothing is locked, and the child may start its own; the
+ * parent's agent carries on. */
+static void test_fork(void **state)
+{
+    dumper_agent_opts o = DUMPER_AGENT_OPTS_INIT;
+    o.app_key = "dk_x";
+    o.api_base = "http://127.0.0.1:1";
+    o.log_file = "/dev/null";
+    assert_int_equal(dumper_agent_start(&o), 0);
+    for (int round = 0; round < 20; round++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            dumper_agent_status st = {.size = sizeof st};
+            int bad = dumper_agent_status_get(&st) != 0 || st.running != 0 || st.role != DUMPER_AGENT_NONE;
+            bad |= dumper_agent_stop() != DUMPER_ENOENT;
+            bad |= dumper_agent_start(&o) != 0; /* the child may run its own */
+            dumper_agent_status_get(&st);
+            bad |= st.running != 1;
+            bad |= dumper_agent_stop() != 0;
+            _exit(bad ? 1 : 0);
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    dumper_agent_status st = {.size = sizeof st};
+    dumper_agent_status_get(&st);
+    assert_int_equal(st.running, 1);
+    assert_int_equal(dumper_agent_stop(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -258,7 +293,7 @@ int main(void)
         cmocka_unit_test(test_parse_register),  cmocka_unit_test(test_parse_poll),
         cmocka_unit_test(test_error_message),   cmocka_unit_test(test_job_spec_roundtrip),
         cmocka_unit_test(test_part_size),       cmocka_unit_test(test_fail_codes),
-        cmocka_unit_test(test_public_api_validation),
+        cmocka_unit_test(test_public_api_validation), cmocka_unit_test(test_fork),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
