@@ -59,6 +59,8 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_state = ST_NONE;
 static atomic_int g_stop;
 static dumper_agent_status g_st; /* snapshot; guarded by g_mu */
+static struct agent *g_current;   /* the running agent's state (owned by its thread); guarded by g_mu */
+static struct agent *volatile g_forgotten; /* in a forked child: the parent's agent, deliberately kept (see top) */
 
 /* ---- fork handling ---- */
 
@@ -81,6 +83,9 @@ static void atfork_child(void)
     g_state = ST_NONE;
     atomic_store(&g_stop, 0);
     memset(&g_st, 0, sizeof g_st);
+    if (g_current)
+        g_forgotten = g_current;
+    g_current = NULL;
 }
 
 static void once_init(void)
@@ -333,6 +338,9 @@ static void *agent_main(void *arg)
             break;
     }
     dp_info("agent stopped");
+    pthread_mutex_lock(&g_mu);
+    g_current = NULL;
+    pthread_mutex_unlock(&g_mu);
     agent_free(a); /* outside the lock: curl may still close a connection */
     pthread_mutex_lock(&g_mu);
     g_state = ST_NONE;
@@ -540,6 +548,7 @@ int dumper_agent_start(const dumper_agent_opts *opts)
         return DUMPER_EINTERNAL;
     }
     g_state = ST_RUNNING;
+    g_current = a;
     memset(&g_st, 0, sizeof g_st);
     g_st.running = 1;
     g_st.role = DUMPER_AGENT_STARTING;
