@@ -2,7 +2,7 @@
  * host.c - an example host program embedding the Dumper agent: a tiny HTTP server.
  *
  *   DUMPER_APP_KEY=dk_... dumper-example-host --port 8080 --api http://127.0.0.1:8477 \
- *       --database sqlite:///srv/app.db [--database postgres://app@db/app] [--workers N] \
+ *       --database sqlite:///srv/app.db [--key main] [--database postgres://app@db/app] [--workers N] \
  *       [--log FILE] [--debug] [--no-agent] [--dumper PATH]
  *
  * It starts the agent once, in the master, then (with --workers N) forks N workers the way unicorn
@@ -72,7 +72,7 @@ int main(int argc, char **argv)
         {"database", required_argument, 0, 'd'}, {"workers", required_argument, 0, 'w'},
         {"log", required_argument, 0, 'l'},   {"debug", no_argument, 0, 'D'},
         {"no-agent", no_argument, 0, 'N'},    {"dumper", required_argument, 0, 'x'},
-        {"environment", required_argument, 0, 'e'}, {0, 0, 0, 0}};
+        {"environment", required_argument, 0, 'e'}, {"key", required_argument, 0, 'k'}, {0, 0, 0, 0}};
     dumper_agent_opts o = DUMPER_AGENT_OPTS_INIT;
     dumper_database dbs[16];
     memset(dbs, 0, sizeof dbs);
@@ -89,6 +89,10 @@ int main(int argc, char **argv)
         case 'd':
             if (ndbs < 16)
                 dbs[ndbs++].url = optarg;
+            break;
+        case 'k':
+            if (ndbs)
+                dbs[ndbs - 1].key = optarg; /* label of the preceding --database */
             break;
         case 'w': workers = (int)strtol(optarg, NULL, 10); break;
         case 'l': o.log_file = optarg; break;
