@@ -150,12 +150,15 @@ int dp_client_do(dp_client *c, const dp_http_req *r, long *status, dp_buf *resp,
         return dp_err_set(err, DUMPER_ENOMEM, "unable to initialise libcurl");
     int absolute = strncmp(r->path, "http://", 7) == 0 || strncmp(r->path, "https://", 8) == 0;
     char *url = absolute ? dp_strdup(r->path) : dp_asprintf("%s%s", c->base, r->path);
+    /* an absolute URL on the API itself gets the key too; any other host (storage) never does */
+    size_t bl = strlen(c->base);
+    int api = !absolute || (strncmp(r->path, c->base, bl) == 0 && r->path[bl] == '/');
     if (!url)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     struct curl_slist *hdrs = NULL, *t;
     int ok = 1;
 #define ADD_HDR(s) (ok = ok && (t = curl_slist_append(hdrs, (s))) != NULL && (hdrs = t) != NULL)
-    if (!absolute) {
+    if (api) {
         ADD_HDR("X-Dumper-Api: " DP_API_VERSION);
         if (c->auth)
             ADD_HDR(c->auth);

@@ -186,6 +186,14 @@ static int part_write(dp_sink *s, const void *p, size_t len, dp_err *err)
 {
     part_sink *ps = (part_sink *)s;
     const char *c = p;
+    if (ps->part.cap < ps->cur_size + 1) {
+        /* exactly one part (+ the NUL dp_buf keeps), not the next power of two */
+        char *d = realloc(ps->part.data, (size_t)ps->cur_size + 1);
+        if (!d)
+            return dp_err_set(err, DUMPER_ENOMEM, "out of memory buffering a part");
+        ps->part.data = d;
+        ps->part.cap = (size_t)ps->cur_size + 1;
+    }
     while (len) {
         size_t room = (size_t)(ps->cur_size - ps->part.len);
         size_t k = len < room ? len : room;

@@ -66,9 +66,13 @@ start_fake
 recovered
 note "recovered after the API restarted"
 
-# a job still works after all that
+# a job still works after all that, and a part upload refused once (503) is retried
+mode flakyparts
 curl -sf -X POST "$DPD_URL/_job" >/dev/null
-wait_until 30 "a backup through the fake API" sh -c "curl -sf $DPD_URL/_stats | jq -e '.committed == 1'"
+wait_until 60 "a backup through the fake API" sh -c "curl -sf $DPD_URL/_stats | jq -e '.committed == 1'"
+curl -sf "$DPD_URL/_stats" | jq -e '.part_errors >= 1 and .failed == 0' >/dev/null || fail "no part was retried"
+grep -q "retrying part 1" "$T/web.agent.log" || fail "no part retry in the log"
+mode ok
 
 # stop is prompt while a request hangs
 mode hang

@@ -7,7 +7,8 @@ slowly, refuse the key. The real dumperd is used for every end-to-end test of ba
 exists for the failure modes.
 
   fake_api.py PORT STATEDIR
-Control (no auth): POST /_mode/<ok|garbage|slow|401|huge|hang>, POST /_job (queue a backup job for
+Control (no auth): POST /_mode/<ok|garbage|slow|401|huge|hang|flakyparts> (flakyparts: the first
+upload of every part gets 503 and a dropped body, the retry succeeds), POST /_job (queue a backup job for
 the first database), GET /_stats (JSON counters). Every API request is appended to STATEDIR/requests.log.
 """
 import hashlib, json, os, sys, threading, time
@@ -46,7 +47,7 @@ class H(BaseHTTPRequestHandler):
         self.body()
         if self.path == "/_stats":
             with lock:
-                return self.send(200, {k: st[k] for k in ("mode", "registers", "polls", "committed", "failed", "pids")})
+                return self.send(200, {k: st[k] for k in ("mode", "registers", "polls", "committed", "failed", "pids")} | {"part_errors": st.get("part_errors", 0)})
         self.send(404, {"error": "not_found", "message": "no such path"})
 
     def do_PUT(self):
@@ -108,6 +109,10 @@ class H(BaseHTTPRequestHandler):
                                                   "max_part_size": 1 << 20, "max_parts": 10000}})
             if "/parts/" in p:
                 bid, n = p.split("/")[4], int(p.split("/")[6])
+                if mode == "flakyparts" and (bid, n) not in st.setdefault("flaked", set()):
+                    st["flaked"].add((bid, n))
+                    st["part_errors"] = st.get("part_errors", 0) + 1
+                    return self.send(503, {"error": "unavailable", "message": "try again"})
                 st["backups"][bid][n] = data
                 return self.send(200, {"part": n, "size": len(data)})
             if p.endswith("/commit"):
