@@ -13,6 +13,7 @@
 
 struct dp_client {
     CURL *h;
+    CURLM *m; /* the easy handle runs in a multi handle so the abort flag is checked every 100 ms */
     char *base, *auth, *ca_file, *proxy;
     int insecure;
     long connect_timeout_ms, timeout_ms;
@@ -70,6 +71,8 @@ static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_soc
 
 static int setup(dp_client *c)
 {
+    if (!c->m && !(c->m = curl_multi_init()))
+        return -1;
     if (!(c->h = curl_easy_init()))
         return -1;
     CURL *h = c->h;
@@ -127,6 +130,8 @@ void dp_client_free(dp_client *c)
         return;
     if (c->h)
         curl_easy_cleanup(c->h);
+    if (c->m)
+        curl_multi_cleanup(c->m);
     dp_free_secret(c->auth);
     free(c->base);
     free(c->ca_file);
@@ -136,9 +141,13 @@ void dp_client_free(dp_client *c)
 
 void dp_client_disconnect(dp_client *c)
 {
+    /* connections live in the multi handle's pool: recreate both */
     if (c->h)
         curl_easy_cleanup(c->h);
+    if (c->m)
+        curl_multi_cleanup(c->m);
     c->h = NULL;
+    c->m = NULL;
     (void)setup(c);
 }
 
@@ -146,8 +155,13 @@ int dp_client_do(dp_client *c, const dp_http_req *r, long *status, dp_buf *resp,
 {
     *status = 0;
     dp_buf_reset(resp);
-    if (!c->h && setup(c))
-        return dp_err_set(err, DUMPER_ENOMEM, "unable to initialise libcurl");
+    if (!c->h || !c->m) { /* a previous setup failed: try again */
+        if (c->h)
+            curl_easy_cleanup(c->h);
+        c->h = NULL;
+        if (setup(c))
+            return dp_err_set(err, DUMPER_ENOMEM, "unable to initialise libcurl");
+    }
     int absolute = strncmp(r->path, "http://", 7) == 0 || strncmp(r->path, "https://", 8) == 0;
     char *url = absolute ? dp_strdup(r->path) : dp_asprintf("%s%s", c->base, r->path);
     /* an absolute URL on the API itself gets the key too; any other host (storage) never does */
@@ -198,7 +212,40 @@ int dp_client_do(dp_client *c, const dp_http_req *r, long *status, dp_buf *resp,
         if (strcmp(r->method, "POST") != 0)
             curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
     }
-    CURLcode cc = curl_easy_perform(h);
+    CURLcode cc = CURLE_OK;
+    if (curl_multi_add_handle(c->m, h) != CURLM_OK) {
+        cc = CURLE_OUT_OF_MEMORY;
+    } else {
+        /* curl calls the progress callback only about once a second while a server is silent;
+         * polling the multi handle every 100 ms makes dumper_agent_stop() prompt */
+        int running = 1, aborted = 0;
+        for (;;) {
+            if (curl_multi_perform(c->m, &running) != CURLM_OK) {
+                cc = CURLE_OUT_OF_MEMORY;
+                break;
+            }
+            if (!running)
+                break;
+            if ((c->abort_flag && atomic_load(c->abort_flag)) || dp_interrupted) {
+                aborted = 1;
+                break;
+            }
+            if (curl_multi_poll(c->m, NULL, 0, 100, NULL) != CURLM_OK) {
+                cc = CURLE_OUT_OF_MEMORY;
+                break;
+            }
+        }
+        if (aborted) {
+            cc = CURLE_ABORTED_BY_CALLBACK;
+        } else if (cc == CURLE_OK) {
+            CURLMsg *msg;
+            int left;
+            while ((msg = curl_multi_info_read(c->m, &left)))
+                if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
+                    cc = msg->data.result;
+        }
+        curl_multi_remove_handle(c->m, h);
+    }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
     curl_slist_free_all(hdrs);

@@ -1,8 +1,9 @@
 /*
  * client.h - the HTTP client of the agent thread and of the job process: one libcurl easy handle per
  * owner (never shared across threads), CURLOPT_NOSIGNAL, short timeouts, bounded response bodies,
- * close-on-exec sockets, and an abort flag checked by curl's progress callback so that
- * dumper_agent_stop() interrupts a request in flight within milliseconds.
+ * close-on-exec sockets, and an abort flag checked every 100 ms while a request runs (the easy
+ * handle is driven through a multi handle), so that dumper_agent_stop() interrupts a request in
+ * flight within about 100 ms.
  *
  * Paths starting with "/" are relative to the API base and carry the app key; absolute URLs
  * (presigned storage URLs) never get the app key.

@@ -85,7 +85,7 @@ while kill -0 "${HOST_PID[web]}" 2>/dev/null; do
 done
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 note "host exited ${ms} ms after SIGTERM with a request hanging"
-[ "$ms" -lt 1800 ] || fail "dumper_agent_stop took ${ms} ms"
+[ "$ms" -lt 1200 ] || fail "dumper_agent_stop took ${ms} ms"
 
 # 401: one clear line, agent stopped, host still serving
 mode 401
