@@ -16,6 +16,7 @@
  * Life cycle: NONE -> RUNNING (start) -> STOPPING (stop) -> NONE (thread exit). The thread also
  * ends by itself when the app key is refused (401): the status then says disabled.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -88,10 +89,20 @@ static void atfork_child(void)
     g_current = NULL;
 }
 
+/* At exit() the thread is stopped before libcurl/OpenSSL's own exit handlers tear down state it may
+ * be using: libcurl (and so OpenSSL) is initialised here, before our handler is registered, and
+ * atexit handlers run in reverse order. */
+static void at_exit(void)
+{
+    (void)dumper_agent_stop();
+}
+
 static void once_init(void)
 {
     init_cv();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    (void)curl_global_init(CURL_GLOBAL_DEFAULT); /* thread-safe since libcurl 7.84 */
+    atexit(at_exit);
 }
 
 /* ---- helpers ---- */
