@@ -37,4 +37,7 @@ for i in 1 2 3; do
   wait_until 30 "backup $i is good" sh -c "[ \$(\"$DUMPERD\" backups shop --json --data '$DPD_DATA' | jq '[.[] | select(.status==\"good\")] | length') = $i ]"
 done
 grep "unknown child" "$T/master.host.log" && fail "the master reaped a job process"
+kill -TERM "$MP"
+rc=0; wait "$MP" || rc=$?
+[ "$rc" = 0 ] || { cat "$T/master.host.log" >&2; fail "master exited with $rc after SIGTERM"; }
 note "ok: one agent (master $MP), $(jq .pid "$T/statuses" | sort -u | wc -l) workers served, 3 backups good"
