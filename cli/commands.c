@@ -46,6 +46,11 @@ static const char backup_help[] =
     "  -f, --format FORMAT       dump format (postgresql: sql or dump)\n"
     "  -o, --custom-options STR  extra options for the dump tool (split like a shell, never run by one)\n"
     "      --max-size BYTES      fail if the stored backup would exceed BYTES\n"
+    "      --endpoint URL        S3 endpoint (default: AWS_ENDPOINT_URL, else AWS for the region)\n"
+    "      --region REGION       S3 region (default: AWS_REGION, else us-east-1)\n"
+    "      --path-style          S3 path-style addressing (default with a custom endpoint)\n"
+    "      --part-size MIB       S3 multipart part size in MiB (default 8; grows past 1000 parts)\n"
+    "      --parallel N          S3 parts uploaded in parallel (default 4)\n"
     "  -j, --json                print one JSON object (path, size, sha256, format, compression, ...)\n"
     "  -h, --help                this help\n";
 
@@ -56,9 +61,14 @@ int cmd_backup(int argc, char **argv)
         {"compress", required_argument, 0, 'c'}, {"level", required_argument, 0, 'l'},
         {"format", required_argument, 0, 'f'},  {"custom-options", required_argument, 0, 'o'},
         {"max-size", required_argument, 0, 'm'}, {"json", no_argument, 0, 'j'},
+        {"endpoint", required_argument, 0, 'E'}, {"region", required_argument, 0, 'R'},
+        {"path-style", no_argument, 0, 'P'},    {"part-size", required_argument, 0, 'S'},
+        {"parallel", required_argument, 0, 'N'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     dp_backup_req req;
+    dp_storage_opts so = {0};
     memset(&req, 0, sizeof req);
+    req.storage_opts = &so;
     req.codec = DP_CODEC_ZSTD;
     int json = 0, c;
     char *end;
@@ -91,6 +101,21 @@ int cmd_backup(int argc, char **argv)
                 return cli_usage_error("backup", "invalid --max-size '%s'", optarg);
             break;
         case 'j': json = 1; break;
+        case 'E': so.endpoint = optarg; break;
+        case 'R': so.region = optarg; break;
+        case 'P': so.path_style = 1; break;
+        case 'S': {
+            unsigned long long mib = strtoull(optarg, &end, 10);
+            if (*end || mib < 5 || mib > 5120)
+                return cli_usage_error("backup", "invalid --part-size '%s' (MiB, 5..5120)", optarg);
+            so.part_size = mib * 1024 * 1024;
+            break;
+        }
+        case 'N':
+            so.parallel = (int)strtol(optarg, &end, 10);
+            if (*end || so.parallel < 1 || so.parallel > 64)
+                return cli_usage_error("backup", "invalid --parallel '%s' (1..64)", optarg);
+            break;
         case 'h': fputs(backup_help, stdout); return 0;
         case ':': return cli_usage_error("backup", "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("backup", "unknown option '%s'", argv[optind - 1]);
@@ -134,7 +159,8 @@ static const char restore_help[] =
     "\n"
     "Verifies the backup's checksum, then restores it. SQLite: into a new database file (built\n"
     "beside the target and moved into place when complete). Redis: writes the RDB file to\n"
-    "--rdb-file PATH and prints how to load it. Refuses a non-empty target unless --force.\n"
+    "--rdb-file PATH and prints how to load it. MongoDB: into the URL's database, or every\n"
+    "database under its own name when the URL has none. Refuses a non-empty target unless --force.\n"
     "\n"
     "  -F, --force          replace or write into a non-empty target\n"
     "      --rdb-file PATH  redis: where to write the restored RDB file\n"

@@ -11,7 +11,9 @@ PKGS=(
   libarchive-dev libcmocka-dev
   # tools the tests and sources drive
   sqlite3 postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
-  python3 python3-pymongo valgrind awscli curl ca-certificates
+  python3 python3-pymongo valgrind awscli curl ca-certificates time tzdata
+  # benchmarks (bench/poll_bench.sh: dumperd's poll endpoint against an nginx baseline)
+  wrk nginx-light
 )
 
 SUDO=""

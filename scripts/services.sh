@@ -104,7 +104,9 @@ start_s3() {
   fi
   rm -rf "$d"; mkdir -p "$d/data"
   # Fully detached (no inherited stdio) so callers reading our output never wait on s3rver.
-  setsid node "$node_dir/node_modules/s3rver/bin/s3rver.js" -d "$d/data" -a 127.0.0.1 -p "$S3_PORT" \
+  # --openssl-legacy-provider: s3rver encrypts ListObjectsV2 continuation tokens with DES, which
+  # Node 20's OpenSSL 3 refuses otherwise (every truncated listing would fail with HTTP 500).
+  NODE_OPTIONS=--openssl-legacy-provider setsid node "$node_dir/node_modules/s3rver/bin/s3rver.js" -d "$d/data" -a 127.0.0.1 -p "$S3_PORT" \
     --configure-bucket dumper-test --silent </dev/null >"$d/server.log" 2>&1 &
   echo $! > "$d/s3rver.pid"
   wait_for 30 curl -sf "http://127.0.0.1:$S3_PORT/" || { log "s3rver did not start"; cat "$d/server.log" >&2; return 1; }

@@ -98,6 +98,21 @@ void sd_db_close(sd_db *db)
     free(db);
 }
 
+/* A PostgreSQL connection lost (server restart, network): reconnect once per call; its prepared
+ * statements died with it. A failure inside a transaction is reported as SD_RETRY by the caller's
+ * next BEGIN succeeding on the new connection. */
+static void pg_ensure(sd_db *db)
+{
+    if (PQstatus(db->conn) == CONNECTION_OK)
+        return;
+    PQreset(db->conn);
+    if (PQstatus(db->conn) == CONNECTION_OK) {
+        db->ncache = 0;
+        PGresult *r = PQexec(db->conn, "SET client_min_messages = warning");
+        PQclear(r);
+    }
+}
+
 int sd_exec(sd_db *db, const char *sql, dp_err *err)
 {
     if (!db->pg) {
@@ -109,11 +124,14 @@ int sd_exec(sd_db *db, const char *sql, dp_err *err)
         }
         return 0;
     }
+    if (!db->in_txn || !strncmp(sql, "BEGIN", 5))
+        pg_ensure(db);
     PGresult *r = PQexec(db->conn, sql);
     ExecStatusType s = PQresultStatus(r);
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        int retry = state && (!strcmp(state, "40001") || !strcmp(state, "40P01"));
+        int retry = (state && (!strcmp(state, "40001") || !strcmp(state, "40P01"))) ||
+                    PQstatus(db->conn) != CONNECTION_OK;
         if (!retry) {
             char *m = dp_strdup(PQerrorMessage(db->conn));
             if (m && strchr(m, '\n'))
@@ -266,9 +284,18 @@ int sd_q(sd_db *db, sd_res *res, dp_err *err, const char *sql, const char *types
         return out;
     }
 
-    /* PostgreSQL: a named prepared statement per SQL text and connection. */
+    /* PostgreSQL: a named prepared statement per SQL text and connection. Outside a transaction a
+     * statement that fails because the connection died is retried once on a new connection. */
     char tmpname[16];
     const char *name = NULL;
+    int retried = 0;
+    PGresult *r = NULL;
+    ExecStatusType s;
+again:
+    if (!db->in_txn) {
+        pg_ensure(db);
+        ce = cache_get(db, sql);
+    }
     if (!ce) {
         char *q = pg_sql(sql);
         if (!q)
@@ -285,6 +312,13 @@ int sd_q(sd_db *db, sd_res *res, dp_err *err, const char *sql, const char *types
         }
         PGresult *p = PQprepare(db->conn, name, q, 0, NULL);
         free(q);
+        if (PQresultStatus(p) != PGRES_COMMAND_OK && PQstatus(db->conn) != CONNECTION_OK && !db->in_txn &&
+            !retried) {
+            PQclear(p);
+            retried = 1;
+            ce = NULL;
+            goto again;
+        }
         if (PQresultStatus(p) != PGRES_COMMAND_OK) {
             const char *m = PQresultErrorMessage(p);
             dp_err_set(err, DUMPER_EINTERNAL, "state store: prepare: %.200s", m);
@@ -299,11 +333,19 @@ int sd_q(sd_db *db, sd_res *res, dp_err *err, const char *sql, const char *types
     } else {
         name = ce->name;
     }
-    PGresult *r = PQexecPrepared(db->conn, name, nargs, sv, NULL, NULL, 0);
-    ExecStatusType s = PQresultStatus(r);
+    r = PQexecPrepared(db->conn, name, nargs, sv, NULL, NULL, 0);
+    s = PQresultStatus(r);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && PQstatus(db->conn) != CONNECTION_OK && !db->in_txn &&
+        !retried) {
+        PQclear(r);
+        retried = 1;
+        ce = NULL;
+        goto again;
+    }
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        int retry = state && (!strcmp(state, "40001") || !strcmp(state, "40P01"));
+        int retry = (state && (!strcmp(state, "40001") || !strcmp(state, "40P01"))) ||
+                    PQstatus(db->conn) != CONNECTION_OK;
         if (!retry) {
             char *m = dp_strdup(PQresultErrorMessage(r));
             if (m && strchr(m, '\n'))

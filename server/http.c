@@ -9,6 +9,7 @@
  * detected from the headers alone (route, auth, sizes) are answered before the body is read.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +28,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "http.h"
+#include "storage/storage.h"
 #include "store.h"
 
 #define MAX_JSON 65536
@@ -88,6 +90,7 @@ enum route {
     R_FAIL,
     R_DOWNLOAD,
     R_CLOCK,
+    R_PRESIGN,
 };
 
 typedef struct req {
@@ -208,9 +211,15 @@ static const char *parse_route(req *r, const char *url)
         const char *q = end + 7;
         errno = 0;
         long n = strtol(q, &end, 10);
-        if (errno || end == q || *end || n < 1 || n > 10000 || *q == '+' || *q == '-' || *q == '0')
+        if (errno || end == q || n < 1 || n > 10000 || *q == '+' || *q == '-' || *q == '0')
             return NULL;
         r->part = (int)n;
+        if (!strcmp(end, "/presign")) {
+            r->route = R_PRESIGN;
+            return "POST";
+        }
+        if (*end)
+            return NULL;
         r->route = R_PART;
         return "PUT";
     }
@@ -247,6 +256,13 @@ static cJSON *parse_body(req *r, struct MHD_Connection *c, enum MHD_Result *ret)
 
 /* ---- part upload ---- */
 
+static int atoi_part(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return *end || v < 1 || v > 10000 ? -1 : (int)v;
+}
+
 static int part_begin(req *r, struct MHD_Connection *c, enum MHD_Result *ret)
 {
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
@@ -267,6 +283,10 @@ static int part_begin(req *r, struct MHD_Connection *c, enum MHD_Result *ret)
         return -1;
     }
     r->expect = len;
+    if (sd_storage_is_s3()) {
+        *ret = send_err(c, 409, "conflict", "storage is S3: upload parts to presigned URLs");
+        return -1;
+    }
     sd_status st = {0};
     sd_db *db = thread_db();
     if (!db) {
@@ -278,6 +298,27 @@ static int part_begin(req *r, struct MHD_Connection *c, enum MHD_Result *ret)
         return -1;
     }
     char *dir = sd_parts_dir(r->id), *parent = dp_asprintf("%s/parts", sd_config.data_dir);
+    /* The parts already stored (other numbers) plus this one may not exceed max_filesize. */
+    uint64_t others = 0;
+    DIR *dh = dir ? opendir(dir) : NULL;
+    if (dh) {
+        struct dirent *de;
+        while ((de = readdir(dh))) {
+            struct stat sb;
+            if (de->d_name[0] == '.' || atoi_part(de->d_name) == r->part)
+                continue;
+            if (fstatat(dirfd(dh), de->d_name, &sb, 0) == 0)
+                others += (uint64_t)sb.st_size;
+        }
+        closedir(dh);
+    }
+    if (others + len > (uint64_t)sd_config.max_filesize) {
+        free(dir);
+        free(parent);
+        *ret = send_err(c, 413, "too_large", "the parts would exceed max_filesize (%" PRId64 " bytes)",
+                        sd_config.max_filesize);
+        return -1;
+    }
     if (parent)
         mkdir(parent, 0700);
     free(parent);
@@ -330,11 +371,38 @@ static enum MHD_Result part_end(req *r, struct MHD_Connection *c)
 /* ---- download ---- */
 
 typedef struct {
-    int fd;
+    int fd;       /* local: the file; S3: the read end of a pipe fed by `pump` */
+    int piped;
+    pthread_t pump;
+    int pump_started;
+    char *key;
     uint64_t size, sent;
     EVP_MD_CTX *md;
     char sha[65];
+    int wfd;
 } dl_state;
+
+/* S3 downloads: the storage driver pushes the object into a pipe that the response reads. */
+static void *pump_main(void *arg)
+{
+    dl_state *s = arg;
+    dp_err err = {0};
+    dp_storage *stg = NULL;
+    dp_sink *sink = NULL;
+    if (!dp_storage_open(sd_config.storage, NULL, 0, &stg, &err) && (sink = dp_sink_fd_new(s->wfd))) {
+        if (dp_storage_read(stg, s->key, sink, &err))
+            dp_warn("download of '%s': %s", s->key, err.msg);
+    } else if (err.code) {
+        dp_warn("download of '%s': %s", s->key, err.msg);
+    }
+    if (sink)
+        dp_sink_free(sink);
+    if (stg)
+        dp_storage_close(stg);
+    close(s->wfd); /* EOF (early, on error: the response is then cut short) */
+    s->wfd = -1;
+    return NULL;
+}
 
 static ssize_t dl_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -343,7 +411,7 @@ static ssize_t dl_read(void *cls, uint64_t pos, char *buf, size_t max)
         return MHD_CONTENT_READER_END_OF_STREAM;
     if (max > s->size - s->sent)
         max = (size_t)(s->size - s->sent);
-    ssize_t n = pread(s->fd, buf, max, (off_t)pos);
+    ssize_t n = s->piped ? read(s->fd, buf, max) : pread(s->fd, buf, max, (off_t)pos);
     if (n <= 0)
         return MHD_CONTENT_READER_END_WITH_ERROR;
     EVP_DigestUpdate(s->md, buf, (size_t)n);
@@ -369,7 +437,10 @@ static void dl_free(void *cls)
 {
     dl_state *s = cls;
     if (s->fd >= 0)
-        close(s->fd);
+        close(s->fd); /* a pump blocked on a full pipe now gets EPIPE and stops */
+    if (s->pump_started)
+        pthread_join(s->pump, NULL);
+    free(s->key);
     EVP_MD_CTX_free(s->md);
     free(s);
 }
@@ -391,11 +462,29 @@ static enum MHD_Result download(req *r, struct MHD_Connection *c, sd_db *db)
     uint64_t size = 0;
     if (sd_backup_file(db, r->app, r->id, &file, &size, sha, &st))
         return send_status(c, NULL, &st);
-    char *path = storage_path(file);
+    char *path = sd_storage_is_s3() ? dp_strdup(file) : storage_path(file);
     dl_state *s = calloc(1, sizeof *s);
     enum MHD_Result ret;
-    if (!s || !path || (s->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || !(s->md = EVP_MD_CTX_new()) ||
+    int pfd[2] = {-1, -1};
+    if (s && path && sd_storage_is_s3()) {
+        s->piped = 1;
+        s->wfd = -1;
+        if (pipe2(pfd, O_CLOEXEC) == 0) {
+            s->fd = pfd[0];
+            s->wfd = pfd[1];
+            s->key = dp_strdup(file);
+        } else {
+            s->fd = -1;
+        }
+    } else if (s && path) {
+        s->fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    if (!s || !path || s->fd < 0 || (s->piped && !s->key) || !(s->md = EVP_MD_CTX_new()) ||
         EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1) {
+        if (s && s->wfd > 0)
+            close(s->wfd);
+        if (s)
+            free(s->key);
         dp_warn("download: unable to open backup '%s'", file);
         if (s && s->fd > 0)
             close(s->fd);
@@ -408,8 +497,16 @@ static enum MHD_Result download(req *r, struct MHD_Connection *c, sd_db *db)
     }
     s->size = size;
     snprintf(s->sha, sizeof s->sha, "%s", sha);
+    if (s->piped) {
+        if (pthread_create(&s->pump, NULL, pump_main, s) != 0) {
+            close(s->wfd);
+            s->wfd = -1;
+        } else {
+            s->pump_started = 1;
+        }
+    }
     struct stat sb;
-    if (fstat(s->fd, &sb) == 0 && (uint64_t)sb.st_size != size)
+    if (!s->piped && fstat(s->fd, &sb) == 0 && (uint64_t)sb.st_size != size)
         dp_warn("download: '%s' has %lld bytes, the catalog says %" PRIu64, file, (long long)sb.st_size, size);
     struct MHD_Response *resp = MHD_create_response_from_callback(size, 256 * 1024, dl_read, s, dl_free);
     if (!resp) {
@@ -469,6 +566,8 @@ static enum MHD_Result finish(req *r, struct MHD_Connection *c)
         return send_status(c, sd_backup_get(db, r->app, r->id, &st), &st);
     if (r->route == R_DOWNLOAD)
         return download(r, c, db);
+    if (r->route == R_PRESIGN)
+        return send_status(c, sd_presign(db, r->app, r->id, r->part, &st), &st);
     cJSON *j = parse_body(r, c, &ret);
     if (!j)
         return ret;
@@ -677,7 +776,7 @@ int sd_http_start(const sd_http_opts *o, sd_http **out, dp_err *err)
     sd_http *h = calloc(1, sizeof *h);
     if (!h)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     int threads = o->threads > 0 ? o->threads : 4;
     if (o->tls_cert || o->tls_key) {
         if (!o->tls_cert || !o->tls_key) {

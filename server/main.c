@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "http.h"
+#include "storage/storage.h"
 #include "store.h"
 
 #define DEFAULT_PORT 8477
@@ -34,6 +35,7 @@ static const char usage[] =
     "  app create NAME            create an app and print its key (shown once)\n"
     "  app list [--json]\n"
     "  schedule set APP [--env ENV] [--database KEY] --cron EXPR [--tz ZONE]\n"
+    "  schedules APP [--json]     schedules and their next slots\n"
     "  retention set APP [--keep-last N] [--daily N] [--weekly N] [--monthly N]\n"
     "  backup now APP [--env ENV] [--database KEY]\n"
     "  backups APP [--json]\n"
@@ -112,7 +114,7 @@ static const struct option opts[] = {
 
 typedef struct {
     const char *data, *store, *storage, *listen, *cert, *key, *env, *dbkey, *cron, *tz;
-    int json, threads;
+    int json, threads, store_argv;
     int64_t ret[4];
     int ret_set;
     double clock;
@@ -169,13 +171,18 @@ static int serve(args *a, sd_db *db)
         fprintf(stderr, "dumperd: --lease must be at least 1.5 x --primary-interval\n");
         return DUMPER_EUSAGE;
     }
-    if (mkdir_p(sd_config.storage) < 0 && !strstr(sd_config.storage, "://")) {
+    if (!strstr(sd_config.storage, "://") && mkdir_p(sd_config.storage) < 0) {
         fprintf(stderr, "dumperd: unable to create storage directory '%s': %s\n", sd_config.storage, strerror(errno));
         return DUMPER_EIO;
     }
-    if (strstr(sd_config.storage, "://") && strncmp(sd_config.storage, "file://", 7)) {
-        fprintf(stderr, "dumperd: storage '%s' is not supported yet (only local directories)\n", sd_config.storage);
-        return DUMPER_EUNSUPPORTED;
+    {
+        /* Fail now, not at the first backup, on a bad location or missing S3 credentials. */
+        dp_storage *stg = NULL;
+        if (dp_storage_open(sd_config.storage, NULL, 1, &stg, &err)) {
+            fprintf(stderr, "dumperd: %s\n", err.msg);
+            return err.code;
+        }
+        dp_storage_close(stg);
     }
     char *parts = dp_asprintf("%s/parts", sd_config.data_dir);
     if (parts)
@@ -244,7 +251,10 @@ int main(int argc, char **argv)
         int64_t v;
         switch (c) {
         case O_DATA: a.data = optarg; break;
-        case O_STORE: a.store = optarg; break;
+        case O_STORE:
+            a.store = optarg;
+            a.store_argv = 1;
+            break;
         case O_STORAGE: a.storage = optarg; break;
         case O_LISTEN: a.listen = optarg; break;
         case O_PI:
@@ -322,6 +332,13 @@ int main(int argc, char **argv)
     dp_err err = {0};
     sd_db *db = NULL;
     int rc = 0;
+    if (a.store_argv && strncmp(a.store, "sqlite:", 7)) {
+        /* postgres://user:secret@...: a secret in argv is visible to every user (ps). */
+        const char *at = strchr(a.store, '@'), *sc = strstr(a.store, "://");
+        if (at && sc && at > sc && memchr(sc + 3, ':', (size_t)(at - sc - 3)))
+            dp_warn("the --store URL holds a password, visible to other users in the process list; use"
+                    " PGPASSWORD, ~/.pgpass or DUMPERD_STORE instead");
+    }
     if (sd_db_open(sd_config.store_url, &db, &err) || sd_store_init(db, &err)) {
         fprintf(stderr, "dumperd: %s\n", err.msg);
         rc = err.code;
@@ -381,6 +398,22 @@ int main(int argc, char **argv)
             cJSON_ArrayForEach(o, arr) printf("%s\t%s\t%s\t%s\t%.0f\t%s\t%s\n", jstr(o, "backup_id"),
                                               jstr(o, "created_at"), jstr(o, "database_key"), jstr(o, "status"),
                                               jnum(o, "size"), jstr(o, "file_name"), jstr(o, "error_code"));
+            cJSON_Delete(arr);
+        }
+    } else if (!strcmp(cmd, "schedules")) {
+        cJSON *arr = sd_schedules(db, app, &err);
+        if (!arr) {
+            rc = err.code ? err.code : DUMPER_EINTERNAL;
+        } else if (a.json) {
+            print_json(arr);
+        } else {
+            const cJSON *o;
+            cJSON_ArrayForEach(o, arr)
+            {
+                const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "next");
+                printf("%s\t%s\t%s\t%s\tnext=%s\n", jstr(o, "environment"), jstr(o, "database_key"), jstr(o, "cron"),
+                       jstr(o, "tz"), cJSON_GetArraySize(n) ? cJSON_GetArrayItem(n, 0)->valuestring : "-");
+            }
             cJSON_Delete(arr);
         }
     } else if (!strcmp(cmd, "agents")) {

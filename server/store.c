@@ -8,6 +8,7 @@
  * path of a secondary whose primary is alive only reads (no write per poll); it writes only to
  * renew a lease, take over a lapsed one, dispatch a job, or refresh last_seen once a minute.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
@@ -25,6 +26,7 @@
 #include "cron.h"
 #include "io/filter.h"
 #include "job/manifest.h"
+#include "storage/s3_upload.h"
 #include "storage/storage.h"
 #include "store.h"
 
@@ -48,6 +50,8 @@ void sd_set_fake_now_ms(int64_t ms)
     fake_now_ms = ms;
     pthread_mutex_unlock(&clock_lock);
 }
+
+int sd_storage_is_s3(void) { return sd_config.storage && !strncmp(sd_config.storage, "s3://", 5); }
 
 static int st_fail(sd_status *st, int http, const char *code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static int st_fail(sd_status *st, int http, const char *code, const char *fmt, ...)
@@ -126,10 +130,11 @@ static const char *schema_sql =
     " updated_at BIGINT NOT NULL);"
     "CREATE UNIQUE INDEX IF NOT EXISTS jobs_slot ON jobs (schedule_id, slot, db_id) WHERE schedule_id > 0;"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs (app_id, env, state);"
+    "CREATE INDEX IF NOT EXISTS jobs_lease ON jobs (state, lease_until);"
     "CREATE TABLE IF NOT EXISTS backups (id @ID, app_id BIGINT NOT NULL, env TEXT NOT NULL, db_id BIGINT NOT NULL,"
     " job_id BIGINT NOT NULL, agent_id BIGINT NOT NULL, status TEXT NOT NULL, file_name TEXT NOT NULL,"
     " format TEXT, compression TEXT, size BIGINT, sha256 TEXT, raw_size BIGINT, duration_ms BIGINT,"
-    " created_at BIGINT NOT NULL, finished_at BIGINT, error_code TEXT, error_message TEXT);"
+    " created_at BIGINT NOT NULL, finished_at BIGINT, error_code TEXT, error_message TEXT, upload_id TEXT);"
     "CREATE INDEX IF NOT EXISTS backups_app ON backups (app_id, db_id, status);";
 
 int sd_store_init(sd_db *db, dp_err *err)
@@ -256,19 +261,39 @@ cJSON *sd_app_list(sd_db *db, dp_err *err)
     return arr;
 }
 
+/* Recently verified key hashes, per thread (no locks): saves a store round trip per request. Keys are
+ * never revoked in place (an app's key lives as long as the app), so 30 s of caching changes nothing. */
+#define AUTH_CACHE 16
+static _Thread_local struct {
+    char hash[65];
+    int64_t app, until;
+} auth_cache[AUTH_CACHE];
+static _Thread_local unsigned auth_next;
+
 int sd_auth(sd_db *db, const char *key, int64_t *app, dp_err *err)
 {
     if (!key || strlen(key) != 67 || strncmp(key, "dk_", 3))
         return 1;
     char h[65];
     hash_key(key, h);
+    int64_t mono = dp_mono_ms();
+    for (int i = 0; i < AUTH_CACHE; i++)
+        if (auth_cache[i].until > mono && CRYPTO_memcmp(auth_cache[i].hash, h, 64) == 0) {
+            *app = auth_cache[i].app;
+            return 0;
+        }
     sd_res r;
     int rc = sd_q(db, &r, err, "SELECT id, key_hash FROM apps WHERE key_hash = ?", "s", h);
     if (rc)
         return rc;
     int ok = r.rows == 1 && sd_get(&r, 0, 1) && CRYPTO_memcmp(sd_get(&r, 0, 1), h, 64) == 0;
-    if (ok)
+    if (ok) {
         *app = sd_geti(&r, 0, 0);
+        unsigned i = auth_next++ % AUTH_CACHE;
+        memcpy(auth_cache[i].hash, h, 65);
+        auth_cache[i].app = *app;
+        auth_cache[i].until = mono + 30000;
+    }
     sd_res_free(&r);
     return ok ? 0 : 1;
 }
@@ -414,6 +439,45 @@ cJSON *sd_agents(sd_db *db, int64_t app, dp_err *err)
     return arr;
 }
 
+cJSON *sd_schedules(sd_db *db, int64_t app, dp_err *err)
+{
+    sd_res r;
+    if (sd_q(db, &r, err,
+             "SELECT s.env, s.db_id, d.dkey, s.cron, s.tz, s.last_slot FROM schedules s LEFT JOIN dbs d"
+             " ON d.id = s.db_id WHERE s.app_id = ? ORDER BY s.env, s.db_id",
+             "i", app))
+        return NULL;
+    cJSON *arr = cJSON_CreateArray();
+    int64_t now = sd_now_ms() / 1000;
+    for (int i = 0; i < r.rows; i++) {
+        cJSON *o = cJSON_CreateObject();
+        sd_cron c;
+        char msg[200];
+        cJSON_AddStringToObject(o, "environment", sd_get(&r, i, 0));
+        if (sd_geti(&r, i, 1))
+            cJSON_AddStringToObject(o, "database_key", sd_get(&r, i, 2) ? sd_get(&r, i, 2) : "");
+        else
+            cJSON_AddNullToObject(o, "database_key");
+        cJSON_AddStringToObject(o, "cron", sd_get(&r, i, 3));
+        cJSON_AddStringToObject(o, "tz", sd_get(&r, i, 4));
+        add_time(o, "last_slot", sd_geti(&r, i, 5) * 1000);
+        cJSON *next = cJSON_AddArrayToObject(o, "next");
+        if (!sd_cron_parse(sd_get(&r, i, 3), &c, msg, sizeof msg)) {
+            int64_t t = now;
+            for (int k = 0; k < 5; k++) {
+                char b[24];
+                if ((t = sd_cron_next(&c, sd_get(&r, i, 4), t, 400LL * 86400)) < 0)
+                    break;
+                dp_stamp_rfc3339(t * 1000, b);
+                cJSON_AddItemToArray(next, cJSON_CreateString(b));
+            }
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    sd_res_free(&r);
+    return arr;
+}
+
 #define BACKUP_COLS                                                                                                    \
     "b.id, b.db_id, d.dkey, b.env, b.status, b.file_name, b.size, b.sha256, b.duration_ms, b.created_at,"             \
     " b.finished_at, b.error_code, b.error_message, b.format, b.compression"
@@ -493,6 +557,10 @@ static int opt_str(const cJSON *o, const char *k, const char **out, size_t max, 
         return 0;
     if (!cJSON_IsString(v) || strlen(v->valuestring) > max)
         return st_fail(st, 400, "invalid_request", "field '%s' must be a string of at most %zu bytes", k, max);
+    /* Stored strings are shown by `dumperd agents` and the dashboard: no control characters. */
+    for (const unsigned char *c = (const unsigned char *)v->valuestring; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            return st_fail(st, 400, "invalid_request", "field '%s' contains control characters", k);
     *out = v->valuestring;
     return 0;
 }
@@ -910,16 +978,128 @@ static int prepare_txn(sd_db *db, void *p_, sd_status *st)
     int64_t dbid = sd_geti(&r, 0, 5);
     sd_res_free(&r);
     dp_stamp_compact(now, ts);
-    snprintf(p->file_name, sizeof p->file_name, "%s-%s-%s-%s.%s", app, env, key, ts, p->ext);
     Q(&r, &st->err,
       "INSERT INTO backups (app_id, env, db_id, job_id, agent_id, status, file_name, format, compression, created_at)"
-      " VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?) RETURNING id",
-      "isiiisssi", p->app, env, dbid, p->job, p->agent, p->file_name, p->format, p->compression, now);
+      " VALUES (?, ?, ?, ?, ?, 'running', '', ?, ?, ?) RETURNING id",
+      "isiiissi", p->app, env, dbid, p->job, p->agent, p->format, p->compression, now);
     p->backup = sd_geti(&r, 0, 0);
     sd_res_free(&r);
+    /* The id makes the name unique even for two backups of one database in the same millisecond. */
+    snprintf(p->file_name, sizeof p->file_name, "%s-%s-%s-%s-b%" PRId64 ".%s", app, env, key, ts, p->backup, p->ext);
+    Q(NULL, &st->err, "UPDATE backups SET file_name = ? WHERE id = ?", "si", p->file_name, p->backup);
     Q(NULL, &st->err, "UPDATE jobs SET backup_id = ?, lease_until = ?, updated_at = ? WHERE id = ?", "iiii", p->backup,
       now + sd_config.job_lease_ms, now, p->job);
     return 0;
+}
+
+/* ---- S3: multipart uploads the agent fills through presigned part URLs ---- */
+
+static int s3_open_storage(dp_storage **stg, sd_status *st)
+{
+    dp_err err = {0};
+    if (dp_storage_open(sd_config.storage, NULL, 0, stg, &err))
+        return st_fail(st, 500, "internal", "storage: %s", err.msg);
+    return 0;
+}
+
+/* The backup's multipart upload id, creating the upload on first use. Caller frees *uid. */
+static int s3_upload_id(sd_db *db, int64_t backup, char **uid, char *file_name, size_t fnlen, sd_status *st)
+{
+    sd_res r;
+    *uid = NULL;
+    if (sd_q(db, &r, &st->err, "SELECT upload_id, file_name FROM backups WHERE id = ?", "i", backup) || !r.rows) {
+        sd_res_free(&r);
+        return st_fail(st, 500, "internal", "state store error");
+    }
+    if (sd_get(&r, 0, 0))
+        *uid = dp_strdup(sd_get(&r, 0, 0));
+    if (file_name)
+        snprintf(file_name, fnlen, "%s", sd_get(&r, 0, 1));
+    sd_res_free(&r);
+    return 0;
+}
+
+static int s3_ensure_upload(sd_db *db, int64_t backup, const char *file_name, sd_status *st)
+{
+    char *uid = NULL;
+    dp_storage *stg = NULL;
+    dp_err err = {0};
+    if (s3_upload_id(db, backup, &uid, NULL, 0, st))
+        return -1;
+    if (uid) {
+        free(uid);
+        return 0;
+    }
+    if (s3_open_storage(&stg, st))
+        return -1;
+    int rc = dp_s3_create_upload(stg, file_name, &uid, &err);
+    if (rc) {
+        dp_storage_close(stg);
+        return st_fail(st, 502, "storage_failed", "storage: %s", err.msg);
+    }
+    sd_res r;
+    rc = sd_q(db, &r, &st->err, "UPDATE backups SET upload_id = ? WHERE id = ? AND upload_id IS NULL RETURNING id",
+              "si", uid, backup);
+    int won = !rc && r.rows == 1;
+    sd_res_free(&r);
+    if (!won) /* a concurrent prepare created one first: keep theirs */
+        dp_s3_abort_upload(stg, file_name, uid, &err);
+    free(uid);
+    dp_storage_close(stg);
+    return rc ? st_fail(st, 500, "internal", "state store error") : 0;
+}
+
+/* Best effort: abort a failed or lost backup's multipart upload. */
+static void s3_abort(sd_db *db, int64_t backup)
+{
+    sd_status st = {0};
+    char *uid = NULL, fn[256];
+    dp_storage *stg = NULL;
+    if (!sd_storage_is_s3() || s3_upload_id(db, backup, &uid, fn, sizeof fn, &st) || !uid)
+        return;
+    if (!s3_open_storage(&stg, &st)) {
+        dp_err err = {0};
+        if (dp_s3_abort_upload(stg, fn, uid, &err))
+            dp_debug("abort of upload for b_%" PRId64 ": %s", backup, err.msg);
+        dp_storage_close(stg);
+    }
+    free(uid);
+}
+
+cJSON *sd_presign(sd_db *db, int64_t app, int64_t backup, int part, sd_status *st)
+{
+    if (!sd_storage_is_s3()) {
+        st_fail(st, 409, "conflict", "storage is local: PUT parts to dumperd");
+        return NULL;
+    }
+    if (sd_part_allowed(db, app, backup, st))
+        return NULL;
+    char *uid = NULL, fn[256], *url = NULL;
+    dp_storage *stg = NULL;
+    dp_err err = {0};
+    cJSON *out = NULL;
+    const long expires = 900;
+    if (s3_upload_id(db, backup, &uid, fn, sizeof fn, st))
+        return NULL;
+    if (!uid) {
+        st_fail(st, 409, "conflict", "backup 'b_%" PRId64 "' has no upload (prepare it first)", backup);
+        return NULL;
+    }
+    if (!s3_open_storage(&stg, st)) {
+        if (dp_s3_presign(stg, "PUT", fn, uid, part, expires, &url, &err))
+            st_fail(st, 500, "internal", "storage: %s", err.msg);
+        else {
+            out = cJSON_CreateObject();
+            cJSON_AddNumberToObject(out, "part", part);
+            cJSON_AddStringToObject(out, "url", url);
+            cJSON_AddStringToObject(out, "method", "PUT");
+            cJSON_AddNumberToObject(out, "expires_in", (double)expires);
+        }
+        dp_storage_close(stg);
+    }
+    free(url);
+    free(uid);
+    return out;
 }
 
 cJSON *sd_prepare(sd_db *db, int64_t app, const cJSON *req, sd_status *st)
@@ -969,15 +1149,24 @@ cJSON *sd_prepare(sd_db *db, int64_t app, const cJSON *req, sd_status *st)
     }
     if (run_txn(db, 1, prepare_txn, &p, st))
         return NULL;
+    if (sd_storage_is_s3() && s3_ensure_upload(db, p.backup, p.file_name, st))
+        return NULL;
     cJSON *out = cJSON_CreateObject();
     add_id(out, "backup_id", 'b', p.backup);
     cJSON_AddStringToObject(out, "file_name", p.file_name);
     cJSON_AddNumberToObject(out, "max_filesize", (double)sd_config.max_filesize);
     cJSON *u = cJSON_AddObjectToObject(out, "upload");
-    cJSON_AddStringToObject(u, "kind", "local");
     char url[80];
-    snprintf(url, sizeof url, "/api/v1/backups/b_%" PRId64 "/parts/{n}", p.backup);
-    cJSON_AddStringToObject(u, "part_url", url);
+    if (sd_storage_is_s3()) {
+        cJSON_AddStringToObject(u, "kind", "s3");
+        snprintf(url, sizeof url, "/api/v1/backups/b_%" PRId64 "/parts/{n}/presign", p.backup);
+        cJSON_AddStringToObject(u, "presign_url", url);
+        cJSON_AddNumberToObject(u, "min_part_size", 5 * 1024 * 1024);
+    } else {
+        cJSON_AddStringToObject(u, "kind", "local");
+        snprintf(url, sizeof url, "/api/v1/backups/b_%" PRId64 "/parts/{n}", p.backup);
+        cJSON_AddStringToObject(u, "part_url", url);
+    }
     cJSON_AddNumberToObject(u, "max_part_size", (double)sd_config.max_part_size);
     cJSON_AddNumberToObject(u, "max_parts", 10000);
     return out;
@@ -1022,26 +1211,13 @@ char *sd_parts_dir(int64_t backup) { return dp_asprintf("%s/parts/b_%" PRId64, s
 void sd_parts_remove(int64_t backup)
 {
     char *dir = sd_parts_dir(backup);
-    if (!dir)
-        return;
-    for (int n = 1; n <= 10000; n++) {
-        char *f = dp_asprintf("%s/%d", dir, n);
-        if (!f)
-            break;
-        int gone = unlink(f) < 0 && errno == ENOENT;
-        free(f);
-        if (gone && n > 1)
-            break; /* parts are numbered from 1 without gaps in practice; stray ones are swept by rmdir failing */
-    }
-    if (rmdir(dir) < 0 && errno == ENOTEMPTY) {
-        /* Parts with gaps: remove whatever is left. */
-        char *cmd_dir = dir;
-        for (int n = 1; n <= 10000; n++) {
-            char *f = dp_asprintf("%s/%d", cmd_dir, n);
-            if (f)
-                unlink(f);
-            free(f);
-        }
+    DIR *dh = dir ? opendir(dir) : NULL;
+    if (dh) {
+        struct dirent *de;
+        while ((de = readdir(dh)))
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+                unlinkat(dirfd(dh), de->d_name, 0);
+        closedir(dh);
         rmdir(dir);
     }
     free(dir);
@@ -1190,6 +1366,8 @@ static int commit_txn(sd_db *db, void *p_, sd_status *st)
     return 0;
 }
 
+static char *manifest_json(const fin_arg *f, const cJSON *req);
+
 /* Assemble parts 1..n into the storage under file_name, verifying size and sha256. */
 static int assemble(const fin_arg *f, int nparts, const cJSON *req, sd_status *st)
 {
@@ -1216,21 +1394,7 @@ static int assemble(const fin_arg *f, int nparts, const cJSON *req, sd_status *s
         }
     }
     /* The manifest goes first (lib/job/manifest.h): a listed backup always has one. */
-    const cJSON *src = cJSON_GetObjectItemCaseSensitive(req, "source_type");
-    const cJSON *dbu = cJSON_GetObjectItemCaseSensitive(req, "database");
-    dp_manifest m = {0};
-    m.name = (char *)f->file_name;
-    m.source_type = cJSON_IsString(src) ? src->valuestring : "unknown";
-    m.format = (char *)f->fmt;         /* recorded at prepare */
-    m.compression = (char *)f->comp;
-    m.size = (uint64_t)f->size;
-    m.raw_size = (uint64_t)f->raw_size;
-    snprintf(m.sha256, sizeof m.sha256, "%s", f->sha);
-    m.created_ms = sd_now_ms();
-    m.duration_ms = f->duration;
-    m.dumper_version = (char *)dumper_version();
-    m.database = cJSON_IsString(dbu) ? dbu->valuestring : "";
-    if (!(mjson = dp_manifest_to_json(&m)) || !(mkey = dp_asprintf("%s%s", f->file_name, DP_MANIFEST_SUFFIX))) {
+    if (!(mjson = manifest_json(f, req)) || !(mkey = dp_asprintf("%s%s", f->file_name, DP_MANIFEST_SUFFIX))) {
         rc = st_fail(st, 500, "internal", "out of memory");
         goto cleanup;
     }
@@ -1301,6 +1465,113 @@ cleanup:
     return rc;
 }
 
+static int fail_txn(sd_db *db, void *p_, sd_status *st);
+
+static char *manifest_json(const fin_arg *f, const cJSON *req)
+{
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(req, "source_type");
+    const cJSON *dbu = cJSON_GetObjectItemCaseSensitive(req, "database");
+    dp_manifest m = {0};
+    m.name = (char *)f->file_name;
+    m.source_type = cJSON_IsString(src) && valid_label(src->valuestring, 32) ? src->valuestring : "unknown";
+    m.format = (char *)f->fmt;
+    m.compression = (char *)f->comp;
+    m.size = (uint64_t)f->size;
+    m.raw_size = (uint64_t)f->raw_size;
+    snprintf(m.sha256, sizeof m.sha256, "%s", f->sha);
+    m.created_ms = sd_now_ms();
+    m.duration_ms = f->duration;
+    m.dumper_version = (char *)dumper_version();
+    m.database = cJSON_IsString(dbu) ? dbu->valuestring : "";
+    return dp_manifest_to_json(&m);
+}
+
+/* S3: complete the agent's multipart upload, then read the object back to check size and sha256.
+ * A mismatch found after completion cannot be re-uploaded: the object is deleted and the backup fails
+ * (its job is retried per policy). */
+static int assemble_s3(sd_db *db, fin_arg *f, const cJSON *parts, const cJSON *req, sd_status *st)
+{
+    int n = cJSON_IsArray(parts) ? cJSON_GetArraySize(parts) : 0, rc = 0, published = 0;
+    char **etags = NULL, *uid = NULL, *mjson = NULL, *mkey = NULL, got[65] = "";
+    dp_storage *stg = NULL;
+    dp_sink *sha = NULL;
+    dp_err err = {0};
+    if (n < 1 || n > 10000)
+        return st_fail(st, 400, "invalid_request", "field 'parts' must be an array of {\"n\", \"etag\"} for S3 storage");
+    if (!(etags = calloc((size_t)n, sizeof *etags)))
+        return st_fail(st, 500, "internal", "out of memory");
+    for (int i = 0; i < n; i++) {
+        const cJSON *o = cJSON_GetArrayItem(parts, i);
+        const cJSON *pn = cJSON_GetObjectItemCaseSensitive(o, "n");
+        const cJSON *et = cJSON_GetObjectItemCaseSensitive(o, "etag");
+        int ok = cJSON_IsNumber(pn) && pn->valuedouble == i + 1 && cJSON_IsString(et) && *et->valuestring &&
+                 strlen(et->valuestring) <= 200;
+        for (const char *c = ok ? et->valuestring : ""; *c; c++)
+            ok &= (unsigned char)*c >= 0x20;
+        if (!ok) {
+            rc = st_fail(st, 400, "invalid_request", "parts[%d] must be {\"n\": %d, \"etag\": \"...\"}", i, i + 1);
+            goto cleanup;
+        }
+        etags[i] = et->valuestring;
+    }
+    if ((rc = s3_upload_id(db, f->backup, &uid, NULL, 0, st)))
+        goto cleanup;
+    if (!uid) {
+        rc = st_fail(st, 409, "conflict", "backup 'b_%" PRId64 "' has no upload", f->backup);
+        goto cleanup;
+    }
+    if (!(mjson = manifest_json(f, req)) || !(mkey = dp_asprintf("%s%s", f->file_name, DP_MANIFEST_SUFFIX))) {
+        rc = st_fail(st, 500, "internal", "out of memory");
+        goto cleanup;
+    }
+    if ((rc = s3_open_storage(&stg, st)))
+        goto cleanup;
+    if (dp_storage_put(stg, mkey, mjson, strlen(mjson), &err)) {
+        rc = st_fail(st, 502, "storage_failed", "storage: %s", err.msg);
+        goto cleanup;
+    }
+    if (dp_s3_complete_upload(stg, f->file_name, uid, n, etags, &err)) {
+        dp_err ignore = {0};
+        dp_storage_remove(stg, mkey, &ignore);
+        rc = st_fail(st, 422, "verification_failed", "completing the upload failed: %s", err.msg);
+        goto cleanup;
+    }
+    published = 1;
+    if (!(sha = dp_filter_sha256_new(dp_sink_null_new()))) {
+        rc = st_fail(st, 500, "internal", "out of memory");
+        goto cleanup;
+    }
+    if (dp_storage_read(stg, f->file_name, sha, &err) || dp_sink_end(sha, &err)) {
+        rc = st_fail(st, 502, "storage_failed", "reading back the upload: %s", err.msg);
+        goto cleanup;
+    }
+    dp_filter_sha256_hex(sha, got);
+    if (sha->bytes != (uint64_t)f->size || strcmp(got, f->sha))
+        rc = st_fail(st, 422, "verification_failed",
+                     "backup 'b_%" PRId64 "' has %" PRIu64 " bytes with sha256 %s, the commit says %" PRId64 " and %s",
+                     f->backup, sha->bytes, got, f->size, f->sha);
+cleanup:
+    if (rc && published) {
+        dp_err ignore = {0};
+        dp_storage_remove(stg, f->file_name, &ignore);
+        dp_storage_remove(stg, mkey, &ignore);
+        /* The upload is gone: fail this attempt so the job is retried. */
+        fin_arg ff = {.app = f->app, .backup = f->backup, .code = "verification_failed",
+                      .message = st->err.msg};
+        sd_status fs = {0};
+        run_txn(db, 1, fail_txn, &ff, &fs);
+    }
+    if (sha)
+        dp_sink_free(sha);
+    if (stg)
+        dp_storage_close(stg);
+    free(etags);
+    free(uid);
+    free(mjson);
+    free(mkey);
+    return rc;
+}
+
 static int is_hex64(const char *s)
 {
     if (!s || strlen(s) != 64)
@@ -1335,7 +1606,7 @@ cJSON *sd_commit(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_st
     fin_arg f = {.app = app, .backup = backup};
     int64_t nparts = 0;
     const char *database = NULL;
-    if (opt_int(req, "size", &f.size, 0, sd_config.max_filesize, 1, st) || req_str(req, "sha256", &f.sha, 64, st) ||
+    if (opt_int(req, "size", &f.size, 0, INT64_C(1) << 60, 1, st) || req_str(req, "sha256", &f.sha, 64, st) ||
         opt_int(req, "duration_ms", &f.duration, 0, INT64_C(1) << 50, 0, st) ||
         opt_int(req, "raw_size", &f.raw_size, 0, INT64_C(1) << 60, 0, st) ||
         opt_str(req, "database", &database, 1000, st))
@@ -1386,7 +1657,14 @@ cJSON *sd_commit(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_st
         sd_res_free(&r);
         f.fmt = fmt;
         f.comp = comp;
-        if (assemble(&f, (int)nparts, req, st))
+        /* The manifest's raw_size is checked by `dumper verify`: required for compressed backups. */
+        if (!cJSON_GetObjectItemCaseSensitive(req, "raw_size") && strcmp(comp, "none")) {
+            st_fail(st, 400, "invalid_request", "field 'raw_size' is required for a %s-compressed backup", comp);
+            return NULL;
+        }
+        if (!strcmp(comp, "none"))
+            f.raw_size = f.size;
+        if (sd_storage_is_s3() ? assemble_s3(db, &f, parts, req, st) : assemble(&f, (int)nparts, req, st))
             return NULL;
         if (run_txn(db, 1, commit_txn, &f, st)) {
             /* Lost the race with a lease expiry: unpublish what we wrote. */
@@ -1478,6 +1756,7 @@ cJSON *sd_fail(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_stat
     if (run_txn(db, 1, fail_txn, &f, st))
         return NULL;
     sd_parts_remove(backup);
+    s3_abort(db, backup);
     cJSON *out = cJSON_CreateObject();
     add_id(out, "backup_id", 'b', backup);
     cJSON_AddStringToObject(out, "status", "failed");
@@ -1618,14 +1897,23 @@ int sd_tick(sd_db *db, dp_err *err)
     int64_t now = sd_now_ms(), now_s = now / 1000;
     sd_status st = {0};
     expire_arg e = {.now = now};
-    int rc = run_txn(db, 1, expire_txn, &e, &st);
-    for (int i = 0; !rc && i < e.nlost; i++)
+    sd_res r;
+    /* Look before taking the write lock: most passes have nothing to expire. */
+    int rc = sd_q(db, &r, err, "SELECT COUNT(*) FROM jobs WHERE state = 'dispatched' AND lease_until < ?", "i", now);
+    int expired = !rc && sd_geti(&r, 0, 0) > 0;
+    sd_res_free(&r);
+    if (rc)
+        return rc == SD_RETRY ? 0 : rc;
+    if (expired)
+        rc = run_txn(db, 1, expire_txn, &e, &st);
+    for (int i = 0; !rc && i < e.nlost; i++) {
         sd_parts_remove(e.lost[i]);
+        s3_abort(db, e.lost[i]);
+    }
     free(e.lost);
     if (rc)
         return dp_err_set(err, DUMPER_EINTERNAL, "%s", st.err.msg);
 
-    sd_res r;
     if ((rc = sd_q(db, &r, err,
                    "SELECT id, app_id, env, db_id, cron, tz, last_slot FROM schedules WHERE next_slot <= ? ORDER BY id",
                    "i", now_s)))
@@ -1658,7 +1946,7 @@ int sd_tick(sd_db *db, dp_err *err)
         }
         p.next = sd_cron_next(&c, p.tz, now_s, 400LL * 86400);
         if (p.next < 0)
-            p.next = INT64_MAX / 2;
+            p.next = now_s + 400LL * 86400; /* none within 400 days: look again then */
         sd_status ps = {0};
         if (run_txn(db, 1, produce_txn, &p, &ps))
             dp_warn("schedule %" PRId64 ": %s", p.id, ps.err.msg);

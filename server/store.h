@@ -54,6 +54,8 @@ int sd_retention_set(sd_db *db, int64_t app, int64_t last, int64_t daily, int64_
 /* Manual jobs for every database of app/env (or one). Returns how many were queued in *n. */
 int sd_backup_now(sd_db *db, int64_t app, const char *env, const char *dbkey, int *n, dp_err *err);
 cJSON *sd_agents(sd_db *db, int64_t app, dp_err *err);
+/* Schedules with their next five slots (computed now). */
+cJSON *sd_schedules(sd_db *db, int64_t app, dp_err *err);
 cJSON *sd_backups(sd_db *db, int64_t app, int64_t db_id, int limit, dp_err *err);
 
 /* Agent API. The key is checked in constant time; 0 and *app on success. */
@@ -63,6 +65,9 @@ cJSON *sd_poll(sd_db *db, int64_t app, int64_t agent, sd_status *st);
 cJSON *sd_prepare(sd_db *db, int64_t app, const cJSON *req, sd_status *st);
 /* A part may be uploaded: backup is the app's and running. Renews the job lease. */
 int sd_part_allowed(sd_db *db, int64_t app, int64_t backup, sd_status *st);
+/* S3 storage: a presigned URL for part n of the backup's multipart upload. */
+cJSON *sd_presign(sd_db *db, int64_t app, int64_t backup, int part, sd_status *st);
+int sd_storage_is_s3(void);
 cJSON *sd_commit(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_status *st);
 cJSON *sd_fail(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_status *st);
 cJSON *sd_backup_get(sd_db *db, int64_t app, int64_t backup, sd_status *st);

@@ -18,7 +18,7 @@
  *
  * The dump is not a point-in-time snapshot across collections (like mongodump without --oplog).
  *
- * Restore reads the tar stream with a small push parser (ustar, pax and GNU long names), inserts
+ * Restore reads the tar stream with the push-mode tar reader (tar_reader.h), inserts
  * documents in batches, creates each collection with its options before its documents and the
  * indexes once all documents are in. The target database must be empty unless --force, which
  * drops each restored collection first. With a database in the URL, a backup of one database is
@@ -28,6 +28,7 @@
 #include <archive_entry.h>
 #include <ctype.h>
 #include <errno.h>
+#include <locale.h>
 #include <mongoc/mongoc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "source/source.h"
+#include "source/tar_reader.h"
 
 #define DP_MONGO_PART_BYTES (16u * 1024 * 1024)
 #define INSERT_BATCH_DOCS 1000
@@ -45,7 +47,25 @@
 #define METADATA_MAX (16u * 1024 * 1024)
 
 static pthread_once_t mongoc_once = PTHREAD_ONCE_INIT;
-static void mongoc_setup(void) { mongoc_init(); }
+/* libmongoc logs to stderr by default (e.g. a DEBUG line on failed authentication): route its
+ * messages to our log at debug level so a failure stays one error line. */
+static void mongoc_log_to_dp(mongoc_log_level_t level, const char *domain, const char *message, void *ctx)
+{
+    (void)ctx;
+    dp_log(level <= MONGOC_LOG_LEVEL_WARNING ? DP_LOG_INFO : DP_LOG_DEBUG, "libmongoc %s: %s", domain, message);
+}
+
+static void mongoc_setup(void)
+{
+    /* libmongoc's performance counters live in /dev/shm/mongoc-<pid>, which is only removed by
+     * mongoc_cleanup(); a killed process leaves it behind, and a later process reusing that pid
+     * then prints "Falling back to malloc for counters" on stderr. We never read the counters:
+     * keep them in private memory. Only the dumper process (CLI or job) reaches this code, never
+     * an agent's host process, so touching the environment here is safe. */
+    setenv("MONGOC_DISABLE_SHM", "1", 0);
+    mongoc_log_set_handler(mongoc_log_to_dp, NULL);
+    mongoc_init();
+}
 
 /* ---- connection ---- */
 
@@ -70,11 +90,11 @@ static void put_pct(dp_buf *b, const char *s)
 
 static int mongo_err_code(const bson_error_t *e)
 {
+    if ((e->domain == MONGOC_ERROR_CLIENT && e->code == MONGOC_ERROR_CLIENT_AUTHENTICATE) ||
+        (e->domain == MONGOC_ERROR_SERVER && (e->code == 18 /* AuthenticationFailed */ || e->code == 13 /* Unauthorized */)))
+        return DUMPER_EAUTH;
     if (e->domain == MONGOC_ERROR_SERVER_SELECTION || e->domain == MONGOC_ERROR_STREAM)
         return DUMPER_ECONNECT;
-    if (e->code == MONGOC_ERROR_CLIENT_AUTHENTICATE || e->code == 18 /* AuthenticationFailed */ ||
-        e->code == 13 /* Unauthorized */)
-        return DUMPER_EAUTH;
     return DUMPER_ESOURCE;
 }
 
@@ -150,10 +170,13 @@ static int conn_open(const dp_dburl *url, mconn *m, dp_err *err)
     return rc;
 }
 
+/* An operation failed after the connection was established: a lost connection is the database
+ * failing mid-dump (DUMPER_ESOURCE), like any other server error. */
 static int op_fail(mconn *m, const bson_error_t *be, dp_err *err, const char *what, const char *ns)
 {
-    return dp_err_set(err, mongo_err_code(be), "%s: %s%s%s failed: %s", m->where, what, ns ? " " : "", ns ? ns : "",
-                      be->message);
+    int code = mongo_err_code(be);
+    return dp_err_set(err, code == DUMPER_ECONNECT ? DUMPER_ESOURCE : code, "%s: %s%s%s failed: %s", m->where, what,
+                      ns ? " " : "", ns ? ns : "", be->message);
 }
 
 static int is_system_db(const char *name)
@@ -214,7 +237,7 @@ static int tar_entry(dumpctx *d, const char *name, const void *data, size_t n, i
     struct archive_entry *e = archive_entry_new();
     if (!e)
         return dp_err_set(d->err, DUMPER_ENOMEM, "out of memory");
-    archive_entry_set_pathname(e, name);
+    archive_entry_set_pathname(e, name); /* UTF-8: mongo_backup runs under a UTF-8 LC_CTYPE */
     archive_entry_set_filetype(e, is_dir ? AE_IFDIR : AE_IFREG);
     archive_entry_set_perm(e, is_dir ? 0755 : 0644);
     archive_entry_set_size(e, is_dir ? 0 : (la_int64_t)n);
@@ -425,6 +448,8 @@ static int dump_database(dumpctx *d, const char *db)
     mongoc_cursor_destroy(cur);
     if (!rc && n)
         qsort(cols, n, sizeof *cols, cmp_coll);
+    if (!rc && !n)
+        dp_warn("%s: database '%s' has no collections to back up", d->m->where, db);
     if (!rc) {
         char *dir = dp_asprintf("%s/", db);
         rc = dir ? tar_entry(d, dir, NULL, 0, 1) : dp_err_set(d->err, DUMPER_ENOMEM, "out of memory");
@@ -457,6 +482,11 @@ static int mongo_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink
     if (rc)
         return rc;
     dumpctx d = {.m = &m, .out = out, .err = err, .part_max = part_bytes(), .now = dp_now_ms()};
+    /* MongoDB names are UTF-8; libarchive converts entry names from the thread's LC_CTYPE to the
+     * pax header's UTF-8 and fails on non-ASCII names in the C locale. A UTF-8 LC_CTYPE for this
+     * thread only (uselocale) makes the conversion the identity, without touching the host's locale. */
+    locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    locale_t old_locale = utf8 ? uselocale(utf8) : (locale_t)0;
     char **names = NULL;
     bson_error_t be;
     if (url->dbname && *url->dbname) {
@@ -489,6 +519,10 @@ done:
     bson_strfreev(names);
     dp_buf_free(&d.spool);
     conn_close(&m);
+    if (utf8) {
+        uselocale(old_locale);
+        freelocale(utf8);
+    }
     return rc;
 }
 
@@ -505,14 +539,9 @@ typedef struct {
     int force;
     char *target_db; /* URL's database, or NULL = the backup's names */
     char *first_src_db;
-    /* tar state */
-    unsigned char hdr[512];
-    size_t hdr_len;
-    uint64_t data_left, pad_left;
-    int zero_blocks, ended;
-    char *longname;     /* from a pax 'x' or GNU 'L' entry, for the next entry */
-    int entry_kind;     /* 0 skip, 1 metadata, 2 bson, 3 pax header, 4 gnu long name */
-    dp_buf entry_buf;   /* metadata, pax or long-name content; partial document for bson */
+    dp_tar_reader tar;
+    int entry_kind;   /* 0 skip, 1 metadata, 2 bson */
+    dp_buf entry_buf; /* metadata content; partial document for bson */
     char *cur_db, *cur_coll, *cur_name;
     mongoc_collection_t *coll;
     bson_t **batch;
@@ -732,15 +761,20 @@ static int apply_metadata(mrestore *r, const char *db, const char *coll, dp_err 
         bson_iter_document(&it, &len, &data);
         bson_t opts;
         if (len > 5 && bson_init_static(&opts, data, len)) {
+            /* The "create" command with the options as stored: mongoc_database_create_collection
+             * would reject values a server accepts (e.g. a double "size"). */
             mongoc_database_t *mdb = mongoc_client_get_database(r->m.client, db);
-            mongoc_collection_t *c = mongoc_database_create_collection(mdb, coll, &opts, &be);
-            if (c)
-                mongoc_collection_destroy(c);
-            else if (be.code != 48 /* NamespaceExists */) {
+            bson_t cmd = BSON_INITIALIZER, reply;
+            BSON_APPEND_UTF8(&cmd, "create", coll);
+            bson_concat(&cmd, &opts);
+            if (!mongoc_database_write_command_with_opts(mdb, &cmd, NULL, &reply, &be) &&
+                be.code != 48 /* NamespaceExists */) {
                 char *ns = dp_asprintf("%s.%s", db, coll);
                 rc = op_fail(&r->m, &be, err, "creating", ns);
                 free(ns);
             }
+            bson_destroy(&reply);
+            bson_destroy(&cmd);
             mongoc_database_destroy(mdb);
         }
     }
@@ -801,124 +835,62 @@ static void free_entry_state(mrestore *r)
     r->coll = NULL;
 }
 
-static uint64_t tar_number(const unsigned char *p, size_t n)
+static int on_begin(void *ctx, const char *path, uint64_t size, dp_err *err)
 {
-    if (p[0] & 0x80) { /* base-256 (GNU) */
-        uint64_t v = p[0] & 0x3f;
-        for (size_t i = 1; i < n; i++)
-            v = (v << 8) | p[i];
-        return v;
-    }
-    uint64_t v = 0;
-    size_t i = 0;
-    while (i < n && (p[i] == ' ' || p[i] == 0))
-        i++;
-    for (; i < n && p[i] >= '0' && p[i] <= '7'; i++)
-        v = v * 8 + (uint64_t)(p[i] - '0');
-    return v;
-}
-
-static int begin_entry(mrestore *r, dp_err *err)
-{
-    const unsigned char *h = r->hdr;
-    uint64_t sum = 0, want = tar_number(h + 148, 8);
-    for (int i = 0; i < 512; i++)
-        sum += (i >= 148 && i < 156) ? ' ' : h[i];
-    if (sum != want)
-        return dp_err_set(err, DUMPER_ECORRUPT, "mongodb backup: bad tar header checksum (not a dumper tar archive?)");
-    uint64_t size = tar_number(h + 124, 12);
-    char type = (char)h[156];
-    r->data_left = size;
-    r->pad_left = (512 - size % 512) % 512;
-    dp_buf_reset(&r->entry_buf);
+    mrestore *r = ctx;
     free_entry_state(r);
-    if (type == 'x' || type == 'L') {
-        r->entry_kind = type == 'x' ? 3 : 4;
-        if (size > METADATA_MAX)
-            return dp_err_set(err, DUMPER_ECORRUPT, "mongodb backup: oversized tar extended header");
-        return 0;
-    }
-    char *path;
-    if (r->longname) {
-        path = r->longname;
-        r->longname = NULL;
-    } else {
-        char name[101], prefix[156];
-        memcpy(name, h, 100);
-        name[100] = 0;
-        memcpy(prefix, h + 345, 155);
-        prefix[155] = 0;
-        path = !memcmp(h + 257, "ustar", 5) && prefix[0] ? dp_asprintf("%s/%s", prefix, name) : dp_strdup(name);
-        if (!path)
-            return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-    }
+    dp_buf_reset(&r->entry_buf);
     r->entry_kind = 0;
-    if (type == '0' || type == 0 || type == '7') {
-        char *db = NULL, *coll = NULL;
-        int kind = classify(path, &db, &coll);
-        const char *tdb = NULL;
-        int rc = 0;
-        if (kind && !(rc = map_db(r, db, &tdb, err)) && !(rc = prepare_collection(r, tdb, coll, err))) {
-            r->entry_kind = kind;
-            r->cur_db = dp_strdup(tdb);
-            r->cur_coll = coll;
-            coll = NULL;
-            r->cur_name = path;
-            path = NULL;
-            if (kind == 1 && size > METADATA_MAX)
-                rc = dp_err_set(err, DUMPER_ECORRUPT, "mongodb backup: oversized metadata entry '%s'", r->cur_name);
-            if (kind == 2)
-                r->coll = mongoc_client_get_collection(r->m.client, r->cur_db, r->cur_coll);
-        }
-        free(db);
-        free(coll);
-        free(path);
-        return rc;
-    }
-    free(path);
-    return 0;
-}
-
-/* Parse a pax header block for "path=". */
-static int take_pax_path(mrestore *r, dp_err *err)
-{
-    const char *p = r->entry_buf.data, *end = p + r->entry_buf.len;
-    while (p && p < end) {
-        char *sp;
-        unsigned long reclen = strtoul(p, &sp, 10);
-        if (sp == p || *sp != ' ' || reclen == 0 || reclen > (unsigned long)(end - p))
-            return dp_err_set(err, DUMPER_ECORRUPT, "mongodb backup: malformed pax header");
-        const char *kv = sp + 1, *recend = p + reclen;
-        if (recend - kv > 5 && !strncmp(kv, "path=", 5)) {
-            free(r->longname);
-            r->longname = dp_strndup(kv + 5, (size_t)(recend - 1 - (kv + 5)));
-        }
-        p = recend;
-    }
-    return 0;
-}
-
-static int end_entry(mrestore *r, dp_err *err)
-{
+    char *db = NULL, *coll = NULL;
+    int kind = classify(path, &db, &coll);
+    const char *tdb = NULL;
     int rc = 0;
-    switch (r->entry_kind) {
-    case 1: rc = apply_metadata(r, r->cur_db, r->cur_coll, err); break;
-    case 2:
-        if (r->entry_buf.len)
-            rc = dp_err_set(err, DUMPER_ECORRUPT, "mongodb backup: '%s' ends inside a document", r->cur_name);
-        else
-            rc = flush_batch(r, err);
-        break;
-    case 3: rc = take_pax_path(r, err); break;
-    case 4:
-        free(r->longname);
-        r->longname = dp_strndup(r->entry_buf.data, strnlen(r->entry_buf.data, r->entry_buf.len));
-        break;
+    if (kind && !(rc = map_db(r, db, &tdb, err)) && !(rc = prepare_collection(r, tdb, coll, err))) {
+        r->entry_kind = kind;
+        r->cur_db = dp_strdup(tdb);
+        r->cur_coll = coll;
+        coll = NULL;
+        r->cur_name = dp_strdup(path);
+        if (!r->cur_db || !r->cur_name)
+            rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        else if (kind == 1 && size > METADATA_MAX)
+            rc = dp_err_set(err, DUMPER_ECORRUPT, "mongodb backup: oversized metadata entry '%s'", r->cur_name);
+        else if (kind == 2)
+            r->coll = mongoc_client_get_collection(r->m.client, r->cur_db, r->cur_coll);
     }
+    free(db);
+    free(coll);
+    return rc;
+}
+
+static int feed_docs(mrestore *r, const unsigned char *p, size_t n, dp_err *err);
+
+static int on_data(void *ctx, const void *p, size_t n, dp_err *err)
+{
+    mrestore *r = ctx;
+    if (r->entry_kind == 2)
+        return feed_docs(r, p, n, err);
+    if (r->entry_kind == 1 && dp_buf_append(&r->entry_buf, p, n) < 0)
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    return 0;
+}
+
+static int on_end(void *ctx, dp_err *err)
+{
+    mrestore *r = ctx;
+    int rc = 0;
+    if (r->entry_kind == 1)
+        rc = apply_metadata(r, r->cur_db, r->cur_coll, err);
+    else if (r->entry_kind == 2 && r->entry_buf.len)
+        rc = dp_err_set(err, DUMPER_ECORRUPT, "mongodb backup: '%s' ends inside a document", r->cur_name);
+    else if (r->entry_kind == 2)
+        rc = flush_batch(r, err);
     dp_buf_reset(&r->entry_buf);
     r->entry_kind = 0;
     return rc;
 }
+
+static const dp_tar_reader_cb tar_cb = {.begin = on_begin, .data = on_data, .end = on_end};
 
 /* Feed entry bytes of a .bson entry: cut whole documents, batch them. */
 static int feed_docs(mrestore *r, const unsigned char *p, size_t n, dp_err *err)
@@ -956,69 +928,15 @@ static int feed_docs(mrestore *r, const unsigned char *p, size_t n, dp_err *err)
 static int mr_write(dp_sink *s, const void *buf, size_t n, dp_err *err)
 {
     mrestore *r = (mrestore *)s;
-    const unsigned char *p = buf;
-    int rc = 0;
-    while (n && !rc) {
-        if (dp_interrupted)
-            return dp_err_set(err, DUMPER_EINTR, "restore into %s interrupted", r->m.where);
-        if (r->ended) {
-            /* After the end-of-archive blocks only zero padding may follow. */
-            for (size_t i = 0; i < n; i++)
-                if (p[i])
-                    return dp_err_set(err, DUMPER_ECORRUPT, "mongodb backup: data after the end of the tar archive");
-            return 0;
-        }
-        if (r->data_left) {
-            size_t k = r->data_left < n ? (size_t)r->data_left : n;
-            if (r->entry_kind == 2)
-                rc = feed_docs(r, p, k, err);
-            else if (r->entry_kind && dp_buf_append(&r->entry_buf, p, k) < 0)
-                rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-            r->data_left -= k;
-            p += k;
-            n -= k;
-            if (!rc && !r->data_left)
-                rc = end_entry(r, err);
-            continue;
-        }
-        if (r->pad_left) {
-            size_t k = r->pad_left < n ? (size_t)r->pad_left : n;
-            r->pad_left -= k;
-            p += k;
-            n -= k;
-            continue;
-        }
-        size_t k = 512 - r->hdr_len < n ? 512 - r->hdr_len : n;
-        memcpy(r->hdr + r->hdr_len, p, k);
-        r->hdr_len += k;
-        p += k;
-        n -= k;
-        if (r->hdr_len < 512)
-            continue;
-        r->hdr_len = 0;
-        int zero = 1;
-        for (int i = 0; i < 512 && zero; i++)
-            zero = r->hdr[i] == 0;
-        if (zero) {
-            if (++r->zero_blocks == 2)
-                r->ended = 1;
-            continue;
-        }
-        r->zero_blocks = 0;
-        if ((rc = begin_entry(r, err)))
-            break;
-        if (!r->data_left)
-            rc = end_entry(r, err);
-    }
-    return rc;
+    if (dp_interrupted)
+        return dp_err_set(err, DUMPER_EINTR, "restore into %s interrupted", r->m.where);
+    return dp_tar_reader_feed(&r->tar, buf, n, err);
 }
 
 static int mr_end(dp_sink *s, dp_err *err)
 {
     mrestore *r = (mrestore *)s;
-    if (!r->ended)
-        return dp_err_set(err, DUMPER_ECORRUPT, "mongodb backup is truncated (no end of tar archive)");
-    int rc = 0;
+    int rc = dp_tar_reader_finish(&r->tar, err);
     for (size_t i = 0; i < r->nix && !rc; i++) {
         bson_t cmd = BSON_INITIALIZER, reply;
         bson_error_t be;
@@ -1055,7 +973,7 @@ static void mr_destroy(dp_sink *s)
         bson_destroy(r->ix[i].indexes);
     }
     free(r->ix);
-    free(r->longname);
+    dp_tar_reader_free(&r->tar);
     free(r->target_db);
     free(r->first_src_db);
     dp_buf_free(&r->entry_buf);
@@ -1078,6 +996,7 @@ static int mongo_restore(const dp_dburl *url, const dp_source_opts *opts, const 
     if (!r)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     dp_sink_init(&r->base, &mrestore_ops, NULL);
+    dp_tar_reader_init(&r->tar, &tar_cb, r);
     r->force = opts->force;
     int rc = conn_open(url, &r->m, err);
     if (!rc && !(r->batch = calloc(INSERT_BATCH_DOCS, sizeof *r->batch)))

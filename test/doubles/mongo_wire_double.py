@@ -5,7 +5,7 @@ No MongoDB server can be installed on the machines this project is tested on, so
 code in lib/source/mongodb.c is tested against this in-memory stand-in. It speaks enough of the wire
 protocol for what libmongoc 1.23 (and pymongo 3.11, used by the tests as an independent client)
 send: the OP_QUERY isMaster handshake answered with OP_REPLY, and OP_MSG (body section and document
-sequences) for hello/isMaster, buildInfo, ping, listDatabases, listCollections, listIndexes,
+sequences) for hello/isMaster, buildInfo, saslStart (always "Authentication failed"), ping, listDatabases, listCollections, listIndexes,
 find/getMore/killCursors, insert, create, createIndexes, drop, dropDatabase, endSessions.
 
 Documents are stored as the raw BSON bytes the client sent, and returned byte for byte, so a round
@@ -13,8 +13,12 @@ trip test compares exact encodings. find supports an empty filter or top-level e
 authentication, no transactions, no sorting. It is a standalone server (no replica set).
 
     mongo_wire_double.py PORT [READYFILE]
+
+MONGO_DOUBLE_DIE_AFTER_GETMORES=N in the environment makes the process exit abruptly (like a crash)
+on the N+1th getMore: a server dying in the middle of a dump, deterministically.
 """
 import datetime
+import os
 import socketserver
 import struct
 import sys
@@ -37,6 +41,7 @@ dbs = {}
 cursors = {}  # id -> (ns, remaining docs)
 next_cursor = [1000]
 next_conn = [1]
+getmores = [0]
 
 
 class CmdError(Exception):
@@ -129,6 +134,10 @@ def run_command(body, seqs):
             docs = docs[:abs(lim)]
         return cursor_reply("%s.%s" % (db, body[name]), docs, body, single=bool(body.get("singleBatch")))
     if lname == "getmore":
+        die_after = int(os.environ.get("MONGO_DOUBLE_DIE_AFTER_GETMORES", "-1"))
+        getmores[0] += 1
+        if die_after >= 0 and getmores[0] > die_after:
+            os._exit(3)
         cid = int(body[name])
         if cid not in cursors:
             raise CmdError(43, "cursor id %d not found" % cid, "CursorNotFound")
@@ -180,6 +189,9 @@ def run_command(body, seqs):
     if lname == "dropdatabase":
         dbs.pop(db, None)
         return SON([("dropped", db), ("ok", 1.0)])
+    if lname in ("saslstart", "authenticate"):
+        # The double has no users: every credential is wrong, like a bad password on a real server.
+        raise CmdError(18, "Authentication failed.", "AuthenticationFailed")
     if lname == "getlasterror" or lname == "getlog":
         return SON([("ok", 1.0)])
     raise CmdError(59, "no such command: '%s'" % name, "CommandNotFound")

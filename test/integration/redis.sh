@@ -144,6 +144,16 @@ check "fallback restore" "$DUMPER" restore "$bk2" "redis://localhost" --rdb-file
 load_and_compare "$T/nosync.rdb" "$T/want-nosync.txt" "bgsave fallback round trip"
 note "bgsave fallback ok"
 
+# An ACL user (user in the URL, password from REDISCLI_AUTH) without +sync: NOPERM on SYNC, so the
+# loopback fallback is taken; the snapshot equals the main server's data.
+redis-cli -p "$P_MAIN" ACL SETUSER backup on ">$PW" '~*' '&*' +@all -sync -psync >/dev/null
+bk3=$(DUMPER_DEBUG=1 "$DUMPER" backup "redis://backup@127.0.0.1:$P_MAIN" --to "$T/b4" 2>"$T/acl.log") ||
+  { cat "$T/acl.log" >&2; fail "acl user backup"; }
+grep -q 'NOPERM' "$T/acl.log" && grep -q 'falling back to BGSAVE' "$T/acl.log" || fail "acl user: fallback not taken"
+check "acl restore" "$DUMPER" restore "$bk3" "redis://127.0.0.1" --rdb-file "$T/acl.rdb" 2>/dev/null
+load_and_compare "$T/acl.rdb" "$T/want.txt" "acl user round trip"
+note "acl user without +sync ok"
+
 # ---- corrupt / short / non-RDB snapshots from a test double ----
 for mode in corrupt:9 short:10 nullrdb:9; do
   m=${mode%:*} code=${mode#*:}
