@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -140,8 +141,13 @@ int main(int argc, char **argv)
     } else {
         pid_t *kids = calloc((size_t)workers, sizeof *kids);
         for (int i = 0; i < workers; i++) {
+            pid_t master = getpid();
             pid_t p = fork();
             if (p == 0) {
+                /* like unicorn workers: die with the master (kill -9 of the master in the tests) */
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (getppid() != master)
+                    _exit(0);
                 free(kids);
                 serve(lfd);
                 _exit(0);

@@ -25,6 +25,8 @@ jq -e 'select(.running != 0)' "$T/statuses" >/dev/null && fail "a worker reports
 jq -e "select(.pid == $MP)" "$T/statuses" >/dev/null && fail "the master answered a request"
 for i in $(seq 20); do curl -sf "http://127.0.0.1:${HOST_PORT[master]}/" | grep -qx ok || fail "request $i failed"; done
 
+WORKERS=$(jq .pid "$T/statuses" | sort -u)
+AG_PIDS+=($WORKERS) # killed at the end too, whatever happens to the master
 # worker threads: one per worker process (the agent's thread lives in the master only)
 for w in $(jq .pid "$T/statuses" | sort -u); do
   [ "$(ls /proc/$w/task | wc -l)" = 1 ] || fail "worker $w has $(ls /proc/$w/task | wc -l) threads"
