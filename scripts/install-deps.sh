@@ -12,6 +12,7 @@ PKGS=(
   # tools the tests and sources drive
   sqlite3 postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
   python3 python3-pymongo valgrind awscli curl ca-certificates time tzdata
+  jq bc zstd openssl  # agent end-to-end tests and bench/agent_cost.sh
   # benchmarks (bench/poll_bench.sh: dumperd's poll endpoint against an nginx baseline)
   wrk nginx-light
 )
