@@ -15,6 +15,7 @@ PKGS=(
   # benchmarks (bench/): /usr/bin/time -v for peak RSS, wrk + nginx for dumperd's poll benchmark;
   # fuzzing (test/fuzz): clang with libFuzzer
   time wrk nginx-light clang
+  jq bc openssl  # agent end-to-end tests and bench/agent_cost.sh
 )
 
 SUDO=""
