@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "core/preinit.h"
 
 static const char usage_text[] =
     "usage: dumper <command> [options]\n"
@@ -141,6 +142,8 @@ static char **private_args(int argc, char **argv)
     }
     return copy;
 }
+
+DP_PREINIT_ENVIRONMENT
 
 int main(int argc, char **argv)
 {

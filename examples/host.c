@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "dumper.h"
+#include "core/preinit.h"
 
 static volatile sig_atomic_t stopping;
 static void on_term(int sig) { stopping = sig; }
@@ -65,6 +66,8 @@ static void serve(int lfd)
         close(c);
     }
 }
+
+DP_PREINIT_ENVIRONMENT
 
 int main(int argc, char **argv)
 {

@@ -20,6 +20,7 @@
 #include "http.h"
 #include "storage/storage.h"
 #include "store.h"
+#include "core/preinit.h"
 
 #define DEFAULT_PORT 8477
 
@@ -220,6 +221,8 @@ static int serve(args *a, sd_db *db)
     sd_http_close_dbs();
     return 0;
 }
+
+DP_PREINIT_ENVIRONMENT
 
 int main(int argc, char **argv)
 {

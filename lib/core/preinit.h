@@ -1,0 +1,48 @@
+/*
+ * preinit.h - environment fixes that must happen before any shared library initialises.
+ *
+ * Debian's libmongoc initialises itself from an ELF constructor when it is loaded (automatic init)
+ * and puts performance counters in /dev/shm/mongoc-<pid>, removed only at a clean exit. A process
+ * killed with SIGKILL leaves its file behind, and a later process that reuses the pid prints
+ * "WARNING: mongoc: Falling back to malloc for counters." on stderr at load time, before main():
+ * a stray line in front of our one-line errors, in every program linking libdumper. We never read
+ * the counters.
+ *
+ * An executable's .preinit_array runs before the constructors of every shared library, but also
+ * before libc has set up the environment (a setenv() there is lost), so instead it removes a stale
+ * /dev/shm/mongoc-<our pid>: no live process can own that name, since the pid is ours now. Only
+ * async-signal-safe calls, no libc formatting. An executable that links libdumper includes this
+ * header once, in the file with main:
+ *
+ *     #include "core/preinit.h"
+ *     DP_PREINIT_ENVIRONMENT
+ *
+ * Hosts that load libdumper.so into their own process (the Ruby gem) set MONGOC_DISABLE_SHM=1
+ * before they load it.
+ */
+#ifndef DP_PREINIT_H
+#define DP_PREINIT_H
+
+#include <unistd.h>
+
+#define DP_PREINIT_ENVIRONMENT                                                                         \
+    static void dp_preinit_environment(int argc, char **argv, char **envp)                             \
+    {                                                                                                  \
+        (void)argc;                                                                                    \
+        (void)argv;                                                                                    \
+        (void)envp;                                                                                    \
+        char path[40] = "/dev/shm/mongoc-";                                                            \
+        char digits[16];                                                                               \
+        int n = 0;                                                                                     \
+        for (long pid = (long)getpid(); pid > 0 && n < 15; pid /= 10)                                  \
+            digits[n++] = (char)('0' + pid % 10);                                                      \
+        int at = 16;                                                                                   \
+        while (n > 0)                                                                                  \
+            path[at++] = digits[--n];                                                                  \
+        path[at] = 0;                                                                                  \
+        (void)unlink(path);                                                                            \
+    }                                                                                                  \
+    __attribute__((section(".preinit_array"), used)) static void (*const dp_preinit_environment_ptr)( \
+        int, char **, char **) = dp_preinit_environment;
+
+#endif
