@@ -10,7 +10,6 @@ Gem::Specification.new do |s|
                   "app's server processes. Backups run in detached helper processes, never in the app."
   s.authors = ["Dumper contributors"]
   s.license = "MIT"
-  s.homepage = "https://github.com/dumper/dumper"
   s.required_ruby_version = ">= 2.7"
   s.files = Dir["lib/**/*.rb", "lib/**/*.tt", "ext/dumper/*.{rb,c}", "ext/dumper/libdumper/**/*.{c,h,in}",
                 "ext/dumper/libdumper/CMakeLists.txt", "README.md"]
