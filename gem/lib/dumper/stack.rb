@@ -76,6 +76,7 @@ module Dumper
     # only to the C agent, which keeps it in memory). opts: the start options (per-type format,
     # custom_options, redis: {url:}, databases: [...]).
     def databases(opts = {}, env_name: nil, root: nil, env: ENV)
+      opts = Config.symbolize(opts)
       list = []
       list.concat(active_record_databases(env_name, root))
       list.concat(mongoid_databases)
