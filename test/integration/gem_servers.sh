@@ -21,10 +21,12 @@
 #   puma cluster, no preload     each worker (2), one of them primary
 #   unicorn, preload_app true    the master
 #   unicorn, preload_app false   each worker (2)
-#   thin                         the server process
+#   thin, thin -d                the server process (thin -d: the daemon)
 #   webrick (rails s -u webrick) the server process
-#   passenger (builtin engine)   each application process (never the smart-spawning preloader)
-#   resque stand-in worker       the worker (started before its first fork; per-job children: none)
+#   passenger (builtin engine)   each application process (2), smart spawning (never the preloader)
+#                                and direct spawning
+#   resque stand-in worker       the worker (started before its first fork; per-job children: none),
+#                                also with BACKGROUND=1 (the daemonized worker)
 #   sidekiq                      the sidekiq process
 . "$DUMPER_SRC/test/lib/common.sh"
 . "$DUMPER_SRC/test/lib/agent.sh"
@@ -35,7 +37,7 @@ case "${DUMPER_BUILD:-}" in *asan*) note "skip: the gem builds its own (non-sani
 for t in ruby bundle gem puma unicorn thin passenger sidekiq jq; do
   command -v "$t" >/dev/null || { note "skip: $t not installed (scripts/install-deps.sh)"; exit 77; }
 done
-SCENARIOS=${GEM_SCENARIOS:-"puma_single puma_cluster puma_cluster_preload unicorn unicorn_preload thin webrick passenger resque sidekiq"}
+SCENARIOS=${GEM_SCENARIOS:-"puma_single puma_cluster puma_cluster_preload unicorn unicorn_preload thin thin_daemon webrick passenger passenger_direct resque resque_background sidekiq"}
 PAR=${GEM_PARALLEL:-3}
 
 # --- the gem, installed as a user would ---
@@ -104,13 +106,17 @@ start_server() {
   unicorn) exec env PRELOAD=0 bundle exec unicorn -c config/unicorn.rb -E production ;;
   unicorn_preload) exec env PRELOAD=1 bundle exec unicorn -c config/unicorn.rb -E production ;;
   thin) exec bundle exec thin start -e production -a 127.0.0.1 -p "$port" ;;
+  thin_daemon) exec bundle exec thin start -d -P "$pidf" -l "$dir/log/thin.log" -e production -a 127.0.0.1 -p "$port" ;;
   webrick) exec bundle exec rails server -u webrick -e production -b 127.0.0.1 -p "$port" ;;
   passenger) exec passenger start --engine=builtin --address 127.0.0.1 --port "$port" -e production \
                --spawn-method smart --min-instances 2 --max-pool-size 2 --pid-file "$pidf" --log-file "$dir/log/passenger.log" ;;
+  passenger_direct) exec passenger start --engine=builtin --address 127.0.0.1 --port "$port" -e production \
+               --spawn-method direct --min-instances 2 --max-pool-size 2 --pid-file "$pidf" --log-file "$dir/log/passenger.log" ;;
   resque) exec env QUEUE='*' bundle exec ruby script/resque_worker.rb ;;
+  resque_background) exec env QUEUE='*' BACKGROUND=1 bundle exec ruby script/resque_worker.rb ;;
   sidekiq) exec bundle exec sidekiq -e production -C config/sidekiq.yml ;;
   esac </dev/null >"$dir/server.out" 2>&1 &
-  SRV_PID=$!
+  SRV_PID=$! SRV_PGID=$!
   cd "$T"
 }
 
@@ -118,7 +124,7 @@ start_server() {
 expected_pids() {
   case "$1" in
   puma_cluster | unicorn) children "$SRV_PID" | sort ;;
-  passenger) pgrep -f "^Passenger RubyApp: $2\$" | sort ;; # application processes (not the preloader)
+  passenger*) pgrep -f "^Passenger RubyApp: $2\$" | sort ;; # application processes (not the preloader)
   *) echo "$SRV_PID" ;;
   esac
 }
@@ -133,12 +139,18 @@ scenario() {
   start_server "$s" "$dir" "$port"
   echo "$SRV_PID" >"$T/$s.pgid"
   # ready: HTTP answers (job workers: the agent registers)
-  if [ "$s" = resque ] || [ "$s" = sidekiq ]; then
+  case "$s" in *_daemon | *_background) # daemonized: the server's pid and process group are in its pid file
+    wait_until 60 "$s: pid file" test -s "$dir/tmp/server.pid"
+    SRV_PID=$(cat "$dir/tmp/server.pid")
+    SRV_PGID=$(ps -o pgid= -p "$SRV_PID" | tr -d ' '); echo "$SRV_PGID" >"$T/$s.pgid" ;;
+  esac
+  if [ "${s%%_*}" = resque ] || [ "$s" = sidekiq ]; then
     wait_until 90 "$s: an agent registers" sh -c "[ \$(\"$DUMPERD\" agents $s --json --data '$DPD_DATA' | jq length) -ge 1 ]"
   else
     wait_until 90 "$s: the app answers" sh -c "curl -sf --max-time 5 http://127.0.0.1:$port/ | grep -qx ok"
-    # passenger spawns its second process on demand: make a few requests
-    for _ in 1 2 3 4 5 6; do curl -sf --max-time 10 "http://127.0.0.1:$port/" >/dev/null || true; done
+    if [ "${s%%_*}" = passenger ]; then # --min-instances 2: wait for both application processes
+      wait_until 60 "$s: two application processes" sh -c "[ \$(pgrep -fc '^Passenger RubyApp: $dir\$') = 2 ]"
+    fi
   fi
   local boot=$((SECONDS - t0))
   local want; want=$(expected_pids "$s" "$dir")
@@ -154,13 +166,19 @@ scenario() {
   jq -e --arg d "$s" 'all(.[]; .dispatcher == ($d | sub("_.*"; "")))' "$T/$s.agents.json" >/dev/null ||
     fail "$s: dispatcher reported as $(jq -c '[.[].dispatcher]' "$T/$s.agents.json")"
   grep -q "$PW" "$T/$s.agents.json" && fail "$s: a password reached dumperd"
+  # the gem's decisions are in the Rails log, one "agent started" line per agent process
+  local p; for p in $want; do
+    grep -q "\[Dumper\] \[.*\] agent started in ${s%%_*} process $p " "$dir/log/production.log" ||
+      fail "$s: no 'agent started' line for $p in the Rails log"
+  done
+  grep "\[Dumper\]" "$dir/log/production.log" | grep -q "$PW" && fail "$s: a password in the Rails log"
   # forked workers of an agent's process run none
   if [ "$s" = puma_cluster_preload ] || [ "$s" = unicorn_preload ]; then
     for _ in $(seq 12); do curl -sf --max-time 5 "http://127.0.0.1:$port/dumper"; echo; done >"$T/$s.worker_status"
     jq -e 'select(.running == true)' "$T/$s.worker_status" >/dev/null && fail "$s: a forked worker runs an agent"
     [ "$(jq .pid "$T/$s.worker_status" | sort -u | grep -vc "^$SRV_PID\$")" -ge 1 ] || fail "$s: no worker answered"
   fi
-  if [ "$s" = resque ]; then
+  if [ "${s%%_*}" = resque ]; then
     wait_until 20 "resque: per-job children ran" sh -c "[ \$(grep -c agent_running '$dir/log/jobs.log') -ge 3 ]"
     grep -q "agent_running true" "$dir/log/jobs.log" && fail "resque: a per-job child runs an agent"
   fi
@@ -170,7 +188,7 @@ scenario() {
   local n=0 bad=0 end=$((SECONDS + 90))
   while [ "$(good_of "$s")" -lt 3 ]; do
     [ $SECONDS -lt $end ] || fail "$s: 3 good backups not reached ($(good_of "$s"))"
-    if [ "$s" != resque ] && [ "$s" != sidekiq ]; then
+    if [ "${s%%_*}" != resque ] && [ "$s" != sidekiq ]; then
       n=$((n + 1)); curl -sf --max-time 5 "http://127.0.0.1:$port/" | grep -qx ok || bad=$((bad + 1))
     fi
     sleep 0.1
@@ -181,23 +199,23 @@ scenario() {
 
   # stop (TERM) or kill (-9, the whole group) the server while a backup job runs
   local how=TERM
-  case "$s" in puma_cluster_preload | unicorn | thin | resque | passenger) how=KILL ;; esac
+  case "$s" in puma_cluster_preload | unicorn | thin | resque | passenger* | thin_daemon) how=KILL ;; esac
   "$DUMPERD" backup now "$s" --database primary --data "$DPD_DATA" >/dev/null || fail "$s: backup now (2)"
   wait_until 30 "$s: a job process runs" has_job "$dir"
   local jobs; jobs=$(app_job_pids "$dir")
-  if [ "$s" = passenger ]; then # passenger daemonizes its watchdog and core into their own session
-    local pp; pp=$(pgrep -f "^Passenger (RubyApp|AppPreloader): $dir\$" | tr '\n' ' ')
-    local core; core=$(ps -o ppid= -p "$(pgrep -f "^Passenger AppPreloader: $dir\$" | head -1)" 2>/dev/null | tr -d ' ')
+  if [ "${s%%_*}" = passenger ]; then # passenger daemonizes its watchdog and core into their own session
+    local pp; pp=$(pgrep -f "^Passenger (RubyApp|AppPreloader): $dir\$" | tr '\n' ' ' || true)
+    local core; core=$(ps -o ppid= -p "$(pgrep -f "^Passenger AppPreloader: $dir\$" | head -1)" 2>/dev/null | tr -d ' ' || true)
     kill -KILL $pp $core 2>/dev/null || true
     (cd "$dir" && passenger stop --pid-file "$dir/tmp/server.pid" >/dev/null 2>&1) || true
-  elif [ "$how" = KILL ]; then kill -KILL -- "-$SRV_PID" 2>/dev/null || true
+  elif [ "$how" = KILL ]; then kill -KILL -- "-$SRV_PGID" 2>/dev/null || true
   else kill -TERM "$SRV_PID" 2>/dev/null || true; fi
   local alive=0 j; for j in $jobs; do kill -0 "$j" 2>/dev/null && alive=$((alive + 1)); done
   wait_until 60 "$s: the backup started before the $how becomes good" sh -c "[ \$(\"$DUMPERD\" backups $s --json --data '$DPD_DATA' | jq '[.[] | select(.status==\"good\")] | length') = 4 ]"
   # the server is gone (TERM: graceful stop within 30 s)
   wait_until 30 "$s: the server exits after $how" sh -c "! kill -0 $SRV_PID 2>/dev/null"
-  if [ "$how" = TERM ]; then kill -KILL -- "-$SRV_PID" 2>/dev/null || true; fi
-  grep -i "unknown child\|reaped unknown\|unknown process" "$dir/server.out" "$dir/log/"*.log 2>/dev/null &&
+  if [ "$how" = TERM ]; then kill -KILL -- "-$SRV_PGID" 2>/dev/null || true; fi
+  grep -i "unknown child\|reaped unknown\|unknown process\|worker=unknown" "$dir/server.out" "$dir/log/"*.log 2>/dev/null &&
     fail "$s: the server reaped a process it did not start"
   [ -z "$(app_job_pids "$dir")" ] || sleep 2
   echo "$s boot=${boot}s agents=$nwant pids=$(echo $got | tr ' ' ,) requests_during_backup=$n/$n stop=$how job_alive_after_$how=$alive" >"$T/$s.result"
@@ -207,13 +225,15 @@ scenario() {
 gem_cleanup() {
   local s
   for s in $SCENARIOS; do [ -f "$T/$s.pgid" ] && kill -KILL -- "-$(cat "$T/$s.pgid")" 2>/dev/null || true; done
-  [ -f "$T/app_passenger/tmp/server.pid" ] && (cd "$T/app_passenger" && passenger stop --pid-file tmp/server.pid >/dev/null 2>&1) || true
+  for s in passenger passenger_direct; do
+    [ -f "$T/app_$s/tmp/server.pid" ] && (cd "$T/app_$s" && passenger stop --pid-file tmp/server.pid >/dev/null 2>&1) || true
+  done
 }
 gem_trap() { local rc=$?; set +e; gem_cleanup; (exit $rc); agent_cleanup; }
 trap gem_trap EXIT
 pids=()
 for s in $SCENARIOS; do
-  ( scenario "$s" ) >"$T/$s.log" 2>&1 &
+  ( set -E; trap 'echo "FAIL [$s]: command failed at line $LINENO"' ERR; scenario "$s" ) >"$T/$s.log" 2>&1 &
   pids+=("$!")
   AG_PIDS+=("$!")
   while [ "$(jobs -rp | wc -l)" -ge "$PAR" ]; do sleep 0.5; done
