@@ -2,25 +2,19 @@
 
 require_relative "test_helper"
 
-# Fake ActiveRecord (Rails 6.1 shapes: configs_for(env_name:), configuration_hash with symbol keys).
-module ActiveRecord
-  class Base
-    class << self
-      attr_accessor :configurations
-    end
-  end
-end
+require "active_record" # Debian's ActiveRecord 6.1: the real configuration objects
 
 class TestStack < Minitest::Test
-  DbConfig = Struct.new(:name, :configuration_hash)
-
-  class Configs
-    def initialize(by_env) = @by_env = by_env
-    def configs_for(env_name:) = @by_env.fetch(env_name, [])
+  def setup
+    @old_url = ENV.delete("DATABASE_URL")
+    @old_env = ENV["RAILS_ENV"]
+    ENV["RAILS_ENV"] = "production"
   end
 
-  def setup
-    ActiveRecord::Base.configurations = nil
+  def teardown
+    ENV["DATABASE_URL"] = @old_url
+    ENV["RAILS_ENV"] = @old_env
+    ActiveRecord::Base.configurations = {}
   end
 
   def url(h, root = "/app")
@@ -55,17 +49,18 @@ class TestStack < Minitest::Test
   end
 
   def test_every_database_of_the_environment
-    ActiveRecord::Base.configurations = Configs.new(
-      "production" => [
-        DbConfig.new("primary", {adapter: "postgresql", host: "db", username: "u", password: "p", database: "main"}),
-        DbConfig.new("animals", {adapter: "mysql2", host: "db2", username: "u", database: "animals"}),
-        DbConfig.new("cache", {adapter: "sqlite3", database: "db/cache.sqlite3"})
-      ],
-      "development" => [DbConfig.new("primary", {adapter: "sqlite3", database: "db/dev.sqlite3"})]
-    )
+    ActiveRecord::Base.configurations = {
+      "production" => {
+        "primary" => {"adapter" => "postgresql", "host" => "db", "username" => "u", "password" => "p", "database" => "main"},
+        "primary_replica" => {"adapter" => "postgresql", "host" => "db-r", "database" => "main", "replica" => true},
+        "animals" => {"adapter" => "mysql2", "host" => "db2", "username" => "u", "database" => "animals"},
+        "cache" => {"adapter" => "sqlite3", "database" => "db/cache.sqlite3"}
+      },
+      "development" => {"primary" => {"adapter" => "sqlite3", "database" => "db/dev.sqlite3"}}
+    }
     dbs = Dumper::Stack.databases({postgresql: {format: "dump", custom_options: "--no-owner"}, "sqlite" => {"format" => "sql"}},
                                   env_name: "production", root: "/srv/app", env: {})
-    assert_equal %w[primary animals cache], dbs.map { |d| d[:key] }
+    assert_equal %w[primary animals cache], dbs.map { |d| d[:key] }, "replicas are left out"
     assert_equal %w[postgresql mysql sqlite], dbs.map { |d| d[:type] }
     assert_equal "postgres://u:p@db/main", dbs[0][:url]
     assert_equal "dump", dbs[0][:format]
@@ -73,6 +68,29 @@ class TestStack < Minitest::Test
     assert_nil dbs[1][:format]
     assert_equal "sql", dbs[2][:format]
     assert_equal "sqlite:///srv/app/db/cache.sqlite3", dbs[2][:url]
+  end
+
+  def test_database_url_is_merged_into_primary
+    ENV["DATABASE_URL"] = "postgres://app:s3cret@pg.internal:5433/shop_production"
+    ActiveRecord::Base.configurations = {
+      "production" => {"primary" => {"adapter" => "postgresql", "pool" => 5},
+                       "cache" => {"adapter" => "sqlite3", "database" => "db/cache.sqlite3"}}
+    }
+    dbs = Dumper::Stack.databases({}, env_name: "production", root: "/srv/app", env: {})
+    assert_equal [["primary", "postgres://app:s3cret@pg.internal:5433/shop_production"],
+                  ["cache", "sqlite:///srv/app/db/cache.sqlite3"]], dbs.map { |d| [d[:key], d[:url]] }
+  end
+
+  def test_single_database_two_tier_config
+    ActiveRecord::Base.configurations = {"production" => {"adapter" => "trilogy", "host" => "my", "username" => "u",
+                                                          "password" => "p w", "database" => "shop"}}
+    dbs = Dumper::Stack.databases({}, env_name: "production", root: "/srv/app", env: {})
+    assert_equal [["primary", "mysql://u:p%20w@my/shop"]], dbs.map { |d| [d[:key], d[:url]] }
+  end
+
+  def test_no_database_for_another_environment
+    ActiveRecord::Base.configurations = {"development" => {"adapter" => "sqlite3", "database" => "db/dev.sqlite3"}}
+    assert_empty Dumper::Stack.databases({}, env_name: "production", root: "/srv/app", env: {})
   end
 
   def test_duplicates_collapse_and_keys_stay_unique
