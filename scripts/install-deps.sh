@@ -12,10 +12,11 @@ PKGS=(
   # tools the tests and sources drive
   sqlite3 postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
   python3 python3-pymongo valgrind awscli curl ca-certificates time tzdata
+  jq bc zstd openssl  # agent end-to-end tests and bench/agent_cost.sh
   # the Ruby gem and its end-to-end tests (Debian's Rails 6.1 and app servers; `rails` itself
   # pulls node packages, ruby-rails is the framework without them)
   ruby ruby-dev bundler rake ruby-rails ruby-minitest ruby-pg ruby-sqlite3 ruby-redis
-  puma unicorn thin passenger ruby-sidekiq ruby-webrick jq procps
+  puma unicorn thin passenger ruby-sidekiq ruby-webrick procps
   # benchmarks (bench/poll_bench.sh: dumperd's poll endpoint against an nginx baseline)
   wrk nginx-light
 )
