@@ -16,7 +16,7 @@
 #
 # The matrix (also in docs/gem.md):
 #   server                       processes that run an agent
-#   puma (single)                the server process
+#   puma (single), rails s       the server process
 #   puma cluster, preload_app!   the master (workers are forked from it: no agent)
 #   puma cluster, no preload     each worker (2), one of them primary
 #   unicorn, preload_app true    the master
@@ -37,7 +37,7 @@ case "${DUMPER_BUILD:-}" in *asan*) note "skip: the gem builds its own (non-sani
 for t in ruby bundle gem puma unicorn thin passenger sidekiq jq; do
   command -v "$t" >/dev/null || { note "skip: $t not installed (scripts/install-deps.sh)"; exit 77; }
 done
-SCENARIOS=${GEM_SCENARIOS:-"puma_single puma_cluster puma_cluster_preload unicorn unicorn_preload thin thin_daemon webrick passenger passenger_direct resque resque_background sidekiq"}
+SCENARIOS=${GEM_SCENARIOS:-"puma_single puma_rails_s puma_cluster puma_cluster_preload unicorn unicorn_preload thin thin_daemon webrick passenger passenger_direct resque resque_background sidekiq"}
 PAR=${GEM_PARALLEL:-3}
 
 # --- the gem, installed as a user would ---
@@ -108,6 +108,7 @@ start_server() {
   thin) exec bundle exec thin start -e production -a 127.0.0.1 -p "$port" ;;
   thin_daemon) exec bundle exec thin start -d -P "$pidf" -l "$dir/log/thin.log" -e production -a 127.0.0.1 -p "$port" ;;
   webrick) exec bundle exec rails server -u webrick -e production -b 127.0.0.1 -p "$port" ;;
+  puma_rails_s) exec bundle exec rails server -u puma -e production -b 127.0.0.1 -p "$port" ;;
   passenger) exec passenger start --engine=builtin --address 127.0.0.1 --port "$port" -e production \
                --spawn-method smart --min-instances 2 --max-pool-size 2 --pid-file "$pidf" --log-file "$dir/log/passenger.log" ;;
   passenger_direct) exec passenger start --engine=builtin --address 127.0.0.1 --port "$port" -e production \
