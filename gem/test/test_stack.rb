@@ -136,6 +136,21 @@ class TestStack < Minitest::Test
     Object.send(:remove_const, :Resque) if defined?(::Resque)
   end
 
+  def test_rack_server_handler
+    rack = Module.new
+    klass = Class.new do
+      def server = Struct.new(:name).new("Rack::Handler::WEBrick").then { |h| Module.new.tap { |m| m.define_singleton_method(:name) { h.name } } }
+      def options = {server: "webrick"}
+    end
+    rack.const_set(:Server, klass)
+    Object.const_set(:Rackup, rack)
+    srv = klass.new
+    assert_equal "webrick", Dumper::Stack.dispatcher({}, "rackup")
+    srv.hash
+  ensure
+    Object.send(:remove_const, :Rackup) if defined?(::Rackup)
+  end
+
   def test_server_instances_are_detected
     klass = Class.new
     mod = Module.new

@@ -19,6 +19,7 @@
 #   puma (single), rails s       the server process
 #   puma cluster, preload_app!   the master (workers are forked from it: no agent)
 #   puma cluster, no preload     each worker (2), one of them primary
+#   puma cluster, fork_worker    worker 0 (the others are forked from it)
 #   unicorn, preload_app true    the master
 #   unicorn, preload_app false   each worker (2)
 #   thin, thin -d                the server process (thin -d: the daemon)
@@ -37,7 +38,7 @@ case "${DUMPER_BUILD:-}" in *asan*) note "skip: the gem builds its own (non-sani
 for t in ruby bundle gem puma unicorn thin passenger sidekiq jq; do
   command -v "$t" >/dev/null || { note "skip: $t not installed (scripts/install-deps.sh)"; exit 77; }
 done
-SCENARIOS=${GEM_SCENARIOS:-"puma_single puma_rails_s puma_cluster puma_cluster_preload unicorn unicorn_preload thin thin_daemon webrick passenger passenger_direct resque resque_background sidekiq"}
+SCENARIOS=${GEM_SCENARIOS:-"puma_single puma_rails_s puma_cluster puma_cluster_preload puma_fork_worker unicorn unicorn_preload thin thin_daemon webrick passenger passenger_direct resque resque_background sidekiq"}
 PAR=${GEM_PARALLEL:-3}
 
 # --- the gem, installed as a user would ---
@@ -103,6 +104,7 @@ start_server() {
   puma_single) exec bundle exec puma -C config/puma_single.rb ;;
   puma_cluster) exec env PRELOAD=0 bundle exec puma -C config/puma_cluster.rb ;;
   puma_cluster_preload) exec env PRELOAD=1 bundle exec puma -C config/puma_cluster.rb ;;
+  puma_fork_worker) exec env FORK_WORKER=1 bundle exec puma -C config/puma_cluster.rb ;;
   unicorn) exec env PRELOAD=0 bundle exec unicorn -c config/unicorn.rb -E production ;;
   unicorn_preload) exec env PRELOAD=1 bundle exec unicorn -c config/unicorn.rb -E production ;;
   thin) exec bundle exec thin start -e production -a 127.0.0.1 -p "$port" ;;
@@ -125,6 +127,7 @@ start_server() {
 expected_pids() {
   case "$1" in
   puma_cluster | unicorn) children "$SRV_PID" | sort ;;
+  puma_fork_worker) pgrep -f "^puma: cluster worker 0: $SRV_PID " ;; # workers 1.. are forked from worker 0
   passenger*) pgrep -f "^Passenger RubyApp: $2\$" | sort ;; # application processes (not the preloader)
   *) echo "$SRV_PID" ;;
   esac
@@ -174,10 +177,11 @@ scenario() {
   done
   grep "\[Dumper\]" "$dir/log/production.log" | grep -q "$PW" && fail "$s: a password in the Rails log"
   # forked workers of an agent's process run none
-  if [ "$s" = puma_cluster_preload ] || [ "$s" = unicorn_preload ]; then
+  if [ "$s" = puma_cluster_preload ] || [ "$s" = unicorn_preload ] || [ "$s" = puma_fork_worker ]; then
     for _ in $(seq 12); do curl -sf --max-time 5 "http://127.0.0.1:$port/dumper"; echo; done >"$T/$s.worker_status"
-    jq -e 'select(.running == true)' "$T/$s.worker_status" >/dev/null && fail "$s: a forked worker runs an agent"
-    [ "$(jq .pid "$T/$s.worker_status" | sort -u | grep -vc "^$SRV_PID\$")" -ge 1 ] || fail "$s: no worker answered"
+    jq -e --argjson w "[$(echo $want | tr ' ' ,)]" 'select(.running == true and (.pid as $p | $w | index($p) | not))' \
+      "$T/$s.worker_status" >/dev/null && fail "$s: a forked worker runs an agent"
+    [ "$(jq .pid "$T/$s.worker_status" | sort -u | grep -vc "^$SRV_PID\$")" -ge 1 ] || [ "$s" = puma_fork_worker ] || fail "$s: no worker answered"
   fi
   if [ "${s%%_*}" = resque ]; then
     wait_until 20 "resque: per-job children ran" sh -c "[ \$(grep -c agent_running '$dir/log/jobs.log') -ge 3 ]"

@@ -47,25 +47,34 @@ module Dumper
       false
     end
 
-    # `rails server`: the app is built before the handler runs, so ask Rails::Server which handler
-    # it will use.
+    # `rails server` and `rackup`: the app is built before the handler runs, so ask the
+    # Rack::Server (Rails::Server is one; Rackup::Server on Rack 3) which handler it will use.
     def rails_server_handler
-      return nil unless defined?(::Rails::Server)
-      srv = ObjectSpace.each_object(::Rails::Server).first
-      return nil unless srv
-      name = (srv.respond_to?(:server) ? srv.server : nil).to_s.split("::").last.to_s.downcase
-      name = srv.options[:server].to_s.downcase if name.empty? && srv.respond_to?(:options)
-      DISPATCHERS.include?(name) ? name : nil
+      %w[Rails::Server Rackup::Server Rack::Server].each do |name|
+        klass = constant(name)
+        next unless klass
+        srv = ObjectSpace.each_object(klass).first
+        next unless srv
+        handler = srv.respond_to?(:server) ? srv.server : nil
+        h = (handler.is_a?(Module) ? handler.name : handler).to_s.split("::").last.to_s.downcase
+        h = srv.options[:server].to_s.downcase if (h.empty? || !DISPATCHERS.include?(h)) && srv.respond_to?(:options)
+        return h if DISPATCHERS.include?(h)
+      end
+      nil
     rescue StandardError
       nil
     end
 
-    def instance_of?(class_name)
-      klass = class_name.split("::").inject(Object) do |mod, c|
-        return false unless mod.const_defined?(c, false)
+    def constant(name)
+      name.split("::").inject(Object) do |mod, c|
+        return nil unless mod.const_defined?(c, false)
         mod.const_get(c, false)
       end
-      ObjectSpace.each_object(klass).any?
+    end
+
+    def instance_of?(class_name)
+      klass = constant(class_name)
+      klass ? ObjectSpace.each_object(klass).any? : false
     rescue StandardError
       false
     end

@@ -4,3 +4,4 @@ workers 2
 threads 2, 4
 pidfile ENV["PIDFILE"] if ENV["PIDFILE"]
 preload_app! if ENV["PRELOAD"] == "1"
+fork_worker if ENV["FORK_WORKER"] == "1"
