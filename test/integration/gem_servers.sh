@@ -11,6 +11,7 @@
 #   - the server is stopped (TERM) or killed (KILL of its whole process group) while a backup job
 #     runs: the backup still becomes good
 #   - no "unknown child" in the server's output
+# Before the servers: a rails console, a rails runner and a rake task (app initialized) run no agent.
 # Then every SQLite backup restores equal; one backup of each PostgreSQL/Redis database restores
 # equal, the others pass `dumper verify`.
 #
@@ -79,6 +80,28 @@ for i in $(seq 1 40); do echo "SET gem:$i value-$i"; done | rcli >/dev/null
 start_dumperd dpd --primary-interval 1 --secondary-interval 2 --lease 3
 export DATABASE_URL="$(pg_url "$DB")" REDIS_URL="redis://:$PW@127.0.0.1:$RP/$RDB" DUMPER_API_BASE="$DPD_URL"
 export RAILS_ENV=production SECRET_KEY_BASE=$(printf 'k%.0s' $(seq 64)) MALLOC_ARENA_MAX=2
+
+# --- no agent in a console, a runner, a rake task (the app is fully initialized in each) ---
+cat >"$TPL/lib/tasks_probe.rake" <<'RAKE'
+task probe: :environment do
+  puts "rake running=#{Dumper::Agent.status[:running]}"
+end
+RAKE
+mkdir -p "$TPL/lib/tasks" && mv "$TPL/lib/tasks_probe.rake" "$TPL/lib/tasks/probe.rake"
+(
+  cd "$TPL"
+  export DUMPER_APP_KEY=dk_unused
+  bundle exec rails runner 'puts "runner running=#{Dumper::Agent.status[:running]}"'
+  echo 'puts "console running=#{Dumper::Agent.status[:running]}"' | bundle exec rails console
+  bundle exec rake probe
+) >"$T/contexts.out" 2>&1 || { cat "$T/contexts.out" >&2; fail "runner/console/rake failed"; }
+for c in runner console rake; do
+  grep -q "^$c running=false" "$T/contexts.out" || { cat "$T/contexts.out" >&2; fail "an agent runs in a $c"; }
+done
+grep -q "\[Dumper\] \[.*\] agent not started: running in a rails console" "$TPL/log/production.log" || fail "no console log line"
+[ "$(grep -c "\[Dumper\] \[.*\] agent not started: " "$TPL/log/production.log")" = 3 ] || fail "expected 3 'agent not started' lines"
+[ ! -e "$TPL/log/dumper_agent.log" ] || fail "an agent log was written by a console/runner/rake"
+rm -f "$TPL/log/"*.log "$TPL/lib/tasks/probe.rake"
 
 # --- helpers for one scenario (each runs in a subshell; "fail" ends that subshell) ---
 children() { ps -o pid= --ppid "$1" | tr -d ' '; }
