@@ -16,6 +16,10 @@ PKGS=(
   # fuzzing (test/fuzz): clang with libFuzzer
   time wrk nginx-light clang
   jq bc openssl  # agent end-to-end tests and bench/agent_cost.sh
+  # the Ruby gem and its end-to-end tests (Debian's Rails 6.1 and app servers; `rails` itself
+  # pulls node packages, ruby-rails is the framework without them)
+  ruby ruby-dev bundler rake ruby-rails ruby-minitest ruby-pg ruby-sqlite3 ruby-redis
+  puma unicorn thin passenger ruby-sidekiq ruby-webrick procps
 )
 
 SUDO=""

@@ -1,0 +1,145 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+
+class TestAgent < Minitest::Test
+  def setup
+    FakeNative.install!
+    Dumper::Agent.reset!
+    @env = {"DUMPER_DISPATCHER" => "puma", "DUMPER_APP_KEY" => nil, "DUMPER_DISABLED" => nil,
+            "DUMPER_API_BASE" => nil, "DUMPER_DEBUG" => nil, "REDIS_URL" => nil, "RAILS_ENV" => "production"}
+  end
+
+  def test_start_launches_with_the_options
+    with_env(@env) do
+      Dumper::Agent.start(app_key: "k1", api_base: "http://dumperd:8477", debug: true,
+                          databases: [{url: "sqlite:///tmp/a.db", key: "a"}])
+    end
+    assert_equal 1, FakeNative.calls.size
+    c = FakeNative.calls.first
+    assert_equal "k1", c[:app_key]
+    assert_equal "http://dumperd:8477", c[:api_base]
+    assert_equal "puma", c[:dispatcher]
+    assert_equal true, c[:debug]
+    assert_equal [{key: "a", url: "sqlite:///tmp/a.db"}], c[:databases]
+    assert_match(/dumper_agent\.log\z/, c[:log_file])
+    assert_equal Process.pid, Dumper::Agent.started_pid
+  end
+
+  def test_old_style_hash_keys
+    with_env(@env) { Dumper::Agent.start(:app_key => "k2") }
+    assert_equal "k2", FakeNative.calls.first[:app_key]
+    Dumper::Agent.reset!
+    FakeNative.calls.clear
+    with_env(@env) { Dumper::Agent.start("app_key" => "k3") }
+    assert_equal "k3", FakeNative.calls.first[:app_key]
+  end
+
+  def test_idempotent_per_process
+    with_env(@env) do
+      Dumper::Agent.start(app_key: "k")
+      Dumper::Agent.start(app_key: "k")
+      Dumper::Agent.boot
+    end
+    assert_equal 1, FakeNative.calls.size
+  end
+
+  def test_a_forked_child_may_start_its_own
+    with_env(@env) { Dumper::Agent.start(app_key: "k") }
+    Dumper::Agent.instance_variable_set(:@started_pid, Process.pid + 1) # as seen from a fork
+    with_env(@env) { Dumper::Agent.boot }
+    assert_equal 2, FakeNative.calls.size
+  end
+
+  def test_start_if_evaluates_the_block_at_the_call
+    evaluated = 0
+    with_env(@env) { Dumper::Agent.start_if(app_key: "k") { evaluated += 1; false } }
+    assert_equal 1, evaluated
+    assert_empty FakeNative.calls
+    with_env(@env) { Dumper::Agent.start_if(app_key: "k") { evaluated += 1; true } }
+    assert_equal 2, evaluated
+    assert_equal 1, FakeNative.calls.size
+  end
+
+  def test_env_key_when_no_argument
+    with_env(@env.merge("DUMPER_APP_KEY" => "from_env")) { Dumper::Agent.start }
+    assert_equal "from_env", FakeNative.calls.first[:app_key]
+  end
+
+  def test_no_key_no_start
+    with_env(@env) { Dumper::Agent.start }
+    assert_empty FakeNative.calls
+  end
+
+  def test_disabled_kill_switch
+    with_env(@env.merge("DUMPER_DISABLED" => "1")) { Dumper::Agent.start(app_key: "k") }
+    assert_empty FakeNative.calls
+  end
+
+  def test_no_dispatcher_no_start
+    with_env(@env.merge("DUMPER_DISPATCHER" => nil)) do
+      $PROGRAM_NAME.then { |old| $PROGRAM_NAME = "rake"; Dumper::Agent.start(app_key: "k"); $PROGRAM_NAME = old }
+    end
+    assert_empty FakeNative.calls
+  end
+
+  def test_console_runner_generator_contexts
+    Dumper::Agent.context = "rails console"
+    with_env(@env) { Dumper::Agent.start(app_key: "k") }
+    assert_empty FakeNative.calls
+  end
+
+  def test_test_environment
+    with_env(@env.merge("RAILS_ENV" => "test")) { Dumper::Agent.start(app_key: "k") }
+    assert_empty FakeNative.calls
+  end
+
+  def test_native_failure_is_not_raised
+    FakeNative.rc = 2
+    with_env(@env) { assert_nil Dumper::Agent.start(app_key: "k") }
+    assert_nil Dumper::Agent.started_pid
+  end
+
+  def test_missing_extension_is_a_logged_no_op
+    Dumper.instance_variable_set(:@native_error, "the dumper native extension could not be loaded (test)")
+    out = nil
+    with_env(@env.merge("DUMPER_DEBUG" => "1")) do
+      _, out = capture_io { assert_nil Dumper::Agent.start(app_key: "k") }
+    end
+    assert_empty FakeNative.calls
+    assert_match(/could not be loaded/, out)
+  ensure
+    Dumper.instance_variable_set(:@native_error, nil)
+  end
+
+  def test_resque_starts_before_the_first_fork
+    hooks = []
+    resque = Module.new
+    resque.define_singleton_method(:before_first_fork) { |&b| hooks << b }
+    Object.const_set(:Resque, resque)
+    with_env(@env.merge("DUMPER_DISPATCHER" => "resque")) do
+      Dumper::Agent.start(app_key: "k")
+      assert_empty FakeNative.calls, "not at load: the worker may daemonize first"
+      hooks.each(&:call)
+    end
+    assert_equal "resque", FakeNative.calls.first[:dispatcher]
+  ensure
+    Object.send(:remove_const, :Resque) if defined?(::Resque)
+  end
+
+  def test_passenger_starts_in_worker_processes
+    events = Hash.new { |h, k| h[k] = [] }
+    pp = Module.new
+    pp.define_singleton_method(:on_event) { |name, &b| events[name] << b }
+    Object.const_set(:PhusionPassenger, pp)
+    with_env(@env.merge("DUMPER_DISPATCHER" => "passenger")) do
+      Dumper::Agent.start(app_key: "k")
+      assert_empty FakeNative.calls, "not in the preloader"
+      events[:starting_worker_process].each { |b| b.call(true) }
+    end
+    assert_equal "passenger", FakeNative.calls.first[:dispatcher]
+    assert_equal 1, events[:stopping_worker_process].size
+  ensure
+    Object.send(:remove_const, :PhusionPassenger) if defined?(::PhusionPassenger)
+  end
+end
