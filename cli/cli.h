@@ -18,5 +18,7 @@ int cmd_backup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_agent(int argc, char **argv);
+int cmd_job(int argc, char **argv);
 
 #endif

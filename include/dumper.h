@@ -10,6 +10,8 @@
 #ifndef DUMPER_H
 #define DUMPER_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -54,6 +56,108 @@ DUMPER_EXTERN const char *dumper_strerror(int code);
 
 /* The library version as "MAJOR.MINOR.PATCH". Static string. */
 DUMPER_EXTERN const char *dumper_version(void);
+
+
+/* ---------------------------------------------------------------------------------------------
+ * The embedded agent.
+ *
+ * One agent per process: a background pthread that registers with the control plane (dumperd),
+ * polls it at the interval it gives, and, when this process is the app's primary agent and a
+ * backup is due, spawns the `dumper` executable as a detached job process that streams the backup
+ * and reports the result. The agent never runs a job itself, never forks the host, never installs
+ * signal handlers, never calls back into the host and never blocks the calling thread on the
+ * network. In a child created by fork() no agent runs (the parent's carries on); the child may
+ * start its own. See docs/agent.md.
+ * ------------------------------------------------------------------------------------------- */
+
+/* One database the agent may back up. All strings are copied by dumper_agent_start(). */
+typedef struct dumper_database {
+    const char *url;            /* required: database URL (see `dumper --help`); may hold a password,
+                                   which is sent only to the job process's stdin, never to dumperd,
+                                   argv or a log */
+    const char *key;            /* stable label at dumperd ("primary", "cache"); NULL = derived */
+    const char *format;         /* dump format ("sql", "dump", ...); NULL = the driver's default */
+    const char *custom_options; /* extra dump tool options; NULL = none */
+} dumper_database;
+
+/* Role of the agent of this process, as last told by the control plane. */
+typedef enum dumper_agent_role {
+    DUMPER_AGENT_NONE = 0,      /* no agent runs in this process */
+    DUMPER_AGENT_STARTING = 1,  /* running, not registered yet (or retrying after errors) */
+    DUMPER_AGENT_PRIMARY = 2,   /* registered; receives jobs */
+    DUMPER_AGENT_SECONDARY = 3, /* registered; standby */
+    DUMPER_AGENT_STOPPING = 4   /* dumper_agent_stop() was called and the thread has not exited yet */
+} dumper_agent_role;
+
+/* The size the caller compiled dumper_agent_opts with: lets the struct grow without breaking
+ * callers built against an older header (fields past `size` are treated as zero). */
+#define DUMPER_AGENT_OPTS_INIT {.size = sizeof(dumper_agent_opts)}
+
+/*
+ * Agent options. Zero (or NULL) in any field but `size` means the default. Start from
+ * `dumper_agent_opts o = DUMPER_AGENT_OPTS_INIT;` or memset to zero and set `size`.
+ */
+typedef struct dumper_agent_opts {
+    size_t size;              /* required: sizeof(dumper_agent_opts) */
+    const char *app_key;      /* required: the app's key ("dk_..."); never logged */
+    const char *api_base;     /* control plane base URL; default "http://127.0.0.1:8477" */
+    const char *environment;  /* default "production" */
+    const char *app_name;     /* informative */
+    const char *framework;    /* informative, e.g. "rails 7.1" */
+    const char *dispatcher;   /* informative, e.g. "puma" */
+    const dumper_database *databases; /* may be NULL when ndatabases is 0 */
+    size_t ndatabases;        /* at most 64 */
+    const char *dumper_path;  /* the `dumper` executable; default: $DUMPER_PATH, else "dumper" on PATH */
+    const char *log_file;     /* agent and job log (appended); default: stderr. The log level and
+                                 destination are process-wide in libdumper. */
+    int debug;                /* nonzero: verbose log */
+    const char *ca_file;      /* PEM bundle for TLS to the control plane; default: system store */
+    int tls_insecure;         /* nonzero disables TLS verification (default: verify) */
+    const char *proxy;        /* HTTP(S) proxy URL for the control plane; default: libcurl's
+                                 environment handling (http_proxy, ...) */
+    const char *hostname;     /* reported hostname; default gethostname() */
+    unsigned max_retry_ms;    /* cap of the retry backoff while the API is unreachable; default 300000 */
+} dumper_agent_opts;
+
+/*
+ * Start the agent of this process. Copies everything in opts (nothing is borrowed after return),
+ * opens the log file, and starts one thread with every signal blocked; returns without any network
+ * I/O. Returns DUMPER_OK, DUMPER_EUSAGE (invalid options: missing app key, bad URL, too many
+ * databases; the reason is logged), DUMPER_EBUSY (an agent already runs in this process, or the
+ * previous one is still stopping), DUMPER_ENOMEM, DUMPER_EIO (log file) or DUMPER_EINTERNAL
+ * (thread creation failed). Any thread may call it.
+ */
+DUMPER_EXTERN int dumper_agent_start(const dumper_agent_opts *opts);
+
+/*
+ * Stop the agent of this process: wakes its thread, aborts any request in flight and waits for the
+ * thread to exit, at most about one second (if it has not exited by then it is detached and exits on
+ * its own; dumper_agent_start() returns DUMPER_EBUSY until it has). Job processes already spawned
+ * keep running. Returns DUMPER_OK, or DUMPER_ENOENT when no agent runs. Any thread but the agent's.
+ */
+DUMPER_EXTERN int dumper_agent_stop(void);
+
+/* A snapshot of the agent's state. */
+typedef struct dumper_agent_status {
+    size_t size;               /* required on input: sizeof(dumper_agent_status) */
+    int running;               /* 1 when an agent thread runs in this process */
+    int role;                  /* a dumper_agent_role */
+    char agent_id[64];         /* id given by dumperd; "" before registration */
+    long long last_contact_ms; /* wall clock of the last good answer from dumperd; 0 = none */
+    int last_error;            /* dumper code of the last failed exchange; 0 after a good one */
+    int disabled;              /* 1 when the agent stopped itself (the app key was refused) */
+    unsigned jobs_started;     /* job processes spawned since start */
+} dumper_agent_status;
+
+/*
+ * Fill *st (fields within st->size) with the state of this process's agent. A forked child sees
+ * running == 0. Returns DUMPER_OK or DUMPER_EUSAGE (st NULL or size 0). Any thread; never blocks
+ * on the network.
+ */
+DUMPER_EXTERN int dumper_agent_status_get(dumper_agent_status *st);
+
+/* "none", "starting", "primary", "secondary", "stopping". Static string. */
+DUMPER_EXTERN const char *dumper_agent_role_name(int role);
 
 #ifdef __cplusplus
 }

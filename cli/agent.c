@@ -1,0 +1,207 @@
+/*
+ * agent.c - `dumper agent` (the embedded agent as a standalone foreground process, for hosts that
+ * run no app, e.g. a Redis host) and the hidden `dumper job` (the job process the agent spawns; it
+ * reads its spec, credentials included, from stdin).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/job.h"
+#include "agent/proto.h"
+#include "cli.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "dumper.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#include <linux/close_range.h>
+#endif
+#include <sys/syscall.h>
+
+static const char agent_help[] =
+    "usage: dumper agent --app-key KEY --api URL --database URL [options]\n"
+    "\n"
+    "Runs the Dumper agent in the foreground: registers with dumperd, polls it, and runs the backups\n"
+    "it schedules as separate `dumper job` processes. Stops on SIGINT/SIGTERM.\n"
+    "\n"
+    "  -k, --app-key KEY          the app key (better: DUMPER_APP_KEY in the environment, not argv)\n"
+    "  -a, --api URL              dumperd base URL (default " DP_API_DEFAULT_BASE ", or DUMPER_API_BASE)\n"
+    "  -d, --database URL         a database to back up (repeatable); passwords: prefer the environment\n"
+    "      --key KEY              label of the preceding --database at dumperd\n"
+    "  -f, --format FORMAT        dump format of the preceding --database\n"
+    "  -o, --custom-options STR   dump tool options of the preceding --database\n"
+    "  -e, --environment NAME     default production\n"
+    "  -n, --app-name NAME        informative\n"
+    "      --dumper PATH          executable for job processes (default: this one)\n"
+    "  -l, --log FILE             log file (default: stderr)\n"
+    "      --debug                verbose log\n"
+    "      --ca-file FILE         CA bundle for https\n"
+    "      --insecure             do not verify TLS certificates\n"
+    "      --proxy URL            HTTP proxy\n"
+    "  -h, --help                 this help\n";
+
+int cmd_agent(int argc, char **argv)
+{
+    enum { O_KEY = 256, O_DUMPER, O_DEBUG, O_CA, O_INSECURE, O_PROXY };
+    static const struct option opts[] = {
+        {"app-key", required_argument, 0, 'k'}, {"api", required_argument, 0, 'a'},
+        {"database", required_argument, 0, 'd'}, {"key", required_argument, 0, O_KEY},
+        {"format", required_argument, 0, 'f'},  {"custom-options", required_argument, 0, 'o'},
+        {"environment", required_argument, 0, 'e'}, {"app-name", required_argument, 0, 'n'},
+        {"dumper", required_argument, 0, O_DUMPER}, {"log", required_argument, 0, 'l'},
+        {"debug", no_argument, 0, O_DEBUG},     {"ca-file", required_argument, 0, O_CA},
+        {"insecure", no_argument, 0, O_INSECURE}, {"proxy", required_argument, 0, O_PROXY},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    dumper_agent_opts o = DUMPER_AGENT_OPTS_INIT;
+    dumper_database dbs[DP_AGENT_MAX_DBS];
+    size_t ndbs = 0;
+    memset(dbs, 0, sizeof dbs);
+    o.app_key = getenv("DUMPER_APP_KEY");
+    o.api_base = getenv("DUMPER_API_BASE");
+    o.dispatcher = "dumper-agent";
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":k:a:d:f:o:e:n:l:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'k': o.app_key = optarg; break;
+        case 'a': o.api_base = optarg; break;
+        case 'd':
+            if (ndbs == DP_AGENT_MAX_DBS)
+                return cli_usage_error("agent", "at most %d databases", DP_AGENT_MAX_DBS);
+            dbs[ndbs++].url = optarg;
+            break;
+        case O_KEY:
+        case 'f':
+        case 'o':
+            if (!ndbs)
+                return cli_usage_error("agent", "'%s' must follow a --database", argv[optind - 1]);
+            if (c == O_KEY)
+                dbs[ndbs - 1].key = optarg;
+            else if (c == 'f')
+                dbs[ndbs - 1].format = optarg;
+            else
+                dbs[ndbs - 1].custom_options = optarg;
+            break;
+        case 'e': o.environment = optarg; break;
+        case 'n': o.app_name = optarg; break;
+        case O_DUMPER: o.dumper_path = optarg; break;
+        case 'l': o.log_file = optarg; break;
+        case O_DEBUG: o.debug = 1; break;
+        case O_CA: o.ca_file = optarg; break;
+        case O_INSECURE: o.tls_insecure = 1; break;
+        case O_PROXY: o.proxy = optarg; break;
+        case 'h': fputs(agent_help, stdout); return 0;
+        case ':': return cli_usage_error("agent", "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error("agent", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc)
+        return cli_usage_error("agent", "unexpected argument '%s'", argv[optind]);
+    if (!o.app_key || !*o.app_key)
+        return cli_usage_error("agent", "missing --app-key (or DUMPER_APP_KEY)");
+    if (!ndbs)
+        return cli_usage_error("agent", "missing --database");
+    o.databases = dbs;
+    o.ndatabases = ndbs;
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (!o.dumper_path && n > 0) {
+        self[n] = 0;
+        o.dumper_path = self;
+    }
+    const char *retry = getenv("DUMPER_AGENT_MAX_RETRY_MS"); /* tests shorten the backoff cap */
+    if (retry)
+        o.max_retry_ms = (unsigned)strtoul(retry, NULL, 10);
+    int rc = dumper_agent_start(&o);
+    if (rc) {
+        fprintf(stderr, "dumper: agent not started: %s (see the log)\n", dumper_strerror(rc));
+        return rc;
+    }
+    dumper_agent_status st = {.size = sizeof st};
+    for (;;) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        if (dp_interrupted)
+            break;
+        dumper_agent_status_get(&st);
+        if (!st.running)
+            break;
+    }
+    if (st.running)
+        dumper_agent_stop();
+    dumper_agent_status_get(&st);
+    if (st.disabled) {
+        fprintf(stderr, "dumper: the control plane refused the app key\n");
+        return DUMPER_EAUTH;
+    }
+    return 0;
+}
+
+/* `dumper job [--no-fork]`: spec on stdin. Not for people. --no-fork: the caller detached us already
+ * (the agent on Linux), or a test runs the job in the foreground. */
+int cmd_job(int argc, char **argv)
+{
+    /* Belt and braces for systems whose posix_spawn cannot close inherited descriptors. */
+    (void)syscall(SYS_close_range, 3U, ~0U, 0U);
+    int foreground = argc > 1 && strcmp(argv[1], "--no-fork") == 0;
+    if (argc > 1 + foreground)
+        return cli_usage_error("job", "takes no arguments (the job spec comes on stdin)");
+    dp_buf in = {0};
+    char chunk[4096];
+    dp_err err = {0};
+    for (;;) {
+        ssize_t r = read(0, chunk, sizeof chunk);
+        if (r < 0 && errno == EINTR && !dp_interrupted)
+            continue;
+        if (r < 0) {
+            dp_err_sys(&err, DUMPER_EIO, errno, "unable to read the job spec from stdin");
+            break;
+        }
+        if (r == 0)
+            break;
+        if (in.len + (size_t)r > DP_JOB_SPEC_MAX) {
+            dp_err_set(&err, DUMPER_EUSAGE, "invalid job spec: too large");
+            break;
+        }
+        if (dp_buf_append(&in, chunk, (size_t)r) < 0) {
+            dp_err_set(&err, DUMPER_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    dp_job_spec spec;
+    memset(&spec, 0, sizeof spec);
+    if (!err.code)
+        dp_job_spec_parse(in.data, in.len, &spec, &err);
+    if (in.data)
+        dp_memzero(in.data, in.len);
+    dp_buf_free(&in);
+    if (err.code) {
+        dp_error("job not started: %s", err.msg);
+        return err.code;
+    }
+    dp_log_set_level(spec.debug ? DP_LOG_DEBUG : DP_LOG_INFO);
+    if (!foreground) {
+        /* Detach: the spawning agent reaps this process at once; the child carries on, reparented
+         * to init. Safe: this is a fresh single-threaded process, not the host. */
+        pid_t pid = fork();
+        if (pid < 0) {
+            dp_error("job %s not started: fork: %s", spec.job_id, strerror(errno));
+            dp_job_spec_free(&spec);
+            return DUMPER_EINTERNAL;
+        }
+        if (pid > 0)
+            _exit(0);
+    }
+    close(0);
+    srand((unsigned)getpid() ^ (unsigned)time(NULL)); /* retry jitter only */
+    int rc = dp_job_run(&spec, &err);
+    if (rc)
+        dp_error("job %s failed: %s", spec.job_id, err.msg);
+    dp_job_spec_free(&spec);
+    return rc;
+}

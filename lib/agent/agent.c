@@ -1,0 +1,616 @@
+/*
+ * agent.c - the embedded agent: one background thread per process (dumper_agent_* in dumper.h).
+ *
+ * Design. All shared state (the current agent, its status snapshot) sits behind one mutex, g_mu,
+ * which is only ever held for a few instructions, never across I/O. The thread is detached; it
+ * sleeps on a condition variable (CLOCK_MONOTONIC) instead of sleep(), so dumper_agent_stop() wakes
+ * it at once, and its HTTP client checks an atomic stop flag from curl's progress callback, so a
+ * request in flight is aborted within milliseconds. The thread blocks every signal: the host's
+ * handlers never run on it and no signal of ours reaches the host.
+ *
+ * Fork safety. pthread_atfork: the prepare handler takes g_mu so no other thread holds it across
+ * fork(); the parent releases it; the child re-initialises it and forgets the agent (the thread
+ * does not exist there). The agent's memory and curl handle are deliberately leaked in the child:
+ * freeing curl/OpenSSL state another thread may have been using at the time of fork() is not safe.
+ *
+ * Life cycle: NONE -> RUNNING (start) -> STOPPING (stop) -> NONE (thread exit). The thread also
+ * ends by itself when the app key is refused (401): the status then says disabled.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/client.h"
+#include "agent/proto.h"
+#include "agent/spawn.h"
+#include "core/dburl.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "dp_version.h"
+#include "source/source.h"
+
+enum { ST_NONE = 0, ST_RUNNING, ST_STOPPING };
+
+typedef struct agent {
+    char *app_key, *api_base, *environment, *app_name, *framework, *dispatcher, *dumper_path, *log_file, *ca_file,
+        *proxy, *hostname;
+    int debug, insecure;
+    uint64_t max_retry_ms;
+    dp_agent_db *dbs;
+    size_t ndbs;
+    int log_fd; /* owned when log_file is set, else -1 */
+    dp_client *client;
+    dp_limits limits;
+    char agent_id[DP_API_ID_MAX];
+    int role;
+    uint64_t rnd;
+} agent;
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static int g_state = ST_NONE;
+static atomic_int g_stop;
+static dumper_agent_status g_st; /* snapshot; guarded by g_mu */
+static struct agent *g_current;   /* the running agent's state (owned by its thread); guarded by g_mu */
+static struct agent *volatile g_forgotten; /* in a forked child: the parent's agent, deliberately kept (see top) */
+
+/* ---- fork handling ---- */
+
+static void init_cv(void)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&g_cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+static void atfork_prepare(void) { pthread_mutex_lock(&g_mu); }
+static void atfork_parent(void) { pthread_mutex_unlock(&g_mu); }
+static void atfork_child(void)
+{
+    /* Only the forking thread exists here. Re-create the lock and forget the agent. */
+    pthread_mutex_init(&g_mu, NULL);
+    init_cv();
+    g_state = ST_NONE;
+    atomic_store(&g_stop, 0);
+    memset(&g_st, 0, sizeof g_st);
+    if (g_current)
+        g_forgotten = g_current;
+    g_current = NULL;
+}
+
+/* At exit() the thread is stopped before libcurl/OpenSSL's own exit handlers tear down state it may
+ * be using: libcurl (and so OpenSSL) is initialised here, before our handler is registered, and
+ * atexit handlers run in reverse order. */
+static void at_exit(void)
+{
+    (void)dumper_agent_stop();
+}
+
+static void once_init(void)
+{
+    init_cv();
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    (void)curl_global_init(CURL_GLOBAL_DEFAULT); /* thread-safe since libcurl 7.84 */
+    atexit(at_exit);
+}
+
+/* ---- helpers ---- */
+
+static uint32_t next_rand(agent *a)
+{
+    /* xorshift64*: jitter only, not security */
+    uint64_t x = a->rnd;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    a->rnd = x;
+    return (uint32_t)((x * 0x2545F4914F6CDD1DULL) >> 32);
+}
+
+/* Sleep up to ms, waking at once on stop. Returns 1 when stopping. */
+static int wait_ms(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t ns = (int64_t)ts.tv_nsec + (ms % 1000) * 1000000;
+    ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    pthread_mutex_lock(&g_mu);
+    while (!atomic_load(&g_stop)) {
+        if (pthread_cond_timedwait(&g_cv, &g_mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&g_mu);
+    return atomic_load(&g_stop);
+}
+
+static void set_status(agent *a, int rc)
+{
+    pthread_mutex_lock(&g_mu);
+    if (g_state == ST_RUNNING)
+        g_st.role = !a->agent_id[0] ? DUMPER_AGENT_STARTING
+                    : a->role == DP_ROLE_PRIMARY ? DUMPER_AGENT_PRIMARY
+                                                  : DUMPER_AGENT_SECONDARY;
+    memcpy(g_st.agent_id, a->agent_id, sizeof g_st.agent_id);
+    g_st.last_error = rc;
+    if (!rc)
+        g_st.last_contact_ms = dp_now_ms();
+    pthread_mutex_unlock(&g_mu);
+}
+
+static void agent_free(agent *a)
+{
+    if (!a)
+        return;
+    dp_client_free(a->client);
+    dp_free_secret(a->app_key);
+    char *plain[] = {a->api_base, a->environment, a->app_name, a->framework, a->dispatcher,
+                     a->dumper_path, a->log_file, a->ca_file, a->proxy, a->hostname};
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
+        free(plain[i]);
+    for (size_t i = 0; i < a->ndbs; i++) {
+        dp_free_secret(a->dbs[i].url);
+        free(a->dbs[i].key);
+        free(a->dbs[i].format);
+        free(a->dbs[i].custom_options);
+    }
+    free(a->dbs);
+    if (a->log_fd >= 0) {
+        dp_log_set_fd(2);
+        close(a->log_fd);
+    }
+    free(a);
+}
+
+/* One JSON exchange with the API. Returns 0 with *status and body set, or a transport error. */
+static int api_call(agent *a, const char *path, const char *json, long *status, dp_buf *body, dp_err *err)
+{
+    dp_http_req r = {.method = "POST", .path = path, .json = json};
+    return dp_client_do(a->client, &r, status, body, err);
+}
+
+/* Map a non-200 answer to an error code and one log-friendly message. */
+static int http_error(const char *what, long status, const dp_buf *body, dp_err *err)
+{
+    char msg[256];
+    dp_proto_error_message(body->data, body->len, msg, sizeof msg);
+    int code = status == 401 ? DUMPER_EAUTH : status == 404 ? DUMPER_ENOENT : status >= 500 ? DUMPER_ECONNECT : DUMPER_EPROTO;
+    return dp_err_set(err, code, "%s refused by the control plane: HTTP %ld%s%s", what, status, msg[0] ? ": " : "", msg);
+}
+
+/* ---- register / poll / job ---- */
+
+static int do_register(agent *a, int64_t *interval_ms, dp_err *err)
+{
+    dp_register_req req = {.hostname = a->hostname, .pid = (long)getpid(), .agent_version = DP_VERSION_STRING,
+                           .app_name = a->app_name, .environment = a->environment, .framework = a->framework,
+                           .dispatcher = a->dispatcher, .dbs = a->dbs, .ndbs = a->ndbs};
+    char *json = dp_proto_register_json(&req);
+    if (!json)
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    dp_buf body = {0};
+    long status = 0;
+    int rc = api_call(a, DP_API_PREFIX "/agents/register", json, &status, &body, err);
+    free(json);
+    if (!rc && status != 200)
+        rc = http_error("registration", status, &body, err);
+    dp_register_resp resp;
+    if (!rc && !(rc = dp_proto_parse_register(body.data, body.len, a->ndbs, &resp, err))) {
+        memcpy(a->agent_id, resp.agent_id, sizeof a->agent_id);
+        a->role = resp.role;
+        a->limits = resp.limits;
+        for (size_t i = 0; i < a->ndbs; i++)
+            memcpy(a->dbs[i].id, resp.db_ids[i], sizeof a->dbs[i].id);
+        *interval_ms = resp.interval_ms;
+        dp_register_resp_free(&resp);
+    }
+    dp_buf_free(&body);
+    return rc;
+}
+
+static void run_job(agent *a, const dp_job_offer *j)
+{
+    dp_agent_db *db = NULL;
+    for (size_t i = 0; i < a->ndbs && !db; i++)
+        if (strcmp(a->dbs[i].id, j->database_id) == 0)
+            db = &a->dbs[i];
+    for (size_t i = 0; i < a->ndbs && !db && j->database_key[0]; i++)
+        if (a->dbs[i].key && strcmp(a->dbs[i].key, j->database_key) == 0)
+            db = &a->dbs[i];
+    if (!db) {
+        dp_error("job %s names database %s, which this agent does not have; the job is left to expire", j->job_id,
+                 j->database_id);
+        return;
+    }
+    dp_job_spec s = {.api_base = a->api_base, .app_key = a->app_key, .ca_file = a->ca_file, .proxy = a->proxy,
+                     .insecure = a->insecure, .debug = a->debug, .agent_id = a->agent_id, .job_id = (char *)j->job_id,
+                     .database_id = (char *)j->database_id, .database_key = db->key, .reason = (char *)j->reason,
+                     .db_url = db->url, .format = db->format, .custom_options = db->custom_options,
+                     .max_filesize = a->limits.max_filesize, .max_part_size = a->limits.max_part_size,
+                     .max_parts = a->limits.max_parts};
+    if (!s.reason[0])
+        s.reason = NULL;
+    char *json = dp_job_spec_to_json(&s);
+    if (!json) {
+        dp_error("job %s: out of memory", j->job_id);
+        return;
+    }
+    dp_err err = {0};
+    pid_t pid = 0;
+    int rc = dp_spawn_job(a->dumper_path, json, a->log_fd >= 0 ? a->log_fd : 2, &g_stop, &pid, &err);
+    dp_free_secret(json);
+    if (rc) {
+        dp_error("job %s: %s", j->job_id, err.msg);
+        return;
+    }
+    dp_info("job %s (%s) for database %s: started job process %ld", j->job_id,
+            j->reason[0] ? j->reason : "job", db->key ? db->key : j->database_id, (long)pid);
+    pthread_mutex_lock(&g_mu);
+    g_st.jobs_started++;
+    pthread_mutex_unlock(&g_mu);
+}
+
+/* 0: ok (interval set); DUMPER_ENOENT: unknown agent (register again); other: error. */
+static int do_poll(agent *a, int64_t *interval_ms, dp_err *err)
+{
+    char *json = dp_asprintf("{\"agent_id\":\"%s\"}", a->agent_id); /* id validated: no escaping needed */
+    if (!json)
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    dp_buf body = {0};
+    long status = 0;
+    int rc = api_call(a, DP_API_PREFIX "/agents/poll", json, &status, &body, err);
+    free(json);
+    if (!rc && status != 200)
+        rc = http_error("poll", status, &body, err);
+    dp_poll_resp p;
+    if (!rc && !(rc = dp_proto_parse_poll(body.data, body.len, &p, err))) {
+        if (p.role != a->role)
+            dp_info("role changed: now %s", p.role == DP_ROLE_PRIMARY ? "primary" : "secondary");
+        a->role = p.role;
+        *interval_ms = p.interval_ms;
+        dp_debug("poll: %s, next in %lld ms%s", p.role == DP_ROLE_PRIMARY ? "primary" : "secondary",
+                 (long long)p.interval_ms, p.has_job ? ", with a job" : "");
+        if (p.has_job && p.role == DP_ROLE_PRIMARY) {
+            set_status(a, 0);
+            run_job(a, &p.job);
+        }
+    }
+    dp_buf_free(&body);
+    return rc;
+}
+
+static void *agent_main(void *arg)
+{
+    agent *a = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    dp_client_opts co = {.api_base = a->api_base, .app_key = a->app_key, .ca_file = a->ca_file, .proxy = a->proxy,
+                         .insecure = a->insecure, .abort_flag = &g_stop};
+    a->client = dp_client_new(&co);
+    if (!a->client)
+        dp_error("agent: unable to initialise libcurl; agent stopped");
+    dp_info("agent started (dumper %s, api %s, environment %s, %zu database%s)", DP_VERSION_STRING, a->api_base,
+            a->environment, a->ndbs, a->ndbs == 1 ? "" : "s");
+    unsigned failures = 0;
+    int registered = 0, disabled = 0;
+    while (a->client && !atomic_load(&g_stop)) {
+        dp_err err = {0};
+        int64_t interval = 0;
+        int rc = registered ? do_poll(a, &interval, &err) : do_register(a, &interval, &err);
+        if (atomic_load(&g_stop))
+            break;
+        if (rc == DUMPER_EAUTH) {
+            dp_error("the control plane at %s refused the app key (HTTP 401): agent stopped; check the app key",
+                     a->api_base);
+            disabled = 1;
+            break;
+        }
+        if (rc == DUMPER_ENOENT && registered) {
+            dp_warn("the control plane no longer knows agent %s; registering again", a->agent_id);
+            registered = 0;
+            a->agent_id[0] = 0;
+            set_status(a, rc);
+            continue;
+        }
+        if (rc) {
+            uint64_t d = dp_backoff_ms(failures, 1000, a->max_retry_ms, next_rand(a));
+            /* the first failure of a streak is a warning, the rest are debug: no log flood */
+            dp_log(failures ? DP_LOG_DEBUG : DP_LOG_WARN, "%s; retrying in %.1f s", err.msg, (double)d / 1000.0);
+            failures++;
+            set_status(a, rc);
+            if (wait_ms((int64_t)d))
+                break;
+            continue;
+        }
+        if (!registered)
+            dp_info("registered with %s as agent %s (%s), next poll in %.1f s", a->api_base, a->agent_id,
+                    a->role == DP_ROLE_PRIMARY ? "primary" : "secondary", (double)interval / 1000.0);
+        else if (failures)
+            dp_info("control plane reachable again after %u failed attempt%s", failures, failures == 1 ? "" : "s");
+        registered = 1;
+        failures = 0;
+        set_status(a, 0);
+        /* no idle connection is kept open across sleeps: the host holds no socket of ours between
+         * polls (and the benchmark measures a full connect per poll, as at production intervals) */
+        dp_client_disconnect(a->client);
+        if (wait_ms(interval))
+            break;
+    }
+    dp_info("agent stopped");
+    pthread_mutex_lock(&g_mu);
+    g_current = NULL;
+    pthread_mutex_unlock(&g_mu);
+    agent_free(a); /* outside the lock: curl may still close a connection */
+    pthread_mutex_lock(&g_mu);
+    g_state = ST_NONE;
+    g_st.running = 0;
+    g_st.role = DUMPER_AGENT_NONE;
+    g_st.disabled = disabled;
+    pthread_cond_broadcast(&g_cv);
+    pthread_mutex_unlock(&g_mu);
+    return NULL;
+}
+
+/* ---- public API ---- */
+
+static int valid_label(const char *s, size_t max)
+{
+    return s && dp_proto_valid_id(s) && strlen(s) <= max;
+}
+
+static int printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+            return 0;
+    return 1;
+}
+
+#define DUP_OR_FAIL(dst, src)                                                                                          \
+    do {                                                                                                               \
+        if ((src) && !((dst) = strdup(src)))                                                                           \
+            goto nomem;                                                                                                \
+    } while (0)
+
+static int copy_opts(const dumper_agent_opts *in, agent **out)
+{
+    agent *a = calloc(1, sizeof *a);
+    if (!a)
+        return DUMPER_ENOMEM;
+    a->log_fd = -1;
+    DUP_OR_FAIL(a->app_key, in->app_key);
+    DUP_OR_FAIL(a->api_base, in->api_base ? in->api_base : DP_API_DEFAULT_BASE);
+    DUP_OR_FAIL(a->environment, in->environment ? in->environment : "production");
+    DUP_OR_FAIL(a->app_name, in->app_name);
+    DUP_OR_FAIL(a->framework, in->framework);
+    DUP_OR_FAIL(a->dispatcher, in->dispatcher);
+    const char *exe = in->dumper_path ? in->dumper_path : getenv("DUMPER_PATH");
+    DUP_OR_FAIL(a->dumper_path, exe && *exe ? exe : "dumper");
+    DUP_OR_FAIL(a->log_file, in->log_file);
+    DUP_OR_FAIL(a->ca_file, in->ca_file);
+    DUP_OR_FAIL(a->proxy, in->proxy);
+    char host[256] = "";
+    if (!in->hostname && gethostname(host, sizeof host - 1) < 0)
+        memcpy(host, "unknown", 8);
+    const char *hp = in->hostname ? in->hostname : host;
+    DUP_OR_FAIL(a->hostname, hp);
+    a->debug = in->debug;
+    a->insecure = in->tls_insecure;
+    a->max_retry_ms = in->max_retry_ms ? in->max_retry_ms : 300000;
+    if (in->ndatabases && in->databases) {
+        if (in->ndatabases > DP_AGENT_MAX_DBS) {
+            a->ndbs = 0;
+            *out = a;
+            return DUMPER_EUSAGE;
+        }
+        if (!(a->dbs = calloc(in->ndatabases, sizeof *a->dbs)))
+            goto nomem;
+        a->ndbs = in->ndatabases;
+        for (size_t i = 0; i < a->ndbs; i++) {
+            const dumper_database *d = &in->databases[i];
+            DUP_OR_FAIL(a->dbs[i].url, d->url);
+            DUP_OR_FAIL(a->dbs[i].key, d->key);
+            DUP_OR_FAIL(a->dbs[i].format, d->format);
+            DUP_OR_FAIL(a->dbs[i].custom_options, d->custom_options);
+        }
+    }
+    *out = a;
+    return 0;
+nomem:
+    agent_free(a);
+    return DUMPER_ENOMEM;
+}
+
+/* Checks the copied options; logs the reason of a refusal (never a secret). */
+static int validate(const agent *a, const dumper_agent_opts *in)
+{
+    if (!a->app_key || !*a->app_key || !printable(a->app_key) || strlen(a->app_key) > 256) {
+        dp_error("agent not started: %s", a->app_key && *a->app_key ? "the app key is malformed" : "no app key given");
+        return DUMPER_EUSAGE;
+    }
+    if ((strncmp(a->api_base, "http://", 7) != 0 && strncmp(a->api_base, "https://", 8) != 0) ||
+        !printable(a->api_base) || strchr(a->api_base, '@')) {
+        dp_error("agent not started: the API base must be an http:// or https:// URL without credentials");
+        return DUMPER_EUSAGE;
+    }
+    if (!valid_label(a->environment, 64)) {
+        dp_error("agent not started: invalid environment name (use letters, digits, '_', '.', '-')");
+        return DUMPER_EUSAGE;
+    }
+    if (in->ndatabases > DP_AGENT_MAX_DBS || (in->ndatabases && !in->databases)) {
+        dp_error("agent not started: at most %d databases", DP_AGENT_MAX_DBS);
+        return DUMPER_EUSAGE;
+    }
+    const char *infos[] = {a->app_name, a->framework, a->dispatcher, a->hostname};
+    for (size_t i = 0; i < 4; i++)
+        if (infos[i] && (!printable(infos[i]) || strlen(infos[i]) > 200)) {
+            dp_error("agent not started: app name, framework, dispatcher and hostname must be printable, 200 chars at most");
+            return DUMPER_EUSAGE;
+        }
+    for (size_t i = 0; i < a->ndbs; i++) {
+        const dp_agent_db *d = &a->dbs[i];
+        dp_dburl u;
+        dp_err e = {0};
+        if (!d->url) {
+            dp_error("agent not started: database %zu has no URL", i + 1);
+            return DUMPER_EUSAGE;
+        }
+        if (dp_dburl_parse(d->url, &u, &e)) {
+            dp_error("agent not started: database %zu: %s", i + 1, e.msg);
+            return DUMPER_EUSAGE;
+        }
+        const dp_source_driver *drv = dp_source_for(u.type);
+        dp_dburl_free(&u);
+        if (!drv) {
+            dp_error("agent not started: database %zu: no driver for this type", i + 1);
+            return DUMPER_EUSAGE;
+        }
+        if (d->key && !valid_label(d->key, 64)) {
+            dp_error("agent not started: database %zu: invalid key (use letters, digits, '_', '.', '-')", i + 1);
+            return DUMPER_EUSAGE;
+        }
+    }
+    return 0;
+}
+
+int dumper_agent_start(const dumper_agent_opts *opts)
+{
+    if (!opts || opts->size < offsetof(dumper_agent_opts, app_key) + sizeof opts->app_key)
+        return DUMPER_EUSAGE;
+    dumper_agent_opts in;
+    memset(&in, 0, sizeof in);
+    memcpy(&in, opts, opts->size < sizeof in ? opts->size : sizeof in);
+    pthread_once(&g_once, once_init);
+
+    pthread_mutex_lock(&g_mu);
+    int busy = g_state != ST_NONE;
+    pthread_mutex_unlock(&g_mu);
+    if (busy)
+        return DUMPER_EBUSY;
+
+    agent *a = NULL;
+    int rc = copy_opts(&in, &a);
+    if (rc == DUMPER_ENOMEM)
+        return rc;
+    if (a->log_file) {
+        a->log_fd = open(a->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+        if (a->log_fd < 0) {
+            dp_error("agent not started: unable to open log file '%s': %s", a->log_file, strerror(errno));
+            agent_free(a);
+            return DUMPER_EIO;
+        }
+    }
+    int prev_fd = -1;
+    if (a->log_fd >= 0) {
+        dp_log_set_fd(a->log_fd);
+        prev_fd = 2;
+    }
+    dp_log_set_level(a->debug ? DP_LOG_DEBUG : DP_LOG_INFO);
+    if (!rc)
+        rc = validate(a, &in);
+    else
+        dp_error("agent not started: at most %d databases", DP_AGENT_MAX_DBS);
+    if (rc) {
+        if (prev_fd >= 0)
+            dp_log_set_fd(prev_fd);
+        agent_free(a);
+        return rc;
+    }
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+        seed = (uint64_t)dp_now_ms() ^ ((uint64_t)getpid() << 32);
+    a->rnd = seed | 1;
+
+    pthread_mutex_lock(&g_mu);
+    if (g_state != ST_NONE) {
+        pthread_mutex_unlock(&g_mu);
+        agent_free(a);
+        return DUMPER_EBUSY;
+    }
+    atomic_store(&g_stop, 0);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 512 * 1024);
+    /* the new thread starts with every signal blocked: no window where a signal lands on it */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    int e = pthread_create(&t, &attr, agent_main, a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (e) {
+        pthread_mutex_unlock(&g_mu);
+        dp_error("agent not started: unable to create its thread: %s", strerror(e));
+        agent_free(a);
+        return DUMPER_EINTERNAL;
+    }
+    g_state = ST_RUNNING;
+    g_current = a;
+    memset(&g_st, 0, sizeof g_st);
+    g_st.running = 1;
+    g_st.role = DUMPER_AGENT_STARTING;
+    pthread_mutex_unlock(&g_mu);
+    return DUMPER_OK;
+}
+
+int dumper_agent_stop(void)
+{
+    pthread_once(&g_once, once_init);
+    pthread_mutex_lock(&g_mu);
+    if (g_state == ST_NONE) {
+        pthread_mutex_unlock(&g_mu);
+        return DUMPER_ENOENT;
+    }
+    g_state = ST_STOPPING;
+    g_st.role = DUMPER_AGENT_STOPPING;
+    atomic_store(&g_stop, 1);
+    pthread_cond_broadcast(&g_cv);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += 1;
+    while (g_state != ST_NONE)
+        if (pthread_cond_timedwait(&g_cv, &g_mu, &ts) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&g_mu);
+    return DUMPER_OK;
+}
+
+int dumper_agent_status_get(dumper_agent_status *st)
+{
+    if (!st || st->size == 0)
+        return DUMPER_EUSAGE;
+    pthread_once(&g_once, once_init);
+    dumper_agent_status snap;
+    pthread_mutex_lock(&g_mu);
+    snap = g_st;
+    pthread_mutex_unlock(&g_mu);
+    size_t n = st->size < sizeof snap ? st->size : sizeof snap;
+    snap.size = st->size;
+    memcpy(st, &snap, n);
+    return DUMPER_OK;
+}
+
+const char *dumper_agent_role_name(int role)
+{
+    switch (role) {
+    case DUMPER_AGENT_STARTING: return "starting";
+    case DUMPER_AGENT_PRIMARY: return "primary";
+    case DUMPER_AGENT_SECONDARY: return "secondary";
+    case DUMPER_AGENT_STOPPING: return "stopping";
+    default: return "none";
+    }
+}

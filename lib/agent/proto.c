@@ -1,0 +1,405 @@
+/* proto.c - building and validating the agent's protocol messages and the job spec (pure). */
+#include "agent/proto.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/dburl.h"
+#include "core/util.h"
+
+int dp_proto_valid_id(const char *s)
+{
+    if (!s || !*s)
+        return 0;
+    size_t n = 0;
+    for (const char *p = s; *p; p++, n++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+              c == '-'))
+            return 0;
+    }
+    return n < DP_API_ID_MAX;
+}
+
+int64_t dp_proto_interval_ms(double secs)
+{
+    if (!isfinite(secs) || secs < 0)
+        return -1;
+    double ms = secs * 1000.0;
+    if (ms < DP_INTERVAL_MIN_MS)
+        return DP_INTERVAL_MIN_MS;
+    if (ms > (double)DP_INTERVAL_MAX_MS)
+        return DP_INTERVAL_MAX_MS;
+    return (int64_t)ms;
+}
+
+uint64_t dp_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, uint32_t rnd)
+{
+    if (base_ms == 0)
+        base_ms = 1;
+    if (cap_ms < base_ms)
+        cap_ms = base_ms;
+    uint64_t d = base_ms;
+    for (unsigned i = 0; i < attempt && d < cap_ms; i++)
+        d *= 2;
+    if (d > cap_ms)
+        d = cap_ms;
+    uint64_t half = d / 2;
+    return half + (uint64_t)rnd % (d - half + 1);
+}
+
+const char *dp_proto_fail_code(int code)
+{
+    switch (code) {
+    case DUMPER_ESOURCE: return "source_failed";
+    case DUMPER_ETOOL: return "tool_missing";
+    case DUMPER_ETOOLARGE: return "too_large";
+    case DUMPER_EAUTH: return "auth_failed";
+    case DUMPER_ECONNECT: return "connect_failed";
+    case DUMPER_ESTORAGE: return "upload_failed";
+    case DUMPER_EPROTO: return "protocol_error";
+    case DUMPER_ETIMEOUT: return "timeout";
+    case DUMPER_EINTR: return "interrupted";
+    case DUMPER_EUNSUPPORTED: return "unsupported";
+    case DUMPER_EURL: return "bad_url";
+    case DUMPER_ENOENT: return "not_found";
+    case DUMPER_ENOMEM: return "out_of_memory";
+    case DUMPER_EIO: case DUMPER_ENOSPC: return "io_error";
+    case DUMPER_EUSAGE: return "bad_job";
+    default: return "internal";
+    }
+}
+
+/* ---- register ---- */
+
+static int add_str(cJSON *o, const char *k, const char *v)
+{
+    return !v || cJSON_AddStringToObject(o, k, v) != NULL;
+}
+
+char *dp_proto_register_json(const dp_register_req *r)
+{
+    char *out = NULL;
+    cJSON *o = cJSON_CreateObject(), *dbs = NULL;
+    if (!o)
+        return NULL;
+    int ok = add_str(o, "hostname", r->hostname ? r->hostname : "unknown") &&
+             cJSON_AddNumberToObject(o, "pid", (double)r->pid) && add_str(o, "agent_version", r->agent_version) &&
+             add_str(o, "app_name", r->app_name) && add_str(o, "environment", r->environment) &&
+             add_str(o, "framework", r->framework) && add_str(o, "dispatcher", r->dispatcher) &&
+             (dbs = cJSON_AddArrayToObject(o, "databases")) != NULL;
+    for (size_t i = 0; ok && i < r->ndbs; i++) {
+        dp_dburl u;
+        dp_err e = {0};
+        if (dp_dburl_parse(r->dbs[i].url, &u, &e)) {
+            ok = 0;
+            break;
+        }
+        cJSON *d = cJSON_CreateObject();
+        char *name = u.type == DP_DB_SQLITE ? dp_dburl_short_name(&u) : dp_strdup(u.dbname);
+        /* never u.password: the server refuses a password field and must never see one */
+        ok = d && cJSON_AddItemToArray(dbs, d) && add_str(d, "key", r->dbs[i].key) &&
+             add_str(d, "type", dp_db_type_name(u.type)) && add_str(d, "host", u.host) &&
+             (!u.port || cJSON_AddNumberToObject(d, "port", u.port)) && add_str(d, "name", name) &&
+             add_str(d, "user", u.user);
+        free(name);
+        dp_dburl_free(&u);
+    }
+    if (ok)
+        out = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return out;
+}
+
+static int get_id(const cJSON *o, const char *k, char out[DP_API_ID_MAX], int required, const char *what, dp_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    out[0] = 0;
+    if (!v || cJSON_IsNull(v)) {
+        if (required)
+            return dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: missing '%s'", what, k);
+        return 0;
+    }
+    if (!cJSON_IsString(v) || !dp_proto_valid_id(v->valuestring))
+        return dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: bad '%s'", what, k);
+    memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+    return 0;
+}
+
+static int get_role(const cJSON *o, int *role, const char *what, dp_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "role");
+    if (cJSON_IsString(v) && strcmp(v->valuestring, "primary") == 0)
+        *role = DP_ROLE_PRIMARY;
+    else if (cJSON_IsString(v) && strcmp(v->valuestring, "secondary") == 0)
+        *role = DP_ROLE_SECONDARY;
+    else
+        return dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: bad 'role'", what);
+    return 0;
+}
+
+static int get_interval(const cJSON *o, int64_t *ms, const char *what, dp_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "interval");
+    *ms = cJSON_IsNumber(v) ? dp_proto_interval_ms(v->valuedouble) : -1;
+    if (*ms < 0)
+        return dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: bad 'interval'", what);
+    return 0;
+}
+
+/* An optional non-negative integer member; def when absent. */
+static int get_u64(const cJSON *o, const char *k, uint64_t def, uint64_t *out, const char *what, dp_err *err)
+{
+    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+    if (!v || cJSON_IsNull(v)) {
+        *out = def;
+        return 0;
+    }
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0 || v->valuedouble > 9.0e15)
+        return dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: bad '%s'", what, k);
+    *out = (uint64_t)v->valuedouble;
+    return 0;
+}
+
+static cJSON *parse_object(const char *body, size_t len, const char *what, dp_err *err)
+{
+    if (!body || len == 0 || len > DP_API_MAX_RESPONSE) {
+        dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: %s body", what, len ? "oversized" : "empty");
+        return NULL;
+    }
+    cJSON *o = cJSON_ParseWithLength(body, len);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: not a JSON object", what);
+        return NULL;
+    }
+    return o;
+}
+
+int dp_proto_parse_register(const char *body, size_t len, size_t expected_dbs, dp_register_resp *out, dp_err *err)
+{
+    static const char what[] = "register answer";
+    memset(out, 0, sizeof *out);
+    cJSON *o = parse_object(body, len, what, err);
+    if (!o)
+        return err->code;
+    int rc = 0;
+    const cJSON *lim = cJSON_GetObjectItemCaseSensitive(o, "limits");
+    if ((rc = get_id(o, "agent_id", out->agent_id, 1, what, err)) || (rc = get_role(o, &out->role, what, err)) ||
+        (rc = get_interval(o, &out->interval_ms, what, err)))
+        goto cleanup;
+    if (lim && !cJSON_IsObject(lim)) {
+        rc = dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: bad 'limits'", what);
+        goto cleanup;
+    }
+    if ((rc = get_u64(lim, "max_filesize", 0, &out->limits.max_filesize, what, err)) ||
+        (rc = get_u64(lim, "max_part_size", 0, &out->limits.max_part_size, what, err)) ||
+        (rc = get_u64(lim, "max_parts", 0, &out->limits.max_parts, what, err)))
+        goto cleanup;
+    const cJSON *dbs = cJSON_GetObjectItemCaseSensitive(o, "databases");
+    if (!cJSON_IsArray(dbs) || (size_t)cJSON_GetArraySize(dbs) != expected_dbs) {
+        rc = dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: 'databases' does not match", what);
+        goto cleanup;
+    }
+    if (expected_dbs && !(out->db_ids = calloc(expected_dbs, sizeof *out->db_ids))) {
+        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    out->ndbs = expected_dbs;
+    size_t i = 0;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, dbs)
+    {
+        if (!cJSON_IsObject(d) || (rc = get_id(d, "id", out->db_ids[i], 1, what, err))) {
+            rc = dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: bad database entry", what);
+            goto cleanup;
+        }
+        i++;
+    }
+cleanup:
+    cJSON_Delete(o);
+    if (rc)
+        dp_register_resp_free(out);
+    return rc;
+}
+
+void dp_register_resp_free(dp_register_resp *r)
+{
+    free(r->db_ids);
+    r->db_ids = NULL;
+    r->ndbs = 0;
+}
+
+int dp_proto_parse_poll(const char *body, size_t len, dp_poll_resp *out, dp_err *err)
+{
+    static const char what[] = "poll answer";
+    memset(out, 0, sizeof *out);
+    cJSON *o = parse_object(body, len, what, err);
+    if (!o)
+        return err->code;
+    int rc = 0;
+    if ((rc = get_role(o, &out->role, what, err)) || (rc = get_interval(o, &out->interval_ms, what, err)))
+        goto cleanup;
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, "job");
+    if (j && !cJSON_IsNull(j)) {
+        if (!cJSON_IsObject(j)) {
+            rc = dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: bad 'job'", what);
+            goto cleanup;
+        }
+        if ((rc = get_id(j, "job_id", out->job.job_id, 1, what, err)) ||
+            (rc = get_id(j, "database_id", out->job.database_id, 1, what, err)) ||
+            (rc = get_id(j, "database_key", out->job.database_key, 0, what, err)))
+            goto cleanup;
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "reason");
+        if (cJSON_IsString(r) && strlen(r->valuestring) < sizeof out->job.reason && dp_proto_valid_id(r->valuestring))
+            memcpy(out->job.reason, r->valuestring, strlen(r->valuestring) + 1);
+        out->has_job = 1;
+    }
+cleanup:
+    cJSON_Delete(o);
+    return rc;
+}
+
+void dp_proto_error_message(const char *body, size_t len, char *out, size_t outlen)
+{
+    if (!outlen)
+        return;
+    out[0] = 0;
+    if (!body || !len || len > DP_API_MAX_RESPONSE)
+        return;
+    cJSON *o = cJSON_ParseWithLength(body, len);
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "message");
+    if (!cJSON_IsString(m))
+        m = cJSON_GetObjectItemCaseSensitive(o, "error");
+    if (cJSON_IsString(m)) {
+        size_t n = 0;
+        for (const unsigned char *p = (const unsigned char *)m->valuestring; *p && n + 1 < outlen && n < 200; p++)
+            out[n++] = (*p >= 0x20 && *p < 0x7f) ? (char)*p : '?';
+        out[n] = 0;
+    }
+    cJSON_Delete(o);
+}
+
+/* ---- job spec ---- */
+
+char *dp_job_spec_to_json(const dp_job_spec *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *out = NULL;
+    if (!o)
+        return NULL;
+    int ok = add_str(o, "api_base", s->api_base) && add_str(o, "app_key", s->app_key) &&
+             add_str(o, "ca_file", s->ca_file) && add_str(o, "proxy", s->proxy) &&
+             cJSON_AddBoolToObject(o, "insecure", s->insecure) && cJSON_AddBoolToObject(o, "debug", s->debug) &&
+             add_str(o, "agent_id", s->agent_id) && add_str(o, "job_id", s->job_id) &&
+             add_str(o, "database_id", s->database_id) && add_str(o, "database_key", s->database_key) &&
+             add_str(o, "reason", s->reason) && add_str(o, "db_url", s->db_url) && add_str(o, "format", s->format) &&
+             add_str(o, "custom_options", s->custom_options) &&
+             cJSON_AddNumberToObject(o, "max_filesize", (double)s->max_filesize) &&
+             cJSON_AddNumberToObject(o, "max_part_size", (double)s->max_part_size) &&
+             cJSON_AddNumberToObject(o, "max_parts", (double)s->max_parts);
+    if (ok)
+        out = cJSON_PrintUnformatted(o);
+    /* wipe the copies of the secrets cJSON made */
+    const char *secrets[] = {"app_key", "db_url"};
+    for (size_t i = 0; i < 2; i++) {
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(o, secrets[i]);
+        if (cJSON_IsString(v))
+            dp_memzero(v->valuestring, strlen(v->valuestring));
+    }
+    cJSON_Delete(o);
+    return out;
+}
+
+static int spec_str(const cJSON *o, const char *k, int required, char **out, dp_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!v || cJSON_IsNull(v)) {
+        if (required)
+            return dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: missing '%s'", k);
+        return 0;
+    }
+    if (!cJSON_IsString(v) || !*v->valuestring)
+        return dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: bad '%s'", k);
+    if (!(*out = strdup(v->valuestring)))
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    return 0;
+}
+
+static int spec_bool(const cJSON *o, const char *k, int *out, dp_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsBool(v))
+        return dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: bad '%s'", k);
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+int dp_job_spec_parse(const char *json, size_t len, dp_job_spec *s, dp_err *err)
+{
+    memset(s, 0, sizeof *s);
+    if (!json || !len || len > DP_JOB_SPEC_MAX)
+        return dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: %s", len ? "too large" : "empty");
+    cJSON *o = cJSON_ParseWithLength(json, len);
+    int rc = 0;
+    if (!cJSON_IsObject(o)) {
+        rc = dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: not a JSON object");
+        goto cleanup;
+    }
+    dp_err e2 = {0};
+    if ((rc = spec_str(o, "api_base", 1, &s->api_base, err)) || (rc = spec_str(o, "app_key", 1, &s->app_key, err)) ||
+        (rc = spec_str(o, "ca_file", 0, &s->ca_file, err)) || (rc = spec_str(o, "proxy", 0, &s->proxy, err)) ||
+        (rc = spec_bool(o, "insecure", &s->insecure, err)) || (rc = spec_bool(o, "debug", &s->debug, err)) ||
+        (rc = spec_str(o, "agent_id", 1, &s->agent_id, err)) || (rc = spec_str(o, "job_id", 1, &s->job_id, err)) ||
+        (rc = spec_str(o, "database_id", 0, &s->database_id, err)) ||
+        (rc = spec_str(o, "database_key", 0, &s->database_key, err)) ||
+        (rc = spec_str(o, "reason", 0, &s->reason, err)) || (rc = spec_str(o, "db_url", 1, &s->db_url, err)) ||
+        (rc = spec_str(o, "format", 0, &s->format, err)) ||
+        (rc = spec_str(o, "custom_options", 0, &s->custom_options, err)) ||
+        (rc = get_u64(o, "max_filesize", 0, &s->max_filesize, "job spec", &e2)) ||
+        (rc = get_u64(o, "max_part_size", 0, &s->max_part_size, "job spec", &e2)) ||
+        (rc = get_u64(o, "max_parts", 0, &s->max_parts, "job spec", &e2))) {
+        if (e2.code)
+            rc = dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: bad size limit");
+        goto cleanup;
+    }
+    if (!dp_proto_valid_id(s->agent_id) || !dp_proto_valid_id(s->job_id) ||
+        (s->database_id && !dp_proto_valid_id(s->database_id))) {
+        rc = dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: bad id");
+        goto cleanup;
+    }
+    if (strncmp(s->api_base, "http://", 7) != 0 && strncmp(s->api_base, "https://", 8) != 0) {
+        rc = dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: api_base must be an http(s) URL");
+        goto cleanup;
+    }
+cleanup:
+    if (o) {
+        const char *secrets[] = {"app_key", "db_url"};
+        for (size_t i = 0; i < 2; i++) {
+            cJSON *v = cJSON_GetObjectItemCaseSensitive(o, secrets[i]);
+            if (cJSON_IsString(v))
+                dp_memzero(v->valuestring, strlen(v->valuestring));
+        }
+    }
+    cJSON_Delete(o);
+    if (rc)
+        dp_job_spec_free(s);
+    return rc;
+}
+
+void dp_job_spec_free(dp_job_spec *s)
+{
+    dp_free_secret(s->app_key);
+    dp_free_secret(s->db_url);
+    char **plain[] = {&s->api_base, &s->ca_file, &s->proxy, &s->agent_id, &s->job_id, &s->database_id,
+                      &s->database_key, &s->reason, &s->format, &s->custom_options};
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        free(*plain[i]);
+        *plain[i] = NULL;
+    }
+    memset(s, 0, sizeof *s);
+}

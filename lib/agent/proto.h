@@ -1,0 +1,112 @@
+/*
+ * proto.h - the agent's side of the dumperd protocol (docs/protocol.md, API version 1), kept pure:
+ * JSON in, validated struct or error out; struct in, JSON out. No I/O here, so every parser can be
+ * unit-tested and fuzzed, and a change to the protocol is a change to this file pair only.
+ *
+ * Also the job spec: the JSON the agent writes to a job process's stdin (it carries the database
+ * credentials and the app key, so it never goes to argv, a file or a log).
+ */
+#ifndef DP_AGENT_PROTO_H
+#define DP_AGENT_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+#define DP_API_PREFIX "/api/v1"
+#define DP_API_VERSION "1"
+#define DP_API_DEFAULT_BASE "http://127.0.0.1:8477"
+#define DP_API_MAX_RESPONSE (64 * 1024) /* larger answers are refused as garbage */
+#define DP_API_ID_MAX 64                /* ids are 1..63 chars of [A-Za-z0-9_.-] */
+#define DP_AGENT_MAX_DBS 64
+#define DP_JOB_SPEC_MAX (64 * 1024)
+
+/* Poll intervals the agent accepts from the server, whatever it says (ms). */
+#define DP_INTERVAL_MIN_MS 1000
+#define DP_INTERVAL_MAX_MS (24 * 3600 * 1000LL)
+
+enum { DP_ROLE_PRIMARY = 1, DP_ROLE_SECONDARY = 2 };
+
+/* One configured database, as the agent keeps it. */
+typedef struct dp_agent_db {
+    char *url; /* secret: holds the password, if any */
+    char *key, *format, *custom_options; /* NULL when not given */
+    char id[DP_API_ID_MAX];              /* from registration; "" before */
+} dp_agent_db;
+
+/* What the agent sends on register. */
+typedef struct dp_register_req {
+    const char *hostname;
+    long pid;
+    const char *agent_version, *app_name, *environment, *framework, *dispatcher;
+    const dp_agent_db *dbs;
+    size_t ndbs;
+} dp_register_req;
+
+typedef struct dp_limits {
+    uint64_t max_filesize, max_part_size, max_parts;
+} dp_limits;
+
+typedef struct dp_register_resp {
+    char agent_id[DP_API_ID_MAX];
+    int role;
+    int64_t interval_ms; /* clamped */
+    dp_limits limits;
+    char (*db_ids)[DP_API_ID_MAX]; /* ndbs entries, request order */
+    size_t ndbs;
+} dp_register_resp;
+
+typedef struct dp_job_offer {
+    char job_id[DP_API_ID_MAX];
+    char database_id[DP_API_ID_MAX];
+    char database_key[DP_API_ID_MAX]; /* "" when absent */
+    char reason[16];
+} dp_job_offer;
+
+typedef struct dp_poll_resp {
+    int role;
+    int64_t interval_ms; /* clamped */
+    int has_job;
+    dp_job_offer job;
+} dp_poll_resp;
+
+/* Register body; caller frees. Never contains a password. NULL on OOM or an unparsable URL. */
+char *dp_proto_register_json(const dp_register_req *r);
+/* Validate a register answer (200). expected_dbs: number of databases sent (ids must match). */
+int dp_proto_parse_register(const char *body, size_t len, size_t expected_dbs, dp_register_resp *out, dp_err *err);
+void dp_register_resp_free(dp_register_resp *r);
+int dp_proto_parse_poll(const char *body, size_t len, dp_poll_resp *out, dp_err *err);
+/* The "message" (or "error") of an error body, sanitised to printable ASCII and at most 200 chars,
+ * into out; "" when the body is not a protocol error object. */
+void dp_proto_error_message(const char *body, size_t len, char *out, size_t outlen);
+/* 1 if s is a valid id (1..63 chars of [A-Za-z0-9_.-]). */
+int dp_proto_valid_id(const char *s);
+/* Convert a server interval in seconds to a clamped ms value; -1 if not a finite number >= 0. */
+int64_t dp_proto_interval_ms(double secs);
+/* The protocol's fail code for a dumper error code ("source_failed", "too_large", ...). */
+const char *dp_proto_fail_code(int dumper_code);
+
+/*
+ * Retry delay for the attempt-th consecutive failure (0-based): base * 2^attempt capped at cap,
+ * then "equal jitter": uniformly in [d/2, d] using rnd (any 32-bit random number). Pure.
+ */
+uint64_t dp_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, uint32_t rnd);
+
+/* The job spec handed to `dumper job` on stdin. */
+typedef struct dp_job_spec {
+    char *api_base, *app_key, *ca_file, *proxy;
+    int insecure, debug;
+    char *agent_id, *job_id, *database_id, *database_key, *reason;
+    char *db_url, *format, *custom_options;
+    uint64_t max_filesize, max_part_size, max_parts;
+} dp_job_spec;
+
+/* Serialize; caller frees with dp_free_secret (it holds secrets). */
+char *dp_job_spec_to_json(const dp_job_spec *s);
+/* Parse and validate strictly (DUMPER_EUSAGE with the offending field on error). */
+int dp_job_spec_parse(const char *json, size_t len, dp_job_spec *out, dp_err *err);
+/* Frees and wipes the secrets. */
+void dp_job_spec_free(dp_job_spec *s);
+
+#endif
