@@ -14,7 +14,12 @@ PKGS=(
   python3 python3-pymongo valgrind awscli curl ca-certificates time tzdata
   # benchmarks (bench/poll_bench.sh: dumperd's poll endpoint against an nginx baseline)
   wrk nginx-light
+  # the dashboard's browser tests (test/integration/site_browser.sh: headless Chromium driven by
+  # playwright-core from npm)
+  chromium nodejs
 )
+# Debian's nodejs ships npm separately; NodeSource's nodejs bundles it (and conflicts with Debian's npm).
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

@@ -2,6 +2,7 @@
 // charts. Talks to dumperd's /ui/ JSON endpoints with the session cookie; every POST carries the
 // session's CSRF token. No framework: small helpers build the DOM (text is never parsed as HTML).
 'use strict';
+/* global timeChart */
 
 let csrf = '';
 let timer = null;
@@ -138,7 +139,7 @@ function restoreCmd(d, b) {
 }
 
 function charts(d) {
-  const wrap = h('div', {class: 'grid', id: 'charts'});
+  const wrap = h('div', {id: 'charts'});
   for (const db of d.databases) {
     const bs = d.backups.filter(b => b.database_id === db.database_id);
     const good = bs.filter(b => b.status === 'good' || b.status === 'deleted').filter(b => b.size !== null);
@@ -146,8 +147,10 @@ function charts(d) {
     const pts = f => good.map(b => ({t: Date.parse(b.finished_at || b.created_at), v: f(b)}));
     wrap.append(h('section', {class: 'card', 'data-database': db.key},
       h('h2', {}, `${db.key} `, h('span', {class: 'muted small'}, `${db.type} · ${db.environment}`)),
-      timeChart('Backup size', pts(b => b.size), fails, size),
-      timeChart('Duration', pts(b => (b.duration_ms || 0) / 1000), fails, v => v < 10 ? v.toFixed(1) + ' s' : Math.round(v) + ' s'),
+      h('div', {class: 'charts2'},
+        timeChart('Backup size', pts(b => b.size), fails, size),
+        timeChart('Duration', pts(b => (b.duration_ms || 0) / 1000), fails,
+                  v => v === 0 ? '0' : v < 1 ? Math.round(v * 1000) + ' ms' : v < 10 ? v.toFixed(1) + ' s' : Math.round(v) + ' s')),
       h('p', {class: 'legend'}, '● good backup   ', h('span', {class: 'x'}, '✕'), ' failed')));
   }
   if (!d.databases.length) wrap.append(h('p', {class: 'muted'}, 'Charts appear once an agent has registered a database.'));
@@ -282,7 +285,6 @@ async function load(app, full) {
   if (full || !view.querySelector('#app-page') || view.querySelector('#app-page').dataset.app !== String(app) ||
       view.querySelector('#app-page').dataset.dbs !== String(d.databases.length)) {
     // Forms are built once per app (and when databases appear), so a refresh never eats typing.
-    const lastGood = d.backups.find(b => b.status === 'good');
     view.replaceChildren(h('div', {id: 'app-page', 'data-app': app, 'data-dbs': d.databases.length},
       h('section', {class: 'card'}, h('h1', {}, d.app.name),
         h('p', {class: 'muted', id: 'summary'}, '')),
@@ -291,7 +293,6 @@ async function load(app, full) {
       h('div', {id: 'charts-slot'}),
       h('div', {class: 'grid'}, backupNowCard(app, d), scheduleCard(app, d), retentionCard(app, d)),
       h('section', {class: 'card', id: 'history'}, h('h2', {}, 'Backups'), h('div', {id: 'backups-slot'}))));
-    void lastGood;
   }
   const good = d.backups.filter(b => b.status === 'good').length, failed = d.backups.filter(b => b.status === 'failed').length;
   const primary = d.agents.find(a => a.role === 'primary');

@@ -39,11 +39,11 @@ function timeChart(title, points, fails, fmt) {
     svg.appendChild(svgEl('text', {x: L - 6, y: yy + 4, 'text-anchor': 'end'}, fmt(v)));
   }
   const day = t1 - t0 > 2 * 86400000;
-  for (const t of [t0, (t0 + t1) / 2, t1]) {
+  [[t0, 'start'], [(t0 + t1) / 2, 'middle'], [t1, 'end']].forEach(([t, anchor]) => {
     const d = new Date(t);
     const s = day ? d.toISOString().slice(5, 10) : d.toISOString().slice(11, 16);
-    svg.appendChild(svgEl('text', {x: x(t), y: H - 8, 'text-anchor': 'middle'}, s));
-  }
+    svg.appendChild(svgEl('text', {x: x(t), y: H - 8, 'text-anchor': anchor}, s));
+  });
   const pts = points.slice().sort((a, b) => a.t - b.t);
   if (pts.length > 1)
     svg.appendChild(svgEl('polyline', {class: 'line', points: pts.map(p => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(' ')}));
