@@ -38,6 +38,7 @@ static const char usage[] =
     "  user create NAME           create a dashboard user (password from stdin or a prompt)\n"
     "  user passwd NAME           set a user's password (ends the user's sessions)\n"
     "  user delete NAME\n"
+    "  user list\n"
     "  app create NAME            create an app and print its key (shown once)\n"
     "  app list [--json]\n"
     "  schedule set APP [--env ENV] [--database KEY] --cron EXPR [--tz ZONE]\n"
@@ -489,6 +490,8 @@ int main(int argc, char **argv)
             }
             dp_free_secret(pw);
         }
+    } else if (!strcmp(cmd, "user") && dp_streq(sub, "list") && a.npos == 1) {
+        rc = sd_user_list(db, &err);
     } else if (!strcmp(cmd, "user")) {
         rc = usage_error("expected 'user create NAME', 'user passwd NAME' or 'user delete NAME'%s", "");
     } else if (!strcmp(cmd, "app")) {

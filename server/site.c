@@ -162,6 +162,16 @@ int sd_user_delete(sd_db *db, const char *name, dp_err *err)
     return rc == SD_RETRY ? dp_err_set(err, DUMPER_EBUSY, "state store is busy") : rc;
 }
 
+int sd_user_list(sd_db *db, dp_err *err)
+{
+    sd_res r = {0};
+    int rc = sd_q(db, &r, err, "SELECT name FROM users ORDER BY name", "");
+    for (int i = 0; !rc && i < r.rows; i++)
+        printf("%s\n", sd_get(&r, i, 0));
+    sd_res_free(&r);
+    return rc == SD_RETRY ? dp_err_set(err, DUMPER_EBUSY, "state store is busy") : rc;
+}
+
 /* ---- responses ---- */
 
 static void common_headers(struct MHD_Response *r)

@@ -31,6 +31,8 @@ void sd_count_register(void);
 /* Users (the `dumperd user` commands). The password is never logged or put in argv. */
 int sd_user_set(sd_db *db, const char *name, const char *password, int create, dp_err *err);
 int sd_user_delete(sd_db *db, const char *name, dp_err *err);
+/* Prints the user names, one a line. */
+int sd_user_list(sd_db *db, dp_err *err);
 
 /* Password hashes: "pbkdf2-sha256$ITER$SALT$HASH" (hex). Exposed for the unit tests. */
 char *sd_pw_hash(const char *password, unsigned iterations);
