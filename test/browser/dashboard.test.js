@@ -116,6 +116,16 @@ async function main() {
     check(got === want && want.length === 64, `download checksum ${got} != ${want}`);
     check(fs.statSync(file).size === bytes, 'download size');
 
+    // A failing backup (the database file is gone): marked failed with its error, and on the chart.
+    fs.renameSync(process.env.SAMPLE_DB, process.env.SAMPLE_DB + '.away');
+    await page.click('#backup-now');
+    await page.waitForSelector('#backups tr[data-status="failed"]', { timeout: 60000 });
+    fs.renameSync(process.env.SAMPLE_DB + '.away', process.env.SAMPLE_DB);
+    const failRow = await page.textContent('#backups tr[data-status="failed"]');
+    check(/failed/.test(failRow) && /error|source|io|not|unable/i.test(failRow), 'failed row with its error: ' + failRow);
+    await page.waitForSelector('#charts svg.chart g.fail');
+    await shot(page, '03b-app-page-failure');
+
     // A phone-sized screen: no horizontal scrolling of the page itself (tables scroll in their box).
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2,
                                              isMobile: true, hasTouch: true, storageState: await ctx.storageState() });

@@ -8,7 +8,7 @@ if [ ! -x "$CHROMIUM" ] || ! command -v node >/dev/null || ! command -v npm >/de
   [ -z "${DUMPER_TEST_REQUIRE_SERVICES:-}" ] || fail "chromium, node or npm missing (scripts/install-deps.sh)"
   echo "skip: chromium, node or npm missing" >&2; exit 77
 fi
-NODE_DIR=${DUMPER_NODE_DIR:-$DUMPER_BIN/../node}
+NODE_DIR=${DUMPER_NODE_DIR:-$DUMPER_SRC/build/node}
 if [ ! -f "$NODE_DIR/node_modules/playwright-core/package.json" ]; then
   mkdir -p "$NODE_DIR"
   (cd "$NODE_DIR" && npm install --no-audit --no-fund --silent playwright-core@1 >/dev/null 2>&1) ||
@@ -39,5 +39,7 @@ if [ "$rc" != 0 ]; then
   tail -20 "$T/dumperd.log" >&2; tail -20 "$T/agent.log" >&2 2>/dev/null || true
   fail "browser test failed (screenshots in $ARTIFACTS)"
 fi
-grep -q "$PASSWORD" "$T/dumperd.log" && fail "the password is in dumperd's log"
+kill "$DPID"; drc=0; wait "$DPID" || drc=$?
+[ "$drc" = 0 ] || { tail -20 "$T/dumperd.log" >&2; fail "dumperd exited $drc on SIGTERM"; }
+! grep -q "$PASSWORD" "$T/dumperd.log" || fail "the password is in dumperd's log"
 ls "$ARTIFACTS"/*.png >/dev/null || fail "no screenshots"
