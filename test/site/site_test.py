@@ -131,11 +131,11 @@ def test_parser():
 
 
 def test(env):
+    import subprocess
     test_parser()
     # --- users: password from stdin, slow salted hash, never the password itself ---
     p = env.admin("user", "create", "admin", ok=False)  # stdin is empty: no password
     check(p.returncode == 2, "user create without a password: exit %d" % p.returncode)
-    import subprocess
     from harness import DUMPERD
     r = subprocess.run([DUMPERD, "user", "create", "admin"], input="short\n", env=env.env, capture_output=True,
                        text=True)
@@ -146,9 +146,16 @@ def test(env):
     r = subprocess.run([DUMPERD, "user", "create", "admin"], input=PASSWORD + "\n", env=env.env,
                        capture_output=True, text=True)
     eq(r.returncode, 6, "user create twice")
-    db = sqlite3.connect(os.path.join(env.data, "dumperd.db"))
-    (stored,) = db.execute("SELECT pw_hash FROM users WHERE name = 'admin'").fetchone()
-    db.close()
+    if env.store_kind == "sqlite":
+        db = sqlite3.connect(os.path.join(env.data, "dumperd.db"))
+        (stored,) = db.execute("SELECT pw_hash FROM users WHERE name = 'admin'").fetchone()
+        db.close()
+    else:
+        psql = os.path.join(os.environ["DUMPER_TEST_PG_BIN"], "psql")
+        stored = subprocess.run([psql if os.path.exists(psql) else "psql", "-h", "127.0.0.1", "-p",
+                                 os.environ["DUMPER_TEST_PG_PORT"], "-U", "postgres", "-d", env.pgdb, "-Atc",
+                                 "SELECT pw_hash FROM users WHERE name = 'admin'"], env=env.env, capture_output=True,
+                                text=True).stdout.strip()
     check(re.fullmatch(r"pbkdf2-sha256\$600000\$[0-9a-f]{32}\$[0-9a-f]{64}", stored), "stored hash: %r" % stored)
     check(PASSWORD not in stored, "password stored in clear")
 
