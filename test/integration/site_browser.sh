@@ -27,7 +27,8 @@ sqlite3 "$T/sample.db" "CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT);
 # Short poll intervals so "Back up now" is picked up within seconds.
 "$DUMPERD" serve --data "$T/var" --listen "127.0.0.1:$PORT" --primary-interval 1 --lease 5 </dev/null >"$T/dumperd.log" 2>&1 &
 DPID=$!
-trap 'kill $DPID 2>/dev/null; wait $DPID 2>/dev/null; _cleanup' EXIT
+stop_dumperd() { local rc=$?; kill "$DPID" 2>/dev/null || true; wait "$DPID" 2>/dev/null || true; (exit $rc); _cleanup; }
+trap stop_dumperd EXIT
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
 
 rc=0
