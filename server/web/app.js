@@ -6,6 +6,7 @@
 
 let csrf = '';
 let timer = null;
+let leaving = false; // logging out: a refresh answered 401 meanwhile must not navigate a second time
 
 function h(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -35,7 +36,10 @@ async function api(path, body) {
     opts.body = JSON.stringify(body);
   }
   const r = await fetch(path, opts);
-  if (r.status === 401) { location.href = '/login.html'; throw new Error('log in first'); }
+  if (r.status === 401) {
+    if (!leaving) { leaving = true; clearInterval(timer); location.href = '/login.html'; }
+    throw new Error('log in first');
+  }
   const j = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(j.message || ('HTTP ' + r.status));
   return j;
@@ -71,7 +75,7 @@ function installPanel(app, key) {
 /* once, at start-up (before forking workers) */
 dumper_database dbs[] = {{.url = getenv("DATABASE_URL"), .key = "primary"}};
 dumper_agent_opts o = DUMPER_AGENT_OPTS_INIT;
-o.app_key = getenv("DUMPER_APP_KEY"); /* ${key.slice(0, 7)}… (below) */
+o.app_key = getenv("DUMPER_APP_KEY"); /* the key above; never in your source */
 o.api_base = "${api_url}";
 o.app_name = "${app}";
 o.databases = dbs;
@@ -105,6 +109,8 @@ async function viewApps() {
     ev.preventDefault();
     try {
       const r = await api('/ui/apps', {name: document.getElementById('app-name').value});
+      const empty = view.querySelector('#no-apps');
+      if (empty) empty.remove();
       slot.replaceChildren(installPanel(r.name, r.key),
         h('p', {}, h('a', {href: `#/app/${r.id}`, id: 'open-new-app'}, `Open ${r.name} →`)));
       const tb = view.querySelector('#apps tbody');
@@ -114,7 +120,7 @@ async function viewApps() {
   });
   view.replaceChildren(
     h('section', {class: 'card'}, h('h1', {}, 'Apps'),
-      d.apps.length ? null : h('p', {class: 'muted'}, 'No app yet: create one, then start an agent with its key.'),
+      d.apps.length ? null : h('p', {class: 'muted', id: 'no-apps'}, 'No app yet: create one, then start an agent with its key.'),
       h('div', {class: 'table-wrap'}, h('table', {id: 'apps'},
         h('thead', {}, h('tr', {}, h('th', {}, 'App'), h('th', {}, 'Agents'), h('th', {}, 'Databases'),
           h('th', {}, 'Last good backup'), h('th', {}, 'Failed'))),
@@ -321,8 +327,9 @@ async function route() {
 }
 
 document.getElementById('logout').addEventListener('click', async () => {
+  clearInterval(timer);
   try { await api('/ui/logout', {}); } catch (e) { /* gone anyway */ }
-  location.href = '/login.html';
+  if (!leaving) { leaving = true; location.href = '/login.html'; }
 });
 
 (async () => {

@@ -142,7 +142,9 @@ async function main() {
 
     check(consoleErrors.length === 0, 'browser console errors: ' + consoleErrors.join(' | '));
     // Log out: back at the login page, and the old cookie no longer works.
-    await Promise.all([page.waitForURL(URL + '/login.html'), page.click('#logout')]);
+    await page.click('#logout');
+    await page.waitForSelector('#login-button');
+    check(page.url() === URL + '/login.html', 'after logout: ' + page.url());
     const r = await fetch(URL + '/ui/apps', { headers: { Cookie: 'dumper_session=' + sc.value } });
     check(r.status === 401, 'old session after logout: ' + r.status);
     const r2 = await fetch(URL + '/ui/apps');
