@@ -9,9 +9,11 @@
 #   - threads added
 #   - CPU (user+sys of every thread, from /proc/PID/stat) per poll and per day
 # Needs a release build in build/ (cmake --build build). Targets: RSS delta < 2 MiB, CPU < 1 s/day.
+# AGENT_BENCH_TLS=1 runs dumperd over https (self-signed certificate, verified through --ca-file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-120}
+TLS=${AGENT_BENCH_TLS:-0} # 1: dumperd over https with a self-signed certificate
 B=${DUMPER_BIN:-$PWD/build/bin}
 W=$(mktemp -d /tmp/dumper-bench-agent.XXXXXX)
 PIDS=()
@@ -26,16 +28,22 @@ cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%d\n", 
 sqlite3 "$W/app.db" "CREATE TABLE t(a); INSERT INTO t VALUES (1);"
 DP=$(port)
 KEY=$("$B/dumperd" app create bench --data "$W/d" 2>/dev/null)
+SCHEME=http TLSARGS=() CAARGS=()
+if [ "$TLS" = 1 ]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$W/key.pem" -out "$W/cert.pem" >/dev/null 2>&1
+  SCHEME=https TLSARGS=(--tls-cert "$W/cert.pem" --tls-key "$W/key.pem") CAARGS=(--ca-file "$W/cert.pem")
+fi
 "$B/dumperd" serve --data "$W/d" --listen "127.0.0.1:$DP" --primary-interval 1 --secondary-interval 2 --lease 3 \
-  </dev/null >"$W/dumperd.log" 2>&1 &
+  "${TLSARGS[@]}" </dev/null >"$W/dumperd.log" 2>&1 &
 PIDS+=($!)
 waitport "$DP"
 
 P0=$(port); P1=$(port)
 "$B/dumper-example-host" --port "$P0" --no-agent </dev/null >"$W/base.log" 2>&1 &
 BASE=$!; PIDS+=($BASE)
-DUMPER_APP_KEY=$KEY "$B/dumper-example-host" --port "$P1" --api "http://127.0.0.1:$DP" --database "sqlite://$W/app.db" \
-  --dumper "$B/dumper" --log "$W/agent.log" --debug </dev/null >"$W/host.log" 2>&1 &
+DUMPER_APP_KEY=$KEY "$B/dumper-example-host" --port "$P1" --api "$SCHEME://127.0.0.1:$DP" --database "sqlite://$W/app.db" \
+  --dumper "$B/dumper" --log "$W/agent.log" --debug "${CAARGS[@]}" </dev/null >"$W/host.log" 2>&1 &
 HOST=$!; PIDS+=($HOST)
 waitport "$P0"; waitport "$P1"
 sleep 5 # registration and first polls: libcurl and its TLS stack are initialised
@@ -55,7 +63,7 @@ day300=$(echo "scale=9; $cpu_s / $polls * 86400 / 300" | bc)
 day60=$(echo "scale=9; $cpu_s / $polls * 86400 / 60" | bc)
 day3600=$(echo "scale=9; $cpu_s / $polls * 86400 / 3600" | bc)
 cat <<OUT
-agent cost ($(date -u +%FT%TZ), $(nproc) cores, $(uname -r), ${SECS}s, $polls polls at 1 s)
+agent cost ($(date -u +%FT%TZ), $(nproc) cores, $(uname -r), ${SECS}s, $polls polls at 1 s, $SCHEME)
 RSS without agent:      $rss_base0 KiB (end: $rss_base1 KiB)
 RSS with agent:         $rss_agent0 KiB (end: $rss_agent1 KiB)
 RSS delta:              $((rss_agent1 - rss_base1)) KiB   (target < 2048 KiB)

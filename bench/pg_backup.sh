@@ -6,18 +6,20 @@
 #   1. pg_dump > /dev/null                      (the floor: what the dump tool alone costs)
 #   2. pg_dump | gzip > file                    (how the original Ruby agent worked)
 #   3. dumper backup postgres://... --to DIR    (zstd, the default)
+#   4. the same with DUMPER_ZSTD_THREADS=2      (zstd compressing in 2 worker threads)
 # and prints a Markdown table with each time's ratio to (1).
 #
 #   bench/pg_backup.sh                 generate if needed, measure, stop the server
 #   bench/pg_backup.sh --generate-only
-#   BENCH_SCALE=70 BENCH_PG_PORT=25590 BENCH_DIR=/tmp/dumper-bench-pg BENCH_RUNS=1
+#   BENCH_SCALE=70 BENCH_PG_PORT=25590 BENCH_DIR=/tmp/dumper-bench-pg BENCH_RUNS=3
+#   BENCH_TEXT=1   also measure a less compressible database (5 M rows of md5 text, ~600 MB)
 # Needs a built tree (build/bin/dumper), pgbench and /usr/bin/time (package `time`).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PORT=${BENCH_PG_PORT:-25590}
 DIR=${BENCH_DIR:-/tmp/dumper-bench-pg}
 SCALE=${BENCH_SCALE:-70}
-RUNS=${BENCH_RUNS:-1}
+RUNS=${BENCH_RUNS:-3}
 DUMPER=${DUMPER:-$ROOT/build/bin/dumper}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
 PW=bench-pw
@@ -55,7 +57,6 @@ fi
 OUT=$(mktemp -d /tmp/dumper-bench-out.XXXXXX)
 trap 'rm -rf "$OUT"; stop_server' EXIT
 
-dbsize=$(psql -d $DB -Atc "SELECT pg_size_pretty(pg_database_size('$DB'))")
 # measure NAME CMD: wall seconds and peak RSS (KiB) of CMD and its children (wait4's maxrss is the
 # largest of the process and its waited-for descendants).
 measure() {
@@ -67,25 +68,51 @@ measure() {
   echo "$name $wall $rss"
 }
 
-# Warm the page cache so the first measurement is not penalised.
-pg_dump -d $DB >/dev/null
+# run_set DB LABEL: RUNS rounds of the three commands, then a summary (median wall, max RSS).
+run_set() {
+  local db=$1 label=$2 results=() gz zs raw dbsize
+  dbsize=$(psql -d "$db" -Atc "SELECT pg_size_pretty(pg_database_size('$db'))")
+  pg_dump -d "$db" >/dev/null # warm the page cache so the first measurement is not penalised
+  for _ in $(seq 1 "$RUNS"); do
+    results+=("$(measure pg_dump_null pg_dump -d "$db" -f /dev/null)")
+    results+=("$(measure pg_dump_gzip bash -c "pg_dump -d $db | gzip > '$OUT/dump.sql.gz'")")
+    gz=$(stat -c %s "$OUT/dump.sql.gz"); rm -f "$OUT/dump.sql.gz"
+    rm -rf "$OUT/dumper"
+    results+=("$(measure dumper_backup "$DUMPER" backup "postgres://postgres@127.0.0.1:$PORT/$db" --to "$OUT/dumper")")
+    zs=$(stat -c %s "$OUT"/dumper/*.zst)
+    rm -rf "$OUT/dumper"
+    results+=("$(measure dumper_backup_zstd_threads_2 env DUMPER_ZSTD_THREADS=2 "$DUMPER" backup "postgres://postgres@127.0.0.1:$PORT/$db" --to "$OUT/dumper")")
+  done
+  raw=$(pg_dump -d "$db" | wc -c)
+  printf '\n### %s\n\n' "$label"
+  printf 'database %s: %s on disk, plain dump %s bytes; pg_dump|gzip %s bytes; dumper (zstd) %s bytes\n\n' \
+    "$db" "$dbsize" "$raw" "$gz" "$zs"
+  echo "| command | runs | median wall s | min-max wall s | peak RSS MiB | median / pg_dump>/dev/null |"
+  echo "|---|---|---|---|---|---|"
+  printf '%s\n' "${results[@]}" | sort -k1,1 -k2,2n | awk '
+    { n[$1]++; w[$1, n[$1]] = $2; if ($3 > r[$1]) r[$1] = $3; if (!($1 in order)) { order[$1] = ++k; names[k] = $1 } }
+    END {
+      for (i = 1; i <= k; i++) { c = names[i]; m = n[c]; med[c] = (m % 2) ? w[c, (m + 1) / 2] : (w[c, m / 2] + w[c, m / 2 + 1]) / 2 }
+      split("pg_dump_null pg_dump_gzip dumper_backup dumper_backup_zstd_threads_2", want, " ")
+      for (i = 1; i <= 4; i++) { c = want[i]
+        printf "| %s | %d | %.2f | %.2f-%.2f | %.1f | %.2fx |\n", c, n[c], med[c], w[c, 1], w[c, n[c]], r[c] / 1024, med[c] / med["pg_dump_null"] }
+    }'
+}
 
-results=()
-for r in $(seq 1 "$RUNS"); do
-  results+=("$(measure pg_dump_null pg_dump -d $DB -f /dev/null)")
-  results+=("$(measure pg_dump_gzip bash -c "pg_dump -d $DB | gzip > '$OUT/dump.sql.gz'")")
-  gz=$(stat -c %s "$OUT/dump.sql.gz"); rm -f "$OUT/dump.sql.gz"
-  rm -rf "$OUT/dumper"
-  results+=("$(measure dumper_backup "$DUMPER" backup "postgres://postgres@127.0.0.1:$PORT/$DB" --to "$OUT/dumper")")
-  zs=$(stat -c %s "$OUT"/dumper/*.zst)
-done
-
-raw=$(pg_dump -d $DB | wc -c)
-printf '\nmachine: %s, %s cores, %s; load before: %s\n' "$(uname -srm)" "$(nproc)" \
+date -u +"date: %Y-%m-%dT%H:%M:%SZ"
+printf 'machine: %s, %s cores (shared with other jobs), %s; load before: %s\n' "$(uname -srm)" "$(nproc)" \
   "$(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo)" "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf 'database: pgbench scale %s, %s on disk, plain dump %s bytes; gzip %s bytes, zstd %s bytes\n\n' \
-  "$SCALE" "$dbsize" "$raw" "$gz" "$zs"
-floor=$(printf '%s\n' "${results[@]}" | awk '$1=="pg_dump_null" {s+=$2; n++} END {print s/n}')
-echo "| command | wall s | peak RSS MiB | time / pg_dump>/dev/null |"
-echo "|---|---|---|---|"
-printf '%s\n' "${results[@]}" | awk -v f="$floor" '{printf "| %s | %.2f | %.1f | %.2fx |\n", $1, $2, $3/1024, $2/f}'
+printf 'tools: %s; %s; gzip %s\n' "$(pg_dump --version)" "$("$DUMPER" --version)" "$(gzip --version | head -n1 | awk '{print $2}')"
+run_set $DB "pgbench scale $SCALE"
+if [ -n "${BENCH_TEXT:-}" ]; then
+  # Less compressible data: pgbench rows are mostly blank padding, so compression costs little.
+  if [ "$(psql -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname='bench_text'")" != 1 ]; then
+    log "generating bench_text (once)"
+    psql -d postgres -qc "CREATE DATABASE bench_text"
+    psql -d bench_text -qc "CREATE TABLE t AS SELECT g AS id, md5(g::text) || ' ' || md5((g * 7)::text) AS a,
+                            (random() * 1e9)::bigint AS b, now() - g * interval '1 second' AS c
+                            FROM generate_series(1, 5000000) g" -c "VACUUM ANALYZE t"
+  fi
+  run_set bench_text "bench_text: 5 M rows of md5 text, numbers and timestamps (less compressible)"
+fi
+printf '\nload after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -77,7 +77,8 @@ int cmd_backup(int argc, char **argv)
         switch (c) {
         case 't': req.storage = optarg; break;
         case 'n':
-            if (!*optarg || strchr(optarg, '/'))
+            /* a leading '.' would make a hidden file: never listed, looks like a partial */
+            if (!*optarg || strchr(optarg, '/') || optarg[0] == '.')
                 return cli_usage_error("backup", "invalid --name '%s'", optarg);
             req.name = optarg;
             break;
@@ -125,6 +126,8 @@ int cmd_backup(int argc, char **argv)
         return cli_usage_error("backup", optind >= argc ? "missing database url" : "too many arguments");
     if (!req.storage)
         return cli_usage_error("backup", "missing --to <dir>");
+    if (req.codec == DP_CODEC_GZIP && req.level > 9)
+        return cli_usage_error("backup", "invalid --level %d for gzip (1-9)", req.level);
     req.db_url = argv[optind];
     req.progress = cli_progress;
     dp_err err = {0};
@@ -160,7 +163,9 @@ static const char restore_help[] =
     "Verifies the backup's checksum, then restores it. SQLite: into a new database file (built\n"
     "beside the target and moved into place when complete). Redis: writes the RDB file to\n"
     "--rdb-file PATH and prints how to load it. MongoDB: into the URL's database, or every\n"
-    "database under its own name when the URL has none. Refuses a non-empty target unless --force.\n"
+    "database under its own name when the URL has none. PostgreSQL, MySQL/MariaDB: into an\n"
+    "existing database (psql, pg_restore or the mariadb client). Refuses a non-empty target\n"
+    "unless --force.\n"
     "\n"
     "  -F, --force          replace or write into a non-empty target\n"
     "      --rdb-file PATH  redis: where to write the restored RDB file\n"

@@ -66,6 +66,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 }
 
 static int progress_tty = -1;
+static int64_t progress_start; /* when the command started: the rate is bytes over the whole run */
 
 int cli_progress_enabled(void)
 {
@@ -76,13 +77,10 @@ int cli_progress_enabled(void)
 
 void cli_progress(void *ctx, uint64_t bytes, int done)
 {
-    static int64_t start;
     if (!cli_progress_enabled())
         return;
     int64_t now = dp_mono_ms();
-    if (!start)
-        start = now;
-    double secs = (double)(now - start) / 1000.0;
+    double secs = (double)(now - progress_start) / 1000.0;
     char sz[32], rate[32];
     dp_human_size(bytes, sz, sizeof sz);
     dp_human_size(secs > 0.01 ? (uint64_t)((double)bytes / secs) : 0, rate, sizeof rate);
@@ -111,8 +109,42 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* Hide URL passwords from /proc/PID/cmdline: the commands get private copies of the arguments and
+ * the originals (the memory that cmdline shows) are overwritten in place, as mysql does with -p.
+ * Only the instant between exec and this call is exposed; passwords in the environment are better. */
+static char **private_args(int argc, char **argv)
+{
+    static char **copy; /* lives until exit (reachable, so leak checkers stay quiet) */
+    copy = calloc((size_t)argc + 1, sizeof *copy);
+    if (!copy)
+        return argv;
+    for (int i = 0; i < argc; i++) {
+        if (!(copy[i] = strdup(argv[i])))
+            return argv;
+    }
+    for (int i = 1; i < argc; i++) {
+        char *sep = strstr(argv[i], "://");
+        if (sep) {
+            char *auth = sep + 3, *at = NULL;
+            size_t alen = strcspn(auth, "/?#");
+            for (char *c = auth; c < auth + alen; c++)
+                if (*c == '@')
+                    at = c;
+            char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+            if (colon)
+                memset(colon + 1, '*', (size_t)(at - colon - 1));
+        }
+        for (char *q = strstr(argv[i], "password="); q; q = strstr(q + 9, "password=")) {
+            size_t n = strcspn(q + 9, "&#");
+            memset(q + 9, '*', n);
+        }
+    }
+    return copy;
+}
+
 int main(int argc, char **argv)
 {
+    argv = private_args(argc, argv);
     static const struct {
         const char *name;
         cli_cmd_fn fn;
@@ -137,6 +169,7 @@ int main(int argc, char **argv)
     else
         dp_log_set_level(DP_LOG_WARN);
     install_signals();
+    progress_start = dp_mono_ms();
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmds[i].name, cmd) == 0)
             return cmds[i].fn(argc - 1, argv + 1);

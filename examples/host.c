@@ -3,7 +3,7 @@
  *
  *   DUMPER_APP_KEY=dk_... dumper-example-host --port 8080 --api http://127.0.0.1:8477 \
  *       --database sqlite:///srv/app.db [--key main] [--database postgres://app@db/app] [--workers N] \
- *       [--log FILE] [--debug] [--no-agent] [--dumper PATH]
+ *       [--log FILE] [--debug] [--no-agent] [--dumper PATH] [--ca-file PEM]
  *
  * It starts the agent once, in the master, then (with --workers N) forks N workers the way unicorn
  * does: every worker accepts on the inherited listening socket, the master only reaps children (with
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -72,7 +73,8 @@ int main(int argc, char **argv)
         {"database", required_argument, 0, 'd'}, {"workers", required_argument, 0, 'w'},
         {"log", required_argument, 0, 'l'},   {"debug", no_argument, 0, 'D'},
         {"no-agent", no_argument, 0, 'N'},    {"dumper", required_argument, 0, 'x'},
-        {"environment", required_argument, 0, 'e'}, {"key", required_argument, 0, 'k'}, {0, 0, 0, 0}};
+        {"environment", required_argument, 0, 'e'}, {"key", required_argument, 0, 'k'},
+        {"ca-file", required_argument, 0, 'C'}, {0, 0, 0, 0}};
     dumper_agent_opts o = DUMPER_AGENT_OPTS_INIT;
     dumper_database dbs[16];
     memset(dbs, 0, sizeof dbs);
@@ -100,6 +102,7 @@ int main(int argc, char **argv)
         case 'N': agent = 0; break;
         case 'x': o.dumper_path = optarg; break;
         case 'e': o.environment = optarg; break;
+        case 'C': o.ca_file = optarg; break;
         default: fprintf(stderr, "usage: see the comment at the top of examples/host.c\n"); return 2;
         }
     }
@@ -138,8 +141,13 @@ int main(int argc, char **argv)
     } else {
         pid_t *kids = calloc((size_t)workers, sizeof *kids);
         for (int i = 0; i < workers; i++) {
+            pid_t master = getpid();
             pid_t p = fork();
             if (p == 0) {
+                /* like unicorn workers: die with the master (kill -9 of the master in the tests) */
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (getppid() != master)
+                    _exit(0);
                 free(kids);
                 serve(lfd);
                 _exit(0);

@@ -122,7 +122,9 @@ typedef struct dumper_agent_opts {
 /*
  * Start the agent of this process. Copies everything in opts (nothing is borrowed after return),
  * opens the log file, and starts one thread with every signal blocked; returns without any network
- * I/O. Returns DUMPER_OK, DUMPER_EUSAGE (invalid options: missing app key, bad URL, too many
+ * I/O. Sets libdumper's process-wide log destination and level (log_file, debug) until the agent
+ * stops. The first call also initialises libcurl and registers a pthread_atfork handler and an
+ * atexit handler (stopping the agent at exit). Returns DUMPER_OK, DUMPER_EUSAGE (invalid options: missing app key, bad URL, too many
  * databases; the reason is logged), DUMPER_EBUSY (an agent already runs in this process, or the
  * previous one is still stopping), DUMPER_ENOMEM, DUMPER_EIO (log file) or DUMPER_EINTERNAL
  * (thread creation failed). Any thread may call it.
@@ -130,8 +132,8 @@ typedef struct dumper_agent_opts {
 DUMPER_EXTERN int dumper_agent_start(const dumper_agent_opts *opts);
 
 /*
- * Stop the agent of this process: wakes its thread, aborts any request in flight and waits for the
- * thread to exit, at most about one second (if it has not exited by then it is detached and exits on
+ * Stop the agent of this process: wakes its thread, aborts any request in flight (within ~100 ms)
+ * and waits for the thread to exit, at most about one second (if it has not exited by then it is detached and exits on
  * its own; dumper_agent_start() returns DUMPER_EBUSY until it has). Job processes already spawned
  * keep running. Returns DUMPER_OK, or DUMPER_ENOENT when no agent runs. Any thread but the agent's.
  */

@@ -11,9 +11,11 @@ PKGS=(
   libarchive-dev libcmocka-dev
   # tools the tests and sources drive
   sqlite3 postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
-  python3 python3-pymongo valgrind awscli curl ca-certificates time tzdata
-  # benchmarks (bench/poll_bench.sh: dumperd's poll endpoint against an nginx baseline)
-  wrk nginx-light
+  python3 python3-pymongo valgrind awscli curl ca-certificates tzdata zstd
+  # benchmarks (bench/): /usr/bin/time -v for peak RSS, wrk + nginx for dumperd's poll benchmark;
+  # fuzzing (test/fuzz): clang with libFuzzer
+  time wrk nginx-light clang
+  jq bc openssl  # agent end-to-end tests and bench/agent_cost.sh
   # the dashboard's browser tests (test/integration/site_browser.sh: headless Chromium driven by
   # playwright-core from npm)
   chromium nodejs

@@ -297,7 +297,10 @@ static void *agent_main(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     dp_client_opts co = {.api_base = a->api_base, .app_key = a->app_key, .ca_file = a->ca_file, .proxy = a->proxy,
-                         .insecure = a->insecure, .abort_flag = &g_stop};
+                         .insecure = a->insecure, .abort_flag = &g_stop,
+                         /* no idle connection across sleeps: between polls the host holds no socket
+                          * of ours (and every poll pays a full connect, as at production intervals) */
+                         .no_keepalive = 1};
     a->client = dp_client_new(&co);
     if (!a->client)
         dp_error("agent: unable to initialise libcurl; agent stopped");
@@ -342,9 +345,6 @@ static void *agent_main(void *arg)
         registered = 1;
         failures = 0;
         set_status(a, 0);
-        /* no idle connection is kept open across sleeps: the host holds no socket of ours between
-         * polls (and the benchmark measures a full connect per poll, as at production intervals) */
-        dp_client_disconnect(a->client);
         if (wait_ms(interval))
             break;
     }

@@ -15,7 +15,7 @@ struct dp_client {
     CURL *h;
     CURLM *m; /* the easy handle runs in a multi handle so the abort flag is checked every 100 ms */
     char *base, *auth, *ca_file, *proxy;
-    int insecure;
+    int insecure, no_keepalive;
     long connect_timeout_ms, timeout_ms;
     const atomic_int *abort_flag;
     /* per request */
@@ -98,6 +98,8 @@ static int setup(dp_client *c)
     /* a server that trickles bytes is treated as down */
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 30L);
+    if (c->no_keepalive)
+        curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
     return 0;
 }
 
@@ -114,6 +116,7 @@ dp_client *dp_client_new(const dp_client_opts *o)
     c->ca_file = dp_strdup(o->ca_file);
     c->proxy = dp_strdup(o->proxy);
     c->insecure = o->insecure;
+    c->no_keepalive = o->no_keepalive;
     c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 5000;
     c->timeout_ms = o->timeout_ms ? o->timeout_ms : 15000;
     c->abort_flag = o->abort_flag;
@@ -137,18 +140,6 @@ void dp_client_free(dp_client *c)
     free(c->ca_file);
     free(c->proxy);
     free(c);
-}
-
-void dp_client_disconnect(dp_client *c)
-{
-    /* connections live in the multi handle's pool: recreate both */
-    if (c->h)
-        curl_easy_cleanup(c->h);
-    if (c->m)
-        curl_multi_cleanup(c->m);
-    c->h = NULL;
-    c->m = NULL;
-    (void)setup(c);
 }
 
 int dp_client_do(dp_client *c, const dp_http_req *r, long *status, dp_buf *resp, dp_err *err)

@@ -25,6 +25,8 @@ typedef struct dp_client_opts {
     long connect_timeout_ms; /* 0 = 5000 */
     long timeout_ms;         /* whole request; 0 = 15000 */
     const atomic_int *abort_flag; /* borrowed; nonzero aborts a request (DUMPER_EINTR) */
+    int no_keepalive;        /* close the connection after every request (the handles, with their
+                                CA store and TLS session cache, are kept: resumption stays cheap) */
 } dp_client_opts;
 
 typedef struct dp_client dp_client;
@@ -51,7 +53,5 @@ void dp_client_free(dp_client *c);
  * *status set (any HTTP status: the caller decides) and the body in resp (reset first).
  */
 int dp_client_do(dp_client *c, const dp_http_req *r, long *status, dp_buf *resp, dp_err *err);
-/* Drop the kept-alive connection (between long idle periods). */
-void dp_client_disconnect(dp_client *c);
 
 #endif

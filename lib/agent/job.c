@@ -104,7 +104,9 @@ static char *part_url_for(const char *tmpl, uint64_t n)
 
 static int presign(job_ctx *j, uint64_t n, char **url, dp_err *err)
 {
-    char *path = dp_asprintf(DP_API_PREFIX "/backups/%s/parts/%llu/presign", j->backup_id, (unsigned long long)n);
+    char *path = j->part_url ? part_url_for(j->part_url, n)
+                             : dp_asprintf(DP_API_PREFIX "/backups/%s/parts/%llu/presign", j->backup_id,
+                                           (unsigned long long)n);
     cJSON *body = cJSON_CreateObject(), *out = NULL;
     int rc = path && body ? api_json(j, "presigning a part", path, body, &out, err)
                           : dp_err_set(err, DUMPER_ENOMEM, "out of memory");
@@ -263,6 +265,7 @@ static int prepare(job_ctx *j, const char *format, dp_codec codec, uint64_t *max
     const cJSON *up = cJSON_GetObjectItemCaseSensitive(out, "upload");
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(up, "kind");
     const cJSON *purl = cJSON_GetObjectItemCaseSensitive(up, "part_url");
+    const cJSON *psurl = cJSON_GetObjectItemCaseSensitive(up, "presign_url");
     const cJSON *mfs = cJSON_GetObjectItemCaseSensitive(out, "max_filesize");
     const cJSON *mps = cJSON_GetObjectItemCaseSensitive(up, "max_part_size");
     const cJSON *mpn = cJSON_GetObjectItemCaseSensitive(up, "max_parts");
@@ -273,6 +276,12 @@ static int prepare(job_ctx *j, const char *format, dp_codec codec, uint64_t *max
     memcpy(j->backup_id, id->valuestring, strlen(id->valuestring) + 1);
     if (strcmp(kind->valuestring, "s3") == 0) {
         j->s3 = 1;
+        /* parts (8 MiB and up) already exceed S3's 5 MiB minimum; the template is optional */
+        if (cJSON_IsString(psurl) && strstr(psurl->valuestring, "{n}") && psurl->valuestring[0] == '/' &&
+            !(j->part_url = strdup(psurl->valuestring))) {
+            rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+            goto cleanup;
+        }
     } else if (strcmp(kind->valuestring, "local") == 0 && cJSON_IsString(purl) && strstr(purl->valuestring, "{n}") &&
                (purl->valuestring[0] == '/' || strncmp(purl->valuestring, "http", 4) == 0)) {
         if (!(j->part_url = strdup(purl->valuestring))) {

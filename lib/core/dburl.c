@@ -185,8 +185,12 @@ int dp_dburl_parse(const char *s, dp_dburl *u, dp_err *err)
         const char *rb = memchr(hostp, ']', (size_t)(after - hostp));
         if (!rb)
             return fail(err, u, s, "unterminated '[' in host");
-        if (!(u->host = strndup(hostp + 1, (size_t)(rb - hostp - 1))))
-            return fail(err, u, s, "out of memory");
+        /* hex digits, ':' and '.' (IPv4-mapped); an optional zone after "%25" */
+        size_t hlen = (size_t)(rb - hostp - 1), alen6 = strspn(hostp + 1, "0123456789abcdefABCDEF:.");
+        if (hlen == 0 || !memchr(hostp + 1, ':', alen6) || (alen6 < hlen && hostp[1 + alen6] != '%'))
+            return fail(err, u, s, "invalid ipv6 address in host");
+        if (!(u->host = pct_decode(hostp + 1, hlen, 0)))
+            return fail(err, u, s, "bad percent-escape in host");
         if (rb + 1 < after) {
             if (rb[1] != ':')
                 return fail(err, u, s, "unexpected text after ']'");
@@ -232,7 +236,7 @@ int dp_dburl_parse(const char *s, dp_dburl *u, dp_err *err)
         }
         after = p + plen;
     }
-    if (*after == '#')
+    if (*after == '#' || strchr(after, '#'))
         return fail(err, u, s, "fragments are not allowed");
     if (*after == '?' && parse_query(after + 1, u) < 0)
         return fail(err, u, s, "bad query string");
@@ -246,6 +250,9 @@ int dp_dburl_parse(const char *s, dp_dburl *u, dp_err *err)
     return 0;
 }
 
+/* Query parameters that carry secrets (libpq's password and sslpassword, any case). */
+static int secret_param(const char *key) { return key && strcasestr(key, "password") != NULL; }
+
 void dp_dburl_free(dp_dburl *u)
 {
     if (!u)
@@ -257,11 +264,11 @@ void dp_dburl_free(dp_dburl *u)
     free(u->dbname);
     free(u->path);
     for (size_t i = 0; i < u->nparams; i++) {
-        free(u->params[i].key);
-        if (u->params[i].key && (strcmp(u->params[i].key, "password") == 0))
+        if (secret_param(u->params[i].key))
             dp_free_secret(u->params[i].value);
         else
             free(u->params[i].value);
+        free(u->params[i].key);
     }
     free(u->params);
     memset(u, 0, sizeof *u);
@@ -297,7 +304,7 @@ char *dp_dburl_redacted(const dp_dburl *u)
             dp_buf_printf(&b, "/%s", u->dbname);
     }
     for (size_t i = 0; i < u->nparams; i++) {
-        int secret = strcmp(u->params[i].key, "password") == 0;
+        int secret = secret_param(u->params[i].key);
         dp_buf_printf(&b, "%c%s=%s", i ? '&' : '?', u->params[i].key, secret ? "***" : u->params[i].value);
     }
     if (!b.data)
@@ -305,18 +312,53 @@ char *dp_dburl_redacted(const dp_dburl *u)
     return b.data;
 }
 
+/* Where the user info of the URL starting at `p` begins, or NULL: after "://", or, for a string
+ * that starts with "scheme:" but lacks the "//" (a malformed URL), after the ':' and any '/'. */
+static const char *userinfo_start(const char *s, const char *p, const char **sep_end)
+{
+    const char *sep = strstr(p, "://");
+    if (p == s) {
+        size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
+        if (n && s[n] == ':' && (!sep || sep > s + n)) {
+            const char *a = s + n + 1;
+            while (*a == '/')
+                a++;
+            *sep_end = a;
+            return a;
+        }
+    }
+    if (!sep)
+        return NULL;
+    *sep_end = sep + 3;
+    return sep + 3;
+}
+
+/* The start of the next URL in free text after p: a "scheme://" that begins after white space or a
+ * quote. A "://" inside one URL (a password like "pa://ss") does not start a new one. */
+static const char *next_url(const char *p)
+{
+    for (const char *sep = strstr(p, "://"); sep; sep = strstr(sep + 1, "://")) {
+        const char *b = sep;
+        while (b > p && (isalnum((unsigned char)b[-1]) || b[-1] == '+' || b[-1] == '.' || b[-1] == '-'))
+            b--;
+        if (b < sep && b > p && (isspace((unsigned char)b[-1]) || b[-1] == '\'' || b[-1] == '"'))
+            return b;
+    }
+    return NULL;
+}
+
 char *dp_url_redact_raw(const char *s)
 {
+    /* Conservative on purpose: the input did not parse, so a password may hold any of '/', '?',
+     * '#', ' ' or '@'. The user info runs to the LAST '@' before the next URL; everything after the
+     * first ':' in it is hidden. Over-redacting a malformed URL is fine, leaking is not. */
     dp_buf b = {0};
-    const char *p = s;
-    while (*p) {
-        const char *sep = strstr(p, "://");
-        if (!sep)
-            break;
-        const char *auth = sep + 3;
-        size_t alen = strcspn(auth, "/?# ");
+    const char *p = s, *auth, *after;
+    while ((auth = userinfo_start(s, p, &after)) != NULL) {
+        const char *next = next_url(after);
+        const char *limit = next ? next : auth + strlen(auth);
         const char *at = NULL;
-        for (const char *c = auth; c < auth + alen; c++)
+        for (const char *c = auth; c < limit; c++)
             if (*c == '@')
                 at = c;
         const char *pc = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
@@ -325,22 +367,26 @@ char *dp_url_redact_raw(const char *s)
             dp_buf_puts(&b, ":***");
             p = at;
         } else {
-            dp_buf_append(&b, p, (size_t)(auth + alen - p));
-            p = auth + alen;
+            dp_buf_append(&b, p, (size_t)(after - p));
+            p = after;
         }
     }
     dp_buf_puts(&b, p);
-    /* password=... in a query string */
-    char *q = b.data ? strstr(b.data, "password=") : NULL;
-    while (q) {
-        char *v = q + 9;
-        size_t vl = strcspn(v, "&# ");
-        if (vl) {
-            memmove(v + 3, v + vl, strlen(v + vl) + 1);
-            memcpy(v, "***", 3);
-        }
-        q = strstr(v, "password=");
+    /* password=... (also sslpassword=, any case) in a query string: hide up to '&' or a space.
+     * Copied into a new buffer: "***" can be longer than the value it replaces. */
+    dp_buf o = {0};
+    const char *src = b.data ? b.data : "", *q;
+    while ((q = strcasestr(src, "password=")) != NULL) {
+        const char *v = q + 9;
+        size_t vl = strcspn(v, "& \t");
+        dp_buf_append(&o, src, (size_t)(v - src));
+        if (vl)
+            dp_buf_puts(&o, "***");
+        src = v + vl;
     }
+    dp_buf_puts(&o, src);
+    dp_buf_free(&b);
+    b = o;
     return b.data ? b.data : strdup("");
 }
 

@@ -41,7 +41,7 @@ const char *dumper_strerror(int code)
 
 const char *dumper_version(void) { return DP_VERSION_STRING; }
 
-static int vset(dp_err *e, int code, const char *suffix, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int vset(dp_err *e, int code, const char *suffix, const char *fmt, va_list ap)
 {
     if (!e)
         return code;

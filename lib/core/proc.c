@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -136,8 +137,10 @@ pid_t dp_proc_pid(const dp_proc *p) { return p->reaped ? 0 : p->pid; }
 
 char *dp_proc_which(const char *name, const char *dir)
 {
-    if (strchr(name, '/'))
-        return access(name, X_OK) == 0 ? dp_strdup(name) : NULL;
+    if (strchr(name, '/')) {
+        struct stat sb;
+        return access(name, X_OK) == 0 && stat(name, &sb) == 0 && S_ISREG(sb.st_mode) ? dp_strdup(name) : NULL;
+    }
     if (dir) {
         char *path = dp_asprintf("%s/%s", dir, name);
         struct stat sb;
@@ -226,9 +229,13 @@ int dp_proc_spawn(const dp_proc_opts *o, dp_proc **out, dp_err *err)
         rc = dp_err_set(err, DUMPER_EINTERNAL, "unable to prepare to run %s", p->what);
         goto done;
     }
-    int sr = strchr(o->path, '/')
-                 ? posix_spawn(&p->pid, o->path, &fa, &attr, (char *const *)o->argv, (char *const *)env)
-                 : posix_spawnp(&p->pid, o->path, &fa, &attr, (char *const *)o->argv, (char *const *)env);
+    /* Resolve and check the program first: some environments (valgrind, old libcs) report an
+     * exec failure only as the child's exit status 127, not as posix_spawn's result. */
+    char *resolved = dp_proc_which(o->path, NULL);
+    int sr = resolved ? posix_spawn(&p->pid, resolved, &fa, &attr, (char *const *)o->argv, (char *const *)env)
+                      : access(o->path, F_OK) == 0 ? EACCES
+                                                   : ENOENT;
+    free(resolved);
     if (sr != 0) {
         p->pid = 0;
         rc = dp_err_sys(err, (sr == ENOENT || sr == EACCES || sr == ENOEXEC) ? DUMPER_ETOOL : DUMPER_EIO, sr,
@@ -317,13 +324,36 @@ done:
     return rc;
 }
 
+/* write() that never raises SIGPIPE in a host that does not ignore it (the CLI does; an embedding
+ * application may not): block it in this thread, and consume the one a failed write left pending
+ * before unblocking. */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t n)
+{
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigset_t pending;
+    int was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    ssize_t w = write(fd, buf, n);
+    int e = errno;
+    if (w < 0 && e == EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return w;
+}
+
 int dp_proc_write(dp_proc *p, const void *data, size_t n, dp_err *err)
 {
     const char *s = data;
     if (p->in_fd < 0)
         return dp_err_set(err, DUMPER_EINTERNAL, "input of %s is closed", p->what);
     while (n > 0) {
-        ssize_t w = write(p->in_fd, s, n);
+        ssize_t w = write_nosigpipe(p->in_fd, s, n);
         if (w > 0) {
             s += w;
             n -= (size_t)w;

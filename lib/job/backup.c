@@ -263,8 +263,9 @@ static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, dp_
         rc = dp_sink_end(head, err);
     char hex[65] = "";
     if (rc == DUMPER_ECORRUPT || !rc) {
-        /* A short object shows up as a decompression error; report the size mismatch instead. */
-        if (sha->bytes != m->size && rc == DUMPER_ECORRUPT) {
+        /* A short object shows up as a decompression error (or none, uncompressed); report the size
+         * mismatch instead, which says what happened. */
+        if (sha->bytes < m->size) {
             dp_err_clear(err);
             rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is truncated: %llu of %llu bytes", key,
                             (unsigned long long)sha->bytes, (unsigned long long)m->size);
@@ -330,15 +331,14 @@ int dp_backup_restore(dp_storage *st, const char *key, const char *db_url, const
 {
     dp_dburl url;
     dp_manifest m;
+    memset(&m, 0, sizeof m);
     int rc = dp_dburl_parse(db_url, &url, err);
     if (rc)
         return rc;
     const dp_source_driver *drv = dp_source_for(url.type);
     dp_sink *target = NULL, *dec = NULL;
-    if ((rc = dp_backup_manifest(st, key, &m, err))) {
-        dp_dburl_free(&url);
-        return rc;
-    }
+    if ((rc = dp_backup_manifest(st, key, &m, err)))
+        goto done;
     if (!drv || !(drv->features & DP_SOURCE_FEAT_RESTORE)) {
         const char *fmt;
         if (drv && drv->resolve_format(&url, src, &fmt, err))

@@ -35,16 +35,32 @@ char *dp_manifest_to_json(const dp_manifest *m)
     return s;
 }
 
+/* A required field: a non-empty string, else NULL. */
 static const char *str_field(cJSON *o, const char *k)
 {
     cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
+    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
 }
 
+/* An optional string field: 0 if absent or a string (*out NULL or the string), -1 otherwise. */
+static int opt_str_field(cJSON *o, const char *k, const char **out)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!cJSON_IsString(v))
+        return -1;
+    *out = v->valuestring;
+    return 0;
+}
+
+/* A non-negative integer below 2^53 (exact in a double). -1 if absent or anything else. */
 static int num_field(cJSON *o, const char *k, uint64_t *out)
 {
     cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9.0e15)
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > 9.0e15 ||
+        v->valuedouble != (double)(uint64_t)v->valuedouble)
         return -1;
     *out = (uint64_t)v->valuedouble;
     return 0;
@@ -53,12 +69,19 @@ static int num_field(cJSON *o, const char *k, uint64_t *out)
 int dp_manifest_parse(const char *json, size_t len, const char *what, dp_manifest *m, dp_err *err)
 {
     memset(m, 0, sizeof *m);
-    cJSON *o = cJSON_ParseWithLength(json, len);
+    const char *end = NULL;
+    cJSON *o = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     const char *why = NULL;
     if (!o || !cJSON_IsObject(o)) {
         why = "not a JSON object";
         goto bad;
     }
+    /* one object and nothing after it but white space */
+    for (; end && end < json + len; end++)
+        if (!strchr(" \t\r\n", *end) || !*end) {
+            why = "trailing data after the JSON object";
+            goto bad;
+        }
     uint64_t ver = 0, created = 0, dur = 0;
     if (num_field(o, "dumper_manifest", &ver) || ver != 1) {
         why = "unknown manifest version";
@@ -88,21 +111,37 @@ int dp_manifest_parse(const char *json, size_t len, const char *what, dp_manifes
         why = "bad size";
         goto bad;
     }
-    if (num_field(o, "created_ms", &created) == 0)
-        m->created_ms = (int64_t)created;
-    else if ((m->created_ms = dp_parse_rfc3339(created_at)) < 0) {
+    /* created_at is always checked; created_ms (optional) keeps the milliseconds */
+    if ((m->created_ms = dp_parse_rfc3339(created_at)) < 0) {
         why = "bad created_at";
         goto bad;
     }
-    if (num_field(o, "duration_ms", &dur) == 0)
+    if (cJSON_GetObjectItemCaseSensitive(o, "created_ms")) {
+        if (num_field(o, "created_ms", &created)) {
+            why = "bad created_ms";
+            goto bad;
+        }
+        m->created_ms = (int64_t)created;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(o, "duration_ms")) {
+        if (num_field(o, "duration_ms", &dur)) {
+            why = "bad duration_ms";
+            goto bad;
+        }
         m->duration_ms = (int64_t)dur;
+    }
+    const char *version = NULL, *database = NULL;
+    if (opt_str_field(o, "dumper_version", &version) || opt_str_field(o, "database", &database)) {
+        why = "bad dumper_version or database";
+        goto bad;
+    }
     memcpy(m->sha256, sha, 65);
     m->name = strdup(name);
     m->source_type = strdup(type);
     m->format = strdup(fmt);
     m->compression = strdup(comp);
-    m->dumper_version = dp_strdup(str_field(o, "dumper_version"));
-    m->database = dp_strdup(str_field(o, "database"));
+    m->dumper_version = dp_strdup(version);
+    m->database = dp_strdup(database);
     cJSON_Delete(o);
     if (!m->name || !m->source_type || !m->format || !m->compression) {
         dp_manifest_free(m);

@@ -57,6 +57,12 @@ static void mongoc_log_to_dp(mongoc_log_level_t level, const char *domain, const
 
 static void mongoc_setup(void)
 {
+    /* libmongoc's performance counters live in /dev/shm/mongoc-<pid>, which is only removed by
+     * mongoc_cleanup(); a killed process leaves it behind, and a later process reusing that pid
+     * then prints "Falling back to malloc for counters" on stderr. We never read the counters:
+     * keep them in private memory. Only the dumper process (CLI or job) reaches this code, never
+     * an agent's host process, so touching the environment here is safe. */
+    setenv("MONGOC_DISABLE_SHM", "1", 0);
     mongoc_log_set_handler(mongoc_log_to_dp, NULL);
     mongoc_init();
 }

@@ -302,6 +302,9 @@ static int my_restore(const dp_dburl *url, const dp_source_opts *opts, const cha
 {
     static const char *const tools[] = {"mariadb", "mysql", NULL};
     *out = NULL;
+    if (opts->restore_file)
+        return dp_err_set(err, DUMPER_EUSAGE, "--rdb-file is for redis; %s backups restore into a database",
+                          url->scheme);
     if (!dp_streq(format, "sql"))
         return dp_err_set(err, DUMPER_EUNSUPPORTED, "cannot restore a '%s' backup into %s", format, url->scheme);
     char *pw = dp_tool_password(url, password_env), *tool = NULL, *optfile = NULL;

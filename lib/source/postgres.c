@@ -194,15 +194,34 @@ static int params_build(const dp_dburl *url, pgparams *pp, dp_err *err)
     if (url->dbname && *url->dbname)
         ADD("dbname", url->dbname);
     int have_timeout = 0;
+    /* Parameters libpq does not know are Rails' (pool, reconnect, prepared_statements, ...): they
+     * configure the application's connection pool, not the connection, so they are skipped. */
+    PQconninfoOption *known = PQconndefaults();
     for (size_t i = 0; i < url->nparams; i++) {
         const char *k = url->params[i].key;
+        if (!strcmp(k, "encoding"))
+            k = "client_encoding"; /* Rails' name for it */
         if (!strcmp(k, "password") || !strcmp(k, "dbname") || !strcmp(k, "host") || !strcmp(k, "port") ||
             !strcmp(k, "user"))
             continue;
+        int ok = !known; /* out of memory: let libpq judge */
+        for (PQconninfoOption *o = known; o && o->keyword; o++)
+            if (!strcmp(o->keyword, k))
+                ok = 1;
+        if (!ok) {
+            dp_debug("postgresql: ignoring url parameter '%s' (not a libpq connection option)", k);
+            continue;
+        }
         if (!strcmp(k, "connect_timeout"))
             have_timeout = 1;
-        ADD(k, url->params[i].value ? url->params[i].value : "");
+        if (pp->n >= MAX_KW - 2) {
+            PQconninfoFree(known);
+            return dp_err_set(err, DUMPER_EURL, "too many parameters in the postgresql url");
+        }
+        pp->kw[pp->n] = k;
+        pp->val[pp->n++] = url->params[i].value ? url->params[i].value : "";
     }
+    PQconninfoFree(known);
     if (!have_timeout)
         ADD("connect_timeout", "10");
 #undef ADD
@@ -574,6 +593,9 @@ static int pg_restore_sink(const dp_dburl *url, const dp_source_opts *opts, cons
     const char *env[2];
     dp_proc *p = NULL;
     *out = NULL;
+    if (opts->restore_file)
+        return dp_err_set(err, DUMPER_EUSAGE, "--rdb-file is for redis; %s backups restore into a database",
+                          url->scheme);
     int dump = dp_streq(format, "dump");
     if (!dump && !dp_streq(format, "sql"))
         return dp_err_set(err, DUMPER_EUNSUPPORTED, "cannot restore a '%s' backup into postgresql", format);
@@ -612,8 +634,10 @@ static int pg_restore_sink(const dp_dburl *url, const dp_source_opts *opts, cons
     }
     const char *psql_argv[] = {"psql", "--no-psqlrc", "--quiet", "--no-password", "--set=ON_ERROR_STOP=1",
                                "--single-transaction", "--file=-", dbarg, NULL};
+    /* --force with a custom-format archive: drop the archive's objects before recreating them
+     * (a plain dump can only do that if it was taken with --clean). */
     const char *restore_argv[] = {"pg_restore", "--no-password", "--exit-on-error", "--single-transaction", dbarg,
-                                  NULL};
+                                  opts->force ? "--clean" : NULL, "--if-exists", NULL};
     dp_proc_opts po = {.path = tool,
                        .argv = dump ? restore_argv : psql_argv,
                        .env_add = env,

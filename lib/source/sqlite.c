@@ -62,81 +62,149 @@ static int emit(dumpctx *c, const char *s)
     return flush(c, 0);
 }
 
-static void put_quoted(dp_buf *b, const char *s, size_t n, char q)
+/* The helpers below return -1 when the buffer could not grow: a byte silently missing from a
+ * dump would make a backup whose checksum is right and whose data is wrong. */
+static int put_quoted_body(dp_buf *b, const char *s, size_t n, char q)
 {
-    dp_buf_append(b, &q, 1);
+    int r = 0;
     const char *start = s;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == q) {
-            dp_buf_append(b, start, (size_t)(s + i - start + 1));
-            dp_buf_append(b, &q, 1);
+            r |= dp_buf_append(b, start, (size_t)(s + i - start + 1));
+            r |= dp_buf_append(b, &q, 1);
             start = s + i + 1;
         }
     }
-    dp_buf_append(b, start, (size_t)(s + n - start));
-    dp_buf_append(b, &q, 1);
+    r |= dp_buf_append(b, start, (size_t)(s + n - start));
+    return r;
+}
+
+static int put_quoted(dp_buf *b, const char *s, size_t n, char q)
+{
+    return dp_buf_append(b, &q, 1) | put_quoted_body(b, s, n, q) | dp_buf_append(b, &q, 1);
 }
 
 static void put_ident(dp_buf *b, const char *s) { put_quoted(b, s, strlen(s), '"'); }
 
-static void put_hex(dp_buf *b, const unsigned char *p, size_t n)
+static int put_hex(dp_buf *b, const unsigned char *p, size_t n)
 {
     static const char hx[] = "0123456789ABCDEF";
     char tmp[512];
     size_t t = 0;
+    int r = 0;
     for (size_t i = 0; i < n; i++) {
         tmp[t++] = hx[p[i] >> 4];
         tmp[t++] = hx[p[i] & 15];
         if (t == sizeof tmp) {
-            dp_buf_append(b, tmp, t);
+            r |= dp_buf_append(b, tmp, t);
             t = 0;
         }
     }
-    dp_buf_append(b, tmp, t);
+    return r | dp_buf_append(b, tmp, t);
 }
 
-static void put_value(dp_buf *b, sqlite3_stmt *st, int i)
+/* A text or blob body in slices, handing the line to the sink whenever it is full: a big value
+ * then costs SQLite's own copy only, not a second (hex: double-size) copy in the line buffer that
+ * would also stay allocated for the rest of the dump. */
+#define SLICE (32 * 1024)
+static int put_long(dumpctx *c, const unsigned char *p, size_t n, int hex)
 {
+    for (size_t off = 0; off < n; off += SLICE) {
+        size_t len = n - off < SLICE ? n - off : SLICE;
+        if ((hex ? put_hex(&c->line, p + off, len) : put_quoted_body(&c->line, (const char *)p + off, len, '\'')) < 0)
+            return dp_err_set(c->err, DUMPER_ENOMEM, "out of memory");
+        int rc = flush(c, 0);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int put_value(dumpctx *c, sqlite3_stmt *st, int i)
+{
+    dp_buf *b = &c->line;
     char num[64];
+    int r = 0, rc = 0;
     switch (sqlite3_column_type(st, i)) {
     case SQLITE_INTEGER:
         snprintf(num, sizeof num, "%lld", (long long)sqlite3_column_int64(st, i));
-        dp_buf_puts(b, num);
+        r = dp_buf_puts(b, num);
         break;
     case SQLITE_FLOAT: {
-        double r = sqlite3_column_double(st, i);
-        if (isinf(r))
-            dp_buf_puts(b, r > 0 ? "1e999" : "-1e999");
-        else if (isnan(r))
-            dp_buf_puts(b, "NULL");
+        double v = sqlite3_column_double(st, i);
+        if (isinf(v))
+            r = dp_buf_puts(b, v > 0 ? "1e999" : "-1e999");
+        else if (isnan(v))
+            r = dp_buf_puts(b, "NULL");
         else {
-            sqlite3_snprintf(sizeof num, num, "%!.17g", r);
-            dp_buf_puts(b, num);
+            /* 17 significant digits identify a double exactly; the C library prints them exactly
+             * (SQLite's own printf rounds through long double, which is not exact everywhere,
+             * e.g. under valgrind). A ".0" keeps an integral value a REAL on restore. */
+            snprintf(num, sizeof num, "%.17g", v);
+            if (!strpbrk(num, ".e"))
+                memcpy(num + strlen(num), ".0", 3);
+            r = dp_buf_puts(b, num);
         }
         break;
     }
     case SQLITE_TEXT: {
         const char *t = (const char *)sqlite3_column_text(st, i);
         size_t n = (size_t)sqlite3_column_bytes(st, i);
-        if (memchr(t, 0, n)) {
-            dp_buf_puts(b, "CAST(X'");
-            put_hex(b, (const unsigned char *)t, n);
-            dp_buf_puts(b, "' AS TEXT)");
+        if (!t && n)
+            return dp_err_set(c->err, DUMPER_ENOMEM, "out of memory");
+        if (n && memchr(t, 0, n)) {
+            r = dp_buf_puts(b, "CAST(X'");
+            if (!r && !(rc = put_long(c, (const unsigned char *)t, n, 1)))
+                r = dp_buf_puts(b, "' AS TEXT)");
         } else {
-            put_quoted(b, t, n, '\'');
+            r = dp_buf_puts(b, "'");
+            if (!r && !(rc = put_long(c, (const unsigned char *)t, n, 0)))
+                r = dp_buf_puts(b, "'");
         }
         break;
     }
     case SQLITE_BLOB: {
         const unsigned char *p = sqlite3_column_blob(st, i);
         size_t n = (size_t)sqlite3_column_bytes(st, i);
-        dp_buf_puts(b, "X'");
-        put_hex(b, p, n);
-        dp_buf_puts(b, "'");
+        if (!p && n)
+            return dp_err_set(c->err, DUMPER_ENOMEM, "out of memory");
+        r = dp_buf_puts(b, "X'");
+        if (!r && !(rc = put_long(c, p, n, 1)))
+            r = dp_buf_puts(b, "'");
         break;
     }
-    default: dp_buf_puts(b, "NULL");
+    default: r = dp_buf_puts(b, "NULL");
     }
+    if (rc)
+        return rc;
+    return r < 0 ? dp_err_set(c->err, DUMPER_ENOMEM, "out of memory") : 0;
+}
+
+/* The name under which the rowid of `table` can be selected, or NULL when the table has no rowid
+ * of its own to keep: WITHOUT ROWID, or an INTEGER PRIMARY KEY column (its alias) is dumped anyway.
+ * Like `sqlite3 .dump --preserve-rowids`: rowids survive a restore even with gaps, so anything that
+ * refers to them (FTS5 external content, application code) still points at the right rows. */
+static const char *rowid_name(dumpctx *c, const char *table, int int_pk, int npk, const char *const *colnames,
+                              int ncolnames)
+{
+    static const char *const names[] = {"rowid", "_rowid_", "oid"};
+    if (npk == 1 && int_pk)
+        return NULL;
+    for (size_t k = 0; k < 3; k++) {
+        int taken = 0;
+        for (int i = 0; i < ncolnames; i++)
+            if (sqlite3_stricmp(colnames[i], names[k]) == 0)
+                taken = 1;
+        if (taken)
+            continue;
+        char *q = sqlite3_mprintf("SELECT %s FROM \"%w\" LIMIT 0", names[k], table);
+        sqlite3_stmt *st = NULL;
+        int ok = q && sqlite3_prepare_v2(c->db, q, -1, &st, NULL) == SQLITE_OK;
+        sqlite3_finalize(st);
+        sqlite3_free(q);
+        return ok ? names[k] : NULL; /* fails only for WITHOUT ROWID tables */
+    }
+    return NULL;
 }
 
 /* Dump the rows of one table as INSERT statements. */
@@ -144,7 +212,8 @@ static int dump_rows(dumpctx *c, const char *table)
 {
     /* Columns that can be inserted: skip generated columns (hidden 2/3) which reject values. */
     dp_buf cols = {0}, sql = {0}, prefix = {0};
-    int rc = 0, skipped = 0, ncols = 0;
+    int rc = 0, skipped = 0, ncols = 0, npk = 0, int_pk = 0, nnames = 0;
+    const char *names[2000]; /* SQLITE_MAX_COLUMN */
     sqlite3_stmt *st = NULL;
     char *q = sqlite3_mprintf("PRAGMA table_xinfo(%Q)", table);
     if (!q || sqlite3_prepare_v2(c->db, q, -1, &st, NULL) != SQLITE_OK) {
@@ -153,18 +222,37 @@ static int dump_rows(dumpctx *c, const char *table)
     }
     while (sqlite3_step(st) == SQLITE_ROW) {
         int hidden = sqlite3_column_int(st, 6);
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        const char *type = (const char *)sqlite3_column_text(st, 2);
+        if (sqlite3_column_int(st, 5) > 0) {
+            npk++;
+            int_pk = type && sqlite3_stricmp(type, "INTEGER") == 0;
+        }
+        if (nnames < (int)(sizeof names / sizeof names[0]) && name)
+            names[nnames++] = sqlite3_mprintf("%s", name);
         if (hidden != 0) {
             skipped = 1;
             continue;
         }
         if (ncols++)
             dp_buf_puts(&cols, ",");
-        put_ident(&cols, (const char *)sqlite3_column_text(st, 1));
+        put_ident(&cols, name);
     }
     sqlite3_finalize(st);
     st = NULL;
     if (ncols == 0)
         goto done;
+    const char *rowid = rowid_name(c, table, int_pk, npk, names, nnames);
+    if (rowid) {
+        /* the rowid goes first: INSERT INTO t(rowid,a,b) VALUES(<rowid>,...) */
+        dp_buf with = {0};
+        dp_buf_printf(&with, "%s,", rowid);
+        dp_buf_append(&with, cols.data, cols.len);
+        dp_buf_free(&cols);
+        cols = with;
+        skipped = 1; /* the column list must be spelled out */
+        ncols++;
+    }
     dp_buf_puts(&sql, "SELECT ");
     dp_buf_append(&sql, cols.data, cols.len);
     dp_buf_puts(&sql, " FROM ");
@@ -187,11 +275,17 @@ static int dump_rows(dumpctx *c, const char *table)
     }
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        dp_buf_append(&c->line, prefix.data, prefix.len);
+        if (dp_buf_append(&c->line, prefix.data, prefix.len) < 0) {
+            rc = dp_err_set(c->err, DUMPER_ENOMEM, "out of memory");
+            goto done;
+        }
         for (int i = 0; i < ncols; i++) {
-            if (i)
-                dp_buf_append(&c->line, ",", 1);
-            put_value(&c->line, st, i);
+            if (i && dp_buf_append(&c->line, ",", 1) < 0) {
+                rc = dp_err_set(c->err, DUMPER_ENOMEM, "out of memory");
+                goto done;
+            }
+            if ((rc = put_value(c, st, i)))
+                goto done;
         }
         if (dp_buf_puts(&c->line, ");\n") < 0) {
             rc = dp_err_set(c->err, DUMPER_ENOMEM, "out of memory");
@@ -203,6 +297,8 @@ static int dump_rows(dumpctx *c, const char *table)
     if (step != SQLITE_DONE)
         rc = db_fail(c, "reading rows");
 done:
+    for (int i = 0; i < nnames; i++)
+        sqlite3_free((void *)names[i]);
     sqlite3_free(q);
     sqlite3_finalize(st);
     dp_buf_free(&cols);
@@ -217,6 +313,25 @@ static int dump_all(dumpctx *c)
     sqlite3_stmt *st = NULL;
     if ((rc = emit(c, "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n")))
         return rc;
+    /* Header fields that belong to the data (schema versions of migration tools, file type ids);
+     * `sqlite3 .dump` drops them. */
+    static const char *const header[] = {"user_version", "application_id"};
+    for (size_t i = 0; i < 2; i++) {
+        char q[64], line[96];
+        snprintf(q, sizeof q, "PRAGMA %s", header[i]);
+        if (sqlite3_prepare_v2(c->db, q, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+            sqlite3_finalize(st);
+            return db_fail(c, "reading the header");
+        }
+        long long v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (v) {
+            snprintf(line, sizeof line, "PRAGMA %s=%lld;\n", header[i], v);
+            if ((rc = emit(c, line)))
+                return rc;
+        }
+    }
     if (sqlite3_prepare_v2(c->db,
                            "SELECT name, sql FROM sqlite_schema WHERE sql NOT NULL AND type=='table' "
                            "ORDER BY tbl_name=='sqlite_sequence', rowid",
@@ -345,6 +460,7 @@ typedef struct {
     sqlite3 *db;
     char *target, *tmp;
     int force;
+    int replace_empty; /* the target existed as an empty file: it may be replaced without force */
     dp_buf pending;
     size_t scanned; /* bytes of pending already checked for statement ends */
 } restore_sink;
@@ -353,7 +469,10 @@ static int exec_stmt(restore_sink *r, char *sql, dp_err *err)
 {
     char *msg = NULL;
     if (sqlite3_exec(r->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = dp_err_set(err, DUMPER_ESOURCE, "restore into '%s' failed: %s", r->target, msg ? msg : "error");
+        /* a full or failing disk is the target's problem, not the dump's */
+        int code = sqlite3_errcode(r->db);
+        int dcode = code == SQLITE_FULL ? DUMPER_ENOSPC : code == SQLITE_IOERR ? DUMPER_EIO : DUMPER_ESOURCE;
+        int rc = dp_err_set(err, dcode, "restore into '%s' failed: %s", r->target, msg ? msg : "error");
         sqlite3_free(msg);
         return rc;
     }
@@ -443,9 +562,16 @@ static int rs_commit(dp_sink *s, dp_err *err)
     } else {
         if (renameat2(AT_FDCWD, r->tmp, AT_FDCWD, r->target, RENAME_NOREPLACE) < 0) {
             int e = errno;
-            if (e == EEXIST)
+            struct stat sb;
+            if (e == EEXIST && r->replace_empty && stat(r->target, &sb) == 0 && S_ISREG(sb.st_mode) &&
+                sb.st_size == 0) {
+                /* still the empty file the restore was allowed to fill */
+                if (rename(r->tmp, r->target) < 0)
+                    return dp_err_sys(err, DUMPER_EIO, errno, "unable to move the restored database to '%s'",
+                                      r->target);
+            } else if (e == EEXIST)
                 return dp_err_set(err, DUMPER_EEXIST, "target database '%s' appeared during the restore", r->target);
-            if (rename(r->tmp, r->target) < 0) /* filesystems without NOREPLACE */
+            else if (rename(r->tmp, r->target) < 0) /* filesystems without NOREPLACE */
                 return dp_err_sys(err, DUMPER_EIO, errno, "unable to move the restored database to '%s'", r->target);
         }
     }
@@ -496,18 +622,21 @@ static int sqlite_restore(const dp_dburl *url, const dp_source_opts *opts, const
     if (!dp_streq(format, "sql"))
         return dp_err_set(err, DUMPER_EUNSUPPORTED, "cannot restore a '%s' backup into sqlite", format);
     struct stat sb;
+    int replace_empty = 0;
     if (stat(url->path, &sb) == 0) {
         if (!S_ISREG(sb.st_mode))
             return dp_err_set(err, DUMPER_EEXIST, "target '%s' exists and is not a regular file", url->path);
         if (sb.st_size > 0 && !opts->force)
             return dp_err_set(err, DUMPER_EEXIST,
                               "target database '%s' exists and is not empty (use --force to replace it)", url->path);
+        replace_empty = sb.st_size == 0;
     }
     restore_sink *r = calloc(1, sizeof *r);
     if (!r)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     dp_sink_init(&r->base, &restore_ops, NULL);
     r->force = opts->force;
+    r->replace_empty = replace_empty;
     r->target = strdup(url->path);
     const char *slash = strrchr(url->path, '/');
     unsigned rnd = (unsigned)(dp_mono_ms() ^ (uintptr_t)r);
@@ -519,8 +648,12 @@ static int sqlite_restore(const dp_dburl *url, const dp_source_opts *opts, const
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     } else if (sqlite3_open_v2(r->tmp, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                                NULL) != SQLITE_OK) {
-        rc = dp_err_set(err, errno == ENOSPC ? DUMPER_ENOSPC : DUMPER_EIO, "unable to create '%s': %s", r->tmp,
-                        r->db ? sqlite3_errmsg(r->db) : "out of memory");
+        /* the OS error says why (a missing directory, no permission, a full disk) */
+        int e = r->db ? sqlite3_system_errno(r->db) : ENOMEM;
+        rc = e ? dp_err_sys(err, e == ENOENT ? DUMPER_ENOENT : dp_err_code_for_errno(e), e,
+                            "unable to create the database '%s'", r->target)
+               : dp_err_set(err, DUMPER_EIO, "unable to create the database '%s': %s", r->target,
+                            sqlite3_errmsg(r->db));
     } else if (sqlite3_exec(r->db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;", NULL, NULL, NULL) !=
                SQLITE_OK) {
         rc = dp_err_set(err, DUMPER_EIO, "unable to create '%s': %s", r->tmp, sqlite3_errmsg(r->db));

@@ -54,8 +54,12 @@ static void ts_destroy(dp_sink *s)
     dp_free_secret(t->secret);
 }
 
-static const dp_sink_ops tool_ops = {
-    .name = "tool-restore", .write = ts_write, .end = ts_end, .commit = ts_commit, .abort = ts_abort, .destroy = ts_destroy};
+static const dp_sink_ops tool_ops = {.name = "tool-restore",
+                                     .write = ts_write,
+                                     .end = ts_end,
+                                     .commit = ts_commit,
+                                     .abort = ts_abort,
+                                     .destroy = ts_destroy};
 
 dp_sink *dp_tool_sink_new(dp_proc *p, char *secret, char *tmpfile)
 {

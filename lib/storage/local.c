@@ -133,8 +133,12 @@ static int lw_commit(dp_sink *s, dp_err *err)
             return dp_err_set(err, DUMPER_EEXIST, "backup '%s' already exists", w->shown);
         return dp_err_sys(err, DUMPER_EIO, e, "unable to rename '%s' into place", w->shown);
     }
-    if (dp_fsync_dir_of(w->final) < 0)
-        return dp_err_sys(err, DUMPER_EIO, errno, "unable to fsync the directory of '%s'", w->shown);
+    if (dp_fsync_dir_of(w->final) < 0) {
+        /* the commit failed: take the name back rather than leave a backup that may not survive */
+        int e = errno;
+        unlink(w->final);
+        return dp_err_sys(err, DUMPER_EIO, e, "unable to fsync the directory of '%s'", w->shown);
+    }
     return 0;
 }
 

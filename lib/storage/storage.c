@@ -162,7 +162,9 @@ int dp_storage_split_path(const char *path, char **location, char **key, dp_err 
     *location = *key = NULL;
     const char *slash = strrchr(path, '/');
     const char *schemeend = strstr(path, "://");
-    if (!slash || (schemeend && slash < schemeend + 3)) {
+    if (schemeend && slash < schemeend + 3) {
+        /* "s3://bucket": a location without an object name */
+    } else if (!slash) {
         *location = strdup(".");
         *key = strdup(path);
     } else if (slash == path) {

@@ -84,6 +84,8 @@ while kill -0 "${HOST_PID[web]}" 2>/dev/null; do
   sleep 0.05
 done
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+rc=0; wait "${HOST_PID[web]}" || rc=$?
+[ "$rc" = 0 ] || { cat "$T/web.host.log" >&2; fail "host exited with $rc after SIGTERM (sanitizer report above?)"; }
 note "host exited ${ms} ms after SIGTERM with a request hanging"
 [ "$ms" -lt 1200 ] || fail "dumper_agent_stop took ${ms} ms"
 

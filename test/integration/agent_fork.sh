@@ -25,6 +25,8 @@ jq -e 'select(.running != 0)' "$T/statuses" >/dev/null && fail "a worker reports
 jq -e "select(.pid == $MP)" "$T/statuses" >/dev/null && fail "the master answered a request"
 for i in $(seq 20); do curl -sf "http://127.0.0.1:${HOST_PORT[master]}/" | grep -qx ok || fail "request $i failed"; done
 
+WORKERS=$(jq .pid "$T/statuses" | sort -u)
+AG_PIDS+=($WORKERS) # killed at the end too, whatever happens to the master
 # worker threads: one per worker process (the agent's thread lives in the master only)
 for w in $(jq .pid "$T/statuses" | sort -u); do
   [ "$(ls /proc/$w/task | wc -l)" = 1 ] || fail "worker $w has $(ls /proc/$w/task | wc -l) threads"
@@ -37,4 +39,7 @@ for i in 1 2 3; do
   wait_until 30 "backup $i is good" sh -c "[ \$(\"$DUMPERD\" backups shop --json --data '$DPD_DATA' | jq '[.[] | select(.status==\"good\")] | length') = $i ]"
 done
 grep "unknown child" "$T/master.host.log" && fail "the master reaped a job process"
+kill -TERM "$MP"
+rc=0; wait "$MP" || rc=$?
+[ "$rc" = 0 ] || { cat "$T/master.host.log" >&2; fail "master exited with $rc after SIGTERM"; }
 note "ok: one agent (master $MP), $(jq .pid "$T/statuses" | sort -u | wc -l) workers served, 3 backups good"

@@ -74,12 +74,27 @@ runuser -u postgres -- "$PGBIN/initdb" -D "$KD/data" -U postgres --pwfile="$KD/p
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$KD/data" -l "$KD/server.log" -w -t 30 \
   -o "-p $KPORT -k $KD -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null || fail "private server did not start"
 stop_private() { runuser -u postgres -- "$PGBIN/pg_ctl" -D "$KD/data" -m immediate -w stop >/dev/null 2>&1 || true; }
-trap 'stop_private; _cleanup' EXIT
+trap 'rc=$?; stop_private; (exit $rc); _cleanup' EXIT
 PGPASSWORD=$PW psql -X -q -h 127.0.0.1 -p $KPORT -U postgres -d postgres -v ON_ERROR_STOP=1 \
-  -c "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 8) AS v FROM generate_series(1, 400000) g" ||
+  -c "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 8) AS v FROM generate_series(1, 250000) g" ||
   fail "could not fill the private server"
-# A pipe that fills slowly keeps pg_dump busy: limit the rate with a slow storage? Simpler: a slow
-# compression level keeps the dump running for a few seconds.
+# A slow compression level keeps the dump running for a few seconds.
+
+# Interrupted (SIGTERM, as a service manager would): exit 17, pg_dump killed and reaped, nothing left.
+"$DUMPER" backup "postgres://postgres:$PW@127.0.0.1:$KPORT/postgres" --to "$T/b9" --level 19 >"$T/int.out" 2>"$T/int.err" &
+bpid=$!
+# (Match the dump itself, not the short `pg_dump --version` probes that precede it.)
+for _ in $(seq 1 100); do pgrep -P $bpid -f "port='$KPORT'" >/dev/null && break; sleep 0.05; done
+dpid=$(pgrep -P $bpid -f "port='$KPORT'") || fail "pg_dump did not start"
+sleep 0.3
+kill -TERM $bpid
+rc=0; wait $bpid || rc=$?
+[ "$rc" = 17 ] || { cat "$T/int.err" >&2; fail "interrupted backup: exit $rc, expected 17"; }
+[ "$(wc -l <"$T/int.err")" = 1 ] || { cat "$T/int.err" >&2; fail "expected one error line"; }
+note "interrupted -> $(cat "$T/int.err")"
+! kill -0 "$dpid" 2>/dev/null || fail "pg_dump $dpid survived the interrupted backup"
+no_backup_left "$T/b9"
+
 "$DUMPER" backup "postgres://postgres:$PW@127.0.0.1:$KPORT/postgres" --to "$T/b8" --level 19 >"$T/kill.out" 2>"$T/kill.err" &
 bpid=$!
 for _ in $(seq 1 100); do pgrep -f "port='$KPORT'" >/dev/null && break; sleep 0.05; done

@@ -16,7 +16,7 @@ pg_url() { echo "postgres://postgres:$PW@$PGH:$PGP/$1"; }
 my_url() { echo "mariadb://dumper:$PW@127.0.0.1:$MYP/$1"; }
 
 pgq() { local db=$1; shift; PGPASSWORD=$PW psql -X -q -v ON_ERROR_STOP=1 -h "$PGH" -p "$PGP" -U postgres -d "$db" -At "$@"; }
-myq() { mariadb --no-defaults -uroot --socket="$DUMPER_TEST_MYSQL_SOCKET" -N -B "$@"; }
+myq() { mariadb --no-defaults --default-character-set=utf8mb4 -uroot --socket="$DUMPER_TEST_MYSQL_SOCKET" -N -B "$@"; }
 
 pg_fresh() { pgq postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" -c "CREATE DATABASE \"$1\""; }
 my_fresh() { myq -e "DROP DATABASE IF EXISTS \`$1\`; CREATE DATABASE \`$1\`"; }
@@ -33,9 +33,10 @@ pg_fingerprint() {
 
 my_fingerprint() {
   local db=$1 t
-  for t in $(myq -e "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='$db' AND TABLE_TYPE='BASE TABLE' ORDER BY 1"); do
+  myq -e "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='$db' AND TABLE_TYPE='BASE TABLE' ORDER BY 1" |
+  while IFS= read -r t; do
     printf '%s %s %s\n' "$t" "$(myq -e "SELECT COUNT(*) FROM \`$db\`.\`$t\`")" \
-      "$(myq -e "SELECT * FROM \`$db\`.\`$t\` ORDER BY 1" | md5sum | cut -c1-32)"
+      "$(myq -e "SELECT * FROM \`$db\`.\`$t\`" | LC_ALL=C sort | md5sum | cut -c1-32)"
   done
 }
 

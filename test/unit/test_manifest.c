@@ -1,0 +1,256 @@
+/* test_manifest.c - the backup manifest: JSON round trip, and every invalid field rejected with
+ * DUMPER_ECORRUPT and a message naming the backup. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/util.h"
+#include "job/manifest.h"
+
+static const char SHA[] = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+static void fill(dp_manifest *m)
+{
+    memset(m, 0, sizeof *m);
+    m->name = strdup("app-20261126T094500.123Z.sql.zst");
+    m->source_type = strdup("sqlite");
+    m->format = strdup("sql");
+    m->compression = strdup("zstd");
+    m->size = 1234567;
+    m->raw_size = 7654321;
+    memcpy(m->sha256, SHA, 65);
+    m->created_ms = 1795686300123; /* 2026-11-26T09:45:00.123Z */
+    m->duration_ms = 42;
+    m->dumper_version = strdup("0.1.0");
+    m->database = strdup("sqlite:///var/app/db.sqlite3");
+}
+
+static void test_roundtrip(void **state)
+{
+    dp_manifest m, back;
+    fill(&m);
+    char *json = dp_manifest_to_json(&m);
+    assert_non_null(json);
+    dp_err err = {0};
+    assert_int_equal(dp_manifest_parse(json, strlen(json), "x", &back, &err), 0);
+    assert_string_equal(back.name, m.name);
+    assert_string_equal(back.source_type, "sqlite");
+    assert_string_equal(back.format, "sql");
+    assert_string_equal(back.compression, "zstd");
+    assert_int_equal(back.size, m.size);
+    assert_int_equal(back.raw_size, m.raw_size);
+    assert_string_equal(back.sha256, SHA);
+    assert_int_equal(back.created_ms, m.created_ms); /* milliseconds survive */
+    assert_int_equal(back.duration_ms, 42);
+    assert_string_equal(back.dumper_version, "0.1.0");
+    assert_string_equal(back.database, m.database);
+    /* the human-readable time is there too */
+    assert_non_null(strstr(json, "\"created_at\":\t\"2026-11-26T09:45:00Z\""));
+    dp_manifest_free(&back);
+    free(json);
+
+    /* large sizes (> 4 GiB) and a manifest without the optional fields */
+    m.size = 5ull << 40;
+    m.raw_size = 9000000000000000ull;
+    free(m.database);
+    m.database = NULL;
+    json = dp_manifest_to_json(&m);
+    assert_int_equal(dp_manifest_parse(json, strlen(json), "x", &back, &err), 0);
+    assert_int_equal(back.size, 5ull << 40);
+    assert_int_equal(back.raw_size, 9000000000000000ull);
+    assert_null(back.database);
+    dp_manifest_free(&back);
+    free(json);
+    dp_manifest_free(&m);
+    dp_manifest_free(NULL);
+}
+
+/* A minimal valid manifest, edited field by field. */
+static const char BASE[] = "{\"dumper_manifest\":1,\"name\":\"a.sql.zst\",\"source_type\":\"sqlite\",\"format\":\"sql\","
+                           "\"compression\":\"zstd\",\"size\":10,\"raw_size\":20,"
+                           "\"sha256\":\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\","
+                           "\"created_at\":\"2026-11-26T09:45:00Z\"}";
+
+/* BASE with `field` replaced by raw JSON `value` (NULL removes it). */
+static char *edit(const char *field, const char *value)
+{
+    cJSON *o = cJSON_Parse(BASE);
+    assert_non_null(o);
+    cJSON_DeleteItemFromObjectCaseSensitive(o, field);
+    if (value) {
+        cJSON *v = cJSON_Parse(value);
+        assert_non_null(v);
+        cJSON_AddItemToObject(o, field, v);
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static void expect_ok(const char *json)
+{
+    dp_manifest m;
+    dp_err err = {0};
+    if (dp_manifest_parse(json, strlen(json), "b", &m, &err))
+        fail_msg("rejected %s: %s", json, err.msg);
+    dp_manifest_free(&m);
+}
+
+static void expect_bad(const char *json, size_t len, const char *why)
+{
+    dp_manifest m;
+    dp_err err = {0};
+    int rc = dp_manifest_parse(json, len, "app.sql.zst", &m, &err);
+    if (rc != DUMPER_ECORRUPT)
+        fail_msg("accepted (%d) %.*s", rc, (int)len, json);
+    assert_non_null(strstr(err.msg, "manifest of 'app.sql.zst' is invalid"));
+    if (why && !strstr(err.msg, why))
+        fail_msg("message '%s' lacks '%s' for %.*s", err.msg, why, (int)len, json);
+    /* nothing allocated is left in m */
+    assert_null(m.name);
+    assert_null(m.source_type);
+    assert_null(m.format);
+}
+
+static void bad_field(const char *field, const char *value, const char *why)
+{
+    char *s = edit(field, value);
+    expect_bad(s, strlen(s), why);
+    free(s);
+}
+
+static void test_valid_variants(void **state)
+{
+    expect_ok(BASE);
+    char *s = edit("compression", "\"gzip\"");
+    expect_ok(s);
+    free(s);
+    s = edit("compression", "\"none\"");
+    expect_ok(s);
+    free(s);
+    s = edit("size", "0"); /* an empty stored object is possible in theory */
+    expect_ok(s);
+    free(s);
+    s = edit("created_at", "\"2026-11-26T09:45:00.123Z\"");
+    expect_ok(s);
+    free(s);
+    s = edit("unknown_future_field", "{\"x\":[1,2]}"); /* forward compatible */
+    expect_ok(s);
+    free(s);
+    s = edit("duration_ms", "17");
+    expect_ok(s);
+    free(s);
+    /* created_ms, when present, wins over created_at (keeps milliseconds) */
+    s = edit("created_ms", "1795686300123");
+    dp_manifest m;
+    dp_err err = {0};
+    assert_int_equal(dp_manifest_parse(s, strlen(s), "b", &m, &err), 0);
+    assert_int_equal(m.created_ms, 1795686300123);
+    dp_manifest_free(&m);
+    free(s);
+}
+
+static void test_invalid_fields(void **state)
+{
+    /* not JSON / not an object */
+    expect_bad("", 0, "not a JSON object");
+    expect_bad("{", 1, "not a JSON object");
+    expect_bad("[]", 2, "not a JSON object");
+    expect_bad("null", 4, "not a JSON object");
+    expect_bad("\"str\"", 5, "not a JSON object");
+    expect_bad("{}", 2, NULL);
+    /* the length is honoured: a valid manifest cut short is invalid */
+    expect_bad(BASE, strlen(BASE) - 1, "not a JSON object");
+    /* trailing garbage after the object */
+    char *tg = dp_asprintf("%s garbage", BASE);
+    expect_bad(tg, strlen(tg), NULL);
+    free(tg);
+    tg = dp_asprintf("%s{}", BASE);
+    expect_bad(tg, strlen(tg), NULL);
+    free(tg);
+
+    /* version */
+    bad_field("dumper_manifest", NULL, "version");
+    bad_field("dumper_manifest", "2", "version");
+    bad_field("dumper_manifest", "0", "version");
+    bad_field("dumper_manifest", "\"1\"", "version");
+    bad_field("dumper_manifest", "1.5", "version");
+    /* required strings: missing, wrong type, empty */
+    static const char *const strings[] = {"name", "source_type", "format", "compression", "sha256", "created_at"};
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+        bad_field(strings[i], NULL, NULL);
+        bad_field(strings[i], "42", NULL);
+        bad_field(strings[i], "null", NULL);
+        bad_field(strings[i], "\"\"", NULL);
+        bad_field(strings[i], "[\"sqlite\"]", NULL);
+    }
+    bad_field("compression", "\"lz4\"", "compression");
+    bad_field("compression", "\"ZSTD\"", "compression");
+    /* sha256: length, case, alphabet */
+    bad_field("sha256", "\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a0\"", "sha256");
+    bad_field("sha256", "\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a088\"", "sha256");
+    bad_field("sha256", "\"9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08\"", "sha256");
+    bad_field("sha256", "\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00ag8\"", "sha256");
+    /* sizes: missing, negative, fractional, absurd, wrong type */
+    static const char *const sizes[] = {"size", "raw_size"};
+    for (size_t i = 0; i < 2; i++) {
+        bad_field(sizes[i], NULL, "size");
+        bad_field(sizes[i], "-1", "size");
+        bad_field(sizes[i], "1.5", "size");
+        bad_field(sizes[i], "1e300", "size");
+        bad_field(sizes[i], "\"10\"", "size");
+        bad_field(sizes[i], "true", "size");
+    }
+    /* time stamps */
+    bad_field("created_at", "\"yesterday\"", "created_at");
+    bad_field("created_at", "\"2026-11-26 09:45:00\"", "created_at");
+    bad_field("created_at", "\"2026-11-26T09:45:00+01:00\"", "created_at");
+    bad_field("created_at", "\"2026-11-26T09:45:00Zjunk\"", "created_at");
+    bad_field("created_ms", "-5", NULL);
+    bad_field("created_ms", "\"x\"", NULL);
+    bad_field("created_ms", "1.5", NULL);
+    /* created_ms does not excuse a broken created_at */
+    char *s = edit("created_ms", "1795686300123");
+    cJSON *o = cJSON_Parse(s);
+    cJSON_ReplaceItemInObjectCaseSensitive(o, "created_at", cJSON_CreateString("garbage"));
+    char *s2 = cJSON_PrintUnformatted(o);
+    expect_bad(s2, strlen(s2), "created_at");
+    free(s2);
+    cJSON_Delete(o);
+    free(s);
+    /* optional fields: wrong type when present */
+    bad_field("duration_ms", "-1", NULL);
+    bad_field("duration_ms", "\"fast\"", NULL);
+    bad_field("dumper_version", "1", NULL);
+    bad_field("database", "{}", NULL);
+}
+
+static void test_embedded_nul(void **state)
+{
+    /* a NUL inside the buffer must not let a prefix pass as the whole manifest */
+    size_t n = strlen(BASE);
+    char *buf = malloc(n + 10);
+    memcpy(buf, BASE, n);
+    memcpy(buf + n, "\0garbage!", 9);
+    expect_bad(buf, n + 9, NULL);
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_valid_variants),
+        cmocka_unit_test(test_invalid_fields),
+        cmocka_unit_test(test_embedded_nul),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
