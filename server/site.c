@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,12 +315,81 @@ static char *cookie_value(const char *tok, int64_t max_age_s)
                        sd_site.tls ? "; Secure" : "");
 }
 
+/* Failed logins per (client address, user name), in this process: after LOGIN_MAX failures within
+ * LOGIN_WINDOW_MS that pair gets 429 until the window ends, before any password work (so guessing is
+ * slow and cheap to refuse, and one client cannot lock a user out for everybody else). */
+#define LOGIN_SLOTS 256
+#define LOGIN_MAX 10
+#define LOGIN_WINDOW_MS 60000
+static pthread_mutex_t login_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char key[65];
+    int64_t since;
+    int fails;
+} login_fails[LOGIN_SLOTS];
+
+static void login_key(struct MHD_Connection *c, const char *user, char out[65])
+{
+    char addr[64] = "?";
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr, addr, sizeof addr);
+    char *k = dp_asprintf("%s\n%s", addr, user);
+    dp_sha256_hex(k ? k : user, k ? strlen(k) : strlen(user), out);
+    free(k);
+}
+
+/* 1 when this client may try this user now. */
+static int login_allowed(const char key[65])
+{
+    int64_t now = dp_mono_ms();
+    int ok = 1;
+    pthread_mutex_lock(&login_lock);
+    for (int i = 0; i < LOGIN_SLOTS; i++)
+        if (!strcmp(login_fails[i].key, key) && now - login_fails[i].since < LOGIN_WINDOW_MS &&
+            login_fails[i].fails >= LOGIN_MAX)
+            ok = 0;
+    pthread_mutex_unlock(&login_lock);
+    return ok;
+}
+
+static void login_failed(const char key[65])
+{
+    int64_t now = dp_mono_ms();
+    int slot = -1, oldest = 0;
+    pthread_mutex_lock(&login_lock);
+    for (int i = 0; i < LOGIN_SLOTS && slot < 0; i++)
+        if (!strcmp(login_fails[i].key, key))
+            slot = i;
+    if (slot < 0) {
+        for (int i = 1; i < LOGIN_SLOTS; i++)
+            if (login_fails[i].since < login_fails[oldest].since)
+                oldest = i;
+        slot = oldest;
+        snprintf(login_fails[slot].key, sizeof login_fails[slot].key, "%s", key);
+        login_fails[slot].fails = 0;
+        login_fails[slot].since = now;
+    }
+    if (now - login_fails[slot].since >= LOGIN_WINDOW_MS) {
+        login_fails[slot].fails = 0;
+        login_fails[slot].since = now;
+    }
+    login_fails[slot].fails++;
+    pthread_mutex_unlock(&login_lock);
+}
+
 static enum MHD_Result login(struct MHD_Connection *c, sd_db *db, const cJSON *j)
 {
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "user");
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "password");
     if (!cJSON_IsString(u) || !cJSON_IsString(p) || strlen(p->valuestring) > 1024 || strlen(u->valuestring) > 64)
         return err_reply(c, 400, "invalid_request", "fields 'user' and 'password' are required");
+    char lk[65];
+    login_key(c, u->valuestring, lk);
+    if (!login_allowed(lk)) {
+        dp_warn("site: login for user '%.64s' refused: too many failures", valid_name(u->valuestring) ? u->valuestring : "(invalid)");
+        return err_reply(c, 429, "too_many_requests", "too many failed logins; try again in a minute");
+    }
     sd_res r = {0};
     dp_err err = {0};
     if (sd_q(db, &r, &err, "SELECT id, pw_hash FROM users WHERE name = ?", "s", u->valuestring))
@@ -328,6 +398,7 @@ static enum MHD_Result login(struct MHD_Connection *c, sd_db *db, const cJSON *j
     int ok = sd_pw_verify(p->valuestring, r.rows ? sd_get(&r, 0, 1) : NULL) && uid > 0;
     sd_res_free(&r);
     if (!ok) {
+        login_failed(lk);
         dp_warn("site: failed login for user '%.64s'", valid_name(u->valuestring) ? u->valuestring : "(invalid)");
         return err_reply(c, 401, "unauthorized", "wrong user name or password");
     }

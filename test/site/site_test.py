@@ -195,6 +195,11 @@ def test(env):
     expect(b.req("GET", "/ui/login"), 405, "GET /ui/login", "method_not_allowed")
     expect(b.req("POST", "/ui/login", raw=b"user=admin&password=x",
                  headers={"Content-Type": "application/x-www-form-urlencoded"}), 415, "form-encoded login")
+    # throttling: 10 failures per client and user within a minute, then 429 before any password work
+    for i in range(10):
+        eq(b.login("victim", "guess %d" % i)[0], 401, "failed login %d" % i)
+    st, j, h = b.login("victim", "guess 10")
+    check(st == 429 and j["error"] == "too_many_requests" and "set-cookie" not in h, "11th failure: %d %r" % (st, j))
     st, j, h = b.login("admin", PASSWORD)
     eq(st, 200, "login")
     ck = h["set-cookie"]
