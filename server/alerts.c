@@ -10,7 +10,8 @@
  *
  * Keys: a failed backup is "b_<id>"; a stale database is "d_<id>:<id of its newest good backup or 0>",
  * so a stale condition alerts once and stays quiet until a newer good backup resolves it (a later
- * staleness after that newer backup is a new condition, alerted again). Failed backups older than a day
+ * staleness after that newer backup is a new condition, alerted again); that newer good backup also sends
+ * one "backup_stale_resolved" for the condition. Failed backups older than a day
  * when first seen (e.g. from before alerts were configured) are not alerted.
  */
 #include <cjson/cJSON.h>
@@ -50,6 +51,12 @@ static int insert_alert(sd_db *db, const char *kind, const char *ref, cJSON *pay
                   "sssii", kind, ref, s, now, dp_now_ms());
     free(s);
     return rc;
+}
+
+static const char *jget(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : "?";
 }
 
 static int exists(sd_db *db, const char *kind, const char *ref, dp_err *err)
@@ -141,6 +148,46 @@ int sd_alerts_detect(sd_db *db, dp_err *err)
         cJSON_AddStringToObject(o, "text", text ? text : "Dumper: a database has no recent good backup");
         free(text);
         rc = insert_alert(db, "backup_stale", ref, o, now, err);
+    }
+    sd_res_free(&r);
+    if (rc)
+        return rc;
+
+    /* Stale conditions resolved by a newer good backup: one "backup_stale_resolved" each. */
+    rc = sd_q(db, &r, err,
+              "SELECT s.ref, s.payload FROM alerts s WHERE s.kind = 'backup_stale' AND NOT EXISTS (SELECT 1 FROM"
+              " alerts x WHERE x.kind = 'backup_stale_resolved' AND x.ref = s.ref) ORDER BY s.id",
+              "");
+    if (rc)
+        return rc;
+    for (int i = 0; i < r.rows && !rc; i++) {
+        long long dbid = 0, good = 0;
+        if (sscanf(sd_get(&r, i, 0), "d_%lld:%lld", &dbid, &good) != 2)
+            continue;
+        sd_res g = {0};
+        rc = sd_q(db, &g, err,
+                  "SELECT b.id, b.finished_at FROM backups b WHERE b.db_id = ? AND b.status = 'good' AND b.id > ?"
+                  " ORDER BY b.id DESC LIMIT 1",
+                  "ii", (int64_t)dbid, (int64_t)good);
+        if (!rc && g.rows) {
+            cJSON *old = cJSON_Parse(sd_get(&r, i, 1));
+            cJSON *o = cJSON_CreateObject();
+            static const char *keep[] = {"app", "environment", "database"};
+            for (int k = 0; k < 3; k++) {
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(old, keep[k]);
+                cJSON_AddStringToObject(o, keep[k], cJSON_IsString(v) ? v->valuestring : "");
+            }
+            char t[24];
+            dp_stamp_rfc3339(sd_geti(&g, 0, 1), t);
+            cJSON_AddStringToObject(o, "last_good_at", t);
+            char *text = dp_asprintf("Dumper: %s/%s (%s) has a good backup again", jget(o, "app"),
+                                     jget(o, "database"), jget(o, "environment"));
+            cJSON_AddStringToObject(o, "text", text ? text : "Dumper: a stale database has a good backup again");
+            free(text);
+            cJSON_Delete(old);
+            rc = insert_alert(db, "backup_stale_resolved", sd_get(&r, i, 0), o, now, err);
+        }
+        sd_res_free(&g);
     }
     sd_res_free(&r);
     return rc;

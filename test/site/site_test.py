@@ -336,6 +336,7 @@ def test(env):
     eq(ev["last_good_at"], "2027-01-15T08:00:00Z", "stale alert names the last good backup")
     hook.wait(lambda e: e.get("event") == "backup_stale" and e["app"] == "other", "other stale (never backed up)")
     time.sleep(2.5)  # several more passes: still once per condition
+    check(not [e for e in hook.events if e.get("event") == "backup_stale_resolved"], "nothing resolved yet")
     stale = [(e["app"], e["database"], e["last_good_at"]) for e in hook.events if e.get("event") == "backup_stale"]
     eq(sorted(stale, key=str), sorted([("shop", "main", "2027-01-15T08:00:00Z"), ("other", "main", None),
                                        ("blog", "main", None)], key=str), "each stale database alerted once")
@@ -344,6 +345,8 @@ def test(env):
     expect(b.post("/ui/apps/%d/backup" % shop, {}), 200, "backup now")
     job = poll(s, shop_key, r1["agent_id"])["job"]
     run_backup(s, shop_key, r1["agent_id"], job["job_id"], data=b"second", parts=1)
+    ev = hook.wait(lambda e: e.get("event") == "backup_stale_resolved" and e["app"] == "shop", "shop resolved")[0]
+    eq((ev["database"], ev["last_good_at"]), ("main", "2027-01-15T08:00:40Z"), "resolved by the newer backup")
     s.set_clock(T0 + 90)
     hook.wait(lambda e: e.get("event") == "backup_stale" and e["app"] == "shop" and
               e["last_good_at"] == "2027-01-15T08:00:40Z", "shop stale again after its newer backup")
@@ -385,6 +388,8 @@ def test(env):
         log = open(srv.log).read()
         for secret in (PASSWORD, shop_key, other_key, blog_key, "metrics-token-0123456789", old):
             check(secret not in log, "a secret in the server log")
+    resolved = [e for e in hook.events if e.get("event") == "backup_stale_resolved"]
+    eq([(e["app"], e["database"]) for e in resolved], [("shop", "main")], "exactly one resolved event")
 
 
 if __name__ == "__main__":
