@@ -20,7 +20,12 @@ PKGS=(
   # pulls node packages, ruby-rails is the framework without them)
   ruby ruby-dev bundler rake ruby-rails ruby-minitest ruby-pg ruby-sqlite3 ruby-redis
   puma unicorn thin passenger ruby-sidekiq ruby-webrick procps
+  # the dashboard's browser tests (test/integration/site_browser.sh: headless Chromium driven by
+  # playwright-core from npm)
+  chromium nodejs
 )
+# Debian's nodejs ships npm separately; NodeSource's nodejs bundles it (and conflicts with Debian's npm).
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "http.h"
+#include "site.h"
 #include "storage/storage.h"
 #include "store.h"
 
@@ -91,6 +92,7 @@ enum route {
     R_DOWNLOAD,
     R_CLOCK,
     R_PRESIGN,
+    R_SITE, /* dashboard, its files and /metrics (site.c) */
 };
 
 typedef struct req {
@@ -106,6 +108,8 @@ typedef struct req {
     EVP_MD_CTX *md;
     uint64_t got, expect;
     int write_err;
+    /* site */
+    char *url, *method;
 } req;
 
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, cJSON *o)
@@ -528,6 +532,12 @@ static enum MHD_Result download(req *r, struct MHD_Connection *c, sd_db *db)
     return ret;
 }
 
+enum MHD_Result sd_http_download(struct MHD_Connection *c, sd_db *db, int64_t app, int64_t backup)
+{
+    req r = {.app = app, .id = backup};
+    return download(&r, c, db);
+}
+
 /* ---- dispatch ---- */
 
 static int64_t query_id(struct MHD_Connection *c, const char *k, char prefix)
@@ -549,6 +559,8 @@ static enum MHD_Result finish(req *r, struct MHD_Connection *c)
         return send_err(c, 503, "unavailable", "state store unavailable");
     if (r->route == R_PART)
         return part_end(r, c);
+    if (r->route == R_SITE)
+        return sd_site_request(c, r->url, r->method, r->body.data, r->body.len, db);
     if (r->route == R_LIST) {
         int64_t dbid = query_id(c, "database_id", 'd');
         const char *lim = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
@@ -575,6 +587,7 @@ static enum MHD_Result finish(req *r, struct MHD_Connection *c)
     switch (r->route) {
     case R_REGISTER:
         out = sd_register(db, r->app, j, &st);
+        sd_count_register();
         break;
     case R_POLL: {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "agent_id");
@@ -595,6 +608,7 @@ static enum MHD_Result finish(req *r, struct MHD_Connection *c)
             break;
         }
         out = sd_poll(db, r->app, id, &st);
+        sd_count_poll();
         break;
     }
     case R_PREPARE:
@@ -648,6 +662,18 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             return MHD_NO;
         r->fd = -1;
         *con_cls = r;
+        if (strncmp(url, "/api/", 5)) {
+            /* The site: sessions instead of app keys (site.c decides what needs one). */
+            r->route = R_SITE;
+            r->url = dp_strdup(url);
+            r->method = dp_strdup(method);
+            const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+            if (!r->url || !r->method || (cl && strtoull(cl, NULL, 10) > MAX_JSON)) {
+                r->done = 1;
+                return send_err(c, 413, "too_large", "request body over %d bytes", MAX_JSON);
+            }
+            return MHD_YES;
+        }
         const char *want = parse_route(r, url);
         if (!want) {
             r->done = 1;
@@ -731,6 +757,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
         unlink(r->tmp);
     free(r->tmp);
     free(r->final);
+    free(r->url);
+    free(r->method);
     EVP_MD_CTX_free(r->md);
     dp_buf_free(&r->body);
     free(r);

@@ -12,12 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "core/util.h"
 #include "http.h"
+#include "site.h"
 #include "storage/storage.h"
 #include "store.h"
 #include "core/preinit.h"
@@ -32,7 +34,12 @@ static const char usage[] =
     "\n"
     "  serve [--listen HOST:PORT] [--primary-interval S] [--secondary-interval S] [--lease S]\n"
     "        [--job-lease S] [--threads N] [--tls-cert F --tls-key F] [--max-filesize BYTES]\n"
-    "        [--max-part-size BYTES] [--test-clock EPOCH]\n"
+    "        [--max-part-size BYTES] [--test-clock EPOCH] [--web DIR] [--session-ttl S]\n"
+    "        [--metrics-token-file F] [--alert-webhook URL] [--stale-after HOURS] [--alert-check S]\n"
+    "  user create NAME           create a dashboard user (password from stdin or a prompt)\n"
+    "  user passwd NAME           set a user's password (ends the user's sessions)\n"
+    "  user delete NAME\n"
+    "  user list\n"
     "  app create NAME            create an app and print its key (shown once)\n"
     "  app list [--json]\n"
     "  schedule set APP [--env ENV] [--database KEY] --cron EXPR [--tz ZONE]\n"
@@ -83,6 +90,7 @@ static int parse_i64(const char *s, int64_t *out, int64_t lo, int64_t hi)
 enum {
     O_DATA = 1000, O_STORE, O_STORAGE, O_LISTEN, O_PI, O_SI, O_LEASE, O_JLEASE, O_THREADS, O_CERT, O_KEY,
     O_MAXF, O_MAXP, O_CLOCK, O_JSON, O_ENV, O_DB, O_CRON, O_TZ, O_LAST, O_DAILY, O_WEEKLY, O_MONTHLY, O_HELP,
+    O_WEB, O_STTL, O_MTOK, O_HOOK, O_STALE, O_ACHECK,
 };
 
 static const struct option opts[] = {
@@ -110,6 +118,12 @@ static const struct option opts[] = {
     {"weekly", required_argument, NULL, O_WEEKLY},
     {"monthly", required_argument, NULL, O_MONTHLY},
     {"help", no_argument, NULL, O_HELP},
+    {"web", required_argument, NULL, O_WEB},
+    {"session-ttl", required_argument, NULL, O_STTL},
+    {"metrics-token-file", required_argument, NULL, O_MTOK},
+    {"alert-webhook", required_argument, NULL, O_HOOK},
+    {"stale-after", required_argument, NULL, O_STALE},
+    {"alert-check", required_argument, NULL, O_ACHECK},
     {NULL, 0, NULL, 0},
 };
 
@@ -164,8 +178,68 @@ static double jnum(const cJSON *o, const char *k)
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
+/* A password from stdin (first line) or, on a terminal, typed twice without echo. Never from argv. */
+static char *read_password(void)
+{
+    char buf[1100], again[1100];
+    if (!isatty(0)) {
+        if (!fgets(buf, sizeof buf, stdin))
+            return NULL;
+        buf[strcspn(buf, "\r\n")] = 0;
+        char *p = dp_strdup(buf);
+        dp_memzero(buf, sizeof buf);
+        return p;
+    }
+    struct termios old, quiet;
+    if (tcgetattr(0, &old))
+        return NULL;
+    quiet = old;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    char *p = NULL;
+    fprintf(stderr, "password: ");
+    tcsetattr(0, TCSAFLUSH, &quiet);
+    int ok = fgets(buf, sizeof buf, stdin) != NULL;
+    fprintf(stderr, "\nagain: ");
+    ok = ok && fgets(again, sizeof again, stdin) != NULL;
+    tcsetattr(0, TCSAFLUSH, &old);
+    fprintf(stderr, "\n");
+    if (ok) {
+        buf[strcspn(buf, "\r\n")] = 0;
+        again[strcspn(again, "\r\n")] = 0;
+        if (strcmp(buf, again))
+            fprintf(stderr, "dumperd: the passwords differ\n");
+        else
+            p = dp_strdup(buf);
+    }
+    dp_memzero(buf, sizeof buf);
+    dp_memzero(again, sizeof again);
+    return p;
+}
+
+static char *read_token_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char buf[512];
+    if (!f)
+        return NULL;
+    char *p = NULL;
+    if (fgets(buf, sizeof buf, f)) {
+        buf[strcspn(buf, "\r\n")] = 0;
+        p = dp_strdup(buf);
+    }
+    fclose(f);
+    dp_memzero(buf, sizeof buf);
+    if (p && strlen(p) < 16) {
+        fprintf(stderr, "dumperd: the metrics token must have at least 16 characters\n");
+        dp_free_secret(p);
+        return NULL;
+    }
+    return p;
+}
+
 static int serve(args *a, sd_db *db)
 {
+    sd_site.tls = a->cert != NULL;
     dp_err err = {0};
     sd_http *h = NULL;
     if (sd_config.lease_ms < (int64_t)(sd_config.primary_interval * 1500)) {
@@ -203,6 +277,13 @@ static int serve(args *a, sd_db *db)
             (int)(strrchr(ho.listen, ':') - ho.listen), ho.listen, sd_http_port(h),
             !strncmp(sd_config.store_url, "sqlite:", 7) ? sd_config.store_url : "postgresql", sd_config.storage,
             sd_config.test_clock ? ", test clock" : "");
+    dp_info("dashboard at %s://%.*s:%d/ (users: dumperd user create NAME); /metrics %s", a->cert ? "https" : "http",
+            (int)(strrchr(ho.listen, ':') - ho.listen), ho.listen, sd_http_port(h),
+            sd_site.metrics_token ? "needs the metrics token" : "from loopback clients");
+    if (sd_alerts_start(&err)) {
+        dp_warn("%s", err.msg);
+        dp_err_clear(&err);
+    }
     /* The scheduler: one pass a second (production of due slots, job lease expiry). */
     while (!stop_flag) {
         sd_tick_lock();
@@ -217,6 +298,7 @@ static int serve(args *a, sd_db *db)
         }
     }
     dp_info("dumperd stopping (signal %d)", (int)stop_flag);
+    sd_alerts_stop();
     sd_http_stop(h);
     sd_http_close_dbs();
     return 0;
@@ -235,6 +317,10 @@ int main(int argc, char **argv)
         return 0;
     }
     setenv("TZ", "UTC", 1); /* see cron.c */
+    sd_site.web_dir = getenv("DUMPERD_WEB") ? getenv("DUMPERD_WEB") : DUMPERD_WEB_DIR;
+    sd_site.alert_webhook = getenv("DUMPERD_ALERT_WEBHOOK");
+    if (getenv("DUMPERD_METRICS_TOKEN") && strlen(getenv("DUMPERD_METRICS_TOKEN")) >= 16)
+        sd_site.metrics_token = dp_strdup(getenv("DUMPERD_METRICS_TOKEN"));
     tzset();
     args a = {0};
     a.data = getenv("DUMPERD_DATA");
@@ -313,6 +399,28 @@ int main(int argc, char **argv)
             a.ret_set = 1;
             break;
         case O_HELP: fputs(usage, stdout); return 0;
+        case O_WEB: sd_site.web_dir = optarg; break;
+        case O_STTL:
+            if (parse_secs(optarg, &s))
+                return usage_error("invalid --session-ttl '%s'", optarg);
+            sd_site.session_ttl_ms = (int64_t)(s * 1000);
+            break;
+        case O_MTOK:
+            dp_free_secret(sd_site.metrics_token);
+            if (!(sd_site.metrics_token = read_token_file(optarg)))
+                return usage_error("unable to read a metrics token from '%s'", optarg);
+            break;
+        case O_HOOK: sd_site.alert_webhook = optarg; break;
+        case O_STALE:
+            if (parse_secs(optarg, &s))
+                return usage_error("invalid --stale-after '%s' (hours)", optarg);
+            sd_site.stale_after_h = s;
+            break;
+        case O_ACHECK:
+            if (parse_secs(optarg, &s))
+                return usage_error("invalid --alert-check '%s'", optarg);
+            sd_site.alert_check_s = s;
+            break;
         default: return usage_error("%s", "unknown option");
         }
     }
@@ -371,6 +479,24 @@ int main(int argc, char **argv)
                                               (int)jnum(o, "agents"));
             cJSON_Delete(arr);
         }
+    } else if (!strcmp(cmd, "user") && a.npos == 2 &&
+               (dp_streq(sub, "create") || dp_streq(sub, "passwd") || dp_streq(sub, "delete"))) {
+        if (!strcmp(sub, "delete")) {
+            if (!(rc = sd_user_delete(db, a.pos[1], &err)))
+                fprintf(stderr, "user '%s' deleted\n", a.pos[1]);
+        } else {
+            char *pw = read_password();
+            if (!pw) {
+                rc = usage_error("no password given (on stdin, or typed at the prompt)%s", "");
+            } else if (!(rc = sd_user_set(db, a.pos[1], pw, !strcmp(sub, "create"), &err))) {
+                fprintf(stderr, "user '%s' %s\n", a.pos[1], !strcmp(sub, "create") ? "created" : "updated");
+            }
+            dp_free_secret(pw);
+        }
+    } else if (!strcmp(cmd, "user") && dp_streq(sub, "list") && a.npos == 1) {
+        rc = sd_user_list(db, &err);
+    } else if (!strcmp(cmd, "user")) {
+        rc = usage_error("expected 'user create NAME', 'user passwd NAME' or 'user delete NAME'%s", "");
     } else if (!strcmp(cmd, "app")) {
         rc = usage_error("expected 'app create NAME' or 'app list'%s", "");
     } else if (a.npos < 1 || (!strcmp(cmd, "schedule") || !strcmp(cmd, "retention") || !strcmp(cmd, "backup") ? a.npos != 2 : a.npos != 1)) {
@@ -443,5 +569,6 @@ done:
     free(sd_config.data_dir);
     free(sd_config.store_url);
     free(sd_config.storage);
+    dp_free_secret(sd_site.metrics_token);
     return rc;
 }

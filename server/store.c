@@ -135,7 +135,15 @@ static const char *schema_sql =
     " job_id BIGINT NOT NULL, agent_id BIGINT NOT NULL, status TEXT NOT NULL, file_name TEXT NOT NULL,"
     " format TEXT, compression TEXT, size BIGINT, sha256 TEXT, raw_size BIGINT, duration_ms BIGINT,"
     " created_at BIGINT NOT NULL, finished_at BIGINT, error_code TEXT, error_message TEXT, upload_id TEXT);"
-    "CREATE INDEX IF NOT EXISTS backups_app ON backups (app_id, db_id, status);";
+    "CREATE INDEX IF NOT EXISTS backups_app ON backups (app_id, db_id, status);"
+    /* Dashboard (site.c) and alerts (alerts.c). */
+    "CREATE TABLE IF NOT EXISTS users (id @ID, name TEXT NOT NULL UNIQUE, pw_hash TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS sessions (token_hash TEXT PRIMARY KEY, user_id BIGINT NOT NULL, csrf TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS alerts (id @ID, kind TEXT NOT NULL, ref TEXT NOT NULL, payload TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0, next_try BIGINT NOT NULL, sent_at BIGINT,"
+    " last_error TEXT, UNIQUE (kind, ref));";
 
 int sd_store_init(sd_db *db, dp_err *err)
 {

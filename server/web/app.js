@@ -1,0 +1,343 @@
+// app.js - the Dumper dashboard: apps, an app's agents, databases, schedules, retention, backups and
+// charts. Talks to dumperd's /ui/ JSON endpoints with the session cookie; every POST carries the
+// session's CSRF token. No framework: small helpers build the DOM (text is never parsed as HTML).
+'use strict';
+/* global timeChart */
+
+let csrf = '';
+let timer = null;
+let leaving = false; // logging out: a refresh answered 401 meanwhile must not navigate a second time
+
+function h(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const k in attrs || {}) {
+    if (k === 'on') for (const ev in attrs.on) e.addEventListener(ev, attrs.on[ev]);
+    else if (k === 'class') e.className = attrs[k];
+    else if (attrs[k] !== undefined && attrs[k] !== null && attrs[k] !== false) e.setAttribute(k, attrs[k]);
+  }
+  for (const c of kids.flat()) if (c !== null && c !== undefined) e.append(c instanceof Node ? c : String(c));
+  return e;
+}
+
+function toast(msg) {
+  const t = document.getElementById('toast');
+  t.textContent = msg;
+  t.hidden = false;
+  clearTimeout(toast.t);
+  toast.t = setTimeout(() => { t.hidden = true; }, 4000);
+}
+
+async function api(path, body) {
+  const opts = {credentials: 'same-origin', headers: {}};
+  if (body !== undefined) {
+    opts.method = 'POST';
+    opts.headers['Content-Type'] = 'application/json';
+    opts.headers['X-CSRF-Token'] = csrf;
+    opts.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, opts);
+  if (r.status === 401) {
+    if (!leaving) { leaving = true; clearInterval(timer); location.href = '/login.html'; }
+    throw new Error('log in first');
+  }
+  const j = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(j.message || ('HTTP ' + r.status));
+  return j;
+}
+
+function size(n) {
+  if (n === null || n === undefined) return '–';
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return (i ? n.toFixed(n < 10 ? 2 : 1) : n) + ' ' + u[i];
+}
+function secs(ms) {
+  if (ms === null || ms === undefined) return '–';
+  return ms < 1000 ? ms + ' ms' : ms < 120000 ? (ms / 1000).toFixed(1) + ' s' : (ms / 60000).toFixed(1) + ' min';
+}
+function when(s) { return s ? s.replace('T', ' ').replace('Z', ' UTC') : '–'; }
+function ago(s) {
+  if (!s) return 'never';
+  const d = (Date.now() - Date.parse(s)) / 1000;
+  if (d < 90) return Math.max(0, Math.round(d)) + ' s ago';
+  if (d < 5400) return Math.round(d / 60) + ' min ago';
+  if (d < 172800) return Math.round(d / 3600) + ' h ago';
+  return Math.round(d / 86400) + ' days ago';
+}
+
+// ---- apps ----
+
+function installPanel(app, key) {
+  const api_url = location.origin;
+  const c = `#include <dumper.h>
+
+/* once, at start-up (before forking workers) */
+dumper_database dbs[] = {{.url = getenv("DATABASE_URL"), .key = "primary"}};
+dumper_agent_opts o = DUMPER_AGENT_OPTS_INIT;
+o.app_key = getenv("DUMPER_APP_KEY"); /* the key above; never in your source */
+o.api_base = "${api_url}";
+o.app_name = "${app}";
+o.databases = dbs;
+o.ndatabases = 1;
+dumper_agent_start(&o);`;
+  return h('section', {class: 'card notice', id: 'new-app-key'},
+    h('h2', {}, `App "${app}" created`),
+    h('p', {}, 'Its key is shown only this once; dumperd stores only a hash of it.'),
+    h('div', {class: 'key mono', id: 'app-key'}, key),
+    h('h3', {}, 'Rails'),
+    h('pre', {id: 'rails-line'}, `rails g dumper:install ${key}`),
+    h('h3', {}, 'C / C++ host (link libdumper)'),
+    h('pre', {}, `export DUMPER_APP_KEY=${key}\n\n` + c),
+    h('h3', {}, 'Standalone agent'),
+    h('pre', {}, `DUMPER_APP_KEY=${key} dumper agent --api ${api_url} --database sqlite:///path/to/app.db`));
+}
+
+async function viewApps() {
+  const view = document.getElementById('view');
+  const d = await api('/ui/apps');
+  const rows = d.apps.map(a => h('tr', {},
+    h('td', {}, h('a', {href: `#/app/${a.id}`, class: 'app-link'}, a.name)),
+    h('td', {}, a.agents), h('td', {}, a.databases),
+    h('td', {}, a.last_good_at ? ago(a.last_good_at) : 'never'),
+    h('td', {class: a.failed ? 'error' : ''}, a.failed)));
+  const form = h('form', {id: 'create-app', class: 'row'},
+    h('label', {}, 'New app name', h('input', {id: 'app-name', required: true, pattern: '[A-Za-z0-9_.\\-]{1,64}', placeholder: 'shop'})),
+    h('button', {type: 'submit', id: 'create-app-button'}, 'Create app'));
+  const slot = h('div', {id: 'new-app'});
+  form.addEventListener('submit', async ev => {
+    ev.preventDefault();
+    try {
+      const r = await api('/ui/apps', {name: document.getElementById('app-name').value});
+      const empty = view.querySelector('#no-apps');
+      if (empty) empty.remove();
+      slot.replaceChildren(installPanel(r.name, r.key),
+        h('p', {}, h('a', {href: `#/app/${r.id}`, id: 'open-new-app'}, `Open ${r.name} →`)));
+      const tb = view.querySelector('#apps tbody');
+      tb.append(h('tr', {}, h('td', {}, h('a', {href: `#/app/${r.id}`, class: 'app-link'}, r.name)),
+        h('td', {}, 0), h('td', {}, 0), h('td', {}, 'never'), h('td', {}, 0)));
+    } catch (e) { toast(e.message); }
+  });
+  view.replaceChildren(
+    h('section', {class: 'card'}, h('h1', {}, 'Apps'),
+      d.apps.length ? null : h('p', {class: 'muted', id: 'no-apps'}, 'No app yet: create one, then start an agent with its key.'),
+      h('div', {class: 'table-wrap'}, h('table', {id: 'apps'},
+        h('thead', {}, h('tr', {}, h('th', {}, 'App'), h('th', {}, 'Agents'), h('th', {}, 'Databases'),
+          h('th', {}, 'Last good backup'), h('th', {}, 'Failed'))),
+        h('tbody', {}, rows)))),
+    h('section', {class: 'card'}, h('h2', {}, 'Create an app'), form, slot));
+}
+
+// ---- one app ----
+
+function dbUrl(db) {
+  if (!db) return 'DATABASE_URL';
+  if (db.type === 'sqlite') return 'sqlite://' + (db.name || '/path/to/copy.db');
+  const auth = db.user ? db.user + '@' : '';
+  const hp = (db.host || 'localhost') + (db.port ? ':' + db.port : '');
+  return `${db.type}://${auth}${hp}/${db.name || ''}`;
+}
+
+function restoreCmd(d, b) {
+  const db = d.databases.find(x => x.database_id === b.database_id);
+  const loc = d.storage_location.replace(/\/$/, '');
+  return `dumper restore ${loc}/${b.file_name} ${dbUrl(db)}`;
+}
+
+function charts(d) {
+  const wrap = h('div', {id: 'charts'});
+  for (const db of d.databases) {
+    const bs = d.backups.filter(b => b.database_id === db.database_id);
+    const good = bs.filter(b => b.status === 'good' || b.status === 'deleted').filter(b => b.size !== null);
+    const fails = bs.filter(b => b.status === 'failed').map(b => Date.parse(b.finished_at || b.created_at));
+    const pts = f => good.map(b => ({t: Date.parse(b.finished_at || b.created_at), v: f(b)}));
+    wrap.append(h('section', {class: 'card', 'data-database': db.key},
+      h('h2', {}, `${db.key} `, h('span', {class: 'muted small'}, `${db.type} · ${db.environment}`)),
+      h('div', {class: 'charts2'},
+        timeChart('Backup size', pts(b => b.size), fails, size),
+        timeChart('Duration', pts(b => (b.duration_ms || 0) / 1000), fails,
+                  v => v === 0 ? '0' : v < 1 ? Math.round(v * 1000) + ' ms' : v < 10 ? v.toFixed(1) + ' s' : Math.round(v) + ' s')),
+      h('p', {class: 'legend'}, '● good backup   ', h('span', {class: 'x'}, '✕'), ' failed')));
+  }
+  if (!d.databases.length) wrap.append(h('p', {class: 'muted'}, 'Charts appear once an agent has registered a database.'));
+  return wrap;
+}
+
+function agentsTable(d) {
+  if (!d.agents.length)
+    return h('p', {class: 'muted', id: 'no-agents'}, 'No agent has registered yet. Start your app (or ',
+      h('code', {}, 'dumper agent'), ') with this app\'s key.');
+  return h('div', {class: 'table-wrap'}, h('table', {id: 'agents'},
+    h('thead', {}, h('tr', {}, ['Host', 'PID', 'Role', 'Env', 'Dispatcher', 'Framework', 'Agent', 'Last seen'].map(t => h('th', {}, t)))),
+    h('tbody', {}, d.agents.map(a => h('tr', {},
+      h('td', {}, a.hostname), h('td', {}, a.pid), h('td', {class: 'role-' + a.role}, a.role), h('td', {}, a.environment),
+      h('td', {}, a.dispatcher || '–'), h('td', {}, a.framework || '–'), h('td', {}, a.agent_version || '–'),
+      h('td', {title: a.last_seen}, ago(a.last_seen)))))));
+}
+
+function databasesTable(d) {
+  if (!d.databases.length) return h('p', {class: 'muted'}, 'No database discovered yet.');
+  return h('div', {class: 'table-wrap'}, h('table', {id: 'databases'},
+    h('thead', {}, h('tr', {}, ['Key', 'Type', 'Env', 'Host', 'Name', 'User', 'Last good backup'].map(t => h('th', {}, t)))),
+    h('tbody', {}, d.databases.map(db => h('tr', {},
+      h('td', {}, db.key), h('td', {}, db.type), h('td', {}, db.environment),
+      h('td', {}, db.host ? db.host + (db.port ? ':' + db.port : '') : '–'), h('td', {class: 'wrap'}, db.name || '–'),
+      h('td', {}, db.user || '–'), h('td', {title: db.last_good_at || ''}, ago(db.last_good_at)))))));
+}
+
+function backupsTable(d, appId) {
+  if (!d.backups.length) return h('p', {class: 'muted', id: 'no-backups'}, 'No backup yet.');
+  return h('div', {class: 'table-wrap'}, h('table', {id: 'backups'},
+    h('thead', {}, h('tr', {}, ['Time', 'Database', 'Status', 'Size', 'Duration', 'SHA-256', ''].map(t => h('th', {}, t)))),
+    h('tbody', {}, d.backups.map(b => h('tr', {'data-backup': b.backup_id, 'data-status': b.status},
+      h('td', {}, when(b.created_at)), h('td', {}, b.database_key),
+      h('td', {}, h('span', {class: 'status ' + b.status}, b.status)),
+      h('td', {class: 'size', 'data-bytes': b.size === null ? '' : b.size}, size(b.size)),
+      h('td', {}, secs(b.duration_ms)),
+      h('td', {class: 'mono', title: b.sha256 || ''}, b.sha256 ? b.sha256.slice(0, 12) + '…' : '–'),
+      h('td', {class: 'wrap'},
+        b.status === 'good' ? [h('a', {href: `/ui/apps/${appId}/backups/${b.backup_id}/download`, class: 'download', download: b.file_name}, 'Download'),
+          h('details', {}, h('summary', {}, 'restore'), h('pre', {class: 'restore'}, restoreCmd(d, b)),
+            h('div', {class: 'mono small'}, 'sha256 ' + b.sha256))] : null,
+        b.error_message ? h('span', {class: 'error'}, `${b.error_code || 'error'}: ${b.error_message}`) : null))))));
+}
+
+function envs(d) {
+  const s = new Set(d.databases.map(x => x.environment).concat(d.agents.map(x => x.environment)));
+  if (!s.size) s.add('production');
+  return [...s];
+}
+
+function dbSelect(id, d, all) {
+  return h('select', {id}, h('option', {value: ''}, all),
+    d.databases.map(db => h('option', {value: db.key}, `${db.key} (${db.environment})`)));
+}
+
+function scheduleCard(app, d) {
+  const cron = h('input', {id: 'cron', value: d.schedules[0] ? d.schedules[0].cron : '0 3 * * *', required: true});
+  const tz = h('input', {id: 'tz', value: d.schedules[0] ? d.schedules[0].tz : (Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'), required: true});
+  const env = h('select', {id: 'sched-env'}, envs(d).map(e => h('option', {}, e)));
+  const db = dbSelect('sched-db', d, 'all databases');
+  const preview = h('ul', {id: 'next-runs', class: 'small mono'});
+  const msg = h('p', {class: 'error small', id: 'cron-error'});
+  const refresh = async () => {
+    msg.textContent = '';
+    try {
+      const r = await api(`/ui/cron?expr=${encodeURIComponent(cron.value)}&tz=${encodeURIComponent(tz.value)}`);
+      preview.replaceChildren(...r.next.map(t => h('li', {}, when(t))));
+    } catch (e) { preview.replaceChildren(); msg.textContent = e.message; }
+  };
+  cron.addEventListener('input', refresh);
+  tz.addEventListener('input', refresh);
+  refresh();
+  const current = h('div', {id: 'schedules'}, d.schedules.length ? d.schedules.map(s => h('p', {class: 'small'},
+    h('code', {}, s.cron), ` ${s.tz} · ${s.environment}` + (s.database_key ? ` · ${s.database_key}` : ' · all databases'),
+    h('br'), h('span', {class: 'muted'}, 'next: ' + (s.next[0] ? when(s.next[0]) : '–')))) : h('p', {class: 'muted small'}, 'No schedule yet.'));
+  const form = h('form', {id: 'schedule-form'},
+    h('div', {class: 'row'}, h('label', {}, 'Cron (min hour day month weekday)', cron), h('label', {}, 'Time zone', tz)),
+    h('div', {class: 'row'}, h('label', {}, 'Environment', env), h('label', {}, 'Database', db)),
+    h('p', {class: 'muted small'}, 'Next runs:'), preview, msg,
+    h('button', {type: 'submit', id: 'save-schedule'}, 'Save schedule'));
+  form.addEventListener('submit', async ev => {
+    ev.preventDefault();
+    try {
+      await api(`/ui/apps/${app}/schedule`, {cron: cron.value, tz: tz.value, environment: env.value, database: db.value || null});
+      toast('Schedule saved');
+      load(app, true);
+    } catch (e) { toast(e.message); }
+  });
+  return h('section', {class: 'card'}, h('h2', {}, 'Schedule'), current, form);
+}
+
+function retentionCard(app, d) {
+  const r = d.app.retention;
+  const f = (id, label, v) => h('label', {}, label, h('input', {id, type: 'number', min: 0, max: 100000, value: v}));
+  const form = h('form', {id: 'retention-form'},
+    h('div', {class: 'row'}, f('keep-last', 'Keep last', r.keep_last), f('keep-daily', 'Daily', r.daily)),
+    h('div', {class: 'row'}, f('keep-weekly', 'Weekly', r.weekly), f('keep-monthly', 'Monthly', r.monthly)),
+    h('p', {class: 'muted small'}, 'All zero keeps everything. The newest good backup is never deleted; failures never delete good backups.'),
+    h('button', {type: 'submit', id: 'save-retention'}, 'Save retention'));
+  form.addEventListener('submit', async ev => {
+    ev.preventDefault();
+    const n = id => parseInt(document.getElementById(id).value || '0', 10);
+    try {
+      await api(`/ui/apps/${app}/retention`, {keep_last: n('keep-last'), daily: n('keep-daily'), weekly: n('keep-weekly'), monthly: n('keep-monthly')});
+      toast('Retention saved');
+    } catch (e) { toast(e.message); }
+  });
+  return h('section', {class: 'card'}, h('h2', {}, 'Retention'), form);
+}
+
+function backupNowCard(app, d) {
+  const env = h('select', {id: 'now-env'}, envs(d).map(e => h('option', {}, e)));
+  const db = dbSelect('now-db', d, 'all databases');
+  const btn = h('button', {id: 'backup-now', disabled: d.databases.length ? false : true}, 'Back up now');
+  btn.addEventListener('click', async () => {
+    btn.disabled = true;
+    try {
+      const r = await api(`/ui/apps/${app}/backup`, {environment: env.value, database: db.value || null});
+      toast(`${r.queued} backup job(s) queued; the primary agent picks them up on its next poll`);
+      load(app, false);
+    } catch (e) { toast(e.message); }
+    btn.disabled = false;
+  });
+  return h('section', {class: 'card'}, h('h2', {}, 'Back up now'),
+    h('div', {class: 'row'}, h('label', {}, 'Environment', env), h('label', {}, 'Database', db)), btn);
+}
+
+async function load(app, full) {
+  const d = await api(`/ui/apps/${app}`);
+  const view = document.getElementById('view');
+  if (full || !view.querySelector('#app-page') || view.querySelector('#app-page').dataset.app !== String(app) ||
+      view.querySelector('#app-page').dataset.dbs !== String(d.databases.length)) {
+    // Forms are built once per app (and when databases appear), so a refresh never eats typing.
+    view.replaceChildren(h('div', {id: 'app-page', 'data-app': app, 'data-dbs': d.databases.length},
+      h('section', {class: 'card'}, h('h1', {}, d.app.name),
+        h('p', {class: 'muted', id: 'summary'}, '')),
+      h('section', {class: 'card'}, h('h2', {}, 'Agents'), h('div', {id: 'agents-slot'})),
+      h('section', {class: 'card'}, h('h2', {}, 'Databases'), h('div', {id: 'databases-slot'})),
+      h('div', {id: 'charts-slot'}),
+      h('div', {class: 'grid'}, backupNowCard(app, d), scheduleCard(app, d), retentionCard(app, d)),
+      h('section', {class: 'card', id: 'history'}, h('h2', {}, 'Backups'), h('div', {id: 'backups-slot'}))));
+  }
+  const good = d.backups.filter(b => b.status === 'good').length, failed = d.backups.filter(b => b.status === 'failed').length;
+  const primary = d.agents.find(a => a.role === 'primary');
+  document.getElementById('summary').textContent =
+    `${d.agents.length} agent(s)${primary ? ', primary ' + primary.hostname + ' pid ' + primary.pid : ''} · ` +
+    `${d.databases.length} database(s) · ${good} good, ${failed} failed backup(s) · storage ${d.storage}`;
+  document.getElementById('agents-slot').replaceChildren(agentsTable(d));
+  document.getElementById('databases-slot').replaceChildren(databasesTable(d));
+  document.getElementById('charts-slot').replaceChildren(charts(d));
+  document.getElementById('backups-slot').replaceChildren(backupsTable(d, app));
+}
+
+async function route() {
+  clearInterval(timer);
+  const m = location.hash.match(/^#\/app\/(\d+)$/);
+  try {
+    if (m) {
+      await load(m[1], true);
+      timer = setInterval(() => load(m[1], false).catch(e => toast(e.message)), 3000);
+    } else {
+      await viewApps();
+    }
+  } catch (e) {
+    document.getElementById('view').replaceChildren(h('p', {class: 'error'}, e.message));
+  }
+}
+
+document.getElementById('logout').addEventListener('click', async () => {
+  clearInterval(timer);
+  try { await api('/ui/logout', {}); } catch (e) { /* gone anyway */ }
+  if (!leaving) { leaving = true; location.href = '/login.html'; }
+});
+
+(async () => {
+  try {
+    const me = await api('/ui/me');
+    csrf = me.csrf;
+    document.getElementById('whoami').textContent = me.user;
+  } catch (e) { return; }
+  window.addEventListener('hashchange', route);
+  route();
+})();

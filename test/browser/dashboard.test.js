@@ -1,0 +1,164 @@
+// dashboard.test.js - the Dumper site in headless Chromium (playwright-core): log in, create an app,
+// start the example host with the new key and see its agent register, press "Back up now", see the
+// backup appear as good with its size, see the charts render, download the backup and check its
+// checksum, look at the page on a phone-sized screen, log out, and check that a request without a
+// session is refused. Screenshots go to $ARTIFACTS. Run by test/integration/site_browser.sh.
+'use strict';
+const { chromium } = require(process.env.PLAYWRIGHT_CORE || 'playwright-core');
+const { spawn } = require('child_process');
+const crypto = require('crypto');
+const fs = require('fs');
+const path = require('path');
+
+const URL = process.env.SITE_URL;
+const USER = process.env.SITE_USER;
+const PASSWORD = process.env.SITE_PASSWORD;
+const ART = process.env.ARTIFACTS;
+const T = process.env.TMPDIR_TEST;
+
+function fail(msg) { throw new Error(msg); }
+function check(cond, msg) { if (!cond) fail(msg); }
+
+let host = null;
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(ART, name + '.png'), fullPage: true });
+}
+
+async function main() {
+  fs.mkdirSync(ART, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+           '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    const page = await ctx.newPage();
+    const consoleErrors = [];
+    page.on('console', m => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+    page.on('pageerror', e => consoleErrors.push(String(e)));
+
+    // Without a session: the dashboard sends us to the login page.
+    await page.goto(URL + '/');
+    check(page.url().endsWith('/login.html'), 'not redirected to the login page: ' + page.url());
+    await page.fill('#user', USER);
+    await page.fill('#password', 'not the password');
+    await page.click('#login-button');
+    await page.waitForSelector('#login-error:not([hidden])');
+    check(/wrong user name or password/.test(await page.textContent('#login-error')), 'wrong password message');
+    await shot(page, '01-login-refused');
+    await page.fill('#password', PASSWORD);
+    await Promise.all([page.waitForURL(URL + '/'), page.click('#login-button')]);
+    await page.waitForSelector('#create-app');
+    consoleErrors.length = 0; // the refused login's 401 was expected
+    const cookies = await ctx.cookies();
+    const sc = cookies.find(c => c.name === 'dumper_session');
+    check(sc && sc.httpOnly && sc.sameSite === 'Strict', 'session cookie flags: ' + JSON.stringify(sc));
+    check(!(await page.evaluate(() => document.cookie)).includes('dumper_session'), 'cookie visible to scripts');
+
+    // Create an app: the key once, the rails line and the C snippet.
+    await page.fill('#app-name', 'shop');
+    await page.click('#create-app-button');
+    await page.waitForSelector('#app-key');
+    const key = (await page.textContent('#app-key')).trim();
+    check(/^dk_[0-9a-f]{64}$/.test(key), 'app key: ' + key);
+    check((await page.textContent('#rails-line')).trim() === 'rails g dumper:install ' + key, 'rails line');
+    check((await page.textContent('#new-app-key')).includes('dumper_agent_start(&o);'), 'C snippet');
+    await shot(page, '02-app-created');
+
+    // Start the example host with the agent on the sample SQLite database.
+    const hostLog = fs.openSync(path.join(T, 'host.log'), 'a');
+    host = spawn(process.env.HOST_BIN, ['--port', process.env.HOST_PORT, '--api', URL, '--dumper', process.env.DUMPER,
+                                        '--database', 'sqlite://' + process.env.SAMPLE_DB, '--key', 'main',
+                                        '--log', path.join(T, 'agent.log')],
+                 { cwd: T, env: { ...process.env, DUMPER_APP_KEY: key }, stdio: ['ignore', hostLog, hostLog] });
+
+    await page.click('#open-new-app');
+    await page.waitForSelector('#app-page');
+    // The page refreshes itself: the agent and its database appear.
+    await page.waitForSelector('#agents td.role-primary', { timeout: 30000 });
+    const agentRow = await page.textContent('#agents tbody tr');
+    check(agentRow.includes('example-host') && agentRow.includes(String(host.pid)), 'agent row: ' + agentRow);
+    await page.waitForSelector('#databases tbody tr');
+    check((await page.textContent('#databases')).includes('sqlite'), 'database row');
+    // next run times of the schedule being edited
+    await page.fill('#cron', '30 2 * * *');
+    await page.fill('#tz', 'Europe/Paris');
+    await page.waitForFunction(() => document.querySelectorAll('#next-runs li').length === 5);
+    check((await page.textContent('#next-runs')).includes(':30:00'), 'next runs at :30');
+    await page.click('#save-schedule');
+    await page.waitForSelector('#schedules code');
+    check((await page.textContent('#schedules')).includes('30 2 * * *'), 'schedule saved');
+
+    // Back up now -> a good backup with its size.
+    await page.click('#backup-now');
+    await page.waitForSelector('#backups tr[data-status="good"]', { timeout: 60000 });
+    const row = page.locator('#backups tr[data-status="good"]').first();
+    const bytes = parseInt(await row.locator('td.size').getAttribute('data-bytes'), 10);
+    check(bytes > 100, 'backup size: ' + bytes);
+    check(/(KiB|B)$/.test((await row.locator('td.size').textContent()).trim()), 'human size');
+    // charts: one point per good backup
+    await page.waitForSelector('#charts svg.chart[data-points="1"]');
+    check((await page.locator('#charts svg.chart circle').count()) >= 2, 'chart points (size and duration)');
+    // the restore command names the published file
+    const restore = await row.locator('pre.restore').textContent();
+    check(/^dumper restore \/\S+\/shop-production-main-\S+ sqlite:\/\//.test(restore), 'restore command: ' + restore);
+    await shot(page, '03-app-page');
+
+    // Download: the bytes' sha256 is the catalog's.
+    const want = (await row.locator('div.mono').textContent()).replace('sha256 ', '').trim();
+    const [dl] = await Promise.all([page.waitForEvent('download'), row.locator('a.download').click()]);
+    const file = path.join(T, 'download.bin');
+    await dl.saveAs(file);
+    const got = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+    check(got === want && want.length === 64, `download checksum ${got} != ${want}`);
+    check(fs.statSync(file).size === bytes, 'download size');
+
+    // A failing backup (the database file is gone): marked failed with its error, and on the chart.
+    fs.renameSync(process.env.SAMPLE_DB, process.env.SAMPLE_DB + '.away');
+    await page.click('#backup-now');
+    await page.waitForSelector('#backups tr[data-status="failed"]', { timeout: 60000 });
+    fs.renameSync(process.env.SAMPLE_DB + '.away', process.env.SAMPLE_DB);
+    const failRow = await page.textContent('#backups tr[data-status="failed"]');
+    check(/failed/.test(failRow) && /error|source|io|not|unable/i.test(failRow), 'failed row with its error: ' + failRow);
+    await page.waitForSelector('#charts svg.chart g.fail');
+    await shot(page, '03b-app-page-failure');
+
+    // A phone-sized screen: no horizontal scrolling of the page itself (tables scroll in their box).
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2,
+                                             isMobile: true, hasTouch: true, storageState: await ctx.storageState() });
+    const pp = await phone.newPage();
+    await pp.goto(page.url());
+    await pp.waitForSelector('#backups tr[data-status="good"]');
+    const overflow = await pp.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 1, 'page wider than a phone screen by ' + overflow + ' px');
+    await shot(pp, '04-app-page-phone');
+    await pp.goto(URL + '/#/');
+    await pp.waitForSelector('#apps');
+    await shot(pp, '05-apps-phone');
+    await phone.close();
+
+    check(consoleErrors.length === 0, 'browser console errors: ' + consoleErrors.join(' | '));
+    // Log out: back at the login page, and the old cookie no longer works.
+    await page.click('#logout');
+    await page.waitForSelector('#login-button');
+    check(page.url() === URL + '/login.html', 'after logout: ' + page.url());
+    const r = await fetch(URL + '/ui/apps', { headers: { Cookie: 'dumper_session=' + sc.value } });
+    check(r.status === 401, 'old session after logout: ' + r.status);
+    const r2 = await fetch(URL + '/ui/apps');
+    check(r2.status === 401, 'no session: ' + r2.status);
+    const r3 = await fetch(URL + '/app.js', { redirect: 'manual' });
+    check(r3.status === 303, 'app.js without a session: ' + r3.status);
+    await page.goto(URL + '/');
+    check(page.url().endsWith('/login.html'), 'dashboard after logout: ' + page.url());
+    await shot(page, '06-logged-out');
+    await ctx.close();
+  } finally {
+    await browser.close();
+  }
+}
+
+main().then(() => { if (host) host.kill('SIGTERM'); console.log('browser test passed'); },
+            e => { if (host) host.kill('SIGTERM'); console.error('FAIL [site_browser]: ' + (e.stack || e)); process.exit(1); });
