@@ -97,6 +97,87 @@ static int parse_query(const char *q, dp_dburl *u)
     return 0;
 }
 
+/* Parse one "host[:port]" in [hostp, after); host may be a bracketed IPv6 address. On error sets
+ * *why and returns -1 (nothing allocated). */
+static int parse_hostport(const char *hostp, const char *after, char **hostout, int *portout, const char **why)
+{
+    const char *hend = after, *portp = NULL;
+    *hostout = NULL;
+    *portout = 0;
+    if (*hostp == '[') {
+        const char *rb = memchr(hostp, ']', (size_t)(after - hostp));
+        if (!rb) {
+            *why = "unterminated '[' in host";
+            goto bad;
+        }
+        /* hex digits, ':' and '.' (IPv4-mapped); an optional zone after "%25" */
+        size_t hlen = (size_t)(rb - hostp - 1), alen6 = strspn(hostp + 1, "0123456789abcdefABCDEF:.");
+        if (hlen == 0 || !memchr(hostp + 1, ':', alen6) || (alen6 < hlen && hostp[1 + alen6] != '%')) {
+            *why = "invalid ipv6 address in host";
+            goto bad;
+        }
+        if (!(*hostout = pct_decode(hostp + 1, hlen, 0))) {
+            *why = "bad percent-escape in host";
+            goto bad;
+        }
+        if (rb + 1 < after) {
+            if (rb[1] != ':') {
+                *why = "unexpected text after ']'";
+                goto bad;
+            }
+            portp = rb + 2;
+        }
+    } else {
+        const char *pc = memchr(hostp, ':', (size_t)(after - hostp));
+        if (pc) {
+            hend = pc;
+            portp = pc + 1;
+        }
+        if (hend > hostp) {
+            for (const char *c = hostp; c < hend; c++)
+                if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == '_' || *c == '%')) {
+                    *why = "invalid character in host";
+                    goto bad;
+                }
+            if (!(*hostout = pct_decode(hostp, (size_t)(hend - hostp), 0))) {
+                *why = "bad host";
+                goto bad;
+            }
+        } else if (pc) {
+            *why = "port without host";
+            goto bad;
+        }
+    }
+    if (portp) {
+        if (portp == after) {
+            *why = "empty port";
+            goto bad;
+        }
+        long port = 0;
+        for (const char *c = portp; c < after; c++) {
+            if (!isdigit((unsigned char)*c)) {
+                *why = "port is not a number";
+                goto bad;
+            }
+            port = port * 10 + (*c - '0');
+            if (port > 65535) {
+                *why = "port out of range";
+                goto bad;
+            }
+        }
+        if (port == 0) {
+            *why = "port out of range";
+            goto bad;
+        }
+        *portout = (int)port;
+    }
+    return 0;
+bad:
+    free(*hostout);
+    *hostout = NULL;
+    return -1;
+}
+
 int dp_dburl_parse(const char *s, dp_dburl *u, dp_err *err)
 {
     memset(u, 0, sizeof *u);
@@ -179,53 +260,37 @@ int dp_dburl_parse(const char *s, dp_dburl *u, dp_err *err)
         }
         hostp = at + 1;
     }
-    /* host[:port], host may be [v6] */
-    const char *hend = after, *portp = NULL;
-    if (*hostp == '[') {
-        const char *rb = memchr(hostp, ']', (size_t)(after - hostp));
-        if (!rb)
-            return fail(err, u, s, "unterminated '[' in host");
-        /* hex digits, ':' and '.' (IPv4-mapped); an optional zone after "%25" */
-        size_t hlen = (size_t)(rb - hostp - 1), alen6 = strspn(hostp + 1, "0123456789abcdefABCDEF:.");
-        if (hlen == 0 || !memchr(hostp + 1, ':', alen6) || (alen6 < hlen && hostp[1 + alen6] != '%'))
-            return fail(err, u, s, "invalid ipv6 address in host");
-        if (!(u->host = pct_decode(hostp + 1, hlen, 0)))
-            return fail(err, u, s, "bad percent-escape in host");
-        if (rb + 1 < after) {
-            if (rb[1] != ':')
-                return fail(err, u, s, "unexpected text after ']'");
-            portp = rb + 2;
+    /* host[:port], host may be [v6]; MongoDB takes a list ("h1:27017,h2:27018", replica sets):
+     * each entry is checked, the first fills host/port and the whole list is kept in hosts. */
+    const char *why = NULL;
+    const char *comma = memchr(hostp, ',', (size_t)(after - hostp));
+    if (comma && u->type != DP_DB_MONGODB)
+        return fail(err, u, s, "several hosts are only supported for mongodb");
+    if (comma) {
+        for (const char *seg = hostp; seg < after;) {
+            const char *segend = memchr(seg, ',', (size_t)(after - seg));
+            if (!segend)
+                segend = after;
+            char *h = NULL;
+            int port = 0;
+            if (segend == seg)
+                return fail(err, u, s, "empty host in the host list");
+            if (parse_hostport(seg, segend, &h, &port, &why) < 0)
+                return fail(err, u, s, why);
+            if (!u->host) {
+                u->host = h;
+                u->port = port;
+            } else {
+                free(h);
+            }
+            seg = segend + (segend < after ? 1 : 0);
+            if (segend < after && seg == after)
+                return fail(err, u, s, "empty host in the host list");
         }
-    } else {
-        const char *pc = memchr(hostp, ':', (size_t)(after - hostp));
-        if (pc) {
-            hend = pc;
-            portp = pc + 1;
-        }
-        if (hend > hostp) {
-            for (const char *c = hostp; c < hend; c++)
-                if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == '_' || *c == '%'))
-                    return fail(err, u, s, "invalid character in host");
-            if (!(u->host = pct_decode(hostp, (size_t)(hend - hostp), 0)))
-                return fail(err, u, s, "bad host");
-        } else if (pc) {
-            return fail(err, u, s, "port without host");
-        }
-    }
-    if (portp) {
-        if (portp == after)
-            return fail(err, u, s, "empty port");
-        long port = 0;
-        for (const char *c = portp; c < after; c++) {
-            if (!isdigit((unsigned char)*c))
-                return fail(err, u, s, "port is not a number");
-            port = port * 10 + (*c - '0');
-            if (port > 65535)
-                return fail(err, u, s, "port out of range");
-        }
-        if (port == 0)
-            return fail(err, u, s, "port out of range");
-        u->port = (int)port;
+        if (!(u->hosts = strndup(hostp, (size_t)(after - hostp))))
+            return fail(err, u, s, "out of memory");
+    } else if (parse_hostport(hostp, after, &u->host, &u->port, &why) < 0) {
+        return fail(err, u, s, why);
     }
     if (*after == '/') {
         const char *p = after + 1;
@@ -261,6 +326,7 @@ void dp_dburl_free(dp_dburl *u)
     free(u->user);
     dp_free_secret(u->password);
     free(u->host);
+    free(u->hosts);
     free(u->dbname);
     free(u->path);
     for (size_t i = 0; i < u->nparams; i++) {
@@ -296,10 +362,14 @@ char *dp_dburl_redacted(const dp_dburl *u)
                 dp_buf_puts(&b, ":***");
             dp_buf_puts(&b, "@");
         }
-        if (u->host)
-            dp_buf_printf(&b, strchr(u->host, ':') ? "[%s]" : "%s", u->host);
-        if (u->port)
-            dp_buf_printf(&b, ":%d", u->port);
+        if (u->hosts) {
+            dp_buf_puts(&b, u->hosts);
+        } else {
+            if (u->host)
+                dp_buf_printf(&b, strchr(u->host, ':') ? "[%s]" : "%s", u->host);
+            if (u->port)
+                dp_buf_printf(&b, ":%d", u->port);
+        }
         if (u->dbname)
             dp_buf_printf(&b, "/%s", u->dbname);
     }

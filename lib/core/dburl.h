@@ -5,7 +5,7 @@
  *   postgres://user:pass@host:5432/db?sslmode=...     (also postgresql:)
  *   mysql://user:pass@host:3306/db                    (also mariadb:, mysql2:)
  *   redis://[user[:pass]@]host:6379/0                 (also rediss:)
- *   mongodb://user:pass@host:27017/db?authSource=...
+ *   mongodb://user:pass@host:27017/db?authSource=...  (also host lists "h1,h2:27018", mongodb+srv:)
  *
  * The parser is pure (string in, struct or error out) so it can be fuzzed. User, password and
  * database name are percent-decoded. Error messages and dp_dburl_redacted() never show the password.
@@ -36,6 +36,7 @@ typedef struct dp_dburl {
     char *user;     /* NULL if absent */
     char *password; /* NULL if absent; never log */
     char *host;     /* NULL if absent; IPv6 without brackets */
+    char *hosts;    /* mongodb only: the raw "h1:p1,h2:p2" list when several hosts are given */
     int port;       /* 0 if absent */
     char *dbname;   /* path after the host without the leading '/', decoded; NULL if absent */
     char *path;     /* sqlite: the file path as given (absolute or relative) */

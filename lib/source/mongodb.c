@@ -109,9 +109,21 @@ static int conn_open(const dp_dburl *url, mconn *m, dp_err *err)
     pthread_once(&mongoc_once, mongoc_setup);
     const char *host = url->host && *url->host ? url->host : "127.0.0.1";
     int port = url->port ? url->port : 27017;
-    snprintf(m->where, sizeof m->where, strchr(host, ':') ? "mongodb at [%s]:%d" : "mongodb at %s:%d", host, port);
+    int srv = strcmp(url->scheme, "mongodb+srv") == 0;
     dp_buf s = {0};
-    dp_buf_printf(&s, strchr(host, ':') ? "mongodb://[%s]:%d/?" : "mongodb://%s:%d/?", host, port);
+    if (url->hosts) {
+        /* a replica set's seed list, validated entry by entry by the URL parser */
+        snprintf(m->where, sizeof m->where, "mongodb at %s", url->hosts);
+        dp_buf_printf(&s, "mongodb://%s/?", url->hosts);
+    } else if (srv) {
+        /* DNS SRV discovery: a host name only, no port */
+        snprintf(m->where, sizeof m->where, "mongodb+srv at %s", host);
+        dp_buf_printf(&s, "mongodb+srv://%s/?", host);
+    } else {
+        snprintf(m->where, sizeof m->where, strchr(host, ':') ? "mongodb at [%s]:%d" : "mongodb at %s:%d", host,
+                 port);
+        dp_buf_printf(&s, strchr(host, ':') ? "mongodb://[%s]:%d/?" : "mongodb://%s:%d/?", host, port);
+    }
     int has_sst = 0, has_ct = 0;
     for (size_t i = 0; i < url->nparams; i++) {
         has_sst |= !strcasecmp(url->params[i].key, "serverSelectionTimeoutMS");

@@ -322,7 +322,7 @@ static void test_hostless_rules(void **state)
     dp_dburl_free(&u);
     parse_bad("redis://h/abc", "number", NULL);
     parse_bad("postgres://bad host/db", "invalid character", NULL);
-    parse_bad("postgres://h,h2/db", "invalid character", NULL);
+    parse_bad("postgres://h,h2/db", "several hosts are only supported for mongodb", NULL);
     parse_bad("postgres://h\x01/db", "control", NULL);
     parse_bad("postgres://h/db\x7f", "control", NULL);
     parse_bad("postgres://h/db\n", "control", NULL);
@@ -441,6 +441,42 @@ static void test_redacted_roundtrip(void **state)
     dp_dburl_free(NULL);
 }
 
+/* MongoDB replica-set seed lists: each entry validated, the first fills host/port, the list is kept
+ * (and shown by the redaction, without the password); other databases refuse lists. */
+static void test_mongodb_host_lists(void **state)
+{
+    (void)state;
+    dp_dburl u;
+    parse_ok("mongodb://app:s3cret@db1.example.com,db2.example.com:27018,[::1]:27019/shop?replicaSet=rs0", &u);
+    assert_string_equal(u.host, "db1.example.com");
+    assert_int_equal(u.port, 0);
+    assert_string_equal(u.hosts, "db1.example.com,db2.example.com:27018,[::1]:27019");
+    assert_string_equal(u.dbname, "shop");
+    assert_string_equal(u.password, "s3cret");
+    char *red = dp_dburl_redacted(&u);
+    assert_string_equal(red, "mongodb://app:***@db1.example.com,db2.example.com:27018,[::1]:27019/shop?replicaSet=rs0");
+    free(red);
+    dp_dburl_free(&u);
+
+    parse_ok("mongodb://h1:1,h2:2", &u);
+    assert_string_equal(u.host, "h1");
+    assert_int_equal(u.port, 1);
+    assert_string_equal(u.hosts, "h1:1,h2:2");
+    dp_dburl_free(&u);
+
+    parse_ok("mongodb+srv://cluster0.example.net/shop", &u);
+    assert_null(u.hosts);
+    assert_string_equal(u.host, "cluster0.example.net");
+    dp_dburl_free(&u);
+
+    parse_bad("mongodb://u:pw1234@h1,,h2/db", "empty host in the host list", "pw1234");
+    parse_bad("mongodb://h1,/db", "empty host in the host list", NULL);
+    parse_bad("mongodb://,h1/db", "empty host in the host list", NULL);
+    parse_bad("mongodb://h1,h2:99999/db", "port out of range", NULL);
+    parse_bad("mongodb://h1,h$2/db", "invalid character in host", NULL);
+    parse_bad("postgres://u:pw1234@h1,h2/db", "several hosts are only supported for mongodb", "pw1234");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_errors_never_leak_password),
         cmocka_unit_test(test_redact_raw),
         cmocka_unit_test(test_redacted_roundtrip),
+        cmocka_unit_test(test_mongodb_host_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
