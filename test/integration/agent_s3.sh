@@ -25,6 +25,8 @@ wait_until 20 "primary" sh -c "curl -sf http://127.0.0.1:${HOST_PORT[web]}/statu
 dpd backup now shop >/dev/null
 wait_until 90 "the S3 backup is good" sh -c "[ \$(\"$DUMPERD\" backups shop --json --data '$DPD_DATA' | jq '[.[] | select(.status==\"good\")] | length') = 1 ]"
 grep -q "upload: s3" "$T/web.agent.log" || fail "the job did not upload to presigned S3 URLs"
+# dumperd marks the backup good before the job process logs its commit line: wait for the line
+wait_until 10 "the job's commit line" grep -q "committed: [0-9]* bytes in [0-9]* parts" "$T/web.agent.log"
 parts=$(grep -o "committed: [0-9]* bytes in [0-9]* parts" "$T/web.agent.log" | awk '{print $5}')
 [ "${parts:-0}" -ge 3 ] || fail "expected at least 3 parts, got ${parts:-none}"
 id=$(dpd backups shop --json | jq -r '.[0].backup_id')

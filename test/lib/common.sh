@@ -2,6 +2,8 @@
 #   . "$DUMPER_SRC/test/lib/common.sh"
 # Gives: $DUMPER (the CLI), $T (a per-test temp dir, removed on success), fail, check, need_service.
 set -euo pipefail
+# a command that fails under set -e names itself instead of ending the test silently
+trap 'echo "FAIL [${TEST_NAME:-test}]: line $LINENO: command failed (exit $?): $BASH_COMMAND" >&2' ERR
 
 : "${DUMPER_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${DUMPER_BIN:=$DUMPER_SRC/build/bin}"
