@@ -49,6 +49,7 @@ static const char backup_help[] =
     "      --endpoint URL        S3 endpoint (default: AWS_ENDPOINT_URL, else AWS for the region)\n"
     "      --region REGION       S3 region (default: AWS_REGION, else us-east-1)\n"
     "      --path-style          S3 path-style addressing (default with a custom endpoint)\n"
+    "      --virtual-host        S3 virtual-host addressing, bucket.host (default on AWS)\n"
     "      --part-size MIB       S3 multipart part size in MiB (default 8; grows past 1000 parts)\n"
     "      --parallel N          S3 parts uploaded in parallel (default 4)\n"
     "  -j, --json                print one JSON object (path, size, sha256, format, compression, ...)\n"
@@ -63,7 +64,7 @@ int cmd_backup(int argc, char **argv)
         {"max-size", required_argument, 0, 'm'}, {"json", no_argument, 0, 'j'},
         {"endpoint", required_argument, 0, 'E'}, {"region", required_argument, 0, 'R'},
         {"path-style", no_argument, 0, 'P'},    {"part-size", required_argument, 0, 'S'},
-        {"parallel", required_argument, 0, 'N'},
+        {"parallel", required_argument, 0, 'N'}, {"virtual-host", no_argument, 0, 'V'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     dp_backup_req req;
     dp_storage_opts so = {0};
@@ -105,6 +106,7 @@ int cmd_backup(int argc, char **argv)
         case 'E': so.endpoint = optarg; break;
         case 'R': so.region = optarg; break;
         case 'P': so.path_style = 1; break;
+        case 'V': so.path_style = -1; break;
         case 'S': {
             unsigned long long mib = strtoull(optarg, &end, 10);
             if (*end || mib < 5 || mib > 5120)

@@ -106,8 +106,10 @@ start_s3() {
   # Fully detached (no inherited stdio) so callers reading our output never wait on s3rver.
   # --openssl-legacy-provider: s3rver encrypts ListObjectsV2 continuation tokens with DES, which
   # Node 20's OpenSSL 3 refuses otherwise (every truncated listing would fail with HTTP 500).
+  # --service-endpoint localhost: virtual-host requests to <bucket>.s3.localhost (curl resolves
+  # *.localhost to loopback) address <bucket>; requests to 127.0.0.1 stay path-style.
   NODE_OPTIONS=--openssl-legacy-provider setsid node "$node_dir/node_modules/s3rver/bin/s3rver.js" -d "$d/data" -a 127.0.0.1 -p "$S3_PORT" \
-    --configure-bucket dumper-test --silent </dev/null >"$d/server.log" 2>&1 &
+    --service-endpoint localhost --configure-bucket dumper-test --silent </dev/null >"$d/server.log" 2>&1 &
   echo $! > "$d/s3rver.pid"
   wait_for 30 curl -sf "http://127.0.0.1:$S3_PORT/" || { log "s3rver did not start"; cat "$d/server.log" >&2; return 1; }
   log "s3rver on 127.0.0.1:$S3_PORT (bucket dumper-test, keys S3RVER/S3RVER)"
@@ -132,6 +134,7 @@ export DUMPER_TEST_REDIS_PORT=$REDIS_PORT
 export DUMPER_TEST_REDIS_DIR='$DIR/redis'
 export DUMPER_TEST_S3_PORT=$S3_PORT
 export DUMPER_TEST_S3_ENDPOINT='http://127.0.0.1:$S3_PORT'
+export DUMPER_TEST_S3_VHOST_ENDPOINT='http://s3.localhost:$S3_PORT'
 export DUMPER_TEST_S3_BUCKET=dumper-test
 ENV
   for s in "${started[@]}"; do echo "export DUMPER_TEST_HAVE_$(echo "$s" | tr a-z A-Z)=1" >> "$DIR/env.sh"; done

@@ -10,8 +10,8 @@
  *
  * Configuration: dp_storage_opts first, then the environment (AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION / AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3 /
- * AWS_ENDPOINT_URL). Path-style addressing is the default with a custom endpoint (s3rver, MinIO)
- * and for bucket names with dots; otherwise virtual-host style, as AWS recommends.
+ * AWS_ENDPOINT_URL, DUMPER_S3_ADDRESSING). Path-style addressing is the default with a custom endpoint
+ * (s3rver, MinIO) and for bucket names with dots; otherwise virtual-host style, as AWS recommends.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,6 +287,12 @@ static int parse_endpoint(s3_storage *s, const char *ep, dp_err *err)
         ((https && strcmp(colon, ":443") == 0) || (!https && strcmp(colon, ":80") == 0)))
         *colon = 0;
     const char *scheme = https ? "https" : "http";
+    if (s->path_base && (hostport[0] == '[' || strspn(hostport, "0123456789.:") == strlen(hostport))) {
+        free(hostport);
+        free(epath);
+        return dp_err_set(err, DUMPER_EURL,
+                          "virtual-host s3 addressing needs a host name, not an IP address, in the endpoint '%s'", ep);
+    }
     if (s->path_base) { /* virtual host: bucket.host */
         s->host = dp_asprintf("%s.%s", s->bucket, hostport);
         free(s->path_base);
@@ -374,7 +380,20 @@ static int s3_open(const char *location, const dp_storage_opts *opts, int create
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
         goto fail;
     }
-    int path_style = opts->path_style > 0 || (opts->path_style == 0 && (!aws_ep || strchr(s->bucket, '.')));
+    int style = opts->path_style;
+    const char *as = style ? NULL : env_first("DUMPER_S3_ADDRESSING", NULL);
+    if (as && strcmp(as, "auto") != 0) {
+        if (strcmp(as, "path") == 0)
+            style = 1;
+        else if (strcmp(as, "virtual") == 0)
+            style = -1;
+        else {
+            free(aws_ep);
+            rc = dp_err_set(err, DUMPER_EUSAGE, "invalid DUMPER_S3_ADDRESSING '%s' (use path, virtual or auto)", as);
+            goto fail;
+        }
+    }
+    int path_style = style > 0 || (style == 0 && (!aws_ep || strchr(s->bucket, '.')));
     if (!path_style)
         s->path_base = dp_strdup(""); /* marks virtual-host style for parse_endpoint */
     rc = parse_endpoint(s, ep, err);

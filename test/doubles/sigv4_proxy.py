@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """(Copy of the project's shared tool ../shared/tools/sigv4_proxy.py, kept here so the S3 tests run
-on a fresh checkout.)
+on a fresh checkout; this copy also forwards virtual-host requests: the Host name is kept.)
 An S3 front that checks every request's AWS SigV4 signature with botocore (bundled in Debian's
 awscli), then forwards it to an upstream S3-compatible server (s3rver, which checks none).
 Usage: sigv4_proxy.py LISTEN_PORT UPSTREAM_PORT ACCESS_KEY SECRET_KEY LOGFILE
-A request whose signature does not match gets 403 SignatureDoesNotMatch and a line in LOGFILE."""
+A request whose signature does not match gets 403 SignatureDoesNotMatch and a line in LOGFILE; a
+good one is logged "OK METHOD PATH host=HOST" (HOST as sent, e.g. bucket.s3.localhost:port)."""
 import sys, http.server, http.client, urllib.parse, re, threading
 from awscli.botocore.session import Session  # noqa: F401  (import order resolves botocore.crt)
 import botocore.auth as A
@@ -91,10 +92,11 @@ class H(http.server.BaseHTTPRequestHandler):
             log("BAD %s %s expected=%s got=%s" % (self.command, self.path, exp, got))
             return self.reply(403, b"<Error><Code>SignatureDoesNotMatch</Code></Error>")
         stats["ok"] += 1
-        log("OK %s %s" % (self.command, self.path.split("?")[0]))
+        log("OK %s %s host=%s" % (self.command, self.path.split("?")[0], host))
         c = http.client.HTTPConnection("127.0.0.1", UP, timeout=120)
         fwd = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
-        fwd["Host"] = "127.0.0.1:%d" % UP
+        # keep the host name (a virtual-host request names its bucket there), with the upstream's port
+        fwd["Host"] = "%s:%d" % (urllib.parse.urlsplit("//" + host).hostname or "127.0.0.1", UP)
         c.request(self.command, self.path, body=body, headers=fwd)
         r = c.getresponse()
         data = r.read()
