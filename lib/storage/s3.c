@@ -171,6 +171,39 @@ static int s3_send(s3_storage *s, dp_http *h, const char *method, const char *pa
 
 static char *shown(s3_storage *s, const char *key) { return dp_asprintf("s3://%s/%s%s", s->bucket, s->prefix, key); }
 
+/* ---- one object: its request path and name, one request on it ---- */
+
+typedef struct {
+    char *path; /* encoded request path */
+    char *what; /* "s3://bucket/prefix/key", for messages */
+    dp_http_resp resp;
+} obj_req;
+
+/* Names key's object in o; o can be given to obj_done whatever this returns. */
+static int obj_name(s3_storage *s, const char *key, obj_req *o, dp_err *err)
+{
+    memset(o, 0, sizeof *o);
+    char *ok = object_key(s, key);
+    o->path = ok ? object_path(s, ok) : NULL;
+    o->what = shown(s, key);
+    free(ok);
+    return o->path && o->what ? 0 : dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+}
+
+/* Names key's object and sends one bodiless request on it (with retries); the answer is in o->resp. */
+static int obj_request(s3_storage *s, const char *method, const char *key, obj_req *o, dp_err *err)
+{
+    int rc = obj_name(s, key, o, err);
+    return rc ? rc : s3_send(s, s->h, method, o->path, NULL, NULL, 0, NULL, NULL, NULL, NULL, &o->resp, o->what, err);
+}
+
+static void obj_done(obj_req *o)
+{
+    dp_http_resp_free(&o->resp);
+    free(o->path);
+    free(o->what);
+}
+
 /* ---- listing ---- */
 
 static int list_page(s3_storage *s, const char *token, int max_keys, dp_s3_list_page *page, dp_err *err)
@@ -438,54 +471,31 @@ static int64_t parse_http_date(const char *v)
 
 static int s3_stat(dp_storage *st, const char *key, dp_object_info *info, dp_err *err)
 {
-    s3_storage *s = (s3_storage *)st;
-    char *ok = object_key(s, key), *path = ok ? object_path(s, ok) : NULL, *what = shown(s, key);
-    dp_http_resp resp = {0};
-    int rc;
-    if (!path || !what) {
-        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-        goto done;
-    }
-    if ((rc = s3_send(s, s->h, "HEAD", path, NULL, NULL, 0, NULL, NULL, NULL, NULL, &resp, what, err)))
-        goto done;
-    if (resp.status == 404) {
-        rc = dp_err_set(err, DUMPER_ENOENT, "%s: not found", what);
-    } else if (resp.status != 200) {
-        rc = dp_s3_error_from_response(resp.status, NULL, 0, what, err);
+    obj_req o;
+    int rc = obj_request((s3_storage *)st, "HEAD", key, &o, err);
+    if (rc) {
+    } else if (o.resp.status == 404) {
+        rc = dp_err_set(err, DUMPER_ENOENT, "%s: not found", o.what);
+    } else if (o.resp.status != 200) {
+        rc = dp_s3_error_from_response(o.resp.status, NULL, 0, o.what, err);
     } else {
         info->key = dp_strdup(key);
-        info->size = resp.content_length >= 0 ? (uint64_t)resp.content_length : 0;
-        info->mtime_ms = parse_http_date(resp.last_modified);
+        info->size = o.resp.content_length >= 0 ? (uint64_t)o.resp.content_length : 0;
+        info->mtime_ms = parse_http_date(o.resp.last_modified);
         if (!info->key)
             rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     }
-done:
-    dp_http_resp_free(&resp);
-    free(ok);
-    free(path);
-    free(what);
+    obj_done(&o);
     return rc;
 }
 
 static int s3_remove(dp_storage *st, const char *key, dp_err *err)
 {
-    s3_storage *s = (s3_storage *)st;
-    char *ok = object_key(s, key), *path = ok ? object_path(s, ok) : NULL, *what = shown(s, key);
-    dp_http_resp resp = {0};
-    int rc;
-    if (!path || !what) {
-        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-        goto done;
-    }
-    if ((rc = s3_send(s, s->h, "DELETE", path, NULL, NULL, 0, NULL, NULL, NULL, NULL, &resp, what, err)))
-        goto done;
-    if (resp.status != 204 && resp.status != 200 && resp.status != 404)
-        rc = dp_s3_error_from_response(resp.status, resp.body.data, resp.body.len, what, err);
-done:
-    dp_http_resp_free(&resp);
-    free(ok);
-    free(path);
-    free(what);
+    obj_req o;
+    int rc = obj_request((s3_storage *)st, "DELETE", key, &o, err);
+    if (!rc && o.resp.status != 204 && o.resp.status != 200 && o.resp.status != 404)
+        rc = dp_s3_error_from_response(o.resp.status, o.resp.body.data, o.resp.body.len, o.what, err);
+    obj_done(&o);
     return rc;
 }
 
@@ -522,13 +532,12 @@ static int on_object_data(void *ctx, long status, const void *p, size_t n)
 static int s3_read(dp_storage *st, const char *key, dp_sink *to, dp_err *err)
 {
     s3_storage *s = (s3_storage *)st;
-    char *ok = object_key(s, key), *path = ok ? object_path(s, ok) : NULL, *what = shown(s, key);
-    dp_http_resp resp = {0};
+    obj_req o;
     read_ctx r = {.to = to, .err = err};
-    int rc = 0;
-    if (!path || !what) {
-        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-        goto done;
+    int rc = obj_name(s, key, &o, err);
+    if (rc) {
+        obj_done(&o);
+        return rc;
     }
     for (int attempt = 1;; attempt++) {
         char range[64];
@@ -539,38 +548,34 @@ static int s3_read(dp_storage *st, const char *key, dp_sink *to, dp_err *err)
         uint64_t before = r.delivered;
         r.asked = r.delivered;
         r.seen = 0;
-        rc = s3_send(s, s->h, "GET", path, NULL, NULL, 0, NULL, r.delivered ? range : NULL, on_object_data, &r, &resp,
-                     what, &e);
-        if (!rc && (resp.status == 200 || resp.status == 206)) {
+        rc = s3_send(s, s->h, "GET", o.path, NULL, NULL, 0, NULL, r.delivered ? range : NULL, on_object_data, &r, &o.resp,
+                     o.what, &e);
+        if (!rc && (o.resp.status == 200 || o.resp.status == 206)) {
             r.err = err;
             break;
         }
-        if (resp.consumer_rc) { /* the downstream sink failed: not a network problem */
+        if (o.resp.consumer_rc) { /* the downstream sink failed: not a network problem */
             rc = dp_err_set(err, e.code, "%s", e.msg);
             break;
         }
-        int retry = rc ? dp_http_retryable(rc, 0) : dp_http_retryable(0, resp.status);
+        int retry = rc ? dp_http_retryable(rc, 0) : dp_http_retryable(0, o.resp.status);
         if (!retry || attempt >= s->hopts.max_attempts || dp_interrupted) {
             if (rc)
                 rc = dp_err_set(err, e.code, "%s", e.msg);
-            else if (resp.status == 404)
-                rc = dp_err_set(err, DUMPER_ENOENT, "%s: not found", what);
+            else if (o.resp.status == 404)
+                rc = dp_err_set(err, DUMPER_ENOENT, "%s: not found", o.what);
             else
-                rc = dp_s3_error_from_response(resp.status, resp.body.data, resp.body.len, what, err);
+                rc = dp_s3_error_from_response(o.resp.status, o.resp.body.data, o.resp.body.len, o.what, err);
             break;
         }
         if (r.delivered > before)
             attempt = 0; /* progress was made: the connection dropped mid-body; resume afresh */
-        dp_info("%s: %s; resuming at byte %llu", what, rc ? e.msg : "server error",
+        dp_info("%s: %s; resuming at byte %llu", o.what, rc ? e.msg : "server error",
                 (unsigned long long)r.delivered);
         dp_http_sleep_ms(dp_http_backoff_ms(attempt > 0 ? attempt : 1, s->hopts.backoff_base_ms,
                                             s->hopts.backoff_max_ms, (double)(dp_mono_ms() % 1000) / 1000.0));
     }
-done:
-    dp_http_resp_free(&resp);
-    free(ok);
-    free(path);
-    free(what);
+    obj_done(&o);
     return rc;
 }
 
@@ -717,20 +722,20 @@ static const dp_s3_upload_ops writer_ops = {.begin = w_begin,
 static int s3_writer(dp_storage *st, const char *key, dp_sink **out, dp_err *err)
 {
     s3_storage *s = (s3_storage *)st;
-    wctx *w = calloc(1, sizeof *w);
-    char *ok = object_key(s, key);
-    if (!w || !ok || !(w->path = object_path(s, ok)) || !(w->what = shown(s, key))) {
-        free(ok);
-        if (w)
-            w_free(w);
-        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    obj_req o;
+    int rc = obj_name(s, key, &o, err);
+    wctx *w = rc ? NULL : calloc(1, sizeof *w);
+    if (!w) {
+        obj_done(&o);
+        return rc ? rc : dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     }
-    free(ok);
     w->s = s;
+    w->path = o.path; /* the writer keeps the name; o has no response to free */
+    w->what = o.what;
     /* Refuse to replace an existing object, like the local driver. */
     dp_object_info info = {0};
     dp_err e = {0};
-    int rc = s3_stat(st, key, &info, &e);
+    rc = s3_stat(st, key, &info, &e);
     free(info.key);
     if (rc == 0)
         rc = dp_err_set(err, DUMPER_EEXIST, "backup '%s' already exists", w->what);
@@ -760,22 +765,23 @@ static int need_s3(dp_storage *st, const char *key, dp_err *err)
     return 0;
 }
 
-#define WITH_PATH(st, key, body)                                                                  \
-    do {                                                                                          \
-        s3_storage *s = (s3_storage *)(st);                                                       \
-        char *ok = object_key(s, key), *path = ok ? object_path(s, ok) : NULL, *what = shown(s, key); \
-        int rc = (!path || !what) ? dp_err_set(err, DUMPER_ENOMEM, "out of memory") : (body);     \
-        free(ok);                                                                                 \
-        free(path);                                                                               \
-        free(what);                                                                               \
-        return rc;                                                                                \
+/* Runs body, which may use s and o (o.path, o.what), on key's object and returns its result. */
+#define WITH_OBJECT(st, key, body)                                                                                    \
+    do {                                                                                                              \
+        s3_storage *s = (s3_storage *)(st);                                                                           \
+        obj_req o;                                                                                                    \
+        int rc = obj_name(s, key, &o, err);                                                                           \
+        if (!rc)                                                                                                      \
+            rc = (body);                                                                                              \
+        obj_done(&o);                                                                                                 \
+        return rc;                                                                                                    \
     } while (0)
 
 int dp_s3_create_upload(dp_storage *st, const char *key, char **upload_id, dp_err *err)
 {
     if (need_s3(st, key, err))
         return err->code;
-    WITH_PATH(st, key, create_upload(s, path, what, upload_id, err));
+    WITH_OBJECT(st, key, create_upload(s, o.path, o.what, upload_id, err));
 }
 
 int dp_s3_complete_upload(dp_storage *st, const char *key, const char *upload_id, int nparts, char *const *etags,
@@ -783,14 +789,14 @@ int dp_s3_complete_upload(dp_storage *st, const char *key, const char *upload_id
 {
     if (need_s3(st, key, err))
         return err->code;
-    WITH_PATH(st, key, complete_upload(s, path, what, upload_id, nparts, etags, err));
+    WITH_OBJECT(st, key, complete_upload(s, o.path, o.what, upload_id, nparts, etags, err));
 }
 
 int dp_s3_abort_upload(dp_storage *st, const char *key, const char *upload_id, dp_err *err)
 {
     if (need_s3(st, key, err))
         return err->code;
-    WITH_PATH(st, key, abort_upload(s, path, what, upload_id, err));
+    WITH_OBJECT(st, key, abort_upload(s, o.path, o.what, upload_id, err));
 }
 
 static int presign(s3_storage *s, const char *path, const char *method, const char *upload_id, int part,
@@ -813,7 +819,7 @@ int dp_s3_presign(dp_storage *st, const char *method, const char *key, const cha
     *url = NULL;
     if (need_s3(st, key, err))
         return err->code;
-    WITH_PATH(st, key, presign(s, path, method, upload_id, part_number, expires_s, url, err));
+    WITH_OBJECT(st, key, presign(s, o.path, method, upload_id, part_number, expires_s, url, err));
 }
 
 const dp_storage_driver dp_storage_s3 = {
