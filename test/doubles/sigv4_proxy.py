@@ -5,7 +5,8 @@ An S3 front that checks every request's AWS SigV4 signature with botocore (bundl
 awscli), then forwards it to an upstream S3-compatible server (s3rver, which checks none).
 Usage: sigv4_proxy.py LISTEN_PORT UPSTREAM_PORT ACCESS_KEY SECRET_KEY LOGFILE
 A request whose signature does not match gets 403 SignatureDoesNotMatch and a line in LOGFILE; a
-good one is logged "OK METHOD PATH host=HOST" (HOST as sent, e.g. bucket.s3.localhost:port)."""
+good one is logged "OK METHOD PATH host=HOST[ presigned]" (HOST as sent, e.g. bucket.s3.localhost:port;
+"presigned" when the signature was in the query string)."""
 import sys, http.server, http.client, urllib.parse, re, threading
 from awscli.botocore.session import Session  # noqa: F401  (import order resolves botocore.crt)
 import botocore.auth as A
@@ -77,10 +78,12 @@ class H(http.server.BaseHTTPRequestHandler):
         url = "http://%s%s" % (host, self.path)
         hdrs = {k.lower(): v for k, v in self.headers.items()}
         hdrs["Authorization"] = self.headers.get("Authorization", "")
+        presigned = ""
         try:
             exp, got = expected_header_sig(self.command, url, {**hdrs, **{k: v for k, v in self.headers.items()}})
             if exp is None:
                 exp, got = expected_query_sig(self.command, url, hdrs)
+                presigned = " presigned"
         except Exception as e:  # a malformed signature is a bad signature
             exp, got = "error:%s" % e, "x"
         if exp is None:
@@ -92,7 +95,7 @@ class H(http.server.BaseHTTPRequestHandler):
             log("BAD %s %s expected=%s got=%s" % (self.command, self.path, exp, got))
             return self.reply(403, b"<Error><Code>SignatureDoesNotMatch</Code></Error>")
         stats["ok"] += 1
-        log("OK %s %s host=%s" % (self.command, self.path.split("?")[0], host))
+        log("OK %s %s host=%s%s" % (self.command, self.path.split("?")[0], host, presigned))
         c = http.client.HTTPConnection("127.0.0.1", UP, timeout=120)
         fwd = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
         # keep the host name (a virtual-host request names its bucket there), with the upstream's port

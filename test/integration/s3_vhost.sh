@@ -1,8 +1,9 @@
 #!/bin/bash
 # s3_vhost.sh - virtual-host addressing (https://bucket.host/key) end to end against s3rver: backup
 # (single PUT and multipart), list, verify and restore with DUMPER_S3_ADDRESSING=virtual or
-# --virtual-host, every request through sigv4_proxy.py (botocore recomputes each signature over the
-# bucket.host Host header); what landed checked path-style with Debian's awscli. s3rver runs with
+# --virtual-host, then dumperd with an agent uploading to presigned part URLs; every request through
+# sigv4_proxy.py (botocore recomputes each signature, header or query, over the bucket.host Host
+# header); what landed checked path-style with Debian's awscli. s3rver runs with
 # --service-endpoint localhost (scripts/services.sh), so <bucket>.s3.localhost names the bucket and
 # curl resolves *.localhost to loopback.
 . "$DUMPER_SRC/test/lib/common.sh"
@@ -20,13 +21,11 @@ awsq() { "$AWS" --endpoint-url "$DUMPER_TEST_S3_ENDPOINT" --region us-east-1 "$@
 curl -sf "http://$B.s3.localhost:$DUMPER_TEST_S3_PORT/?list-type=2&max-keys=1" | grep -q "<Name>$B</Name>" ||
   { echo "skip: curl does not reach s3rver through $B.s3.localhost" >&2; exit 77; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$DUMPER_SRC/test/lib/agent.sh"   # free_port, wait_port, wait_until, dumperd and host; kills AG_PIDS at exit
 SP=$(free_port)
 /usr/bin/python3 "$DUMPER_SRC/test/doubles/sigv4_proxy.py" "$SP" "$DUMPER_TEST_S3_PORT" S3RVER S3RVER "$T/sigv4.log" \
   </dev/null >"$T/proxy.out" 2>&1 &
-PPID_=$!
-trap 'rc=$?; kill "$PPID_" 2>/dev/null || true; (exit $rc); _cleanup' EXIT
-wait_port() { for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; return 1; }
+AG_PIDS+=($!)
 wait_port "$SP" || { cat "$T/proxy.out"; fail "sigv4 proxy did not start"; }
 export AWS_ENDPOINT_URL=http://s3.localhost:$SP   # through the signature-checking proxy
 VH="$B.s3.localhost:$SP"
@@ -77,7 +76,7 @@ cmp -s "$T/list" "$T/list2" || fail "lists through the proxy and straight differ
 # 3. every signature right (botocore over the bucket.host Host header), nothing unsigned, no path-style request
 grep -q BAD "$T/sigv4.log" && { grep BAD "$T/sigv4.log" | head -3; fail "botocore rejected a virtual-host signature"; }
 grep UNSIGNED "$T/sigv4.log" | grep -qv '^UNSIGNED GET /$' && fail "an unsigned request was sent"
-grep '^OK ' "$T/sigv4.log" | grep -v " host=$VH$" && fail "a request was not virtual-host"
+grep '^OK ' "$T/sigv4.log" | grep -v " host=$VH$" && fail "a request was not virtual-host, or was presigned"
 [ "$(grep -c '^OK ' "$T/sigv4.log")" -ge 12 ] || fail "too few signed requests seen: $(grep -c '^OK ' "$T/sigv4.log")"
 
 # 4. errors: a wrong secret is refused on the signature (11), a wrong bucket is its own host (5),
@@ -98,4 +97,25 @@ DUMPER_S3_ADDRESSING=path "$DUMPER" list "s3://$B/$RUN/vh" >"$T/list4" || fail "
 cmp -s "$T/list" "$T/list3" && cmp -s "$T/list" "$T/list4" || fail "path-style lists differ"
 grep -q "^OK GET /$B/ host=127.0.0.1:$SP$" "$T/sigv4.log" || fail "no default path-style list"
 grep -q "^OK GET /$B/ host=s3.localhost:$SP$" "$T/sigv4.log" || fail "no forced path-style list"
-note "ok: $(grep -c . "$T/list") backups by virtual host"
+
+# 5. dumperd on virtual-host addressing, its agent uploading to presigned part URLs (no credentials in
+# the host): dumperd's own requests and the agent's presigned PUTs all pass the signature check
+: >"$T/sigv4.log"
+start_dumperd dpd --primary-interval 1 --secondary-interval 2 --lease 3 --storage "s3://$B/$RUN/agent"
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+start_host web --database "sqlite://$T/big.db"
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER   # for awscli below
+wait_until 20 "primary" sh -c "curl -sf http://127.0.0.1:${HOST_PORT[web]}/status | jq -e '.role == \"primary\"'"
+dpd backup now shop >/dev/null
+wait_until 90 "the S3 backup is good" sh -c "[ \$(\"$DUMPERD\" backups shop --json --data '$DPD_DATA' | jq '[.[] | select(.status==\"good\")] | length') = 1 ]"
+grep -q "upload: s3" "$T/web.agent.log" || fail "the job did not upload to presigned S3 URLs"
+file=$(dpd backups shop --json | jq -r '.[0].file_name')
+[ "$(obj_sha "$RUN/agent/$file")" = "$(dpd backups shop --json | jq -r '.[0].sha256')" ] ||
+  fail "the object dumperd stored differs from its catalog sha256"
+np=$(grep -c "^OK PUT /$RUN/agent/$file host=$VH presigned$" "$T/sigv4.log" || true)
+[ "$np" -ge 2 ] || { cat "$T/sigv4.log"; fail "expected 2 or more presigned virtual-host part PUTs, saw $np"; }
+grep -q "^OK POST /$RUN/agent/$file host=$VH$" "$T/sigv4.log" || fail "no virtual-host create/complete by dumperd"
+grep -q BAD "$T/sigv4.log" && { grep BAD "$T/sigv4.log" | head -3; fail "botocore rejected a signature"; }
+grep -q UNSIGNED "$T/sigv4.log" && fail "an unsigned request was sent"
+grep '^OK ' "$T/sigv4.log" | grep -v " host=$VH\( presigned\)\?$" && fail "a request was not virtual-host"
+note "ok: $(grep -c . "$T/list") backups by virtual host; the agent's $np presigned parts by virtual host"
