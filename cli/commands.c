@@ -105,8 +105,12 @@ int cmd_backup(int argc, char **argv)
         case 'j': json = 1; break;
         case 'E': so.endpoint = optarg; break;
         case 'R': so.region = optarg; break;
-        case 'P': so.path_style = 1; break;
-        case 'V': so.path_style = -1; break;
+        case 'P':
+        case 'V':
+            if (so.path_style == (c == 'P' ? -1 : 1))
+                return cli_usage_error("backup", "--path-style and --virtual-host exclude each other");
+            so.path_style = c == 'P' ? 1 : -1;
+            break;
         case 'S': {
             unsigned long long mib = strtoull(optarg, &end, 10);
             if (*end || mib < 5 || mib > 5120)

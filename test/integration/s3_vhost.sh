@@ -80,7 +80,7 @@ grep '^OK ' "$T/sigv4.log" | grep -v " host=$VH$" && fail "a request was not vir
 [ "$(grep -c '^OK ' "$T/sigv4.log")" -ge 12 ] || fail "too few signed requests seen: $(grep -c '^OK ' "$T/sigv4.log")"
 
 # 4. errors: a wrong secret is refused on the signature (11), a wrong bucket is its own host (5),
-# an IP endpoint cannot carry a bucket name (3), an unknown addressing style (2)
+# an IP endpoint cannot carry a bucket name (3), an unknown addressing style or both options (2)
 expect_fail 11 "wrong secret" env AWS_SECRET_ACCESS_KEY=wrong "$DUMPER" list "s3://$B/$RUN/vh"
 grep -q "access denied" "$T/err" || fail "403 message: $(cat "$T/err")"
 grep -q "^BAD HEAD / " "$T/sigv4.log" || fail "the proxy did not refuse the wrong signature"
@@ -90,6 +90,8 @@ expect_fail 3 "virtual host on an IP endpoint" env AWS_ENDPOINT_URL=$DUMPER_TEST
 grep -q "needs a host name" "$T/err" || fail "IP endpoint message: $(cat "$T/err")"
 expect_fail 2 "unknown addressing" env DUMPER_S3_ADDRESSING=vhost "$DUMPER" list "s3://$B/$RUN/vh"
 grep -q "DUMPER_S3_ADDRESSING 'vhost'" "$T/err" || fail "addressing message: $(cat "$T/err")"
+expect_fail 2 "both addressing options" "$DUMPER" backup "sqlite://$T/small.db" --to "s3://$B/$RUN/x" --path-style --virtual-host
+grep -q "exclude each other" "$T/err" || fail "both options message: $(cat "$T/err")"
 # path style is still the default with a custom endpoint, and DUMPER_S3_ADDRESSING=path forces it
 : >"$T/sigv4.log"
 env -u DUMPER_S3_ADDRESSING AWS_ENDPOINT_URL=http://127.0.0.1:$SP "$DUMPER" list "s3://$B/$RUN/vh" >"$T/list3" || fail "path-style list"
