@@ -226,20 +226,27 @@ static int params_build(const dp_dburl *url, pgparams *pp, dp_err *err)
         pp->kw[pp->n] = (k);                                                                                           \
         pp->val[pp->n++] = (v);                                                                                        \
     } while (0)
+    /* As in libpq, host and port query parameters ("postgres:///db?host=/run/postgresql", the
+     * form the gem writes for a socket directory) take precedence over the authority's. */
+    const char *host = url->host, *port = NULL, *qhost = dp_dburl_param(url, "host"),
+               *qport = dp_dburl_param(url, "port");
     if (url->nhosts) {
         if (hostlist_strings(url, &pp->hosts, &pp->ports) < 0)
             return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-        ADD("host", pp->hosts);
-        if (pp->ports)
-            ADD("port", pp->ports);
-    } else {
-        if (url->host)
-            ADD("host", url->host);
-        if (url->port) {
-            snprintf(pp->port, sizeof pp->port, "%d", url->port);
-            ADD("port", pp->port);
-        }
+        host = pp->hosts;
+        port = pp->ports;
+    } else if (url->port) {
+        snprintf(pp->port, sizeof pp->port, "%d", url->port);
+        port = pp->port;
     }
+    if (qhost && *qhost)
+        host = qhost;
+    if (qport && *qport)
+        port = qport;
+    if (host)
+        ADD("host", host);
+    if (port)
+        ADD("port", port);
     if (url->user)
         ADD("user", url->user);
     if (url->dbname && *url->dbname)

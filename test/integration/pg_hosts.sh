@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# PostgreSQL host lists (libpq's postgres://h1:p1,h2:p2/db): a list with a dead port first and the
+# PostgreSQL host lists (libpq's postgres://h1:p1,h2:p2/db), and host/port as query parameters: a list with a dead port first and the
 # live server second backs up and restores equal contents, in both formats, also with
 # target_session_attrs=read-write (the test server is a primary); the tools are given the one
 # server libpq connected to, never the list; target_session_attrs that the server does not meet and
@@ -67,6 +67,18 @@ for fmt in sql dump; do
     [ "$got" = "$want" ] || fail "restore $i ($fmt, '$params') differs: $got vs $want"
   done
 done
+
+# The gem's form for a socket directory: host and port as query parameters, which libpq prefers
+# to the authority's; the tool then gets that socket directory (and no IP address).
+SOCK=${DUMPER_TEST_PG_SOCKET_DIR:-}
+if [ -n "$SOCK" ]; then
+  DUMPER_PG_BIN="$T/bin" DUMPER_DB_PASSWORD=$PW "$DUMPER" backup \
+    "postgres://postgres@/$DB?host=$(urlenc "$SOCK")&port=$PGP" --to "$T/bsock" >/dev/null ||
+    fail "backup through the socket directory failed"
+  grep -q "host='$SOCK' port='$PGP'" "$T/argv.log" || fail "socket: tool not given $SOCK: $(cat "$T/argv.log")"
+  ! grep -q "hostaddr" "$T/argv.log" || fail "socket: an IP address given: $(cat "$T/argv.log")"
+  : >"$T/argv.log"
+fi
 
 # A live server that does not meet target_session_attrs: refused, the reason given per host.
 expect_clean_error 12 "$DB" "primary with target_session_attrs=standby" \
