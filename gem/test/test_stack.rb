@@ -26,6 +26,15 @@ class TestStack < Minitest::Test
                  url({adapter: "postgresql", host: "db1", port: 5433, username: "shop", password: "s@cret/1", database: "shop_prod"})
   end
 
+  def test_postgresql_host_list
+    assert_equal "postgres://u@db1:5433,db2:5433/shop?target_session_attrs=read-write",
+                 url({adapter: "postgresql", host: "db1,db2", port: 5433, username: "u", database: "shop",
+                      target_session_attrs: "read-write"})
+    assert_equal "postgres://u@db1:5432,[::1]:5433,db3/shop",
+                 url({adapter: "postgresql", host: "db1,::1,db3", port: "5432,5433,", username: "u", database: "shop"})
+    assert_equal "postgres://u@db1,db2/shop", url({adapter: "postgresql", host: "db1,db2", username: "u", database: "shop"})
+  end
+
   def test_postgis_and_socket_directory
     assert_equal "postgres:///shop?host=%2Fvar%2Frun%2Fpostgresql",
                  url({adapter: "postgis", host: "/var/run/postgresql", database: "shop"})

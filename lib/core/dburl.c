@@ -143,6 +143,10 @@ static int parse_hostport(const char *hostp, const char *after, char **hostout, 
                 *why = "bad host";
                 goto bad;
             }
+            if (strchr(*hostout, ',')) { /* "%2C": libpq would read a host list */
+                *why = "invalid character in host";
+                goto bad;
+            }
         } else if (pc) {
             *why = "port without host";
             goto bad;
@@ -260,12 +264,13 @@ int dp_dburl_parse(const char *s, dp_dburl *u, dp_err *err)
         }
         hostp = at + 1;
     }
-    /* host[:port], host may be [v6]; MongoDB takes a list ("h1:27017,h2:27018", replica sets):
-     * each entry is checked, the first fills host/port and the whole list is kept in hosts. */
+    /* host[:port], host may be [v6]. MongoDB (replica sets) and PostgreSQL (libpq's multi-host
+     * URIs) take a list "h1:p1,h2:p2": each entry is checked and kept in hostlist, the first also
+     * fills host/port, and the list as written is kept in hosts. */
     const char *why = NULL;
     const char *comma = memchr(hostp, ',', (size_t)(after - hostp));
-    if (comma && u->type != DP_DB_MONGODB)
-        return fail(err, u, s, "several hosts are only supported for mongodb");
+    if (comma && u->type != DP_DB_MONGODB && u->type != DP_DB_POSTGRES)
+        return fail(err, u, s, "several hosts are only supported for postgresql and mongodb");
     if (comma) {
         for (const char *seg = hostp; seg < after;) {
             const char *segend = memchr(seg, ',', (size_t)(after - seg));
@@ -277,18 +282,23 @@ int dp_dburl_parse(const char *s, dp_dburl *u, dp_err *err)
                 return fail(err, u, s, "empty host in the host list");
             if (parse_hostport(seg, segend, &h, &port, &why) < 0)
                 return fail(err, u, s, why);
-            if (!u->host) {
-                u->host = h;
-                u->port = port;
-            } else {
+            if (!h)
+                return fail(err, u, s, "empty host in the host list");
+            dp_hostport *grown = realloc(u->hostlist, (u->nhosts + 1) * sizeof *grown);
+            if (!grown) {
                 free(h);
+                return fail(err, u, s, "out of memory");
             }
+            u->hostlist = grown;
+            u->hostlist[u->nhosts].host = h;
+            u->hostlist[u->nhosts++].port = port;
             seg = segend + (segend < after ? 1 : 0);
             if (segend < after && seg == after)
                 return fail(err, u, s, "empty host in the host list");
         }
-        if (!(u->hosts = strndup(hostp, (size_t)(after - hostp))))
+        if (!(u->host = strdup(u->hostlist[0].host)) || !(u->hosts = strndup(hostp, (size_t)(after - hostp))))
             return fail(err, u, s, "out of memory");
+        u->port = u->hostlist[0].port;
     } else if (parse_hostport(hostp, after, &u->host, &u->port, &why) < 0) {
         return fail(err, u, s, why);
     }
@@ -327,6 +337,9 @@ void dp_dburl_free(dp_dburl *u)
     dp_free_secret(u->password);
     free(u->host);
     free(u->hosts);
+    for (size_t i = 0; i < u->nhosts; i++)
+        free(u->hostlist[i].host);
+    free(u->hostlist);
     free(u->dbname);
     free(u->path);
     for (size_t i = 0; i < u->nparams; i++) {

@@ -2,7 +2,8 @@
  * dburl.h - database URLs, parsed in one place.
  *
  *   sqlite:///abs/path.db   sqlite:relative/path.db   (also sqlite3:)
- *   postgres://user:pass@host:5432/db?sslmode=...     (also postgresql:)
+ *   postgres://user:pass@host:5432/db?sslmode=...     (also postgresql:; host lists "h1:5432,h2:5433"
+ *                                                      as libpq takes them, e.g. with target_session_attrs)
  *   mysql://user:pass@host:3306/db                    (also mariadb:, mysql2:)
  *   redis://[user[:pass]@]host:6379/0                 (also rediss:)
  *   mongodb://user:pass@host:27017/db?authSource=...  (also host lists "h1,h2:27018", mongodb+srv:)
@@ -30,14 +31,21 @@ typedef struct dp_kv {
     char *key, *value;
 } dp_kv;
 
+typedef struct dp_hostport {
+    char *host; /* decoded; IPv6 without brackets */
+    int port;   /* 0 if absent (the database's default) */
+} dp_hostport;
+
 typedef struct dp_dburl {
     dp_db_type type;
     char *scheme;   /* as written, lowercased ("postgresql") */
     char *user;     /* NULL if absent */
     char *password; /* NULL if absent; never log */
-    char *host;     /* NULL if absent; IPv6 without brackets */
-    char *hosts;    /* mongodb only: the raw "h1:p1,h2:p2" list when several hosts are given */
-    int port;       /* 0 if absent */
+    char *host;     /* NULL if absent; IPv6 without brackets. With a host list: the first entry's */
+    char *hosts;    /* mongodb, postgresql: the raw "h1:p1,h2:p2" list when several hosts are given */
+    dp_hostport *hostlist; /* the same list parsed, in order (nhosts >= 2); NULL for a single host */
+    size_t nhosts;  /* entries in hostlist; 0 for a single host */
+    int port;       /* 0 if absent. With a host list: the first entry's */
     char *dbname;   /* path after the host without the leading '/', decoded; NULL if absent */
     char *path;     /* sqlite: the file path as given (absolute or relative) */
     dp_kv *params;  /* query parameters, decoded */

@@ -15,6 +15,13 @@
  *
  * The password reaches tools only as PGPASSWORD in their environment (never argv); the
  * connection parameters travel as a conninfo string in --dbname, built without the password.
+ *
+ * Host lists (postgres://h1:p1,h2:p2/db?target_session_attrs=read-write) go to libpq as its own
+ * comma-separated host and port lists, so libpq picks the server. The tools then get the server
+ * libpq connected to (PQhost/PQport, and PQhostaddr for a name) instead of the list: the version
+ * check, the emptiness check and the dump or restore all hit that one server, even if another host
+ * of the list would answer now. The other parameters (target_session_attrs included) go along, so
+ * the tool still refuses a server that no longer qualifies.
  */
 #include "source/postgres.h"
 
@@ -164,13 +171,49 @@ typedef struct {
     const char *kw[MAX_KW], *val[MAX_KW];
     int n;
     char port[16];
-    char *password; /* owned secret, or NULL */
+    char *hosts, *ports;     /* owned: libpq's lists for a host list */
+    char *pinned[3];         /* owned: host, port, hostaddr after params_pin */
+    char *password;          /* owned secret, or NULL */
 } pgparams;
 
 static void params_free(pgparams *pp)
 {
     dp_free_secret(pp->password);
     pp->password = NULL;
+    free(pp->hosts);
+    free(pp->ports);
+    for (int i = 0; i < 3; i++)
+        free(pp->pinned[i]);
+    pp->hosts = pp->ports = pp->pinned[0] = pp->pinned[1] = pp->pinned[2] = NULL;
+}
+
+/* libpq's "h1,h2" and "p1,p2" for a URL host list; an entry without a port stays empty (libpq's
+ * default), and *ports is NULL if no entry has one. */
+static int hostlist_strings(const dp_dburl *url, char **hosts, char **ports)
+{
+    dp_buf h = {0}, p = {0};
+    int anyport = 0;
+    *hosts = *ports = NULL;
+    for (size_t i = 0; i < url->nhosts; i++) {
+        dp_buf_printf(&h, "%s%s", i ? "," : "", url->hostlist[i].host);
+        if (i)
+            dp_buf_puts(&p, ",");
+        if (url->hostlist[i].port) {
+            dp_buf_printf(&p, "%d", url->hostlist[i].port);
+            anyport = 1;
+        }
+    }
+    if (!h.data || (anyport && !p.data)) {
+        dp_buf_free(&h);
+        dp_buf_free(&p);
+        return -1;
+    }
+    *hosts = h.data;
+    if (anyport)
+        *ports = p.data;
+    else
+        dp_buf_free(&p);
+    return 0;
 }
 
 static int params_build(const dp_dburl *url, pgparams *pp, dp_err *err)
@@ -183,12 +226,27 @@ static int params_build(const dp_dburl *url, pgparams *pp, dp_err *err)
         pp->kw[pp->n] = (k);                                                                                           \
         pp->val[pp->n++] = (v);                                                                                        \
     } while (0)
-    if (url->host)
-        ADD("host", url->host);
-    if (url->port) {
+    /* As in libpq, host and port query parameters ("postgres:///db?host=/run/postgresql", the
+     * form the gem writes for a socket directory) take precedence over the authority's. */
+    const char *host = url->host, *port = NULL, *qhost = dp_dburl_param(url, "host"),
+               *qport = dp_dburl_param(url, "port");
+    if (url->nhosts) {
+        if (hostlist_strings(url, &pp->hosts, &pp->ports) < 0)
+            return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        host = pp->hosts;
+        port = pp->ports;
+    } else if (url->port) {
         snprintf(pp->port, sizeof pp->port, "%d", url->port);
-        ADD("port", pp->port);
+        port = pp->port;
     }
+    if (qhost && *qhost)
+        host = qhost;
+    if (qport && *qport)
+        port = qport;
+    if (host)
+        ADD("host", host);
+    if (port)
+        ADD("port", port);
     if (url->user)
         ADD("user", url->user);
     if (url->dbname && *url->dbname)
@@ -230,6 +288,43 @@ static int params_build(const dp_dburl *url, pgparams *pp, dp_err *err)
     return 0;
 }
 
+/* Point the parameters at the server c is connected to: host and port (and hostaddr, the address
+ * libpq used for a host name) replace the URL's, so a tool started with them reaches that same
+ * server. A no-op if libpq reports no host. */
+static int params_pin(pgparams *pp, PGconn *c, const dp_dburl *url, dp_err *err)
+{
+    const char *h = PQhost(c), *p = PQport(c), *a = PQhostaddr(c);
+    if (!h || !*h)
+        return 0;
+    int k = 0;
+    for (int i = 0; i < pp->n; i++)
+        if (strcmp(pp->kw[i], "host") && strcmp(pp->kw[i], "port") && strcmp(pp->kw[i], "hostaddr")) {
+            pp->kw[k] = pp->kw[i];
+            pp->val[k++] = pp->val[i];
+        }
+    pp->n = k;
+    int sock = h[0] == '/' || h[0] == '@';
+    if (!(pp->pinned[0] = strdup(h)) || (p && *p && !(pp->pinned[1] = strdup(p))) ||
+        (a && *a && !sock && !(pp->pinned[2] = strdup(a))))
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    static const char *const kws[3] = {"host", "port", "hostaddr"};
+    for (int i = 0; i < 3; i++) {
+        if (!pp->pinned[i])
+            continue;
+        if (pp->n >= MAX_KW - 1)
+            return dp_err_set(err, DUMPER_EURL, "too many parameters in the postgresql url");
+        pp->kw[pp->n] = kws[i];
+        pp->val[pp->n++] = pp->pinned[i];
+    }
+    pp->kw[pp->n] = pp->val[pp->n] = NULL;
+    if (url->nhosts)
+        dp_info("postgresql: connected to %s port %s (host list %s); the tools use that server", h,
+                p && *p ? p : "default", url->hosts);
+    else
+        dp_debug("postgresql: connected to %s port %s", h, p && *p ? p : "default");
+    return 0;
+}
+
 /* conninfo for --dbname: key='value' pairs, quotes and backslashes escaped. No password. */
 static char *params_conninfo(const pgparams *pp)
 {
@@ -265,6 +360,34 @@ static void first_line(const char *s, char *out, size_t outlen)
     out[k] = 0;
 }
 
+/* libpq's failure report, one line: a host list (or a name with several addresses) gives one
+ * "connection to server at ... failed: ..." line per attempt, each followed by tab-indented hints;
+ * the attempts are joined with "; " and the hints dropped. */
+static void failure_lines(const char *m, char *out, size_t outlen)
+{
+    size_t k = 0;
+    out[0] = 0;
+    for (const char *l = m; *l && k + 3 < outlen;) {
+        const char *nl = strchr(l, '\n');
+        size_t len = nl ? (size_t)(nl - l) : strlen(l);
+        if (len && *l != '\t' && *l != ' ') {
+            char one[400];
+            size_t n = len < sizeof one - 1 ? len : sizeof one - 1;
+            memcpy(one, l, n);
+            one[n] = 0;
+            char sq[400];
+            first_line(one, sq, sizeof sq);
+            if (*sq) {
+                int w = snprintf(out + k, outlen - k, "%s%s", k ? "; " : "", sq);
+                k = w < 0 ? k : (size_t)w + k < outlen ? k + (size_t)w : outlen - 1;
+            }
+        }
+        l += len + (nl ? 1 : 0);
+    }
+    if (!*out)
+        first_line(m, out, outlen);
+}
+
 static int ci_has(const char *hay, const char *needle) { return strcasestr(hay, needle) != NULL; }
 
 /* Connect and return the server version; classified errors. */
@@ -289,10 +412,13 @@ static int pg_connect(const dp_dburl *url, const pgparams *pp, PGconn **out, dp_
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     if (PQstatus(c) != CONNECTION_OK) {
         const char *m = PQerrorMessage(c);
-        char line[400];
+        char line[600];
         /* libpq's first line names the server; the FATAL part is what matters. */
         const char *fatal = strstr(m, "FATAL:");
-        first_line(fatal ? fatal : m, line, sizeof line);
+        if (fatal)
+            first_line(fatal, line, sizeof line);
+        else
+            failure_lines(m, line, sizeof line);
         int code = DUMPER_ECONNECT;
         if (ci_has(m, "password authentication failed") || ci_has(m, "no password supplied") ||
             ci_has(m, "authentication failed") || ci_has(m, "password is required"))
@@ -513,12 +639,14 @@ static int pg_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink *o
     dp_proc *p = NULL;
     int user_compress = 0;
     int rc = params_build(url, &pp, err);
-    if (rc)
+    if (rc) {
+        params_free(&pp);
         return rc;
+    }
     if ((rc = dp_argv_split(opts->custom_options, "custom options", &custom, NULL, err)) ||
         (rc = dp_pg_dump_options(opts->format, custom, &format, &user_compress, err)))
         goto done;
-    if ((rc = pg_connect(url, &pp, &c, err)))
+    if ((rc = pg_connect(url, &pp, &c, err)) || (rc = params_pin(&pp, c, url, err)))
         goto done;
     int server = PQserverVersion(c);
     PQfinish(c);
@@ -600,9 +728,11 @@ static int pg_restore_sink(const dp_dburl *url, const dp_source_opts *opts, cons
     if (!dump && !dp_streq(format, "sql"))
         return dp_err_set(err, DUMPER_EUNSUPPORTED, "cannot restore a '%s' backup into postgresql", format);
     int rc = params_build(url, &pp, err);
-    if (rc)
+    if (rc) {
+        params_free(&pp);
         return rc;
-    if ((rc = pg_connect(url, &pp, &c, err)))
+    }
+    if ((rc = pg_connect(url, &pp, &c, err)) || (rc = params_pin(&pp, c, url, err)))
         goto done;
     int server = PQserverVersion(c);
     res = PQexec(c, empty_sql);

@@ -39,27 +39,10 @@ SQL
 TOTAL=2000000
 total_of() { myq "$1" -e "SELECT (SELECT SUM(balance) FROM a_accounts) + (SELECT SUM(balance) FROM z_accounts)"; }
 
-myq $DB -e "CALL writer()" >"$T/writer.log" 2>&1 &
-wpid=$!
-stop_writer() { myq $DB -e "UPDATE control SET stop = 1" 2>/dev/null || true; wait $wpid 2>/dev/null || true; }
-trap 'rc=$?; stop_writer; (exit $rc); _cleanup' EXIT
-for _ in $(seq 1 100); do [ "$(myq $DB -e "SELECT n FROM progress")" -gt 50 ] && break; sleep 0.05; done
-
-torn=0
-for _ in 1 2 3; do
-  sa=$(myq $DB -e "SELECT SUM(balance) FROM a_accounts"); sleep 0.2
-  sz=$(myq $DB -e "SELECT SUM(balance) FROM z_accounts")
-  [ $((sa + sz)) != $TOTAL ] && torn=1 && break
-done
-[ $torn = 1 ] || fail "negative control: the writer does not seem to change anything"
-
-n0=$(myq $DB -e "SELECT n FROM progress")
-path=$("$DUMPER" backup "$(my_url $DB)" --to "$T/b" --level 15) || fail "backup failed"
-n1=$(myq $DB -e "SELECT n FROM progress")
-stop_writer
-trap _cleanup EXIT
-note "transfers during the backup: $((n1 - n0))"
-[ $((n1 - n0)) -gt 100 ] || fail "the writer made only $((n1 - n0)) transfers during the backup"
+cons_writer_start myq -e $DB -e "CALL writer()" </dev/null
+cons_torn $TOTAL
+cons_backup "$(my_url $DB)" "$T/b"
+path=$CONS_PATH
 [ "$(total_of $DB)" = $TOTAL ] || fail "the writer broke the invariant itself"
 
 my_fresh dp_cons_dst

@@ -23,7 +23,7 @@ SQL
 TOTAL=2000000
 total_of() { pgq "$1" -c "SELECT (SELECT sum(balance) FROM a_accounts) + (SELECT sum(balance) FROM z_accounts)"; }
 
-pgq $DB >"$T/writer.log" 2>&1 <<'SQL' &
+cons_writer_start pgq -c $DB <<'SQL'
 DO $$
 DECLARE a int; z int; amt int;
 BEGIN
@@ -38,27 +38,10 @@ BEGIN
   END LOOP;
 END $$;
 SQL
-wpid=$!
-stop_writer() { pgq $DB -c "UPDATE control SET stop = true" 2>/dev/null || true; wait $wpid 2>/dev/null || true; }
-trap 'rc=$?; stop_writer; (exit $rc); _cleanup' EXIT
-for _ in $(seq 1 100); do [ "$(pgq $DB -c "SELECT n FROM progress")" -gt 50 ] && break; sleep 0.05; done
-
 # Negative control: reading the tables at two moments sees a torn total.
-torn=0
-for _ in 1 2 3; do
-  sa=$(pgq $DB -c "SELECT sum(balance) FROM a_accounts"); sleep 0.2
-  sz=$(pgq $DB -c "SELECT sum(balance) FROM z_accounts")
-  [ $((sa + sz)) != $TOTAL ] && torn=1 && break
-done
-[ $torn = 1 ] || fail "negative control: the writer does not seem to change anything"
-
-n0=$(pgq $DB -c "SELECT n FROM progress")
-path=$("$DUMPER" backup "$(pg_url $DB)" --to "$T/b" --level 15) || fail "backup failed"
-n1=$(pgq $DB -c "SELECT n FROM progress")
-stop_writer
-trap _cleanup EXIT
-note "transfers during the backup: $((n1 - n0))"
-[ $((n1 - n0)) -gt 100 ] || fail "the writer made only $((n1 - n0)) transfers during the backup"
+cons_torn $TOTAL
+cons_backup "$(pg_url $DB)" "$T/b"
+path=$CONS_PATH
 [ "$(total_of $DB)" = $TOTAL ] || fail "the writer broke the invariant itself"
 
 pg_fresh dp_cons_dst

@@ -9,25 +9,6 @@
 . "$(dirname "$0")/../lib/common.sh"
 . "$DUMPER_SRC/test/lib/sql.sh"
 
-urlenc() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
-
-# watch_cmdlines SECRET TOOL PID: scan every process's argv until PID exits; fail if SECRET shows up;
-# print how many scans saw TOOL running.
-watch_cmdlines() {
-  local secret=$1 tool=$2 pid=$3 seen=0 f
-  # A pattern file: grep's own argv must not hold the secret. Both the password and its URL form.
-  printf '%s\n%s\n' "$secret" "$(urlenc "$secret")" >"$T/pattern"
-  while kill -0 "$pid" 2>/dev/null; do
-    # One grep over every argv (arguments are NUL-separated; the secret lies within one of them).
-    f=$(grep -laF -f "$T/pattern" /proc/[0-9]*/cmdline 2>/dev/null | head -n1 || true)
-    [ -z "$f" ] || fail "password found in $f"
-    # The dump itself (its argv names the database), not a `--version` probe.
-    pgrep -P "$pid" -f "^$tool .*dp_secret" >/dev/null && seen=$((seen + 1))
-    sleep 0.05
-  done
-  echo $seen
-}
-
 # The scan can see a password: a decoy process with one in its argv is found.
 printf '%s\n' 'decoy-Se\cr#t' >"$T/pattern"
 python3 -c 'import time; time.sleep(30)' 'x decoy-Se\cr#t' &
@@ -48,7 +29,7 @@ if [ -n "${DUMPER_TEST_HAVE_PG:-}" ]; then
   PGPASSWORD=$SECRET "$DUMPER" backup "postgres://dp_secret_user@$PGH:$PGP/dp_secret" --to "$T/pg" --level 19 \
     >"$T/pg.out" 2>"$T/pg.err" &
   bpid=$!
-  seen=$(watch_cmdlines "$SECRET" pg_dump $bpid)
+  seen=$(watch_cmdlines "$SECRET" pg_dump dp_secret $bpid)
   wait $bpid || { cat "$T/pg.err" >&2; fail "postgresql backup with an awkward password failed"; }
   [ "$seen" -gt 0 ] || fail "pg_dump was never seen running: the scan proves nothing"
   note "postgresql: $seen scans while pg_dump ran, password in no cmdline"
@@ -57,8 +38,8 @@ if [ -n "${DUMPER_TEST_HAVE_PG:-}" ]; then
   "$DUMPER" backup "postgres://dp_secret_user:$(urlenc "$SECRET")@$PGH:$PGP/dp_secret" --to "$T/pg2" --level 19 \
     >"$T/pg2.out" 2>"$T/pg2.err" &
   bpid=$!
-  for _ in $(seq 1 100); do pgrep -P $bpid -f "^pg_dump .*dp_secret" >/dev/null && break; sleep 0.05; done
-  seen=$(watch_cmdlines "$SECRET" pg_dump $bpid)
+  wait_tool pg_dump dp_secret $bpid
+  seen=$(watch_cmdlines "$SECRET" pg_dump dp_secret $bpid)
   wait $bpid || { cat "$T/pg2.err" >&2; fail "postgresql backup with the password in the url failed"; }
   [ "$seen" -gt 0 ] || fail "pg_dump was never seen running (password in the url)"
   note "postgresql, password in the url: $seen scans, password in no cmdline"
@@ -85,7 +66,7 @@ if [ -n "${DUMPER_TEST_HAVE_MARIADB:-}" ]; then
   TMPDIR="$T/tmp" DUMPER_DB_PASSWORD=$SECRET "$DUMPER" backup "mariadb://dp_secret_user@127.0.0.1:$MYP/dp_secret" \
     --to "$T/my" --level 19 >"$T/my.out" 2>"$T/my.err" &
   bpid=$!
-  seen=$(watch_cmdlines "$SECRET" mariadb-dump $bpid)
+  seen=$(watch_cmdlines "$SECRET" mariadb-dump dp_secret $bpid)
   wait $bpid || { cat "$T/my.err" >&2; fail "mariadb backup with an awkward password failed"; }
   [ "$seen" -gt 0 ] || fail "mariadb-dump was never seen running: the scan proves nothing"
   [ -z "$(ls -A "$T/tmp")" ] || fail "credentials file left behind: $(ls -A "$T/tmp")"

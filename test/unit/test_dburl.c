@@ -39,6 +39,8 @@ static void parse_bad(const char *s, const char *why, const char *secret)
     assert_null(u.scheme);
     assert_null(u.password);
     assert_null(u.host);
+    assert_null(u.hostlist);
+    assert_int_equal(u.nhosts, 0);
     assert_null(u.params);
 }
 
@@ -322,7 +324,7 @@ static void test_hostless_rules(void **state)
     dp_dburl_free(&u);
     parse_bad("redis://h/abc", "number", NULL);
     parse_bad("postgres://bad host/db", "invalid character", NULL);
-    parse_bad("postgres://h,h2/db", "several hosts are only supported for mongodb", NULL);
+    parse_bad("mysql://h,h2/db", "several hosts are only supported for postgresql and mongodb", NULL);
     parse_bad("postgres://h\x01/db", "control", NULL);
     parse_bad("postgres://h/db\x7f", "control", NULL);
     parse_bad("postgres://h/db\n", "control", NULL);
@@ -474,7 +476,90 @@ static void test_mongodb_host_lists(void **state)
     parse_bad("mongodb://,h1/db", "empty host in the host list", NULL);
     parse_bad("mongodb://h1,h2:99999/db", "port out of range", NULL);
     parse_bad("mongodb://h1,h$2/db", "invalid character in host", NULL);
-    parse_bad("postgres://u:pw1234@h1,h2/db", "several hosts are only supported for mongodb", "pw1234");
+    parse_bad("mysql://u:pw1234@h1,h2/db", "several hosts are only supported for postgresql and mongodb", "pw1234");
+    parse_bad("redis://u:pw1234@h1,h2/0", "several hosts are only supported for postgresql and mongodb", "pw1234");
+}
+
+static void expect_host(const dp_dburl *u, size_t i, const char *host, int port)
+{
+    assert_true(i < u->nhosts);
+    assert_string_equal(u->hostlist[i].host, host);
+    assert_int_equal(u->hostlist[i].port, port);
+}
+
+/* PostgreSQL multi-host URLs as libpq takes them: every host:port validated and kept in order (a
+ * missing port is 0, libpq's default), IPv6 literals in brackets, query parameters kept; an empty
+ * entry or a bad port anywhere is an error that never shows the password. */
+static void test_postgres_host_lists(void **state)
+{
+    (void)state;
+    dp_dburl u;
+    parse_ok("postgres://u:p%40ss@h1:5432,h2:5433/db?target_session_attrs=read-write&sslmode=prefer"
+             "&connect_timeout=3&application_name=app",
+             &u);
+    assert_int_equal(u.type, DP_DB_POSTGRES);
+    assert_int_equal(u.nhosts, 2);
+    expect_host(&u, 0, "h1", 5432);
+    expect_host(&u, 1, "h2", 5433);
+    assert_string_equal(u.host, "h1");
+    assert_int_equal(u.port, 5432);
+    assert_string_equal(u.hosts, "h1:5432,h2:5433");
+    assert_string_equal(u.user, "u");
+    assert_string_equal(u.password, "p@ss");
+    assert_string_equal(u.dbname, "db");
+    assert_string_equal(dp_dburl_param(&u, "target_session_attrs"), "read-write");
+    assert_string_equal(dp_dburl_param(&u, "sslmode"), "prefer");
+    assert_string_equal(dp_dburl_param(&u, "connect_timeout"), "3");
+    assert_string_equal(dp_dburl_param(&u, "application_name"), "app");
+    char *red = dp_dburl_redacted(&u);
+    assert_string_equal(red, "postgres://u:***@h1:5432,h2:5433/db?target_session_attrs=read-write&sslmode=prefer"
+                             "&connect_timeout=3&application_name=app");
+    assert_null(strstr(red, "p@ss"));
+    free(red);
+    dp_dburl_free(&u);
+    assert_null(u.hostlist);
+    assert_int_equal(u.nhosts, 0);
+
+    /* IPv6 literals, a zone, a missing port (0: the default) in any position, three entries. */
+    parse_ok("postgresql://[::1]:5432,[fe80::1%25eth0],db-3.example.com/x", &u);
+    assert_int_equal(u.nhosts, 3);
+    expect_host(&u, 0, "::1", 5432);
+    expect_host(&u, 1, "fe80::1%eth0", 0);
+    expect_host(&u, 2, "db-3.example.com", 0);
+    assert_string_equal(u.host, "::1");
+    red = dp_dburl_redacted(&u);
+    assert_string_equal(red, "postgresql://[::1]:5432,[fe80::1%25eth0],db-3.example.com/x");
+    free(red);
+    dp_dburl_free(&u);
+
+    parse_ok("postgres://h1,h2:6000", &u);
+    expect_host(&u, 0, "h1", 0);
+    expect_host(&u, 1, "h2", 6000);
+    assert_int_equal(u.port, 0);
+    assert_null(u.dbname);
+    dp_dburl_free(&u);
+
+    /* A single host keeps the old shape: no list. */
+    parse_ok("postgres://h:5432/db", &u);
+    assert_null(u.hosts);
+    assert_null(u.hostlist);
+    assert_int_equal(u.nhosts, 0);
+    dp_dburl_free(&u);
+
+    parse_bad("postgres://u:pw1234@h1,h2:notaport/db", "port is not a number", "pw1234");
+    parse_bad("postgres://u:pw1234@h1:99999,h2/db", "port out of range", "pw1234");
+    parse_bad("postgres://u:pw1234@h1:0,h2/db", "port out of range", "pw1234");
+    parse_bad("postgres://u:pw1234@h1:,h2/db", "empty port", "pw1234");
+    parse_bad("postgres://u:pw1234@h1,,h2/db", "empty host in the host list", "pw1234");
+    parse_bad("postgres://u:pw1234@h1,/db", "empty host in the host list", "pw1234");
+    parse_bad("postgres://u:pw1234@,h2/db", "empty host in the host list", "pw1234");
+    parse_bad("postgres://u:pw1234@h1,:5433/db", "port without host", "pw1234");
+    parse_bad("postgres://u:pw1234@h1,[::1/db", "unterminated '['", "pw1234");
+    parse_bad("postgres://u:pw1234@h1,[::1]x/db", "unexpected text after ']'", "pw1234");
+    parse_bad("postgres://u:pw1234@h1,[zz]/db", "invalid ipv6", "pw1234");
+    parse_bad("postgres://u:pw1234@h1,h$2/db", "invalid character in host", "pw1234");
+    /* A percent-encoded comma would turn one host into a list once decoded. */
+    parse_bad("postgres://u:pw1234@h1%2Ch2/db", "invalid character in host", "pw1234");
 }
 
 int main(void)
@@ -491,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_redact_raw),
         cmocka_unit_test(test_redacted_roundtrip),
         cmocka_unit_test(test_mongodb_host_lists),
+        cmocka_unit_test(test_postgres_host_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -158,7 +158,7 @@ module Dumper
       adapter = h[:adapter].to_s
       case adapter
       when "postgresql", "postgis"
-        server_url("postgres", h, 5432, {sslmode: h[:sslmode]})
+        server_url("postgres", h, 5432, {sslmode: h[:sslmode], target_session_attrs: h[:target_session_attrs]})
       when "mysql2", "trilogy", "mysql"
         server_url("mysql", h, nil, {})
       when "sqlite3", "sqlite"
@@ -188,10 +188,25 @@ module Dumper
         userinfo += ":#{esc(pw)}" unless pw.empty?
         userinfo += "@"
       end
-      hostpart = host.include?(":") ? "[#{host}]" : host
-      hostpart += ":#{h[:port]}" if h[:port]
+      hostpart = host_part(host, h[:port])
       q = params.compact.reject { |_, v| v.to_s.empty? }.map { |k, v| "#{k}=#{esc(v.to_s)}" }.join("&")
       "#{scheme}://#{userinfo}#{hostpart}/#{esc(h[:database].to_s)}#{q.empty? ? '' : "?#{q}"}"
+    end
+
+    # "db:5432", "[::1]:5432"; a libpq host list ("h1,h2": ActiveRecord hands host to libpq as is)
+    # becomes "h1:p1,h2:p2", one port applying to every host as in libpq.
+    def host_part(host, port)
+      unless host.include?(",")
+        part = host.include?(":") ? "[#{host}]" : host
+        return port ? "#{part}:#{port}" : part
+      end
+      hosts = host.split(",", -1)
+      ports = port.to_s.split(",", -1)
+      ports = Array.new(hosts.size, ports.first) if ports.size <= 1
+      hosts.each_with_index.map do |one, i|
+        part = one.include?(":") ? "[#{one}]" : one
+        ports[i].to_s.empty? ? part : "#{part}:#{ports[i]}"
+      end.join(",")
     end
 
     def esc(s)
