@@ -102,15 +102,20 @@ expect_clean_error 3 "$DB" "bad port in the list" "$DUMPER" backup "postgres://p
   --to "$T/bm"
 
 # No cmdline holds the password while a host-list backup runs (password in the URL argument).
+# A role of its own with a password no other test uses: the scan covers every process on the
+# machine, and concurrent tests legitimately pass the shared test password to psql and dumper.
+SECRET="dp-hosts-$$-$RANDOM-Se#cr@t"
+pgq postgres -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS dp_hosts_user" \
+  -c "CREATE ROLE dp_hosts_user LOGIN PASSWORD \$pw\$$SECRET\$pw\$" -c "GRANT pg_read_all_data TO dp_hosts_user"
 pgq $DB -c "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 4) AS v FROM generate_series(1, 20000) g"
-"$DUMPER" backup "$(hosts_url $DB target_session_attrs=read-write)" --to "$T/bp" --level 19 \
-  >"$T/bp.out" 2>"$T/bp.err" &
+"$DUMPER" backup "postgres://dp_hosts_user:$(urlenc "$SECRET")@127.0.0.1:$DEAD1,$PGH:$PGP/$DB?target_session_attrs=read-write" \
+  --to "$T/bp" --level 19 >"$T/bp.out" 2>"$T/bp.err" &
 bpid=$!
 wait_tool pg_dump $DB $bpid
-seen=$(watch_cmdlines "$PW" pg_dump $DB $bpid)
+seen=$(watch_cmdlines "$SECRET" pg_dump $DB $bpid)
 wait $bpid || { cat "$T/bp.err" >&2; fail "host-list backup for the cmdline scan failed"; }
 [ "$seen" -gt 0 ] || fail "pg_dump was never seen running: the scan proves nothing"
 note "$seen scans while pg_dump ran, password in no cmdline"
 
-pgq postgres -c "DROP DATABASE $DB WITH (FORCE)" -c "DROP DATABASE dp_hosts_dst WITH (FORCE)"
+pgq postgres -c "DROP DATABASE $DB WITH (FORCE)" -c "DROP DATABASE dp_hosts_dst WITH (FORCE)" -c "DROP ROLE dp_hosts_user"
 note ok
