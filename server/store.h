@@ -48,6 +48,14 @@ int sd_store_init(sd_db *db, dp_err *err);
 int sd_app_create(sd_db *db, const char *name, char key[68], dp_err *err);
 int sd_app_id(sd_db *db, const char *name, int64_t *id, dp_err *err);
 cJSON *sd_app_list(sd_db *db, dp_err *err);
+/* A new key for the app, stored hashed like at creation; the old key is refused from the next request on
+ * (keys are never cached). The caller shows the key once. */
+int sd_app_rotate_key(sd_db *db, int64_t app, char key[68], dp_err *err);
+/* Deletes an app with its agents, databases, schedules, jobs, catalog and their alerts. Refuses with
+ * DUMPER_EEXIST while it has backups (good or running) unless delete_backups, which then removes their
+ * files and manifests from storage (as retention does) after the catalog: *removed of them; *left could
+ * not be removed (each a warning). Running backups lose their parts (or S3 upload). */
+int sd_app_delete(sd_db *db, int64_t app, int delete_backups, int *removed, int *left, dp_err *err);
 int sd_schedule_set(sd_db *db, int64_t app, const char *env, const char *dbkey, const char *cron, const char *tz,
                     dp_err *err);
 int sd_retention_set(sd_db *db, int64_t app, int64_t last, int64_t daily, int64_t weekly, int64_t monthly, dp_err *err);
