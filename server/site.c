@@ -328,12 +328,34 @@ static struct {
     int fails;
 } login_fails[LOGIN_SLOTS];
 
+/* The client's address as text ("?" if unknown; an IPv4-mapped IPv6 address as plain IPv4); 1 if it is
+ * a loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104). */
+static int client_addr(struct MHD_Connection *c, char addr[INET6_ADDRSTRLEN])
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    snprintf(addr, INET6_ADDRSTRLEN, "?");
+    if (sa && sa->sa_family == AF_INET) {
+        const struct in_addr *a4 = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+        inet_ntop(AF_INET, a4, addr, INET6_ADDRSTRLEN);
+        return (ntohl(a4->s_addr) >> 24) == 127;
+    }
+    if (sa && sa->sa_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a6)) {
+            inet_ntop(AF_INET, a6->s6_addr + 12, addr, INET6_ADDRSTRLEN);
+            return a6->s6_addr[12] == 127;
+        }
+        inet_ntop(AF_INET6, a6, addr, INET6_ADDRSTRLEN);
+        return IN6_IS_ADDR_LOOPBACK(a6);
+    }
+    return 0;
+}
+
 static void login_key(struct MHD_Connection *c, const char *user, char out[65])
 {
-    char addr[64] = "?";
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr, addr, sizeof addr);
+    char addr[INET6_ADDRSTRLEN];
+    client_addr(c, addr);
     char *k = dp_asprintf("%s\n%s", addr, user);
     dp_sha256_hex(k ? k : user, k ? strlen(k) : strlen(user), out);
     free(k);
@@ -623,6 +645,19 @@ static enum MHD_Result app_post(struct MHD_Connection *c, sd_db *db, int64_t app
     if (!a)
         return err_reply(c, 404, "not_found", "no such app");
     cJSON_Delete(a);
+    if (!strcmp(what, "key")) {
+        char key[68];
+        if (sd_app_rotate_key(db, app, key, &err))
+            return err_reply(c, err.code == DUMPER_ENOENT ? 404 : 503, err.code == DUMPER_ENOENT ? "not_found" : "unavailable",
+                             err.code == DUMPER_ENOENT ? "no such app" : "state store unavailable");
+        cJSON *o = app_row(db, app, &err);
+        if (!o)
+            o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "key", key);
+        dp_memzero(key, sizeof key);
+        dp_info("site: app '%s' got a new key", cJSON_GetStringValue(cJSON_GetObjectItem(o, "name")) ? cJSON_GetStringValue(cJSON_GetObjectItem(o, "name")) : "?");
+        return json_reply(c, 200, o, NULL);
+    }
     const char *env = jstr(j, "environment");
     const char *dbkey = jstr(j, "database");
     if (!env)
@@ -731,12 +766,9 @@ static int metrics_allowed(struct MHD_Connection *c, sd_db *db)
             CRYPTO_memcmp(a + 7, sd_site.metrics_token, n) == 0)
             return 1;
     } else {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET) {
-            const struct sockaddr_in *sa = (const struct sockaddr_in *)(const void *)ci->client_addr;
-            if ((ntohl(sa->sin_addr.s_addr) >> 24) == 127)
-                return 1;
-        }
+        char addr[INET6_ADDRSTRLEN];
+        if (client_addr(c, addr))
+            return 1;
     }
     session s;
     return session_get(c, db, &s);
