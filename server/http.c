@@ -98,6 +98,7 @@ enum route {
 typedef struct req {
     enum route route;
     int64_t app, id;
+    char key_hash[65]; /* polls: checked by sd_poll */
     int part;
     int started, done;
     dp_buf body;
@@ -607,7 +608,7 @@ static enum MHD_Result finish(req *r, struct MHD_Connection *c)
             snprintf(st.err.msg, sizeof st.err.msg, "unknown agent (register again)");
             break;
         }
-        out = sd_poll(db, r->app, id, &st);
+        out = sd_poll(db, r->app, r->key_hash, id, &st);
         sd_count_poll();
         break;
     }
@@ -696,7 +697,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             return send_err(c, 503, "unavailable", "state store unavailable");
         }
         dp_err err = {0};
-        int rc = conflict ? 1 : sd_auth(db, key, &r->app, &err);
+        int rc = conflict                ? 1
+                 : r->route == R_POLL ? sd_auth_poll(db, key, &r->app, r->key_hash, &err)
+                                      : sd_auth(db, key, &r->app, &err);
         if (rc) {
             r->done = 1;
             if (rc > 0)

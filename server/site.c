@@ -638,7 +638,8 @@ static const char *jstr(const cJSON *j, const char *k)
     return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
 }
 
-static enum MHD_Result app_post(struct MHD_Connection *c, sd_db *db, int64_t app, const char *what, const cJSON *j)
+static enum MHD_Result app_post(struct MHD_Connection *c, sd_db *db, int64_t app, const char *what, const cJSON *j,
+                                const char *user)
 {
     dp_err err = {0};
     cJSON *a = app_row(db, app, &err);
@@ -647,15 +648,18 @@ static enum MHD_Result app_post(struct MHD_Connection *c, sd_db *db, int64_t app
     cJSON_Delete(a);
     if (!strcmp(what, "key")) {
         char key[68];
-        if (sd_app_rotate_key(db, app, key, &err))
-            return err_reply(c, err.code == DUMPER_ENOENT ? 404 : 503, err.code == DUMPER_ENOENT ? "not_found" : "unavailable",
-                             err.code == DUMPER_ENOENT ? "no such app" : "state store unavailable");
-        cJSON *o = app_row(db, app, &err);
-        if (!o)
-            o = cJSON_CreateObject();
+        int rc = sd_app_rotate_key(db, app, key, &err);
+        if (rc == DUMPER_ENOENT)
+            return err_reply(c, 404, "not_found", "no such app");
+        if (rc)
+            return err_reply(c, 503, "unavailable", "state store unavailable");
+        cJSON *o = app_row(db, app, &err); /* the key is answered even if this read fails */
+        if (!o && (o = cJSON_CreateObject()))
+            cJSON_AddNumberToObject(o, "id", (double)app);
         cJSON_AddStringToObject(o, "key", key);
         dp_memzero(key, sizeof key);
-        dp_info("site: app '%s' got a new key", cJSON_GetStringValue(cJSON_GetObjectItem(o, "name")) ? cJSON_GetStringValue(cJSON_GetObjectItem(o, "name")) : "?");
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(o, "name"));
+        dp_info("site: app '%s' got a new key (user '%s')", name ? name : "?", user);
         return json_reply(c, 200, o, NULL);
     }
     const char *env = jstr(j, "environment");
@@ -1003,7 +1007,7 @@ enum MHD_Result sd_site_request(struct MHD_Connection *c, const char *url, const
         if (app > 0 && !*p && get)
             return app_detail(c, db, app);
         if (app > 0 && *p == '/' && post) {
-            ret = app_post(c, db, app, p + 1, j);
+            ret = app_post(c, db, app, p + 1, j, s.name);
             cJSON_Delete(j);
             return ret;
         }

@@ -367,14 +367,12 @@ cJSON *sd_app_list(sd_db *db, dp_err *err)
     return arr;
 }
 
-/* No cache of verified keys: a rotated or deleted app's key must be refused at once, also when another
- * process (the admin command, another instance) changed it. The lookup is one indexed SELECT. */
-int sd_auth(sd_db *db, const char *key, int64_t *app, dp_err *err)
+/* Every request but a poll looks its key up in the store, so a key rotated or an app deleted by any process
+ * or instance is refused at once. A poll (the hot path) takes its app id from a per-thread cache of recently
+ * seen key hashes instead, and sd_poll's own query checks the hash against the app's current one: the
+ * cache saves a round trip without ever accepting an old key. */
+static int auth_hash(sd_db *db, const char h[65], int64_t *app, dp_err *err)
 {
-    if (!key || strlen(key) != 67 || strncmp(key, "dk_", 3))
-        return 1;
-    char h[65];
-    hash_key(key, h);
     sd_res r;
     int rc = sd_q(db, &r, err, "SELECT id, key_hash FROM apps WHERE key_hash = ?", "s", h);
     if (rc)
@@ -384,6 +382,54 @@ int sd_auth(sd_db *db, const char *key, int64_t *app, dp_err *err)
         *app = sd_geti(&r, 0, 0);
     sd_res_free(&r);
     return ok ? 0 : 1;
+}
+
+static int key_hash_of(const char *key, char h[65])
+{
+    if (!key || strlen(key) != 67 || strncmp(key, "dk_", 3))
+        return 1;
+    hash_key(key, h);
+    return 0;
+}
+
+int sd_auth(sd_db *db, const char *key, int64_t *app, dp_err *err)
+{
+    char h[65];
+    return key_hash_of(key, h) ? 1 : auth_hash(db, h, app, err);
+}
+
+#define AUTH_CACHE 16
+static _Thread_local struct {
+    char hash[65];
+    int64_t app, until;
+} auth_cache[AUTH_CACHE];
+static _Thread_local unsigned auth_next;
+
+int sd_auth_poll(sd_db *db, const char *key, int64_t *app, char hash[65], dp_err *err)
+{
+    if (key_hash_of(key, hash))
+        return 1;
+    int64_t mono = dp_mono_ms();
+    for (int i = 0; i < AUTH_CACHE; i++)
+        if (auth_cache[i].until > mono && CRYPTO_memcmp(auth_cache[i].hash, hash, 64) == 0) {
+            *app = auth_cache[i].app;
+            return 0;
+        }
+    int rc = auth_hash(db, hash, app, err);
+    if (!rc) {
+        unsigned i = auth_next++ % AUTH_CACHE;
+        memcpy(auth_cache[i].hash, hash, 65);
+        auth_cache[i].app = *app;
+        auth_cache[i].until = mono + 30000;
+    }
+    return rc;
+}
+
+static void auth_forget(const char hash[65])
+{
+    for (int i = 0; i < AUTH_CACHE; i++)
+        if (!strcmp(auth_cache[i].hash, hash))
+            auth_cache[i].until = 0;
 }
 
 typedef struct {
@@ -950,24 +996,35 @@ static cJSON *job_json(sd_db *db, int64_t job, sd_status *st)
     return o;
 }
 
-cJSON *sd_poll(sd_db *db, int64_t app, int64_t agent, sd_status *st)
+cJSON *sd_poll(sd_db *db, int64_t app, const char *key_hash, int64_t agent, sd_status *st)
 {
     agent_arg a = {.app = app, .agent = agent};
     int64_t now = sd_now_ms();
     sd_res r;
     char env[80];
-    /* Read-only fast path: a secondary whose primary holds a live lease, seen recently. */
+    /* Read-only fast path: a secondary whose primary holds a live lease, seen recently. The app's current
+     * key hash is checked here (see sd_auth_poll). */
     int rc = sd_q(db, &r, &st->err,
-                  "SELECT a.env, a.last_seen, p.agent_id, p.lease_until FROM agents a LEFT JOIN primaries p"
-                  " ON p.app_id = a.app_id AND p.env = a.env WHERE a.id = ? AND a.app_id = ?",
-                  "ii", agent, app);
+                  "SELECT a.env, a.last_seen, p.agent_id, p.lease_until FROM agents a JOIN apps k ON k.id = a.app_id"
+                  " AND k.key_hash = ? LEFT JOIN primaries p ON p.app_id = a.app_id AND p.env = a.env"
+                  " WHERE a.id = ? AND a.app_id = ?",
+                  "sii", key_hash, agent, app);
+    if (!rc && !r.rows) { /* an unknown agent, or a key that is no longer the app's */
+        int64_t now_app = 0;
+        sd_res_free(&r);
+        rc = auth_hash(db, key_hash, &now_app, &st->err);
+        if (rc == 0 && now_app == app) {
+            st_fail(st, 404, "not_found", "unknown agent (register again)");
+            return NULL;
+        }
+        if (rc == 0 || rc == 1) {
+            auth_forget(key_hash);
+            st_fail(st, 401, "unauthorized", "missing or wrong app key");
+            return NULL;
+        }
+    }
     if (rc) {
         st_fail(st, rc == SD_RETRY ? 503 : 500, rc == SD_RETRY ? "unavailable" : "internal", "state store error");
-        return NULL;
-    }
-    if (!r.rows) {
-        sd_res_free(&r);
-        st_fail(st, 404, "not_found", "unknown agent (register again)");
         return NULL;
     }
     snprintf(env, sizeof env, "%s", sd_get(&r, 0, 0));

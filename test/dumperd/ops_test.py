@@ -4,6 +4,7 @@ every server thread, the new key taking over the same agents), app delete (refus
 backups, exit 6; --delete-backups removes catalog, files, manifests, parts, agents, schedules, jobs,
 databases and alerts, and nothing of another app), and --listen over IPv6 ([::1], [::] dual stack) with
 the loopback rule of /metrics. Standard library only."""
+import http.client
 import json
 import os
 import re
@@ -228,28 +229,18 @@ def serve6(env, listen, name):
 
 
 def get(host, port, path, key=None, body=None, source=None):
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as c:
-        c.settimeout(10)
-        if source:
-            c.bind((source, 0))
-        c.connect((host, port))
-        data = json.dumps(body).encode() if body is not None else b""
-        hdr = "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Dumper-Api: 1\r\n" % (
-            "POST" if body is not None else "GET", path)
-        if key:
-            hdr += "Authorization: Bearer %s\r\n" % key
-        if body is not None:
-            hdr += "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(data)
-        c.sendall(hdr.encode() + b"\r\n" + data)
-        out = b""
-        while True:
-            chunk = c.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    head, _, payload = out.partition(b"\r\n\r\n")
-    return int(head.split()[1]), payload
+    """(status, body bytes) of one request to host (IPv4 or IPv6 literal), from source if given."""
+    c = http.client.HTTPConnection(host, port, timeout=10, source_address=(source, 0) if source else None)
+    h = {"X-Dumper-Api": "1"}
+    if key:
+        h["Authorization"] = "Bearer " + key
+    if body is not None:
+        h["Content-Type"] = "application/json"
+    c.request("POST" if body is not None else "GET", path, json.dumps(body).encode() if body is not None else None, h)
+    r = c.getresponse()
+    out = r.status, r.read()
+    c.close()
+    return out
 
 
 def test_ipv6(env):
