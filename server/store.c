@@ -306,23 +306,42 @@ int sd_app_delete(sd_db *db, int64_t app, int delete_backups, int *removed, int 
 {
     app_del_arg a = {.app = app, .delete_backups = delete_backups};
     sd_status st = {0};
+    dp_storage *stg = NULL;
+    dp_err e = {0};
     *removed = *left = 0;
+    if (delete_backups) {
+        /* The storage is serve's option, not the store's: before anything is deleted, the good backups must
+         * be found where this command looks (else it would "remove" nothing and forget them). */
+        sd_res r;
+        int rc = sd_q(db, &r, err, "SELECT file_name, status FROM backups WHERE app_id = ? AND status IN ('good',"
+                      " 'running')", "i", app);
+        if (!rc && r.rows && dp_storage_open(sd_config.storage, NULL, 0, &stg, &e))
+            rc = dp_err_set(err, e.code, "%s; nothing deleted (give app delete serve's --storage)", e.msg);
+        for (int i = 0; !rc && stg && i < r.rows; i++) {
+            dp_object_info info = {0};
+            if (!strcmp(sd_get(&r, i, 1), "good") && dp_storage_stat(stg, sd_get(&r, i, 0), &info, &e) == DUMPER_ENOENT)
+                rc = dp_err_set(err, DUMPER_ENOENT, "backup '%s' is not in storage '%s'; nothing deleted (give app"
+                                " delete serve's --storage)", sd_get(&r, i, 0), sd_config.storage);
+            free(info.key);
+            dp_err_clear(&e);
+        }
+        sd_res_free(&r);
+        if (rc) {
+            dp_storage_close(stg);
+            return rc == SD_RETRY ? dp_err_set(err, DUMPER_EBUSY, "state store is busy") : rc;
+        }
+    }
     if (run_txn(db, 1, app_delete_txn, &a, &st)) {
         if (st.http == 409)
             dp_err_set(err, DUMPER_EEXIST, "the app has %s backup(s)", st.err.msg);
         else
             dp_err_set(err, DUMPER_EINTERNAL, "%s", st.err.msg);
         sd_res_free(&a.files);
+        dp_storage_close(stg);
         return err->code;
     }
     /* The catalog is gone first (as in retention): a crash now leaves files without an entry, never an
      * entry without its file. Running backups: their parts, or their S3 multipart upload. */
-    dp_storage *stg = NULL;
-    dp_err e = {0};
-    if (a.files.rows && dp_storage_open(sd_config.storage, NULL, 1, &stg, &e)) {
-        dp_warn("app delete: %s", e.msg);
-        *left = a.files.rows;
-    }
     for (int i = 0; stg && i < a.files.rows; i++) {
         const char *fn = sd_get(&a.files, i, 1), *uid = sd_get(&a.files, i, 3);
         dp_err_clear(&e);

@@ -163,6 +163,16 @@ def test_delete(env, s, shop_key, shop_agent):
     p = env.admin("app", "delete", "nope", "--delete-backups", ok=False)
     eq(p.returncode, 5, "delete of an unknown app")
 
+    # another storage than serve's: the files are not found there, nothing is deleted
+    elsewhere = os.path.join(env.dir, "elsewhere")
+    os.mkdir(elsewhere)
+    p = env.admin("app", "delete", "blog", "--delete-backups", "--storage", elsewhere, ok=False)
+    eq(p.returncode, 5, "delete with the wrong --storage")
+    check(p.stderr.startswith("dumperd: backup 'blog-production-main-") and "is not in storage '%s'; nothing deleted"
+          % elsewhere in p.stderr and len(p.stderr.strip().splitlines()) == 1, "wrong storage line: " + p.stderr)
+    eq(app_id(env, "blog"), bid, "the app is still there")
+    eq(count(env, "backups", bid), 3, "blog's catalog is kept")
+
     p = env.admin("app", "delete", "blog", "--delete-backups")
     eq(p.stderr.strip(), "app 'blog' deleted with its agents, databases, schedules, jobs and catalog;"
        " 2 backup(s) removed from storage", "delete message")
