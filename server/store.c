@@ -319,9 +319,12 @@ int sd_app_delete(sd_db *db, int64_t app, int delete_backups, int *removed, int 
             rc = dp_err_set(err, e.code, "%s; nothing deleted (give app delete serve's --storage)", e.msg);
         for (int i = 0; !rc && stg && i < r.rows; i++) {
             dp_object_info info = {0};
-            if (!strcmp(sd_get(&r, i, 1), "good") && dp_storage_stat(stg, sd_get(&r, i, 0), &info, &e) == DUMPER_ENOENT)
+            int src = strcmp(sd_get(&r, i, 1), "good") ? 0 : dp_storage_stat(stg, sd_get(&r, i, 0), &info, &e);
+            if (src == DUMPER_ENOENT)
                 rc = dp_err_set(err, DUMPER_ENOENT, "backup '%s' is not in storage '%s'; nothing deleted (give app"
                                 " delete serve's --storage)", sd_get(&r, i, 0), sd_config.storage);
+            else if (src)
+                rc = dp_err_set(err, src, "%s; nothing deleted", e.msg);
             free(info.key);
             dp_err_clear(&e);
         }
@@ -342,15 +345,18 @@ int sd_app_delete(sd_db *db, int64_t app, int delete_backups, int *removed, int 
     }
     /* The catalog is gone first (as in retention): a crash now leaves files without an entry, never an
      * entry without its file. Running backups: their parts, or their S3 multipart upload. */
-    for (int i = 0; stg && i < a.files.rows; i++) {
+    if (a.files.rows && !stg && dp_storage_open(sd_config.storage, NULL, 0, &stg, &e))
+        dp_warn("app delete: %s", e.msg); /* backups that appeared since the check above */
+    for (int i = 0; i < a.files.rows; i++) {
         const char *fn = sd_get(&a.files, i, 1), *uid = sd_get(&a.files, i, 3);
         dp_err_clear(&e);
         if (!strcmp(sd_get(&a.files, i, 2), "running")) {
             sd_parts_remove(sd_geti(&a.files, i, 0));
-            if (uid && sd_storage_is_s3() && dp_s3_abort_upload(stg, fn, uid, &e))
+            if (stg && uid && sd_storage_is_s3() && dp_s3_abort_upload(stg, fn, uid, &e))
                 dp_debug("abort of upload for b_%" PRId64 ": %s", sd_geti(&a.files, i, 0), e.msg);
-        } else if (remove_stored(stg, fn, &e)) {
-            dp_warn("app delete: %s", e.msg);
+        } else if (!stg || remove_stored(stg, fn, &e)) {
+            if (stg)
+                dp_warn("app delete: %s", e.msg);
             (*left)++;
         } else {
             (*removed)++;
