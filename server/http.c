@@ -98,6 +98,7 @@ enum route {
 typedef struct req {
     enum route route;
     int64_t app, id;
+    char key_hash[65]; /* polls: checked by sd_poll */
     int part;
     int started, done;
     dp_buf body;
@@ -607,7 +608,7 @@ static enum MHD_Result finish(req *r, struct MHD_Connection *c)
             snprintf(st.err.msg, sizeof st.err.msg, "unknown agent (register again)");
             break;
         }
-        out = sd_poll(db, r->app, id, &st);
+        out = sd_poll(db, r->app, r->key_hash, id, &st);
         sd_count_poll();
         break;
     }
@@ -696,7 +697,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             return send_err(c, 503, "unavailable", "state store unavailable");
         }
         dp_err err = {0};
-        int rc = conflict ? 1 : sd_auth(db, key, &r->app, &err);
+        int rc = conflict                ? 1
+                 : r->route == R_POLL ? sd_auth_poll(db, key, &r->app, r->key_hash, &err)
+                                      : sd_auth(db, key, &r->app, &err);
         if (rc) {
             r->done = 1;
             if (rc > 0)
@@ -784,27 +787,50 @@ static char *slurp(const char *path, dp_err *err)
 int sd_http_start(const sd_http_opts *o, sd_http **out, dp_err *err)
 {
     char host[256];
-    const char *colon = strrchr(o->listen, ':');
-    if (!colon || colon == o->listen || (size_t)(colon - o->listen) >= sizeof host)
+    const char *colon = strrchr(o->listen, ':'), *hs = o->listen, *he = colon;
+    int bracketed = o->listen[0] == '[';
+    if (bracketed) { /* [IPv6]:PORT */
+        hs++;
+        he = strchr(hs, ']');
+        if (!he || he[1] != ':')
+            return dp_err_set(err, DUMPER_EUSAGE, "--listen expects [IPv6]:PORT, not '%s'", o->listen);
+        colon = he + 1;
+    }
+    if (!colon || he == hs || (size_t)(he - hs) >= sizeof host)
         return dp_err_set(err, DUMPER_EUSAGE, "--listen expects HOST:PORT, not '%s'", o->listen);
-    memcpy(host, o->listen, (size_t)(colon - o->listen));
-    host[colon - o->listen] = 0;
+    memcpy(host, hs, (size_t)(he - hs));
+    host[he - hs] = 0;
+    if (!bracketed && strchr(host, ':'))
+        return dp_err_set(err, DUMPER_EUSAGE, "--listen: an IPv6 address goes in brackets ([%s]:PORT)", host);
     char *end;
     long port = strtol(colon + 1, &end, 10);
     if (*end || port < 0 || port > 65535 || end == colon + 1)
         return dp_err_set(err, DUMPER_EUSAGE, "invalid port in --listen '%s'", o->listen);
-    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-    if (getaddrinfo(host, NULL, &hints, &ai) || !ai)
-        return dp_err_set(err, DUMPER_EUSAGE, "unable to resolve '%s' (IPv4 address or name)", host);
-    struct sockaddr_in sa;
-    memcpy(&sa, ai->ai_addr, sizeof sa);
+    /* A name resolves to its IPv4 address when it has one (as before IPv6 support), else to IPv6. */
+    struct addrinfo hints = {.ai_family = bracketed ? AF_INET6 : AF_INET, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = bracketed ? AI_NUMERICHOST : 0},
+                    *ai = NULL;
+    if (getaddrinfo(host, NULL, &hints, &ai) || !ai) {
+        hints.ai_family = AF_INET6;
+        if (bracketed || getaddrinfo(host, NULL, &hints, &ai) || !ai)
+            return dp_err_set(err, DUMPER_EUSAGE, "unable to resolve '%s' (%s)", host,
+                              bracketed ? "not an IPv6 address" : "IPv4 or IPv6 address, or name");
+    }
+    struct sockaddr_storage sa = {0};
+    int v6 = ai->ai_family == AF_INET6;
+    memcpy(&sa, ai->ai_addr, ai->ai_addrlen < sizeof sa ? ai->ai_addrlen : sizeof sa);
     freeaddrinfo(ai);
-    sa.sin_port = htons((uint16_t)port);
+    if (v6)
+        ((struct sockaddr_in6 *)&sa)->sin6_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in *)&sa)->sin_port = htons((uint16_t)port);
 
     sd_http *h = calloc(1, sizeof *h);
     if (!h)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    if (v6) /* [::] takes IPv4 clients too (as ::ffff:a.b.c.d) */
+        flags |= MHD_USE_DUAL_STACK;
     int threads = o->threads > 0 ? o->threads : 4;
     if (o->tls_cert || o->tls_key) {
         if (!o->tls_cert || !o->tls_key) {
@@ -823,13 +849,13 @@ int sd_http_start(const sd_http_opts *o, sd_http **out, dp_err *err)
         flags |= MHD_USE_TLS;
     }
     if (h->cert)
-        h->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+        h->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED, completed,
                                 NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
                                 (unsigned)20000, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096,
                                 MHD_OPTION_HTTPS_MEM_CERT, h->cert, MHD_OPTION_HTTPS_MEM_KEY, h->key, MHD_OPTION_END);
     else
-        h->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+        h->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED, completed,
                                 NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
                                 (unsigned)20000, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_END);

@@ -41,6 +41,10 @@ static const char usage[] =
     "  user delete NAME\n"
     "  user list\n"
     "  app create NAME            create an app and print its key (shown once)\n"
+    "  app rotate-key NAME        give an app a new key (shown once); the old key stops working\n"
+    "  app delete NAME [--delete-backups]\n"
+    "                             delete an app; refused (exit 6) while it has backups, unless\n"
+    "                             --delete-backups, which also removes them from storage\n"
     "  app list [--json]\n"
     "  schedule set APP [--env ENV] [--database KEY] --cron EXPR [--tz ZONE]\n"
     "  schedules APP [--json]     schedules and their next slots\n"
@@ -87,55 +91,133 @@ static int parse_i64(const char *s, int64_t *out, int64_t lo, int64_t hi)
     return 0;
 }
 
-enum {
-    O_DATA = 1000, O_STORE, O_STORAGE, O_LISTEN, O_PI, O_SI, O_LEASE, O_JLEASE, O_THREADS, O_CERT, O_KEY,
-    O_MAXF, O_MAXP, O_CLOCK, O_JSON, O_ENV, O_DB, O_CRON, O_TZ, O_LAST, O_DAILY, O_WEEKLY, O_MONTHLY, O_HELP,
-    O_WEB, O_STTL, O_MTOK, O_HOOK, O_STALE, O_ACHECK,
-};
-
-static const struct option opts[] = {
-    {"data", required_argument, NULL, O_DATA},
-    {"store", required_argument, NULL, O_STORE},
-    {"storage", required_argument, NULL, O_STORAGE},
-    {"listen", required_argument, NULL, O_LISTEN},
-    {"primary-interval", required_argument, NULL, O_PI},
-    {"secondary-interval", required_argument, NULL, O_SI},
-    {"lease", required_argument, NULL, O_LEASE},
-    {"job-lease", required_argument, NULL, O_JLEASE},
-    {"threads", required_argument, NULL, O_THREADS},
-    {"tls-cert", required_argument, NULL, O_CERT},
-    {"tls-key", required_argument, NULL, O_KEY},
-    {"max-filesize", required_argument, NULL, O_MAXF},
-    {"max-part-size", required_argument, NULL, O_MAXP},
-    {"test-clock", required_argument, NULL, O_CLOCK},
-    {"json", no_argument, NULL, O_JSON},
-    {"env", required_argument, NULL, O_ENV},
-    {"database", required_argument, NULL, O_DB},
-    {"cron", required_argument, NULL, O_CRON},
-    {"tz", required_argument, NULL, O_TZ},
-    {"keep-last", required_argument, NULL, O_LAST},
-    {"daily", required_argument, NULL, O_DAILY},
-    {"weekly", required_argument, NULL, O_WEEKLY},
-    {"monthly", required_argument, NULL, O_MONTHLY},
-    {"help", no_argument, NULL, O_HELP},
-    {"web", required_argument, NULL, O_WEB},
-    {"session-ttl", required_argument, NULL, O_STTL},
-    {"metrics-token-file", required_argument, NULL, O_MTOK},
-    {"alert-webhook", required_argument, NULL, O_HOOK},
-    {"stale-after", required_argument, NULL, O_STALE},
-    {"alert-check", required_argument, NULL, O_ACHECK},
-    {NULL, 0, NULL, 0},
-};
-
 typedef struct {
     const char *data, *store, *storage, *listen, *cert, *key, *env, *dbkey, *cron, *tz;
-    int json, threads, store_argv;
+    int json, threads, store_argv, delete_backups;
     int64_t ret[4];
     int ret_set;
-    double clock;
     char *pos[4];
     int npos;
 } args;
+
+static args A;
+
+/* Every option of every command, and what its value becomes. */
+enum okind { K_STR, K_FLAG, K_SECS, K_MS, K_I64, K_INT, K_RET, K_CLOCK, K_TOKEN, K_HELP };
+static const struct optdef {
+    const char *name;
+    enum okind kind;
+    void *to;
+    int64_t lo, hi;   /* K_I64, K_INT */
+    const char *hint; /* after "invalid --name 'value'" */
+} optdefs[] = {
+    {"data", K_STR, &A.data, 0, 0, NULL},
+    {"store", K_STR, &A.store, 0, 0, NULL},
+    {"storage", K_STR, &A.storage, 0, 0, NULL},
+    {"listen", K_STR, &A.listen, 0, 0, NULL},
+    {"primary-interval", K_SECS, &sd_config.primary_interval, 0, 0, NULL},
+    {"secondary-interval", K_SECS, &sd_config.secondary_interval, 0, 0, NULL},
+    {"lease", K_MS, &sd_config.lease_ms, 0, 0, NULL},
+    {"job-lease", K_MS, &sd_config.job_lease_ms, 0, 0, NULL},
+    {"threads", K_INT, &A.threads, 1, 64, NULL},
+    {"tls-cert", K_STR, &A.cert, 0, 0, NULL},
+    {"tls-key", K_STR, &A.key, 0, 0, NULL},
+    {"max-filesize", K_I64, &sd_config.max_filesize, 1, INT64_C(1) << 50, NULL},
+    {"max-part-size", K_I64, &sd_config.max_part_size, 1, INT64_C(1) << 32, NULL},
+    {"test-clock", K_CLOCK, NULL, 0, INT64_C(1) << 36, " (seconds since the epoch)"},
+    {"json", K_FLAG, &A.json, 0, 0, NULL},
+    {"delete-backups", K_FLAG, &A.delete_backups, 0, 0, NULL},
+    {"env", K_STR, &A.env, 0, 0, NULL},
+    {"database", K_STR, &A.dbkey, 0, 0, NULL},
+    {"cron", K_STR, &A.cron, 0, 0, NULL},
+    {"tz", K_STR, &A.tz, 0, 0, NULL},
+    {"keep-last", K_RET, &A.ret[0], 0, 100000, NULL},
+    {"daily", K_RET, &A.ret[1], 0, 100000, NULL},
+    {"weekly", K_RET, &A.ret[2], 0, 100000, NULL},
+    {"monthly", K_RET, &A.ret[3], 0, 100000, NULL},
+    {"help", K_HELP, NULL, 0, 0, NULL},
+    {"web", K_STR, &sd_site.web_dir, 0, 0, NULL},
+    {"session-ttl", K_MS, &sd_site.session_ttl_ms, 0, 0, NULL},
+    {"metrics-token-file", K_TOKEN, NULL, 0, 0, NULL},
+    {"alert-webhook", K_STR, &sd_site.alert_webhook, 0, 0, NULL},
+    {"stale-after", K_SECS, &sd_site.stale_after_h, 0, 0, " (hours)"},
+    {"alert-check", K_SECS, &sd_site.alert_check_s, 0, 0, NULL},
+};
+#define NOPTS (sizeof optdefs / sizeof *optdefs)
+
+static char *read_token_file(const char *path);
+
+/* One option's value into its target: 0, 1 after --help, or a usage error. */
+static int set_opt(const struct optdef *d, const char *v)
+{
+    double s;
+    int64_t n;
+    switch (d->kind) {
+    case K_STR:
+        *(const char **)d->to = v;
+        A.store_argv |= d->to == &A.store;
+        return 0;
+    case K_FLAG: *(int *)d->to = 1; return 0;
+    case K_HELP: fputs(usage, stdout); return 1;
+    case K_TOKEN:
+        dp_free_secret(sd_site.metrics_token);
+        if (!(sd_site.metrics_token = read_token_file(v)))
+            return usage_error("unable to read a metrics token from '%s'", v);
+        return 0;
+    case K_SECS:
+    case K_MS:
+        if (parse_secs(v, &s))
+            break;
+        if (d->kind == K_SECS)
+            *(double *)d->to = s;
+        else
+            *(int64_t *)d->to = (int64_t)(s * 1000);
+        return 0;
+    case K_RET:
+        if (parse_i64(v, &n, d->lo, d->hi))
+            return usage_error("invalid retention count '%s'", v);
+        *(int64_t *)d->to = n;
+        A.ret_set = 1;
+        return 0;
+    default: /* K_I64, K_INT, K_CLOCK */
+        if (parse_i64(v, &n, d->lo, d->hi))
+            break;
+        if (d->kind == K_INT)
+            *(int *)d->to = (int)n;
+        else if (d->kind == K_I64)
+            *(int64_t *)d->to = n;
+        else {
+            sd_config.test_clock = 1;
+            sd_set_fake_now_ms(n * 1000);
+        }
+        return 0;
+    }
+    return usage_error("invalid --%s '%s'%s", d->name, v, d->hint ? d->hint : "");
+}
+
+/* Options anywhere after the command, the rest positional. 0, or the exit status (-1: --help shown). */
+static int parse_args(int argc, char **argv)
+{
+    struct option lo[NOPTS + 1];
+    memset(lo, 0, sizeof lo);
+    for (size_t i = 0; i < NOPTS; i++)
+        lo[i] = (struct option){optdefs[i].name, optdefs[i].kind == K_FLAG || optdefs[i].kind == K_HELP ?
+                                                     no_argument : required_argument, NULL, 1000 + (int)i};
+    optind = 2;
+    int c, rc;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        if (c < 1000 || c >= 1000 + (int)NOPTS)
+            return usage_error("%s", "unknown option");
+        if ((rc = set_opt(&optdefs[c - 1000], optarg)))
+            return optdefs[c - 1000].kind == K_HELP ? -1 : rc;
+    }
+    for (int i = optind; i < argc; i++) {
+        if (A.npos == 4)
+            return usage_error("too many arguments ('%s')", argv[i]);
+        A.pos[A.npos++] = argv[i];
+    }
+    return 0;
+}
 
 static int mkdir_p(const char *path)
 {
@@ -322,9 +404,8 @@ int main(int argc, char **argv)
     if (getenv("DUMPERD_METRICS_TOKEN") && strlen(getenv("DUMPERD_METRICS_TOKEN")) >= 16)
         sd_site.metrics_token = dp_strdup(getenv("DUMPERD_METRICS_TOKEN"));
     tzset();
-    args a = {0};
-    a.data = getenv("DUMPERD_DATA");
-    a.store = getenv("DUMPERD_STORE");
+    A.data = getenv("DUMPERD_DATA");
+    A.store = getenv("DUMPERD_STORE");
     sd_config.primary_interval = 300;
     sd_config.secondary_interval = 3600;
     sd_config.lease_ms = 900000;
@@ -333,119 +414,26 @@ int main(int argc, char **argv)
     sd_config.max_part_size = INT64_C(64) << 20;
     sd_config.max_attempts = 3;
     sd_config.catchup_s = 86400;
-    optind = 2;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        double s;
-        int64_t v;
-        switch (c) {
-        case O_DATA: a.data = optarg; break;
-        case O_STORE:
-            a.store = optarg;
-            a.store_argv = 1;
-            break;
-        case O_STORAGE: a.storage = optarg; break;
-        case O_LISTEN: a.listen = optarg; break;
-        case O_PI:
-            if (parse_secs(optarg, &s))
-                return usage_error("invalid --primary-interval '%s'", optarg);
-            sd_config.primary_interval = s;
-            break;
-        case O_SI:
-            if (parse_secs(optarg, &s))
-                return usage_error("invalid --secondary-interval '%s'", optarg);
-            sd_config.secondary_interval = s;
-            break;
-        case O_LEASE:
-            if (parse_secs(optarg, &s))
-                return usage_error("invalid --lease '%s'", optarg);
-            sd_config.lease_ms = (int64_t)(s * 1000);
-            break;
-        case O_JLEASE:
-            if (parse_secs(optarg, &s))
-                return usage_error("invalid --job-lease '%s'", optarg);
-            sd_config.job_lease_ms = (int64_t)(s * 1000);
-            break;
-        case O_THREADS:
-            if (parse_i64(optarg, &v, 1, 64))
-                return usage_error("invalid --threads '%s'", optarg);
-            a.threads = (int)v;
-            break;
-        case O_CERT: a.cert = optarg; break;
-        case O_KEY: a.key = optarg; break;
-        case O_MAXF:
-            if (parse_i64(optarg, &sd_config.max_filesize, 1, INT64_C(1) << 50))
-                return usage_error("invalid --max-filesize '%s'", optarg);
-            break;
-        case O_MAXP:
-            if (parse_i64(optarg, &sd_config.max_part_size, 1, INT64_C(1) << 32))
-                return usage_error("invalid --max-part-size '%s'", optarg);
-            break;
-        case O_CLOCK:
-            if (parse_i64(optarg, &v, 0, INT64_C(1) << 36))
-                return usage_error("invalid --test-clock '%s' (seconds since the epoch)", optarg);
-            sd_config.test_clock = 1;
-            sd_set_fake_now_ms(v * 1000);
-            break;
-        case O_JSON: a.json = 1; break;
-        case O_ENV: a.env = optarg; break;
-        case O_DB: a.dbkey = optarg; break;
-        case O_CRON: a.cron = optarg; break;
-        case O_TZ: a.tz = optarg; break;
-        case O_LAST: case O_DAILY: case O_WEEKLY: case O_MONTHLY:
-            if (parse_i64(optarg, &v, 0, 100000))
-                return usage_error("invalid retention count '%s'", optarg);
-            a.ret[c - O_LAST] = v;
-            a.ret_set = 1;
-            break;
-        case O_HELP: fputs(usage, stdout); return 0;
-        case O_WEB: sd_site.web_dir = optarg; break;
-        case O_STTL:
-            if (parse_secs(optarg, &s))
-                return usage_error("invalid --session-ttl '%s'", optarg);
-            sd_site.session_ttl_ms = (int64_t)(s * 1000);
-            break;
-        case O_MTOK:
-            dp_free_secret(sd_site.metrics_token);
-            if (!(sd_site.metrics_token = read_token_file(optarg)))
-                return usage_error("unable to read a metrics token from '%s'", optarg);
-            break;
-        case O_HOOK: sd_site.alert_webhook = optarg; break;
-        case O_STALE:
-            if (parse_secs(optarg, &s))
-                return usage_error("invalid --stale-after '%s' (hours)", optarg);
-            sd_site.stale_after_h = s;
-            break;
-        case O_ACHECK:
-            if (parse_secs(optarg, &s))
-                return usage_error("invalid --alert-check '%s'", optarg);
-            sd_site.alert_check_s = s;
-            break;
-        default: return usage_error("%s", "unknown option");
-        }
-    }
-    for (int i = optind; i < argc; i++) {
-        if (a.npos == 4)
-            return usage_error("too many arguments ('%s')", argv[i]);
-        a.pos[a.npos++] = argv[i];
-    }
+    int prc = parse_args(argc, argv);
+    if (prc)
+        return prc < 0 ? 0 : prc;
     const char *cmd = argv[1];
-    const char *sub = a.npos ? a.pos[0] : NULL;
+    const char *sub = A.npos ? A.pos[0] : NULL;
 
-    sd_config.data_dir = dp_strdup(a.data ? a.data : "./var");
+    sd_config.data_dir = dp_strdup(A.data ? A.data : "./var");
     if (mkdir_p(sd_config.data_dir) < 0) {
         fprintf(stderr, "dumperd: unable to create data directory '%s': %s\n", sd_config.data_dir, strerror(errno));
         return DUMPER_EIO;
     }
-    sd_config.store_url = a.store ? dp_strdup(a.store) : dp_asprintf("sqlite:%s/dumperd.db", sd_config.data_dir);
-    sd_config.storage = a.storage ? dp_strdup(a.storage) : dp_asprintf("%s/backups", sd_config.data_dir);
+    sd_config.store_url = A.store ? dp_strdup(A.store) : dp_asprintf("sqlite:%s/dumperd.db", sd_config.data_dir);
+    sd_config.storage = A.storage ? dp_strdup(A.storage) : dp_asprintf("%s/backups", sd_config.data_dir);
 
     dp_err err = {0};
     sd_db *db = NULL;
     int rc = 0;
-    if (a.store_argv && strncmp(a.store, "sqlite:", 7)) {
+    if (A.store_argv && strncmp(A.store, "sqlite:", 7)) {
         /* postgres://user:secret@...: a secret in argv is visible to every user (ps). */
-        const char *at = strchr(a.store, '@'), *sc = strstr(a.store, "://");
+        const char *at = strchr(A.store, '@'), *sc = strstr(A.store, "://");
         if (at && sc && at > sc && memchr(sc + 3, ':', (size_t)(at - sc - 3)))
             dp_warn("the --store URL holds a password, visible to other users in the process list; use"
                     " PGPASSWORD, ~/.pgpass or DUMPERD_STORE instead");
@@ -455,23 +443,47 @@ int main(int argc, char **argv)
         rc = err.code;
         goto done;
     }
-    const char *env = a.env ? a.env : "production";
+    const char *env = A.env ? A.env : "production";
     int64_t app = 0;
     if (!strcmp(cmd, "serve")) {
-        rc = serve(&a, db);
-    } else if (!strcmp(cmd, "app") && dp_streq(sub, "create") && a.npos == 2) {
+        rc = serve(&A, db);
+    } else if (!strcmp(cmd, "app") && dp_streq(sub, "create") && A.npos == 2) {
         char key[68];
-        if (!(rc = sd_app_create(db, a.pos[1], key, &err))) {
+        if (!(rc = sd_app_create(db, A.pos[1], key, &err))) {
             printf("%s\n", key);
-            fprintf(stderr, "app '%s' created; its key is shown only this once\n", a.pos[1]);
+            fprintf(stderr, "app '%s' created; its key is shown only this once\n", A.pos[1]);
             dp_memzero(key, sizeof key);
+        }
+    } else if (!strcmp(cmd, "app") && dp_streq(sub, "rotate-key") && A.npos == 2) {
+        char key[68];
+        if (!(rc = sd_app_id(db, A.pos[1], &app, &err)) && !(rc = sd_app_rotate_key(db, app, key, &err))) {
+            printf("%s\n", key);
+            fprintf(stderr, "app '%s' has a new key, shown only this once; the old key is refused from now on"
+                            " (its agents stop at their next poll)\n", A.pos[1]);
+            dp_memzero(key, sizeof key);
+        }
+    } else if (!strcmp(cmd, "app") && dp_streq(sub, "delete") && A.npos == 2) {
+        int removed = 0, left = 0;
+        if (!(rc = sd_app_id(db, A.pos[1], &app, &err)) &&
+            !(rc = sd_app_delete(db, app, A.delete_backups, &removed, &left, &err))) {
+            fprintf(stderr, "app '%s' deleted with its agents, databases, schedules, jobs and catalog", A.pos[1]);
+            if (removed || left)
+                fprintf(stderr, "; %d backup(s) removed from storage", removed);
+            if (left)
+                fprintf(stderr, ", %d could not be (see the warnings above)", left);
+            fprintf(stderr, "\n");
+            rc = left ? DUMPER_ESTORAGE : 0;
+        } else if (rc == DUMPER_EEXIST) {
+            fprintf(stderr, "dumperd: app '%s' not deleted: %s; to delete them with it: dumperd app delete %s"
+                            " --delete-backups\n", A.pos[1], err.msg, A.pos[1]);
+            dp_err_clear(&err);
         }
     } else if (!strcmp(cmd, "app") && dp_streq(sub, "list")) {
         cJSON *arr = sd_app_list(db, &err);
         if (!arr) {
             rc = err.code ? err.code : DUMPER_EINTERNAL;
         }
-        if (a.json)
+        if (A.json)
             print_json(arr);
         else {
             const cJSON *o;
@@ -479,48 +491,48 @@ int main(int argc, char **argv)
                                               (int)jnum(o, "agents"));
             cJSON_Delete(arr);
         }
-    } else if (!strcmp(cmd, "user") && a.npos == 2 &&
+    } else if (!strcmp(cmd, "user") && A.npos == 2 &&
                (dp_streq(sub, "create") || dp_streq(sub, "passwd") || dp_streq(sub, "delete"))) {
         if (!strcmp(sub, "delete")) {
-            if (!(rc = sd_user_delete(db, a.pos[1], &err)))
-                fprintf(stderr, "user '%s' deleted\n", a.pos[1]);
+            if (!(rc = sd_user_delete(db, A.pos[1], &err)))
+                fprintf(stderr, "user '%s' deleted\n", A.pos[1]);
         } else {
             char *pw = read_password();
             if (!pw) {
                 rc = usage_error("no password given (on stdin, or typed at the prompt)%s", "");
-            } else if (!(rc = sd_user_set(db, a.pos[1], pw, !strcmp(sub, "create"), &err))) {
-                fprintf(stderr, "user '%s' %s\n", a.pos[1], !strcmp(sub, "create") ? "created" : "updated");
+            } else if (!(rc = sd_user_set(db, A.pos[1], pw, !strcmp(sub, "create"), &err))) {
+                fprintf(stderr, "user '%s' %s\n", A.pos[1], !strcmp(sub, "create") ? "created" : "updated");
             }
             dp_free_secret(pw);
         }
-    } else if (!strcmp(cmd, "user") && dp_streq(sub, "list") && a.npos == 1) {
+    } else if (!strcmp(cmd, "user") && dp_streq(sub, "list") && A.npos == 1) {
         rc = sd_user_list(db, &err);
     } else if (!strcmp(cmd, "user")) {
         rc = usage_error("expected 'user create NAME', 'user passwd NAME' or 'user delete NAME'%s", "");
     } else if (!strcmp(cmd, "app")) {
-        rc = usage_error("expected 'app create NAME' or 'app list'%s", "");
-    } else if (a.npos < 1 || (!strcmp(cmd, "schedule") || !strcmp(cmd, "retention") || !strcmp(cmd, "backup") ? a.npos != 2 : a.npos != 1)) {
+        rc = usage_error("expected 'app create NAME', 'app rotate-key NAME', 'app delete NAME' or 'app list'%s", "");
+    } else if (A.npos < 1 || (!strcmp(cmd, "schedule") || !strcmp(cmd, "retention") || !strcmp(cmd, "backup") ? A.npos != 2 : A.npos != 1)) {
         rc = usage_error("wrong arguments for '%s'", cmd);
-    } else if ((rc = sd_app_id(db, a.pos[a.npos - 1], &app, &err))) {
+    } else if ((rc = sd_app_id(db, A.pos[A.npos - 1], &app, &err))) {
         /* reported below */
     } else if (!strcmp(cmd, "schedule") && !strcmp(sub, "set")) {
-        if (!a.cron)
+        if (!A.cron)
             rc = usage_error("schedule set needs --cron EXPR%s", "");
-        else if (!(rc = sd_schedule_set(db, app, env, a.dbkey, a.cron, a.tz ? a.tz : "UTC", &err)))
-            fprintf(stderr, "schedule set: '%s' (%s) for %s%s%s\n", a.cron, a.tz ? a.tz : "UTC", env,
-                    a.dbkey ? ", database " : "", a.dbkey ? a.dbkey : "");
+        else if (!(rc = sd_schedule_set(db, app, env, A.dbkey, A.cron, A.tz ? A.tz : "UTC", &err)))
+            fprintf(stderr, "schedule set: '%s' (%s) for %s%s%s\n", A.cron, A.tz ? A.tz : "UTC", env,
+                    A.dbkey ? ", database " : "", A.dbkey ? A.dbkey : "");
     } else if (!strcmp(cmd, "retention") && !strcmp(sub, "set")) {
-        rc = sd_retention_set(db, app, a.ret[0], a.ret[1], a.ret[2], a.ret[3], &err);
+        rc = sd_retention_set(db, app, A.ret[0], A.ret[1], A.ret[2], A.ret[3], &err);
     } else if (!strcmp(cmd, "backup") && !strcmp(sub, "now")) {
         int n = 0;
-        if (!(rc = sd_backup_now(db, app, env, a.dbkey, &n, &err)))
+        if (!(rc = sd_backup_now(db, app, env, A.dbkey, &n, &err)))
             fprintf(stderr, "%d backup job(s) queued; the primary agent takes them on its next poll\n", n);
     } else if (!strcmp(cmd, "backups")) {
         cJSON *arr = sd_backups(db, app, 0, 0, &err);
         if (!arr) {
             rc = err.code ? err.code : DUMPER_EINTERNAL;
         }
-        if (a.json)
+        if (A.json)
             print_json(arr);
         else {
             const cJSON *o;
@@ -533,7 +545,7 @@ int main(int argc, char **argv)
         cJSON *arr = sd_schedules(db, app, &err);
         if (!arr) {
             rc = err.code ? err.code : DUMPER_EINTERNAL;
-        } else if (a.json) {
+        } else if (A.json) {
             print_json(arr);
         } else {
             const cJSON *o;
@@ -550,7 +562,7 @@ int main(int argc, char **argv)
         if (!arr) {
             rc = err.code ? err.code : DUMPER_EINTERNAL;
         }
-        if (a.json)
+        if (A.json)
             print_json(arr);
         else {
             const cJSON *o;

@@ -328,12 +328,34 @@ static struct {
     int fails;
 } login_fails[LOGIN_SLOTS];
 
+/* The client's address as text ("?" if unknown; an IPv4-mapped IPv6 address as plain IPv4); 1 if it is
+ * a loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104). */
+static int client_addr(struct MHD_Connection *c, char addr[INET6_ADDRSTRLEN])
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    snprintf(addr, INET6_ADDRSTRLEN, "?");
+    if (sa && sa->sa_family == AF_INET) {
+        const struct in_addr *a4 = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+        inet_ntop(AF_INET, a4, addr, INET6_ADDRSTRLEN);
+        return (ntohl(a4->s_addr) >> 24) == 127;
+    }
+    if (sa && sa->sa_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a6)) {
+            inet_ntop(AF_INET, a6->s6_addr + 12, addr, INET6_ADDRSTRLEN);
+            return a6->s6_addr[12] == 127;
+        }
+        inet_ntop(AF_INET6, a6, addr, INET6_ADDRSTRLEN);
+        return IN6_IS_ADDR_LOOPBACK(a6);
+    }
+    return 0;
+}
+
 static void login_key(struct MHD_Connection *c, const char *user, char out[65])
 {
-    char addr[64] = "?";
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr, addr, sizeof addr);
+    char addr[INET6_ADDRSTRLEN];
+    client_addr(c, addr);
     char *k = dp_asprintf("%s\n%s", addr, user);
     dp_sha256_hex(k ? k : user, k ? strlen(k) : strlen(user), out);
     free(k);
@@ -616,13 +638,30 @@ static const char *jstr(const cJSON *j, const char *k)
     return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
 }
 
-static enum MHD_Result app_post(struct MHD_Connection *c, sd_db *db, int64_t app, const char *what, const cJSON *j)
+static enum MHD_Result app_post(struct MHD_Connection *c, sd_db *db, int64_t app, const char *what, const cJSON *j,
+                                const char *user)
 {
     dp_err err = {0};
     cJSON *a = app_row(db, app, &err);
     if (!a)
         return err_reply(c, 404, "not_found", "no such app");
     cJSON_Delete(a);
+    if (!strcmp(what, "key")) {
+        char key[68];
+        int rc = sd_app_rotate_key(db, app, key, &err);
+        if (rc == DUMPER_ENOENT)
+            return err_reply(c, 404, "not_found", "no such app");
+        if (rc)
+            return err_reply(c, 503, "unavailable", "state store unavailable");
+        cJSON *o = app_row(db, app, &err); /* the key is answered even if this read fails */
+        if (!o && (o = cJSON_CreateObject()))
+            cJSON_AddNumberToObject(o, "id", (double)app);
+        cJSON_AddStringToObject(o, "key", key);
+        dp_memzero(key, sizeof key);
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(o, "name"));
+        dp_info("site: app '%s' got a new key (user '%s')", name ? name : "?", user);
+        return json_reply(c, 200, o, NULL);
+    }
     const char *env = jstr(j, "environment");
     const char *dbkey = jstr(j, "database");
     if (!env)
@@ -731,12 +770,9 @@ static int metrics_allowed(struct MHD_Connection *c, sd_db *db)
             CRYPTO_memcmp(a + 7, sd_site.metrics_token, n) == 0)
             return 1;
     } else {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET) {
-            const struct sockaddr_in *sa = (const struct sockaddr_in *)(const void *)ci->client_addr;
-            if ((ntohl(sa->sin_addr.s_addr) >> 24) == 127)
-                return 1;
-        }
+        char addr[INET6_ADDRSTRLEN];
+        if (client_addr(c, addr))
+            return 1;
     }
     session s;
     return session_get(c, db, &s);
@@ -971,7 +1007,7 @@ enum MHD_Result sd_site_request(struct MHD_Connection *c, const char *url, const
         if (app > 0 && !*p && get)
             return app_detail(c, db, app);
         if (app > 0 && *p == '/' && post) {
-            ret = app_post(c, db, app, p + 1, j);
+            ret = app_post(c, db, app, p + 1, j, s.name);
             cJSON_Delete(j);
             return ret;
         }

@@ -208,7 +208,8 @@ static double jitter(double s)
 
 /* ---- admin ---- */
 
-int sd_app_create(sd_db *db, const char *name, char key[68], dp_err *err)
+/* A fresh app key (dk_ + 64 hex from getrandom) and its SHA-256, the only thing stored. */
+static int new_key(char key[68], char h[65], dp_err *err)
 {
     unsigned char raw[32];
     if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
@@ -217,8 +218,15 @@ int sd_app_create(sd_db *db, const char *name, char key[68], dp_err *err)
     for (int i = 0; i < 32; i++)
         snprintf(key + 3 + 2 * i, 3, "%02x", raw[i]);
     dp_memzero(raw, sizeof raw);
-    char h[65];
     hash_key(key, h);
+    return 0;
+}
+
+int sd_app_create(sd_db *db, const char *name, char key[68], dp_err *err)
+{
+    char h[65];
+    if (new_key(key, h, err))
+        return err->code;
     sd_res r;
     int rc = sd_q(db, &r, err, "SELECT id FROM apps WHERE name = ?", "s", name);
     if (!rc && r.rows)
@@ -242,6 +250,121 @@ int sd_app_id(sd_db *db, const char *name, int64_t *id, dp_err *err)
         *id = sd_geti(&r, 0, 0);
     sd_res_free(&r);
     return rc == SD_RETRY ? dp_err_set(err, DUMPER_EBUSY, "state store is busy") : rc;
+}
+
+int sd_app_rotate_key(sd_db *db, int64_t app, char key[68], dp_err *err)
+{
+    char h[65];
+    if (new_key(key, h, err))
+        return err->code;
+    sd_res r;
+    int rc = sd_q(db, &r, err, "UPDATE apps SET key_hash = ? WHERE id = ? RETURNING id", "si", h, app);
+    if (!rc && r.rows != 1)
+        rc = dp_err_set(err, DUMPER_ENOENT, "the app no longer exists");
+    sd_res_free(&r);
+    if (rc)
+        dp_memzero(key, 68);
+    return rc == SD_RETRY ? dp_err_set(err, DUMPER_EBUSY, "state store is busy") : rc;
+}
+
+typedef struct {
+    int64_t app;
+    int delete_backups;
+    sd_res files; /* id, file_name, status, upload_id of the good and running backups */
+} app_del_arg;
+
+static int app_delete_txn(sd_db *db, void *a_, sd_status *st)
+{
+    app_del_arg *a = a_;
+    sd_res_free(&a->files);
+    Q(&a->files, &st->err,
+      "SELECT id, file_name, status, upload_id FROM backups WHERE app_id = ? AND status IN ('good', 'running')"
+      " ORDER BY id",
+      "i", a->app);
+    if (a->files.rows && !a->delete_backups)
+        return st_fail(st, 409, "conflict", "%d", a->files.rows);
+    /* Alerts name backups and databases by id; SQLite may reuse the ids of deleted rows. */
+    Q(NULL, &st->err, "DELETE FROM alerts WHERE ref IN (SELECT 'b_' || id FROM backups WHERE app_id = ?)", "i",
+      a->app);
+    Q(NULL, &st->err,
+      "DELETE FROM alerts WHERE EXISTS (SELECT 1 FROM dbs d WHERE d.app_id = ? AND"
+      " substr(alerts.ref, 1, length('d_' || d.id || ':')) = 'd_' || d.id || ':')",
+      "i", a->app);
+    Q(NULL, &st->err, "DELETE FROM backups WHERE app_id = ?", "i", a->app);
+    Q(NULL, &st->err, "DELETE FROM jobs WHERE app_id = ?", "i", a->app);
+    Q(NULL, &st->err, "DELETE FROM schedules WHERE app_id = ?", "i", a->app);
+    Q(NULL, &st->err, "DELETE FROM primaries WHERE app_id = ?", "i", a->app);
+    Q(NULL, &st->err, "DELETE FROM agents WHERE app_id = ?", "i", a->app);
+    Q(NULL, &st->err, "DELETE FROM dbs WHERE app_id = ?", "i", a->app);
+    Q(NULL, &st->err, "DELETE FROM apps WHERE id = ?", "i", a->app);
+    return 0;
+}
+
+static int remove_stored(dp_storage *stg, const char *file_name, dp_err *err);
+
+int sd_app_delete(sd_db *db, int64_t app, int delete_backups, int *removed, int *left, dp_err *err)
+{
+    app_del_arg a = {.app = app, .delete_backups = delete_backups};
+    sd_status st = {0};
+    dp_storage *stg = NULL;
+    dp_err e = {0};
+    *removed = *left = 0;
+    if (delete_backups) {
+        /* The storage is serve's option, not the store's: before anything is deleted, the good backups must
+         * be found where this command looks (else it would "remove" nothing and forget them). */
+        sd_res r;
+        int rc = sd_q(db, &r, err, "SELECT file_name, status FROM backups WHERE app_id = ? AND status IN ('good',"
+                      " 'running')", "i", app);
+        if (!rc && r.rows && dp_storage_open(sd_config.storage, NULL, 0, &stg, &e))
+            rc = dp_err_set(err, e.code, "%s; nothing deleted (give app delete serve's --storage)", e.msg);
+        for (int i = 0; !rc && stg && i < r.rows; i++) {
+            dp_object_info info = {0};
+            int src = strcmp(sd_get(&r, i, 1), "good") ? 0 : dp_storage_stat(stg, sd_get(&r, i, 0), &info, &e);
+            if (src == DUMPER_ENOENT)
+                rc = dp_err_set(err, DUMPER_ENOENT, "backup '%s' is not in storage '%s'; nothing deleted (give app"
+                                " delete serve's --storage)", sd_get(&r, i, 0), sd_config.storage);
+            else if (src)
+                rc = dp_err_set(err, src, "%s; nothing deleted", e.msg);
+            free(info.key);
+            dp_err_clear(&e);
+        }
+        sd_res_free(&r);
+        if (rc) {
+            dp_storage_close(stg);
+            return rc == SD_RETRY ? dp_err_set(err, DUMPER_EBUSY, "state store is busy") : rc;
+        }
+    }
+    if (run_txn(db, 1, app_delete_txn, &a, &st)) {
+        if (st.http == 409)
+            dp_err_set(err, DUMPER_EEXIST, "the app has %s backup(s)", st.err.msg);
+        else
+            dp_err_set(err, DUMPER_EINTERNAL, "%s", st.err.msg);
+        sd_res_free(&a.files);
+        dp_storage_close(stg);
+        return err->code;
+    }
+    /* The catalog is gone first (as in retention): a crash now leaves files without an entry, never an
+     * entry without its file. Running backups: their parts, or their S3 multipart upload. */
+    if (a.files.rows && !stg && dp_storage_open(sd_config.storage, NULL, 0, &stg, &e))
+        dp_warn("app delete: %s", e.msg); /* backups that appeared since the check above */
+    for (int i = 0; i < a.files.rows; i++) {
+        const char *fn = sd_get(&a.files, i, 1), *uid = sd_get(&a.files, i, 3);
+        dp_err_clear(&e);
+        if (!strcmp(sd_get(&a.files, i, 2), "running")) {
+            sd_parts_remove(sd_geti(&a.files, i, 0));
+            if (stg && uid && sd_storage_is_s3() && dp_s3_abort_upload(stg, fn, uid, &e))
+                dp_debug("abort of upload for b_%" PRId64 ": %s", sd_geti(&a.files, i, 0), e.msg);
+        } else if (!stg || remove_stored(stg, fn, &e)) {
+            if (stg)
+                dp_warn("app delete: %s", e.msg);
+            (*left)++;
+        } else {
+            (*removed)++;
+        }
+    }
+    dp_storage_close(stg);
+    sd_res_free(&a.files);
+    return 0;
 }
 
 cJSON *sd_app_list(sd_db *db, dp_err *err)
@@ -269,8 +392,37 @@ cJSON *sd_app_list(sd_db *db, dp_err *err)
     return arr;
 }
 
-/* Recently verified key hashes, per thread (no locks): saves a store round trip per request. Keys are
- * never revoked in place (an app's key lives as long as the app), so 30 s of caching changes nothing. */
+/* Every request but a poll looks its key up in the store, so a key rotated or an app deleted by any process
+ * or instance is refused at once. A poll (the hot path) takes its app id from a per-thread cache of recently
+ * seen key hashes instead, and sd_poll's own query checks the hash against the app's current one: the
+ * cache saves a round trip without ever accepting an old key. */
+static int auth_hash(sd_db *db, const char h[65], int64_t *app, dp_err *err)
+{
+    sd_res r;
+    int rc = sd_q(db, &r, err, "SELECT id, key_hash FROM apps WHERE key_hash = ?", "s", h);
+    if (rc)
+        return rc;
+    int ok = r.rows == 1 && sd_get(&r, 0, 1) && CRYPTO_memcmp(sd_get(&r, 0, 1), h, 64) == 0;
+    if (ok)
+        *app = sd_geti(&r, 0, 0);
+    sd_res_free(&r);
+    return ok ? 0 : 1;
+}
+
+static int key_hash_of(const char *key, char h[65])
+{
+    if (!key || strlen(key) != 67 || strncmp(key, "dk_", 3))
+        return 1;
+    hash_key(key, h);
+    return 0;
+}
+
+int sd_auth(sd_db *db, const char *key, int64_t *app, dp_err *err)
+{
+    char h[65];
+    return key_hash_of(key, h) ? 1 : auth_hash(db, h, app, err);
+}
+
 #define AUTH_CACHE 16
 static _Thread_local struct {
     char hash[65];
@@ -278,32 +430,31 @@ static _Thread_local struct {
 } auth_cache[AUTH_CACHE];
 static _Thread_local unsigned auth_next;
 
-int sd_auth(sd_db *db, const char *key, int64_t *app, dp_err *err)
+int sd_auth_poll(sd_db *db, const char *key, int64_t *app, char hash[65], dp_err *err)
 {
-    if (!key || strlen(key) != 67 || strncmp(key, "dk_", 3))
+    if (key_hash_of(key, hash))
         return 1;
-    char h[65];
-    hash_key(key, h);
     int64_t mono = dp_mono_ms();
     for (int i = 0; i < AUTH_CACHE; i++)
-        if (auth_cache[i].until > mono && CRYPTO_memcmp(auth_cache[i].hash, h, 64) == 0) {
+        if (auth_cache[i].until > mono && CRYPTO_memcmp(auth_cache[i].hash, hash, 64) == 0) {
             *app = auth_cache[i].app;
             return 0;
         }
-    sd_res r;
-    int rc = sd_q(db, &r, err, "SELECT id, key_hash FROM apps WHERE key_hash = ?", "s", h);
-    if (rc)
-        return rc;
-    int ok = r.rows == 1 && sd_get(&r, 0, 1) && CRYPTO_memcmp(sd_get(&r, 0, 1), h, 64) == 0;
-    if (ok) {
-        *app = sd_geti(&r, 0, 0);
+    int rc = auth_hash(db, hash, app, err);
+    if (!rc) {
         unsigned i = auth_next++ % AUTH_CACHE;
-        memcpy(auth_cache[i].hash, h, 65);
+        memcpy(auth_cache[i].hash, hash, 65);
         auth_cache[i].app = *app;
         auth_cache[i].until = mono + 30000;
     }
-    sd_res_free(&r);
-    return ok ? 0 : 1;
+    return rc;
+}
+
+static void auth_forget(const char hash[65])
+{
+    for (int i = 0; i < AUTH_CACHE; i++)
+        if (!strcmp(auth_cache[i].hash, hash))
+            auth_cache[i].until = 0;
 }
 
 typedef struct {
@@ -870,24 +1021,35 @@ static cJSON *job_json(sd_db *db, int64_t job, sd_status *st)
     return o;
 }
 
-cJSON *sd_poll(sd_db *db, int64_t app, int64_t agent, sd_status *st)
+cJSON *sd_poll(sd_db *db, int64_t app, const char *key_hash, int64_t agent, sd_status *st)
 {
     agent_arg a = {.app = app, .agent = agent};
     int64_t now = sd_now_ms();
     sd_res r;
     char env[80];
-    /* Read-only fast path: a secondary whose primary holds a live lease, seen recently. */
+    /* Read-only fast path: a secondary whose primary holds a live lease, seen recently. The app's current
+     * key hash is checked here (see sd_auth_poll). */
     int rc = sd_q(db, &r, &st->err,
-                  "SELECT a.env, a.last_seen, p.agent_id, p.lease_until FROM agents a LEFT JOIN primaries p"
-                  " ON p.app_id = a.app_id AND p.env = a.env WHERE a.id = ? AND a.app_id = ?",
-                  "ii", agent, app);
+                  "SELECT a.env, a.last_seen, p.agent_id, p.lease_until FROM agents a JOIN apps k ON k.id = a.app_id"
+                  " AND k.key_hash = ? LEFT JOIN primaries p ON p.app_id = a.app_id AND p.env = a.env"
+                  " WHERE a.id = ? AND a.app_id = ?",
+                  "sii", key_hash, agent, app);
+    if (!rc && !r.rows) { /* an unknown agent, or a key that is no longer the app's */
+        int64_t now_app = 0;
+        sd_res_free(&r);
+        rc = auth_hash(db, key_hash, &now_app, &st->err);
+        if (rc == 0 && now_app == app) {
+            st_fail(st, 404, "not_found", "unknown agent (register again)");
+            return NULL;
+        }
+        if (rc == 0 || rc == 1) {
+            auth_forget(key_hash);
+            st_fail(st, 401, "unauthorized", "missing or wrong app key");
+            return NULL;
+        }
+    }
     if (rc) {
         st_fail(st, rc == SD_RETRY ? 503 : 500, rc == SD_RETRY ? "unavailable" : "internal", "state store error");
-        return NULL;
-    }
-    if (!r.rows) {
-        sd_res_free(&r);
-        st_fail(st, 404, "not_found", "unknown agent (register again)");
         return NULL;
     }
     snprintf(env, sizeof env, "%s", sd_get(&r, 0, 0));
@@ -1231,6 +1393,20 @@ void sd_parts_remove(int64_t backup)
     free(dir);
 }
 
+/* A backup's file and manifest out of storage (retention, app delete). Both are tried; err is the first failure. */
+static int remove_stored(dp_storage *stg, const char *file_name, dp_err *err)
+{
+    char *mf = dp_asprintf("%s%s", file_name, DP_MANIFEST_SUFFIX);
+    dp_err e2 = {0};
+    int rc = dp_storage_remove(stg, file_name, err);
+    if (!mf)
+        return rc ? rc : dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    if (dp_storage_remove(stg, mf, rc ? &e2 : err) && !rc)
+        rc = err->code;
+    free(mf);
+    return rc;
+}
+
 /* Retention for one database of an app: keep-last N and GFS over good backups, newest first. */
 static void apply_retention(sd_db *db, int64_t app, int64_t dbid)
 {
@@ -1285,19 +1461,12 @@ static void apply_retention(sd_db *db, int64_t app, int64_t dbid)
         for (int i = 0; i < r.rows; i++) {
             if (keep[i])
                 continue;
-            const char *fn = sd_get(&r, i, 1);
-            char *mf = dp_asprintf("%s%s", fn, DP_MANIFEST_SUFFIX);
             dp_err e2 = {0};
             /* Mark first: a crash between the two leaves a catalog entry pointing at nothing, never the reverse. */
             if (sd_q(db, NULL, &e2, "UPDATE backups SET status = 'deleted' WHERE id = ? AND status = 'good'", "i",
-                     sd_geti(&r, i, 0)) == 0) {
-                dp_storage_remove(stg, fn, &e2);
-                if (mf)
-                    dp_storage_remove(stg, mf, &e2);
-                if (e2.code)
-                    dp_warn("retention: %s", e2.msg);
-            }
-            free(mf);
+                     sd_geti(&r, i, 0)) == 0 &&
+                remove_stored(stg, sd_get(&r, i, 1), &e2))
+                dp_warn("retention: %s", e2.msg);
         }
         dp_storage_close(stg);
     } else if (err.code) {

@@ -48,6 +48,14 @@ int sd_store_init(sd_db *db, dp_err *err);
 int sd_app_create(sd_db *db, const char *name, char key[68], dp_err *err);
 int sd_app_id(sd_db *db, const char *name, int64_t *id, dp_err *err);
 cJSON *sd_app_list(sd_db *db, dp_err *err);
+/* A new key for the app, stored hashed like at creation; the old key is refused from the next request on
+ * (see sd_auth). The caller shows the key once. */
+int sd_app_rotate_key(sd_db *db, int64_t app, char key[68], dp_err *err);
+/* Deletes an app with its agents, databases, schedules, jobs, catalog and their alerts. Refuses with
+ * DUMPER_EEXIST while it has backups (good or running) unless delete_backups, which then removes their
+ * files and manifests from storage (as retention does) after the catalog: *removed of them; *left could
+ * not be removed (each a warning). Running backups lose their parts (or S3 upload). */
+int sd_app_delete(sd_db *db, int64_t app, int delete_backups, int *removed, int *left, dp_err *err);
 int sd_schedule_set(sd_db *db, int64_t app, const char *env, const char *dbkey, const char *cron, const char *tz,
                     dp_err *err);
 int sd_retention_set(sd_db *db, int64_t app, int64_t last, int64_t daily, int64_t weekly, int64_t monthly, dp_err *err);
@@ -58,10 +66,14 @@ cJSON *sd_agents(sd_db *db, int64_t app, dp_err *err);
 cJSON *sd_schedules(sd_db *db, int64_t app, dp_err *err);
 cJSON *sd_backups(sd_db *db, int64_t app, int64_t db_id, int limit, dp_err *err);
 
-/* Agent API. The key is checked in constant time; 0 and *app on success. */
+/* Agent API. The key's SHA-256 is looked up in the store on every request: 0 and *app on success, 1 for
+ * a wrong key, else a store error. */
 int sd_auth(sd_db *db, const char *key, int64_t *app, dp_err *err);
+/* For polls: *app may come from a per-thread cache of recent keys, and sd_poll checks key_hash (filled
+ * here) against the app's current key in its own query (401 if it is no longer the app's). */
+int sd_auth_poll(sd_db *db, const char *key, int64_t *app, char key_hash[65], dp_err *err);
 cJSON *sd_register(sd_db *db, int64_t app, const cJSON *req, sd_status *st);
-cJSON *sd_poll(sd_db *db, int64_t app, int64_t agent, sd_status *st);
+cJSON *sd_poll(sd_db *db, int64_t app, const char *key_hash, int64_t agent, sd_status *st);
 cJSON *sd_prepare(sd_db *db, int64_t app, const cJSON *req, sd_status *st);
 /* A part may be uploaded: backup is the app's and running. Renews the job lease. */
 int sd_part_allowed(sd_db *db, int64_t app, int64_t backup, sd_status *st);

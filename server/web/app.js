@@ -68,7 +68,7 @@ function ago(s) {
 
 // ---- apps ----
 
-function installPanel(app, key) {
+function installPanel(app, key, title) {
   const api_url = location.origin;
   const c = `#include <dumper.h>
 
@@ -82,7 +82,7 @@ o.databases = dbs;
 o.ndatabases = 1;
 dumper_agent_start(&o);`;
   return h('section', {class: 'card notice', id: 'new-app-key'},
-    h('h2', {}, `App "${app}" created`),
+    h('h2', {}, title || `App "${app}" created`),
     h('p', {}, 'Its key is shown only this once; dumperd stores only a hash of it.'),
     h('div', {class: 'key mono', id: 'app-key'}, key),
     h('h3', {}, 'Rails'),
@@ -285,6 +285,29 @@ function backupNowCard(app, d) {
     h('div', {class: 'row'}, h('label', {}, 'Environment', env), h('label', {}, 'Database', db)), btn);
 }
 
+// A rotated key stays on the page (also across a rebuild of the page) until another app is opened.
+let rotated = null;
+
+function keyCard(app, d) {
+  const slot = h('div', {id: 'rotated-key'});
+  if (rotated && rotated.app === String(app)) slot.append(rotated.node);
+  const btn = h('button', {id: 'rotate-key', class: 'danger'}, 'Rotate key');
+  btn.addEventListener('click', async () => {
+    if (!confirm(`Give "${d.app.name}" a new key? The old key stops working at once: agents using it stop at their next poll.`)) return;
+    btn.disabled = true;
+    try {
+      const r = await api(`/ui/apps/${app}/key`, {});
+      rotated = {app: String(app), node: installPanel(r.name, r.key, `New key for "${r.name}"`)};
+      slot.replaceChildren(rotated.node);
+      toast('New key made; the old key is refused from now on');
+    } catch (e) { toast(e.message); }
+    btn.disabled = false;
+  });
+  return h('section', {class: 'card'}, h('h2', {}, 'App key'),
+    h('p', {class: 'muted small'}, 'Only a hash of the key is stored. A new key is shown once; restart the agents with it.'),
+    btn, slot);
+}
+
 async function load(app, full) {
   const d = await api(`/ui/apps/${app}`);
   const view = document.getElementById('view');
@@ -298,6 +321,7 @@ async function load(app, full) {
       h('section', {class: 'card'}, h('h2', {}, 'Databases'), h('div', {id: 'databases-slot'})),
       h('div', {id: 'charts-slot'}),
       h('div', {class: 'grid'}, backupNowCard(app, d), scheduleCard(app, d), retentionCard(app, d)),
+      keyCard(app, d),
       h('section', {class: 'card', id: 'history'}, h('h2', {}, 'Backups'), h('div', {id: 'backups-slot'}))));
   }
   const good = d.backups.filter(b => b.status === 'good').length, failed = d.backups.filter(b => b.status === 'failed').length;

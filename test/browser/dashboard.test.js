@@ -1,7 +1,7 @@
 // dashboard.test.js - the Dumper site in headless Chromium (playwright-core): log in, create an app,
 // start the example host with the new key and see its agent register, press "Back up now", see the
 // backup appear as good with its size, see the charts render, download the backup and check its
-// checksum, look at the page on a phone-sized screen, log out, and check that a request without a
+// checksum, rotate the app key (the agent stops on the old one), look at the page on a phone-sized screen, log out, and check that a request without a
 // session is refused. Screenshots go to $ARTIFACTS. Run by test/integration/site_browser.sh.
 'use strict';
 const { chromium } = require(process.env.PLAYWRIGHT_CORE || 'playwright-core');
@@ -125,6 +125,28 @@ async function main() {
     check(/failed/.test(failRow) && /error|source|io|not|unable/i.test(failRow), 'failed row with its error: ' + failRow);
     await page.waitForSelector('#charts svg.chart g.fail');
     await shot(page, '03b-app-page-failure');
+
+    // Rotate the key: confirmed in a dialog, the new key and its rails line shown once, the old key refused,
+    // and the running agent stops at its next poll (one line in its log).
+    page.once('dialog', dlg => dlg.accept());
+    await page.click('#rotate-key');
+    await page.waitForSelector('#rotated-key #app-key');
+    const key2 = (await page.textContent('#rotated-key #app-key')).trim();
+    check(/^dk_[0-9a-f]{64}$/.test(key2) && key2 !== key, 'rotated key: ' + key2);
+    check((await page.textContent('#rotated-key #rails-line')).trim() === 'rails g dumper:install ' + key2, 'rails line of the new key');
+    const old = await fetch(URL + '/api/v1/backups', { headers: { Authorization: 'Bearer ' + key } });
+    check(old.status === 401, 'old key after the rotation: ' + old.status);
+    const fresh = await fetch(URL + '/api/v1/backups', { headers: { Authorization: 'Bearer ' + key2 } });
+    check(fresh.status === 200, 'new key: ' + fresh.status);
+    for (let i = 0; ; i++) {
+      const st = await (await fetch(`http://127.0.0.1:${process.env.HOST_PORT}/status`)).json();
+      if (st.disabled === 1 && st.running === 0) break;
+      check(i < 100, 'the agent did not stop after the rotation: ' + JSON.stringify(st));
+      await new Promise(r => setTimeout(r, 200));
+    }
+    const agentLog = fs.readFileSync(path.join(T, 'agent.log'), 'utf8');
+    check((agentLog.match(/refused the app key/g) || []).length === 1, 'one "refused the app key" line');
+    await shot(page, '03c-key-rotated');
 
     // A phone-sized screen: no horizontal scrolling of the page itself (tables scroll in their box).
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2,

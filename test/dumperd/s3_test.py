@@ -2,7 +2,7 @@
 upload, the agent PUTs parts to presigned URLs (it never sees the storage credentials), commit completes
 the upload and dumperd reads it back to check size and sha256; a checksum mismatch deletes the object and
 retries the job; download streams from S3 with the check; `dumper verify` works on the object; retention
-deletes from S3."""
+deletes from S3, and so does `app delete --delete-backups`."""
 import hashlib
 import http.client
 import json
@@ -100,6 +100,20 @@ def test(env):
     eq(v.returncode, 0, "the newest backup stays: " + v.stderr)
     cat = json.loads(env.admin("backups", "shop", "--json").stdout)
     eq([b["status"] for b in cat], ["good", "failed", "deleted", "failed"], "catalog")
+
+    # app delete: refused while a backup exists; --delete-backups removes the object from S3
+    d = env.admin("app", "delete", "shop", ok=False)
+    eq(d.returncode, 6, "app delete refused: " + d.stderr)
+    d = env.admin("app", "delete", "shop", "--delete-backups", ok=False)  # without serve's --storage
+    check(d.returncode == 5 and "nothing deleted (give app delete serve's --storage)" in d.stderr,
+          "app delete looking in the wrong storage: %d %s" % (d.returncode, d.stderr))
+    poll(s, key, agent)
+    d = env.admin("app", "delete", "shop", "--delete-backups", "--storage", loc)
+    check("1 backup(s) removed from storage" in d.stderr, "app delete on S3: " + d.stderr)
+    v = subprocess.run([DUMPER, "verify", "%s/%s" % (loc, p4["file_name"])], env=env.env, capture_output=True,
+                       text=True)
+    check(v.returncode != 0, "app delete removed the backup from S3")
+    s.err(401, "unauthorized", "POST", "/api/v1/agents/poll", {"agent_id": agent}, key)
 
 
 main(test)
