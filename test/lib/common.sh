@@ -34,6 +34,9 @@ note() { echo "[$TEST_NAME] $*" >&2; }
 
 # check "description" cmd...   (runs cmd, fails the test with the description if it fails)
 check() { local d=$1; shift; "$@" || fail "$d"; }
+# quiet_check "description" cmd...   (cmd's output hidden unless it fails; not `check ... >/dev/null
+# 2>&1`, which hides fail's own message too and ends the test without a word)
+quiet_check() { local d=$1; shift; "$@" >"$T/quiet.out" 2>&1 || { tail -20 "$T/quiet.out" >&2; fail "$d"; }; }
 
 # expect_fail CODE "description" cmd...   (cmd must exit with CODE and print exactly one stderr line)
 expect_fail() {
