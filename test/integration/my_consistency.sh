@@ -43,7 +43,8 @@ myq $DB -e "CALL writer()" >"$T/writer.log" 2>&1 &
 wpid=$!
 stop_writer() { myq $DB -e "UPDATE control SET stop = 1" 2>/dev/null || true; wait $wpid 2>/dev/null || true; }
 trap 'rc=$?; stop_writer; (exit $rc); _cleanup' EXIT
-for _ in $(seq 1 100); do [ "$(myq $DB -e "SELECT n FROM progress")" -gt 50 ] && break; sleep 0.05; done
+for _ in $(seq 1 600); do [ "$(myq $DB -e "SELECT n FROM progress")" -gt 50 ] && break; sleep 0.05; done
+[ "$(myq $DB -e "SELECT n FROM progress")" -gt 50 ] || fail "the writer did not start: $(cat "$T/writer.log")"
 
 torn=0
 for _ in 1 2 3; do

@@ -41,7 +41,8 @@ SQL
 wpid=$!
 stop_writer() { pgq $DB -c "UPDATE control SET stop = true" 2>/dev/null || true; wait $wpid 2>/dev/null || true; }
 trap 'rc=$?; stop_writer; (exit $rc); _cleanup' EXIT
-for _ in $(seq 1 100); do [ "$(pgq $DB -c "SELECT n FROM progress")" -gt 50 ] && break; sleep 0.05; done
+for _ in $(seq 1 600); do [ "$(pgq $DB -c "SELECT n FROM progress")" -gt 50 ] && break; sleep 0.05; done
+[ "$(pgq $DB -c "SELECT n FROM progress")" -gt 50 ] || fail "the writer did not start: $(cat "$T/writer.log")"
 
 # Negative control: reading the tables at two moments sees a torn total.
 torn=0
