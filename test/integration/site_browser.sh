@@ -24,19 +24,11 @@ sqlite3 "$T/sample.db" "CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT);
   WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
   INSERT INTO users(email) SELECT 'user' || i || '@example.com' FROM n;"
 # Short poll intervals so "Back up now" is picked up within seconds.
-# (port 0: dumperd picks a free port and logs it; one picked beforehand could be taken meanwhile)
 "$DUMPERD" serve --data "$T/var" --listen "127.0.0.1:0" --primary-interval 1 --lease 5 </dev/null >"$T/dumperd.log" 2>&1 &
 DPID=$!
 stop_dumperd() { local rc=$?; kill "$DPID" 2>/dev/null || true; wait "$DPID" 2>/dev/null || true; (exit $rc); _cleanup; }
 trap stop_dumperd EXIT
-PORT=
-for _ in $(seq 300); do
-  PORT=$(sed -n 's/.*dumperd listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/dumperd.log")
-  [ -n "$PORT" ] && break
-  kill -0 "$DPID" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$PORT" ] || { cat "$T/dumperd.log" >&2; fail "dumperd did not start"; }
+PORT=$(dumperd_port "$T/dumperd.log" "$DPID") || { cat "$T/dumperd.log" >&2; fail "dumperd did not start"; }
 
 rc=0
 SITE_URL="http://127.0.0.1:$PORT" SITE_USER=admin SITE_PASSWORD=$PASSWORD ARTIFACTS=$ARTIFACTS TMPDIR_TEST=$T \

@@ -38,19 +38,11 @@ start_dumperd() { # start_dumperd NAME [serve args...]
   mkdir -p "$DPD_DATA"
   APP_KEY=$("$DUMPERD" app create shop --data "$DPD_DATA" 2>/dev/null)
   [ -n "$APP_KEY" ] || fail "dumperd app create failed"
-  # port 0: dumperd binds a free port itself and logs it (a port picked beforehand could be taken
-  # by another test in between)
   "$DUMPERD" serve --data "$DPD_DATA" --listen "127.0.0.1:0" "$@" </dev/null >"$T/$name.log" 2>&1 &
   DPD_PID=$!
   AG_PIDS+=("$DPD_PID")
-  local port=
-  for _ in $(seq 300); do
-    port=$(sed -n 's/.*dumperd listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/$name.log")
-    [ -n "$port" ] && break
-    kill -0 "$DPD_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -n "$port" ] || { cat "$T/$name.log" >&2; fail "dumperd did not start"; }
+  local port
+  port=$(dumperd_port "$T/$name.log" "$DPD_PID") || { cat "$T/$name.log" >&2; fail "dumperd did not start"; }
   DPD_URL="http://127.0.0.1:$port"
 }
 

@@ -38,6 +38,20 @@ check() { local d=$1; shift; "$@" || fail "$d"; }
 # 2>&1`, which hides fail's own message too and ends the test without a word)
 quiet_check() { local d=$1; shift; "$@" >"$T/quiet.out" 2>&1 || { tail -20 "$T/quiet.out" >&2; fail "$d"; }; }
 
+# dumperd_port LOG PID: the port of a `dumperd serve --listen 127.0.0.1:0` from its log line (waits up
+# to 30 s; fails when dumperd exits first). Port 0 because a port picked beforehand could be taken by
+# another test meanwhile. (The space after the number: a line being written is not read half.)
+dumperd_port() {
+  local log=$1 pid=$2 port= _
+  for _ in $(seq 300); do
+    port=$(sed -n 's/.*dumperd listening on https\{0,1\}:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log" 2>/dev/null)
+    [ -n "$port" ] && { echo "$port"; return 0; }
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  return 1
+}
+
 # expect_fail CODE "description" cmd...   (cmd must exit with CODE and print exactly one stderr line)
 expect_fail() {
   local want=$1 d=$2; shift 2
