@@ -115,7 +115,7 @@ class Server:
                 f.seek(offset)
                 lines = f.read().splitlines()
             for line in lines:
-                m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+                m = re.search(r"listening on http://127\.0\.0\.1:(\d+) ", line)  # (the space: not a line half written)
                 if m:
                     self.port = int(m.group(1))
             time.sleep(0.05)

@@ -63,17 +63,17 @@ for f in "$DPD_DATA"/backups/*.zst; do
   n=$((n + 1))
   case "$f" in
   *sqlite-app*)
-    check "restore $f" "$DUMPER" restore "$f" "sqlite://$T/r$n.db" >/dev/null 2>&1
+    quiet_check "restore $f" "$DUMPER" restore "$f" "sqlite://$T/r$n.db"
     [ "$(sqlite3 "$T/r$n.db" "SELECT count(*), sum(price), group_concat(name) FROM items")" = "$want_sq" ] ||
       fail "sqlite restore differs" ;;
   *postgresql*)
     pg_fresh "${DB}_r$n"
-    check "restore $f" "$DUMPER" restore "$f" "$(pg_url "${DB}_r$n")" >/dev/null 2>&1
+    quiet_check "restore $f" "$DUMPER" restore "$f" "$(pg_url "${DB}_r$n")"
     [ "$(pg_fingerprint "${DB}_r$n")" = "$want_pg" ] || fail "postgresql restore differs"
     pgq postgres -c "DROP DATABASE \"${DB}_r$n\" WITH (FORCE)" ;;
   *redis*)
     mkdir -p "$T/rd$n"
-    check "restore $f" "$DUMPER" restore "$f" "redis://127.0.0.1:1/3" --rdb-file "$T/rd$n/dump.rdb" >/dev/null 2>&1
+    quiet_check "restore $f" "$DUMPER" restore "$f" "redis://127.0.0.1:1/3" --rdb-file "$T/rd$n/dump.rdb"
     p=$(free_port)
     redis-server --port "$p" --bind 127.0.0.1 --dir "$T/rd$n" --dbfilename dump.rdb --save '' --appendonly no \
       --daemonize yes --pidfile "$T/rd$n/pid" --logfile "$T/rd$n/log" >/dev/null

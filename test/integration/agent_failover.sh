@@ -84,5 +84,7 @@ runs=$(jobs_in_logs)
 [ "$good" = $ROUNDS ] || fail "expected $ROUNDS good backups, got $good"
 [ "$all" = $ROUNDS ] || fail "expected $ROUNDS backups in the catalog, got $all"
 [ "$runs" = $ROUNDS ] || fail "expected $ROUNDS job processes, got $runs"
-[ "$(count_primaries "${LIVEB[@]}")" = 1 ] || fail "not exactly one primary at the end"
+# (the last clock jump lapsed the lease: the hosts agree on one primary again after their next polls)
+one_primary() { [ "$(count_primaries "${LIVEB[@]}")" = 1 ]; }
+wait_until 30 "exactly one primary at the end" one_primary
 note "ok: $ROUNDS slots -> $runs job runs, $good good backups; promotion in ${took}s"

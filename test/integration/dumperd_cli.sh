@@ -41,9 +41,8 @@ openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -addext subjectAlt
   -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 2>/dev/null
 "$DUMPERD" serve --listen 127.0.0.1:0 --tls-cert "$T/cert.pem" --tls-key "$T/key.pem" </dev/null >"$T/serve.log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do grep -qs listening "$T/serve.log" && break; sleep 0.05; done
-port=$(sed -n 's/.*listening on https:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/serve.log")
-[ -n "$port" ] || { kill $pid; fail "no https listen line: $(cat "$T/serve.log")"; }
+port=$(dumperd_port "$T/serve.log" $pid) || { kill $pid 2>/dev/null || true; fail "no listen line: $(cat "$T/serve.log")"; }
+grep -q "listening on https://" "$T/serve.log" || { kill $pid; fail "not listening on https: $(cat "$T/serve.log")"; }
 out=$(curl -sS --cacert "$T/cert.pem" -H "Authorization: Bearer $key" \
   -d '{"hostname":"h","pid":1,"environment":"production","databases":[]}' "https://127.0.0.1:$port/api/v1/agents/register")
 echo "$out" | grep -q '"role":"primary"' || { kill $pid; fail "register over TLS: $out"; }

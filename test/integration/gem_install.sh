@@ -50,7 +50,7 @@ port=$(free_port)
 PUMA=$!
 AG_PIDS+=("$PUMA")
 sqlite3 "$T/app/db/primary.sqlite3" "CREATE TABLE items(id INTEGER PRIMARY KEY); INSERT INTO items VALUES (1)"
-wait_until 60 "the app answers" sh -c "curl -sf http://127.0.0.1:$port/ | grep -qx ok"
+wait_until 120 "the app answers" sh -c "curl -sf http://127.0.0.1:$port/ | grep -qx ok"
 curl -sf "http://127.0.0.1:$port/dumper" | jq -e '.running == false' >/dev/null || fail "an agent runs without the extension"
 grep -q "\[Dumper\] \[.*\] agent not started: the dumper native extension could not be loaded" "$T/app/log/production.log" ||
   { grep Dumper "$T/app/log/production.log" >&2; fail "no log line saying why the agent did not start"; }

@@ -172,9 +172,9 @@ scenario() {
     SRV_PGID=$(ps -o pgid= -p "$SRV_PID" | tr -d ' '); echo "$SRV_PGID" >"$T/$s.pgid" ;;
   esac
   if [ "${s%%_*}" = resque ] || [ "$s" = sidekiq ]; then
-    wait_until 90 "$s: an agent registers" sh -c "[ \$(\"$DUMPERD\" agents $s --json --data '$DPD_DATA' | jq length) -ge 1 ]"
+    wait_until 180 "$s: an agent registers" sh -c "[ \$(\"$DUMPERD\" agents $s --json --data '$DPD_DATA' | jq length) -ge 1 ]"
   else
-    wait_until 90 "$s: the app answers" sh -c "curl -sf --max-time 5 http://127.0.0.1:$port/ | grep -qx ok"
+    wait_until 180 "$s: the app answers" sh -c "curl -sf --max-time 5 http://127.0.0.1:$port/ | grep -qx ok"
     if [ "${s%%_*}" = passenger ]; then # --min-instances 2: wait for both application processes
       wait_until 60 "$s: two application processes" sh -c "[ \$(pgrep -fc '^Passenger RubyApp: $dir\$') = 2 ]"
     fi
@@ -198,7 +198,7 @@ scenario() {
     grep -q "\[Dumper\] \[.*\] agent started in ${s%%_*} process $p " "$dir/log/production.log" ||
       fail "$s: no 'agent started' line for $p in the Rails log"
   done
-  grep "\[Dumper\]" "$dir/log/production.log" | grep -q "$PW" && fail "$s: a password in the Rails log"
+  grep "\[Dumper\]" "$dir/log/production.log" | grep -F -- "$PW" >/dev/null && fail "$s: a password in the Rails log"
   # forked workers of an agent's process run none
   if [ "$s" = puma_cluster_preload ] || [ "$s" = unicorn_preload ] || [ "$s" = puma_fork_worker ]; then
     for _ in $(seq 12); do curl -sf --max-time 5 "http://127.0.0.1:$port/dumper"; echo; done >"$T/$s.worker_status"
@@ -286,19 +286,19 @@ for s in $SCENARIOS; do
     n=$((n + 1)); f="$DPD_DATA/backups/$file"
     case "$key" in
     cache)
-      check "restore $file" "$DUMPER" restore "$f" "sqlite://$T/r$n.db" >/dev/null 2>&1
+      quiet_check "restore $file" "$DUMPER" restore "$f" "sqlite://$T/r$n.db"
       [ "$(sqlite3 "$T/r$n.db" "SELECT count(*), group_concat(k || '=' || v) FROM entries")" = "$want_sq" ] || fail "$file: sqlite restore differs" ;;
     primary)
       if [ "$first" = 1 ]; then
         pg_fresh "${DB}_r"
-        check "restore $file" "$DUMPER" restore "$f" "$(pg_url "${DB}_r")" >/dev/null 2>&1
+        quiet_check "restore $file" "$DUMPER" restore "$f" "$(pg_url "${DB}_r")"
         [ "$(pg_fingerprint "${DB}_r")" = "$want_pg" ] || fail "$file: postgresql restore differs"
         pgq postgres -c "DROP DATABASE \"${DB}_r\" WITH (FORCE)"
-      else check "verify $file" "$DUMPER" verify "$f" >/dev/null 2>&1; fi ;;
+      else quiet_check "verify $file" "$DUMPER" verify "$f"; fi ;;
     redis)
       if [ "$first" = 1 ]; then
         mkdir -p "$T/rd"
-        check "restore $file" "$DUMPER" restore "$f" "redis://127.0.0.1:1/$RDB" --rdb-file "$T/rd/dump.rdb" >/dev/null 2>&1
+        quiet_check "restore $file" "$DUMPER" restore "$f" "redis://127.0.0.1:1/$RDB" --rdb-file "$T/rd/dump.rdb"
         p=$(free_port)
         redis-server --port "$p" --bind 127.0.0.1 --dir "$T/rd" --dbfilename dump.rdb --save '' --appendonly no \
           --daemonize yes --pidfile "$T/rd/pid" --logfile "$T/rd/log" >/dev/null
@@ -306,7 +306,7 @@ for s in $SCENARIOS; do
         got_rd=$(redis-cli -p "$p" -n "$RDB" --scan --pattern 'gem:*' | sort | md5sum; redis-cli -p "$p" -n "$RDB" GET gem:1; redis-cli -p "$p" -n "$RDB" GET gem:40)
         kill "$(cat "$T/rd/pid")"
         [ "$got_rd" = "$want_rd" ] || fail "$file: redis restore differs"
-      else check "verify $file" "$DUMPER" verify "$f" >/dev/null 2>&1; fi ;;
+      else quiet_check "verify $file" "$DUMPER" verify "$f"; fi ;;
     esac
   done < <("$DUMPERD" backups "$s" --json --data "$DPD_DATA" | jq -r '.[] | select(.status == "good") | [.database_key, .file_name] | @tsv')
   first=0

@@ -10,7 +10,7 @@
 PY=/usr/bin/python3
 $PY -c 'import bson, pymongo' 2>/dev/null || { echo "skip: python3-pymongo not installed" >&2; exit 77; }
 
-PORT=$(( ${DUMPER_TEST_PORT_BASE:-25400} + 40 ))
+PORT=$(( ${DUMPER_TEST_PORT_BASE:-25400} + 42 )) # fixed offsets are listed in test/lib/common.sh
 URL="mongodb://127.0.0.1:$PORT"
 start_double() {
   rm -f "$T/ready"

@@ -58,7 +58,7 @@ mariadb --no-defaults -uroot --socket="$KD/sock" -e "
 # Interrupted (SIGTERM): exit 17, the dump tool killed and reaped, no backup, no credentials file.
 "$DUMPER" backup "mariadb://dumper:$PW@127.0.0.1:$KPORT/big" --to "$T/b7" --level 19 >"$T/int.out" 2>"$T/int.err" &
 bpid=$!
-for _ in $(seq 1 100); do pgrep -P $bpid -x mariadb-dump >/dev/null && break; sleep 0.05; done
+for _ in $(seq 1 600); do pgrep -P $bpid -x mariadb-dump >/dev/null && break; sleep 0.05; done
 dpid=$(pgrep -P $bpid -x mariadb-dump) || fail "mariadb-dump did not start"
 [ -n "$(ls -A "$T/tmp")" ] || fail "no credentials file while the dump runs"
 [ "$(stat -c %a "$T"/tmp/*)" = 600 ] || fail "credentials file mode is $(stat -c %a "$T"/tmp/*), not 600"
@@ -73,7 +73,7 @@ no_backup_left "$T/b7"
 
 "$DUMPER" backup "mariadb://dumper:$PW@127.0.0.1:$KPORT/big" --to "$T/b6" --level 19 >"$T/kill.out" 2>"$T/kill.err" &
 bpid=$!
-for _ in $(seq 1 100); do pgrep -P $bpid -x mariadb-dump >/dev/null && break; sleep 0.05; done
+for _ in $(seq 1 600); do pgrep -P $bpid -x mariadb-dump >/dev/null && break; sleep 0.05; done
 pgrep -P $bpid -x mariadb-dump >/dev/null || fail "mariadb-dump did not start"
 sleep 0.5
 stop_private

@@ -84,7 +84,7 @@ PGPASSWORD=$PW psql -X -q -h 127.0.0.1 -p $KPORT -U postgres -d postgres -v ON_E
 "$DUMPER" backup "postgres://postgres:$PW@127.0.0.1:$KPORT/postgres" --to "$T/b9" --level 19 >"$T/int.out" 2>"$T/int.err" &
 bpid=$!
 # (Match the dump itself, not the short `pg_dump --version` probes that precede it.)
-for _ in $(seq 1 100); do pgrep -P $bpid -f "port='$KPORT'" >/dev/null && break; sleep 0.05; done
+for _ in $(seq 1 600); do pgrep -P $bpid -f "port='$KPORT'" >/dev/null && break; sleep 0.05; done
 dpid=$(pgrep -P $bpid -f "port='$KPORT'") || fail "pg_dump did not start"
 sleep 0.3
 kill -TERM $bpid
@@ -97,7 +97,7 @@ no_backup_left "$T/b9"
 
 "$DUMPER" backup "postgres://postgres:$PW@127.0.0.1:$KPORT/postgres" --to "$T/b8" --level 19 >"$T/kill.out" 2>"$T/kill.err" &
 bpid=$!
-for _ in $(seq 1 100); do pgrep -f "port='$KPORT'" >/dev/null && break; sleep 0.05; done
+for _ in $(seq 1 600); do pgrep -f "port='$KPORT'" >/dev/null && break; sleep 0.05; done
 pgrep -f "port='$KPORT'" >/dev/null || fail "pg_dump did not start"
 sleep 0.5
 stop_private

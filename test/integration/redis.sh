@@ -22,7 +22,7 @@ start_redis() { # start_redis NAME PORT [extra config lines...]
     echo "logfile $T/$name/server.log"; echo "requirepass $PW"; printf '%s\n' "$@"; } > "$T/$name/redis.conf"
   chmod 600 "$T/$name/redis.conf"
   redis-server "$T/$name/redis.conf" >/dev/null
-  for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+  for _ in $(seq 400); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
   redis-cli -p "$port" ping | grep -q PONG || fail "redis $name did not start"
   PIDS+=("$(cat "$T/$name/redis.pid")")
 }
@@ -89,8 +89,11 @@ load_and_compare() { # load_and_compare RDB EXPECTED WHAT
   rm -rf "$T/fresh"; mkdir -p "$T/fresh"; cp "$rdb" "$T/fresh/dump.rdb"
   start_redis fresh "$P_FRESH"
   dump_keys "$P_FRESH" > "$T/got.txt"
+  local fpid; fpid=$(cat "$T/fresh/redis.pid")
   redis-cli -p "$P_FRESH" shutdown nosave >/dev/null 2>&1 || true
-  for _ in $(seq 100); do redis-cli -p "$P_FRESH" ping >/dev/null 2>&1 || break; sleep 0.05; done
+  # the next load_and_compare reuses the port: wait until this server is gone, not just silent
+  for _ in $(seq 400); do kill -0 "$fpid" 2>/dev/null || break; sleep 0.05; done
+  ! kill -0 "$fpid" 2>/dev/null || fail "$what: the fresh redis did not shut down"
   diff -u "$want" "$T/got.txt" >&2 || fail "$what: restored keys differ"
   [ "$(grep -c '^== ' "$T/got.txt")" -ge 17 ] || fail "$what: too few keys restored"
 }
@@ -161,7 +164,8 @@ for mode in corrupt:9 short:10 nullrdb:9; do
   /usr/bin/python3 "$DUMPER_SRC/test/doubles/redis_sync_double.py" "$P_DOUBLE" "$T/restored.rdb" "$m" "$T/double.ready" \
     </dev/null >"$T/double.log" 2>&1 &
   dpid=$!
-  for _ in $(seq 100); do [ -f "$T/double.ready" ] && break; sleep 0.05; done
+  for _ in $(seq 400); do [ -f "$T/double.ready" ] && break; sleep 0.05; done
+  [ -f "$T/double.ready" ] || fail "$m: the test double did not start: $(cat "$T/double.log")"
   expect_fail "$code" "snapshot $m" "$DUMPER" backup "redis://127.0.0.1:$P_DOUBLE" --to "$T/f-$m"
   grep -q "redis at 127.0.0.1:$P_DOUBLE" "$T/err" || fail "$m: error does not name the server"
   no_backup_left "$T/f-$m" "snapshot $m"
@@ -182,9 +186,9 @@ for _ in $(seq 3000); do
   seen_running=1
   # No process (dumper, redis, anyone) shows the password in its command line.
   # (The pattern comes from a file: grep's own argv must not hold it either.)
-  if grep -l -a -F -f "$T/pw.pattern" /proc/[0-9]*/cmdline 2>/dev/null | grep -q .; then
-    fail "password visible in a cmdline: $(grep -l -a -F -f "$T/pw.pattern" /proc/[0-9]*/cmdline 2>/dev/null | head -3)"
-  fi
+  # (not `grep -l ... | grep -q .`: under pipefail a SIGPIPE of the first grep would hide a match)
+  hits=$(grep -l -a -F -f "$T/pw.pattern" /proc/[0-9]*/cmdline 2>/dev/null || true)
+  [ -z "$hits" ] || fail "password visible in a cmdline: $(echo "$hits" | head -3)"
   rchar=$(awk '/^rchar/ {print $2}' "/proc/$bpid/io" 2>/dev/null || echo 0)
   if [ "${rchar:-0}" -gt 30000000 ]; then kill -9 "$kpid"; killed=1; break; fi
   sleep 0.01

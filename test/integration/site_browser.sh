@@ -18,18 +18,17 @@ ARTIFACTS=${DUMPER_ARTIFACTS:-$DUMPER_BIN/../artifacts}/site
 rm -rf "$ARTIFACTS"; mkdir -p "$ARTIFACTS"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-PORT=$(free_port)
 PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 printf '%s\n' "$PASSWORD" | "$DUMPERD" user create admin --data "$T/var" 2>/dev/null || fail "user create"
 sqlite3 "$T/sample.db" "CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT);
   WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
   INSERT INTO users(email) SELECT 'user' || i || '@example.com' FROM n;"
 # Short poll intervals so "Back up now" is picked up within seconds.
-"$DUMPERD" serve --data "$T/var" --listen "127.0.0.1:$PORT" --primary-interval 1 --lease 5 </dev/null >"$T/dumperd.log" 2>&1 &
+"$DUMPERD" serve --data "$T/var" --listen "127.0.0.1:0" --primary-interval 1 --lease 5 </dev/null >"$T/dumperd.log" 2>&1 &
 DPID=$!
 stop_dumperd() { local rc=$?; kill "$DPID" 2>/dev/null || true; wait "$DPID" 2>/dev/null || true; (exit $rc); _cleanup; }
 trap stop_dumperd EXIT
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+PORT=$(dumperd_port "$T/dumperd.log" "$DPID") || { cat "$T/dumperd.log" >&2; fail "dumperd did not start"; }
 
 rc=0
 SITE_URL="http://127.0.0.1:$PORT" SITE_USER=admin SITE_PASSWORD=$PASSWORD ARTIFACTS=$ARTIFACTS TMPDIR_TEST=$T \

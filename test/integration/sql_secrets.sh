@@ -13,8 +13,14 @@
 printf '%s\n' 'decoy-Se\cr#t' >"$T/pattern"
 python3 -c 'import time; time.sleep(30)' 'x decoy-Se\cr#t' &
 decoy=$!
-sleep 0.1
-grep -qlaF -f "$T/pattern" /proc/[0-9]*/cmdline 2>/dev/null || fail "the cmdline scan cannot find a decoy password"
+# (until python3 has exec'd, the forked child's argv is bash's: poll instead of a fixed sleep)
+found=0
+for _ in $(seq 1 300); do
+  grep -qlaF -f "$T/pattern" /proc/[0-9]*/cmdline 2>/dev/null && { found=1; break; }
+  kill -0 $decoy 2>/dev/null || break
+  sleep 0.05
+done
+[ $found = 1 ] || fail "the cmdline scan cannot find a decoy password"
 kill $decoy; wait $decoy 2>/dev/null || true
 
 ran=0

@@ -18,7 +18,7 @@ interrupt_backup() {
   "$DUMPER" backup "sqlite://$DB" --to "$out" --compress gzip --level 9 >"$T/stdout" 2>"$T/stderr" &
   local pid=$!
   # wait for the hidden partial to grow past 1 MiB: the backup is in the middle of streaming
-  for _ in $(seq 200); do
+  for _ in $(seq 600); do
     local f
     f=$(find "$out" -name '.*partial*' -size +1M 2>/dev/null | head -1)
     [ -n "$f" ] && break
@@ -43,7 +43,7 @@ done
 # SIGKILL: no clean-up possible, but nothing under a final name and nothing listed
 "$DUMPER" backup "sqlite://$DB" --to "$T/out-kill" --compress gzip --level 9 >/dev/null 2>&1 &
 pid=$!
-for _ in $(seq 200); do
+for _ in $(seq 600); do
   [ -n "$(find "$T/out-kill" -name '.*partial*' -size +1M 2>/dev/null)" ] && break
   sleep 0.05
 done
@@ -58,7 +58,7 @@ for sig in INT TERM; do
   "$DUMPER" restore "$b" "sqlite://$T/restore-$sig/x.db" >/dev/null 2>"$T/stderr" &
   pid=$!
   # wait for the hidden temporary database of the restore pass (after the checksum pass)
-  for _ in $(seq 400); do
+  for _ in $(seq 600); do
     [ -n "$(find "$T/restore-$sig" -name '.x.db.restore-*' -size +1M 2>/dev/null)" ] && break
     sleep 0.05
   done

@@ -1,6 +1,6 @@
 # test/lib/agent.sh - helpers for the agent's end-to-end tests. Source after common.sh.
 #   free_port                         a free TCP port on 127.0.0.1
-#   start_dumperd NAME [serve args]   dumperd with its own data dir $T/NAME on a free port;
+#   start_dumperd NAME [serve args]   dumperd with its own data dir $T/NAME on a port it picks;
 #                                     sets DPD_URL, DPD_DATA, DPD_PID; creates app "shop", key in APP_KEY
 #   dpd ARGS...                       dumperd admin command on that data dir
 #   start_host NAME [host args]       the example host (examples/host.c) with the agent; sets
@@ -15,8 +15,8 @@ AG_PIDS=()
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-wait_port() { # wait_port PORT
-  for _ in $(seq 100); do
+wait_port() { # wait_port PORT   (up to 30 s: an ASan build on a loaded machine starts slowly)
+  for _ in $(seq 300); do
     (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
     sleep 0.1
   done
@@ -36,14 +36,14 @@ start_dumperd() { # start_dumperd NAME [serve args...]
   local name=$1; shift
   DPD_DATA="$T/$name"
   mkdir -p "$DPD_DATA"
-  local port; port=$(free_port)
-  DPD_URL="http://127.0.0.1:$port"
   APP_KEY=$("$DUMPERD" app create shop --data "$DPD_DATA" 2>/dev/null)
   [ -n "$APP_KEY" ] || fail "dumperd app create failed"
-  "$DUMPERD" serve --data "$DPD_DATA" --listen "127.0.0.1:$port" "$@" </dev/null >"$T/$name.log" 2>&1 &
+  "$DUMPERD" serve --data "$DPD_DATA" --listen "127.0.0.1:0" "$@" </dev/null >"$T/$name.log" 2>&1 &
   DPD_PID=$!
   AG_PIDS+=("$DPD_PID")
-  wait_port "$port" || { cat "$T/$name.log" >&2; fail "dumperd did not start"; }
+  local port
+  port=$(dumperd_port "$T/$name.log" "$DPD_PID") || { cat "$T/$name.log" >&2; fail "dumperd did not start"; }
+  DPD_URL="http://127.0.0.1:$port"
 }
 
 dpd() { "$DUMPERD" "$@" --data "$DPD_DATA"; }
@@ -63,12 +63,15 @@ host_status() { curl -sf --max-time 5 "http://127.0.0.1:${HOST_PORT[$1]}/status"
 host_role() { host_status "$1" | jq -r .role; }
 
 # Processes running `dumper job --no-fork` (the agent's job processes on Linux) whose working directory is $T (the hosts run there).
+# (Fast even on a loaded machine: one pgrep, then builtins only. A scan forking per /proc entry took
+# longer than a whole backup in the ASan build, and missed the job process.)
 job_pids() {
-  local p
-  for p in /proc/[0-9]*; do
-    [ "$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null)" = "$DUMPER job --no-fork " ] || continue
-    [ "$(readlink "$p/cwd" 2>/dev/null)" = "$T" ] || continue
-    echo "${p#/proc/}"
+  local p args
+  for p in $(pgrep -f -- "job --no-fork" || true); do
+    [ "/proc/$p/cwd" -ef "$T" ] 2>/dev/null || continue
+    mapfile -d '' -t args 2>/dev/null <"/proc/$p/cmdline" || continue
+    [ "${#args[@]}" = 3 ] && [ "${args[0]}" = "$DUMPER" ] && [ "${args[1]}" = job ] && [ "${args[2]}" = --no-fork ] || continue
+    echo "$p"
   done
 }
 

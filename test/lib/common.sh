@@ -1,6 +1,9 @@
 # test/lib/common.sh - shared helpers for integration tests (bash). Source it first:
 #   . "$DUMPER_SRC/test/lib/common.sh"
 # Gives: $DUMPER (the CLI), $T (a per-test temp dir, removed on success), fail, check, need_service.
+# Ports: ctest runs two tests at once, so no two tests may share a fixed port. Fixed offsets from
+# DUMPER_TEST_PORT_BASE: +0..+3 the services (scripts/services.sh), +22..+26 redis.sh, +40
+# pg_failures.sh, +41 my_failures.sh, +42 mongodb.sh. Anything else binds a free_port (agent.sh).
 set -euo pipefail
 # a command that fails under set -e names itself instead of ending the test silently
 trap 'echo "FAIL [${TEST_NAME:-test}]: line $LINENO: command failed (exit $?): $BASH_COMMAND" >&2' ERR
@@ -31,6 +34,23 @@ note() { echo "[$TEST_NAME] $*" >&2; }
 
 # check "description" cmd...   (runs cmd, fails the test with the description if it fails)
 check() { local d=$1; shift; "$@" || fail "$d"; }
+# quiet_check "description" cmd...   (cmd's output hidden unless it fails; not `check ... >/dev/null
+# 2>&1`, which hides fail's own message too and ends the test without a word)
+quiet_check() { local d=$1; shift; "$@" >"$T/quiet.out" 2>&1 || { tail -20 "$T/quiet.out" >&2; fail "$d"; }; }
+
+# dumperd_port LOG PID: the port of a `dumperd serve --listen 127.0.0.1:0` from its log line (waits up
+# to 30 s; fails when dumperd exits first). Port 0 because a port picked beforehand could be taken by
+# another test meanwhile. (The space after the number: a line being written is not read half.)
+dumperd_port() {
+  local log=$1 pid=$2 port= _
+  for _ in $(seq 300); do
+    port=$(sed -n 's/.*dumperd listening on https\{0,1\}:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log" 2>/dev/null)
+    [ -n "$port" ] && { echo "$port"; return 0; }
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  return 1
+}
 
 # expect_fail CODE "description" cmd...   (cmd must exit with CODE and print exactly one stderr line)
 expect_fail() {

@@ -108,10 +108,11 @@ cons_writer_start() {
   CONS_PID=$!
   trap 'rc=$?; cons_writer_stop; (exit $rc); _cleanup' EXIT
   local _
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 600); do
     [ "$(_cons_q "SELECT n FROM progress")" -gt 50 ] && break
     sleep 0.05
   done
+  [ "$(_cons_q "SELECT n FROM progress")" -gt 50 ] || fail "the writer did not start: $(cat "$T/writer.log")"
 }
 _cons_q() { "$CONS_Q" "$CONS_DB" "$CONS_F" "$1"; }
 cons_writer_stop() { _cons_q "UPDATE control SET stop = true" 2>/dev/null || true; wait "$CONS_PID" 2>/dev/null || true; }
