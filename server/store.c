@@ -1869,14 +1869,28 @@ cJSON *sd_commit(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_st
     return out;
 }
 
-/* Fail (or lose) a backup's job: requeue while attempts remain. In a write txn. */
-static int fail_job(sd_db *db, int64_t job, int64_t now, int *requeued, sd_status *st)
+/* Failure codes a retry cannot fix (the same job would fail the same way): the job fails at once
+ * instead of using its remaining attempts. Everything else (a dropped connection, a lost lease, a
+ * failed upload, an unknown code) is retried. */
+static int fail_permanent(const char *code)
+{
+    static const char *const permanent[] = {"too_large", "auth_failed", "tool_missing", "unsupported",
+                                            "bad_url",   "bad_job",     "not_found"};
+    for (size_t i = 0; code && i < sizeof permanent / sizeof *permanent; i++)
+        if (!strcmp(code, permanent[i]))
+            return 1;
+    return 0;
+}
+
+/* Fail (or lose) a backup's job: requeue while attempts remain, unless the failure is permanent.
+ * In a write txn. */
+static int fail_job(sd_db *db, int64_t job, int64_t now, int permanent, int *requeued, sd_status *st)
 {
     sd_res r;
     Q(&r, &st->err, "SELECT attempt FROM jobs WHERE id = ?", "i", job);
     int64_t attempt = sd_geti(&r, 0, 0);
     sd_res_free(&r);
-    *requeued = attempt < sd_config.max_attempts;
+    *requeued = !permanent && attempt < sd_config.max_attempts;
     if (*requeued)
         Q(NULL, &st->err,
           "UPDATE jobs SET state = 'pending', reason = 'retry', attempt = attempt + 1, agent_id = NULL,"
@@ -1911,7 +1925,7 @@ static int fail_txn(sd_db *db, void *p_, sd_status *st)
       "UPDATE backups SET status = 'failed', error_code = ?, error_message = ?, finished_at = ? WHERE id = ?", "ssii",
       f->code, f->message, now, f->backup);
     if (job_current)
-        return fail_job(db, f->job, now, &f->requeued, st);
+        return fail_job(db, f->job, now, fail_permanent(f->code), &f->requeued, st);
     return 0;
 }
 
@@ -2058,7 +2072,7 @@ static int expire_txn(sd_db *db, void *p_, sd_status *st)
             e->lost[e->nlost++] = b;
         }
         if (!rc)
-            rc = fail_job(db, job, e->now, &requeued, st);
+            rc = fail_job(db, job, e->now, 0, &requeued, st);
         if (rc) {
             sd_res_free(&r);
             return rc;

@@ -298,6 +298,16 @@ def test(env):
     # the lease was renewed by the poll at T0+601, so a1 is still primary
     eq(poll(s, key, a1)["role"], "primary", "primary keeps its lease by polling")
 
+    # --- a failure no retry can fix (too_large, auth_failed, ...) fails the job at once ---
+    env.admin("backup", "now", "shop", "--database", "redis-0")
+    job = poll(s, key, a1)["job"]
+    eq((job["database_key"], job["attempt"]), ("redis-0", 1), "job for the permanent failure")
+    prep = s.ok("POST", A + "/backups/prepare", {"agent_id": a1, "job_id": job["job_id"]}, key)
+    s.ok("POST", A + "/backups/%s/fail" % prep["backup_id"], {"code": "too_large", "message": "over the limit"}, key)
+    eq(poll(s, key, a1)["job"], None, "a too_large failure is not retried")
+    meta = s.ok("GET", A + "/backups/%s" % prep["backup_id"], key=key)
+    eq((meta["status"], meta["error_code"]), ("failed", "too_large"), "permanent failure entry")
+
     # --- hostile input never crashes the server ---
     import random
     rnd = random.Random(5)
