@@ -17,8 +17,8 @@ PKGS=(
   time wrk nginx-light clang
   jq bc openssl  # agent end-to-end tests and bench/agent_cost.sh
   # the Ruby gem and its end-to-end tests (Debian's Rails 6.1 and app servers; `rails` itself
-  # pulls node packages, ruby-rails is the framework without them)
-  ruby ruby-dev bundler rake ruby-rails ruby-minitest ruby-pg ruby-sqlite3 ruby-redis
+  # pulls node packages, ruby-rails is the framework without them; ruby-mysql2 for gem_mysql)
+  ruby ruby-dev bundler rake ruby-rails ruby-minitest ruby-pg ruby-mysql2 ruby-sqlite3 ruby-redis
   puma unicorn thin passenger ruby-sidekiq ruby-webrick procps
   # the dashboard's browser tests (test/integration/site_browser.sh: headless Chromium driven by
   # playwright-core from npm)
