@@ -20,7 +20,7 @@ start_double() {
   for _ in $(seq 100); do [ -f "$T/ready" ] && return 0; sleep 0.05; done
   fail "test double did not start"
 }
-stop_double() { if [ -n "$DPID" ]; then kill "$DPID" 2>/dev/null || true; wait "$DPID" 2>/dev/null || true; fi; DPID=""; }
+stop_double() { if [ -n "$DPID" ]; then kill_ours TERM "$DPID"; wait "$DPID" 2>/dev/null || true; fi; DPID=""; }
 trap 'rc=$?; stop_double; (exit $rc); _cleanup' EXIT
 no_backup_left() { [ -z "$(find "$1" -type f 2>/dev/null)" ] || { ls -la "$1" >&2; fail "$2: files left in $1"; }; }
 

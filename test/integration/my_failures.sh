@@ -48,7 +48,7 @@ mariadbd --no-defaults --user=root --datadir="$KD/data" --bind-address=127.0.0.1
   --socket="$KD/sock" --pid-file="$KD/pid" --log-error="$KD/server.log" --innodb-buffer-pool-size=64M \
   --skip-name-resolve </dev/null >/dev/null 2>&1 &
 kpid=$!
-stop_private() { kill -9 $kpid 2>/dev/null || true; wait $kpid 2>/dev/null || true; }
+stop_private() { kill_ours KILL $kpid; wait $kpid 2>/dev/null || true; }
 trap 'rc=$?; stop_private; (exit $rc); _cleanup' EXIT
 for _ in $(seq 1 300); do mariadb --no-defaults -uroot --socket="$KD/sock" -e 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
 mariadb --no-defaults -uroot --socket="$KD/sock" -e "

@@ -26,7 +26,7 @@ start_redis() { # start_redis NAME PORT [extra config lines...]
   redis-cli -p "$port" ping | grep -q PONG || fail "redis $name did not start"
   PIDS+=("$(cat "$T/$name/redis.pid")")
 }
-stop_all() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
+stop_all() { kill_ours KILL "${PIDS[@]}"; }
 trap 'rc=$?; stop_all; (exit $rc); _cleanup' EXIT
 
 populate() { # populate PORT

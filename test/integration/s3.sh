@@ -17,7 +17,7 @@ RUN=run$$-$RANDOM               # a fresh prefix per run
 awsq() { "$AWS" --endpoint-url "$DUMPER_TEST_S3_ENDPOINT" --region us-east-1 "$@"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PIDS=()
-stop_all() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+stop_all() { kill_ours TERM "${PIDS[@]}"; }
 trap 'rc=$?; stop_all; (exit $rc); _cleanup' EXIT  # keep common.sh's temp-dir handling
 start_proxy() { # port cmd... : starts a proxy and waits until it answers
   local port=$1; shift

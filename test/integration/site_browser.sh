@@ -26,7 +26,7 @@ sqlite3 "$T/sample.db" "CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT);
 # Short poll intervals so "Back up now" is picked up within seconds.
 "$DUMPERD" serve --data "$T/var" --listen "127.0.0.1:0" --primary-interval 1 --lease 5 </dev/null >"$T/dumperd.log" 2>&1 &
 DPID=$!
-stop_dumperd() { local rc=$?; kill "$DPID" 2>/dev/null || true; wait "$DPID" 2>/dev/null || true; (exit $rc); _cleanup; }
+stop_dumperd() { local rc=$?; kill_ours TERM "$DPID"; wait "$DPID" 2>/dev/null || true; (exit $rc); _cleanup; }
 trap stop_dumperd EXIT
 PORT=$(dumperd_port "$T/dumperd.log" "$DPID") || { cat "$T/dumperd.log" >&2; fail "dumperd did not start"; }
 

@@ -79,7 +79,7 @@ kill_jobs() { local p; for p in $(job_pids); do kill -9 "$p" 2>/dev/null || true
 
 agent_cleanup() {
   local rc=$? p
-  for p in "${AG_PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  kill_ours KILL "${AG_PIDS[@]}"
   for p in "${AG_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   kill_jobs
   (exit $rc)

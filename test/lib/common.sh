@@ -30,6 +30,22 @@ _cleanup() {
 trap _cleanup EXIT
 
 fail() { echo "FAIL [$TEST_NAME]: $*" >&2; exit 1; }
+
+# kill_ours SIG PID... : signal each PID only while it is still this test's process: a child of this
+# shell, or running inside $T (the daemons and hosts a test starts there). A pid that has exited may
+# already belong to another test's process (pid_max is 32768 on these machines and the suite forks
+# thousands of processes), so clean-up never signals a bare pid.
+kill_ours() {
+  local sig=$1 p s ppid cwd; shift
+  for p in "$@"; do
+    s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+    s=${s##*) }; read -r _ ppid _ <<<"$s"
+    cwd=$(readlink "/proc/$p/cwd" 2>/dev/null) || cwd=
+    if [ "$ppid" = "$$" ] || { [ -n "$cwd" ] && [ "${cwd#"$T"}" != "$cwd" ]; }; then
+      kill "-$sig" "$p" 2>/dev/null || true
+    fi
+  done
+}
 note() { echo "[$TEST_NAME] $*" >&2; }
 
 # check "description" cmd...   (runs cmd, fails the test with the description if it fails)
