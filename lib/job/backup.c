@@ -368,8 +368,8 @@ static int load_manifest(dp_storage *st, const char *key, const char *sha256, co
         *err = e;
         return rc;
     }
-    if (!sha256)
-        return dp_err_set(err, DUMPER_EUSAGE,
+    if (!sha256) /* unverifiable, like a corrupt backup (exit 9), with the way out */
+        return dp_err_set(err, DUMPER_ECORRUPT,
                           "backup '%s' has no manifest ('%s%s' is missing; a download from dumperd has none): "
                           "pass its sha256 with --sha256 HEX (the dashboard and dumperd's catalog show it)",
                           key, key, DP_MANIFEST_SUFFIX);

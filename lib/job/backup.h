@@ -63,7 +63,7 @@ int dp_backup_parse_name(const char *key, char **format, dp_codec *codec, int64_
 
 /* Verify and restore take an optional expected `sha256` (64 hex digits, e.g. from dumperd's catalog; NULL =
  * none). With a manifest it must equal the manifest's (else DUMPER_ECORRUPT). A backup without a manifest
- * (a file downloaded from dumperd) needs it (else DUMPER_EUSAGE, saying so): its format and compression
+ * (a file downloaded from dumperd) needs it (else DUMPER_ECORRUPT, saying to pass it): its format and compression
  * then come from the file name (dp_backup_parse_name), its size from storage, its source type from the
  * restore target, and the same checks run; only the uncompressed size is not known beforehand. */
 

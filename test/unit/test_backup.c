@@ -467,10 +467,10 @@ static void test_manifest_problems(void **state)
     assert_int_equal(dp_storage_put(st, mkey, "{nope", 5, &err), 0);
     assert_int_equal(dp_backup_verify(st, res.key, NULL, NULL, NULL, NULL, &err), DUMPER_ECORRUPT);
     assert_non_null(strstr(err.msg, "manifest"));
-    /* no manifest at all: a usage error that says to pass the sha256 */
+    /* no manifest at all: unverifiable (corrupt), the one line says to pass the sha256 */
     dp_err_clear(&err);
     unlink(mpath);
-    assert_int_equal(dp_backup_verify(st, res.key, NULL, NULL, NULL, NULL, &err), DUMPER_EUSAGE);
+    assert_int_equal(dp_backup_verify(st, res.key, NULL, NULL, NULL, NULL, &err), DUMPER_ECORRUPT);
     assert_non_null(strstr(err.msg, "no manifest"));
     assert_non_null(strstr(err.msg, "--sha256"));
     assert_null(strchr(err.msg, '\n'));
@@ -588,7 +588,7 @@ static void test_restore_without_manifest(void **state)
         assert_int_equal(dp_backup_verify(st, name, upper, NULL, NULL, NULL, &err), 0);
         /* without the sha256: refused, saying what to pass */
         dp_err_clear(&err);
-        assert_int_equal(dp_backup_verify(st, name, NULL, NULL, NULL, NULL, &err), DUMPER_EUSAGE);
+        assert_int_equal(dp_backup_verify(st, name, NULL, NULL, NULL, NULL, &err), DUMPER_ECORRUPT);
         assert_non_null(strstr(err.msg, "--sha256"));
         assert_non_null(strstr(err.msg, name));
 
@@ -615,7 +615,7 @@ static void test_restore_without_manifest(void **state)
         dp_err_clear(&err);
         assert_int_equal(dp_backup_verify(st, name, wrong, NULL, NULL, NULL, &err), DUMPER_ECORRUPT);
         dp_err_clear(&err);
-        assert_int_equal(dp_backup_restore(st, name, NULL, t2, &src, NULL, NULL, &err), DUMPER_EUSAGE);
+        assert_int_equal(dp_backup_restore(st, name, NULL, t2, &src, NULL, NULL, &err), DUMPER_ECORRUPT);
         assert_non_null(strstr(err.msg, "pass its sha256 with --sha256"));
         assert_null(strchr(err.msg, '\n'));
         dp_err_clear(&err);
