@@ -381,6 +381,22 @@ static enum MHD_Result part_end(req *r, struct MHD_Connection *c)
 
 /* ---- download ---- */
 
+/* Queue resp (destroyed here) as a 200 attachment named `file`; sha: X-Dumper-Sha256, or NULL. */
+static enum MHD_Result send_attachment(struct MHD_Connection *c, struct MHD_Response *resp, const char *type,
+                                       const char *file, const char *sha)
+{
+    char disp[400];
+    snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", file);
+    MHD_add_response_header(resp, "Content-Type", type);
+    MHD_add_response_header(resp, "Content-Disposition", disp);
+    if (sha)
+        MHD_add_response_header(resp, "X-Dumper-Sha256", sha);
+    MHD_add_response_header(resp, "X-Dumper-Api", "1");
+    enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 typedef struct {
     int fd;       /* local: the file; S3: the read end of a pipe fed by `pump` */
     int piped;
@@ -526,14 +542,7 @@ static enum MHD_Result download(req *r, struct MHD_Connection *c, sd_db *db)
         free(file);
         return MHD_NO;
     }
-    char disp[400];
-    snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", file);
-    MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
-    MHD_add_response_header(resp, "Content-Disposition", disp);
-    MHD_add_response_header(resp, "X-Dumper-Sha256", sha);
-    MHD_add_response_header(resp, "X-Dumper-Api", "1");
-    ret = MHD_queue_response(c, 200, resp);
-    MHD_destroy_response(resp);
+    ret = send_attachment(c, resp, "application/octet-stream", file, sha);
     free(path);
     free(file);
     return ret;
@@ -580,13 +589,7 @@ static enum MHD_Result manifest(struct MHD_Connection *c, sd_db *db, int64_t app
             free(json);
             ret = MHD_NO;
         } else {
-            char disp[400];
-            snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", mkey);
-            MHD_add_response_header(resp, "Content-Type", "application/json");
-            MHD_add_response_header(resp, "Content-Disposition", disp);
-            MHD_add_response_header(resp, "X-Dumper-Api", "1");
-            ret = MHD_queue_response(c, 200, resp);
-            MHD_destroy_response(resp);
+            ret = send_attachment(c, resp, "application/json", mkey, NULL);
         }
     }
     free(mkey);
