@@ -163,8 +163,18 @@ static int open_backup(const char *path, dp_storage **st, char **key, dp_err *er
     return rc;
 }
 
+/* --sha256 HEX: 64 hex digits, else a usage error. */
+static int sha256_opt(const char *cmd, const char *v, const char **out)
+{
+    size_t n = strspn(v, "0123456789abcdefABCDEF");
+    if (n != 64 || v[n])
+        return cli_usage_error(cmd, "invalid --sha256 '%.80s' (64 hex digits)", v);
+    *out = v;
+    return 0;
+}
+
 static const char restore_help[] =
-    "usage: dumper restore <backup> <database-url> [--force] [--rdb-file PATH]\n"
+    "usage: dumper restore <backup> <database-url> [--sha256 HEX] [--force] [--rdb-file PATH]\n"
     "\n"
     "Verifies the backup's checksum, then restores it. SQLite: into a new database file (built\n"
     "beside the target and moved into place when complete). Redis: writes the RDB file to\n"
@@ -173,6 +183,11 @@ static const char restore_help[] =
     "existing database (psql, pg_restore or the mariadb client). Refuses a non-empty target\n"
     "unless --force.\n"
     "\n"
+    "A backup downloaded from dumperd has no manifest beside it: give the sha256 that the dashboard\n"
+    "and dumperd's catalog show; format and compression then come from the file name (keep it).\n"
+    "\n"
+    "  -s, --sha256 HEX     the expected SHA-256 of the file (required without a manifest; checked\n"
+    "                       against the manifest when there is one)\n"
     "  -F, --force          replace or write into a non-empty target\n"
     "      --rdb-file PATH  redis: where to write the restored RDB file\n"
     "  -h, --help           this help\n";
@@ -181,13 +196,19 @@ int cmd_restore(int argc, char **argv)
 {
     static const struct option opts[] = {{"force", no_argument, 0, 'F'},
                                          {"rdb-file", required_argument, 0, 'R'},
+                                         {"sha256", required_argument, 0, 's'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     dp_source_opts src = {0};
+    const char *sha256 = NULL;
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":FR:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":FR:s:h", opts, NULL)) != -1) {
         switch (c) {
+        case 's':
+            if (sha256_opt("restore", optarg, &sha256))
+                return DUMPER_EUSAGE;
+            break;
         case 'F': src.force = 1; break;
         case 'R': src.restore_file = optarg; break;
         case 'h': fputs(restore_help, stdout); return 0;
@@ -202,7 +223,7 @@ int cmd_restore(int argc, char **argv)
     char *key = NULL;
     int rc = open_backup(argv[optind], &st, &key, &err);
     if (!rc)
-        rc = dp_backup_restore(st, key, argv[optind + 1], &src, cli_progress, NULL, &err);
+        rc = dp_backup_restore(st, key, sha256, argv[optind + 1], &src, cli_progress, NULL, &err);
     dp_storage_close(st);
     free(key);
     if (rc)
@@ -218,23 +239,32 @@ int cmd_restore(int argc, char **argv)
 }
 
 static const char verify_help[] =
-    "usage: dumper verify <backup> [--json]\n"
+    "usage: dumper verify <backup> [--sha256 HEX] [--json]\n"
     "\n"
     "Checks size and SHA-256 against the manifest and decompresses to the end. Exits 0 only when\n"
-    "the backup is good (9 when corrupt or truncated).\n"
+    "the backup is good (9 when corrupt or truncated). A backup downloaded from dumperd has no\n"
+    "manifest: give the sha256 the dashboard shows (compression then comes from the file name).\n"
     "\n"
-    "  -j, --json      print the manifest as JSON when good\n"
-    "  -h, --help      this help\n";
+    "  -s, --sha256 HEX  the expected SHA-256 (required without a manifest; else checked against it)\n"
+    "  -j, --json        print the manifest as JSON when good\n"
+    "  -h, --help            this help\n";
 
 int cmd_verify(int argc, char **argv)
 {
-    static const struct option opts[] = {{"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"json", no_argument, 0, 'j'}, {"sha256", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c, json = 0;
+    const char *sha256 = NULL;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":js:h", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
+        case 's':
+            if (sha256_opt("verify", optarg, &sha256))
+                return DUMPER_EUSAGE;
+            break;
         case 'h': fputs(verify_help, stdout); return 0;
+        case ':': return cli_usage_error("verify", "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("verify", "unknown option '%s'", argv[optind - 1]);
         }
     }
@@ -246,7 +276,7 @@ int cmd_verify(int argc, char **argv)
     dp_manifest m;
     int rc = open_backup(argv[optind], &st, &key, &err);
     if (!rc)
-        rc = dp_backup_verify(st, key, &m, cli_progress, NULL, &err);
+        rc = dp_backup_verify(st, key, sha256, &m, cli_progress, NULL, &err);
     dp_storage_close(st);
     free(key);
     if (rc)

@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "http.h"
+#include "job/manifest.h"
 #include "site.h"
 #include "storage/storage.h"
 #include "store.h"
@@ -90,6 +91,7 @@ enum route {
     R_COMMIT,
     R_FAIL,
     R_DOWNLOAD,
+    R_MANIFEST,
     R_CLOCK,
     R_PRESIGN,
     R_SITE, /* dashboard, its files and /metrics (site.c) */
@@ -210,6 +212,10 @@ static const char *parse_route(req *r, const char *url)
     }
     if (!strcmp(end, "/download")) {
         r->route = R_DOWNLOAD;
+        return "GET";
+    }
+    if (!strcmp(end, "/manifest")) {
+        r->route = R_MANIFEST;
         return "GET";
     }
     if (!strncmp(end, "/parts/", 7)) {
@@ -375,6 +381,22 @@ static enum MHD_Result part_end(req *r, struct MHD_Connection *c)
 
 /* ---- download ---- */
 
+/* Queue resp (destroyed here) as a 200 attachment named `file`; sha: X-Dumper-Sha256, or NULL. */
+static enum MHD_Result send_attachment(struct MHD_Connection *c, struct MHD_Response *resp, const char *type,
+                                       const char *file, const char *sha)
+{
+    char disp[400];
+    snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", file);
+    MHD_add_response_header(resp, "Content-Type", type);
+    MHD_add_response_header(resp, "Content-Disposition", disp);
+    if (sha)
+        MHD_add_response_header(resp, "X-Dumper-Sha256", sha);
+    MHD_add_response_header(resp, "X-Dumper-Api", "1");
+    enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 typedef struct {
     int fd;       /* local: the file; S3: the read end of a pipe fed by `pump` */
     int piped;
@@ -520,14 +542,7 @@ static enum MHD_Result download(req *r, struct MHD_Connection *c, sd_db *db)
         free(file);
         return MHD_NO;
     }
-    char disp[400];
-    snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", file);
-    MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
-    MHD_add_response_header(resp, "Content-Disposition", disp);
-    MHD_add_response_header(resp, "X-Dumper-Sha256", sha);
-    MHD_add_response_header(resp, "X-Dumper-Api", "1");
-    ret = MHD_queue_response(c, 200, resp);
-    MHD_destroy_response(resp);
+    ret = send_attachment(c, resp, "application/octet-stream", file, sha);
     free(path);
     free(file);
     return ret;
@@ -537,6 +552,54 @@ enum MHD_Result sd_http_download(struct MHD_Connection *c, sd_db *db, int64_t ap
 {
     req r = {.app = app, .id = backup};
     return download(&r, c, db);
+}
+
+/* The manifest stored beside a good backup (<file>.json), for a client that downloaded the file: with it
+ * `dumper restore FILE URL` needs no --sha256. Sent only when it is valid and names the catalog's sha256. */
+static enum MHD_Result manifest(struct MHD_Connection *c, sd_db *db, int64_t app, int64_t backup)
+{
+    sd_status st = {0};
+    char *file = NULL, *mkey = NULL, *json = NULL, sha[65];
+    uint64_t size = 0;
+    size_t len = 0;
+    if (sd_backup_file(db, app, backup, &file, &size, sha, &st))
+        return send_status(c, NULL, &st);
+    dp_storage *stg = NULL;
+    dp_err err = {0};
+    dp_manifest m = {0};
+    int rc = (mkey = dp_asprintf("%s%s", file, DP_MANIFEST_SUFFIX)) ? 0 : DUMPER_ENOMEM;
+    if (!rc)
+        rc = dp_storage_open(sd_config.storage, NULL, 0, &stg, &err);
+    if (!rc)
+        rc = dp_storage_get(stg, mkey, DP_MANIFEST_MAX, &json, &len, &err);
+    if (!rc)
+        rc = dp_manifest_parse(json, len, file, &m, &err);
+    if (!rc && (strcmp(m.sha256, sha) || m.size != size))
+        rc = dp_err_set(&err, DUMPER_ECORRUPT, "manifest of '%s' does not match the catalog", file);
+    dp_manifest_free(&m);
+    dp_storage_close(stg);
+    enum MHD_Result ret;
+    if (rc) {
+        dp_warn("manifest of backup b_%" PRId64 ": %s", backup, err.msg[0] ? err.msg : "out of memory");
+        free(json);
+        ret = send_err(c, 500, "internal", "the backup's manifest is missing or invalid in storage");
+    } else {
+        struct MHD_Response *resp = MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+            free(json);
+            ret = MHD_NO;
+        } else {
+            ret = send_attachment(c, resp, "application/json", mkey, NULL);
+        }
+    }
+    free(mkey);
+    free(file);
+    return ret;
+}
+
+enum MHD_Result sd_http_manifest(struct MHD_Connection *c, sd_db *db, int64_t app, int64_t backup)
+{
+    return manifest(c, db, app, backup);
 }
 
 /* ---- dispatch ---- */
@@ -579,6 +642,8 @@ static enum MHD_Result finish(req *r, struct MHD_Connection *c)
         return send_status(c, sd_backup_get(db, r->app, r->id, &st), &st);
     if (r->route == R_DOWNLOAD)
         return download(r, c, db);
+    if (r->route == R_MANIFEST)
+        return manifest(c, db, r->app, r->id);
     if (r->route == R_PRESIGN)
         return send_status(c, sd_presign(db, r->app, r->id, r->part, &st), &st);
     cJSON *j = parse_body(r, c, &ret);

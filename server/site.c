@@ -1016,6 +1016,8 @@ enum MHD_Result sd_site_request(struct MHD_Connection *c, const char *url, const
             int64_t b = path_id(&p, 'b');
             if (b > 0 && !strcmp(p, "/download"))
                 return sd_http_download(c, db, app, b);
+            if (b > 0 && !strcmp(p, "/manifest"))
+                return sd_http_manifest(c, db, app, b);
         }
     }
     cJSON_Delete(j);

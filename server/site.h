@@ -44,6 +44,8 @@ enum MHD_Result sd_site_request(struct MHD_Connection *c, const char *url, const
 
 /* From http.c: answer with a streamed, checksum-checked backup download. */
 enum MHD_Result sd_http_download(struct MHD_Connection *c, sd_db *db, int64_t app, int64_t backup);
+/* From http.c: answer with the manifest stored beside a good backup. */
+enum MHD_Result sd_http_manifest(struct MHD_Connection *c, sd_db *db, int64_t app, int64_t backup);
 
 /* Alert thread (started by `serve` when a webhook is configured). */
 int sd_alerts_start(dp_err *err);

@@ -1,8 +1,10 @@
 /* backup.c - the backup/verify/restore/list pipelines over any source and storage driver. */
 #include "job/backup.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/util.h"
@@ -215,10 +217,13 @@ void dp_backup_result_free(dp_backup_result *res)
     memset(res, 0, sizeof *res);
 }
 
-int dp_backup_manifest(dp_storage *st, const char *key, dp_manifest *m, dp_err *err)
+/* The manifest of key. *missing is set when the object exists but has no manifest (err then says so,
+ * DUMPER_ECORRUPT). */
+static int manifest_get(dp_storage *st, const char *key, dp_manifest *m, int *missing, dp_err *err)
 {
     char *mkey = dp_asprintf("%s%s", key, DP_MANIFEST_SUFFIX), *json = NULL;
     size_t len = 0;
+    *missing = 0;
     if (!mkey)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     dp_err e2 = {0};
@@ -230,6 +235,7 @@ int dp_backup_manifest(dp_storage *st, const char *key, dp_manifest *m, dp_err *
             rc = dp_err_set(err, DUMPER_ENOENT, "backup '%s/%s' not found", st->location, key);
         else {
             free(info.key);
+            *missing = 1;
             rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s/%s' has no manifest ('%s' is missing)", st->location,
                             key, mkey);
         }
@@ -243,10 +249,156 @@ int dp_backup_manifest(dp_storage *st, const char *key, dp_manifest *m, dp_err *
     return rc;
 }
 
+int dp_backup_manifest(dp_storage *st, const char *key, dp_manifest *m, dp_err *err)
+{
+    int missing;
+    return manifest_get(st, key, m, &missing, err);
+}
+
+/* "YYYYMMDDTHHMMSS.mmmZ" (dp_stamp_compact) -> ms, or -1. */
+static int64_t parse_stamp(const char *s)
+{
+    static const char pat[] = "99999999T999999.999Z";
+    for (int i = 0; pat[i]; i++)
+        if (pat[i] == '9' ? !isdigit((unsigned char)s[i]) : s[i] != pat[i])
+            return -1;
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int v[7] = {0}, off[7] = {0, 4, 6, 9, 11, 13, 16}, len[7] = {4, 2, 2, 2, 2, 2, 3};
+    for (int k = 0; k < 7; k++)
+        for (int i = 0; i < len[k]; i++)
+            v[k] = v[k] * 10 + (s[off[k] + i] - '0');
+    tm.tm_year = v[0] - 1900;
+    tm.tm_mon = v[1] - 1;
+    tm.tm_mday = v[2];
+    tm.tm_hour = v[3];
+    tm.tm_min = v[4];
+    tm.tm_sec = v[5];
+    time_t t = timegm(&tm);
+    if (t < 0)
+        return -1;
+    int64_t ms = (int64_t)t * 1000 + v[6];
+    char back[24];
+    dp_stamp_compact(ms, back); /* timegm normalizes month 13 and the like: a round trip catches them */
+    return memcmp(back, s, 20) == 0 ? ms : -1;
+}
+
+int dp_backup_parse_name(const char *key, char **format, dp_codec *codec, int64_t *created_ms, dp_err *err)
+{
+    const char *base = strrchr(key, '/');
+    base = base ? base + 1 : key;
+    size_t n = strlen(base);
+    dp_codec c = DP_CODEC_NONE;
+    if (n > 4 && !strcmp(base + n - 4, ".zst")) {
+        c = DP_CODEC_ZSTD;
+        n -= 4;
+    } else if (n > 3 && !strcmp(base + n - 3, ".gz")) {
+        c = DP_CODEC_GZIP;
+        n -= 3;
+    }
+    const char *dot = n ? memrchr(base, '.', n) : NULL;
+    char fmt[17] = "";
+    size_t flen = dot ? (size_t)(base + n - dot - 1) : 0;
+    if (dot && flen >= 1 && flen < sizeof fmt) {
+        memcpy(fmt, dot + 1, flen);
+        fmt[flen] = 0;
+    }
+    /* the stem: "<name>-<stamp>", or "<app>-<env>-<db>-<stamp>-b<id>" as dumperd names backups */
+    size_t sl = dot ? (size_t)(dot - base) : 0, j = sl;
+    while (j > 0 && isdigit((unsigned char)base[j - 1]))
+        j--;
+    if (j < sl && j >= 2 && base[j - 1] == 'b' && base[j - 2] == '-')
+        sl = j - 2;
+    int64_t ms = sl >= 22 && base[sl - 21] == '-' ? parse_stamp(base + sl - 20) : -1;
+    if (!fmt[0] || ms < 0)
+        return dp_err_set(err, DUMPER_EUSAGE,
+                          "cannot tell the format and compression of '%s' from its name (expected "
+                          "<name>-<UTC timestamp>.<format>[.zst|.gz] as dumper and dumperd name backups, e.g. "
+                          "shop-20261126T120000.000Z.sql.zst): keep the name it was downloaded with",
+                          base);
+    if (!dp_source_known_format(fmt))
+        return dp_err_set(err, DUMPER_EUSAGE, "unknown backup format '%s' in the name '%s'", fmt, base);
+    if (!(*format = strdup(fmt)))
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    *codec = c;
+    if (created_ms)
+        *created_ms = ms;
+    return 0;
+}
+
+/* An expected sha256: 64 hex digits, either case. Lower-cased into out. */
+static int parse_sha256(const char *hex, char out[65], dp_err *err)
+{
+    size_t i = 0;
+    for (; hex[i] && i < 64; i++) {
+        if (!isxdigit((unsigned char)hex[i]))
+            break;
+        out[i] = (char)tolower((unsigned char)hex[i]);
+    }
+    if (i != 64 || hex[i])
+        return dp_err_set(err, DUMPER_EUSAGE, "invalid sha256 '%.80s': expected 64 hex digits", hex);
+    out[64] = 0;
+    return 0;
+}
+
+/* The manifest of key, checked against `sha256` when given. Without a manifest (a file downloaded from
+ * dumperd) and with `sha256`: one made from the file name, the object's size and that sha256; its
+ * raw_size is unknown (*made = 1) and its source_type is `source_type` (NULL: unknown, ""). */
+static int load_manifest(dp_storage *st, const char *key, const char *sha256, const char *source_type,
+                         dp_manifest *m, int *made, dp_err *err)
+{
+    char want[65] = "";
+    int missing = 0, rc;
+    *made = 0;
+    memset(m, 0, sizeof *m);
+    if (sha256 && (rc = parse_sha256(sha256, want, err)))
+        return rc;
+    dp_err e = {0};
+    rc = manifest_get(st, key, m, &missing, &e);
+    if (!rc) {
+        if (sha256 && strcmp(want, m->sha256) != 0) {
+            rc = dp_err_set(err, DUMPER_ECORRUPT,
+                            "backup '%s' is not the expected one: its manifest says sha256 %s, expected %s", key,
+                            m->sha256, want);
+            dp_manifest_free(m);
+        }
+        return rc;
+    }
+    if (!missing) {
+        *err = e;
+        return rc;
+    }
+    if (!sha256) /* unverifiable, like a corrupt backup (exit 9), with the way out */
+        return dp_err_set(err, DUMPER_ECORRUPT,
+                          "backup '%s' has no manifest ('%s%s' is missing; a download from dumperd has none): "
+                          "pass its sha256 with --sha256 HEX (the dashboard and dumperd's catalog show it)",
+                          key, key, DP_MANIFEST_SUFFIX);
+    dp_codec codec;
+    if ((rc = dp_backup_parse_name(key, &m->format, &codec, &m->created_ms, err)))
+        return rc;
+    dp_object_info info;
+    if ((rc = dp_storage_stat(st, key, &info, err))) {
+        dp_manifest_free(m);
+        return rc;
+    }
+    free(info.key);
+    m->size = info.size;
+    memcpy(m->sha256, want, sizeof want);
+    m->name = dp_strdup(key);
+    m->compression = dp_strdup(dp_codec_name(codec));
+    m->source_type = dp_strdup(source_type ? source_type : "");
+    if (!m->name || !m->compression || !m->source_type) {
+        dp_manifest_free(m);
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    }
+    *made = 1;
+    return 0;
+}
+
 /* Stream key from storage through sha256 into `to` (owned chain, ended here). Compares size and
- * sha256 against the manifest. */
-static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, dp_sink *to, dp_progress_fn progress,
-                      void *ctx, dp_err *err)
+ * sha256 against the manifest (made: one made from the file name and the sha256 given). */
+static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, int made, dp_sink *to,
+                      dp_progress_fn progress, void *ctx, dp_err *err)
 {
     dp_sink *sha = dp_filter_sha256_new(to);
     if (!sha) {
@@ -277,8 +429,8 @@ static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, dp_
             rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' has %llu bytes, its manifest says %llu", key,
                             (unsigned long long)sha->bytes, (unsigned long long)m->size);
         else if (strcmp(hex, m->sha256) != 0)
-            rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is corrupt: sha256 %s does not match the manifest (%s)",
-                            key, hex, m->sha256);
+            rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is corrupt: sha256 %s does not match %s (%s)", key,
+                            hex, made ? "the expected sha256" : "the manifest", m->sha256);
     }
     if (rc) {
         dp_sink_free(head); /* aborts the chain, including a restore target */
@@ -296,29 +448,40 @@ static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, dp_
     return 0;
 }
 
-int dp_backup_verify(dp_storage *st, const char *key, dp_manifest *out, dp_progress_fn progress, void *ctx,
-                     dp_err *err)
+/* The verify pass over a loaded manifest. Without a manifest (made) the uncompressed size is not
+ * known beforehand: it is filled in from the decompression instead of checked. */
+static int verify_pass(dp_storage *st, const char *key, dp_manifest *m, int made, dp_progress_fn progress,
+                       void *ctx, dp_err *err)
 {
-    dp_manifest m;
-    int rc = dp_backup_manifest(st, key, &m, err);
-    if (rc)
-        return rc;
-    int codec = dp_codec_parse(m.compression);
+    int rc, codec = dp_codec_parse(m->compression);
     dp_sink *null = dp_sink_null_new();
     dp_sink *dec = null ? dp_filter_decompress_new((dp_codec)codec, null) : NULL;
     if (!dec) {
         dp_sink_free(null);
-        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-    } else {
-        rc = check_pass(st, key, &m, dec, progress, ctx, err);
-        if (!rc) {
-            if (null->bytes != m.raw_size)
-                rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' decompresses to %llu bytes, its manifest says %llu",
-                                key, (unsigned long long)null->bytes, (unsigned long long)m.raw_size);
-            dp_sink_commit(dec, err);
-            dp_sink_free(dec);
-        }
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     }
+    rc = check_pass(st, key, m, made, dec, progress, ctx, err);
+    if (!rc) {
+        if (made)
+            m->raw_size = null->bytes;
+        else if (null->bytes != m->raw_size)
+            rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' decompresses to %llu bytes, its manifest says %llu",
+                            key, (unsigned long long)null->bytes, (unsigned long long)m->raw_size);
+        dp_sink_commit(dec, err);
+        dp_sink_free(dec);
+    }
+    return rc;
+}
+
+int dp_backup_verify(dp_storage *st, const char *key, const char *sha256, dp_manifest *out, dp_progress_fn progress,
+                     void *ctx, dp_err *err)
+{
+    dp_manifest m;
+    int made;
+    int rc = load_manifest(st, key, sha256, NULL, &m, &made, err);
+    if (rc)
+        return rc;
+    rc = verify_pass(st, key, &m, made, progress, ctx, err);
     if (rc || !out)
         dp_manifest_free(&m);
     else
@@ -326,18 +489,20 @@ int dp_backup_verify(dp_storage *st, const char *key, dp_manifest *out, dp_progr
     return rc;
 }
 
-int dp_backup_restore(dp_storage *st, const char *key, const char *db_url, const dp_source_opts *src,
-                      dp_progress_fn progress, void *ctx, dp_err *err)
+int dp_backup_restore(dp_storage *st, const char *key, const char *sha256, const char *db_url,
+                      const dp_source_opts *src, dp_progress_fn progress, void *ctx, dp_err *err)
 {
     dp_dburl url;
     dp_manifest m;
+    int made = 0;
     memset(&m, 0, sizeof m);
     int rc = dp_dburl_parse(db_url, &url, err);
     if (rc)
         return rc;
     const dp_source_driver *drv = dp_source_for(url.type);
     dp_sink *target = NULL, *dec = NULL;
-    if ((rc = dp_backup_manifest(st, key, &m, err)))
+    /* Without a manifest the source type is the target's: the format from the name must fit it. */
+    if ((rc = load_manifest(st, key, sha256, drv ? drv->name : NULL, &m, &made, err)))
         goto done;
     if (!drv || !(drv->features & DP_SOURCE_FEAT_RESTORE)) {
         const char *fmt;
@@ -353,8 +518,13 @@ int dp_backup_restore(dp_storage *st, const char *key, const char *db_url, const
                         m.source_type, drv->name);
         goto done;
     }
+    if (!dp_source_restores(drv, m.format)) {
+        rc = dp_err_set(err, DUMPER_EUSAGE, "backup '%s' is a '%s' backup, which %s cannot restore", key, m.format,
+                        drv->name);
+        goto done;
+    }
     /* Pass 1: the checksum, before the target is touched. */
-    if ((rc = dp_backup_verify(st, key, NULL, NULL, NULL, err)))
+    if ((rc = verify_pass(st, key, &m, made, NULL, NULL, err)))
         goto done;
     /* Pass 2: restore; publish only if the bytes hashed equal again. */
     if ((rc = drv->restore(&url, src, m.format, &target, err)))
@@ -366,7 +536,7 @@ int dp_backup_restore(dp_storage *st, const char *key, const char *db_url, const
         goto done;
     }
     /* check_pass frees the chain (aborting the target) on failure. */
-    rc = check_pass(st, key, &m, dec, progress, ctx, err);
+    rc = check_pass(st, key, &m, made, dec, progress, ctx, err);
     if (!rc) {
         rc = dp_sink_commit(dec, err);
         dp_sink_free(dec); /* aborts the target if the commit failed */

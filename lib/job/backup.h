@@ -56,11 +56,22 @@ void dp_backup_result_free(dp_backup_result *res);
 
 /* Read and validate the manifest of `key`. */
 int dp_backup_manifest(dp_storage *st, const char *key, dp_manifest *m, dp_err *err);
+/* Format, compression and creation time from a backup's file name: "<name>-<UTC stamp>.<format>[.<ext>]"
+ * (dp_backup_key), also "<app>-<env>-<db>-<UTC stamp>-b<id>.<format>[.<ext>]" as dumperd names them.
+ * The format must be one some source restores. *format: caller frees. DUMPER_EUSAGE otherwise. */
+int dp_backup_parse_name(const char *key, char **format, dp_codec *codec, int64_t *created_ms, dp_err *err);
+
+/* Verify and restore take an optional expected `sha256` (64 hex digits, e.g. from dumperd's catalog; NULL =
+ * none). With a manifest it must equal the manifest's (else DUMPER_ECORRUPT). A backup without a manifest
+ * (a file downloaded from dumperd) needs it (else DUMPER_ECORRUPT, saying to pass it): its format and compression
+ * then come from the file name (dp_backup_parse_name), its size from storage, its source type from the
+ * restore target, and the same checks run; only the uncompressed size is not known beforehand. */
+
 /* Full integrity check. Fills *m (caller frees) when not NULL. */
-int dp_backup_verify(dp_storage *st, const char *key, dp_manifest *m, dp_progress_fn progress, void *ctx,
-                     dp_err *err);
-int dp_backup_restore(dp_storage *st, const char *key, const char *db_url, const dp_source_opts *src,
-                      dp_progress_fn progress, void *ctx, dp_err *err);
+int dp_backup_verify(dp_storage *st, const char *key, const char *sha256, dp_manifest *m, dp_progress_fn progress,
+                     void *ctx, dp_err *err);
+int dp_backup_restore(dp_storage *st, const char *key, const char *sha256, const char *db_url,
+                      const dp_source_opts *src, dp_progress_fn progress, void *ctx, dp_err *err);
 /* Every backup with a valid manifest, newest first. Caller frees with dp_backup_list_free. */
 int dp_backup_list(dp_storage *st, dp_manifest **items, size_t *n, dp_err *err);
 void dp_backup_list_free(dp_manifest *items, size_t n);

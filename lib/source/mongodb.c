@@ -1032,4 +1032,5 @@ const dp_source_driver dp_source_mongodb = {
     .check = mongo_check,
     .backup = mongo_backup,
     .restore = mongo_restore,
+    .restore_formats = (const char *const[]){"tar", NULL},
 };

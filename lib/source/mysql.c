@@ -371,4 +371,5 @@ const dp_source_driver dp_source_mysql = {
     .check = my_check,
     .backup = my_backup,
     .restore = my_restore,
+    .restore_formats = (const char *const[]){"sql", NULL},
 };

@@ -800,4 +800,5 @@ const dp_source_driver dp_source_postgres = {
     .check = pg_check,
     .backup = pg_backup,
     .restore = pg_restore_sink,
+    .restore_formats = (const char *const[]){"sql", "dump", NULL},
 };

@@ -616,4 +616,5 @@ const dp_source_driver dp_source_redis = {
     .check = redis_check,
     .backup = redis_backup,
     .restore = redis_restore,
+    .restore_formats = (const char *const[]){"rdb", NULL},
 };

@@ -43,10 +43,17 @@ typedef struct dp_source_driver {
     /* FEAT_RESTORE. A sink that restores a dump of `format` into url. Checks the target (exists,
      * empty unless opts->force) before returning. */
     int (*restore)(const dp_dburl *url, const dp_source_opts *opts, const char *format, dp_sink **out, dp_err *err);
+    /* FEAT_RESTORE. The formats restore accepts, NULL-terminated (checked before a backup without a
+     * manifest is read: its format comes from the file name). */
+    const char *const *restore_formats;
 } dp_source_driver;
 
 /* The driver for a database type, or NULL. */
 const dp_source_driver *dp_source_for(dp_db_type type);
+/* 1 when d restores backups of `format`. */
+int dp_source_restores(const dp_source_driver *d, const char *format);
+/* 1 when some driver restores backups of `format`. */
+int dp_source_known_format(const char *format);
 /* Validate a driver table (used by tests and at lookup). */
 int dp_source_driver_valid(const dp_source_driver *d);
 

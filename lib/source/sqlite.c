@@ -678,4 +678,5 @@ const dp_source_driver dp_source_sqlite = {
     .check = sqlite_check,
     .backup = sqlite_backup,
     .restore = sqlite_restore,
+    .restore_formats = (const char *const[]){"sql", NULL},
 };

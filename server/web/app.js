@@ -144,6 +144,13 @@ function restoreCmd(d, b) {
   return `dumper restore ${loc}/${b.file_name} ${dbUrl(db)}`;
 }
 
+// The downloaded file has no manifest beside it: the catalog's sha256 stands in (format and
+// compression come from the file name, which the download keeps).
+function restoreDownloadCmd(d, b) {
+  const db = d.databases.find(x => x.database_id === b.database_id);
+  return `dumper restore ./${b.file_name} ${dbUrl(db)} --sha256 ${b.sha256}`;
+}
+
 function charts(d) {
   const wrap = h('div', {id: 'charts'});
   for (const db of d.databases) {
@@ -197,7 +204,11 @@ function backupsTable(d, appId) {
       h('td', {class: 'mono', title: b.sha256 || ''}, b.sha256 ? b.sha256.slice(0, 12) + '…' : '–'),
       h('td', {class: 'wrap'},
         b.status === 'good' ? [h('a', {href: `/ui/apps/${appId}/backups/${b.backup_id}/download`, class: 'download', download: b.file_name}, 'Download'),
-          h('details', {}, h('summary', {}, 'restore'), h('pre', {class: 'restore'}, restoreCmd(d, b)),
+          ' ', h('a', {href: `/ui/apps/${appId}/backups/${b.backup_id}/manifest`, class: 'manifest small', download: b.file_name + '.json',
+            title: 'beside the downloaded file, dumper restore needs no --sha256'}, 'manifest'),
+          h('details', {}, h('summary', {}, 'restore'),
+            h('p', {class: 'muted small'}, 'from the storage on the dumperd host:'), h('pre', {class: 'restore'}, restoreCmd(d, b)),
+            h('p', {class: 'muted small'}, 'from the downloaded file:'), h('pre', {class: 'restore-download'}, restoreDownloadCmd(d, b)),
             h('div', {class: 'mono small'}, 'sha256 ' + b.sha256))] : null,
         b.error_message ? h('span', {class: 'error'}, `${b.error_code || 'error'}: ${b.error_message}`) : null))))));
 }

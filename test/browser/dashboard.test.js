@@ -115,6 +115,10 @@ async function main() {
     const got = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
     check(got === want && want.length === 64, `download checksum ${got} != ${want}`);
     check(fs.statSync(file).size === bytes, 'download size');
+    // the command for the downloaded file: its name as downloaded, the catalog's sha256
+    const restoreDl = await row.locator('pre.restore-download').textContent();
+    check(restoreDl === `dumper restore ./${dl.suggestedFilename()} ${restore.split(' ')[3]} --sha256 ${want}`,
+      'downloaded-file restore command: ' + restoreDl);
 
     // A failing backup (the database file is gone): marked failed with its error, and on the chart.
     fs.renameSync(process.env.SAMPLE_DB, process.env.SAMPLE_DB + '.away');

@@ -1,8 +1,8 @@
 """s3_test.py - dumperd with S3 storage (s3rver from scripts/services.sh): prepare creates a multipart
 upload, the agent PUTs parts to presigned URLs (it never sees the storage credentials), commit completes
 the upload and dumperd reads it back to check size and sha256; a checksum mismatch deletes the object and
-retries the job; download streams from S3 with the check; `dumper verify` works on the object; retention
-deletes from S3, and so does `app delete --delete-backups`."""
+retries the job; download streams from S3 with the check, the manifest endpoint reads it from S3;
+`dumper verify` works on the object; retention deletes from S3, and so does `app delete --delete-backups`."""
 import hashlib
 import http.client
 import json
@@ -82,6 +82,9 @@ def test(env):
     eq((st, len(body), h.get("X-Dumper-Sha256")), (200, len(data), hashlib.sha256(data).hexdigest()),
        "download from S3")
     eq(body, data, "downloaded bytes")
+    man = s.ok("GET", "/api/v1/backups/%s/manifest" % p["backup_id"], key=key)
+    eq((man["name"], man["sha256"], man["size"]), (p["file_name"], hashlib.sha256(data).hexdigest(), len(data)),
+       "manifest from S3")
 
     # fail aborts; a second good backup makes retention (keep-last 1) delete the first from S3
     env.admin("backup", "now", "shop")

@@ -16,9 +16,11 @@
 #   - the password is nowhere in dumperd's agents, databases or backups JSON, log/dumper_agent.log,
 #     log/production.log or the server's output (the Rails log shows the URL redacted)
 #   - the backup, downloaded from dumperd's API (sha256 checked against the catalog and the header),
-#     decompresses to a mariadb-dump of the database without the password, and (with the manifest
-#     from dumperd's storage beside it: dumperd serves none) restores with `dumper restore` into a
-#     fresh MariaDB database equal to the source, table by table (row count and checksum of the rows)
+#     decompresses to a mariadb-dump of the database without the password, and restores with
+#     `dumper restore FILE URL --sha256 <the catalog's>` into a fresh MariaDB database equal to the
+#     source, table by table (row count and checksum of the rows): hash mode with the downloaded file
+#     alone (without --sha256 the error says to pass it), url mode with the manifest from
+#     GET /api/v1/backups/{id}/manifest beside it (checked: no password, the catalog's sha256)
 . "$DUMPER_SRC/test/lib/common.sh"
 . "$DUMPER_SRC/test/lib/agent.sh"
 . "$DUMPER_SRC/test/lib/sql.sh"
@@ -211,18 +213,29 @@ boot() {
   local dl; dl=$(echo "$T/$mode.dl"/*)
   [ "$(sha256sum <"$dl" | cut -c1-64)" = "$sha" ] || fail "$mode: the download's sha256 differs from the catalog's"
   grep -qi "^x-dumper-sha256: $sha" "$T/$mode.headers" || fail "$mode: X-Dumper-Sha256 header differs"
+  # the name the browser saves is the catalog's file name, which `dumper restore` reads the format from
+  grep -qi "^content-disposition: attachment; filename=\"${dl##*/}\"" "$T/$mode.headers" ||
+    fail "$mode: Content-Disposition does not name ${dl##*/}: $(grep -i disposition "$T/$mode.headers")"
+  echo "$sha" >"$T/$mode.sha"
   # decompressed: a mariadb-dump of the database, without the password
   zstd -qdc "$dl" >"$T/$mode.sql" || fail "$mode: the download does not decompress"
   grep -q "^-- MariaDB dump .*\|^-- MySQL dump " "$T/$mode.sql" || fail "$mode: not a mariadb-dump: $(head -c 300 "$T/$mode.sql")"
   grep -q "^-- Host: 127.0.0.1 *Database: $DB\$" "$T/$mode.sql" || fail "$mode: the dump is not of $DB"
   ! has_secret "$dl" "$T/$mode.sql" || fail "$mode: the password is in the backup"
   rm -f "$T/$mode.sql"
-  # dumper restore checks a backup against its manifest (<file>.json), which dumperd keeps in its
-  # storage and does not serve: put the storage's manifest beside the download
-  cp "$DPD_DATA/backups/${dl##*/}.json" "$dl.json" || fail "$mode: no manifest in dumperd's storage"
-  jq -e --arg s "$sha" --arg u "mysql://$USR:***@127.0.0.1:$MYP/$DB" '.source_type == "mysql" and .sha256 == $s and .database == $u' \
-    "$dl.json" >/dev/null || fail "$mode: manifest: $(cat "$dl.json")"
-  ! has_secret "$dl.json" || fail "$mode: the password is in the manifest"
+  if [ "$mode" = hash ]; then
+    # the download alone has no manifest: dumper says to pass the catalog's sha256 (restore below does)
+    expect_fail 9 "$mode: verify without manifest or --sha256" "$DUMPER" verify "$dl"
+    grep -q "pass its sha256 with --sha256" "$T/err" || fail "$mode: no --sha256 hint: $(cat "$T/err")"
+    "$DUMPER" verify "$dl" --sha256 "$sha" >/dev/null 2>"$T/err" || fail "$mode: verify --sha256: $(cat "$T/err")"
+  else
+    # the manifest served beside the download: restore then checks --sha256 against it too
+    curl -sf -H @"$T/$mode.auth" -o "$dl.json" "$DPD_URL/api/v1/backups/$bid/manifest" || fail "$mode: GET manifest of $bid"
+    jq -e --arg s "$sha" --arg u "mysql://$USR:***@127.0.0.1:$MYP/$DB" --arg n "${dl##*/}" \
+      '.source_type == "mysql" and .sha256 == $s and .database == $u and .name == $n' \
+      "$dl.json" >/dev/null || fail "$mode: manifest: $(cat "$dl.json")"
+    ! has_secret "$dl.json" || fail "$mode: the password is in the manifest"
+  fi
 
   stop_app
   echo "$mode boot=${boot}s requests_during_backup=$n/$n scans=$scans dump_seen=$seen size=$(stat -c %s "$dl")" >"$T/$mode.result"
@@ -235,7 +248,8 @@ boot url
 for mode in hash url; do
   my_fresh "${DB}_$mode"
   dl=$(echo "$T/$mode.dl"/*.zst)
-  DUMPER_DB_PASSWORD=$PW quiet_check "$mode: dumper restore" "$DUMPER" restore "$dl" "mariadb://dumper@127.0.0.1:$MYP/${DB}_$mode"
+  DUMPER_DB_PASSWORD=$PW quiet_check "$mode: dumper restore" "$DUMPER" restore "$dl" "mariadb://dumper@127.0.0.1:$MYP/${DB}_$mode" \
+    --sha256 "$(cat "$T/$mode.sha")"
   got=$(my_fingerprint "${DB}_$mode")
   [ "$got" = "$WANT" ] || fail "$mode: the restored database differs:
 $(diff <(echo "$WANT") <(echo "$got"))"

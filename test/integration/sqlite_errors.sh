@@ -38,6 +38,21 @@ for codec in zstd gzip none; do
     empty_dir "$T/target" "restore of a corrupt backup"
   done
 done
+# a manifest-less backup (as downloaded from dumperd): the error says to pass --sha256, and with the
+# sha256 of its bytes it verifies and restores; a wrong one is 9 with the target untouched
+noman=$(ls "$B"/noman-zstd-*.sql.zst)
+expect_fail 9 "verify without manifest" "$DUMPER" verify "$noman"
+grep -q "has no manifest.*pass its sha256 with --sha256" "$T/err" || fail "no hint to pass --sha256: $(cat "$T/err")"
+nsha=$(sha256sum <"$noman" | cut -c1-64)
+"$DUMPER" verify "$noman" --sha256 "$nsha" >"$T/out" || fail "verify --sha256 of a manifest-less backup"
+grep -q "^ok .* sha256:$nsha\$" "$T/out" || fail "verify --sha256 output: $(cat "$T/out")"
+expect_fail 9 "restore with a wrong --sha256" "$DUMPER" restore "$noman" "sqlite://$T/target/x.db" --sha256 "$(echo "$nsha" | tr 0-9a-f 1-9a-f0)"
+empty_dir "$T/target" "restore with a wrong --sha256"
+expect_fail 2 "restore with a bad --sha256" "$DUMPER" restore "$noman" "sqlite://$T/target/x.db" --sha256 xyz
+grep -q "invalid --sha256" "$T/err" || fail "bad --sha256 not named: $(cat "$T/err")"
+"$DUMPER" restore "$noman" "sqlite://$T/target/x.db" --sha256 "$nsha" 2>"$T/err" || fail "restore --sha256: $(cat "$T/err")"
+[ "$(sqlite3 "$T/target/x.db" 'select count(*) from sqlite_master')" -gt 0 ] || fail "restore --sha256 restored nothing"
+rm -f "$T/target/x.db"
 expect_fail 9 "verify truncated" "$DUMPER" verify "$B/$(ls "$B" | grep '^trunc-zstd.*zst$')"
 grep -q "truncated" "$T/err" || fail "truncation not named: $(cat "$T/err")"
 expect_fail 5 "verify a missing backup" "$DUMPER" verify "$B/nope-20260101T000000.000Z.sql.zst"

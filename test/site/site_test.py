@@ -179,7 +179,8 @@ def test(env):
         check(st == 200 and len(body) > 50, "%s: %d" % (path, st))
         check("default-src 'self'" in h.get("content-security-policy", ""), "CSP on " + path)
         eq(h.get("x-frame-options"), "DENY", "X-Frame-Options on " + path)
-    for path in ("/ui/me", "/ui/apps", "/ui/apps/1", "/ui/apps/1/backups/b_1/download", "/ui/cron?expr=*+*+*+*+*"):
+    for path in ("/ui/me", "/ui/apps", "/ui/apps/1", "/ui/apps/1/backups/b_1/download", "/ui/apps/1/backups/b_1/manifest",
+                 "/ui/cron?expr=*+*+*+*+*"):
         expect(b.req("GET", path), 401, path + " without a session", "unauthorized")
     expect(b.post("/ui/apps", {"name": "x"}), 401, "create app without a session", "unauthorized")
     expect(b.req("GET", "/server/site.c"), 404, "source files are not served", "not_found")
@@ -267,6 +268,14 @@ def test(env):
     eq(st, 200, "download")
     eq(hashlib.sha256(body).hexdigest(), g["sha256"], "downloaded bytes' checksum")
     eq(h.get("x-dumper-sha256"), g["sha256"], "checksum header")
+    st, man, h = b.req("GET", "/ui/apps/%d/backups/%s/manifest" % (shop, g["backup_id"]))
+    eq(st, 200, "manifest")
+    eq((man["sha256"], man["name"]), (g["sha256"], g["file_name"]), "the manifest of the download")
+    for path in ["/ui/apps/%d/backups/%s/manifest" % (other, g["backup_id"]),
+                 "/ui/apps/%d/backups/%s/manifest" % (other, f[0]["backup_id"]),
+                 "/ui/apps/%d/backups/b_999/manifest" % shop]:
+        st, body, h = b.req("GET", path)
+        check(st in (404, 409) and isinstance(body, dict) and "sha256" not in body, "%s: %d %r" % (path, st, body))
     # the shop's backup through another app's URL, an unknown id, a failed backup, traversal: refused
     for path in ["/ui/apps/%d/backups/%s/download" % (other, g["backup_id"]),
                  "/ui/apps/%d/backups/b_999/download" % shop,

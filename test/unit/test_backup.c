@@ -278,7 +278,7 @@ static void test_roundtrip_all_codecs(void **state)
         dp_err err = {0};
         assert_int_equal(dp_storage_open(f->store, NULL, 0, &st, &err), 0);
         dp_manifest m;
-        assert_int_equal(dp_backup_verify(st, res.key, &m, NULL, NULL, &err), 0);
+        assert_int_equal(dp_backup_verify(st, res.key, NULL, &m, NULL, NULL, &err), 0);
         assert_string_equal(m.sha256, res.m.sha256);
         assert_int_equal(m.raw_size, res.m.raw_size);
         dp_manifest_free(&m);
@@ -286,7 +286,7 @@ static void test_roundtrip_all_codecs(void **state)
         /* restore into a new file and compare everything */
         char *target = dp_asprintf("%s/restored-%d.db", f->dir, c), *turl = dp_asprintf("sqlite://%s", target);
         dp_source_opts src = {0};
-        if (dp_backup_restore(st, res.key, turl, &src, NULL, NULL, &err))
+        if (dp_backup_restore(st, res.key, NULL, turl, &src, NULL, NULL, &err))
             fail_msg("restore failed: %s", err.msg);
         char *got = canonical(target);
         if (strcmp(got, want) != 0) {
@@ -319,7 +319,7 @@ static void test_restore_target_rules(void **state)
     char *target = dp_asprintf("%s/t.db", f->dir), *turl = dp_asprintf("sqlite://%s", target);
     exec_sql(target, "CREATE TABLE keep(x); INSERT INTO keep VALUES (1);");
     dp_source_opts src = {0};
-    assert_int_equal(dp_backup_restore(st, res.key, turl, &src, NULL, NULL, &err), DUMPER_EEXIST);
+    assert_int_equal(dp_backup_restore(st, res.key, NULL, turl, &src, NULL, NULL, &err), DUMPER_EEXIST);
     assert_non_null(strstr(err.msg, "--force"));
     char *kept = canonical(target);
     assert_non_null(strstr(kept, "table keep"));
@@ -328,7 +328,7 @@ static void test_restore_target_rules(void **state)
     exec_sql(target, "PRAGMA journal_mode=WAL; INSERT INTO keep VALUES (2);");
     src.force = 1;
     dp_err_clear(&err);
-    if (dp_backup_restore(st, res.key, turl, &src, NULL, NULL, &err))
+    if (dp_backup_restore(st, res.key, NULL, turl, &src, NULL, NULL, &err))
         fail_msg("forced restore failed: %s", err.msg);
     char *got = canonical(target);
     assert_string_equal(got, want);
@@ -340,7 +340,7 @@ static void test_restore_target_rules(void **state)
     close(fd);
     src.force = 0;
     dp_err_clear(&err);
-    if (dp_backup_restore(st, res.key, eurl, &src, NULL, NULL, &err))
+    if (dp_backup_restore(st, res.key, NULL, eurl, &src, NULL, NULL, &err))
         fail_msg("restore into an empty file failed: %s", err.msg);
     got = canonical(empty);
     assert_string_equal(got, want);
@@ -349,16 +349,16 @@ static void test_restore_target_rules(void **state)
     /* a target in a missing directory: an error, nothing created */
     char *nodir = dp_asprintf("sqlite://%s/no/such/dir/x.db", f->dir);
     dp_err_clear(&err);
-    assert_int_not_equal(dp_backup_restore(st, res.key, nodir, &src, NULL, NULL, &err), 0);
+    assert_int_not_equal(dp_backup_restore(st, res.key, NULL, nodir, &src, NULL, NULL, &err), 0);
     assert_non_null(strstr(err.msg, "restore of"));
 
     /* restoring into another database type: unsupported (placeholder driver) or refused */
     dp_err_clear(&err);
-    int rrc = dp_backup_restore(st, res.key, "redis://127.0.0.1:1/0", &src, NULL, NULL, &err);
+    int rrc = dp_backup_restore(st, res.key, NULL, "redis://127.0.0.1:1/0", &src, NULL, NULL, &err);
     if (rrc != DUMPER_EUNSUPPORTED && rrc != DUMPER_EUSAGE)
         fail_msg("restore of a sqlite backup into redis: %d (%s)", rrc, err.msg);
     dp_err_clear(&err);
-    assert_int_equal(dp_backup_restore(st, res.key, "nope://x", &src, NULL, NULL, &err), DUMPER_EURL);
+    assert_int_equal(dp_backup_restore(st, res.key, NULL, "nope://x", &src, NULL, NULL, &err), DUMPER_EURL);
 
     free(nodir);
     free(empty);
@@ -402,7 +402,7 @@ static void test_corrupt_backups(void **state)
             dp_storage *st;
             dp_err err = {0};
             assert_int_equal(dp_storage_open(f->store, NULL, 0, &st, &err), 0);
-            int rc = dp_backup_verify(st, res.key, NULL, NULL, NULL, &err);
+            int rc = dp_backup_verify(st, res.key, NULL, NULL, NULL, NULL, &err);
             if (rc != DUMPER_ECORRUPT)
                 fail_msg("codec %d kind %d: verify gave %d (%s)", c, kind, rc, err.msg);
             assert_non_null(strstr(err.msg, res.key));
@@ -414,7 +414,7 @@ static void test_corrupt_backups(void **state)
             char *turl = dp_asprintf("sqlite://%s/x.db", tdir);
             dp_source_opts src = {0};
             dp_err e2 = {0};
-            assert_int_equal(dp_backup_restore(st, res.key, turl, &src, NULL, NULL, &e2), DUMPER_ECORRUPT);
+            assert_int_equal(dp_backup_restore(st, res.key, NULL, turl, &src, NULL, NULL, &e2), DUMPER_ECORRUPT);
             assert_non_null(strstr(e2.msg, "restore of"));
             assert_int_equal(count_entries(tdir), 0);
             free(tdir);
@@ -434,7 +434,7 @@ static void test_manifest_problems(void **state)
     dp_err err = {0};
     assert_int_equal(dp_storage_open(f->store, NULL, 0, &st, &err), 0);
     /* missing backup */
-    assert_int_equal(dp_backup_verify(st, "nope.sql.zst", NULL, NULL, NULL, &err), DUMPER_ENOENT);
+    assert_int_equal(dp_backup_verify(st, "nope.sql.zst", NULL, NULL, NULL, NULL, &err), DUMPER_ENOENT);
     assert_non_null(strstr(err.msg, "not found"));
     /* manifest with a wrong sha256 */
     char *mpath = dp_asprintf("%s.json", res.path);
@@ -448,7 +448,7 @@ static void test_manifest_problems(void **state)
     pos[0] = pos[0] == 'a' ? 'b' : 'a';
     unlink(mpath);
     assert_int_equal(dp_storage_put(st, mkey, json, len, &err), 0);
-    assert_int_equal(dp_backup_verify(st, res.key, NULL, NULL, NULL, &err), DUMPER_ECORRUPT);
+    assert_int_equal(dp_backup_verify(st, res.key, NULL, NULL, NULL, NULL, &err), DUMPER_ECORRUPT);
     assert_non_null(strstr(err.msg, "sha256"));
     /* manifest with a wrong size */
     dp_err_clear(&err);
@@ -460,18 +460,20 @@ static void test_manifest_problems(void **state)
     sp[strlen(sizebuf) - 1] = sp[strlen(sizebuf) - 1] == '1' ? '2' : '1';
     unlink(mpath);
     assert_int_equal(dp_storage_put(st, mkey, json, len, &err), 0);
-    assert_int_equal(dp_backup_verify(st, res.key, NULL, NULL, NULL, &err), DUMPER_ECORRUPT);
+    assert_int_equal(dp_backup_verify(st, res.key, NULL, NULL, NULL, NULL, &err), DUMPER_ECORRUPT);
     /* garbage manifest */
     dp_err_clear(&err);
     unlink(mpath);
     assert_int_equal(dp_storage_put(st, mkey, "{nope", 5, &err), 0);
-    assert_int_equal(dp_backup_verify(st, res.key, NULL, NULL, NULL, &err), DUMPER_ECORRUPT);
+    assert_int_equal(dp_backup_verify(st, res.key, NULL, NULL, NULL, NULL, &err), DUMPER_ECORRUPT);
     assert_non_null(strstr(err.msg, "manifest"));
-    /* no manifest at all */
+    /* no manifest at all: unverifiable (corrupt), the one line says to pass the sha256 */
     dp_err_clear(&err);
     unlink(mpath);
-    assert_int_equal(dp_backup_verify(st, res.key, NULL, NULL, NULL, &err), DUMPER_ECORRUPT);
+    assert_int_equal(dp_backup_verify(st, res.key, NULL, NULL, NULL, NULL, &err), DUMPER_ECORRUPT);
     assert_non_null(strstr(err.msg, "no manifest"));
+    assert_non_null(strstr(err.msg, "--sha256"));
+    assert_null(strchr(err.msg, '\n'));
     /* a backup without manifest is not listed */
     dp_manifest *items;
     size_t n;
@@ -484,6 +486,217 @@ static void test_manifest_problems(void **state)
     free(mpath);
     dp_storage_close(st);
     dp_backup_result_free(&res);
+}
+
+
+static void test_parse_name(void **state)
+{
+    (void)state;
+    char *fmt = NULL;
+    dp_codec codec;
+    int64_t ms = -1;
+    dp_err err = {0};
+    /* dumper's names (dp_backup_key) and dumperd's (<app>-<env>-<db>-<stamp>-b<id>, Content-Disposition) */
+    static const struct {
+        const char *name, *format;
+        dp_codec codec;
+        int64_t ms;
+    } good[] = {
+        {"app-20261126T094500.123Z.sql.zst", "sql", DP_CODEC_ZSTD, 1795686300123},
+        {"shop-production-primary-20261126T094500.123Z-b12.sql.zst", "sql", DP_CODEC_ZSTD, 1795686300123},
+        {"some/dir/x-19700101T000000.000Z.dump.gz", "dump", DP_CODEC_GZIP, 0},
+        {"cache-20261126T094500.005Z-b7.rdb", "rdb", DP_CODEC_NONE, 1795686300005},
+        {"a-b-c-20261126T094500.005Z.tar.zst", "tar", DP_CODEC_ZSTD, 1795686300005},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        if (dp_backup_parse_name(good[i].name, &fmt, &codec, &ms, &err))
+            fail_msg("%s: %s", good[i].name, err.msg);
+        assert_string_equal(fmt, good[i].format);
+        assert_int_equal(codec, good[i].codec);
+        assert_int_equal(ms, good[i].ms);
+        free(fmt);
+        fmt = NULL;
+    }
+    static const char *const bad[] = {
+        "backup.sql.zst",                        /* no timestamp */
+        "-20261126T094500.123Z.sql.zst",         /* no name */
+        "x-20261126T094500.123Z.zst",            /* no format */
+        "x-20261126T094500.123Z",                /* nothing after the stamp */
+        "x-20261326T094500.123Z.sql.zst",        /* month 13 */
+        "x-20261126T094500.123Z-b.sql.zst",      /* -b without an id */
+        "x-20261126T094500.123Z.sql (1).zst",    /* renamed by a browser */
+        "x-20261126T094500.123Z.txt.zst",        /* no source restores "txt" */
+        "x-20261126T094500.123Z.sql.zst.zst",
+        "x-20261126T0945001.23Z.sql",
+        "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        dp_err_clear(&err);
+        int rc = dp_backup_parse_name(bad[i], &fmt, &codec, &ms, &err);
+        if (rc != DUMPER_EUSAGE)
+            fail_msg("'%s' parsed (%d, %s)", bad[i], rc, fmt ? fmt : "");
+        assert_null(strchr(err.msg, '\n'));
+    }
+    assert_non_null(strstr(err.msg, "<name>-<UTC timestamp>.<format>"));
+}
+
+/* A file downloaded from dumperd: the data file alone, under dumperd's name, no manifest beside it. */
+static char *download_copy(fixture *f, const dp_backup_result *res, const char *name)
+{
+    char *dir = dp_asprintf("%s/downloads", f->dir), *to = dp_asprintf("%s/%s", dir, name);
+    mkdir(dir, 0700);
+    char *cmd = dp_asprintf("cp '%s' '%s'", res->path, to);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    free(dir);
+    return to;
+}
+
+static void test_restore_without_manifest(void **state)
+{
+    fixture *f = *state;
+    char *want = canonical(f->db);
+    dp_codec codecs[] = {DP_CODEC_ZSTD, DP_CODEC_GZIP, DP_CODEC_NONE};
+    const char *exts[] = {"sql.zst", "sql.gz", "sql"};
+    char *dl_dir = dp_asprintf("%s/downloads", f->dir);
+    for (int c = 0; c < 3; c++) {
+        dp_backup_result res;
+        do_backup(f, codecs[c], "shop", &res);
+        char stamp[24], name[160];
+        dp_stamp_compact(res.m.created_ms, stamp);
+        snprintf(name, sizeof name, "shop-production-primary-%s-b%d.%s", stamp, 10 + c, exts[c]);
+        char *dl = download_copy(f, &res, name);
+        dp_storage *st;
+        dp_err err = {0};
+        assert_int_equal(dp_storage_open(dl_dir, NULL, 0, &st, &err), 0);
+
+        /* verify: the same checks, the uncompressed size found by decompressing to the end */
+        dp_manifest m;
+        if (dp_backup_verify(st, name, res.m.sha256, &m, NULL, NULL, &err))
+            fail_msg("verify %s: %s", name, err.msg);
+        assert_string_equal(m.sha256, res.m.sha256);
+        assert_int_equal(m.size, res.m.size);
+        assert_int_equal(m.raw_size, res.m.raw_size);
+        assert_string_equal(m.format, "sql");
+        assert_string_equal(m.compression, dp_codec_name(codecs[c]));
+        assert_int_equal(m.created_ms, res.m.created_ms);
+        dp_manifest_free(&m);
+        /* upper-case hex is the same checksum */
+        char upper[65];
+        for (int i = 0; i < 65; i++)
+            upper[i] = (char)(res.m.sha256[i] >= 'a' && res.m.sha256[i] <= 'f' ? res.m.sha256[i] - 32 : res.m.sha256[i]);
+        assert_int_equal(dp_backup_verify(st, name, upper, NULL, NULL, NULL, &err), 0);
+        /* without the sha256: refused, saying what to pass */
+        dp_err_clear(&err);
+        assert_int_equal(dp_backup_verify(st, name, NULL, NULL, NULL, NULL, &err), DUMPER_ECORRUPT);
+        assert_non_null(strstr(err.msg, "--sha256"));
+        assert_non_null(strstr(err.msg, name));
+
+        /* restore with the catalog's sha256 into a new database: equal */
+        char *target = dp_asprintf("%s/dl-%d.db", f->dir, c), *turl = dp_asprintf("sqlite://%s", target);
+        dp_source_opts src = {0};
+        dp_err_clear(&err);
+        if (dp_backup_restore(st, name, res.m.sha256, turl, &src, NULL, NULL, &err))
+            fail_msg("restore of %s: %s", name, err.msg);
+        char *got = canonical(target);
+        assert_string_equal(got, want);
+        free(got);
+
+        /* wrong sha256, no sha256, bad hex, a target that cannot take "sql": refused, target untouched */
+        char *tdir = dp_asprintf("%s/dl-target-%d", f->dir, c), *t2 = dp_asprintf("sqlite://%s/x.db", tdir);
+        mkdir(tdir, 0700);
+        char wrong[65];
+        memcpy(wrong, res.m.sha256, 65);
+        wrong[10] = wrong[10] == '0' ? '1' : '0';
+        dp_err_clear(&err);
+        assert_int_equal(dp_backup_restore(st, name, wrong, t2, &src, NULL, NULL, &err), DUMPER_ECORRUPT);
+        assert_non_null(strstr(err.msg, "does not match the expected sha256"));
+        assert_non_null(strstr(err.msg, wrong));
+        dp_err_clear(&err);
+        assert_int_equal(dp_backup_verify(st, name, wrong, NULL, NULL, NULL, &err), DUMPER_ECORRUPT);
+        dp_err_clear(&err);
+        assert_int_equal(dp_backup_restore(st, name, NULL, t2, &src, NULL, NULL, &err), DUMPER_ECORRUPT);
+        assert_non_null(strstr(err.msg, "pass its sha256 with --sha256"));
+        assert_null(strchr(err.msg, '\n'));
+        dp_err_clear(&err);
+        assert_int_equal(dp_backup_restore(st, name, "abc", t2, &src, NULL, NULL, &err), DUMPER_EUSAGE);
+        assert_non_null(strstr(err.msg, "64 hex digits"));
+        src.restore_file = dp_asprintf("%s/dump.rdb", tdir);
+        dp_err_clear(&err);
+        assert_int_equal(dp_backup_restore(st, name, res.m.sha256, "redis://127.0.0.1:1/0", &src, NULL, NULL, &err),
+                         DUMPER_EUSAGE);
+        assert_non_null(strstr(err.msg, "'sql' backup, which redis cannot restore"));
+        free((char *)src.restore_file);
+        src.restore_file = NULL;
+        assert_int_equal(count_entries(tdir), 0);
+
+        /* a truncated download, and one whose name says zstd but holds something else: the sha256
+         * given for exactly those bytes matches, decompression to the end does not */
+        if (codecs[c] != DP_CODEC_NONE) {
+            assert_int_equal(truncate(dl, (off_t)(res.m.size - 9)), 0);
+            char *data;
+            size_t len;
+            dp_err_clear(&err);
+            assert_int_equal(dp_storage_get(st, name, 1 << 20, &data, &len, &err), 0);
+            char hex[65];
+            dp_sha256_hex(data, len, hex);
+            free(data);
+            assert_int_equal(dp_backup_restore(st, name, hex, t2, &src, NULL, NULL, &err), DUMPER_ECORRUPT);
+            assert_int_equal(count_entries(tdir), 0);
+        } else {
+            char zname[160];
+            snprintf(zname, sizeof zname, "shop-%s.sql.zst", stamp);
+            char *z = download_copy(f, &res, zname);
+            dp_err_clear(&err);
+            assert_int_equal(dp_backup_verify(st, zname, res.m.sha256, NULL, NULL, NULL, &err), DUMPER_ECORRUPT);
+            dp_err_clear(&err);
+            assert_int_equal(dp_backup_restore(st, zname, res.m.sha256, t2, &src, NULL, NULL, &err), DUMPER_ECORRUPT);
+            assert_int_equal(count_entries(tdir), 0);
+            free(z);
+        }
+        /* a file name that says nothing of the format: one clear line */
+        char *odd = download_copy(f, &res, "backup.sql.zst");
+        dp_err_clear(&err);
+        assert_int_equal(dp_backup_restore(st, "backup.sql.zst", res.m.sha256, t2, &src, NULL, NULL, &err),
+                         DUMPER_EUSAGE);
+        assert_non_null(strstr(err.msg, "cannot tell the format and compression of 'backup.sql.zst'"));
+        assert_null(strchr(err.msg, '\n'));
+        assert_int_equal(count_entries(tdir), 0);
+        unlink(odd);
+        free(odd);
+        /* a missing file is still "not found" */
+        dp_err_clear(&err);
+        assert_int_equal(dp_backup_verify(st, "nope-20261126T094500.123Z.sql.zst", res.m.sha256, NULL, NULL, NULL, &err),
+                         DUMPER_ENOENT);
+
+        /* with its manifest: --sha256 is an extra check that must agree */
+        dp_storage *bst;
+        dp_err_clear(&err);
+        assert_int_equal(dp_storage_open(f->store, NULL, 0, &bst, &err), 0);
+        assert_int_equal(dp_backup_verify(bst, res.key, res.m.sha256, NULL, NULL, NULL, &err), 0);
+        assert_int_equal(dp_backup_verify(bst, res.key, wrong, NULL, NULL, NULL, &err), DUMPER_ECORRUPT);
+        assert_non_null(strstr(err.msg, "its manifest says sha256"));
+        dp_err_clear(&err);
+        assert_int_equal(dp_backup_restore(bst, res.key, wrong, t2, &src, NULL, NULL, &err), DUMPER_ECORRUPT);
+        assert_int_equal(count_entries(tdir), 0);
+        char *t3 = dp_asprintf("sqlite://%s/y.db", tdir);
+        dp_err_clear(&err);
+        if (dp_backup_restore(bst, res.key, res.m.sha256, t3, &src, NULL, NULL, &err))
+            fail_msg("restore with manifest and sha256: %s", err.msg);
+        assert_int_equal(count_entries(tdir), 1);
+        free(t3);
+        dp_storage_close(bst);
+
+        free(tdir);
+        free(t2);
+        free(target);
+        free(turl);
+        free(dl);
+        dp_storage_close(st);
+        dp_backup_result_free(&res);
+    }
+    free(dl_dir);
+    free(want);
 }
 
 static void test_list_newest_first(void **state)
@@ -598,6 +811,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_newest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_failures, setup, teardown),
         cmocka_unit_test(test_key),
+        cmocka_unit_test(test_parse_name),
+        cmocka_unit_test_setup_teardown(test_restore_without_manifest, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
