@@ -17,15 +17,22 @@
  *     #include "core/preinit.h"
  *     DP_PREINIT_ENVIRONMENT
  *
+ * When the stale file belongs to another user (a root process killed earlier, and now a program run
+ * as someone else), it cannot be removed: then stderr points at /dev/null while the shared libraries
+ * initialise, and an ELF constructor of the executable (those run after every library's) puts it
+ * back before main(). Nothing else is ever silenced.
+ *
  * Hosts that load libdumper.so into their own process (the Ruby gem) set MONGOC_DISABLE_SHM=1
  * before they load it.
  */
 #ifndef DP_PREINIT_H
 #define DP_PREINIT_H
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #define DP_PREINIT_ENVIRONMENT                                                                         \
+    static int dp_preinit_saved_stderr = -1;                                                           \
     static void dp_preinit_environment(int argc, char **argv, char **envp)                             \
     {                                                                                                  \
         (void)argc;                                                                                    \
@@ -40,9 +47,25 @@
         while (n > 0)                                                                                  \
             path[at++] = digits[--n];                                                                  \
         path[at] = 0;                                                                                  \
-        (void)unlink(path);                                                                            \
+        if (unlink(path) != 0 && access(path, F_OK) == 0) {                                            \
+            int devnull = open("/dev/null", O_WRONLY);                                                 \
+            if (devnull >= 0) {                                                                        \
+                dp_preinit_saved_stderr = dup(2);                                                      \
+                if (dp_preinit_saved_stderr >= 0)                                                      \
+                    dup2(devnull, 2);                                                                  \
+                close(devnull);                                                                        \
+            }                                                                                          \
+        }                                                                                              \
     }                                                                                                  \
     __attribute__((section(".preinit_array"), used)) static void (*const dp_preinit_environment_ptr)( \
-        int, char **, char **) = dp_preinit_environment;
+        int, char **, char **) = dp_preinit_environment;                                               \
+    __attribute__((constructor)) static void dp_preinit_restore_stderr(void)                           \
+    {                                                                                                  \
+        if (dp_preinit_saved_stderr >= 0) {                                                            \
+            dup2(dp_preinit_saved_stderr, 2);                                                          \
+            close(dp_preinit_saved_stderr);                                                            \
+            dp_preinit_saved_stderr = -1;                                                              \
+        }                                                                                              \
+    }
 
 #endif
