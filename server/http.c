@@ -3,7 +3,8 @@
  *
  * libmicrohttpd runs a small pool of threads, each with its own epoll loop; a request is handled
  * entirely in the thread that accepted it, with that thread's own store connection (opened on first
- * use, kept for the server's life). Request bodies are bounded: JSON bodies are buffered up to 64 KiB,
+ * use, kept for the server's life). Request bodies are bounded: JSON bodies are buffered up to 64 KiB
+ * (a commit's up to 4 MiB: with S3 storage it lists every part's ETag),
  * part uploads stream into a temporary file up to max_part_size and are renamed into place only when
  * complete (and their optional checksum matches), which makes each part upload idempotent. Errors
  * detected from the headers alone (route, auth, sizes) are answered before the body is read.
@@ -33,6 +34,9 @@
 #include "store.h"
 
 #define MAX_JSON 65536
+/* A commit to S3 storage lists every part's ETag: up to 10000 parts of about 75 bytes each (an ETag may
+ * have up to 200 characters), far more than MAX_JSON. */
+#define MAX_COMMIT_JSON (4 << 20)
 
 struct sd_http {
     struct MHD_Daemon *d;
@@ -102,6 +106,7 @@ typedef struct req {
     int part;
     int started, done;
     dp_buf body;
+    size_t max_body; /* JSON routes */
     int too_large;
     /* part upload */
     int fd;
@@ -714,9 +719,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             }
         } else {
             const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-            if (cl && strtoull(cl, NULL, 10) > MAX_JSON) {
+            r->max_body = r->route == R_COMMIT ? MAX_COMMIT_JSON : MAX_JSON;
+            if (cl && strtoull(cl, NULL, 10) > r->max_body) {
                 r->done = 1;
-                return send_err(c, 413, "too_large", "request body over %d bytes", MAX_JSON);
+                return send_err(c, 413, "too_large", "request body over %zu bytes", r->max_body);
             }
         }
         return MHD_YES;
@@ -735,7 +741,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                     r->write_err = 1;
                 EVP_DigestUpdate(r->md, upload, *upload_size);
             }
-        } else if (r->body.len + *upload_size > MAX_JSON) {
+        } else if (r->body.len + *upload_size > (r->max_body ? r->max_body : MAX_JSON)) {
             r->too_large = 1;
         } else if (!r->too_large && dp_buf_append(&r->body, upload, *upload_size)) {
             r->too_large = 1;
@@ -745,7 +751,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     }
     r->done = 1;
     if (r->too_large)
-        return send_err(c, 413, "too_large", "request body over %d bytes", MAX_JSON);
+        return send_err(c, 413, "too_large", "request body over %zu bytes", r->max_body ? r->max_body : MAX_JSON);
     return finish(r, c);
 }
 

@@ -1677,8 +1677,10 @@ static int assemble_s3(sd_db *db, fin_arg *f, const cJSON *parts, const cJSON *r
         return st_fail(st, 400, "invalid_request", "field 'parts' must be an array of {\"n\", \"etag\"} for S3 storage");
     if (!(etags = calloc((size_t)n, sizeof *etags)))
         return st_fail(st, 500, "internal", "out of memory");
-    for (int i = 0; i < n; i++) {
-        const cJSON *o = cJSON_GetArrayItem(parts, i);
+    int i = 0;
+    const cJSON *o;
+    cJSON_ArrayForEach(o, parts) /* not cJSON_GetArrayItem(i): quadratic over 10000 parts */
+    {
         const cJSON *pn = cJSON_GetObjectItemCaseSensitive(o, "n");
         const cJSON *et = cJSON_GetObjectItemCaseSensitive(o, "etag");
         int ok = cJSON_IsNumber(pn) && pn->valuedouble == i + 1 && cJSON_IsString(et) && *et->valuestring &&
