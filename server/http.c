@@ -785,8 +785,17 @@ static char *slurp(const char *path, dp_err *err)
         return NULL;
     }
     while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        dp_buf_append(&b, buf, n);
+        if (dp_buf_append(&b, buf, n) < 0)
+            break;
+    int bad = ferror(f) || n > 0;
     fclose(f);
+    if (bad || !b.len) { /* the caller must never see NULL without an error */
+        if (b.data)
+            dp_memzero(b.data, b.len); /* part of a key */
+        dp_buf_free(&b);
+        dp_err_set(err, bad ? DUMPER_EIO : DUMPER_EUSAGE, "%s '%s'", bad ? "unable to read" : "empty file", path);
+        return NULL;
+    }
     return b.data;
 }
 

@@ -8,7 +8,7 @@ import socket
 import sqlite3
 import subprocess
 import time
-from harness import (DUMPER, Fail, check, eq, main, poll, register, run_backup)
+from harness import (DUMPER, DUMPERD, Fail, check, eq, main, poll, register, run_backup)
 
 T0 = 1800000000  # 2027-01-15T08:00:00Z
 
@@ -38,6 +38,13 @@ def test(env):
     p = env.admin("app", "create", "shop", ok=False)
     eq(p.returncode, 6, "duplicate app exit code")
     check("already exists" in p.stderr, "duplicate app message: " + p.stderr)
+    # an empty TLS certificate or key file is refused with a message (it crashed serve)
+    empty = os.path.join(env.dir, "empty.pem")
+    open(empty, "w").close()
+    p = subprocess.run([DUMPERD, "serve", "--listen", "127.0.0.1:0", "--tls-cert", empty, "--tls-key", empty],
+                       env=env.env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    eq(p.returncode, 2, "serve with an empty TLS certificate: " + p.stderr)
+    check("empty file '%s'" % empty in p.stderr, "empty TLS certificate message: " + p.stderr)
     s = env.serve("--primary-interval", "60", "--lease", "120", "--job-lease", "600", "--max-part-size", "4096",
                   "--max-filesize", "100000", clock=T0)
     s.any_key = key
