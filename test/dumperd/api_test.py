@@ -84,7 +84,8 @@ def test(env):
 
     # --- register validation ---
     good = {"hostname": "web-1", "pid": 42, "environment": "production", "databases": []}
-    for field, val in [("hostname", None), ("hostname", 5), ("pid", "42"), ("pid", 0), ("pid", 1.5),
+    for field, val in [("hostname", None), ("hostname", 5), ("pid", "42"), ("pid", 0), ("pid", 1.5), ("pid", 1e300),
+                       ("pid", -1e300),
                        ("environment", "prod env"), ("environment", ""), ("databases", {}), ("databases", None)]:
         b = dict(good)
         if val is None:
