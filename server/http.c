@@ -353,13 +353,16 @@ static enum MHD_Result part_end(req *r, struct MHD_Connection *c)
     unsigned char d[32];
     unsigned dl = 0;
     char hex[65];
+    /* A chunked body may differ from the Content-Length header (libmicrohttpd then ignores the header):
+     * the client's error, before any of ours (a body too long stopped being written). */
+    if (r->got != r->expect)
+        return send_err(c, 400, "invalid_request", "part body has %" PRIu64 " bytes, its Content-Length says %" PRIu64,
+                        r->got, r->expect);
     if (r->write_err || fsync(r->fd) < 0) {
         return send_err(c, 500, "internal", "unable to store the part");
     }
     close(r->fd);
     r->fd = -1;
-    if (r->got != r->expect)
-        return send_err(c, 400, "invalid_request", "part body ended early");
     EVP_DigestFinal_ex(r->md, d, &dl);
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", d[i]);

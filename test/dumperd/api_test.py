@@ -189,6 +189,12 @@ def test(env):
     req = (b"PUT " + part_url(1).encode() + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key.encode() +
            b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
     check(raw_http(s.port, req).startswith(b"HTTP/1.1 411"), "part without Content-Length")
+    # a chunked body that does not match its Content-Length (a client error, not the server's): 400
+    for chunk in [b"hello", b"h"]:
+        out = raw_http(s.port, req.replace(b"\r\nTransfer", b"\r\nContent-Length: 3\r\nTransfer")
+                       .replace(b"3\r\nabc", b"%x\r\n%s" % (len(chunk), chunk)))
+        check(out.startswith(b"HTTP/1.1 400") and b"part body has %d bytes, its Content-Length says 3" % len(chunk)
+              in out, "chunked part of %d bytes with Content-Length 3: %r" % (len(chunk), out[:300]))
     # upload every part, part 1 twice (idempotent), first with wrong bytes
     s.ok("PUT", part_url(1), key=key, raw=b"garbage")
     for i, ch in enumerate(chunks, 1):
