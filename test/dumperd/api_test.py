@@ -45,6 +45,13 @@ def test(env):
                        env=env.env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     eq(p.returncode, 2, "serve with an empty TLS certificate: " + p.stderr)
     check("empty file '%s'" % empty in p.stderr, "empty TLS certificate message: " + p.stderr)
+    # a bad state store URL: the error names no password (libpq quotes a bad percent-encoded token back)
+    for url in ["postgress://u:s3cretA@h/db", "postgresql://u:s3cret%ZZB@127.0.0.1:1/db",
+                "postgresql://127.0.0.1:1/db?password=s3cret%ZZC&user=u"]:
+        p = subprocess.run([DUMPERD, "app", "list"], env=dict(env.env, DUMPERD_STORE=url), stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=60)
+        check(p.returncode != 0 and "state store" in p.stderr and "s3cret" not in p.stderr + p.stdout,
+              "store URL %s: exit %d, %r" % (url, p.returncode, p.stderr))
     s = env.serve("--primary-interval", "60", "--lease", "120", "--job-lease", "600", "--max-part-size", "4096",
                   "--max-filesize", "100000", clock=T0)
     s.any_key = key
