@@ -4,7 +4,7 @@
  * libmicrohttpd runs a small pool of threads, each with its own epoll loop; a request is handled
  * entirely in the thread that accepted it, with that thread's own store connection (opened on first
  * use, kept for the server's life). Request bodies are bounded: JSON bodies are buffered up to 64 KiB
- * (a commit's up to 4 MiB: with S3 storage it lists every part's ETag),
+ * (a commit's up to 2 MiB: with S3 storage it lists every part's ETag),
  * part uploads stream into a temporary file up to max_part_size and are renamed into place only when
  * complete (and their optional checksum matches), which makes each part upload idempotent. Errors
  * detected from the headers alone (route, auth, sizes) are answered before the body is read.
@@ -34,9 +34,9 @@
 #include "store.h"
 
 #define MAX_JSON 65536
-/* A commit to S3 storage lists every part's ETag: up to 10000 parts of about 75 bytes each (an ETag may
- * have up to 200 characters), far more than MAX_JSON. */
-#define MAX_COMMIT_JSON (4 << 20)
+/* A commit to S3 storage lists every part's ETag: up to 10000 parts of about 75 bytes each, far more than
+ * MAX_JSON. */
+#define MAX_COMMIT_JSON (2 << 20) /* its parse tree may take ~30 times as much */
 
 struct sd_http {
     struct MHD_Daemon *d;

@@ -219,7 +219,7 @@ def test(env):
     s.err(413, "too_large", "POST", A + "/backups/%s/commit" % bid, dict(commit, size=100001), key)
     s.err(400, "invalid_request", "POST", A + "/backups/%s/commit" % bid, dict(commit, size=1e300), key)
     # With S3 storage a commit lists every part's ETag: about 75 bytes a part, over 64 KiB from ~900 parts.
-    # A commit's body may have 4 MiB (here the parts beyond the uploaded ones are missing: 422, not 413).
+    # A commit's body may have 2 MiB (here the parts beyond the uploaded ones are missing: 422, not 413).
     etags = [{"n": i, "size": 67108864, "etag": '"%s"' % hashlib.md5(b"%d" % i).hexdigest()} for i in range(1, 10001)]
     big = dict(commit, parts=etags)
     check(len(json.dumps(big)) > 700000, "commit body of 10000 parts: %d bytes" % len(json.dumps(big)))
@@ -227,11 +227,11 @@ def test(env):
     check("part %d of backup" % (len(chunks) + 1) in j["message"], "10000 parts: " + j["message"])
     head = (b"POST " + (A + "/backups/%s/commit" % bid).encode() + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
             key.encode() + b"\r\nConnection: close\r\n")
-    out = raw_http(s.port, head + b"Content-Length: %d\r\n\r\n" % ((4 << 20) + 1))
-    check(out.startswith(b"HTTP/1.1 413") and b"4194304 bytes" in out, "commit over 4 MiB: %r" % out[:200])
-    body = b'{"x":"' + b"a" * (4 << 20) + b'"}'
+    out = raw_http(s.port, head + b"Content-Length: %d\r\n\r\n" % ((2 << 20) + 1))
+    check(out.startswith(b"HTTP/1.1 413") and b"2097152 bytes" in out, "commit over 2 MiB: %r" % out[:200])
+    body = b'{"x":"' + b"a" * (2 << 20) + b'"}'
     out = raw_http(s.port, head + b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
-    check(out.startswith(b"HTTP/1.1 413") and b"4194304 bytes" in out, "chunked commit over 4 MiB: %r" % out[:200])
+    check(out.startswith(b"HTTP/1.1 413") and b"2097152 bytes" in out, "chunked commit over 2 MiB: %r" % out[:200])
     s.err(422, "verification_failed", "POST", A + "/backups/%s/commit" % bid, dict(commit, sha256="0" * 64), key)
     s.err(422, "verification_failed", "POST", A + "/backups/%s/commit" % bid, dict(commit, size=len(data) - 1), key)
     s.err(422, "verification_failed", "POST", A + "/backups/%s/commit" % bid, dict(commit, size=len(data) + 1), key)
