@@ -3,7 +3,8 @@
  *
  * libmicrohttpd runs a small pool of threads, each with its own epoll loop; a request is handled
  * entirely in the thread that accepted it, with that thread's own store connection (opened on first
- * use, kept for the server's life). Request bodies are bounded: JSON bodies are buffered up to 64 KiB,
+ * use, kept for the server's life). Request bodies are bounded: JSON bodies are buffered up to 64 KiB
+ * (a commit's up to 2 MiB: with S3 storage it lists every part's ETag),
  * part uploads stream into a temporary file up to max_part_size and are renamed into place only when
  * complete (and their optional checksum matches), which makes each part upload idempotent. Errors
  * detected from the headers alone (route, auth, sizes) are answered before the body is read.
@@ -34,6 +35,9 @@
 #include "store.h"
 
 #define MAX_JSON 65536
+/* A commit to S3 storage lists every part's ETag: up to 10000 parts of about 75 bytes each, far more than
+ * MAX_JSON. */
+#define MAX_COMMIT_JSON (2 << 20) /* its parse tree may take ~30 times as much */
 
 struct sd_http {
     struct MHD_Daemon *d;
@@ -104,6 +108,7 @@ typedef struct req {
     int part;
     int started, done;
     dp_buf body;
+    size_t max_body; /* JSON routes */
     int too_large;
     /* part upload */
     int fd;
@@ -354,13 +359,16 @@ static enum MHD_Result part_end(req *r, struct MHD_Connection *c)
     unsigned char d[32];
     unsigned dl = 0;
     char hex[65];
+    /* A chunked body may differ from the Content-Length header (libmicrohttpd then ignores the header):
+     * the client's error, before any of ours (a body too long stopped being written). */
+    if (r->got != r->expect)
+        return send_err(c, 400, "invalid_request", "part body has %" PRIu64 " bytes, its Content-Length says %" PRIu64,
+                        r->got, r->expect);
     if (r->write_err || fsync(r->fd) < 0) {
         return send_err(c, 500, "internal", "unable to store the part");
     }
     close(r->fd);
     r->fd = -1;
-    if (r->got != r->expect)
-        return send_err(c, 400, "invalid_request", "part body ended early");
     EVP_DigestFinal_ex(r->md, d, &dl);
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", d[i]);
@@ -779,9 +787,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             }
         } else {
             const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-            if (cl && strtoull(cl, NULL, 10) > MAX_JSON) {
+            r->max_body = r->route == R_COMMIT ? MAX_COMMIT_JSON : MAX_JSON;
+            if (cl && strtoull(cl, NULL, 10) > r->max_body) {
                 r->done = 1;
-                return send_err(c, 413, "too_large", "request body over %d bytes", MAX_JSON);
+                return send_err(c, 413, "too_large", "request body over %zu bytes", r->max_body);
             }
         }
         return MHD_YES;
@@ -800,7 +809,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                     r->write_err = 1;
                 EVP_DigestUpdate(r->md, upload, *upload_size);
             }
-        } else if (r->body.len + *upload_size > MAX_JSON) {
+        } else if (r->body.len + *upload_size > (r->max_body ? r->max_body : MAX_JSON)) {
             r->too_large = 1;
         } else if (!r->too_large && dp_buf_append(&r->body, upload, *upload_size)) {
             r->too_large = 1;
@@ -810,7 +819,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     }
     r->done = 1;
     if (r->too_large)
-        return send_err(c, 413, "too_large", "request body over %d bytes", MAX_JSON);
+        return send_err(c, 413, "too_large", "request body over %zu bytes", r->max_body ? r->max_body : MAX_JSON);
     return finish(r, c);
 }
 
@@ -844,8 +853,17 @@ static char *slurp(const char *path, dp_err *err)
         return NULL;
     }
     while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        dp_buf_append(&b, buf, n);
+        if (dp_buf_append(&b, buf, n) < 0)
+            break;
+    int bad = ferror(f) || n > 0;
     fclose(f);
+    if (bad || !b.len) { /* the caller must never see NULL without an error */
+        if (b.data)
+            dp_memzero(b.data, b.len); /* part of a key */
+        dp_buf_free(&b);
+        dp_err_set(err, bad ? DUMPER_EIO : DUMPER_EUSAGE, "%s '%s'", bad ? "unable to read" : "empty file", path);
+        return NULL;
+    }
     return b.data;
 }
 

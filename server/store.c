@@ -741,8 +741,9 @@ static int opt_int(const cJSON *o, const char *k, int64_t *out, int64_t lo, int6
             return st_fail(st, 400, "invalid_request", "field '%s' is required", k);
         return 0;
     }
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble || v->valuedouble < (double)lo ||
-        v->valuedouble > (double)hi)
+    /* The range first: converting a double outside int64_t's (1e300) is undefined behaviour. */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= (double)lo && v->valuedouble <= (double)hi) ||
+        v->valuedouble != (double)(int64_t)v->valuedouble)
         return st_fail(st, 400, "invalid_request", "field '%s' must be an integer in %" PRId64 "..%" PRId64, k, lo,
                        hi);
     *out = (int64_t)v->valuedouble;
@@ -1677,8 +1678,10 @@ static int assemble_s3(sd_db *db, fin_arg *f, const cJSON *parts, const cJSON *r
         return st_fail(st, 400, "invalid_request", "field 'parts' must be an array of {\"n\", \"etag\"} for S3 storage");
     if (!(etags = calloc((size_t)n, sizeof *etags)))
         return st_fail(st, 500, "internal", "out of memory");
-    for (int i = 0; i < n; i++) {
-        const cJSON *o = cJSON_GetArrayItem(parts, i);
+    int i = 0;
+    const cJSON *o;
+    cJSON_ArrayForEach(o, parts) /* not cJSON_GetArrayItem(i): quadratic over 10000 parts */
+    {
         const cJSON *pn = cJSON_GetObjectItemCaseSensitive(o, "n");
         const cJSON *et = cJSON_GetObjectItemCaseSensitive(o, "etag");
         int ok = cJSON_IsNumber(pn) && pn->valuedouble == i + 1 && cJSON_IsString(et) && *et->valuestring &&
@@ -1689,7 +1692,7 @@ static int assemble_s3(sd_db *db, fin_arg *f, const cJSON *parts, const cJSON *r
             rc = st_fail(st, 400, "invalid_request", "parts[%d] must be {\"n\": %d, \"etag\": \"...\"}", i, i + 1);
             goto cleanup;
         }
-        etags[i] = et->valuestring;
+        etags[i++] = et->valuestring;
     }
     if ((rc = s3_upload_id(db, f->backup, &uid, NULL, 0, st)))
         goto cleanup;

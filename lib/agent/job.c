@@ -292,11 +292,14 @@ static int prepare(job_ctx *j, const char *format, dp_codec codec, uint64_t *max
         rc = dp_err_set(err, DUMPER_EPROTO, "backup prepare: unknown upload target '%.32s'", kind->valuestring);
         goto cleanup;
     }
-    if (cJSON_IsNumber(mfs) && mfs->valuedouble >= 1 && (!*max_filesize || (uint64_t)mfs->valuedouble < *max_filesize))
+    /* (a double over UINT64_MAX, 1e300, converted to an integer is undefined behaviour: such limits are ignored) */
+    if (cJSON_IsNumber(mfs) && mfs->valuedouble >= 1 && mfs->valuedouble <= 9.0e15 &&
+        (!*max_filesize || (uint64_t)mfs->valuedouble < *max_filesize))
         *max_filesize = (uint64_t)mfs->valuedouble;
-    if (cJSON_IsNumber(mps) && mps->valuedouble >= 1024 && (!j->max_part_size || (uint64_t)mps->valuedouble < j->max_part_size))
+    if (cJSON_IsNumber(mps) && mps->valuedouble >= 1024 && mps->valuedouble <= 9.0e15 &&
+        (!j->max_part_size || (uint64_t)mps->valuedouble < j->max_part_size))
         j->max_part_size = (uint64_t)mps->valuedouble;
-    if (cJSON_IsNumber(mpn) && mpn->valuedouble >= 1)
+    if (cJSON_IsNumber(mpn) && mpn->valuedouble >= 1 && mpn->valuedouble <= 9.0e15)
         j->max_parts = (uint64_t)mpn->valuedouble;
 cleanup:
     cJSON_Delete(out);

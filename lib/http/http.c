@@ -13,6 +13,8 @@
 #include "core/log.h"
 
 #define ERR_BODY_MAX (1024 * 1024)
+/* A collected 2xx body (an S3 listing of 1000 keys of up to 1 KiB each, escaped) is kept whole or refused. */
+#define OK_BODY_MAX (16 * 1024 * 1024)
 
 struct dp_http {
     CURL *curl;
@@ -25,6 +27,7 @@ typedef struct {
     dp_http_resp *resp;
     size_t sent;
     CURL *curl;
+    int overflow; /* a 2xx body over OK_BODY_MAX */
 } xfer;
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -129,8 +132,13 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
         }
         return n;
     }
-    if (x->resp->body.len + n > ERR_BODY_MAX)
-        return n; /* keep the head of an oversized body; enough for an error document */
+    int ok = status >= 200 && status < 300;
+    if (x->resp->body.len + n > (ok ? OK_BODY_MAX : ERR_BODY_MAX)) {
+        if (!ok)
+            return n; /* keep the head of an oversized error body; enough for an error document */
+        x->overflow = 1; /* never a silently truncated answer */
+        return 0;
+    }
     if (dp_buf_append(&x->resp->body, p, n) < 0) {
         x->resp->consumer_rc = DUMPER_ENOMEM;
         return 0;
@@ -245,6 +253,8 @@ int dp_http_perform(dp_http *h, const dp_http_req *req, dp_http_resp *resp, cons
     CURLcode cc = curl_easy_perform(c);
     resp->curl_code = (int)cc;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+    if (x.overflow)
+        return dp_err_set(err, DUMPER_EPROTO, "%s: the answer is over %d MiB", what, OK_BODY_MAX >> 20);
     if (resp->consumer_rc)
         return resp->consumer_rc; /* the consumer recorded its own error */
     if (cc != CURLE_OK) {

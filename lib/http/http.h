@@ -51,7 +51,8 @@ typedef struct dp_http_req {
 
 typedef struct dp_http_resp {
     long status;          /* 0 when no HTTP response arrived */
-    dp_buf body;          /* collected body (capped at 1 MiB) when not streamed */
+    dp_buf body;          /* collected body when not streamed: a 2xx one whole (over 16 MiB: DUMPER_EPROTO),
+                           * an error's first 1 MiB */
     char *etag;           /* ETag response header, quotes kept; NULL if absent */
     int64_t content_length; /* -1 if absent */
     char *last_modified;

@@ -8,7 +8,7 @@ import socket
 import sqlite3
 import subprocess
 import time
-from harness import (DUMPER, Fail, check, eq, main, poll, register, run_backup)
+from harness import (DUMPER, DUMPERD, Fail, check, eq, main, poll, register, run_backup)
 
 T0 = 1800000000  # 2027-01-15T08:00:00Z
 
@@ -38,6 +38,20 @@ def test(env):
     p = env.admin("app", "create", "shop", ok=False)
     eq(p.returncode, 6, "duplicate app exit code")
     check("already exists" in p.stderr, "duplicate app message: " + p.stderr)
+    # an empty TLS certificate or key file is refused with a message (it crashed serve)
+    empty = os.path.join(env.dir, "empty.pem")
+    open(empty, "w").close()
+    p = subprocess.run([DUMPERD, "serve", "--listen", "127.0.0.1:0", "--tls-cert", empty, "--tls-key", empty],
+                       env=env.env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    eq(p.returncode, 2, "serve with an empty TLS certificate: " + p.stderr)
+    check("empty file '%s'" % empty in p.stderr, "empty TLS certificate message: " + p.stderr)
+    # a bad state store URL: the error names no password (libpq quotes a bad percent-encoded token back)
+    for url in ["postgress://u:s3cretA@h/db", "postgresql://u:s3cret%ZZB@127.0.0.1:1/db",
+                "postgresql://127.0.0.1:1/db?password=s3cret%ZZC&user=u"]:
+        p = subprocess.run([DUMPERD, "app", "list"], env=dict(env.env, DUMPERD_STORE=url), stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=60)
+        check(p.returncode != 0 and "state store" in p.stderr and "s3cret" not in p.stderr + p.stdout,
+              "store URL %s: exit %d, %r" % (url, p.returncode, p.stderr))
     s = env.serve("--primary-interval", "60", "--lease", "120", "--job-lease", "600", "--max-part-size", "4096",
                   "--max-filesize", "100000", clock=T0)
     s.any_key = key
@@ -77,7 +91,8 @@ def test(env):
 
     # --- register validation ---
     good = {"hostname": "web-1", "pid": 42, "environment": "production", "databases": []}
-    for field, val in [("hostname", None), ("hostname", 5), ("pid", "42"), ("pid", 0), ("pid", 1.5),
+    for field, val in [("hostname", None), ("hostname", 5), ("pid", "42"), ("pid", 0), ("pid", 1.5), ("pid", 1e300),
+                       ("pid", -1e300),
                        ("environment", "prod env"), ("environment", ""), ("databases", {}), ("databases", None)]:
         b = dict(good)
         if val is None:
@@ -181,6 +196,12 @@ def test(env):
     req = (b"PUT " + part_url(1).encode() + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key.encode() +
            b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
     check(raw_http(s.port, req).startswith(b"HTTP/1.1 411"), "part without Content-Length")
+    # a chunked body that does not match its Content-Length (a client error, not the server's): 400
+    for chunk in [b"hello", b"h"]:
+        out = raw_http(s.port, req.replace(b"\r\nTransfer", b"\r\nContent-Length: 3\r\nTransfer")
+                       .replace(b"3\r\nabc", b"%x\r\n%s" % (len(chunk), chunk)))
+        check(out.startswith(b"HTTP/1.1 400") and b"part body has %d bytes, its Content-Length says 3" % len(chunk)
+              in out, "chunked part of %d bytes with Content-Length 3: %r" % (len(chunk), out[:300]))
     # upload every part, part 1 twice (idempotent), first with wrong bytes
     s.ok("PUT", part_url(1), key=key, raw=b"garbage")
     for i, ch in enumerate(chunks, 1):
@@ -196,6 +217,21 @@ def test(env):
     s.err(400, "invalid_request", "POST", A + "/backups/%s/commit" % bid,
           dict(commit, database="postgresql://u:secret@h/db"), key)
     s.err(413, "too_large", "POST", A + "/backups/%s/commit" % bid, dict(commit, size=100001), key)
+    s.err(400, "invalid_request", "POST", A + "/backups/%s/commit" % bid, dict(commit, size=1e300), key)
+    # With S3 storage a commit lists every part's ETag: about 75 bytes a part, over 64 KiB from ~900 parts.
+    # A commit's body may have 2 MiB (here the parts beyond the uploaded ones are missing: 422, not 413).
+    etags = [{"n": i, "size": 67108864, "etag": '"%s"' % hashlib.md5(b"%d" % i).hexdigest()} for i in range(1, 10001)]
+    big = dict(commit, parts=etags)
+    check(len(json.dumps(big)) > 700000, "commit body of 10000 parts: %d bytes" % len(json.dumps(big)))
+    j = s.err(422, "verification_failed", "POST", A + "/backups/%s/commit" % bid, big, key)
+    check("part %d of backup" % (len(chunks) + 1) in j["message"], "10000 parts: " + j["message"])
+    head = (b"POST " + (A + "/backups/%s/commit" % bid).encode() + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+            key.encode() + b"\r\nConnection: close\r\n")
+    out = raw_http(s.port, head + b"Content-Length: %d\r\n\r\n" % ((2 << 20) + 1))
+    check(out.startswith(b"HTTP/1.1 413") and b"2097152 bytes" in out, "commit over 2 MiB: %r" % out[:200])
+    body = b'{"x":"' + b"a" * (2 << 20) + b'"}'
+    out = raw_http(s.port, head + b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+    check(out.startswith(b"HTTP/1.1 413") and b"2097152 bytes" in out, "chunked commit over 2 MiB: %r" % out[:200])
     s.err(422, "verification_failed", "POST", A + "/backups/%s/commit" % bid, dict(commit, sha256="0" * 64), key)
     s.err(422, "verification_failed", "POST", A + "/backups/%s/commit" % bid, dict(commit, size=len(data) - 1), key)
     s.err(422, "verification_failed", "POST", A + "/backups/%s/commit" % bid, dict(commit, size=len(data) + 1), key)

@@ -7,8 +7,9 @@ slowly, refuse the key. The real dumperd is used for every end-to-end test of ba
 exists for the failure modes.
 
   fake_api.py PORT STATEDIR
-Control (no auth): POST /_mode/<ok|garbage|slow|401|huge|hang|flakyparts> (flakyparts: the first
-upload of every part gets 503 and a dropped body, the retry succeeds), POST /_job (queue a backup job for
+Control (no auth): POST /_mode/<ok|garbage|slow|401|huge|hang|flakyparts|hugelimits> (flakyparts: the
+first upload of every part gets 503 and a dropped body, the retry succeeds; hugelimits: prepare answers
+limits of 1e300), POST /_job (queue a backup job for
 the first database), GET /_stats (JSON counters). Every API request is appended to STATEDIR/requests.log.
 """
 import hashlib, json, os, sys, threading, time
@@ -104,9 +105,11 @@ class H(BaseHTTPRequestHandler):
             if p == "/api/v1/backups/prepare":
                 bid = "b_%d" % st["next"]; st["next"] += 1
                 st["backups"][bid] = {}
-                return self.send(200, {"backup_id": bid, "file_name": bid, "max_filesize": 1 << 40,
+                huge = mode == "hugelimits"  # numbers no integer holds: the job ignores them
+                return self.send(200, {"backup_id": bid, "file_name": bid, "max_filesize": 1e300 if huge else 1 << 40,
                                        "upload": {"kind": "local", "part_url": "/api/v1/backups/%s/parts/{n}" % bid,
-                                                  "max_part_size": 1 << 20, "max_parts": 10000}})
+                                                  "max_part_size": 1e300 if huge else 1 << 20,
+                                                  "max_parts": 1e300 if huge else 10000}})
             if "/parts/" in p:
                 bid, n = p.split("/")[4], int(p.split("/")[6])
                 if mode == "flakyparts" and (bid, n) not in st.setdefault("flaked", set()):
