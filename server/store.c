@@ -823,6 +823,8 @@ static int dispatch(sd_db *db, agent_arg *a, int64_t now, sd_status *st)
     return 0;
 }
 
+#define AGENT_KEEP_MS (7 * 86400 * 1000LL)
+
 static int register_txn(sd_db *db, void *a_, sd_status *st)
 {
     agent_arg *a = a_;
@@ -849,6 +851,16 @@ static int register_txn(sd_db *db, void *a_, sd_status *st)
     int rc = elect(db, a->app, a->env, a->agent, now, &a->primary, st);
     if (rc)
         return rc;
+    /* Every process start registers a new agent: forget the app's agents not seen for a week (and
+     * at least three secondary intervals), except a primary. One that comes back gets 404 on its
+     * poll and registers again. */
+    int64_t keep_ms = AGENT_KEEP_MS;
+    if (sd_config.secondary_interval * 3000 > (double)keep_ms)
+        keep_ms = (int64_t)(sd_config.secondary_interval * 3000);
+    Q(NULL, &st->err,
+      "DELETE FROM agents WHERE app_id = ? AND last_seen < ? AND id <> ?"
+      " AND id NOT IN (SELECT agent_id FROM primaries)",
+      "iii", a->app, now - keep_ms, a->agent);
     a->job = 0;
     return 0;
 }

@@ -301,11 +301,36 @@ def test_ipv6(env):
         eq(proc.wait(30), 0, "exit on SIGTERM")
 
 
+def test_prune(env):
+    """Every process start registers a new agent: a registration forgets the app's agents not seen
+    for a week, never the primary; a forgotten agent gets 404 on its poll (and registers again)."""
+    T0 = 1800000000
+    s = env.serve(clock=T0)
+    key = env.app("prunes")
+    s.any_key = key  # the test clock endpoint takes any valid app key
+    a1 = register(s, key, "old-1", 11)["agent_id"]
+    a2 = register(s, key, "old-2", 12)["agent_id"]
+    s.set_clock(T0 + 6 * 86400)
+    a3 = register(s, key, "six-days", 13)["agent_id"]
+    hosts = sorted(a["hostname"] for a in json.loads(env.admin("agents", "prunes", "--json").stdout))
+    eq(hosts, ["old-1", "old-2", "six-days"], "agents seen within a week are kept")
+    s.set_clock(T0 + 8 * 86400)
+    a4 = register(s, key, "new-1", 14)
+    eq(a4["role"], "primary", "the old primary's lease has lapsed")
+    hosts = sorted(a["hostname"] for a in json.loads(env.admin("agents", "prunes", "--json").stdout))
+    eq(hosts, ["new-1", "six-days"], "agents not seen for a week are forgotten")
+    s.err(404, "not_found", "POST", A + "/agents/poll", {"agent_id": a2}, key)
+    again = register(s, key, "old-2", 12)
+    check(again["agent_id"] not in (a1, a2, a3), "a forgotten agent registers again with a new id")
+    s.stop()
+
+
 def test(env):
     s = env.serve()
     key, agent = test_rotate(env, s)
     test_delete(env, s, key, agent)
     test_ipv6(env)
+    test_prune(env)
     s.stop()
     log = open(s.log).read()
     check("got a new key" in log, "the dashboard rotation is logged")
