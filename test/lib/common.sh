@@ -3,7 +3,8 @@
 # Gives: $DUMPER (the CLI), $T (a per-test temp dir, removed on success), fail, check, need_service.
 # Ports: ctest runs two tests at once, so no two tests may share a fixed port. Fixed offsets from
 # DUMPER_TEST_PORT_BASE: +0..+3 the services (scripts/services.sh), +22..+26 redis.sh, +40
-# pg_failures.sh, +41 my_failures.sh, +42 mongodb.sh. Anything else binds a free_port (agent.sh).
+# pg_failures.sh, +41 my_failures.sh, +42 mongodb.sh, +45..+46 pg_hosts.sh (dead), +47..+48
+# pg_standby.sh. Anything else binds a free_port (agent.sh).
 set -euo pipefail
 # a command that fails under set -e names itself instead of ending the test silently
 trap 'echo "FAIL [${TEST_NAME:-test}]: line $LINENO: command failed (exit $?): $BASH_COMMAND" >&2' ERR
