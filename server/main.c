@@ -260,6 +260,45 @@ static double jnum(const cJSON *o, const char *k)
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
+/* One line per item of the listing commands (without --json). */
+static void app_line(const cJSON *o)
+{
+    printf("%s\t%s\tagents=%d\n", jstr(o, "name"), jstr(o, "created_at"), (int)jnum(o, "agents"));
+}
+
+static void backup_line(const cJSON *o)
+{
+    printf("%s\t%s\t%s\t%s\t%.0f\t%s\t%s\n", jstr(o, "backup_id"), jstr(o, "created_at"), jstr(o, "database_key"),
+           jstr(o, "status"), jnum(o, "size"), jstr(o, "file_name"), jstr(o, "error_code"));
+}
+
+static void schedule_line(const cJSON *o)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "next");
+    printf("%s\t%s\t%s\t%s\tnext=%s\n", jstr(o, "environment"), jstr(o, "database_key"), jstr(o, "cron"), jstr(o, "tz"),
+           cJSON_GetArraySize(n) ? cJSON_GetArrayItem(n, 0)->valuestring : "-");
+}
+
+static void agent_line(const cJSON *o)
+{
+    printf("%s\t%s\t%s\t%s\tpid=%.0f\t%s\tlast_seen=%s\n", jstr(o, "agent_id"), jstr(o, "environment"),
+           jstr(o, "role"), jstr(o, "hostname"), jnum(o, "pid"), jstr(o, "dispatcher"), jstr(o, "last_seen"));
+}
+
+/* A listing command's answer: the array as JSON with --json, else one line per item. Returns 0, or
+ * the error code when there is no array. */
+static int print_list(cJSON *arr, const dp_err *err, void (*line)(const cJSON *))
+{
+    if (!arr)
+        return err->code ? err->code : DUMPER_EINTERNAL;
+    if (A.json)
+        return print_json(arr);
+    const cJSON *o;
+    cJSON_ArrayForEach(o, arr) line(o);
+    cJSON_Delete(arr);
+    return 0;
+}
+
 /* A password from stdin (first line) or, on a terminal, typed twice without echo. Never from argv. */
 static char *read_password(void)
 {
@@ -479,18 +518,7 @@ int main(int argc, char **argv)
             dp_err_clear(&err);
         }
     } else if (!strcmp(cmd, "app") && dp_streq(sub, "list")) {
-        cJSON *arr = sd_app_list(db, &err);
-        if (!arr) {
-            rc = err.code ? err.code : DUMPER_EINTERNAL;
-        }
-        if (A.json)
-            print_json(arr);
-        else {
-            const cJSON *o;
-            cJSON_ArrayForEach(o, arr) printf("%s\t%s\tagents=%d\n", jstr(o, "name"), jstr(o, "created_at"),
-                                              (int)jnum(o, "agents"));
-            cJSON_Delete(arr);
-        }
+        rc = print_list(sd_app_list(db, &err), &err, app_line);
     } else if (!strcmp(cmd, "user") && A.npos == 2 &&
                (dp_streq(sub, "create") || dp_streq(sub, "passwd") || dp_streq(sub, "delete"))) {
         if (!strcmp(sub, "delete")) {
@@ -528,49 +556,11 @@ int main(int argc, char **argv)
         if (!(rc = sd_backup_now(db, app, env, A.dbkey, &n, &err)))
             fprintf(stderr, "%d backup job(s) queued; the primary agent takes them on its next poll\n", n);
     } else if (!strcmp(cmd, "backups")) {
-        cJSON *arr = sd_backups(db, app, 0, 0, &err);
-        if (!arr) {
-            rc = err.code ? err.code : DUMPER_EINTERNAL;
-        }
-        if (A.json)
-            print_json(arr);
-        else {
-            const cJSON *o;
-            cJSON_ArrayForEach(o, arr) printf("%s\t%s\t%s\t%s\t%.0f\t%s\t%s\n", jstr(o, "backup_id"),
-                                              jstr(o, "created_at"), jstr(o, "database_key"), jstr(o, "status"),
-                                              jnum(o, "size"), jstr(o, "file_name"), jstr(o, "error_code"));
-            cJSON_Delete(arr);
-        }
+        rc = print_list(sd_backups(db, app, 0, 0, &err), &err, backup_line);
     } else if (!strcmp(cmd, "schedules")) {
-        cJSON *arr = sd_schedules(db, app, &err);
-        if (!arr) {
-            rc = err.code ? err.code : DUMPER_EINTERNAL;
-        } else if (A.json) {
-            print_json(arr);
-        } else {
-            const cJSON *o;
-            cJSON_ArrayForEach(o, arr)
-            {
-                const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "next");
-                printf("%s\t%s\t%s\t%s\tnext=%s\n", jstr(o, "environment"), jstr(o, "database_key"), jstr(o, "cron"),
-                       jstr(o, "tz"), cJSON_GetArraySize(n) ? cJSON_GetArrayItem(n, 0)->valuestring : "-");
-            }
-            cJSON_Delete(arr);
-        }
+        rc = print_list(sd_schedules(db, app, &err), &err, schedule_line);
     } else if (!strcmp(cmd, "agents")) {
-        cJSON *arr = sd_agents(db, app, &err);
-        if (!arr) {
-            rc = err.code ? err.code : DUMPER_EINTERNAL;
-        }
-        if (A.json)
-            print_json(arr);
-        else {
-            const cJSON *o;
-            cJSON_ArrayForEach(o, arr) printf("%s\t%s\t%s\t%s\tpid=%.0f\t%s\tlast_seen=%s\n", jstr(o, "agent_id"),
-                                              jstr(o, "environment"), jstr(o, "role"), jstr(o, "hostname"),
-                                              jnum(o, "pid"), jstr(o, "dispatcher"), jstr(o, "last_seen"));
-            cJSON_Delete(arr);
-        }
+        rc = print_list(sd_agents(db, app, &err), &err, agent_line);
     } else {
         rc = usage_error("unknown command '%s'", cmd);
     }

@@ -26,16 +26,8 @@ SQL
 want=$(pg_fingerprint $DB)
 [ "$(printf '%s\n' "$want" | wc -l)" = 2 ] || fail "source fingerprint: $want"
 
-# Tools that record their arguments, then run the real ones under the same name.
-mkdir -p "$T/bin"
-for tool in pg_dump psql pg_restore; do
-  cat >"$T/bin/$tool" <<SH
-#!/bin/bash
-[ "\$1" = --version ] || printf '%s\n' "$tool \$*" >>"$T/argv.log"
-exec -a $tool "$PGBIN/$tool" "\$@"
-SH
-  chmod +x "$T/bin/$tool"
-done
+# Tools that record their arguments (test/lib/sql.sh), run with DUMPER_PG_BIN=$T/bin.
+pg_recording_tools
 # Every tool run since the last call got the live server alone: host/port of the one libpq chose.
 tools_pinned() {
   local what=$1 n

@@ -58,16 +58,8 @@ pgctl -D "$KD/standby" -l "$KD/standby.log" -w -t 60 -o "-p $STB -k $KD -c liste
 for _ in $(seq 1 300); do [ "$(kprint $STB shop 2>/dev/null)" = "$want" ] && break; sleep 0.1; done
 [ "$(kprint $STB shop)" = "$want" ] || fail "the standby did not catch up"
 
-# Tools that record their arguments, then run the real ones.
-mkdir -p "$T/bin"
-for tool in pg_dump psql pg_restore; do
-  cat >"$T/bin/$tool" <<SH
-#!/bin/bash
-[ "\$1" = --version ] || printf '%s\n' "$tool \$*" >>"$T/argv.log"
-exec -a $tool "$PGBIN/$tool" "\$@"
-SH
-  chmod +x "$T/bin/$tool"
-done
+# Tools that record their arguments (test/lib/sql.sh), run with DUMPER_PG_BIN=$T/bin.
+pg_recording_tools
 pinned_to() { # pinned_to PORT WHAT: every tool run since the last call was given that server alone
   local port=$1 what=$2 n
   n=$(grep -c . "$T/argv.log" || true)

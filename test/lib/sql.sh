@@ -7,6 +7,7 @@
 #   no_backup_left DIR            dumper list shows nothing and DIR has no non-hidden file
 #   cons_writer_start / cons_writer_stop / cons_torn / cons_backup   the consistency tests' writer
 #                                 (pg_consistency, my_consistency; see below)
+#   pg_recording_tools            $T/bin/{pg_dump,psql,pg_restore} log their argv to $T/argv.log
 #   urlenc STRING                 percent-encode STRING for a URL (every reserved character)
 #   wait_tool TOOL DB PID         wait (up to 5 s) until PID has a child TOOL working on DB
 #   watch_cmdlines SECRET TOOL DB PID   fail if any /proc/*/cmdline shows SECRET while PID runs;
@@ -63,6 +64,22 @@ expect_clean_error() {
   grep -q ':\*\*\*@' "$T/err" || { cat "$T/err" >&2; fail "$d: error does not show the redacted url"; }
   ! grep -qF "$PW" "$T/err" || fail "$d: the password appears in the error"
   note "$d -> $(cat "$T/err")"
+}
+
+# pg_recording_tools: $T/bin/{pg_dump,psql,pg_restore} append their arguments (not those of a
+# --version probe) to $T/argv.log, then run the real tool under the same name. Point dumper at them
+# with DUMPER_PG_BIN=$T/bin.
+pg_recording_tools() {
+  local tool
+  mkdir -p "$T/bin"
+  for tool in pg_dump psql pg_restore; do
+    cat >"$T/bin/$tool" <<SH
+#!/bin/bash
+[ "\$1" = --version ] || printf '%s\n' "$tool \$*" >>"$T/argv.log"
+exec -a $tool "$PGBIN/$tool" "\$@"
+SH
+    chmod +x "$T/bin/$tool"
+  done
 }
 
 urlenc() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
