@@ -1,5 +1,6 @@
 /* commands.c - backup, restore, verify and list subcommands. */
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "cli.h"
 #include "core/util.h"
+#include "io/pipeline.h"
 #include "job/backup.h"
 
 static void print_manifest_json(const dp_manifest *m, const char *path)
@@ -42,10 +44,15 @@ static const char backup_help[] =
     "  -t, --to LOCATION         backup directory (created if missing) or s3://bucket/prefix\n"
     "  -n, --name NAME           base name of the backup file (default: the database name)\n"
     "  -c, --compress CODEC      zstd (default), gzip or none\n"
-    "  -l, --level N             compression level (zstd 1-19, gzip 1-9)\n"
+    "  -l, --level N|MIN-MAX     compression level (zstd 1-19, gzip 1-9); MIN-MAX: zstd adapts its\n"
+    "                            level to the pace of the backup (default for zstd: 1-3, i.e. level 3\n"
+    "                            unless compression is the slowest stage; e.g. 1-19 spends a slow\n"
+    "                            network's waits on a better ratio)\n"
     "  -f, --format FORMAT       dump format (postgresql: sql or dump)\n"
     "  -o, --custom-options STR  extra options for the dump tool (split like a shell, never run by one)\n"
     "      --max-size BYTES      fail if the stored backup would exceed BYTES\n"
+    "      --limit-rate RATE     write to storage at most RATE bytes per second (K, M, G, T\n"
+    "                            suffixes in powers of 1024, as curl: 500K, 10M)\n"
     "      --endpoint URL        S3 endpoint (default: AWS_ENDPOINT_URL, else AWS for the region)\n"
     "      --region REGION       S3 region (default: AWS_REGION, else us-east-1)\n"
     "      --path-style          S3 path-style addressing (default with a custom endpoint)\n"
@@ -65,7 +72,7 @@ int cmd_backup(int argc, char **argv)
         {"endpoint", required_argument, 0, 'E'}, {"region", required_argument, 0, 'R'},
         {"path-style", no_argument, 0, 'P'},    {"part-size", required_argument, 0, 'S'},
         {"parallel", required_argument, 0, 'N'}, {"virtual-host", no_argument, 0, 'V'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+        {"limit-rate", required_argument, 0, 'L'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     dp_backup_req req;
     dp_storage_opts so = {0};
     memset(&req, 0, sizeof req);
@@ -90,11 +97,16 @@ int cmd_backup(int argc, char **argv)
             req.codec = (dp_codec)codec;
             break;
         }
-        case 'l':
-            req.level = (int)strtol(optarg, &end, 10);
-            if (*end || req.level < 1 || req.level > 19)
-                return cli_usage_error("backup", "invalid --level '%s'", optarg);
+        case 'l': {
+            /* N, or MIN-MAX: an adaptive zstd level */
+            long lo = strtol(optarg, &end, 10), hi = lo;
+            if (*end == '-' && end > optarg && isdigit((unsigned char)end[1]))
+                hi = strtol(end + 1, &end, 10);
+            if (*end || !isdigit((unsigned char)optarg[0]) || lo < 1 || hi > 19 || lo > hi)
+                return cli_usage_error("backup", "invalid --level '%s' (N or MIN-MAX, 1..19)", optarg);
+            req.level = lo == hi ? (int)lo : DP_LEVEL_ADAPT((int)lo, (int)hi);
             break;
+        }
         case 'f': req.src.format = optarg; break;
         case 'o': req.src.custom_options = optarg; break;
         case 'm':
@@ -102,6 +114,12 @@ int cmd_backup(int argc, char **argv)
             if (*end || !req.max_size)
                 return cli_usage_error("backup", "invalid --max-size '%s'", optarg);
             break;
+        case 'L': {
+            dp_err perr = {0};
+            if (dp_parse_rate(optarg, "--limit-rate", &req.limit_rate, &perr))
+                return cli_usage_error("backup", "%s", perr.msg);
+            break;
+        }
         case 'j': json = 1; break;
         case 'E': so.endpoint = optarg; break;
         case 'R': so.region = optarg; break;
@@ -132,6 +150,8 @@ int cmd_backup(int argc, char **argv)
         return cli_usage_error("backup", optind >= argc ? "missing database url" : "too many arguments");
     if (!req.storage)
         return cli_usage_error("backup", "missing --to <dir>");
+    if (req.codec == DP_CODEC_GZIP && req.level < 0)
+        return cli_usage_error("backup", "an adaptive --level (MIN-MAX) needs zstd compression");
     if (req.codec == DP_CODEC_GZIP && req.level > 9)
         return cli_usage_error("backup", "invalid --level %d for gzip (1-9)", req.level);
     req.db_url = argv[optind];

@@ -12,7 +12,10 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "io/filter.h"
+#include "io/pipeline.h"
 #include "job/backup.h"
+
+_Static_assert(DP_JOB_LIMIT_RATE_MAX == DP_RATE_MAX, "the job spec's limit_rate bound is the pipeline's");
 
 uint64_t dp_job_part_size(uint64_t n, uint64_t initial, uint64_t max)
 {
@@ -387,7 +390,8 @@ int dp_job_run(const dp_job_spec *spec, dp_err *err)
     ps->j = &j;
     ps->cur_size = dp_job_part_size(1, DP_JOB_PART_SIZE, j.max_part_size);
     m.created_ms = dp_now_ms();
-    if ((rc = dp_backup_stream(&url, drv, &src, DP_CODEC_ZSTD, 0, max_filesize, NULL, NULL, &ps->base, &m, err)))
+    if ((rc = dp_backup_stream(&url, drv, &src, DP_CODEC_ZSTD, 0, max_filesize, spec->limit_rate, NULL, NULL,
+                                 &ps->base, &m, err)))
         goto report;
     if ((rc = commit(&j, &m, ps, err)))
         goto report;

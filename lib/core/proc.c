@@ -192,6 +192,11 @@ int dp_proc_spawn(const dp_proc_opts *o, dp_proc **out, dp_err *err)
         rc = dp_err_sys(err, DUMPER_EIO, errno, "unable to create a pipe for %s", p->what);
         goto done;
     }
+    /* A dump tool writes its output in small pieces (pg_dump: 8 KiB fwrite buffers). With the default
+     * 64 KiB pipe the tool and the reader wake each other every few writes; 1 MiB (the unprivileged
+     * maximum by default) lets each side run for longer stretches (bench/README.md). Best effort. */
+    if (o->stdout_pipe)
+        (void)fcntl(outp[0], F_SETPIPE_SZ, 1 << 20);
     if (posix_spawn_file_actions_init(&fa) != 0) {
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
         goto done;

@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "io/pipeline.h"
 
 /* ---- progress filter ---- */
 
@@ -85,29 +86,41 @@ char *dp_backup_key(const char *name, int64_t created_ms, const char *format, dp
     return dp_asprintf("%s-%s.%s%s%s", name, stamp, format, *ext ? "." : "", ext);
 }
 
+/* Stages of the backup chain, and the pipeline's threads (docs/architecture.md, "Threads in the
+ * pipeline"): the producer (the source driver reading its dump tool) hands buffers to an async stage;
+ * its worker compresses, hashes and writes. DUMPER_PIPELINE=0 runs the whole chain in the producer's
+ * thread (the behaviour before the async stage; for measurements and as a way out). */
+static int pipeline_threads(void)
+{
+    const char *v = getenv("DUMPER_PIPELINE");
+    return v && !strcmp(v, "0") ? 0 : 1;
+}
+
 int dp_backup_stream(const dp_dburl *url, const dp_source_driver *drv, const dp_source_opts *src, dp_codec codec,
-                     int level, uint64_t max_size, dp_progress_fn progress, void *progress_ctx, dp_sink *writer,
-                     dp_manifest *m, dp_err *err)
+                     int level, uint64_t max_size, uint64_t limit_rate, dp_progress_fn progress, void *progress_ctx,
+                     dp_sink *writer, dp_manifest *m, dp_err *err)
 {
     int rc = 0;
     const char *format = NULL;
     if ((rc = drv->resolve_format(url, src, &format, err)))
         return rc;
-    dp_sink *sha = NULL, *head = NULL, *comp = NULL;
-    dp_sink *tail = borrow_new(writer);
+    /* Built from the storage end up; each constructor owns what it wraps, so on a NULL the chain
+     * built so far (`tail`) is freed. */
+    dp_sink *sha = NULL, *head = NULL, *comp = NULL, *tail = borrow_new(writer), *s;
+    if (tail && limit_rate)
+        tail = (s = dp_filter_throttle_new(limit_rate, tail)) ? s : (dp_sink_free(tail), NULL);
     if (tail && max_size)
-        tail = dp_filter_limit_new(max_size, tail);
+        tail = (s = dp_filter_limit_new(max_size, tail)) ? s : (dp_sink_free(tail), NULL);
     if (tail)
-        sha = dp_filter_sha256_new(tail);
-    if (sha)
-        comp = dp_filter_compress_new(codec, level, sha);
-    head = comp;
-    if (comp && progress)
-        head = progress_new(progress, progress_ctx, comp);
-    if (!head) {
-        dp_sink_free(comp ? comp : sha ? sha : tail);
+        tail = sha = (s = dp_filter_sha256_new(tail)) ? s : (dp_sink_free(tail), NULL);
+    if (tail)
+        tail = comp = (s = dp_filter_compress_new(codec, level, tail)) ? s : (dp_sink_free(tail), NULL);
+    if (tail && pipeline_threads())
+        tail = (s = dp_filter_async_new(tail, 0, 0)) ? s : (dp_sink_free(tail), NULL);
+    if (tail && progress)
+        tail = (s = progress_new(progress, progress_ctx, tail)) ? s : (dp_sink_free(tail), NULL);
+    if (!(head = tail))
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-    }
     int64_t start = dp_mono_ms();
     rc = drv->backup(url, src, head, err);
     if (!rc)
@@ -173,8 +186,8 @@ int dp_backup_run(const dp_backup_req *req, dp_backup_result *res, dp_err *err)
     }
     if ((rc = dp_storage_writer(st, res->key, &writer, err)))
         goto done;
-    if ((rc = dp_backup_stream(&url, drv, &req->src, req->codec, req->level, req->max_size, req->progress,
-                               req->progress_ctx, writer, &res->m, err)))
+    if ((rc = dp_backup_stream(&url, drv, &req->src, req->codec, req->level, req->max_size, req->limit_rate,
+                               req->progress, req->progress_ctx, writer, &res->m, err)))
         goto done;
     if (!(json = dp_manifest_to_json(&res->m))) {
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
@@ -395,14 +408,49 @@ static int load_manifest(dp_storage *st, const char *key, const char *sha256, co
     return 0;
 }
 
+/* The decompressor found the stream corrupt (err: "backup is corrupt: ..." or "backup is truncated:
+ * ..."). Say which object, and when its size differs from the manifest's say that instead: a short
+ * object shows up as a decompression error. The size comes from storage, not from the bytes hashed so
+ * far: with decompression in another thread, how far the read got when the error arrived varies. */
+static void corrupt_error(dp_storage *st, const char *key, const dp_manifest *m, dp_err *err)
+{
+    dp_object_info info;
+    dp_err e = {0};
+    char msg[DP_ERR_MSG_MAX];
+    uint64_t size = m->size;
+    if (dp_storage_stat(st, key, &info, &e) == 0) {
+        size = info.size;
+        free(info.key);
+    }
+    memcpy(msg, err->msg, sizeof msg);
+    dp_err_clear(err);
+    if (size < m->size)
+        dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is truncated: %llu of %llu bytes", key,
+                   (unsigned long long)size, (unsigned long long)m->size);
+    else if (size > m->size)
+        dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' has %llu bytes, its manifest says %llu", key,
+                   (unsigned long long)size, (unsigned long long)m->size);
+    else if (!strncmp(msg, "backup is ", 10))
+        dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is %s", key, msg + 10);
+    else
+        dp_err_set(err, DUMPER_ECORRUPT, "backup '%s': %s", key, msg);
+}
+
 /* Stream key from storage through sha256 into `to` (owned chain, ended here). Compares size and
  * sha256 against the manifest (made: one made from the file name and the sha256 given). */
 static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, int made, dp_sink *to,
                       dp_progress_fn progress, void *ctx, dp_err *err)
 {
-    dp_sink *sha = dp_filter_sha256_new(to);
-    if (!sha) {
+    /* Reading and hashing in this thread, decompressing (and feeding the restore target) in the async
+     * stage's worker: the verify pass takes the longer of the two instead of their sum. */
+    dp_sink *down = to;
+    if (pipeline_threads() && !(down = dp_filter_async_new(to, 0, 0))) {
         dp_sink_free(to);
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    }
+    dp_sink *sha = dp_filter_sha256_new(down);
+    if (!sha) {
+        dp_sink_free(down);
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     }
     dp_sink *head = progress ? progress_new(progress, ctx, sha) : sha;
@@ -414,15 +462,11 @@ static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, int
     if (!rc)
         rc = dp_sink_end(head, err);
     char hex[65] = "";
-    if (rc == DUMPER_ECORRUPT || !rc) {
-        /* A short object shows up as a decompression error (or none, uncompressed); report the size
-         * mismatch instead, which says what happened. */
-        if (sha->bytes < m->size) {
-            dp_err_clear(err);
-            rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is truncated: %llu of %llu bytes", key,
-                            (unsigned long long)sha->bytes, (unsigned long long)m->size);
-        }
-    }
+    if (rc == DUMPER_ECORRUPT)
+        corrupt_error(st, key, m, err);
+    else if (!rc && sha->bytes < m->size) /* uncompressed and short */
+        rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is truncated: %llu of %llu bytes", key,
+                        (unsigned long long)sha->bytes, (unsigned long long)m->size);
     if (!rc) {
         dp_filter_sha256_hex(sha, hex);
         if (sha->bytes != m->size)

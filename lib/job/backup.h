@@ -30,6 +30,7 @@ typedef struct dp_backup_req {
     dp_codec codec;
     int level;          /* 0 = codec default */
     uint64_t max_size;  /* 0 = unlimited; stored bytes */
+    uint64_t limit_rate; /* 0 = unlimited; else bytes per second written to storage (1..DP_RATE_MAX) */
     dp_progress_fn progress;
     void *progress_ctx;
 } dp_backup_req;
@@ -45,8 +46,8 @@ typedef struct dp_backup_result {
  * format, compression, sizes and sha256. On failure the caller aborts `writer`. The writer is
  * borrowed. `url` must be parsed already. */
 int dp_backup_stream(const dp_dburl *url, const dp_source_driver *drv, const dp_source_opts *src, dp_codec codec,
-                     int level, uint64_t max_size, dp_progress_fn progress, void *progress_ctx, dp_sink *writer,
-                     dp_manifest *m, dp_err *err);
+                     int level, uint64_t max_size, uint64_t limit_rate, dp_progress_fn progress, void *progress_ctx,
+                     dp_sink *writer, dp_manifest *m, dp_err *err);
 
 /* The backup file name: "<name>-<UTC stamp>.<format>[.<ext>]". Caller frees. */
 char *dp_backup_key(const char *name, int64_t created_ms, const char *format, dp_codec codec);
