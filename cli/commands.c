@@ -194,7 +194,7 @@ static int sha256_opt(const char *cmd, const char *v, const char **out)
 }
 
 static const char restore_help[] =
-    "usage: dumper restore <backup> <database-url> [--sha256 HEX] [--force] [--rdb-file PATH]\n"
+    "usage: dumper restore <backup> <database-url> [--sha256 HEX] [--force] [--jobs N] [--rdb-file PATH]\n"
     "\n"
     "Verifies the backup's checksum, then restores it. SQLite: into a new database file (built\n"
     "beside the target and moved into place when complete). Redis: writes the RDB file to\n"
@@ -209,12 +209,17 @@ static const char restore_help[] =
     "  -s, --sha256 HEX     the expected SHA-256 of the file (required without a manifest; checked\n"
     "                       against the manifest when there is one)\n"
     "  -F, --force          replace or write into a non-empty target\n"
+    "  -J, --jobs N         postgresql custom-format (--format dump) backups: restore with N parallel\n"
+    "                       pg_restore jobs. The dump is first spooled, uncompressed, to a file in\n"
+    "                       TMPDIR (needs that much free space), and the restore is not one\n"
+    "                       transaction: a failure leaves a partly restored database\n"
     "      --rdb-file PATH  redis: where to write the restored RDB file\n"
     "  -h, --help           this help\n";
 
 int cmd_restore(int argc, char **argv)
 {
     static const struct option opts[] = {{"force", no_argument, 0, 'F'},
+                                         {"jobs", required_argument, 0, 'J'},
                                          {"rdb-file", required_argument, 0, 'R'},
                                          {"sha256", required_argument, 0, 's'},
                                          {"help", no_argument, 0, 'h'},
@@ -223,13 +228,21 @@ int cmd_restore(int argc, char **argv)
     const char *sha256 = NULL;
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":FR:s:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":FJ:R:s:h", opts, NULL)) != -1) {
         switch (c) {
         case 's':
             if (sha256_opt("restore", optarg, &sha256))
                 return DUMPER_EUSAGE;
             break;
         case 'F': src.force = 1; break;
+        case 'J': {
+            char *end;
+            long j = strtol(optarg, &end, 10);
+            if (*end || !isdigit((unsigned char)optarg[0]) || j < 1 || j > 64)
+                return cli_usage_error("restore", "invalid --jobs '%s' (1..64)", optarg);
+            src.jobs = (int)j;
+            break;
+        }
         case 'R': src.restore_file = optarg; break;
         case 'h': fputs(restore_help, stdout); return 0;
         case ':': return cli_usage_error("restore", "option '%s' needs a value", argv[optind - 1]);

@@ -557,6 +557,10 @@ int dp_backup_restore(dp_storage *st, const char *key, const char *sha256, const
                             dp_db_type_name(url.type));
         goto done;
     }
+    if (src->jobs > 1 && !(drv->features & DP_SOURCE_FEAT_RESTORE_JOBS)) {
+        rc = dp_err_set(err, DUMPER_EUSAGE, "--jobs is not supported for %s restores (only postgresql)", drv->name);
+        goto done;
+    }
     if (strcmp(m.source_type, drv->name) != 0) {
         rc = dp_err_set(err, DUMPER_EUSAGE, "backup '%s' is a %s backup and cannot be restored into %s", key,
                         m.source_type, drv->name);
