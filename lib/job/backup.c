@@ -86,14 +86,16 @@ char *dp_backup_key(const char *name, int64_t created_ms, const char *format, dp
     return dp_asprintf("%s-%s.%s%s%s", name, stamp, format, *ext ? "." : "", ext);
 }
 
-/* Stages of the backup chain, and the pipeline's threads (docs/architecture.md, "Threads in the
- * pipeline"): the producer (the source driver reading its dump tool) hands buffers to an async stage;
- * its worker compresses, hashes and writes. DUMPER_PIPELINE=0 runs the whole chain in the producer's
- * thread (the behaviour before the async stage; for measurements and as a way out). */
-static int pipeline_threads(void)
+/* The pipeline's threads (docs/architecture.md, "Threads in the pipeline"): a backup's producer (the
+ * source driver reading its dump tool) hands buffers to an async stage whose worker compresses, and the
+ * compressed bytes go through a second stage to a third thread that hashes, throttles and writes;
+ * restore and verify read and hash in one thread and decompress into the target in another.
+ * DUMPER_PIPELINE=0 runs everything in the caller's thread, =1 uses only the first stage (for
+ * measurements, and as a way out). */
+static int pipeline_stages(void)
 {
     const char *v = getenv("DUMPER_PIPELINE");
-    return v && !strcmp(v, "0") ? 0 : 1;
+    return v && (!strcmp(v, "0") || !strcmp(v, "1")) ? v[0] - '0' : 2;
 }
 
 int dp_backup_stream(const dp_dburl *url, const dp_source_driver *drv, const dp_source_opts *src, dp_codec codec,
@@ -113,9 +115,11 @@ int dp_backup_stream(const dp_dburl *url, const dp_source_driver *drv, const dp_
         tail = (s = dp_filter_limit_new(max_size, tail)) ? s : (dp_sink_free(tail), NULL);
     if (tail)
         tail = sha = (s = dp_filter_sha256_new(tail)) ? s : (dp_sink_free(tail), NULL);
+    if (tail && pipeline_stages() >= 2)
+        tail = (s = dp_filter_async_new(tail, 0, 0)) ? s : (dp_sink_free(tail), NULL);
     if (tail)
         tail = comp = (s = dp_filter_compress_new(codec, level, tail)) ? s : (dp_sink_free(tail), NULL);
-    if (tail && pipeline_threads())
+    if (tail && pipeline_stages() >= 1)
         tail = (s = dp_filter_async_new(tail, 0, 0)) ? s : (dp_sink_free(tail), NULL);
     if (tail && progress)
         tail = (s = progress_new(progress, progress_ctx, tail)) ? s : (dp_sink_free(tail), NULL);
@@ -444,7 +448,7 @@ static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, int
     /* Reading and hashing in this thread, decompressing (and feeding the restore target) in the async
      * stage's worker: the verify pass takes the longer of the two instead of their sum. */
     dp_sink *down = to;
-    if (pipeline_threads() && !(down = dp_filter_async_new(to, 0, 0))) {
+    if (pipeline_stages() && !(down = dp_filter_async_new(to, 0, 0))) {
         dp_sink_free(to);
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     }

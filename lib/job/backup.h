@@ -1,12 +1,13 @@
 /*
  * backup.h - backup, verify, restore and list: the pipelines the CLI and the agent's job process run.
  *
- *   backup:  source -> [progress] -> compress -> [limit] -> sha256 -> storage writer
- *            then the manifest is stored, then the backup object is committed (published).
- *   verify:  storage -> sha256 -> decompress -> null       (checks sha256, sizes, compression)
+ *   backup:  source -> [progress] -> async -> compress -> async -> sha256 -> [limit] -> [throttle]
+ *            -> storage writer; then the manifest is stored, then the backup object is committed.
+ *   verify:  storage -> sha256 -> async -> decompress -> null   (checks sha256, sizes, compression)
  *   restore: verify pass first (checksum before touching the target), then
- *            storage -> sha256 -> decompress -> source restore sink; committed only if the second
- *            pass hashes equal too.
+ *            storage -> sha256 -> async -> decompress -> source restore sink; committed only if the
+ *            second pass hashes equal too.
+ * "async" is a thread boundary (io/pipeline.h; docs/architecture.md, "Threads in the pipeline").
  */
 #ifndef DP_BACKUP_H
 #define DP_BACKUP_H
@@ -28,7 +29,7 @@ typedef struct dp_backup_req {
     const dp_storage_opts *storage_opts; /* may be NULL */
     const char *name;                    /* base name of the file; NULL = derived from the URL */
     dp_codec codec;
-    int level;          /* 0 = codec default */
+    int level;          /* N > 0 fixed, 0 = codec default (zstd: adaptive 1-3), DP_LEVEL_ADAPT(lo, hi) */
     uint64_t max_size;  /* 0 = unlimited; stored bytes */
     uint64_t limit_rate; /* 0 = unlimited; else bytes per second written to storage (1..DP_RATE_MAX) */
     dp_progress_fn progress;
