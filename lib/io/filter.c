@@ -63,6 +63,8 @@ typedef struct {
     int vote;             /* the last window's verdict: -1 lower, +1 raise, 0 keep */
     int64_t win_start;    /* ns; 0 = no window yet */
     int64_t t_comp, t_down; /* ns spent in zstd / in the sinks below during the window */
+    int64_t c_comp;       /* CPU ns of this thread in zstd during the window */
+    int use_cpu;          /* the contention rule is on (tests turn it off) */
     uint64_t win_in;      /* input bytes in the window */
     uint64_t window;      /* input bytes between two verdicts (ADAPT_WINDOW) */
     unsigned changes;     /* level changes so far (tests, debug log) */
@@ -70,23 +72,27 @@ typedef struct {
 
 #define ADAPT_WINDOW (8u << 20) /* input bytes between two verdicts */
 
-static int64_t mono_ns(void)
+static int64_t clock_ns(clockid_t c)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(c, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+static int64_t mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+static int64_t cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 
-/* Hand compressed bytes down, timing how long the sinks below take. */
+/* Hand compressed bytes down, timing how long the sinks below take (wall time, and this thread's CPU
+ * time so that it can be taken out of zstd's). */
 static int zstd_c_emit(zstd_sink *z, size_t n, dp_err *err)
 {
     if (!n)
         return 0;
     if (z->min_level == z->max_level)
         return dp_sink_write(z->base.next, z->out, n, err);
-    int64_t t0 = mono_ns();
+    int64_t t0 = mono_ns(), c0 = cpu_ns();
     int rc = dp_sink_write(z->base.next, z->out, n, err);
     z->t_down += mono_ns() - t0;
+    z->c_comp -= cpu_ns() - c0;
     return rc;
 }
 
@@ -106,9 +112,15 @@ static int zstd_c_run(zstd_sink *z, ZSTD_inBuffer *in, ZSTD_EndDirective op, dp_
 }
 
 /*
- * The adaptive level: every ADAPT_WINDOW input bytes (a window), split the window's wall time into time in zstd,
- * time in the sinks below (hash, encryption, the writer: the output side) and the rest, idle (waiting
- * for input: the dump tool is the slowest stage). Then:
+ * The adaptive level: every ADAPT_WINDOW input bytes (a window), split the window's wall time into time
+ * in zstd, time in the sinks below (the second async stage, or hash, encryption and the writer: the
+ * output side) and the rest, idle (waiting for input: the dump is the slowest stage); also take this
+ * thread's CPU time in zstd. Then:
+ *   - zstd takes a quarter of the window or more and waited for a CPU more than 20% of its time
+ *     (wall - CPU): the machine's cores are all busy and compression competes with the dump itself
+ *     (on 2 cores beside a local database server: its backend and pg_dump) or with the host's own
+ *     work: one level lower. Idle time would not show it: the dump slows down with us, so we seem to
+ *     wait for it. (Below a quarter, compression hardly matters and a few preemptions are noise.)
  *   - idle under 10%: this thread sets the pace. If zstd takes more of it than the output side,
  *     compression is the bottleneck: one level lower. Else the output (a slow network, a rate
  *     limit) is: one level higher, spending the wait on a better ratio.
@@ -119,9 +131,11 @@ static int zstd_c_run(zstd_sink *z, ZSTD_inBuffer *in, ZSTD_EndDirective op, dp_
  * (a zstd stream of several frames decompresses as one; the cost is one frame header and the
  * window's history, noise at 16 MiB or more per frame).
  */
-int dp_zstd_adapt_verdict(int64_t wall, int64_t t_comp, int64_t t_down)
+int dp_zstd_adapt_verdict(int64_t wall, int64_t t_comp, int64_t c_comp, int64_t t_down)
 {
     int64_t idle = wall - t_comp - t_down;
+    if (c_comp >= 0 && t_comp * 4 > wall && (t_comp - c_comp) * 5 > t_comp)
+        return -1;
     if (idle * 10 < wall)
         return t_comp >= t_down ? -1 : +1;
     return idle > t_comp ? +1 : 0;
@@ -130,12 +144,12 @@ int dp_zstd_adapt_verdict(int64_t wall, int64_t t_comp, int64_t t_down)
 static int adapt(zstd_sink *z, int64_t now, dp_err *err)
 {
     int64_t wall = now - z->win_start;
-    int v = dp_zstd_adapt_verdict(wall, z->t_comp, z->t_down);
+    int v = dp_zstd_adapt_verdict(wall, z->t_comp, z->use_cpu ? z->c_comp : -1, z->t_down);
     int want = z->level + (v == z->vote ? v : 0);
-    int64_t z_comp = z->t_comp, z_down = z->t_down;
+    int64_t z_comp = z->t_comp, z_down = z->t_down, z_cpu = z->c_comp;
     z->vote = v == z->vote ? 0 : v;
     z->win_start = now;
-    z->t_comp = z->t_down = 0;
+    z->t_comp = z->t_down = z->c_comp = 0;
     z->win_in = 0;
     if (want < z->min_level || want > z->max_level || want == z->level)
         return 0;
@@ -145,8 +159,9 @@ static int adapt(zstd_sink *z, int64_t now, dp_err *err)
     size_t r = ZSTD_CCtx_setParameter(z->cs, ZSTD_c_compressionLevel, want);
     if (ZSTD_isError(r))
         return dp_err_set(err, DUMPER_EINTERNAL, "zstd compression failed: %s", ZSTD_getErrorName(r));
-    dp_debug("zstd level %d -> %d (window: %lld ms, zstd %lld ms, output %lld ms)", z->level, want,
-             (long long)(wall / 1000000), (long long)(z_comp / 1000000), (long long)(z_down / 1000000));
+    dp_debug("zstd level %d -> %d (window: %lld ms, zstd %lld ms of which CPU %lld ms, output %lld ms)", z->level,
+             want, (long long)(wall / 1000000), (long long)(z_comp / 1000000), (long long)(z_cpu / 1000000),
+             (long long)(z_down / 1000000));
     z->level = want;
     z->changes++;
     z->win_start = mono_ns(); /* the flush is not part of the next window */
@@ -159,13 +174,14 @@ static int zstd_c_write(dp_sink *s, const void *p, size_t n, dp_err *err)
     ZSTD_inBuffer in = {p, n, 0};
     if (z->min_level == z->max_level)
         return zstd_c_run(z, &in, ZSTD_e_continue, err);
-    int64_t t0 = mono_ns(), down0 = z->t_down;
+    int64_t t0 = mono_ns(), c0 = cpu_ns(), down0 = z->t_down;
     if (!z->win_start)
         z->win_start = t0;
     if (zstd_c_run(z, &in, ZSTD_e_continue, err))
         return err->code;
     int64_t now = mono_ns();
     z->t_comp += (now - t0) - (z->t_down - down0);
+    z->c_comp += cpu_ns() - c0; /* zstd_c_emit took the output's CPU time out */
     z->win_in += n;
     return z->win_in >= z->window ? adapt(z, now, err) : 0;
 }
@@ -246,6 +262,7 @@ static dp_sink *zstd_new(int compress, int level, dp_sink *next)
         }
         z->level = z->max_level; /* start at the best ratio asked for; adapt() steps down if needed */
         z->window = ADAPT_WINDOW;
+        z->use_cpu = 1;
         z->cs = ZSTD_createCCtx();
         z->outcap = ZSTD_CStreamOutSize();
         if (z->cs) {
@@ -395,10 +412,12 @@ static dp_sink *gz_new(int compress, int level, dp_sink *next)
     return &g->base;
 }
 
-void dp_filter_zstd_set_window(dp_sink *s, uint64_t bytes)
+void dp_filter_zstd_adapt_config(dp_sink *s, uint64_t window, int use_cpu)
 {
-    if (s && s->ops == &zstd_c_ops && bytes)
-        ((zstd_sink *)s)->window = bytes;
+    if (s && s->ops == &zstd_c_ops && window) {
+        ((zstd_sink *)s)->window = window;
+        ((zstd_sink *)s)->use_cpu = use_cpu;
+    }
 }
 
 int dp_filter_zstd_level(const dp_sink *s, unsigned *changes)

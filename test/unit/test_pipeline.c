@@ -685,6 +685,9 @@ static void feed(dp_sink *z, const unsigned char *src, size_t len, size_t kib, u
         dp_buf_append(orig, src + (off % len), chunk);
 }
 
+static int64_t verdict3(int64_t wall, int64_t zstd, int64_t out) { return dp_zstd_adapt_verdict(wall, zstd, -1, out); }
+#define dp_zstd_adapt_verdict verdict3
+
 static void test_zstd_adapt_verdict(void **state)
 {
     const int64_t ms = 1000000;
@@ -702,6 +705,17 @@ static void test_zstd_adapt_verdict(void **state)
     assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 40 * ms, 40 * ms), 0);
     assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 0, 0), +1);
     assert_int_equal(dp_zstd_adapt_verdict(0, 0, 0), 0); /* nothing measurable: keep */
+#undef dp_zstd_adapt_verdict
+    /* CPU contention: zstd got the CPU for less than 80% of its wall time -> lower, whatever else */
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 30 * ms, 23 * ms, 0), -1);  /* idle 70% */
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 30 * ms, 24 * ms, 0), +1);  /* 80%: not contended */
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 25 * ms, 10 * ms, 0), +1);  /* zstd 25%: too little to matter */
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 26 * ms, 10 * ms, 0), -1);
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 40 * ms, 31 * ms, 58 * ms), -1); /* output-bound */
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 40 * ms, 32 * ms, 58 * ms), +1);
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 95 * ms, 95 * ms, 1 * ms), -1); /* busy, uncontended */
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 50 * ms, 50 * ms, 0), 0);
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 50 * ms, -1, 0), 0); /* CPU not considered */
 }
 
 /* The level moves with the pace, one step per two windows, between the bounds asked for. Slow phases
@@ -717,7 +731,7 @@ static void test_zstd_adaptive(void **state)
     w->out = &out;
     dp_sink *z = dp_filter_compress_new(DP_CODEC_ZSTD, DP_LEVEL_ADAPT(1, 3), &w->base);
     assert_non_null(z);
-    dp_filter_zstd_set_window(z, 1u << 20);
+    dp_filter_zstd_adapt_config(z, 1u << 20, 0);
     unsigned changes = 0;
     assert_int_equal(dp_filter_zstd_level(z, &changes), 3); /* starts at the best ratio asked for */
     /* compression is the bottleneck (no idle, a fast output): down to the minimum, and no further */
@@ -747,7 +761,7 @@ static void test_zstd_adaptive(void **state)
     assert_memory_equal(back.data, orig.data, orig.len);
     /* a fixed level never changes */
     z = dp_filter_compress_new(DP_CODEC_ZSTD, 3, dp_sink_null_new());
-    dp_filter_zstd_set_window(z, 1u << 20);
+    dp_filter_zstd_adapt_config(z, 1u << 20, 0);
     feed(z, src, len, 6 * 1024, 0, NULL);
     assert_int_equal(dp_filter_zstd_level(z, &changes), 3);
     assert_int_equal(changes, 0);
@@ -760,7 +774,7 @@ static void test_zstd_adaptive(void **state)
     /* the default is adaptive between 1 and 3 */
     z = dp_filter_compress_new(DP_CODEC_ZSTD, 0, dp_sink_null_new());
     assert_int_equal(dp_filter_zstd_level(z, NULL), DP_ZSTD_ADAPT_MAX);
-    dp_filter_zstd_set_window(z, 1u << 20);
+    dp_filter_zstd_adapt_config(z, 1u << 20, 0);
     feed(z, src, len, 8 * 1024, 0, NULL);
     assert_int_equal(dp_filter_zstd_level(z, NULL), DP_ZSTD_ADAPT_MIN);
     dp_sink_free(z);
