@@ -11,6 +11,9 @@
 # and with BENCH_RESTORE=1 (default) RUNS rounds of, each into a freshly created empty database:
 #   psql_load   zstd -dc backup | psql -1 -v ON_ERROR_STOP=1  (the baseline restore)
 #   restore     dumper restore backup postgres://...          (verify pass, then the restore)
+#   pg_restore_jN  zstd -dc custom > f; pg_restore -j N f     (BENCH_JOBS=N > 1, default 2: the same
+#                                                               by hand, from a --format dump backup)
+#   restore_jN  dumper restore custom postgres://... --jobs N
 # Every line measured carries wall time, CPU (user+sys of the tree's waited-for processes: not the
 # server's backend), peak RSS and the load average before it; the summary tables give medians and
 # ratios to pg_null and pg_zstd (backup) or psql_load (restore).
@@ -20,7 +23,7 @@
 # Env: BENCH_PG_PORT (default DUMPER_TEST_PORT_BASE + 90, else 25590), BENCH_DIR (default
 #   /tmp/dumper-bench-pg-<port>), BENCH_SCALE (pgbench scale, default 35), BENCH_TEXT_ROWS (rows of
 #   semi-random text, default 3000000: ~1 GB in all, dump ~760 MB), BENCH_RUNS (default 5),
-#   BENCH_RESTORE (1), BENCH_VARIANTS: extra dumper backups, ';'-separated "label|ENV=V ...|args",
+#   BENCH_RESTORE (1), BENCH_JOBS (2; 1 = no parallel restore rows), BENCH_VARIANTS: extra dumper backups, ';'-separated "label|ENV=V ...|args",
 #   e.g. 'level3||--level 3;single|DUMPER_PIPELINE=0|'.
 # Needs a built tree (build/bin/dumper), pgbench, zstd and /usr/bin/time (package `time`).
 set -euo pipefail
@@ -31,6 +34,7 @@ DIR=${BENCH_DIR:-/tmp/dumper-bench-pg-$PORT}
 SCALE=${BENCH_SCALE:-35}
 TEXT_ROWS=${BENCH_TEXT_ROWS:-3000000}
 RUNS=${BENCH_RUNS:-5}
+JOBS=${BENCH_JOBS:-2}
 DUMPER=${DUMPER:-$ROOT/build/bin/dumper}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
 PW=bench-pw
@@ -116,12 +120,22 @@ bench_summary pg_null pg_zstd
 if [ "${BENCH_RESTORE:-1}" = 1 ]; then
   BENCH_RESULTS=$BENCH_TMP/restore-results
   fresh() { psql -d postgres -qc "DROP DATABASE IF EXISTS bench_restore" -c "CREATE DATABASE bench_restore"; }
+  if [ "$JOBS" -gt 1 ]; then
+    "$DUMPER" backup "$URL/$DB" --to "$BENCH_TMP/custom" --format dump >/dev/null
+    custom=$(ls "$BENCH_TMP"/custom/*.dump.zst)
+  fi
   for round in $(seq 1 "$RUNS"); do
     log "restore round $round/$RUNS"
     fresh
     bench_measure psql_load bash -c "zstd -dc '$backup' | psql -X -q -1 -v ON_ERROR_STOP=1 -d bench_restore"
     fresh
     bench_measure restore "$DUMPER" restore "$backup" "$URL/bench_restore"
+    if [ "$JOBS" -gt 1 ]; then
+      fresh
+      bench_measure pg_restore_j$JOBS bash -c "zstd -dc '$custom' > '$BENCH_TMP/c.dump' && pg_restore -j $JOBS --exit-on-error -d bench_restore '$BENCH_TMP/c.dump'; rc=\$?; rm -f '$BENCH_TMP/c.dump'; exit \$rc"
+      fresh
+      bench_measure restore_j$JOBS "$DUMPER" restore "$custom" "$URL/bench_restore" --jobs "$JOBS"
+    fi
   done
   [ "$(psql -d bench_restore -Atc "SELECT count(*), sum(amount) FROM notes")" = \
     "$(psql -d $DB -Atc "SELECT count(*), sum(amount) FROM notes")" ] || { log "restored database differs"; exit 1; }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -268,13 +269,21 @@ static dp_sink *zstd_new(int compress, int level, dp_sink *next)
         if (z->cs) {
             ZSTD_CCtx_setParameter(z->cs, ZSTD_c_compressionLevel, z->level);
             ZSTD_CCtx_setParameter(z->cs, ZSTD_c_checksumFlag, 1);
-            /* DUMPER_ZSTD_THREADS=N (1-8): compress in N worker threads beside the producer instead
-             * of in its thread. Off by default (a backup should stay cheap for the host); it pays
-             * when compression, not the database, bounds the backup (bench/README.md). */
+            /* zstd's own worker threads, so that compression can use more than one core: 2 when 4
+             * or more cores are online (the pipeline's threads take the reader, the compressor's
+             * caller and the writer; the database may be local), none below (measured on 2 cores:
+             * no faster than the pipeline alone, ~10 MiB more; bench/README.md).
+             * DUMPER_ZSTD_THREADS=N (0-8) overrides. Workers inherit the calling thread's signal mask:
+             * the pipeline's worker blocks every signal. */
             const char *t = getenv("DUMPER_ZSTD_THREADS");
             char *end = NULL;
-            long n = t && *t ? strtol(t, &end, 10) : 0;
-            if (n > 0 && n <= 8 && end && !*end) {
+            long n = sysconf(_SC_NPROCESSORS_ONLN) >= 4 ? 2 : 0;
+            if (t && *t) {
+                long v = strtol(t, &end, 10);
+                if (v >= 0 && v <= 8 && !*end)
+                    n = v;
+            }
+            if (n > 0) {
                 ZSTD_CCtx_setParameter(z->cs, ZSTD_c_nbWorkers, (int)n);
                 /* Small jobs keep memory near the single-threaded figure (default: 4 windows). */
                 ZSTD_CCtx_setParameter(z->cs, ZSTD_c_jobSize, 2 << 20);

@@ -722,6 +722,7 @@ static void test_zstd_adapt_verdict(void **state)
  * are made slow by sleeping, so the verdicts hold under valgrind too. */
 static void test_zstd_adaptive(void **state)
 {
+    setenv("DUMPER_ZSTD_THREADS", "0", 1); /* the same on any number of cores */
     size_t len = 4u << 20;
     unsigned char *src = text(len + (256 * 1024));
     dp_buf out = {0}, orig = {0}, back = {0};
@@ -784,6 +785,35 @@ static void test_zstd_adaptive(void **state)
     free(src);
 }
 
+/* zstd's worker threads (DUMPER_ZSTD_THREADS, default 2 on 4+ cores) with the adaptive level: the
+ * level still drops when compression is the bottleneck, and the frames decompress equal. */
+static void test_zstd_threads(void **state)
+{
+    setenv("DUMPER_ZSTD_THREADS", "2", 1);
+    size_t len = 4u << 20;
+    unsigned char *src = text(len + (256 * 1024));
+    dp_buf out = {0}, orig = {0}, back = {0};
+    dp_sink *z = dp_filter_compress_new(DP_CODEC_ZSTD, DP_LEVEL_ADAPT(1, 3), dp_sink_buf_new(&out));
+    assert_non_null(z);
+    dp_filter_zstd_adapt_config(z, 1u << 20, 0);
+    feed(z, src, len, 12 * 1024, 0, &orig);
+    assert_true(dp_filter_zstd_level(z, NULL) < 3);
+    dp_err err = {0};
+    assert_int_equal(dp_sink_commit(z, &err), 0);
+    dp_sink_free(z);
+    dp_sink *d = dp_filter_decompress_new(DP_CODEC_ZSTD, dp_sink_buf_new(&back));
+    assert_int_equal(dp_sink_write(d, out.data, out.len, &err), 0);
+    assert_int_equal(dp_sink_commit(d, &err), 0);
+    dp_sink_free(d);
+    assert_int_equal(back.len, orig.len);
+    assert_memory_equal(back.data, orig.data, orig.len);
+    dp_buf_free(&out);
+    dp_buf_free(&orig);
+    dp_buf_free(&back);
+    free(src);
+    unsetenv("DUMPER_ZSTD_THREADS");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -801,6 +831,7 @@ int main(void)
         cmocka_unit_test(test_throttle_cancel),
         cmocka_unit_test(test_zstd_adapt_verdict),
         cmocka_unit_test(test_zstd_adaptive),
+        cmocka_unit_test(test_zstd_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
