@@ -31,31 +31,35 @@ if [ -n "${DUMPER_TEST_HAVE_PG:-}" ]; then
     -c "DROP ROLE IF EXISTS dp_secret_user" -c "CREATE ROLE dp_secret_user LOGIN PASSWORD \$pw\$$SECRET\$pw\$" \
     -c "CREATE DATABASE dp_secret OWNER dp_secret_user"
   pgq dp_secret -c "SET ROLE dp_secret_user" \
-    -c "CREATE TABLE t AS SELECT g AS id, md5(g::text) || md5((-g)::text) AS v FROM generate_series(1, 100000) g"
-  # ~7 MB of hex text (~3.4 MB stored) written at 2 MiB/s: the dump tool runs for about a second,
-  # blocked behind the rate limit once the pipe and the pipeline's buffers (~3 MiB) are full.
-  PGPASSWORD=$SECRET "$DUMPER" backup "postgres://dp_secret_user@$PGH:$PGP/dp_secret" --to "$T/pg" --limit-rate 2M \
+    -c "CREATE TABLE t AS SELECT g AS id, repeat(md5(g::text), 4) AS v FROM generate_series(1, 20000) g"
+  # the dump tool waits ~2 s for a lock held meanwhile: long enough to be seen (the pipeline's buffers
+  # would take all of this table at once)
+  pg_hold_lock dp_secret t 2
+  PGPASSWORD=$SECRET "$DUMPER" backup "postgres://dp_secret_user@$PGH:$PGP/dp_secret" --to "$T/pg" \
     >"$T/pg.out" 2>"$T/pg.err" &
   bpid=$!
   seen=$(watch_cmdlines "$SECRET" pg_dump dp_secret $bpid)
   wait $bpid || { cat "$T/pg.err" >&2; fail "postgresql backup with an awkward password failed"; }
+  wait "$HOLD_PID" || true
   [ "$seen" -gt 0 ] || fail "pg_dump was never seen running: the scan proves nothing"
   note "postgresql: $seen scans while pg_dump ran, password in no cmdline"
   # A password inside the URL argument: dumper overwrites it in its own argv at start-up, so once
   # the dump runs no cmdline shows it either (only the instant between exec and that is exposed).
-  "$DUMPER" backup "postgres://dp_secret_user:$(urlenc "$SECRET")@$PGH:$PGP/dp_secret" --to "$T/pg2" --limit-rate 2M \
+  pg_hold_lock dp_secret t 2
+  "$DUMPER" backup "postgres://dp_secret_user:$(urlenc "$SECRET")@$PGH:$PGP/dp_secret" --to "$T/pg2" \
     >"$T/pg2.out" 2>"$T/pg2.err" &
   bpid=$!
   wait_tool pg_dump dp_secret $bpid
   seen=$(watch_cmdlines "$SECRET" pg_dump dp_secret $bpid)
   wait $bpid || { cat "$T/pg2.err" >&2; fail "postgresql backup with the password in the url failed"; }
+  wait "$HOLD_PID" || true
   [ "$seen" -gt 0 ] || fail "pg_dump was never seen running (password in the url)"
   note "postgresql, password in the url: $seen scans, password in no cmdline"
   # The awkward password also works for restore (psql gets it the same way).
   pgq postgres -c "CREATE DATABASE dp_secret2 OWNER dp_secret_user"
   check "restore with the awkward password" "$DUMPER" restore "$(cat "$T/pg.out")" \
     "postgres://dp_secret_user:$(urlenc "$SECRET")@$PGH:$PGP/dp_secret2"
-  [ "$(pgq dp_secret2 -c "SELECT count(*) FROM t")" = 100000 ] || fail "restore incomplete"
+  [ "$(pgq dp_secret2 -c "SELECT count(*) FROM t")" = 20000 ] || fail "restore incomplete"
   pgq postgres -c "DROP DATABASE dp_secret WITH (FORCE)" -c "DROP DATABASE dp_secret2 WITH (FORCE)" \
     -c "DROP ROLE dp_secret_user"
 fi
@@ -69,19 +73,21 @@ if [ -n "${DUMPER_TEST_HAVE_MARIADB:-}" ]; then
           CREATE DATABASE dp_secret2; GRANT ALL ON dp_secret.* TO 'dp_secret_user'@'%';
           GRANT ALL ON dp_secret2.* TO 'dp_secret_user'@'%';
           CREATE TABLE dp_secret.t (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB;
-          USE dp_secret; INSERT INTO dp_secret.t SELECT seq, CONCAT(MD5(seq), MD5(-seq)) FROM seq_1_to_100000;"
+          USE dp_secret; INSERT INTO dp_secret.t SELECT seq, REPEAT(MD5(seq), 4) FROM seq_1_to_20000;"
   mkdir -p "$T/tmp"
+  my_hold_lock dp_secret t 2
   TMPDIR="$T/tmp" DUMPER_DB_PASSWORD=$SECRET "$DUMPER" backup "mariadb://dp_secret_user@127.0.0.1:$MYP/dp_secret" \
-    --to "$T/my" --limit-rate 2M >"$T/my.out" 2>"$T/my.err" &
+    --to "$T/my" >"$T/my.out" 2>"$T/my.err" &
   bpid=$!
   seen=$(watch_cmdlines "$SECRET" mariadb-dump dp_secret $bpid)
   wait $bpid || { cat "$T/my.err" >&2; fail "mariadb backup with an awkward password failed"; }
+  wait "$HOLD_PID" || true
   [ "$seen" -gt 0 ] || fail "mariadb-dump was never seen running: the scan proves nothing"
   [ -z "$(ls -A "$T/tmp")" ] || fail "credentials file left behind: $(ls -A "$T/tmp")"
   note "mariadb: $seen scans while mariadb-dump ran, password in no cmdline, option file removed"
   check "restore with the awkward password" env TMPDIR="$T/tmp" "$DUMPER" restore "$(cat "$T/my.out")" \
     "mariadb://dp_secret_user:$(urlenc "$SECRET")@127.0.0.1:$MYP/dp_secret2"
-  [ "$(myq -e "SELECT COUNT(*) FROM dp_secret2.t")" = 100000 ] || fail "restore incomplete"
+  [ "$(myq -e "SELECT COUNT(*) FROM dp_secret2.t")" = 20000 ] || fail "restore incomplete"
   [ -z "$(ls -A "$T/tmp")" ] || fail "credentials file left behind after restore"
   myq -e "DROP DATABASE dp_secret; DROP DATABASE dp_secret2; DROP USER 'dp_secret_user'@'%'"
 fi
