@@ -9,8 +9,13 @@
 #                                children), peak RSS (the largest process of the tree), median load,
 #                                and the ratio of the median wall to label BASE's (and BASE2's)
 #   bench_header                 date, machine, load: the lines every recorded result starts with
+#   bench_dumper_backup URL      `dumper backup URL` measured as "dumper"; the backup and its manifest
+#                                are kept as $BENCH_BACKUP (the previous one removed), its size in
+#                                $BENCH_BACKUP_SIZE
+#   bench_variants URL           one `dumper backup URL` per BENCH_VARIANTS entry: ';'-separated
+#                                "label|ENV=V ...|args", e.g. 'level3||--level 3;single|DUMPER_PIPELINE=0|'
 #
-# Needs BENCH_RESULTS (a file) and BENCH_TMP (a directory) set by the caller.
+# Needs BENCH_RESULTS (a file), BENCH_TMP (a directory) and DUMPER set by the caller.
 
 bench_measure() {
   local label=$1; shift
@@ -71,4 +76,27 @@ bench_header() {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "machine: $(uname -srm), $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)), $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo); shared with other jobs"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+bench_dumper_backup() {
+  rm -rf "$BENCH_TMP/out"
+  bench_measure dumper "$DUMPER" backup "$1" --to "$BENCH_TMP/out"
+  rm -f "${BENCH_BACKUP:-}" "${BENCH_BACKUP:-}.json"
+  BENCH_BACKUP=$BENCH_TMP/$(basename "$(ls "$BENCH_TMP"/out/*.zst)")
+  mv "$BENCH_TMP"/out/*.zst "$BENCH_BACKUP"
+  mv "$BENCH_TMP"/out/*.json "$BENCH_BACKUP.json"
+  BENCH_BACKUP_SIZE=$(stat -c %s "$BENCH_BACKUP")
+}
+
+bench_variants() {
+  local v label envs args
+  local -a variants=()
+  IFS=';' read -r -a variants <<<"${BENCH_VARIANTS:-}"
+  for v in "${variants[@]}"; do
+    [ -n "$v" ] || continue
+    IFS='|' read -r label envs args <<<"$v"
+    rm -rf "$BENCH_TMP/out"
+    # shellcheck disable=SC2086
+    bench_measure "$label" env $envs "$DUMPER" backup "$1" --to "$BENCH_TMP/out" $args
+  done
 }

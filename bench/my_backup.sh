@@ -82,35 +82,21 @@ fi
 BENCH_TMP=$(mktemp -d /tmp/dumper-bench-out.XXXXXX)
 BENCH_RESULTS=$BENCH_TMP/results
 trap 'rm -rf "$BENCH_TMP"; stop_server' EXIT
-OUT=$BENCH_TMP/out
-variants=()
-IFS=';' read -r -a variants <<<"${BENCH_VARIANTS:-}"
 
 bench_header
 echo "tools: $(mariadb-dump --version | head -n1); $("$DUMPER" --version); zstd $(zstd -V | grep -o 'v[0-9.]*' | head -n1)"
 echo "database $DB: $(root -N -B -e "SELECT ROUND(SUM(DATA_LENGTH + INDEX_LENGTH) / 1048576) FROM information_schema.TABLES WHERE TABLE_SCHEMA='$DB'") MiB in InnoDB (2 x $ROWS rows)"
 mariadb-dump "${CONN[@]}" "${DUMP_OPTS[@]}" $DB >/dev/null # warm the buffer pool
-backup=
 for round in $(seq 1 "$RUNS"); do
   log "backup round $round/$RUNS"
   bench_measure my_null mariadb-dump "${CONN[@]}" "${DUMP_OPTS[@]}" --result-file=/dev/null $DB
   bench_measure my_zstd bash -c "mariadb-dump ${CONN[*]} ${DUMP_OPTS[*]} $DB | zstd -3 -q > '$BENCH_TMP/shell.sql.zst'"
-  rm -rf "$OUT"
-  bench_measure dumper "$DUMPER" backup "$URL/$DB" --to "$OUT"
-  dumper_size=$(stat -c %s "$OUT"/*.zst)
-  rm -f "$backup" "$backup.json"
-  backup=$BENCH_TMP/$(basename "$OUT"/*.zst)
-  mv "$OUT"/*.zst "$backup"; mv "$OUT"/*.json "$backup.json"
-  for v in "${variants[@]}"; do
-    [ -n "$v" ] || continue
-    IFS='|' read -r label envs args <<<"$v"
-    rm -rf "$OUT"
-    # shellcheck disable=SC2086
-    bench_measure "$label" env $envs "$DUMPER" backup "$URL/$DB" --to "$OUT" $args
-  done
+  bench_dumper_backup "$URL/$DB"
+  bench_variants "$URL/$DB"
 done
+backup=$BENCH_BACKUP
 raw=$(mariadb-dump "${CONN[@]}" "${DUMP_OPTS[@]}" $DB | wc -c)
-echo "plain dump $raw bytes; mariadb-dump | zstd -3: $(stat -c %s "$BENCH_TMP/shell.sql.zst") bytes; dumper: $dumper_size bytes"
+echo "plain dump $raw bytes; mariadb-dump | zstd -3: $(stat -c %s "$BENCH_TMP/shell.sql.zst") bytes; dumper: $BENCH_BACKUP_SIZE bytes"
 echo
 bench_summary my_null my_zstd
 

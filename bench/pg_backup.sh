@@ -84,36 +84,20 @@ fi
 BENCH_TMP=$(mktemp -d /tmp/dumper-bench-out.XXXXXX)
 BENCH_RESULTS=$BENCH_TMP/results
 trap 'rm -rf "$BENCH_TMP"; stop_server' EXIT
-OUT=$BENCH_TMP/out
-
-variants=()
-IFS=';' read -r -a variants <<<"${BENCH_VARIANTS:-}"
-
 bench_header
 echo "tools: $(pg_dump --version); $("$DUMPER" --version); zstd $(zstd -V | grep -o 'v[0-9.]*' | head -n1)"
 echo "database $DB: $(psql -d $DB -Atc "SELECT pg_size_pretty(pg_database_size('$DB'))") on disk (pgbench scale $SCALE + $TEXT_ROWS rows of text)"
 pg_dump -d $DB -f /dev/null # warm the page cache so the first measurement is not penalised
-backup=
 for round in $(seq 1 "$RUNS"); do
   log "backup round $round/$RUNS"
   bench_measure pg_null pg_dump -d $DB -f /dev/null
   bench_measure pg_zstd bash -c "pg_dump -d $DB | zstd -3 -q > '$BENCH_TMP/shell.sql.zst'"
-  rm -rf "$OUT"
-  bench_measure dumper "$DUMPER" backup "$URL/$DB" --to "$OUT"
-  dumper_size=$(stat -c %s "$OUT"/*.zst)
-  rm -f "$backup" "$backup.json"
-  backup=$BENCH_TMP/$(basename "$OUT"/*.zst)
-  mv "$OUT"/*.zst "$backup"; mv "$OUT"/*.json "$backup.json"
-  for v in "${variants[@]}"; do
-    [ -n "$v" ] || continue
-    IFS='|' read -r label envs args <<<"$v"
-    rm -rf "$OUT"
-    # shellcheck disable=SC2086
-    bench_measure "$label" env $envs "$DUMPER" backup "$URL/$DB" --to "$OUT" $args
-  done
+  bench_dumper_backup "$URL/$DB"
+  bench_variants "$URL/$DB"
 done
+backup=$BENCH_BACKUP
 raw=$(pg_dump -d $DB | wc -c)
-echo "plain dump $raw bytes; pg_dump | zstd -3: $(stat -c %s "$BENCH_TMP/shell.sql.zst") bytes; dumper: $dumper_size bytes"
+echo "plain dump $raw bytes; pg_dump | zstd -3: $(stat -c %s "$BENCH_TMP/shell.sql.zst") bytes; dumper: $BENCH_BACKUP_SIZE bytes"
 echo
 bench_summary pg_null pg_zstd
 

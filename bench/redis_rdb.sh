@@ -34,8 +34,6 @@ stop() {
 trap stop EXIT
 for _ in $(seq 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
 redis-cli -p "$PORT" DEBUG POPULATE "$KEYS" key "$VSIZE" >/dev/null
-variants=()
-IFS=';' read -r -a variants <<<"${BENCH_VARIANTS:-}"
 
 bench_header
 echo "tools: $(redis-server --version | awk '{print $1, $2, $3}'); $("$DUMPER" --version); zstd $(zstd -V | grep -o 'v[0-9.]*' | head -n1)"
@@ -47,20 +45,10 @@ for round in $(seq 1 "$RUNS"); do
   bench_measure rdb_file redis-cli -p "$PORT" --rdb "$BENCH_TMP/cli.rdb"
   rm -f "$BENCH_TMP/cli.rdb"
   bench_measure rdb_zstd bash -c "redis-cli -p $PORT --rdb - 2>/dev/null | zstd -3 -q > '$BENCH_TMP/cli.rdb.zst'"
-  rm -rf "$BENCH_TMP/b"
-  bench_measure dumper "$DUMPER" backup "redis://127.0.0.1:$PORT" --to "$BENCH_TMP/b"
-  size=$(stat -c %s "$BENCH_TMP"/b/*.zst)
-  rm -rf "$BENCH_TMP/b"
-  bench_measure dumper_none "$DUMPER" backup "redis://127.0.0.1:$PORT" --to "$BENCH_TMP/b" --compress none
-  for v in "${variants[@]}"; do
-    [ -n "$v" ] || continue
-    IFS='|' read -r label envs args <<<"$v"
-    rm -rf "$BENCH_TMP/b"
-    # shellcheck disable=SC2086
-    bench_measure "$label" env $envs "$DUMPER" backup "redis://127.0.0.1:$PORT" --to "$BENCH_TMP/b" $args
-  done
+  bench_dumper_backup "redis://127.0.0.1:$PORT"
+  BENCH_VARIANTS="dumper_none||--compress none;${BENCH_VARIANTS:-}" bench_variants "redis://127.0.0.1:$PORT"
 done
-echo "redis-cli --rdb - | zstd -3: $(stat -c %s "$BENCH_TMP/cli.rdb.zst") bytes; dumper: $size bytes"
+echo "redis-cli --rdb - | zstd -3: $(stat -c %s "$BENCH_TMP/cli.rdb.zst") bytes; dumper: $BENCH_BACKUP_SIZE bytes"
 echo
 bench_summary rdb_file rdb_zstd
 echo

@@ -68,32 +68,19 @@ SQL
 BENCH_TMP=$(mktemp -d "$DIR/out.XXXXXX")
 BENCH_RESULTS=$BENCH_TMP/results
 trap 'rm -rf "$BENCH_TMP"' EXIT
-OUT=$BENCH_TMP/out
-variants=()
-IFS=';' read -r -a variants <<<"${BENCH_VARIANTS:-}"
 
 bench_header
 echo "tools: sqlite3 $(sqlite3 --version | cut -d' ' -f1); $("$DUMPER" --version); zstd $(zstd -V | grep -o 'v[0-9.]*' | head -n1)"
 echo "database: $(( $(stat -c %s "$DB") / 1048576 )) MiB"
 cat "$DB" >/dev/null # warm the page cache once
-backup=
 for round in $(seq 1 "$RUNS"); do
   echo "bench: backup round $round/$RUNS" >&2
   bench_measure sq_null sh -c "sqlite3 '$DB' .dump > /dev/null"
   bench_measure sq_zstd sh -c "sqlite3 '$DB' .dump | zstd -3 -q > '$BENCH_TMP/shell.sql.zst'"
-  rm -rf "$OUT"
-  bench_measure dumper "$DUMPER" backup "sqlite://$DB" --to "$OUT"
-  rm -f "$backup" "$backup.json"
-  backup=$BENCH_TMP/$(basename "$OUT"/*.zst)
-  mv "$OUT"/*.zst "$backup"; mv "$OUT"/*.json "$backup.json"
-  for v in "${variants[@]}"; do
-    [ -n "$v" ] || continue
-    IFS='|' read -r label envs args <<<"$v"
-    rm -rf "$OUT"
-    # shellcheck disable=SC2086
-    bench_measure "$label" env $envs "$DUMPER" backup "sqlite://$DB" --to "$OUT" $args
-  done
+  bench_dumper_backup "sqlite://$DB"
+  bench_variants "sqlite://$DB"
 done
+backup=$BENCH_BACKUP
 raw=$(jq -r .raw_size "$backup.json")
 echo "dump text $raw bytes; sqlite3 .dump | zstd -3: $(stat -c %s "$BENCH_TMP/shell.sql.zst") bytes; dumper: $(stat -c %s "$backup") bytes"
 echo

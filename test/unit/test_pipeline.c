@@ -104,6 +104,16 @@ static dp_sink *rec_new(rec_log *l)
     return &r->base;
 }
 
+/* After dp_sink_free of a failed or abandoned chain: the terminal was aborted once, never committed,
+ * and destroyed. Frees the log's data. */
+static void assert_aborted_once(rec_log *l)
+{
+    assert_int_equal(l->aborts, 1);
+    assert_int_equal(l->commits, 0);
+    assert_int_equal(l->destroys, 1);
+    dp_buf_free(&l->data);
+}
+
 /* A pass-through filter that fails its nth write (or its end) with a message naming it. */
 typedef struct {
     dp_sink base;
@@ -266,11 +276,8 @@ static void test_async_downstream_write_error(void **state)
         assert_int_equal(l.writes, at); /* nothing reached the failed sink after its failure */
         assert_int_equal(l.ends, 0);
         dp_sink_free(head);
-        assert_int_equal(l.aborts, 1);
         assert_true(pthread_equal(l.abort_thread, pthread_self())); /* aborted by the chain's owner */
-        assert_int_equal(l.commits, 0);
-        assert_int_equal(l.destroys, 1);
-        dp_buf_free(&l.data);
+        assert_aborted_once(&l);
     }
 }
 
@@ -323,9 +330,7 @@ static void test_async_abort_from_producer(void **state)
         dp_err e2 = {0};
         assert_int_equal(dp_sink_write(head, "x", 1, &e2), DUMPER_EINTR);
         dp_sink_free(head);
-        assert_int_equal(l.aborts, 1); /* not twice */
-        assert_int_equal(l.destroys, 1);
-        dp_buf_free(&l.data);
+        assert_aborted_once(&l); /* not twice */
     }
     /* freed without end or abort: the same */
     rec_log l = {0};
@@ -333,10 +338,7 @@ static void test_async_abort_from_producer(void **state)
     dp_err err = {0};
     assert_int_equal(dp_sink_write(head, "abc", 3, &err), 0);
     dp_sink_free(head);
-    assert_int_equal(l.aborts, 1);
-    assert_int_equal(l.commits, 0);
-    assert_int_equal(l.destroys, 1);
-    dp_buf_free(&l.data);
+    assert_aborted_once(&l);
 }
 
 /* A producer waiting for a free slot sees dp_interrupted; the worker's writes see it too. */
@@ -354,9 +356,7 @@ static void test_async_interrupted(void **state)
     assert_string_equal(err.msg, "interrupted");
     dp_sink_free(head);
     dp_interrupted = 0;
-    assert_int_equal(l.aborts, 1);
-    assert_int_equal(l.commits, 0);
-    dp_buf_free(&l.data);
+    assert_aborted_once(&l);
 
     /* interrupted while the producer waits in end for a blocked worker */
     rec_log l2 = {.block = 1};
@@ -603,10 +603,8 @@ static void test_throttle_cancel(void **state)
     double t0 = now_s();
     dp_sink_free(head);
     assert_true(now_s() - t0 < 2.0);
-    assert_int_equal(l.aborts, 1);
-    assert_int_equal(l.commits, 0);
     assert_true(l.data.len < 10);
-    dp_buf_free(&l.data);
+    assert_aborted_once(&l);
 
     /* "a" at 1 B/s goes after 0.95 s; an interrupt 200 ms in stops the sleep */
     rec_log l2 = {0};
@@ -688,6 +686,22 @@ static void feed(dp_sink *z, const unsigned char *src, size_t len, size_t kib, u
 static int64_t verdict3(int64_t wall, int64_t zstd, int64_t out) { return dp_zstd_adapt_verdict(wall, zstd, -1, out); }
 #define dp_zstd_adapt_verdict verdict3
 
+/* Commit and free compressor z (writing into out), then decompress out: it must equal orig. */
+static void commit_and_compare(dp_sink *z, dp_buf *out, const dp_buf *orig)
+{
+    dp_err err = {0};
+    dp_buf back = {0};
+    assert_int_equal(dp_sink_commit(z, &err), 0);
+    dp_sink_free(z);
+    dp_sink *d = dp_filter_decompress_new(DP_CODEC_ZSTD, dp_sink_buf_new(&back));
+    assert_int_equal(dp_sink_write(d, out->data, out->len, &err), 0);
+    assert_int_equal(dp_sink_commit(d, &err), 0);
+    dp_sink_free(d);
+    assert_int_equal(back.len, orig->len);
+    assert_memory_equal(back.data, orig->data, orig->len);
+    dp_buf_free(&back);
+}
+
 static void test_zstd_adapt_verdict(void **state)
 {
     const int64_t ms = 1000000;
@@ -725,7 +739,7 @@ static void test_zstd_adaptive(void **state)
     setenv("DUMPER_ZSTD_THREADS", "0", 1); /* the same on any number of cores */
     size_t len = 4u << 20;
     unsigned char *src = text(len + (256 * 1024));
-    dp_buf out = {0}, orig = {0}, back = {0};
+    dp_buf out = {0}, orig = {0};
     slow_sink *w = calloc(1, sizeof *w);
     assert_non_null(w);
     dp_sink_init(&w->base, &slow_ops, NULL);
@@ -750,16 +764,8 @@ static void test_zstd_adaptive(void **state)
     assert_int_equal(dp_filter_zstd_level(z, NULL), 1);
     feed(z, src, len, 5 * 1024, 100000, &orig);
     assert_int_equal(dp_filter_zstd_level(z, NULL), 3);
-    dp_err err = {0};
-    assert_int_equal(dp_sink_commit(z, &err), 0);
-    dp_sink_free(z);
     /* several frames at several levels decompress as one stream */
-    dp_sink *d = dp_filter_decompress_new(DP_CODEC_ZSTD, dp_sink_buf_new(&back));
-    assert_int_equal(dp_sink_write(d, out.data, out.len, &err), 0);
-    assert_int_equal(dp_sink_commit(d, &err), 0);
-    dp_sink_free(d);
-    assert_int_equal(back.len, orig.len);
-    assert_memory_equal(back.data, orig.data, orig.len);
+    commit_and_compare(z, &out, &orig);
     /* a fixed level never changes */
     z = dp_filter_compress_new(DP_CODEC_ZSTD, 3, dp_sink_null_new());
     dp_filter_zstd_adapt_config(z, 1u << 20, 0);
@@ -781,7 +787,6 @@ static void test_zstd_adaptive(void **state)
     dp_sink_free(z);
     dp_buf_free(&out);
     dp_buf_free(&orig);
-    dp_buf_free(&back);
     free(src);
 }
 
@@ -792,24 +797,15 @@ static void test_zstd_threads(void **state)
     setenv("DUMPER_ZSTD_THREADS", "2", 1);
     size_t len = 4u << 20;
     unsigned char *src = text(len + (256 * 1024));
-    dp_buf out = {0}, orig = {0}, back = {0};
+    dp_buf out = {0}, orig = {0};
     dp_sink *z = dp_filter_compress_new(DP_CODEC_ZSTD, DP_LEVEL_ADAPT(1, 3), dp_sink_buf_new(&out));
     assert_non_null(z);
     dp_filter_zstd_adapt_config(z, 1u << 20, 0);
     feed(z, src, len, 12 * 1024, 0, &orig);
     assert_true(dp_filter_zstd_level(z, NULL) < 3);
-    dp_err err = {0};
-    assert_int_equal(dp_sink_commit(z, &err), 0);
-    dp_sink_free(z);
-    dp_sink *d = dp_filter_decompress_new(DP_CODEC_ZSTD, dp_sink_buf_new(&back));
-    assert_int_equal(dp_sink_write(d, out.data, out.len, &err), 0);
-    assert_int_equal(dp_sink_commit(d, &err), 0);
-    dp_sink_free(d);
-    assert_int_equal(back.len, orig.len);
-    assert_memory_equal(back.data, orig.data, orig.len);
+    commit_and_compare(z, &out, &orig);
     dp_buf_free(&out);
     dp_buf_free(&orig);
-    dp_buf_free(&back);
     free(src);
     unsetenv("DUMPER_ZSTD_THREADS");
 }
