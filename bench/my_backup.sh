@@ -16,7 +16,7 @@
 #
 # Env: BENCH_MY_PORT (default DUMPER_TEST_PORT_BASE + 91, else 25591), BENCH_DIR (default
 #   /tmp/dumper-bench-my-<port>), BENCH_ROWS (rows of each of the two tables, default 3000000: ~1 GB
-#   on disk, dump ~700 MB), BENCH_RUNS (5), BENCH_RESTORE (1), BENCH_VARIANTS (as in pg_backup.sh).
+#   on disk, dump ~700 MB), BENCH_RUNS (5), BENCH_RESTORE (1), BENCH_RESTORE_RUNS (BENCH_RUNS), BENCH_VARIANTS (as in pg_backup.sh).
 # Needs a built tree, mariadb-server, zstd and /usr/bin/time.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -103,7 +103,7 @@ bench_summary my_null my_zstd
 if [ "${BENCH_RESTORE:-1}" = 1 ]; then
   BENCH_RESULTS=$BENCH_TMP/restore-results
   fresh() { root -e "DROP DATABASE IF EXISTS bench_restore; CREATE DATABASE bench_restore"; }
-  for round in $(seq 1 "$RUNS"); do
+  for round in $(seq 1 "${BENCH_RESTORE_RUNS:-$RUNS}"); do
     log "restore round $round/$RUNS"
     fresh
     bench_measure my_load bash -c "zstd -dc '$backup' | mariadb ${CONN[*]} --batch bench_restore"

@@ -23,7 +23,7 @@
 # Env: BENCH_PG_PORT (default DUMPER_TEST_PORT_BASE + 90, else 25590), BENCH_DIR (default
 #   /tmp/dumper-bench-pg-<port>), BENCH_SCALE (pgbench scale, default 35), BENCH_TEXT_ROWS (rows of
 #   semi-random text, default 3000000: ~1 GB in all, dump ~760 MB), BENCH_RUNS (default 5),
-#   BENCH_RESTORE (1), BENCH_JOBS (2; 1 = no parallel restore rows), BENCH_VARIANTS: extra dumper backups, ';'-separated "label|ENV=V ...|args",
+#   BENCH_RESTORE (1), BENCH_RESTORE_RUNS (default BENCH_RUNS), BENCH_JOBS (2; 1 = no parallel restore rows), BENCH_VARIANTS: extra dumper backups, ';'-separated "label|ENV=V ...|args",
 #   e.g. 'level3||--level 3;single|DUMPER_PIPELINE=0|'.
 # Needs a built tree (build/bin/dumper), pgbench, zstd and /usr/bin/time (package `time`).
 set -euo pipefail
@@ -108,7 +108,7 @@ if [ "${BENCH_RESTORE:-1}" = 1 ]; then
     "$DUMPER" backup "$URL/$DB" --to "$BENCH_TMP/custom" --format dump >/dev/null
     custom=$(ls "$BENCH_TMP"/custom/*.dump.zst)
   fi
-  for round in $(seq 1 "$RUNS"); do
+  for round in $(seq 1 "${BENCH_RESTORE_RUNS:-$RUNS}"); do
     log "restore round $round/$RUNS"
     fresh
     bench_measure psql_load bash -c "zstd -dc '$backup' | psql -X -q -1 -v ON_ERROR_STOP=1 -d bench_restore"

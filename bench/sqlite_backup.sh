@@ -13,7 +13,7 @@
 #
 # Env: DUMPER (default build/bin/dumper), BENCH_DIR (default /tmp/dumper-bench-sqlite; the generated
 # database is reused while its size matches), BENCH_RUNS (default 5). The page cache is warmed once,
-# not dropped (the machine is shared). Fails if a dumper backup's peak RSS reaches 64 MiB.
+# not dropped (the machine is shared). BENCH_RESTORE_RUNS (default BENCH_RUNS). Fails if a dumper backup's peak RSS reaches 64 MiB.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/bench/lib.sh"
@@ -89,7 +89,7 @@ rss_max=$(awk '$1 != "sq_null" && $1 != "sq_zstd" && $4 > m {m = $4} END {print 
 
 if [ "${BENCH_RESTORE:-1}" = 1 ]; then
   BENCH_RESULTS=$BENCH_TMP/restore-results
-  for round in $(seq 1 "$RUNS"); do
+  for round in $(seq 1 "${BENCH_RESTORE_RUNS:-$RUNS}"); do
     echo "bench: restore round $round/$RUNS" >&2
     rm -f "$BENCH_TMP/shell.db" "$BENCH_TMP/restored.db"
     bench_measure sq_load sh -c "zstd -dc '$backup' | sqlite3 '$BENCH_TMP/shell.db'"
