@@ -104,7 +104,7 @@ if [ "${BENCH_RESTORE:-1}" = 1 ]; then
   BENCH_RESULTS=$BENCH_TMP/restore-results
   fresh() { root -e "DROP DATABASE IF EXISTS bench_restore; CREATE DATABASE bench_restore"; }
   for round in $(seq 1 "${BENCH_RESTORE_RUNS:-$RUNS}"); do
-    log "restore round $round/$RUNS"
+    log "restore round $round/${BENCH_RESTORE_RUNS:-$RUNS}"
     fresh
     bench_measure my_load bash -c "zstd -dc '$backup' | mariadb ${CONN[*]} --batch bench_restore"
     fresh

@@ -109,7 +109,7 @@ if [ "${BENCH_RESTORE:-1}" = 1 ]; then
     custom=$(ls "$BENCH_TMP"/custom/*.dump.zst)
   fi
   for round in $(seq 1 "${BENCH_RESTORE_RUNS:-$RUNS}"); do
-    log "restore round $round/$RUNS"
+    log "restore round $round/${BENCH_RESTORE_RUNS:-$RUNS}"
     fresh
     bench_measure psql_load bash -c "zstd -dc '$backup' | psql -X -q -1 -v ON_ERROR_STOP=1 -d bench_restore"
     fresh

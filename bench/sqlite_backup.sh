@@ -90,7 +90,7 @@ rss_max=$(awk '$1 != "sq_null" && $1 != "sq_zstd" && $4 > m {m = $4} END {print 
 if [ "${BENCH_RESTORE:-1}" = 1 ]; then
   BENCH_RESULTS=$BENCH_TMP/restore-results
   for round in $(seq 1 "${BENCH_RESTORE_RUNS:-$RUNS}"); do
-    echo "bench: restore round $round/$RUNS" >&2
+    echo "bench: restore round $round/${BENCH_RESTORE_RUNS:-$RUNS}" >&2
     rm -f "$BENCH_TMP/shell.db" "$BENCH_TMP/restored.db"
     bench_measure sq_load sh -c "zstd -dc '$backup' | sqlite3 '$BENCH_TMP/shell.db'"
     bench_measure restore "$DUMPER" restore "$backup" "sqlite://$BENCH_TMP/restored.db"

@@ -8,6 +8,8 @@
 #include "io/filter.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -57,6 +59,7 @@ typedef struct {
     ZSTD_CStream *cs;
     ZSTD_DStream *ds;
     int frame_open; /* decompressor: inside a frame */
+    int workers, started; /* compressor: zstd worker threads asked for; started (first call made) */
     size_t outcap;
     char *out;
     /* adaptive level (compressor with min_level < max_level), see adapt() */
@@ -66,6 +69,7 @@ typedef struct {
     int64_t t_comp, t_down; /* ns spent in zstd / in the sinks below during the window */
     int64_t c_comp;       /* CPU ns of this thread in zstd during the window */
     int use_cpu;          /* the contention rule is on (tests turn it off) */
+    int (*verdict)(int64_t, int64_t, int64_t, int64_t); /* dp_zstd_adapt_verdict; tests replace it */
     uint64_t win_in;      /* input bytes in the window */
     uint64_t window;      /* input bytes between two verdicts (ADAPT_WINDOW) */
     unsigned changes;     /* level changes so far (tests, debug log) */
@@ -101,6 +105,23 @@ static int zstd_c_emit(zstd_sink *z, size_t n, dp_err *err)
 static int zstd_c_run(zstd_sink *z, ZSTD_inBuffer *in, ZSTD_EndDirective op, dp_err *err)
 {
     size_t remaining;
+    if (z->workers && !z->started) {
+        /* zstd starts its worker threads in the first call: they must block every signal, which
+         * belongs to the thread that owns the chain (its blocking reads must see EINTR) */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        ZSTD_outBuffer out = {z->out, z->outcap, 0};
+        remaining = ZSTD_compressStream2(z->cs, &out, in, op);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        z->started = 1;
+        if (ZSTD_isError(remaining))
+            return dp_err_set(err, DUMPER_EINTERNAL, "zstd compression failed: %s", ZSTD_getErrorName(remaining));
+        if (zstd_c_emit(z, out.pos, err))
+            return err->code;
+        if (op == ZSTD_e_end ? remaining == 0 : in->pos == in->size)
+            return 0;
+    }
     do {
         ZSTD_outBuffer out = {z->out, z->outcap, 0};
         remaining = ZSTD_compressStream2(z->cs, &out, in, op);
@@ -145,7 +166,7 @@ int dp_zstd_adapt_verdict(int64_t wall, int64_t t_comp, int64_t c_comp, int64_t 
 static int adapt(zstd_sink *z, int64_t now, dp_err *err)
 {
     int64_t wall = now - z->win_start;
-    int v = dp_zstd_adapt_verdict(wall, z->t_comp, z->use_cpu ? z->c_comp : -1, z->t_down);
+    int v = z->verdict(wall, z->t_comp, z->use_cpu ? z->c_comp : -1, z->t_down);
     int want = z->level + (v == z->vote ? v : 0);
     int64_t z_comp = z->t_comp, z_down = z->t_down, z_cpu = z->c_comp;
     z->vote = v == z->vote ? 0 : v;
@@ -264,27 +285,28 @@ static dp_sink *zstd_new(int compress, int level, dp_sink *next)
         z->level = z->max_level; /* start at the best ratio asked for; adapt() steps down if needed */
         z->window = ADAPT_WINDOW;
         z->use_cpu = 1;
+        z->verdict = dp_zstd_adapt_verdict;
         z->cs = ZSTD_createCCtx();
         z->outcap = ZSTD_CStreamOutSize();
         if (z->cs) {
             ZSTD_CCtx_setParameter(z->cs, ZSTD_c_compressionLevel, z->level);
             ZSTD_CCtx_setParameter(z->cs, ZSTD_c_checksumFlag, 1);
-            /* zstd's own worker threads, so that compression can use more than one core: 2 when 4
-             * or more cores are online (the pipeline's threads take the reader, the compressor's
-             * caller and the writer; the database may be local), none below (measured on 2 cores:
-             * no faster than the pipeline alone, ~10 MiB more; bench/README.md).
-             * DUMPER_ZSTD_THREADS=N (0-8) overrides. Workers inherit the calling thread's signal mask:
-             * the pipeline's worker blocks every signal. */
+            /* zstd's own worker threads take compression off the thread that reads the dump: one
+             * with 3 cores online, two with 4 or more (the reader, the writer and a local database
+             * want the others); none on 1-2 cores, where every core is busy anyway and the threads'
+             * own cost (~15% more CPU) made backups slower (bench/README.md).
+             * DUMPER_ZSTD_THREADS=N (0-8) overrides. The workers start from the thread that first
+             * compresses and inherit its signal mask. */
             const char *t = getenv("DUMPER_ZSTD_THREADS");
             char *end = NULL;
-            long n = sysconf(_SC_NPROCESSORS_ONLN) >= 4 ? 2 : 0;
+            long cores = sysconf(_SC_NPROCESSORS_ONLN), n = cores >= 4 ? 2 : cores == 3 ? 1 : 0;
             if (t && *t) {
                 long v = strtol(t, &end, 10);
                 if (v >= 0 && v <= 8 && !*end)
                     n = v;
             }
-            if (n > 0) {
-                ZSTD_CCtx_setParameter(z->cs, ZSTD_c_nbWorkers, (int)n);
+            if (n > 0 && !ZSTD_isError(ZSTD_CCtx_setParameter(z->cs, ZSTD_c_nbWorkers, (int)n))) {
+                z->workers = (int)n;
                 /* Small jobs keep memory near the single-threaded figure (default: 4 windows). */
                 ZSTD_CCtx_setParameter(z->cs, ZSTD_c_jobSize, 2 << 20);
             }
@@ -421,11 +443,14 @@ static dp_sink *gz_new(int compress, int level, dp_sink *next)
     return &g->base;
 }
 
-void dp_filter_zstd_adapt_config(dp_sink *s, uint64_t window, int use_cpu)
+void dp_filter_zstd_adapt_config(dp_sink *s, uint64_t window, int use_cpu,
+                                 int (*verdict)(int64_t, int64_t, int64_t, int64_t))
 {
     if (s && s->ops == &zstd_c_ops && window) {
-        ((zstd_sink *)s)->window = window;
-        ((zstd_sink *)s)->use_cpu = use_cpu;
+        zstd_sink *z = (zstd_sink *)s;
+        z->window = window;
+        z->use_cpu = use_cpu;
+        z->verdict = verdict ? verdict : dp_zstd_adapt_verdict;
     }
 }
 

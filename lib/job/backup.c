@@ -86,16 +86,17 @@ char *dp_backup_key(const char *name, int64_t created_ms, const char *format, dp
     return dp_asprintf("%s-%s.%s%s%s", name, stamp, format, *ext ? "." : "", ext);
 }
 
-/* The pipeline's threads (docs/architecture.md, "Threads in the pipeline"): a backup's producer (the
- * source driver reading its dump tool) hands buffers to an async stage whose worker compresses, and the
- * compressed bytes go through a second stage to a third thread that hashes, throttles and writes;
- * restore and verify read and hash in one thread and decompress into the target in another.
- * DUMPER_PIPELINE=0 runs everything in the caller's thread, =1 uses only the first stage (for
- * measurements, and as a way out). */
+/* The pipeline's threads (docs/architecture.md, "Threads in the pipeline"). Backup: the producer (the
+ * source driver reading its dump tool) compresses in its own thread (zstd's worker threads take that
+ * off it when 3 or more cores are online, filter.c) and hands the compressed bytes through an async
+ * stage to a thread that hashes, throttles and writes. Restore and verify: read and hash in one
+ * thread, decompress into the target in another. DUMPER_PIPELINE=0 runs everything in the caller's
+ * thread; =2 adds a stage between the producer and the compressor (measured slower on 2 cores:
+ * bench/README.md). For measurements, and as a way out. */
 static int pipeline_stages(void)
 {
     const char *v = getenv("DUMPER_PIPELINE");
-    return v && (!strcmp(v, "0") || !strcmp(v, "1")) ? v[0] - '0' : 2;
+    return v && (!strcmp(v, "0") || !strcmp(v, "2")) ? v[0] - '0' : 1;
 }
 
 int dp_backup_stream(const dp_dburl *url, const dp_source_driver *drv, const dp_source_opts *src, dp_codec codec,
@@ -115,11 +116,11 @@ int dp_backup_stream(const dp_dburl *url, const dp_source_driver *drv, const dp_
         tail = (s = dp_filter_limit_new(max_size, tail)) ? s : (dp_sink_free(tail), NULL);
     if (tail)
         tail = sha = (s = dp_filter_sha256_new(tail)) ? s : (dp_sink_free(tail), NULL);
-    if (tail && pipeline_stages() >= 2)
+    if (tail && pipeline_stages() >= 1)
         tail = (s = dp_filter_async_new(tail, 0, 0)) ? s : (dp_sink_free(tail), NULL);
     if (tail)
         tail = comp = (s = dp_filter_compress_new(codec, level, tail)) ? s : (dp_sink_free(tail), NULL);
-    if (tail && pipeline_stages() >= 1)
+    if (tail && pipeline_stages() >= 2)
         tail = (s = dp_filter_async_new(tail, 0, 0)) ? s : (dp_sink_free(tail), NULL);
     if (tail && progress)
         tail = (s = progress_new(progress, progress_ctx, tail)) ? s : (dp_sink_free(tail), NULL);

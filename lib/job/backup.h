@@ -1,7 +1,7 @@
 /*
  * backup.h - backup, verify, restore and list: the pipelines the CLI and the agent's job process run.
  *
- *   backup:  source -> [progress] -> async -> compress -> async -> sha256 -> [limit] -> [throttle]
+ *   backup:  source -> [progress] -> compress -> async -> sha256 -> [limit] -> [throttle]
  *            -> storage writer; then the manifest is stored, then the backup object is committed.
  *   verify:  storage -> sha256 -> async -> decompress -> null   (checks sha256, sizes, compression)
  *   restore: verify pass first (checksum before touching the target), then

@@ -732,43 +732,69 @@ static void test_zstd_adapt_verdict(void **state)
     assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 50 * ms, -1, 0), 0); /* CPU not considered */
 }
 
-/* The level moves with the pace, one step per two windows, between the bounds asked for. Slow phases
- * are made slow by sleeping, so the verdicts hold under valgrind too. */
+/* Fixed verdicts: the level's moves without timing. */
+static int lower(int64_t w, int64_t c, int64_t u, int64_t o) { return -1; }
+static int raise_(int64_t w, int64_t c, int64_t u, int64_t o) { return +1; }
+static int flip_state;
+static int flip(int64_t w, int64_t c, int64_t u, int64_t o) { return (flip_state ^= 1) ? -1 : +1; }
+
+/* A buffer with room for the whole test's output: appends never reallocate, which would count as
+ * time in the sinks below. */
+static dp_buf roomy(void)
+{
+    dp_buf b = {malloc(64u << 20), 0, 64u << 20};
+    assert_non_null(b.data);
+    return b;
+}
+
+/* The level moves one step per two equal verdicts, stays between its bounds, a fixed level never
+ * moves; several frames at several levels decompress as one stream. Then real verdicts where they
+ * are robust on a loaded machine and under valgrind: compression-bound (no idle, a fast output)
+ * goes down; output-bound (100 ms per output write) goes up. */
 static void test_zstd_adaptive(void **state)
 {
     setenv("DUMPER_ZSTD_THREADS", "0", 1); /* the same on any number of cores */
     size_t len = 4u << 20;
     unsigned char *src = text(len + (256 * 1024));
-    dp_buf out = {0}, orig = {0};
+    dp_buf out = roomy(), orig = {0};
     slow_sink *w = calloc(1, sizeof *w);
     assert_non_null(w);
     dp_sink_init(&w->base, &slow_ops, NULL);
     w->out = &out;
     dp_sink *z = dp_filter_compress_new(DP_CODEC_ZSTD, DP_LEVEL_ADAPT(1, 3), &w->base);
     assert_non_null(z);
-    dp_filter_zstd_adapt_config(z, 1u << 20, 0);
     unsigned changes = 0;
     assert_int_equal(dp_filter_zstd_level(z, &changes), 3); /* starts at the best ratio asked for */
-    /* compression is the bottleneck (no idle, a fast output): down to the minimum, and no further */
-    feed(z, src, len, 8 * 1024, 0, &orig);
+    dp_filter_zstd_adapt_config(z, 1u << 20, 0, lower);
+    feed(z, src, len, 3 * 1024, 0, &orig); /* 3 windows: one step */
+    assert_int_equal(dp_filter_zstd_level(z, &changes), 2);
+    feed(z, src, len, 5 * 1024, 0, &orig); /* 8 windows: at the minimum, and no further */
     assert_int_equal(dp_filter_zstd_level(z, &changes), 1);
     assert_int_equal(changes, 2);
-    /* the output is the bottleneck: back up to the maximum, and no further */
-    w->sleep_us = 100000;
+    dp_filter_zstd_adapt_config(z, 1u << 20, 0, flip); /* alternating verdicts never move it */
     feed(z, src, len, 6 * 1024, 0, &orig);
+    assert_int_equal(dp_filter_zstd_level(z, &changes), 1);
+    assert_int_equal(changes, 2);
+    dp_filter_zstd_adapt_config(z, 1u << 20, 0, raise_);
+    feed(z, src, len, 8 * 1024, 0, &orig); /* up to the maximum, and no further */
     assert_int_equal(dp_filter_zstd_level(z, &changes), 3);
     assert_int_equal(changes, 4);
-    /* compression-bound again, then the input is slow (idle most of the time): down, then up */
-    w->sleep_us = 0;
-    feed(z, src, len, 8 * 1024, 0, &orig);
+    /* real verdicts: compression-bound, from 3: it goes down */
+    dp_filter_zstd_adapt_config(z, 1u << 20, 0, NULL);
+    feed(z, src, len, 16 * 1024, 0, &orig);
+    assert_true(dp_filter_zstd_level(z, NULL) < 3);
+    /* forced to 1, then output-bound: up to 3 */
+    dp_filter_zstd_adapt_config(z, 1u << 20, 0, lower);
+    feed(z, src, len, 4 * 1024, 0, &orig);
     assert_int_equal(dp_filter_zstd_level(z, NULL), 1);
-    feed(z, src, len, 5 * 1024, 100000, &orig);
+    dp_filter_zstd_adapt_config(z, 1u << 20, 0, NULL);
+    w->sleep_us = 100000;
+    feed(z, src, len, 5 * 1024, 0, &orig);
     assert_int_equal(dp_filter_zstd_level(z, NULL), 3);
-    /* several frames at several levels decompress as one stream */
     commit_and_compare(z, &out, &orig);
-    /* a fixed level never changes */
+    /* a fixed level never changes, whatever the verdicts */
     z = dp_filter_compress_new(DP_CODEC_ZSTD, 3, dp_sink_null_new());
-    dp_filter_zstd_adapt_config(z, 1u << 20, 0);
+    dp_filter_zstd_adapt_config(z, 1u << 20, 0, lower);
     feed(z, src, len, 6 * 1024, 0, NULL);
     assert_int_equal(dp_filter_zstd_level(z, &changes), 3);
     assert_int_equal(changes, 0);
@@ -781,7 +807,7 @@ static void test_zstd_adaptive(void **state)
     /* the default is adaptive between 1 and 3 */
     z = dp_filter_compress_new(DP_CODEC_ZSTD, 0, dp_sink_null_new());
     assert_int_equal(dp_filter_zstd_level(z, NULL), DP_ZSTD_ADAPT_MAX);
-    dp_filter_zstd_adapt_config(z, 1u << 20, 0);
+    dp_filter_zstd_adapt_config(z, 1u << 20, 0, lower);
     feed(z, src, len, 8 * 1024, 0, NULL);
     assert_int_equal(dp_filter_zstd_level(z, NULL), DP_ZSTD_ADAPT_MIN);
     dp_sink_free(z);
@@ -790,19 +816,22 @@ static void test_zstd_adaptive(void **state)
     free(src);
 }
 
-/* zstd's worker threads (DUMPER_ZSTD_THREADS, default 2 on 4+ cores) with the adaptive level: the
- * level still drops when compression is the bottleneck, and the frames decompress equal. */
+/* zstd's worker threads (DUMPER_ZSTD_THREADS; by default on 3+ cores) with the adaptive level: level
+ * changes end frames while jobs are in flight, and the frames decompress equal. */
 static void test_zstd_threads(void **state)
 {
     setenv("DUMPER_ZSTD_THREADS", "2", 1);
     size_t len = 4u << 20;
     unsigned char *src = text(len + (256 * 1024));
-    dp_buf out = {0}, orig = {0};
+    dp_buf out = roomy(), orig = {0};
     dp_sink *z = dp_filter_compress_new(DP_CODEC_ZSTD, DP_LEVEL_ADAPT(1, 3), dp_sink_buf_new(&out));
     assert_non_null(z);
-    dp_filter_zstd_adapt_config(z, 1u << 20, 0);
-    feed(z, src, len, 12 * 1024, 0, &orig);
-    assert_true(dp_filter_zstd_level(z, NULL) < 3);
+    dp_filter_zstd_adapt_config(z, 1u << 20, 0, lower);
+    feed(z, src, len, 6 * 1024, 0, &orig);
+    assert_int_equal(dp_filter_zstd_level(z, NULL), 1);
+    dp_filter_zstd_adapt_config(z, 1u << 20, 0, raise_);
+    feed(z, src, len, 6 * 1024, 0, &orig);
+    assert_int_equal(dp_filter_zstd_level(z, NULL), 3);
     commit_and_compare(z, &out, &orig);
     dp_buf_free(&out);
     dp_buf_free(&orig);
