@@ -91,7 +91,7 @@ char *dp_backup_key(const char *name, int64_t created_ms, const char *format, dp
  * off it when 3 or more cores are online, filter.c) and hands the compressed bytes through an async
  * stage to a thread that hashes, throttles and writes. Restore and verify: read and hash in one
  * thread, decompress into the target in another. DUMPER_PIPELINE=0 runs everything in the caller's
- * thread; =2 adds a stage between the producer and the compressor (measured slower on 2 cores:
+ * thread; =2 adds a stage between the producer and the compressor (measured no faster on 2 cores:
  * bench/README.md). For measurements, and as a way out. */
 static int pipeline_stages(void)
 {
