@@ -2,6 +2,7 @@
 #include "job/backup.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -395,14 +396,55 @@ static int load_manifest(dp_storage *st, const char *key, const char *sha256, co
     return 0;
 }
 
+/* A shield between the checksum and the decompressor of a verify pass: when decompression fails
+ * (a flipped byte, a cut stream), the shield keeps the first error and swallows the rest of the
+ * bytes, so the checksum still sees the whole object and the failure can be named for what it is:
+ * a checksum mismatch, a short object, or a stream that was corrupt when it was stored. */
+typedef struct {
+    dp_sink base;
+    dp_err saved;
+} shield_sink;
+
+static int shield_write(dp_sink *s, const void *p, size_t n, dp_err *err)
+{
+    shield_sink *sh = (shield_sink *)s;
+    (void)err;
+    if (!sh->saved.code)
+        dp_sink_write(s->next, p, n, &sh->saved);
+    return 0;
+}
+
+static int shield_end(dp_sink *s, dp_err *err)
+{
+    shield_sink *sh = (shield_sink *)s;
+    if (sh->saved.code)
+        return dp_err_set(err, sh->saved.code, "%s", sh->saved.msg);
+    return dp_sink_end(s->next, err);
+}
+
+static const dp_sink_ops shield_ops = {.name = "shield", .write = shield_write, .end = shield_end};
+
 /* Stream key from storage through sha256 into `to` (owned chain, ended here). Compares size and
- * sha256 against the manifest (made: one made from the file name and the sha256 given). */
-static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, int made, dp_sink *to,
+ * sha256 against the manifest (made: one made from the file name and the sha256 given). `verify`:
+ * `to` only checks the stream (a decompressor into nothing): read the whole object even when it
+ * fails, to report a checksum mismatch as such. Otherwise (a restore) the first error of the target
+ * stops the read and is reported as it is. */
+static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, int made, dp_sink *to, int verify,
                       dp_progress_fn progress, void *ctx, dp_err *err)
 {
-    dp_sink *sha = dp_filter_sha256_new(to);
+    dp_sink *after_sha = to;
+    if (verify) {
+        shield_sink *sh = calloc(1, sizeof *sh);
+        if (!sh) {
+            dp_sink_free(to);
+            return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        }
+        dp_sink_init(&sh->base, &shield_ops, to);
+        after_sha = &sh->base;
+    }
+    dp_sink *sha = dp_filter_sha256_new(after_sha);
     if (!sha) {
-        dp_sink_free(to);
+        dp_sink_free(after_sha);
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     }
     dp_sink *head = progress ? progress_new(progress, ctx, sha) : sha;
@@ -414,23 +456,27 @@ static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, int
     if (!rc)
         rc = dp_sink_end(head, err);
     char hex[65] = "";
-    if (rc == DUMPER_ECORRUPT || !rc) {
-        /* A short object shows up as a decompression error (or none, uncompressed); report the size
-         * mismatch instead, which says what happened. */
-        if (sha->bytes < m->size) {
-            dp_err_clear(err);
+    if (!rc || (verify && rc == DUMPER_ECORRUPT)) {
+        /* Name what happened: a short or long object, different bytes; only when the stored bytes are
+         * the ones the manifest describes is the decompressor's own complaint the news. */
+        dp_filter_sha256_hex(sha, hex);
+        int failed = rc;
+        char saved_msg[DP_ERR_MSG_MAX];
+        snprintf(saved_msg, sizeof saved_msg, "%s", err->msg);
+        dp_err_clear(err);
+        rc = 0;
+        if (sha->bytes < m->size)
             rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is truncated: %llu of %llu bytes", key,
                             (unsigned long long)sha->bytes, (unsigned long long)m->size);
-        }
-    }
-    if (!rc) {
-        dp_filter_sha256_hex(sha, hex);
-        if (sha->bytes != m->size)
+        else if (sha->bytes != m->size)
             rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' has %llu bytes, its manifest says %llu", key,
                             (unsigned long long)sha->bytes, (unsigned long long)m->size);
         else if (strcmp(hex, m->sha256) != 0)
-            rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is corrupt: sha256 %s does not match %s (%s)", key,
-                            hex, made ? "the expected sha256" : "the manifest", m->sha256);
+            rc = dp_err_set(err, DUMPER_ECORRUPT,
+                            "backup '%s' is corrupt (checksum mismatch): sha256 %s does not match %s (%s)", key, hex,
+                            made ? "the expected sha256" : "the manifest", m->sha256);
+        else if (failed)
+            rc = dp_err_set(err, failed, "backup '%s' matches its checksum but was stored damaged (%s)", key, saved_msg);
     }
     if (rc) {
         dp_sink_free(head); /* aborts the chain, including a restore target */
@@ -460,7 +506,7 @@ static int verify_pass(dp_storage *st, const char *key, dp_manifest *m, int made
         dp_sink_free(null);
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     }
-    rc = check_pass(st, key, m, made, dec, progress, ctx, err);
+    rc = check_pass(st, key, m, made, dec, 1, progress, ctx, err);
     if (!rc) {
         if (made)
             m->raw_size = null->bytes;
@@ -536,7 +582,7 @@ int dp_backup_restore(dp_storage *st, const char *key, const char *sha256, const
         goto done;
     }
     /* check_pass frees the chain (aborting the target) on failure. */
-    rc = check_pass(st, key, &m, made, dec, progress, ctx, err);
+    rc = check_pass(st, key, &m, made, dec, 0, progress, ctx, err);
     if (!rc) {
         rc = dp_sink_commit(dec, err);
         dp_sink_free(dec); /* aborts the target if the commit failed */
