@@ -46,6 +46,8 @@ static const char backup_help[] =
     "  -f, --format FORMAT       dump format (postgresql: sql or dump)\n"
     "  -o, --custom-options STR  extra options for the dump tool (split like a shell, never run by one)\n"
     "      --max-size BYTES      fail if the stored backup would exceed BYTES\n"
+    "      --password-file FILE  the database password (one line), when the URL has none; unlike a\n"
+    "                            password in the URL it never appears in a command line\n"
     "      --endpoint URL        S3 endpoint (default: AWS_ENDPOINT_URL, else AWS for the region)\n"
     "      --region REGION       S3 region (default: AWS_REGION, else us-east-1)\n"
     "      --path-style          S3 path-style addressing (default with a custom endpoint)\n"
@@ -65,7 +67,8 @@ int cmd_backup(int argc, char **argv)
         {"endpoint", required_argument, 0, 'E'}, {"region", required_argument, 0, 'R'},
         {"path-style", no_argument, 0, 'P'},    {"part-size", required_argument, 0, 'S'},
         {"parallel", required_argument, 0, 'N'}, {"virtual-host", no_argument, 0, 'V'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+        {"password-file", required_argument, 0, 'W'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     dp_backup_req req;
     dp_storage_opts so = {0};
     memset(&req, 0, sizeof req);
@@ -73,6 +76,7 @@ int cmd_backup(int argc, char **argv)
     req.codec = DP_CODEC_ZSTD;
     int json = 0, c;
     char *end;
+    const char *pwfile = NULL;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":t:n:c:l:f:o:jh", opts, NULL)) != -1) {
         switch (c) {
@@ -123,6 +127,7 @@ int cmd_backup(int argc, char **argv)
             if (*end || so.parallel < 1 || so.parallel > 64)
                 return cli_usage_error("backup", "invalid --parallel '%s' (1..64)", optarg);
             break;
+        case 'W': pwfile = optarg; break;
         case 'h': fputs(backup_help, stdout); return 0;
         case ':': return cli_usage_error("backup", "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("backup", "unknown option '%s'", argv[optind - 1]);
@@ -136,9 +141,16 @@ int cmd_backup(int argc, char **argv)
         return cli_usage_error("backup", "invalid --level %d for gzip (1-9)", req.level);
     req.db_url = argv[optind];
     req.progress = cli_progress;
+    char *pw = NULL;
+    int rc = pwfile ? cli_read_secret_file("backup", "password", pwfile, &pw) : 0;
+    if (rc)
+        return rc;
+    req.src.password = pw;
     dp_err err = {0};
     dp_backup_result res;
-    if (dp_backup_run(&req, &res, &err))
+    rc = dp_backup_run(&req, &res, &err);
+    dp_free_secret(pw);
+    if (rc)
         return cli_fail(&err);
     if (json)
         print_manifest_json(&res.m, res.path);
@@ -175,6 +187,7 @@ static int sha256_opt(const char *cmd, const char *v, const char **out)
 
 static const char restore_help[] =
     "usage: dumper restore <backup> <database-url> [--sha256 HEX] [--force] [--rdb-file PATH]\n"
+    "                      [--password-file FILE]\n"
     "\n"
     "Verifies the backup's checksum, then restores it. SQLite: into a new database file (built\n"
     "beside the target and moved into place when complete). Redis: writes the RDB file to\n"
@@ -190,6 +203,7 @@ static const char restore_help[] =
     "                       against the manifest when there is one)\n"
     "  -F, --force          replace or write into a non-empty target\n"
     "      --rdb-file PATH  redis: where to write the restored RDB file\n"
+    "      --password-file FILE  the database password (one line), when the URL has none\n"
     "  -h, --help           this help\n";
 
 int cmd_restore(int argc, char **argv)
@@ -197,10 +211,11 @@ int cmd_restore(int argc, char **argv)
     static const struct option opts[] = {{"force", no_argument, 0, 'F'},
                                          {"rdb-file", required_argument, 0, 'R'},
                                          {"sha256", required_argument, 0, 's'},
+                                         {"password-file", required_argument, 0, 'W'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     dp_source_opts src = {0};
-    const char *sha256 = NULL;
+    const char *sha256 = NULL, *pwfile = NULL;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":FR:s:h", opts, NULL)) != -1) {
@@ -211,6 +226,7 @@ int cmd_restore(int argc, char **argv)
             break;
         case 'F': src.force = 1; break;
         case 'R': src.restore_file = optarg; break;
+        case 'W': pwfile = optarg; break;
         case 'h': fputs(restore_help, stdout); return 0;
         case ':': return cli_usage_error("restore", "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("restore", "unknown option '%s'", argv[optind - 1]);
@@ -218,14 +234,20 @@ int cmd_restore(int argc, char **argv)
     }
     if (argc - optind != 2)
         return cli_usage_error("restore", "expected <backup> and <database-url>");
+    char *pw = NULL;
+    int rc = pwfile ? cli_read_secret_file("restore", "password", pwfile, &pw) : 0;
+    if (rc)
+        return rc;
+    src.password = pw;
     dp_err err = {0};
     dp_storage *st = NULL;
     char *key = NULL;
-    int rc = open_backup(argv[optind], &st, &key, &err);
+    rc = open_backup(argv[optind], &st, &key, &err);
     if (!rc)
         rc = dp_backup_restore(st, key, sha256, argv[optind + 1], &src, cli_progress, NULL, &err);
     dp_storage_close(st);
     free(key);
+    dp_free_secret(pw);
     if (rc)
         return cli_fail(&err);
     fprintf(stderr, "restored %s\n", argv[optind]);

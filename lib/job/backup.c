@@ -132,6 +132,19 @@ int dp_backup_stream(const dp_dburl *url, const dp_source_driver *drv, const dp_
     return rc;
 }
 
+/* A password given apart from the URL (dp_source_opts.password) takes the URL password's place. */
+static int url_password(dp_dburl *url, const dp_source_opts *src, dp_err *err)
+{
+    if (!src->password)
+        return 0;
+    if (url->password)
+        return dp_err_set(err, DUMPER_EUSAGE, "the database url holds a password and another was given apart from it: "
+                                              "give one");
+    if (!(url->password = dp_strdup(src->password)))
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    return 0;
+}
+
 int dp_backup_run(const dp_backup_req *req, dp_backup_result *res, dp_err *err)
 {
     memset(res, 0, sizeof *res);
@@ -139,6 +152,10 @@ int dp_backup_run(const dp_backup_req *req, dp_backup_result *res, dp_err *err)
     int rc = dp_dburl_parse(req->db_url, &url, err);
     if (rc)
         return rc;
+    if ((rc = url_password(&url, &req->src, err))) {
+        dp_dburl_free(&url);
+        return rc;
+    }
     dp_storage *st = NULL;
     dp_sink *writer = NULL;
     char *name = NULL, *manifest_key = NULL, *json = NULL;
@@ -545,6 +562,10 @@ int dp_backup_restore(dp_storage *st, const char *key, const char *sha256, const
     int rc = dp_dburl_parse(db_url, &url, err);
     if (rc)
         return rc;
+    if ((rc = url_password(&url, src, err))) {
+        dp_dburl_free(&url);
+        return rc;
+    }
     const dp_source_driver *drv = dp_source_for(url.type);
     dp_sink *target = NULL, *dec = NULL;
     /* Without a manifest the source type is the target's: the format from the name must fit it. */
