@@ -644,16 +644,35 @@ int dp_backup_list(dp_storage *st, dp_manifest **items, size_t *n, dp_err *err)
     }
     for (size_t i = 0; i < nobj; i++) {
         const char *k = objs[i].key;
-        if (dp_str_has_suffix(k, DP_MANIFEST_SUFFIX))
+        if (dp_str_has_suffix(k, DP_MANIFEST_SUFFIX)) {
+            /* a manifest whose backup is gone (a half-deleted backup, a copy of the .json only) */
+            size_t kl = strlen(k) - strlen(DP_MANIFEST_SUFFIX);
+            int found = 0;
+            for (size_t j = 0; j < nobj && !found; j++)
+                found = strlen(objs[j].key) == kl && !strncmp(objs[j].key, k, kl);
+            if (!found)
+                dp_warn("skipping the manifest '%s/%s': its backup '%.*s' is missing", st->location, k, (int)kl, k);
             continue;
+        }
         dp_err e = {0};
-        if (dp_backup_manifest(st, k, &out[count], &e) == 0) {
+        int missing = 0;
+        if (manifest_get(st, k, &out[count], &missing, &e) == 0) {
             /* the manifest's own name must match where it is */
             free(out[count].name);
             out[count].name = strdup(k);
             count++;
-        } else if (e.code != DUMPER_ENOENT) {
-            dp_debug("skipping '%s': %s", k, e.msg);
+        } else if (e.code == DUMPER_ENOENT) {
+            /* removed while listing */
+        } else if (missing) {
+            char *fmt = NULL;
+            dp_codec codec;
+            dp_err ignore = {0};
+            /* named like a backup: say why it is not listed; any other file is none of ours */
+            if (dp_backup_parse_name(k, &fmt, &codec, NULL, &ignore) == 0)
+                dp_warn("skipping '%s/%s': it has no manifest (verify or restore it with --sha256)", st->location, k);
+            free(fmt);
+        } else {
+            dp_warn("skipping '%s/%s': %s", st->location, k, e.msg);
         }
     }
     dp_object_info_free(objs, nobj);
