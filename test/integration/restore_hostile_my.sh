@@ -83,6 +83,16 @@ printf '%sUSE %s;\nINSERT INTO victim VALUES (%s);\n' "$head" "$OTHER" "'planted
 printf '%sCREATE TABLE %s.planted (x int);\n' "$head" "$OTHER" | refused 10 qualified_other "command denied"
 printf "%sSELECT 'x' INTO OUTFILE '%s/outfile';\n" "$head" "$C" | refused 10 into_outfile "Access denied"
 
+# A client that cannot be fenced (no --sandbox: MariaDB before 10.5.25/10.6.18/10.11.8) is refused.
+mkdir -p "$T/oldbin"
+printf '#!/bin/sh\necho "mariadb: unknown option '"'"'--sandbox'"'"'" >&2\nexit 7\n' >"$T/oldbin/mariadb"
+chmod +x "$T/oldbin/mariadb"
+b=$(printf '%sSELECT 1;\n' "$head" | plant "$B" old_client mysql sql)
+DUMPER_MYSQL_BIN="$T/oldbin" expect_fail 20 "a client without --sandbox" "$DUMPER" restore "$b" "$URL"
+grep -qF "the client cannot refuse the commands a backup may hold (--sandbox needs MariaDB" "$T/err" ||
+  fail "old client: $(cat "$T/err")"
+[ "$(objects)" = 0 ] || fail "old client: the target holds $(objects) objects"
+
 # Client commands inside strings are data.
 b=$(printf "%sINSERT INTO t VALUES ('\\\\\\\\! id > %s/x'), ('system id'), ('source %s');\n" "$head" "$C" "$T/secret.sql" |
   plant "$B" data_only mysql sql)

@@ -88,6 +88,14 @@ printf "%sCOPY t FROM PROGRAM 'id > %s/program';\n" "$head" "$C" |
 printf "%sCOPY t TO '%s/server_file';\n" "$head" "$C" | refused 10 copy_to_server_file "must be superuser or have privileges of the pg_write_server_files role"
 printf "%sSELECT lo_export(lo_from_bytea(0, 'x'), '%s/lo');\n" "$head" "$C" | refused 10 lo_export "permission denied"
 
+# A psql without \restrict (before 13.22/14.19/15.14/16.10/17.6) is refused before it runs anything.
+mkdir -p "$T/oldbin"
+printf '#!/bin/sh\n[ "$1" = --version ] && { echo "psql (PostgreSQL) 15.13"; exit 0; }\ntouch %s/old_psql_ran\nexit 1\n' "$C" \
+  >"$T/oldbin/psql"
+chmod +x "$T/oldbin/psql"
+printf '%sINSERT INTO t VALUES (1);\n' "$head" | DUMPER_PG_BIN="$T/oldbin" \
+  refused 20 old_psql "(version 15.13) cannot refuse the meta-commands a backup may hold (\\restrict needs psql 13.22"
+
 # Inside COPY data and inside a string the same bytes are data: restored as text, nothing runs.
 fresh_target
 b=$(printf '%sCOPY t (a) FROM stdin;\n\\! id > %s/copydata\n\\.\nINSERT INTO t VALUES (E'"'"'\\n\\\\! id > %s/string\\n'"'"');\n' \
