@@ -73,10 +73,13 @@ static int body(dp_psql_guard *g, dp_buf *out, int final)
                 start--;
             const char *nl = memchr(h->data + start, '\n', h->len - start);
             size_t n = nl ? (size_t)(nl - (h->data + start)) : h->len - start;
-            if (unrestrict_candidate(g, h->data + start, n, nl != NULL || final) && h->len - start <= HOLD_MAX)
+            if ((start || !g->mid_line) && unrestrict_candidate(g, h->data + start, n, nl != NULL || final) &&
+                h->len - start <= HOLD_MAX)
                 keep = h->len - start;
         }
     }
+    if (h->len - keep)
+        g->mid_line = h->data[h->len - keep - 1] != '\n';
     if (dp_buf_append(out, h->data, h->len - keep) < 0)
         return -1;
     if (final && keep) /* the dump's own \unrestrict: dropped, the line kept as an empty one */

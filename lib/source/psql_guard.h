@@ -36,6 +36,7 @@ typedef struct dp_psql_guard {
     int body;                          /* 0 while only header comments were seen */
     char dumpkey[DP_PSQL_KEY_MAX + 1]; /* the dump's own \restrict key, "" if none */
     dp_buf hold;                       /* input not yet passed on */
+    int mid_line;                      /* hold starts inside a line (its start was passed on) */
 } dp_psql_guard;
 
 void dp_psql_guard_init(dp_psql_guard *g);

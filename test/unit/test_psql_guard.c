@@ -83,6 +83,10 @@ static void test_everything_else_passes(void **state)
     expect("\\restrict " KEY "\nSELECT 1;\n\\unrestrict " KEY "x\n", "\nSELECT 1;\n\\unrestrict " KEY "x\n");
     expect("\\restrict " KEY "\nSELECT 1;\n\\unrestrict " KEY " \\! id\n",
            "\nSELECT 1;\n\\unrestrict " KEY " \\! id\n");
+    /* the candidate must start a line even when the line's start was passed on in an earlier
+     * chunk (found by fuzz_psql_guard) */
+    expect("\\restrict " KEY "\nSELECT 1;\n\\unrestri\xf8\\unrestrict " KEY "\n\n",
+           "\nSELECT 1;\n\\unrestri\xf8\\unrestrict " KEY "\n\n");
     /* a second \restrict is a body line */
     expect("\\restrict " KEY "\n\\restrict " KEY "\n", "\n\\restrict " KEY "\n");
 }
