@@ -416,6 +416,7 @@ static void my_explain(myrestore_sink *r, dp_err *err)
                                   "10.5.25, 10.6.18, 10.11.8, 11.4.2 or newer): install a current mariadb-client");
     }
     if (r->objects_before == 0) {
+        dp_sink_abort(r->base.next); /* the client must be gone (interrupted: killed) before the clean-up */
         long left = drop_all(r);
         if (left == 0)
             append(msg, sizeof msg, "; the objects the dump had created were dropped, the target is empty again");
@@ -441,11 +442,8 @@ static int myr_write(dp_sink *s, const void *p, size_t n, dp_err *err)
     else
         rc = dp_sink_write(s->next, p, n, err);
     r->fed += n;
-    if (rc) {
-        if (nul)
-            dp_sink_abort(s->next); /* stop the client before the cleanup looks at the target */
+    if (rc)
         my_explain(r, err);
-    }
     return rc;
 }
 
