@@ -71,9 +71,18 @@ wait "$BP" || fail "backup with --password-file: $(cat "$T/backup.err")"
 [ "$seen" -gt 0 ] || fail "pg_dump was never seen running: the scan proves nothing"
 "$DUMPER" restore "$(cat "$T/path")" "$URL/dp_cli_dst" --password-file /dev/stdin <"$T/pw" 2>"$T/restore.err" &
 RP=$!
-seen2=$(watch_cmdlines "$SECRET" psql dp_cli_dst "$RP")
+# psql lives as long as the restore feeds it: once it runs, hold dumper still and scan at leisure
+wait_tool psql dp_cli_dst "$RP"
+_tool_running psql dp_cli_dst "$RP" || fail "psql was never seen running: the scan would prove nothing"
+kill -STOP "$RP"
+printf '%s\n%s\n' "$SECRET" "$(urlenc "$SECRET")" >"$T/pattern"
+for seen2 in 1 2 3; do
+  f=$(grep -laF -f "$T/pattern" /proc/[0-9]*/cmdline 2>/dev/null | head -n1 || true)
+  [ -z "$f" ] || { kill -CONT "$RP"; fail "password found in $f"; }
+done
+_tool_running psql dp_cli_dst "$RP" || fail "psql ended during the scans"
+kill -CONT "$RP"
 wait "$RP" || fail "restore with --password-file: $(cat "$T/restore.err")"
-[ "$seen2" -gt 0 ] || fail "psql was never seen running: the scan proves nothing"
 [ "$(PGPASSWORD=$SECRET psql -X -At -h "$PGH" -p "$PGP" -U $ROLE dp_cli_dst -c 'SELECT count(*) FROM big')" = 100000 ] ||
   fail "restored table differs"
 note "--password-file: pg_dump seen in $seen scans, psql in $seen2, no password in any cmdline"

@@ -96,6 +96,18 @@ grep -qF "the client cannot refuse the commands a backup may hold (--sandbox nee
   fail "old client: $(cat "$T/err")"
 [ "$(objects)" = 0 ] || fail "old client: the target holds $(objects) objects"
 
+# An interrupted restore into the empty target leaves it empty too.
+b=$( { printf 'CREATE TABLE big (id int PRIMARY KEY, v text);\n'
+       seq 1 400000 | sed 's/.*/INSERT INTO big VALUES (&, REPEAT("x", 200));/'; } | plant "$B" interrupted mysql sql)
+"$DUMPER" restore "$b" "$URL" >"$T/int.out" 2>"$T/int.err" &
+RPID=$!
+for _ in $(seq 600); do [ "$(myq -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='$TGT'")" != 0 ] && break; sleep 0.05; done
+kill -INT "$RPID"
+rc=0; wait "$RPID" || rc=$?
+[ "$rc" = 17 ] && [ "$(wc -l <"$T/int.err")" = 1 ] || fail "interrupted restore: exit $rc: $(cat "$T/int.err")"
+grep -qF "$cleaned" "$T/int.err" || fail "interrupted restore: $(cat "$T/int.err")"
+[ "$(objects)" = 0 ] || fail "the interrupted restore left $(objects) objects"
+
 # Client commands inside strings are data.
 b=$(printf "%sINSERT INTO t VALUES ('\\\\\\\\! id > %s/x'), ('system id'), ('source %s');\n" "$head" "$C" "$T/secret.sql" |
   plant "$B" data_only mysql sql)
