@@ -582,10 +582,20 @@ static int restore_auth(void *ctx, int action, const char *a3, const char *a4, c
     }
 }
 
+/* A statement can run for as long as it likes (a planted endless recursive query): SIGINT/SIGTERM
+ * still stop it. */
+static int interrupt_check(void *ctx)
+{
+    (void)ctx;
+    return dp_interrupted != 0;
+}
+
 static int exec_fail(restore_sink *r, const char *what, dp_err *err)
 {
     /* a full or failing disk is the target's problem, not the dump's */
     int code = sqlite3_errcode(r->db);
+    if (code == SQLITE_INTERRUPT)
+        return dp_err_set(err, DUMPER_EINTR, "restore into '%s' interrupted", r->target);
     int dcode = code == SQLITE_FULL ? DUMPER_ENOSPC : code == SQLITE_IOERR ? DUMPER_EIO : DUMPER_ESOURCE;
     return dp_err_set(err, dcode, "restore into '%s' failed: %s", r->target, what ? what : sqlite3_errmsg(r->db));
 }
@@ -826,6 +836,7 @@ static int harden(restore_sink *r)
     r->max_sql = (size_t)sqlite3_limit(db, SQLITE_LIMIT_SQL_LENGTH, -1);
     if (sqlite3_set_authorizer(db, restore_auth, r) != SQLITE_OK)
         return -1;
+    sqlite3_progress_handler(db, 10000, interrupt_check, NULL);
     return 0;
 }
 

@@ -122,6 +122,19 @@ SQL
 [ "$(ls -A "$D")" = "app.db" ] || fail "the target directory holds $(ls -A "$D")"
 rm -f "$D/app.db"
 
+# A planted endless query still stops on SIGINT: exit 17, one line, no target.
+b=$(printf '%sWITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c;\nCOMMIT;\n' \
+  "$good_prefix" | plant "$B" endless sqlite sql)
+"$DUMPER" restore "$b" "sqlite://$D/app.db" >"$T/endless.out" 2>"$T/endless.err" &
+pid=$!
+for _ in $(seq 600); do [ -n "$(ls -A "$D")" ] && break; sleep 0.05; done # its hidden file exists: it runs
+sleep 0.5 # well inside the endless statement
+kill -INT "$pid"
+rc=0; wait "$pid" || rc=$?
+[ "$rc" = 17 ] && [ "$(wc -l <"$T/endless.err")" = 1 ] && grep -q "interrupted" "$T/endless.err" ||
+  fail "endless query: exit $rc: $(cat "$T/endless.err")"
+[ -z "$(ls -A "$D")" ] || fail "endless query: the target directory holds $(ls -A "$D")"
+
 # Data that looks like commands stays data; a planted trigger is restored but does not fire.
 b=$(plant "$B" data_only sqlite sql <<SQL
 ${good_prefix}INSERT INTO t VALUES('ATTACH ''$V/dumperd.db'' AS d;
