@@ -284,7 +284,7 @@ static int local_writer_new(dp_storage *st, const char *key, dp_sink **out, dp_e
         struct flock fl;
         w->lockfd = open(w->partial, O_RDONLY | O_CLOEXEC);
         if (w->lockfd >= 0 && lock_whole(w->lockfd, F_OFD_SETLK, F_RDLCK, &fl) < 0) {
-            close(w->lockfd); /* no lock here: a sweep cannot test it either, so it never removes ours */
+            close(w->lockfd); /* no lock here: a sweep then goes by the age and the pid alone */
             w->lockfd = -1;
         }
         sweep_stale(dir, strrchr(w->partial, '/') + 1);
