@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "agent/client.h"
 #include "core/dburl.h"
@@ -308,8 +309,11 @@ int dp_job_run(const dp_job_spec *spec, dp_err *err)
     j.m = &m;
     if ((rc = dp_sink_commit(up, err)))
         goto report;
-    dp_info("job %s: backup %s committed: %llu bytes in %d part%s, %lld ms", spec->job_id, j.backup_id,
-            (unsigned long long)m.size, j.nparts, j.nparts == 1 ? "" : "s", (long long)m.duration_ms);
+    struct rusage ru;
+    long peak_kib = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
+    dp_info("job %s: backup %s committed: %llu bytes in %d part%s, %lld ms, peak RSS %ld KiB", spec->job_id,
+            j.backup_id, (unsigned long long)m.size, j.nparts, j.nparts == 1 ? "" : "s", (long long)m.duration_ms,
+            peak_kib);
     goto cleanup;
 report:
     dp_sink_abort(up); /* no part upload goes on after the failure is reported */
