@@ -322,48 +322,98 @@ static void test_prepare_per_attempt(void **state)
     srv_stop(&s);
 }
 
+/* A request to a server that accepts and never answers, stopped from another thread. */
 typedef struct {
-    dp_stop *stop;
-    int delay_ms;
-} stopper;
+    dp_stop stop;
+    int port;       /* the hanging server's */
+    int delay_ms;   /* stop_later: when to request the stop */
+    int cloexec, plain; /* probe_then_stop: the client's connections by close-on-exec flag */
+} hang;
 
 static void *stop_later(void *arg)
 {
-    stopper *st = arg;
-    struct timespec ts = {0, st->delay_ms * 1000000L};
+    hang *c = arg;
+    struct timespec ts = {0, c->delay_ms * 1000000L};
     nanosleep(&ts, NULL);
-    dp_stop_request(st->stop);
+    dp_stop_request(&c->stop);
     return NULL;
+}
+
+/* Runs one request against a hanging server while `fn` runs in a thread; fn must request the
+ * stop. Returns the request's code; *took_ms how long it took. */
+static int hanging_request(hang *c, void *(*fn)(void *), dp_err *err, int64_t *took_ms)
+{
+    srv s = {.statuses = {0}, .nconns = 1};
+    srv_start(&s);
+    c->port = s.port;
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hang", s.port);
+    dp_http_opts o = {.stop = &c->stop};
+    dp_http *h = dp_http_new(&o);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, fn, c), 0);
+    int64_t t0 = dp_mono_ms();
+    dp_http_req req = {.method = "POST", .url = url, .body = "{}", .body_len = 2};
+    dp_http_resp resp = {0};
+    int rc = dp_http_do(h, &req, NULL, NULL, &resp, "polling", err);
+    *took_ms = dp_mono_ms() - t0;
+    pthread_join(t, NULL);
+    dp_http_resp_free(&resp);
+    dp_http_free(h);
+    srv_stop(&s);
+    return rc;
 }
 
 /* A request to a server that never answers ends within ~100 ms of the stop request. */
 static void test_stop_aborts_request(void **state)
 {
     (void)state;
-    srv s = {.statuses = {0}, .nconns = 1};
-    srv_start(&s);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/hang", s.port);
-    dp_stop stop;
-    dp_stop_init(&stop, 0);
-    dp_http_opts o = {.stop = &stop};
-    dp_http *h = dp_http_new(&o);
-    stopper st = {&stop, 200};
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, stop_later, &st), 0);
-    int64_t t0 = dp_mono_ms();
-    dp_http_req req = {.method = "POST", .url = url, .body = "{}", .body_len = 2};
-    dp_http_resp resp = {0};
+    hang c = {.delay_ms = 200};
+    dp_stop_init(&c.stop, 0);
     dp_err err = {0};
-    assert_int_equal(dp_http_do(h, &req, NULL, NULL, &resp, "polling", &err), DUMPER_EINTR);
-    int64_t took = dp_mono_ms() - t0;
+    int64_t took = 0;
+    assert_int_equal(hanging_request(&c, stop_later, &err, &took), DUMPER_EINTR);
     assert_true(took >= 190 && took < 1000);
     assert_string_equal(err.msg, "polling: aborted");
-    pthread_join(t, NULL);
-    dp_http_resp_free(&resp);
-    dp_http_free(h);
-    dp_stop_destroy(&stop);
-    srv_stop(&s);
+    dp_stop_destroy(&c.stop);
+}
+
+/* While the request hangs, find the client's connection to the test server among this process's
+ * sockets and look at its close-on-exec flag, then stop the request. (libcurl 7.88 itself opens the
+ * wake-up socketpair of its multi handle without close-on-exec; that pair is libcurl's, not a
+ * connection, and newer libcurl versions mark it.) */
+static void *probe_then_stop(void *arg)
+{
+    hang *c = arg;
+    struct timespec ts = {0, 300 * 1000000L};
+    nanosleep(&ts, NULL);
+    for (int fd = 3; fd < 1024; fd++) {
+        struct sockaddr_in peer;
+        socklen_t pl = sizeof peer;
+        if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 || peer.sin_family != AF_INET ||
+            ntohs(peer.sin_port) != c->port)
+            continue;
+        if (fcntl(fd, F_GETFD) & FD_CLOEXEC)
+            c->cloexec++;
+        else
+            c->plain++;
+    }
+    dp_stop_request(&c->stop);
+    return NULL;
+}
+
+/* Sockets are close-on-exec: a host that execs something later leaks no connection of ours. */
+static void test_socket_cloexec(void **state)
+{
+    (void)state;
+    hang c = {0};
+    dp_stop_init(&c.stop, 0);
+    dp_err err = {0};
+    int64_t took = 0;
+    assert_int_equal(hanging_request(&c, probe_then_stop, &err, &took), DUMPER_EINTR);
+    assert_int_equal(c.cloexec, 1);
+    assert_int_equal(c.plain, 0);
+    dp_stop_destroy(&c.stop);
 }
 
 /* The one sleep: ends at once on a stop request, else sleeps its time; an interruptible stop (or
@@ -376,16 +426,18 @@ static void test_sleep(void **state)
     int64_t t0 = dp_mono_ms();
     assert_int_equal(dp_sleep_ms(60, &stop), 0);
     assert_true(dp_mono_ms() - t0 >= 60);
-    stopper st = {&stop, 100};
+    hang c = {.delay_ms = 100};
+    dp_stop_init(&c.stop, 0);
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, stop_later, &st), 0);
+    assert_int_equal(pthread_create(&t, NULL, stop_later, &c), 0);
     t0 = dp_mono_ms();
-    assert_int_equal(dp_sleep_ms(20000, &stop), 1);
+    assert_int_equal(dp_sleep_ms(20000, &c.stop), 1);
     assert_true(dp_mono_ms() - t0 < 2000);
     pthread_join(t, NULL);
-    assert_int_equal(dp_sleep_ms(20000, &stop), 1); /* still requested */
-    dp_stop_clear(&stop);
-    assert_false(dp_stop_requested(&stop));
+    assert_int_equal(dp_sleep_ms(20000, &c.stop), 1); /* still requested */
+    dp_stop_clear(&c.stop);
+    assert_false(dp_stop_requested(&c.stop));
+    dp_stop_destroy(&c.stop);
 
     dp_interrupted = 1;
     assert_false(dp_stop_requested(&stop)); /* the agent's stop: signals are not its business */
@@ -401,64 +453,6 @@ static void test_sleep(void **state)
     assert_int_equal(dp_sleep_ms(1, NULL), 0);
     dp_stop_destroy(&intr);
     dp_stop_destroy(&stop);
-}
-
-/* While a request hangs, find the client's connection to the test server among this process's
- * sockets and look at its close-on-exec flag, then stop the request. (libcurl 7.88 itself opens the
- * wake-up socketpair of its multi handle without close-on-exec; that pair is libcurl's, not a
- * connection, and newer libcurl versions mark it.) */
-typedef struct {
-    dp_stop *stop;
-    int port;
-    int cloexec, plain;
-} probe;
-
-static void *probe_sockets(void *arg)
-{
-    probe *p = arg;
-    struct timespec ts = {0, 300 * 1000000L};
-    nanosleep(&ts, NULL);
-    for (int fd = 3; fd < 1024; fd++) {
-        struct sockaddr_in peer;
-        socklen_t pl = sizeof peer;
-        if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 || peer.sin_family != AF_INET ||
-            ntohs(peer.sin_port) != p->port)
-            continue;
-        if (fcntl(fd, F_GETFD) & FD_CLOEXEC)
-            p->cloexec++;
-        else
-            p->plain++;
-    }
-    dp_stop_request(p->stop);
-    return NULL;
-}
-
-/* Sockets are close-on-exec: a host that execs something later leaks no connection of ours. */
-static void test_socket_cloexec(void **state)
-{
-    (void)state;
-    srv s = {.statuses = {0}, .nconns = 1};
-    srv_start(&s);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/hang", s.port);
-    dp_stop stop;
-    dp_stop_init(&stop, 0);
-    dp_http_opts o = {.stop = &stop};
-    dp_http *h = dp_http_new(&o);
-    probe p = {.stop = &stop, .port = s.port};
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, probe_sockets, &p), 0);
-    dp_http_req req = {.method = "GET", .url = url};
-    dp_http_resp resp = {0};
-    dp_err err = {0};
-    assert_int_equal(dp_http_perform(h, &req, &resp, "x", &err), DUMPER_EINTR);
-    pthread_join(t, NULL);
-    assert_int_equal(p.cloexec, 1);
-    assert_int_equal(p.plain, 0);
-    dp_http_resp_free(&resp);
-    dp_http_free(h);
-    dp_stop_destroy(&stop);
-    srv_stop(&s);
 }
 
 int main(void)
