@@ -414,6 +414,21 @@ int dp_http_do(dp_http *h, dp_http_req *req, int (*prepare)(void *ctx, dp_http_r
     }
 }
 
+/* "scheme://host[:port]" of url, without credentials, path or query: webhook URLs carry their
+ * secret in the path (Slack's) or the query, and messages must not. */
+static char *url_origin(const char *url)
+{
+    const char *sep = strstr(url, "://");
+    const char *host = sep ? sep + 3 : url;
+    size_t hl = strcspn(host, "/?#");
+    const char *at = memchr(host, '@', hl);
+    if (at) {
+        hl -= (size_t)(at + 1 - host);
+        host = at + 1;
+    }
+    return dp_asprintf("%.*s%.*s", sep ? (int)(sep + 3 - url) : 0, url, (int)hl, host);
+}
+
 int dp_http_post_json(dp_http *h, const char *url, const char *json, const char *const *extra_headers, long timeout_ms,
                       int max_attempts, long *status, dp_err *err)
 {
@@ -421,7 +436,7 @@ int dp_http_post_json(dp_http *h, const char *url, const char *json, const char 
     dp_http *own = h ? NULL : dp_http_new(NULL);
     if (!h && !(h = own))
         return dp_err_set(err, DUMPER_ENOMEM, "unable to initialise libcurl");
-    char *what = dp_strndup(url, strcspn(url, "?")); /* a query may carry a token */
+    char *what = url_origin(url);
     struct curl_slist *hdrs = what ? curl_slist_append(NULL, "Content-Type: application/json") : NULL, *t;
     int rc = hdrs ? 0 : dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     for (size_t i = 0; !rc && extra_headers && extra_headers[i]; i++) {

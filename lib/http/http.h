@@ -109,7 +109,8 @@ int dp_http_do(dp_http *h, dp_http_req *req, int (*prepare)(void *ctx, dp_http_r
  * h: the calling thread's handle, or NULL for a one-off handle with default options.
  * extra_headers: NULL-terminated "Name: value" lines, or NULL. timeout_ms, max_attempts: 0 = the
  * handle's. Returns 0 when an answer arrived (*status set, whatever it is; the body is discarded),
- * else the transport error with err filled ("<url without query>: <reason>").
+ * else the transport error with err filled ("<scheme://host:port>: <reason>": messages never show
+ * the URL's path, query or credentials, where webhook URLs keep their secrets).
  */
 int dp_http_post_json(dp_http *h, const char *url, const char *json, const char *const *extra_headers, long timeout_ms,
                       int max_attempts, long *status, dp_err *err);
