@@ -462,12 +462,14 @@ static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, int
          * chunk also stops the read early: then the object is whole and the error stands. */
         dp_object_info info = {0};
         dp_err ignore = {0};
-        int whole = rc && dp_storage_stat(st, key, &info, &ignore) == 0 && info.size >= m->size;
+        uint64_t have = sha->bytes;
+        if (rc && dp_storage_stat(st, key, &info, &ignore) == 0)
+            have = info.size;
         free(info.key);
-        if (sha->bytes < m->size && !whole) {
+        if (have < m->size) {
             dp_err_clear(err);
             rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is truncated: %llu of %llu bytes", key,
-                            (unsigned long long)sha->bytes, (unsigned long long)m->size);
+                            (unsigned long long)have, (unsigned long long)m->size);
         }
     }
     if (rc && strncmp(err->msg, "backup is ", 10) == 0) {
