@@ -352,89 +352,104 @@ static char *next_line(char **cur)
     return l;
 }
 
-int dp_age_recipients_read(const char *path, dp_age_recipient **list, size_t *n, dp_err *err)
+/* Call fn for every key line of a key file ('#' comments and blank lines skipped) with "KIND 'PATH'
+ * line N" to name it; *count: the lines passed. The buffer is wiped: it may hold secrets. */
+static int read_key_lines(const char *path, const char *kind, int (*fn)(void *ctx, const char *line,
+                                                                         const char *what, dp_err *err),
+                          void *ctx, size_t *count, dp_err *err)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    int rc = slurp(path, "recipients file", &buf, &len, err);
+    char *buf = NULL, *cur, *l;
+    size_t len = 0, lineno = 0;
+    int rc = slurp(path, kind, &buf, &len, err);
     if (rc)
         return rc;
-    size_t found = 0, lineno = 0;
-    char *cur = buf, *l;
-    while ((l = next_line(&cur))) {
-        lineno++;
-        if (!*l || *l == '#')
-            continue;
-        char what[600];
-        snprintf(what, sizeof what, "recipients file '%s' line %zu", path, lineno);
-        dp_age_recipient r;
-        if ((rc = dp_age_recipient_parse(l, what, &r, err)))
-            break;
-        dp_age_recipient *nl = realloc(*list, (*n + 1) * sizeof *nl);
-        if (!nl) {
-            rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-            break;
-        }
-        *list = nl;
-        (*list)[(*n)++] = r;
-        found++;
-    }
-    if (!rc && !found)
-        rc = dp_err_set(err, DUMPER_EUSAGE, "recipients file '%s' holds no recipient", path);
-    free(buf);
-    return rc;
-}
-
-int dp_age_identities_read(const char *path, dp_age_identity **list, size_t *n, dp_err *err)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    int rc = slurp(path, "identity file", &buf, &len, err);
-    if (rc)
-        return rc;
-    size_t found = 0, lineno = 0;
-    if (strncmp(buf, "age-encryption.org/", 19) == 0 || strncmp(buf, "-----BEGIN AGE", 14) == 0)
+    *count = 0;
+    if (!strcmp(kind, "identity file") &&
+        (strncmp(buf, "age-encryption.org/", 19) == 0 || strncmp(buf, "-----BEGIN AGE", 14) == 0))
         rc = dp_err_set(err, DUMPER_EUSAGE,
                         "identity file '%s' is itself encrypted (age -p); decrypt it first (age -d -o FILE '%s')",
                         path, path);
     else if (strncmp(buf, "-----BEGIN", 10) == 0)
         rc = dp_err_set(err, DUMPER_EUSAGE,
-                        "identity file '%s' is a PEM/SSH private key; SSH keys are not supported: use an age "
-                        "identity ('dumper keygen' or age-keygen)",
-                        path);
-    char *cur = buf, *l;
+                        "%s '%s' is a PEM/SSH private key; SSH keys are not supported: use an age identity "
+                        "('dumper keygen' or age-keygen)",
+                        kind, path);
+    cur = buf;
     while (!rc && (l = next_line(&cur))) {
         lineno++;
         if (!*l || *l == '#')
             continue;
         char what[600];
-        snprintf(what, sizeof what, "identity file '%s' line %zu", path, lineno);
-        dp_age_identity id;
-        if ((rc = dp_age_identity_parse(l, what, &id, err)))
-            break;
-        dp_age_identity *nl = malloc((*n + 1) * sizeof *nl);
-        if (!nl) {
-            dp_memzero(&id, sizeof id);
-            rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-            break;
-        }
-        /* copy by hand rather than realloc, so that no stale copy of a key is left unwiped */
-        if (*n)
-            memcpy(nl, *list, *n * sizeof *nl);
-        dp_age_identities_free(*list, *n);
-        nl[*n] = id;
-        dp_memzero(&id, sizeof id);
-        *list = nl;
-        (*n)++;
-        found++;
+        snprintf(what, sizeof what, "%s '%s' line %zu", kind, path, lineno);
+        if (!(rc = fn(ctx, l, what, err)))
+            (*count)++;
     }
+    dp_memzero(buf, len);
+    free(buf);
+    return rc;
+}
+
+typedef struct {
+    void *list; /* dp_age_recipient ** or dp_age_identity ** */
+    size_t *n;
+} key_list;
+
+static int add_recipient(void *ctx, const char *line, const char *what, dp_err *err)
+{
+    key_list *k = ctx;
+    dp_age_recipient r, **list = k->list;
+    int rc = dp_age_recipient_parse(line, what, &r, err);
+    if (rc)
+        return rc;
+    dp_age_recipient *nl = realloc(*list, (*k->n + 1) * sizeof *nl);
+    if (!nl)
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    *list = nl;
+    nl[(*k->n)++] = r;
+    return 0;
+}
+
+static int add_identity(void *ctx, const char *line, const char *what, dp_err *err)
+{
+    key_list *k = ctx;
+    dp_age_identity id, **list = k->list;
+    int rc = dp_age_identity_parse(line, what, &id, err);
+    if (rc)
+        return rc;
+    /* a new array rather than realloc, so that no stale copy of a key is left unwiped */
+    dp_age_identity *nl = malloc((*k->n + 1) * sizeof *nl);
+    if (nl) {
+        if (*k->n)
+            memcpy(nl, *list, *k->n * sizeof *nl);
+        dp_age_identities_free(*list, *k->n);
+        nl[*k->n] = id;
+        *list = nl;
+        (*k->n)++;
+    }
+    dp_memzero(&id, sizeof id);
+    return nl ? 0 : dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+}
+
+int dp_age_recipients_read(const char *path, dp_age_recipient **list, size_t *n, dp_err *err)
+{
+    key_list k = {list, n};
+    size_t found = 0;
+    int rc = read_key_lines(path, "recipients file", add_recipient, &k, &found, err);
+    if (!rc && !found)
+        rc = dp_err_set(err, DUMPER_EUSAGE, "recipients file '%s' holds no recipient", path);
+    return rc;
+}
+
+int dp_age_identities_read(const char *path, dp_age_identity **list, size_t *n, dp_err *err)
+{
+    key_list k = {list, n};
+    size_t found = 0;
+    int rc = read_key_lines(path, "identity file", add_identity, &k, &found, err);
     if (!rc && !found)
         rc = dp_err_set(err, DUMPER_EUSAGE,
                         "identity file '%s' holds no identity (expected AGE-SECRET-KEY-1... lines, as 'dumper keygen' "
                         "and age-keygen write)",
                         path);
-    dp_memzero(buf, len);
-    free(buf);
     return rc;
 }
 

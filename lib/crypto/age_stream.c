@@ -33,6 +33,16 @@ static void chunk_nonce(uint64_t counter, int last, uint8_t nonce[12])
     nonce[11] = last ? 1 : 0;
 }
 
+/* Move up to cap - *fill bytes of (*c, *n) into buf at *fill. */
+static void take(uint8_t *buf, size_t *fill, size_t cap, const uint8_t **c, size_t *n)
+{
+    size_t k = cap - *fill < *n ? cap - *fill : *n;
+    memcpy(buf + *fill, *c, k);
+    *fill += k;
+    *c += k;
+    *n -= k;
+}
+
 static int stream_key(const uint8_t file_key[DP_AGE_FILE_KEY_LEN], const uint8_t nonce[DP_AGE_NONCE_LEN],
                       uint8_t key[32])
 {
@@ -120,11 +130,7 @@ static int enc_write(dp_sink *s, const void *p, size_t n, dp_err *err)
         /* a full chunk goes out only once more data proves it is not the last */
         if (e->fill == DP_AGE_CHUNK && (rc = enc_flush(e, 0, err)))
             return rc;
-        size_t take = DP_AGE_CHUNK - e->fill < n ? DP_AGE_CHUNK - e->fill : n;
-        memcpy(e->buf + e->fill, c, take);
-        e->fill += take;
-        c += take;
-        n -= take;
+        take(e->buf, &e->fill, DP_AGE_CHUNK, &c, &n);
     }
     return 0;
 }
@@ -301,20 +307,13 @@ static int dec_write(dp_sink *s, const void *p, size_t n, dp_err *err)
     int rc;
     while (n) {
         if (d->phase == PH_HEADER) {
-            size_t take = DP_AGE_HEADER_MAX - d->fill < n ? DP_AGE_HEADER_MAX - d->fill : n;
-            memcpy(d->buf + d->fill, c, take);
-            d->fill += take;
-            int nl = memchr(c, '\n', take) != NULL;
-            c += take;
-            n -= take;
+            const uint8_t *from = c;
+            take(d->buf, &d->fill, DP_AGE_HEADER_MAX, &c, &n);
+            int nl = memchr(from, '\n', (size_t)(c - from)) != NULL;
             if ((nl || d->fill == DP_AGE_HEADER_MAX) && (rc = dec_try_header(d, err)))
                 return rc;
         } else if (d->phase == PH_NONCE) {
-            size_t take = DP_AGE_NONCE_LEN - d->fill < n ? DP_AGE_NONCE_LEN - d->fill : n;
-            memcpy(d->buf + d->fill, c, take);
-            d->fill += take;
-            c += take;
-            n -= take;
+            take(d->buf, &d->fill, DP_AGE_NONCE_LEN, &c, &n);
             if (d->fill == DP_AGE_NONCE_LEN) {
                 uint8_t file_key[DP_AGE_FILE_KEY_LEN];
                 memcpy(file_key, d->key, sizeof file_key);
@@ -336,11 +335,7 @@ static int dec_write(dp_sink *s, const void *p, size_t n, dp_err *err)
                 return rc;
             if (d->last_seen)
                 continue;
-            size_t take = ENC_CHUNK - d->fill < n ? ENC_CHUNK - d->fill : n;
-            memcpy(d->buf + d->fill, c, take);
-            d->fill += take;
-            c += take;
-            n -= take;
+            take(d->buf, &d->fill, ENC_CHUNK, &c, &n);
         }
     }
     return 0;
