@@ -145,7 +145,11 @@ grep -q "chunk 1 does not authenticate" "$T/err" || fail "swap: $(cat "$T/err")"
 p=$(tamper payflip); flip "$p" $((pay + 2 * 65552 + 5)); expect_tamper "$p" "bit flipped in chunk 3"
 grep -q "chunk 3 does not authenticate" "$T/err" || fail "flip: $(cat "$T/err")"
 p=$(tamper tagflip); flip "$p" $((size - 1)); expect_tamper "$p" "bit flipped in the last tag"
-p=$(tamper macflip); flip "$p" $((hlen - 10)); expect_tamper "$p" "bit flipped in the header MAC"
+# a MAC that is still canonical base64, only wrong (a flipped bit may leave the alphabet instead)
+p=$(tamper macflip)
+if [ "$(dd if="$p" bs=1 skip=$((hlen - 10)) count=1 status=none)" = A ]; then c=B; else c=A; fi
+printf '%s' "$c" | dd of="$p" bs=1 seek=$((hlen - 10)) conv=notrunc status=none
+expect_tamper "$p" "the header MAC changed"
 grep -q "header MAC does not match" "$T/err" || fail "mac flip: $(cat "$T/err")"
 p=$(tamper introflip); flip "$p" 3; expect_tamper "$p" "bit flipped in the intro line"
 p=$(tamper nonceflip); flip "$p" $((hlen + 3)); expect_tamper "$p" "bit flipped in the payload nonce"
@@ -156,12 +160,13 @@ expect_fail 9 "bit flipped in a recipient stanza" "$DUMPER" restore "$p" "sqlite
 
 # ---- keys that cannot be used: one line, exit 2 (5 for a missing file), no secret shown ----
 SECRET=$(sed -n 3p "$T/ops.key")
+other() { if [ "${1: -1}" = "$2" ]; then echo "$3"; else echo "$2"; fi; } # a last character it does not have
 bad_recipient() { # bad_recipient VALUE MESSAGE
   expect_fail 2 "recipient '$1'" "$DUMPER" backup "sqlite://$DB" --to "$T/nob" --recipient "$1"
   grep -qF "$2" "$T/err" || fail "recipient '$1': $(cat "$T/err")"
   ! grep -q "AGE-SECRET-KEY-1[0-9A-Z]" "$T/err" || fail "a secret key in the error"
 }
-bad_recipient "${OPS%?}x" "is a malformed age recipient (invalid checksum)"
+bad_recipient "${OPS%?}$(other "$OPS" x y)" "is a malformed age recipient (invalid checksum)"
 bad_recipient "${OPS:0:20}" "is a malformed age recipient"
 bad_recipient "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW+uObz5dvMgjz1OxfM/XXUB+VHtZ6isGN a@b" \
   "SSH keys (ssh-ed25519) are not supported as recipients; use an age X25519 recipient"
@@ -188,7 +193,7 @@ b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
 -----END OPENSSH PRIVATE KEY-----" "is a PEM/SSH private key; SSH keys are not supported"
 bad_identity "$(printf 'age-encryption.org/v1\n-> scrypt c2FsdHNhbHRzYWx0c2FsdA 18\nAAAA\n--- AAAA')" "is itself encrypted (age -p); decrypt it first"
 bad_identity "$OPS" "line 1 is a recipient (a public key), not an identity"
-bad_identity "${SECRET%?}Q" "line 1 is a malformed age identity"
+bad_identity "${SECRET%?}$(other "$SECRET" Q P)" "line 1 is a malformed age identity"
 bad_identity "AGE-PLUGIN-YUBIKEY-1QQQQQQQQQ" "age plugin identities (AGE-PLUGIN-...) are not supported"
 bad_identity "AGE-SECRET-KEY-PQ-1QQQQQQQQQ" "post-quantum identities (AGE-SECRET-KEY-PQ-1...) are not supported"
 bad_identity "hunter2" "line 1 is not an age identity"
