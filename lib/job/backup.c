@@ -513,7 +513,8 @@ static void join_keys(dp_buf *b, char *const *keys, size_t n, size_t show)
 }
 
 /* No identity given unwraps the backup's file key (or none was given): one line naming whom it is
- * encrypted to (from the manifest) and the recipients of the identities given. */
+ * encrypted to (from the manifest) and the recipients of the identities given (EAUTH); or, when the
+ * manifest lists one of those, a changed backup (ECORRUPT). */
 static int no_identity(const char *key, const dp_manifest *m, const dp_backup_read_opts *o, dp_err *err)
 {
     dp_buf to = {0}, given = {0};
@@ -523,6 +524,20 @@ static int no_identity(const char *key, const dp_manifest *m, const dp_backup_re
         dp_age_recipient r;
         dp_age_identity_recipient(&o->identities[i], &r);
         memcpy(rs[i], r.str, sizeof r.str);
+    }
+    /* an identity whose recipient the manifest lists did not open the header: the header (or the
+     * manifest) was changed, not a question of keys */
+    for (size_t i = 0; i < nids; i++) {
+        dp_age_recipient r;
+        dp_age_identity_recipient(&o->identities[i], &r);
+        for (size_t k = 0; k < m->nrecipients; k++)
+            if (!strcmp(m->recipients[k], r.str)) {
+                dp_err_clear(err);
+                return dp_err_set(err, DUMPER_ECORRUPT,
+                                  "backup '%s' is corrupt: its manifest lists %s, an identity given, but no recipient "
+                                  "stanza of its age header opens with it",
+                                  key, r.str);
+            }
     }
     join_keys(&to, m->recipients, m->nrecipients, 4);
     join_keys(&given, rp, nids, 2);
