@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # age_sources.sh - encrypted round trips for every source against the real servers: SQLite,
 # PostgreSQL (sql and dump formats), MariaDB, Redis (a server of its own, the restored RDB loaded
-# into a fresh one) and MongoDB (its wire-protocol TEST DOUBLE, no server installable here). Each
+# into a fresh one) and MongoDB (its wire-protocol TEST DOUBLE, no server installable here); and a
+# multipart backup to S3 (s3rver). Each
 # backup is encrypted to a recipient, holds no plaintext, decrypts with the age tool, and restores
 # with the identity into a target equal to the source. A source whose service is not running is
 # skipped (failed when DUMPER_TEST_REQUIRE_SERVICES is set).
@@ -159,5 +160,19 @@ PYEOF
   note "mongodb (test double) ok"
 else
   [ -z "${DUMPER_TEST_REQUIRE_SERVICES:-}" ] || fail "python3-pymongo missing"
+fi
+# ---- S3 storage (s3rver): the encrypted stream goes to an object store like any other ----
+if have s3; then
+  sqlite3 "$T/big.db" "CREATE TABLE t(a INTEGER PRIMARY KEY, b); INSERT INTO t(b) SELECT randomblob(1000) FROM generate_series(1, 12000);"
+  p=$(env AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$DUMPER_TEST_S3_ENDPOINT"     "$DUMPER" backup "sqlite://$T/big.db" --to "s3://$DUMPER_TEST_S3_BUCKET/age-$$-$RANDOM" --recipient "$R" --part-size 5) ||
+    fail "encrypted backup to s3"
+  case $p in s3://*.sql.zst.age) ;; *) fail "s3 backup name $p";; esac
+  s3env=(env AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$DUMPER_TEST_S3_ENDPOINT")
+  quiet_check "key-less verify on s3" "${s3env[@]}" "$DUMPER" verify "$p"
+  quiet_check "verify on s3" "${s3env[@]}" "$DUMPER" verify "$p" -i "$T/id.key"
+  quiet_check "restore from s3" "${s3env[@]}" "$DUMPER" restore "$p" "sqlite://$T/big-restored.db" -i "$T/id.key"
+  sum() { sqlite3 "$1" "SELECT count(*), hex(sha3_query('SELECT a, b FROM t ORDER BY a'))"; }
+  [ "$(sum "$T/big-restored.db")" = "$(sum "$T/big.db")" ] || fail "s3: restored database differs"
+  note "s3 ok (multipart: $(( $(stat -c %s "$T/big.db") / 1048576 )) MiB database)"
 fi
 echo "age_sources: ok"
