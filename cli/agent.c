@@ -220,7 +220,6 @@ int cmd_job(int argc, char **argv)
             _exit(0);
     }
     close(0);
-    srand((unsigned)getpid() ^ (unsigned)time(NULL)); /* retry jitter only */
     int rc = dp_job_run(&spec, &err);
     if (rc)
         dp_error("job %s failed: %s", spec.job_id, err.msg);

@@ -26,6 +26,7 @@ static const char usage_text[] =
     "  restore <backup> <database-url>                      restore a backup (verifies it first)\n"
     "  verify <backup>                                      check a backup's integrity\n"
     "  list <dir|s3://bucket/prefix>                        list backups, newest first\n"
+    "  keygen --out FILE                                    make an age identity for encrypted backups\n"
     "  agent --api URL --database URL                       run the agent in the foreground (app key\n"
     "                                                       in DUMPER_APP_KEY or --app-key-file)\n"
     "  version                                              print the version\n"
@@ -193,7 +194,7 @@ int main(int argc, char **argv)
         const char *name;
         cli_cmd_fn fn;
     } cmds[] = {{"backup", cmd_backup}, {"restore", cmd_restore}, {"verify", cmd_verify}, {"list", cmd_list},
-                 {"agent", cmd_agent}, {"job", cmd_job}};
+                 {"agent", cmd_agent}, {"job", cmd_job}, {"keygen", cmd_keygen}};
 
     if (argc < 2) {
         fputs(usage_text, stderr);

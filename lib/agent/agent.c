@@ -3,13 +3,14 @@
  *
  * Design. All shared state (the current agent, its status snapshot) sits behind one mutex, g_mu,
  * which is only ever held for a few instructions, never across I/O. The thread is detached; it
- * sleeps on a condition variable (CLOCK_MONOTONIC) instead of sleep(), so dumper_agent_stop() wakes
- * it at once, and its HTTP client checks an atomic stop flag from curl's progress callback, so a
- * request in flight is aborted within milliseconds. The thread blocks every signal: the host's
- * handlers never run on it and no signal of ours reaches the host.
+ * sleeps in dp_sleep_ms() on a stop request (core/stop.h: a condition variable, no wake-ups in
+ * between), so dumper_agent_stop() wakes it at once, and its HTTP client checks the same stop every
+ * 100 ms while a request runs, so a request in flight is aborted within about 100 ms. The thread
+ * blocks every signal: the host's handlers never run on it and no signal of ours reaches the host.
  *
- * Fork safety. pthread_atfork: the prepare handler takes g_mu so no other thread holds it across
- * fork(); the parent releases it; the child re-initialises it and forgets the agent (the thread
+ * Fork safety. pthread_atfork: the prepare handler takes g_mu and the stop's lock so no other
+ * thread holds them across fork(); the parent releases them; the child re-initialises them and
+ * forgets the agent (the thread
  * does not exist there). The agent's memory and curl handle are deliberately leaked in the child:
  * freeing curl/OpenSSL state another thread may have been using at the time of fork() is not safe.
  *
@@ -21,7 +22,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -33,9 +33,10 @@
 #include "agent/spawn.h"
 #include "core/dburl.h"
 #include "core/log.h"
+#include "core/stop.h"
 #include "core/util.h"
 #include "dp_version.h"
-#include "source/source.h"
+#include "http/http.h"
 
 enum { ST_NONE = 0, ST_RUNNING, ST_STOPPING };
 
@@ -58,7 +59,7 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_state = ST_NONE;
-static atomic_int g_stop;
+static dp_stop g_stop; /* not interruptible: the host's signals are not ours */
 static dumper_agent_status g_st; /* snapshot; guarded by g_mu */
 static struct agent *g_current;   /* the running agent's state (owned by its thread); guarded by g_mu */
 static struct agent *volatile g_forgotten; /* in a forked child: the parent's agent, deliberately kept (see top) */
@@ -74,15 +75,23 @@ static void init_cv(void)
     pthread_condattr_destroy(&ca);
 }
 
-static void atfork_prepare(void) { pthread_mutex_lock(&g_mu); }
-static void atfork_parent(void) { pthread_mutex_unlock(&g_mu); }
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&g_mu);
+    pthread_mutex_lock(&g_stop.mu);
+}
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&g_stop.mu);
+    pthread_mutex_unlock(&g_mu);
+}
 static void atfork_child(void)
 {
-    /* Only the forking thread exists here. Re-create the lock and forget the agent. */
+    /* Only the forking thread exists here. Re-create the locks and forget the agent. */
     pthread_mutex_init(&g_mu, NULL);
     init_cv();
+    dp_stop_init(&g_stop, 0);
     g_state = ST_NONE;
-    atomic_store(&g_stop, 0);
     memset(&g_st, 0, sizeof g_st);
     if (g_current)
         g_forgotten = g_current;
@@ -100,6 +109,7 @@ static void at_exit(void)
 static void once_init(void)
 {
     init_cv();
+    dp_stop_init(&g_stop, 0);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     (void)curl_global_init(CURL_GLOBAL_DEFAULT); /* thread-safe since libcurl 7.84 */
     atexit(at_exit);
@@ -116,23 +126,6 @@ static uint32_t next_rand(agent *a)
     x ^= x >> 27;
     a->rnd = x;
     return (uint32_t)((x * 0x2545F4914F6CDD1DULL) >> 32);
-}
-
-/* Sleep up to ms, waking at once on stop. Returns 1 when stopping. */
-static int wait_ms(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t ns = (int64_t)ts.tv_nsec + (ms % 1000) * 1000000;
-    ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
-    ts.tv_nsec = (long)(ns % 1000000000);
-    pthread_mutex_lock(&g_mu);
-    while (!atomic_load(&g_stop)) {
-        if (pthread_cond_timedwait(&g_cv, &g_mu, &ts) == ETIMEDOUT)
-            break;
-    }
-    pthread_mutex_unlock(&g_mu);
-    return atomic_load(&g_stop);
 }
 
 static void set_status(agent *a, int rc)
@@ -173,13 +166,6 @@ static void agent_free(agent *a)
     free(a);
 }
 
-/* One JSON exchange with the API. Returns 0 with *status and body set, or a transport error. */
-static int api_call(agent *a, const char *path, const char *json, long *status, dp_buf *body, dp_err *err)
-{
-    dp_http_req r = {.method = "POST", .path = path, .json = json};
-    return dp_client_do(a->client, &r, status, body, err);
-}
-
 /* Map a non-200 answer to an error code and one log-friendly message. */
 static int http_error(const char *what, long status, const dp_buf *body, dp_err *err)
 {
@@ -199,14 +185,13 @@ static int do_register(agent *a, int64_t *interval_ms, dp_err *err)
     char *json = dp_proto_register_json(&req);
     if (!json)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-    dp_buf body = {0};
-    long status = 0;
-    int rc = api_call(a, DP_API_PREFIX "/agents/register", json, &status, &body, err);
+    dp_http_resp ans = {0};
+    int rc = dp_client_post(a->client, NULL, DP_API_PREFIX "/agents/register", json, &ans, err);
     free(json);
-    if (!rc && status != 200)
-        rc = http_error("registration", status, &body, err);
+    if (!rc && ans.status != 200)
+        rc = http_error("registration", ans.status, &ans.body, err);
     dp_register_resp resp;
-    if (!rc && !(rc = dp_proto_parse_register(body.data, body.len, a->ndbs, &resp, err))) {
+    if (!rc && !(rc = dp_proto_parse_register(ans.body.data, ans.body.len, a->ndbs, &resp, err))) {
         memcpy(a->agent_id, resp.agent_id, sizeof a->agent_id);
         a->role = resp.role;
         a->limits = resp.limits;
@@ -215,7 +200,7 @@ static int do_register(agent *a, int64_t *interval_ms, dp_err *err)
         *interval_ms = resp.interval_ms;
         dp_register_resp_free(&resp);
     }
-    dp_buf_free(&body);
+    dp_http_resp_free(&ans);
     return rc;
 }
 
@@ -267,14 +252,13 @@ static int do_poll(agent *a, int64_t *interval_ms, dp_err *err)
     char *json = dp_asprintf("{\"agent_id\":\"%s\"}", a->agent_id); /* id validated: no escaping needed */
     if (!json)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-    dp_buf body = {0};
-    long status = 0;
-    int rc = api_call(a, DP_API_PREFIX "/agents/poll", json, &status, &body, err);
+    dp_http_resp ans = {0};
+    int rc = dp_client_post(a->client, NULL, DP_API_PREFIX "/agents/poll", json, &ans, err);
     free(json);
-    if (!rc && status != 200)
-        rc = http_error("poll", status, &body, err);
+    if (!rc && ans.status != 200)
+        rc = http_error("poll", ans.status, &ans.body, err);
     dp_poll_resp p;
-    if (!rc && !(rc = dp_proto_parse_poll(body.data, body.len, &p, err))) {
+    if (!rc && !(rc = dp_proto_parse_poll(ans.body.data, ans.body.len, &p, err))) {
         if (p.role != a->role)
             dp_info("role changed: now %s", p.role == DP_ROLE_PRIMARY ? "primary" : "secondary");
         a->role = p.role;
@@ -286,7 +270,7 @@ static int do_poll(agent *a, int64_t *interval_ms, dp_err *err)
             run_job(a, &p.job);
         }
     }
-    dp_buf_free(&body);
+    dp_http_resp_free(&ans);
     return rc;
 }
 
@@ -297,7 +281,7 @@ static void *agent_main(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     dp_client_opts co = {.api_base = a->api_base, .app_key = a->app_key, .ca_file = a->ca_file, .proxy = a->proxy,
-                         .insecure = a->insecure, .abort_flag = &g_stop,
+                         .insecure = a->insecure, .stop = &g_stop,
                          /* no idle connection across sleeps: between polls the host holds no socket
                           * of ours (and every poll pays a full connect, as at production intervals) */
                          .no_keepalive = 1};
@@ -308,11 +292,11 @@ static void *agent_main(void *arg)
             a->environment, a->ndbs, a->ndbs == 1 ? "" : "s");
     unsigned failures = 0;
     int registered = 0, disabled = 0;
-    while (a->client && !atomic_load(&g_stop)) {
+    while (a->client && !dp_stop_requested(&g_stop)) {
         dp_err err = {0};
         int64_t interval = 0;
         int rc = registered ? do_poll(a, &interval, &err) : do_register(a, &interval, &err);
-        if (atomic_load(&g_stop))
+        if (dp_stop_requested(&g_stop))
             break;
         if (rc == DUMPER_EAUTH) {
             dp_error("the control plane at %s refused the app key (HTTP 401): agent stopped; check the app key",
@@ -333,7 +317,7 @@ static void *agent_main(void *arg)
             dp_log(failures ? DP_LOG_DEBUG : DP_LOG_WARN, "%s; retrying in %.1f s", err.msg, (double)d / 1000.0);
             failures++;
             set_status(a, rc);
-            if (wait_ms((int64_t)d))
+            if (dp_sleep_ms((int64_t)d, &g_stop))
                 break;
             continue;
         }
@@ -345,7 +329,7 @@ static void *agent_main(void *arg)
         registered = 1;
         failures = 0;
         set_status(a, 0);
-        if (wait_ms(interval))
+        if (dp_sleep_ms(interval, &g_stop))
             break;
     }
     dp_info("agent stopped");
@@ -471,9 +455,12 @@ static int validate(const agent *a, const dumper_agent_opts *in)
             dp_error("agent not started: database %zu: %s", i + 1, e.msg);
             return DUMPER_EUSAGE;
         }
-        const dp_source_driver *drv = dp_source_for(u.type);
+        /* the scheme table of the URL parser is the list of databases the engine backs up (the
+         * `dumper` executable checks its drivers against it: test_agent_proto); no driver is
+         * loaded into the host for this check */
+        int known = (unsigned)u.type < DP_DB__COUNT;
         dp_dburl_free(&u);
-        if (!drv) {
+        if (!known) {
             dp_error("agent not started: database %zu: no driver for this type", i + 1);
             return DUMPER_EUSAGE;
         }
@@ -539,7 +526,7 @@ int dumper_agent_start(const dumper_agent_opts *opts)
         agent_free(a);
         return DUMPER_EBUSY;
     }
-    atomic_store(&g_stop, 0);
+    dp_stop_clear(&g_stop);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -577,8 +564,7 @@ int dumper_agent_stop(void)
     }
     g_state = ST_STOPPING;
     g_st.role = DUMPER_AGENT_STOPPING;
-    atomic_store(&g_stop, 1);
-    pthread_cond_broadcast(&g_cv);
+    dp_stop_request(&g_stop);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_sec += 1;

@@ -35,21 +35,6 @@ int64_t dp_proto_interval_ms(double secs)
     return (int64_t)ms;
 }
 
-uint64_t dp_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, uint32_t rnd)
-{
-    if (base_ms == 0)
-        base_ms = 1;
-    if (cap_ms < base_ms)
-        cap_ms = base_ms;
-    uint64_t d = base_ms;
-    for (unsigned i = 0; i < attempt && d < cap_ms; i++)
-        d *= 2;
-    if (d > cap_ms)
-        d = cap_ms;
-    uint64_t half = d / 2;
-    return half + (uint64_t)rnd % (d - half + 1);
-}
-
 const char *dp_proto_fail_code(int code)
 {
     switch (code) {

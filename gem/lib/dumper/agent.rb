@@ -1,7 +1,5 @@
 # frozen_string_literal: true
 
-require "tmpdir"
-
 module Dumper
   # The public API of the gem (as in the original dumper gem):
   #   Dumper::Agent.start(app_key: "...", debug: false, api_base: nil,
@@ -184,7 +182,10 @@ module Dumper
       def agent_log_file(settings)
         return settings[:log_file].to_s if settings[:log_file]
         dir = File.join(rails_root, "log")
-        dir = Dir.tmpdir unless File.directory?(dir) && File.writable?(dir)
+        unless File.directory?(dir) && File.writable?(dir)
+          require "tmpdir" # only here: loading the gem stays cheap
+          dir = Dir.tmpdir
+        end
         File.join(dir, "dumper_agent.log")
       end
 
