@@ -56,6 +56,8 @@ static const char backup_help[] =
     "  -r, --recipient AGE1...   encrypt (age, after compression) to this public key; repeatable. The\n"
     "                            name gains .age and the manifest lists the recipients\n"
     "      --recipients-file F   encrypt to every recipient in F (one per line, '#' comments)\n"
+    "      --password-file FILE  the database password (one line), when the URL has none; unlike a\n"
+    "                            password in the URL it never appears in a command line\n"
     "      --endpoint URL        S3 endpoint (default: AWS_ENDPOINT_URL, else AWS for the region)\n"
     "      --region REGION       S3 region (default: AWS_REGION, else us-east-1)\n"
     "      --path-style          S3 path-style addressing (default with a custom endpoint)\n"
@@ -75,6 +77,7 @@ int cmd_backup(int argc, char **argv)
         {"endpoint", required_argument, 0, 'E'}, {"region", required_argument, 0, 'R'},
         {"path-style", no_argument, 0, 'P'},    {"part-size", required_argument, 0, 'S'},
         {"parallel", required_argument, 0, 'N'}, {"virtual-host", no_argument, 0, 'V'},
+        {"password-file", required_argument, 0, 'W'},
         {"recipient", required_argument, 0, 'r'}, {"recipients-file", required_argument, 0, 0x100},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     /* recipients are parsed after the options (nothing to free on a usage error) */
@@ -87,6 +90,7 @@ int cmd_backup(int argc, char **argv)
     req.codec = DP_CODEC_ZSTD;
     int json = 0, c;
     char *end;
+    const char *pwfile = NULL;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":t:n:c:l:f:o:r:jh", opts, NULL)) != -1) {
         switch (c) {
@@ -142,6 +146,7 @@ int cmd_backup(int argc, char **argv)
             if (*end || so.parallel < 1 || so.parallel > 64)
                 return cli_usage_error("backup", "invalid --parallel '%s' (1..64)", optarg);
             break;
+        case 'W': pwfile = optarg; break;
         case 'h': fputs(backup_help, stdout); return 0;
         case ':': return cli_usage_error("backup", "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("backup", "unknown option '%s'", argv[optind - 1]);
@@ -159,15 +164,20 @@ int cmd_backup(int argc, char **argv)
     int rc = 0;
     for (int i = 0; i < nr && !rc; i++)
         rc = rfile[i] ? cli_keys_add_recipients_file(&keys, rarg[i]) : cli_keys_add_recipient(&keys, rarg[i]);
+    char *pw = NULL;
+    if (!rc && pwfile)
+        rc = cli_read_secret_file("backup", "password", pwfile, &pw);
     if (rc) {
         cli_keys_free(&keys);
         return rc;
     }
+    req.src.password = pw;
     req.recipients = keys.recipients;
     req.nrecipients = keys.nrecipients;
     dp_err err = {0};
     dp_backup_result res;
     rc = dp_backup_run(&req, &res, &err);
+    dp_free_secret(pw);
     cli_keys_free(&keys);
     if (rc)
         return cli_fail(&err);
@@ -219,6 +229,7 @@ static int load_identities(cli_keys *k, const char **files, int n)
 
 static const char restore_help[] =
     "usage: dumper restore <backup> <database-url> [--sha256 HEX] [--identity FILE] [--force] [--rdb-file PATH]\n"
+    "                      [--password-file FILE]\n"
     "\n"
     "Verifies the backup's checksum, then restores it. SQLite: into a new database file (built\n"
     "beside the target and moved into place when complete). Redis: writes the RDB file to\n"
@@ -226,6 +237,11 @@ static const char restore_help[] =
     "database under its own name when the URL has none. PostgreSQL, MySQL/MariaDB: into an\n"
     "existing database (psql, pg_restore or the mariadb client). Refuses a non-empty target\n"
     "unless --force.\n"
+    "\n"
+    "A backup is data: the restore runs no command it holds (psql meta-commands, mariadb client\n"
+    "commands, SQLite ATTACH, VACUUM INTO or extensions are refused) and writes nothing but its\n"
+    "target. Its SQL still runs inside the target with the rights of the URL's user: restore as a\n"
+    "user that owns the target database only (dumper warns about a superuser or global grants).\n"
     "\n"
     "A backup downloaded from dumperd has no manifest beside it: give the sha256 that the dashboard\n"
     "and dumperd's catalog show; format and compression then come from the file name (keep it).\n"
@@ -237,6 +253,7 @@ static const char restore_help[] =
     "                       target is touched\n"
     "  -F, --force          replace or write into a non-empty target\n"
     "      --rdb-file PATH  redis: where to write the restored RDB file\n"
+    "      --password-file FILE  the database password (one line), when the URL has none\n"
     "  -h, --help           this help\n";
 
 int cmd_restore(int argc, char **argv)
@@ -245,10 +262,11 @@ int cmd_restore(int argc, char **argv)
                                          {"rdb-file", required_argument, 0, 'R'},
                                          {"sha256", required_argument, 0, 's'},
                                          {"identity", required_argument, 0, 'i'},
+                                         {"password-file", required_argument, 0, 'W'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     dp_source_opts src = {0};
-    const char *sha256 = NULL, *idarg[argc];
+    const char *sha256 = NULL, *pwfile = NULL, *idarg[argc];
     int c, ni = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":FR:s:i:h", opts, NULL)) != -1) {
@@ -260,6 +278,7 @@ int cmd_restore(int argc, char **argv)
             break;
         case 'F': src.force = 1; break;
         case 'R': src.restore_file = optarg; break;
+        case 'W': pwfile = optarg; break;
         case 'h': fputs(restore_help, stdout); return 0;
         case ':': return cli_usage_error("restore", "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("restore", "unknown option '%s'", argv[optind - 1]);
@@ -271,6 +290,12 @@ int cmd_restore(int argc, char **argv)
     int rc = load_identities(&keys, idarg, ni);
     if (rc)
         return rc;
+    char *pw = NULL;
+    if (pwfile && (rc = cli_read_secret_file("restore", "password", pwfile, &pw))) {
+        cli_keys_free(&keys);
+        return rc;
+    }
+    src.password = pw;
     dp_err err = {0};
     dp_storage *st = NULL;
     char *key = NULL;
@@ -281,6 +306,7 @@ int cmd_restore(int argc, char **argv)
         rc = dp_backup_restore_opts(st, key, &ro, argv[optind + 1], &src, &err);
     dp_storage_close(st);
     free(key);
+    dp_free_secret(pw);
     cli_keys_free(&keys);
     if (rc)
         return cli_fail(&err);

@@ -162,6 +162,19 @@ int dp_backup_stream_age(const dp_dburl *url, const dp_source_driver *drv, const
     return rc;
 }
 
+/* A password given apart from the URL (dp_source_opts.password) takes the URL password's place. */
+static int url_password(dp_dburl *url, const dp_source_opts *src, dp_err *err)
+{
+    if (!src->password)
+        return 0;
+    if (url->password)
+        return dp_err_set(err, DUMPER_EUSAGE, "the database url holds a password and another was given apart from it: "
+                                              "give one");
+    if (!(url->password = dp_strdup(src->password)))
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    return 0;
+}
+
 int dp_backup_run(const dp_backup_req *req, dp_backup_result *res, dp_err *err)
 {
     memset(res, 0, sizeof *res);
@@ -169,6 +182,10 @@ int dp_backup_run(const dp_backup_req *req, dp_backup_result *res, dp_err *err)
     int rc = dp_dburl_parse(req->db_url, &url, err);
     if (rc)
         return rc;
+    if ((rc = url_password(&url, &req->src, err))) {
+        dp_dburl_free(&url);
+        return rc;
+    }
     dp_storage *st = NULL;
     dp_sink *writer = NULL;
     char *name = NULL, *manifest_key = NULL, *json = NULL;
@@ -437,14 +454,55 @@ static int load_manifest(dp_storage *st, const char *key, const char *sha256, co
     return 0;
 }
 
+/* A shield between the checksum and the decompressor of a verify pass: when decompression fails
+ * (a flipped byte, a cut stream), the shield keeps the first error and swallows the rest of the
+ * bytes, so the checksum still sees the whole object and the failure can be named for what it is:
+ * a checksum mismatch, a short object, or a stream that was corrupt when it was stored. */
+typedef struct {
+    dp_sink base;
+    dp_err saved;
+} shield_sink;
+
+static int shield_write(dp_sink *s, const void *p, size_t n, dp_err *err)
+{
+    shield_sink *sh = (shield_sink *)s;
+    (void)err;
+    if (!sh->saved.code)
+        dp_sink_write(s->next, p, n, &sh->saved);
+    return 0;
+}
+
+static int shield_end(dp_sink *s, dp_err *err)
+{
+    shield_sink *sh = (shield_sink *)s;
+    if (sh->saved.code)
+        return dp_err_set(err, sh->saved.code, "%s", sh->saved.msg);
+    return dp_sink_end(s->next, err);
+}
+
+static const dp_sink_ops shield_ops = {.name = "shield", .write = shield_write, .end = shield_end};
+
 /* Stream key from storage through sha256 into `to` (owned chain, ended here). Compares size and
- * sha256 against the manifest (made: one made from the file name and the sha256 given). */
-static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, int made, dp_sink *to,
+ * sha256 against the manifest (made: one made from the file name and the sha256 given). `verify`:
+ * `to` only checks the stream (a decompressor into nothing): read the whole object even when it
+ * fails, to report a checksum mismatch as such. Otherwise (a restore) the first error of the target
+ * stops the read and is reported as it is. */
+static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, int made, dp_sink *to, int verify,
                       dp_progress_fn progress, void *ctx, dp_err *err)
 {
-    dp_sink *sha = dp_filter_sha256_new(to);
+    dp_sink *after_sha = to;
+    if (verify) {
+        shield_sink *sh = calloc(1, sizeof *sh);
+        if (!sh) {
+            dp_sink_free(to);
+            return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        }
+        dp_sink_init(&sh->base, &shield_ops, to);
+        after_sha = &sh->base;
+    }
+    dp_sink *sha = dp_filter_sha256_new(after_sha);
     if (!sha) {
-        dp_sink_free(to);
+        dp_sink_free(after_sha);
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     }
     dp_sink *head = progress ? progress_new(progress, ctx, sha) : sha;
@@ -456,36 +514,36 @@ static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, int
     if (!rc)
         rc = dp_sink_end(head, err);
     char hex[65] = "";
-    if (rc == DUMPER_ECORRUPT || !rc) {
-        /* A short object shows up as a decompression or authentication error (or none,
-         * uncompressed); report the size mismatch instead, which says what happened. A corrupt
-         * chunk also stops the read early: then the object is whole and the error stands. */
-        dp_object_info info = {0};
-        dp_err ignore = {0};
-        uint64_t have = sha->bytes;
-        if (rc && dp_storage_stat(st, key, &info, &ignore) == 0)
-            have = info.size;
-        free(info.key);
-        if (have < m->size) {
-            dp_err_clear(err);
+    if (!rc || (verify && (rc == DUMPER_ECORRUPT || rc == DUMPER_EAUTH))) {
+        /* Name what happened: a short or long object, different bytes; only when the stored bytes are
+         * the ones the manifest describes is the decompressor's own complaint the news. */
+        dp_filter_sha256_hex(sha, hex);
+        int failed = rc;
+        char saved_msg[DP_ERR_MSG_MAX];
+        snprintf(saved_msg, sizeof saved_msg, "%s", err->msg);
+        dp_err_clear(err);
+        rc = 0;
+        if (sha->bytes < m->size)
             rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is truncated: %llu of %llu bytes", key,
-                            (unsigned long long)have, (unsigned long long)m->size);
-        }
+                            (unsigned long long)sha->bytes, (unsigned long long)m->size);
+        else if (sha->bytes != m->size)
+            rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' has %llu bytes, its manifest says %llu", key,
+                            (unsigned long long)sha->bytes, (unsigned long long)m->size);
+        else if (strcmp(hex, m->sha256) != 0)
+            rc = dp_err_set(err, DUMPER_ECORRUPT,
+                            "backup '%s' is corrupt (checksum mismatch): sha256 %s does not match %s (%s)", key, hex,
+                            made ? "the expected sha256" : "the manifest", m->sha256);
+        else if (failed == DUMPER_EAUTH) /* no identity opened it: verify_pass names the recipients */
+            rc = dp_err_set(err, failed, "%s", saved_msg);
+        else if (failed)
+            rc = dp_err_set(err, failed, "backup '%s' matches its checksum but was stored damaged (%s)", key,
+                            strncmp(saved_msg, "backup is ", 10) == 0 ? saved_msg + 10 : saved_msg);
     }
     if (rc && strncmp(err->msg, "backup is ", 10) == 0) {
         /* a filter's "backup is corrupt: ..." names the backup: "backup 'KEY' is corrupt: ..." */
         char tmp[DP_ERR_MSG_MAX];
         snprintf(tmp, sizeof tmp, "backup '%s' %s", key, err->msg + 7);
         memcpy(err->msg, tmp, sizeof tmp);
-    }
-    if (!rc) {
-        dp_filter_sha256_hex(sha, hex);
-        if (sha->bytes != m->size)
-            rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' has %llu bytes, its manifest says %llu", key,
-                            (unsigned long long)sha->bytes, (unsigned long long)m->size);
-        else if (strcmp(hex, m->sha256) != 0)
-            rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is corrupt: sha256 %s does not match %s (%s)", key,
-                            hex, made ? "the expected sha256" : "the manifest", m->sha256);
     }
     if (rc) {
         dp_sink_free(head); /* aborts the chain, including a restore target */
@@ -580,24 +638,9 @@ static int verify_pass(dp_storage *st, const char *key, dp_manifest *m, int made
         dp_sink_free(dec ? dec : null);
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     }
-    rc = check_pass(st, key, m, made, head, progress, ctx, err);
-    if (rc == DUMPER_EAUTH) {
-        /* no identity unwraps the file key: a changed header looks the same, so tell them apart by
-         * the checksum before blaming the keys */
-        dp_sink *n2 = dp_sink_null_new();
-        dp_err e2 = {0};
-        if (!n2)
-            return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-        int rc2 = check_pass(st, key, m, made, n2, NULL, NULL, &e2);
-        if (rc2) {
-            dp_err_clear(err);
-            *err = e2;
-            return rc2;
-        }
-        dp_sink_commit(n2, &e2);
-        dp_sink_free(n2);
+    rc = check_pass(st, key, m, made, head, 1, progress, ctx, err);
+    if (rc == DUMPER_EAUTH) /* the checksum matched (check_pass): a question of keys */
         return no_identity(key, m, o, err);
-    }
     if (!rc) {
         if (keyless)
             ; /* ciphertext only: the uncompressed size is not known here */
@@ -651,6 +694,10 @@ int dp_backup_restore_opts(dp_storage *st, const char *key, const dp_backup_read
     int rc = dp_dburl_parse(db_url, &url, err);
     if (rc)
         return rc;
+    if ((rc = url_password(&url, src, err))) {
+        dp_dburl_free(&url);
+        return rc;
+    }
     const dp_source_driver *drv = dp_source_for(url.type);
     dp_sink *target = NULL, *dec = NULL, *head = NULL;
     /* Without a manifest the source type is the target's: the format from the name must fit it. */
@@ -693,7 +740,7 @@ int dp_backup_restore_opts(dp_storage *st, const char *key, const dp_backup_read
         goto done;
     }
     /* check_pass frees the chain (aborting the target) on failure. */
-    rc = check_pass(st, key, &m, made, head, o->progress, o->progress_ctx, err);
+    rc = check_pass(st, key, &m, made, head, 0, o->progress, o->progress_ctx, err);
     if (!rc) {
         rc = dp_sink_commit(head, err);
         dp_sink_free(head); /* aborts the target if the commit failed */
@@ -734,16 +781,35 @@ int dp_backup_list(dp_storage *st, dp_manifest **items, size_t *n, dp_err *err)
     }
     for (size_t i = 0; i < nobj; i++) {
         const char *k = objs[i].key;
-        if (dp_str_has_suffix(k, DP_MANIFEST_SUFFIX))
+        if (dp_str_has_suffix(k, DP_MANIFEST_SUFFIX)) {
+            /* a manifest whose backup is gone (a half-deleted backup, a copy of the .json only) */
+            size_t kl = strlen(k) - strlen(DP_MANIFEST_SUFFIX);
+            int found = 0;
+            for (size_t j = 0; j < nobj && !found; j++)
+                found = strlen(objs[j].key) == kl && !strncmp(objs[j].key, k, kl);
+            if (!found)
+                dp_warn("skipping the manifest '%s/%s': its backup '%.*s' is missing", st->location, k, (int)kl, k);
             continue;
+        }
         dp_err e = {0};
-        if (dp_backup_manifest(st, k, &out[count], &e) == 0) {
+        int missing = 0;
+        if (manifest_get(st, k, &out[count], &missing, &e) == 0) {
             /* the manifest's own name must match where it is */
             free(out[count].name);
             out[count].name = strdup(k);
             count++;
-        } else if (e.code != DUMPER_ENOENT) {
-            dp_debug("skipping '%s': %s", k, e.msg);
+        } else if (e.code == DUMPER_ENOENT) {
+            /* removed while listing */
+        } else if (missing) {
+            char *fmt = NULL;
+            dp_codec codec;
+            dp_err ignore = {0};
+            /* named like a backup: say why it is not listed; any other file is none of ours */
+            if (dp_backup_parse_name(k, &fmt, &codec, NULL, &ignore) == 0)
+                dp_warn("skipping '%s/%s': it has no manifest (verify or restore it with --sha256)", st->location, k);
+            free(fmt);
+        } else {
+            dp_warn("skipping '%s/%s': %s", st->location, k, e.msg);
         }
     }
     dp_object_info_free(objs, nobj);

@@ -22,6 +22,9 @@ typedef struct dp_source_opts {
     const char *custom_options; /* extra dump tool options, split into argv without a shell */
     int force;                  /* restore: allow a non-empty target */
     const char *restore_file;   /* restore: write the dump to this file instead of a live server (redis) */
+    const char *password;       /* the database password when the URL has none (the CLI's --password-file);
+                                   dp_backup_run/dp_backup_restore put it into the parsed URL, so it takes the
+                                   URL password's place in every driver. Never logged. */
 } dp_source_opts;
 
 enum {
