@@ -18,22 +18,13 @@
 # The Rails log says "agent starting" with where the key came from, the agent log "registered".
 . "$DUMPER_SRC/test/lib/common.sh"
 . "$DUMPER_SRC/test/lib/agent.sh"
+. "$DUMPER_SRC/test/lib/gem.sh"
 case "${DUMPER_BUILD:-}" in *asan*) note "skip: the gem builds its own (non-sanitized) libdumper; run once, in the normal build"; exit 77 ;; esac
 for t in ruby bundle gem jq; do command -v "$t" >/dev/null || { note "skip: $t not installed"; exit 77; }; done
 
-GEMFILE=$("$DUMPER_SRC/gem/build.sh" "$T/pkg") || fail "gem build failed"
-export GEM_HOME="$T/gems"
-GEM_PATH="$T/gems:$(ruby -e 'print Gem.default_path.join(":")')"
-export GEM_PATH
-unset BUNDLE_PATH BUNDLE_GEMFILE DUMPER_API_BASE DUMPER_APP_KEY RAILS_MASTER_KEY DUMPER_DEBUG
+unset DUMPER_API_BASE DUMPER_APP_KEY RAILS_MASTER_KEY DUMPER_DEBUG
 APP="$T/app"
-cp -r "$DUMPER_SRC/test/gem/app" "$APP"
-rm -rf "$APP/log"/* "$APP/tmp"/* "$APP/db"/* "$APP/config/initializers/dumper.rb" "$APP/Gemfile.lock"
-mkdir -p "$APP/vendor/cache" "$APP/log" "$APP/tmp" "$APP/db"
-cp "$GEMFILE" "$APP/vendor/cache/"
-t0=$SECONDS
-(cd "$APP" && MAKEFLAGS=-j2 bundle install --local --no-cache >"$T/bundle.log" 2>&1) || { tail -30 "$T/bundle.log" >&2; fail "bundle install --local failed"; }
-note "bundle install --local: $((SECONDS - t0)) s"
+gem_fixture_app "$APP"
 cat >"$APP/script/dumper_probe.rb" <<'RUBY'
 # Boots the app (production) and waits until the agent is registered or its key refused.
 require_relative "../config/environment"

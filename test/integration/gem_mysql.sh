@@ -24,6 +24,7 @@
 . "$DUMPER_SRC/test/lib/common.sh"
 . "$DUMPER_SRC/test/lib/agent.sh"
 . "$DUMPER_SRC/test/lib/sql.sh"
+. "$DUMPER_SRC/test/lib/gem.sh"
 need_service mariadb
 case "${DUMPER_BUILD:-}" in *asan*) note "skip: the gem builds its own (non-sanitized) libdumper; run once, in the normal build"; exit 77 ;; esac
 for t in ruby bundle gem puma jq curl mariadb; do
@@ -32,20 +33,9 @@ done
 ruby -e 'require "mysql2"' 2>/dev/null || { note "skip: ruby-mysql2 not installed (scripts/install-deps.sh)"; exit 77; }
 
 # --- the gem, installed as a user would, into a copy of the fixture app with mysql2 ---
-GEMFILE=$("$DUMPER_SRC/gem/build.sh" "$T/pkg") || fail "gem build failed"
-export GEM_HOME="$T/gems"
-GEM_PATH="$T/gems:$(ruby -e 'print Gem.default_path.join(":")')"
-export GEM_PATH
-unset BUNDLE_PATH BUNDLE_GEMFILE RAILS_ENV DATABASE_URL REDIS_URL
+unset RAILS_ENV DATABASE_URL REDIS_URL
 APP="$T/app"
-cp -r "$DUMPER_SRC/test/gem/app" "$APP"
-rm -rf "$APP/log"/* "$APP/tmp"/* "$APP/db"/* "$APP/config/initializers/dumper.rb" "$APP/Gemfile.lock"
-mkdir -p "$APP/vendor/cache" "$APP/log" "$APP/tmp" "$APP/db"
-cp "$GEMFILE" "$APP/vendor/cache/"
-echo 'gem "mysql2"' >>"$APP/Gemfile"
-t0=$SECONDS
-(cd "$APP" && MAKEFLAGS=-j2 bundle install --local --no-cache >"$T/bundle.log" 2>&1) || { tail -30 "$T/bundle.log" >&2; fail "bundle install --local failed"; }
-note "bundle install --local (compiles the extension and the helper): $((SECONDS - t0)) s"
+gem_fixture_app "$APP" 'gem "mysql2"'
 EXT=$(cd "$APP" && bundle exec ruby -e 'require "dumper"; abort(Dumper.native_error.to_s) unless Dumper.native?; print Dumper.helper_path') ||
   fail "the extension does not load"
 (cd "$APP" && bundle exec ruby -e 'require "mysql2"; print Mysql2::VERSION' >"$T/mysql2.version") || fail "mysql2 does not load in the bundle"

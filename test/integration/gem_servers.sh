@@ -33,6 +33,7 @@
 . "$DUMPER_SRC/test/lib/common.sh"
 . "$DUMPER_SRC/test/lib/agent.sh"
 . "$DUMPER_SRC/test/lib/sql.sh"
+. "$DUMPER_SRC/test/lib/gem.sh"
 need_service pg
 need_service redis
 case "${DUMPER_BUILD:-}" in *asan*) note "skip: the gem builds its own (non-sanitized) libdumper; run once, in the normal build"; exit 77 ;; esac
@@ -43,19 +44,9 @@ SCENARIOS=${GEM_SCENARIOS:-"puma_single puma_rails_s puma_cluster puma_cluster_p
 PAR=${GEM_PARALLEL:-3}
 
 # --- the gem, installed as a user would ---
-GEMFILE=$("$DUMPER_SRC/gem/build.sh" "$T/pkg") || fail "gem build failed"
-export GEM_HOME="$T/gems"
-GEM_PATH="$T/gems:$(ruby -e 'print Gem.default_path.join(":")')"
-export GEM_PATH
-unset BUNDLE_PATH BUNDLE_GEMFILE RAILS_ENV
+unset RAILS_ENV
 TPL="$T/template"
-cp -r "$DUMPER_SRC/test/gem/app" "$TPL"
-rm -rf "$TPL/log"/* "$TPL/tmp"/* "$TPL/db"/* "$TPL/config/initializers/dumper.rb" "$TPL/Gemfile.lock"
-mkdir -p "$TPL/vendor/cache" "$TPL/log" "$TPL/tmp" "$TPL/db"
-cp "$GEMFILE" "$TPL/vendor/cache/"
-t0=$SECONDS
-(cd "$TPL" && MAKEFLAGS=-j2 bundle install --local --no-cache >"$T/bundle.log" 2>&1) || { tail -30 "$T/bundle.log" >&2; fail "bundle install --local failed"; }
-note "bundle install --local (compiles the extension and the helper): $((SECONDS - t0)) s"
+gem_fixture_app "$TPL"
 EXT=$(cd "$TPL" && bundle exec ruby -e 'require "dumper"; abort(Dumper.native_error.to_s) unless Dumper.native?; print Dumper.helper_path') ||
   fail "the extension does not load"
 [ -x "$EXT" ] || fail "the dumper helper is not installed next to the extension"
