@@ -22,7 +22,7 @@ module Dumper
            "in the encrypted Rails credentials (dumper.app_key) when the app has a master key."
       argument :app_key, type: :string, required: false, banner: "APP_KEY"
       class_option :api_base, type: :string, banner: "URL",
-                              desc: "dumperd's address, written into the initializer (default: DUMPER_API_BASE, then http://127.0.0.1:8477)"
+                              desc: "dumperd's address, written into the initializer (without it: credentials dumper.api_base, then DUMPER_API_BASE, then http://127.0.0.1:8477)"
 
       INITIALIZER = "config/initializers/dumper.rb"
       CREDENTIALS = "config/credentials.yml.enc"
