@@ -16,6 +16,13 @@
  *
  * Life cycle: NONE -> RUNNING (start) -> STOPPING (stop) -> NONE (thread exit). The thread also
  * ends by itself when the app key is refused (401): the status then says disabled.
+ *
+ * Logging of failures. A host may run for days against a wrong API base or a dead dumperd, so a
+ * failing exchange is logged at WARN once per kind of failure (the HTTP status of an answer, or the
+ * transport error: see fail_kind) and at DEBUG on every retry of the same kind; a new kind is a new
+ * WARN line, and the first success after failures is one INFO line. "agent starting" is the only
+ * line before the outcome of the first registration, which is "registered ... as primary/secondary"
+ * or the failure.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -53,7 +60,16 @@ typedef struct agent {
     char agent_id[DP_API_ID_MAX];
     int role;
     uint64_t rnd;
+    long last_status; /* of the last exchange: HTTP status (0: no answer) and CURLcode */
+    int last_curl;
 } agent;
+
+/* What went wrong in one exchange, coarsely: a retry that fails the same way is not logged again. */
+typedef struct fail_kind {
+    int rc;
+    long status;
+    int curl_code;
+} fail_kind;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv;
@@ -167,12 +183,27 @@ static void agent_free(agent *a)
 }
 
 /* Map a non-200 answer to an error code and one log-friendly message. */
-static int http_error(const char *what, long status, const dp_buf *body, dp_err *err)
+static int http_error(const agent *a, const char *what, long status, const dp_buf *body, dp_err *err)
 {
     char msg[256];
     dp_proto_error_message(body->data, body->len, msg, sizeof msg);
     int code = status == 401 ? DUMPER_EAUTH : status == 404 ? DUMPER_ENOENT : status >= 500 ? DUMPER_ECONNECT : DUMPER_EPROTO;
-    return dp_err_set(err, code, "%s refused by the control plane: HTTP %ld%s%s", what, status, msg[0] ? ": " : "", msg);
+    return dp_err_set(err, code, "%s at %s failed: HTTP %ld%s%s", what, a->api_base, status,
+                      msg[0] ? ": " : "", msg);
+}
+
+/* What to check, for failures dumperd itself never causes: an answer that is not its agent API (a
+ * wrong API base, another server on that port) or TLS trouble. "" when none applies. */
+static const char *failure_hint(const agent *a, int rc)
+{
+    long s = a->last_status;
+    if (s == 404 || s == 405 || s == 501 || (s >= 200 && s < 300 && rc == DUMPER_EPROTO))
+        return " (this is not dumperd's agent API: check the API base URL)";
+    if (a->last_curl == CURLE_PEER_FAILED_VERIFICATION)
+        return " (the server's TLS certificate is not trusted: check the API base URL or give the agent a CA file)";
+    if (a->last_curl == CURLE_SSL_CONNECT_ERROR)
+        return " (TLS handshake failed: is the server at the API base URL an https server?)";
+    return "";
 }
 
 /* ---- register / poll / job ---- */
@@ -188,8 +219,10 @@ static int do_register(agent *a, int64_t *interval_ms, dp_err *err)
     dp_http_resp ans = {0};
     int rc = dp_client_post(a->client, NULL, DP_API_PREFIX "/agents/register", json, &ans, err);
     free(json);
+    a->last_status = ans.status;
+    a->last_curl = ans.curl_code;
     if (!rc && ans.status != 200)
-        rc = http_error("registration", ans.status, &ans.body, err);
+        rc = http_error(a, "registration", ans.status, &ans.body, err);
     dp_register_resp resp;
     if (!rc && !(rc = dp_proto_parse_register(ans.body.data, ans.body.len, a->ndbs, &resp, err))) {
         memcpy(a->agent_id, resp.agent_id, sizeof a->agent_id);
@@ -255,8 +288,10 @@ static int do_poll(agent *a, int64_t *interval_ms, dp_err *err)
     dp_http_resp ans = {0};
     int rc = dp_client_post(a->client, NULL, DP_API_PREFIX "/agents/poll", json, &ans, err);
     free(json);
+    a->last_status = ans.status;
+    a->last_curl = ans.curl_code;
     if (!rc && ans.status != 200)
-        rc = http_error("poll", ans.status, &ans.body, err);
+        rc = http_error(a, "poll", ans.status, &ans.body, err);
     dp_poll_resp p;
     if (!rc && !(rc = dp_proto_parse_poll(ans.body.data, ans.body.len, &p, err))) {
         if (p.role != a->role)
@@ -288,9 +323,10 @@ static void *agent_main(void *arg)
     a->client = dp_client_new(&co);
     if (!a->client)
         dp_error("agent: unable to initialise libcurl; agent stopped");
-    dp_info("agent started (dumper %s, api %s, environment %s, %zu database%s)", DP_VERSION_STRING, a->api_base,
+    dp_info("agent starting (dumper %s, api %s, environment %s, %zu database%s)", DP_VERSION_STRING, a->api_base,
             a->environment, a->ndbs, a->ndbs == 1 ? "" : "s");
     unsigned failures = 0;
+    fail_kind last = {0};
     int registered = 0, disabled = 0;
     while (a->client && !dp_stop_requested(&g_stop)) {
         dp_err err = {0};
@@ -298,7 +334,8 @@ static void *agent_main(void *arg)
         int rc = registered ? do_poll(a, &interval, &err) : do_register(a, &interval, &err);
         if (dp_stop_requested(&g_stop))
             break;
-        if (rc == DUMPER_EAUTH) {
+        /* DUMPER_EAUTH is also an untrusted TLS certificate: only the key's refusal stops the agent */
+        if (rc == DUMPER_EAUTH && a->last_status == 401) {
             dp_error("the control plane at %s refused the app key (HTTP 401): agent stopped; check the app key",
                      a->api_base);
             disabled = 1;
@@ -313,15 +350,25 @@ static void *agent_main(void *arg)
         }
         if (rc) {
             uint64_t d = dp_backoff_ms(failures, 1000, a->max_retry_ms, next_rand(a));
-            /* the first failure of a streak is a warning, the rest are debug: no log flood */
-            dp_log(failures ? DP_LOG_DEBUG : DP_LOG_WARN, "%s; retrying in %.1f s", err.msg, (double)d / 1000.0);
+            fail_kind k = {.rc = rc, .status = a->last_status, .curl_code = a->last_curl};
+            if (failures && k.rc == last.rc && k.status == last.status && k.curl_code == last.curl_code)
+                dp_debug("%s; retrying in %.1f s (attempt %u)", err.msg, (double)d / 1000.0, failures + 2);
+            else
+                dp_warn("%s%s; retrying in %.1f s, then with backoff up to %.0f s (logged again when the failure "
+                        "changes)",
+                        err.msg, failure_hint(a, rc), (double)d / 1000.0, (double)a->max_retry_ms / 1000.0);
+            last = k;
             failures++;
             set_status(a, rc);
             if (dp_sleep_ms((int64_t)d, &g_stop))
                 break;
             continue;
         }
-        if (!registered)
+        if (!registered && failures)
+            dp_info("registered with %s as agent %s (%s) after %u failed attempt%s, next poll in %.1f s", a->api_base,
+                    a->agent_id, a->role == DP_ROLE_PRIMARY ? "primary" : "secondary", failures,
+                    failures == 1 ? "" : "s", (double)interval / 1000.0);
+        else if (!registered)
             dp_info("registered with %s as agent %s (%s), next poll in %.1f s", a->api_base, a->agent_id,
                     a->role == DP_ROLE_PRIMARY ? "primary" : "secondary", (double)interval / 1000.0);
         else if (failures)
