@@ -29,7 +29,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
-#include "cron.h"
+#include "domain/cron.h"
 #include "io/filter.h"
 #include "site.h"
 #include "store.h"

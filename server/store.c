@@ -23,7 +23,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
-#include "cron.h"
+#include "domain/cron.h"
 #include "io/filter.h"
 #include "job/manifest.h"
 #include "storage/s3_upload.h"

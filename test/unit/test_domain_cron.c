@@ -1,5 +1,5 @@
-/* test_dumperd_cron.c - dumperd's cron parser and slot search (server/cron.c), including both daylight
- * saving changes of Europe/Paris. The server module is compiled into this test directly. */
+/* test_domain_cron.c - dumperd's cron parser and slot search (server/domain/cron.c), including both daylight
+ * saving changes of Europe/Paris. It links dumperd_core, the static library of server/. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "../../server/cron.c"
+#include "domain/cron.h"
 
 static int64_t at(const char *iso)
 {

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cron.h"
+#include "domain/cron.h"
 
 static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
 
