@@ -34,6 +34,7 @@
 static pthread_t thread;
 static atomic_int stopping;
 static int started;
+static sd_ctx alert_ctx; /* the alert thread's (its store connection is opened there) */
 
 static int insert_alert(sd_db *db, const char *kind, const char *ref, cJSON *payload, int64_t now, dp_err *err)
 {
@@ -69,9 +70,10 @@ static int exists(sd_db *db, const char *kind, const char *ref, dp_err *err)
     return n;
 }
 
-int sd_alerts_detect(sd_db *db, dp_err *err)
+int sd_alerts_detect(sd_ctx *ctx, dp_err *err)
 {
-    int64_t now = sd_now_ms();
+    sd_db *db = ctx->db;
+    int64_t now = sd_ctx_now(ctx);
     sd_res r = {0};
     int rc = sd_q(db, &r, err,
                   "SELECT b.id, a.name, b.env, d.dkey, b.error_code, b.error_message, b.finished_at FROM backups b"
@@ -104,10 +106,10 @@ int sd_alerts_detect(sd_db *db, dp_err *err)
         rc = insert_alert(db, "backup_failed", ref, o, now, err);
     }
     sd_res_free(&r);
-    if (rc || sd_site.stale_after_h <= 0)
+    if (rc || ctx->cfg->stale_after_h <= 0)
         return rc;
 
-    int64_t window = (int64_t)(sd_site.stale_after_h * 3600 * 1000);
+    int64_t window = (int64_t)(ctx->cfg->stale_after_h * 3600 * 1000);
     rc = sd_q(db, &r, err,
               "SELECT d.id, a.name, d.env, d.dkey, d.updated_at,"
               " (SELECT MAX(b.id) FROM backups b WHERE b.db_id = d.id AND b.status = 'good'),"
@@ -142,9 +144,9 @@ int sd_alerts_detect(sd_db *db, dp_err *err)
         } else {
             cJSON_AddNullToObject(o, "last_good_at");
         }
-        cJSON_AddNumberToObject(o, "stale_after_hours", sd_site.stale_after_h);
+        cJSON_AddNumberToObject(o, "stale_after_hours", ctx->cfg->stale_after_h);
         char *text = dp_asprintf("Dumper: %s/%s (%s) has had no good backup for more than %g hours", sd_get(&r, i, 1),
-                                 sd_get(&r, i, 3), sd_get(&r, i, 2), sd_site.stale_after_h);
+                                 sd_get(&r, i, 3), sd_get(&r, i, 2), ctx->cfg->stale_after_h);
         cJSON_AddStringToObject(o, "text", text ? text : "Dumper: a database has no recent good backup");
         free(text);
         rc = insert_alert(db, "backup_stale", ref, o, now, err);
@@ -206,12 +208,12 @@ static size_t discard(char *p, size_t s, size_t n, void *u)
 }
 
 /* POST one payload; 0 on a 2xx. */
-static int post(CURL *h, const char *payload, char *why, size_t whylen)
+static int post(CURL *h, const char *url, const char *payload, char *why, size_t whylen)
 {
     struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
     hd = curl_slist_append(hd, "User-Agent: dumperd");
     curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, sd_site.alert_webhook);
+    curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
@@ -237,8 +239,9 @@ static int post(CURL *h, const char *payload, char *why, size_t whylen)
 }
 
 /* Delivery times are wall-clock (retries happen in real time, also under the test clock). */
-static void deliver(sd_db *db, CURL *h)
+static void deliver(sd_ctx *ctx, CURL *h)
 {
+    sd_db *db = ctx->db;
     int64_t now = dp_now_ms();
     sd_res r = {0};
     dp_err err = {0};
@@ -262,7 +265,7 @@ static void deliver(sd_db *db, CURL *h)
         }
         sd_res_free(&u);
         char why[200] = "";
-        if (!post(h, sd_get(&r, i, 1), why, sizeof why)) {
+        if (!post(h, ctx->cfg->alert_webhook, sd_get(&r, i, 1), why, sizeof why)) {
             dp_info("alerts: %s %s delivered", sd_get(&r, i, 4), sd_get(&r, i, 5));
             sd_q(db, NULL, &err, "UPDATE alerts SET sent_at = ?, attempts = ? WHERE id = ?", "iii", dp_now_ms(),
                  attempts + 1, id);
@@ -282,24 +285,23 @@ static void deliver(sd_db *db, CURL *h)
 
 static void *alert_main(void *arg)
 {
-    (void)arg;
-    sd_db *db = NULL;
+    sd_ctx *ctx = arg;
     dp_err err = {0};
     CURL *h = curl_easy_init();
     while (!atomic_load(&stopping)) {
-        if (!db && sd_db_open(sd_config.store_url, &db, &err)) {
+        if (!ctx->db && sd_db_open(ctx->cfg->store_url, &ctx->db, &err)) {
             dp_warn("alerts: %s", err.msg);
             dp_err_clear(&err);
-            db = NULL;
+            ctx->db = NULL;
         }
-        if (db && h) {
-            int rc = sd_alerts_detect(db, &err);
+        if (ctx->db && h) {
+            int rc = sd_alerts_detect(ctx, &err);
             if (rc && rc != SD_RETRY)
                 dp_warn("alerts: %s", err.msg);
             dp_err_clear(&err);
-            deliver(db, h);
+            deliver(ctx, h);
         }
-        int steps = (int)(sd_site.alert_check_s * 10);
+        int steps = (int)(ctx->cfg->alert_check_s * 10);
         for (int i = 0; i < (steps > 0 ? steps : 1) && !atomic_load(&stopping); i++) {
             struct timespec ts = {0, 100000000L};
             nanosleep(&ts, NULL);
@@ -307,19 +309,20 @@ static void *alert_main(void *arg)
     }
     if (h)
         curl_easy_cleanup(h);
-    sd_db_close(db);
+    sd_ctx_close(ctx);
     return NULL;
 }
 
-int sd_alerts_start(dp_err *err)
+int sd_alerts_start(const sd_config *cfg, sd_clock *clock, dp_err *err)
 {
-    if (!sd_site.alert_webhook || started)
+    if (!cfg->alert_webhook || started)
         return 0;
     atomic_store(&stopping, 0);
-    if (pthread_create(&thread, NULL, alert_main, NULL))
+    alert_ctx = (sd_ctx){.cfg = cfg, .clock = clock};
+    if (pthread_create(&thread, NULL, alert_main, &alert_ctx))
         return dp_err_set(err, DUMPER_EINTERNAL, "unable to start the alert thread");
     started = 1;
-    dp_info("alerts: webhook configured; stale after %g hours", sd_site.stale_after_h);
+    dp_info("alerts: webhook configured; stale after %g hours", cfg->stale_after_h);
     return 0;
 }
 

@@ -42,40 +42,49 @@
 struct sd_http {
     struct MHD_Daemon *d;
     char *cert, *key;
+    const sd_config *cfg;
+    sd_clock *clock;
 };
 
-/* ---- per-thread store connections ---- */
+/* ---- per-thread service contexts ---- */
 
-static pthread_mutex_t dbs_lock = PTHREAD_MUTEX_INITIALIZER;
-static sd_db *all_dbs[256];
-static int n_dbs;
-static _Thread_local sd_db *tl_db;
+/* Each libmicrohttpd thread opens its own context (store connection) on first use and keeps it for the
+ * server's life; sd_http_close_dbs closes them all after the server stopped. */
+static pthread_mutex_t ctxs_lock = PTHREAD_MUTEX_INITIALIZER;
+static sd_ctx *all_ctxs[256];
+static int n_ctxs;
+static _Thread_local sd_ctx *tl_ctx;
 
-static sd_db *thread_db(void)
+static sd_ctx *thread_ctx(const sd_http *h)
 {
-    if (tl_db)
-        return tl_db;
+    if (tl_ctx)
+        return tl_ctx;
     dp_err err = {0};
-    sd_db *db = NULL;
-    if (sd_db_open(sd_config.store_url, &db, &err)) {
-        dp_error("%s", err.msg);
+    sd_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx || sd_ctx_open(ctx, h->cfg, h->clock, &err)) {
+        dp_error("%s", err.code ? err.msg : "out of memory");
+        if (ctx)
+            sd_ctx_close(ctx);
+        free(ctx);
         return NULL;
     }
-    pthread_mutex_lock(&dbs_lock);
-    if (n_dbs < (int)(sizeof all_dbs / sizeof *all_dbs))
-        all_dbs[n_dbs++] = db;
-    pthread_mutex_unlock(&dbs_lock);
-    tl_db = db;
-    return db;
+    pthread_mutex_lock(&ctxs_lock);
+    if (n_ctxs < (int)(sizeof all_ctxs / sizeof *all_ctxs))
+        all_ctxs[n_ctxs++] = ctx;
+    pthread_mutex_unlock(&ctxs_lock);
+    tl_ctx = ctx;
+    return ctx;
 }
 
 void sd_http_close_dbs(void)
 {
-    pthread_mutex_lock(&dbs_lock);
-    for (int i = 0; i < n_dbs; i++)
-        sd_db_close(all_dbs[i]);
-    n_dbs = 0;
-    pthread_mutex_unlock(&dbs_lock);
+    pthread_mutex_lock(&ctxs_lock);
+    for (int i = 0; i < n_ctxs; i++) {
+        sd_ctx_close(all_ctxs[i]);
+        free(all_ctxs[i]);
+    }
+    n_ctxs = 0;
+    pthread_mutex_unlock(&ctxs_lock);
 }
 
 static pthread_mutex_t tick_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -168,7 +177,7 @@ static enum MHD_Result send_status(struct MHD_Connection *c, cJSON *o, const sd_
 }
 
 /* "/api/v1/backups/b_12/parts/3" and friends. Sets r->route; returns the HTTP method expected. */
-static const char *parse_route(req *r, const char *url)
+static const char *parse_route(req *r, const sd_ctx *ctx, const char *url)
 {
     static const char pre[] = "/api/v1/";
     if (strncmp(url, pre, sizeof pre - 1))
@@ -190,7 +199,7 @@ static const char *parse_route(req *r, const char *url)
         r->route = R_LIST;
         return "GET";
     }
-    if (!strcmp(p, "test/clock") && sd_config.test_clock) {
+    if (!strcmp(p, "test/clock") && ctx->cfg->test_clock) {
         r->route = R_CLOCK;
         return "POST";
     }
@@ -279,7 +288,7 @@ static int atoi_part(const char *s)
     return *end || v < 1 || v > 10000 ? -1 : (int)v;
 }
 
-static int part_begin(req *r, struct MHD_Connection *c, enum MHD_Result *ret)
+static int part_begin(req *r, sd_ctx *ctx, struct MHD_Connection *c, enum MHD_Result *ret)
 {
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     char *end;
@@ -293,27 +302,22 @@ static int part_begin(req *r, struct MHD_Connection *c, enum MHD_Result *ret)
         *ret = send_err(c, 400, "invalid_request", "bad Content-Length");
         return -1;
     }
-    if (len > (unsigned long long)sd_config.max_part_size) {
+    if (len > (unsigned long long)ctx->cfg->max_part_size) {
         *ret = send_err(c, 413, "too_large", "part is larger than max_part_size (%" PRId64 " bytes)",
-                        sd_config.max_part_size);
+                        ctx->cfg->max_part_size);
         return -1;
     }
     r->expect = len;
-    if (sd_storage_is_s3()) {
+    if (sd_storage_is_s3(ctx)) {
         *ret = send_err(c, 409, "conflict", "storage is S3: upload parts to presigned URLs");
         return -1;
     }
     sd_status st = {0};
-    sd_db *db = thread_db();
-    if (!db) {
-        *ret = send_err(c, 503, "unavailable", "state store unavailable");
-        return -1;
-    }
-    if (sd_part_allowed(db, r->app, r->id, &st)) {
+    if (sd_part_allowed(ctx, r->app, r->id, &st)) {
         *ret = send_status(c, NULL, &st);
         return -1;
     }
-    char *dir = sd_parts_dir(r->id), *parent = dp_asprintf("%s/parts", sd_config.data_dir);
+    char *dir = sd_parts_dir(ctx, r->id), *parent = dp_asprintf("%s/parts", ctx->cfg->data_dir);
     /* The parts already stored (other numbers) plus this one may not exceed max_filesize. */
     uint64_t others = 0;
     DIR *dh = dir ? opendir(dir) : NULL;
@@ -328,11 +332,11 @@ static int part_begin(req *r, struct MHD_Connection *c, enum MHD_Result *ret)
         }
         closedir(dh);
     }
-    if (others + len > (uint64_t)sd_config.max_filesize) {
+    if (others + len > (uint64_t)ctx->cfg->max_filesize) {
         free(dir);
         free(parent);
         *ret = send_err(c, 413, "too_large", "the parts would exceed max_filesize (%" PRId64 " bytes)",
-                        sd_config.max_filesize);
+                        ctx->cfg->max_filesize);
         return -1;
     }
     if (parent)
@@ -415,6 +419,7 @@ typedef struct {
     EVP_MD_CTX *md;
     char sha[65];
     int wfd;
+    const char *storage; /* the configuration's location */
 } dl_state;
 
 /* S3 downloads: the storage driver pushes the object into a pipe that the response reads. */
@@ -424,7 +429,7 @@ static void *pump_main(void *arg)
     dp_err err = {0};
     dp_storage *stg = NULL;
     dp_sink *sink = NULL;
-    if (!dp_storage_open(sd_config.storage, NULL, 0, &stg, &err) && (sink = dp_sink_fd_new(s->wfd))) {
+    if (!dp_storage_open(s->storage, NULL, 0, &stg, &err) && (sink = dp_sink_fd_new(s->wfd))) {
         if (dp_storage_read(stg, s->key, sink, &err))
             dp_warn("download of '%s': %s", s->key, err.msg);
     } else if (err.code) {
@@ -480,9 +485,9 @@ static void dl_free(void *cls)
     free(s);
 }
 
-static char *storage_path(const char *file)
+static char *storage_path(const sd_ctx *ctx, const char *file)
 {
-    const char *loc = sd_config.storage;
+    const char *loc = ctx->cfg->storage;
     if (!strncmp(loc, "file://", 7))
         loc += 7;
     if (strstr(loc, "://"))
@@ -490,18 +495,18 @@ static char *storage_path(const char *file)
     return dp_asprintf("%s/%s", loc, file);
 }
 
-static enum MHD_Result download(req *r, struct MHD_Connection *c, sd_db *db)
+static enum MHD_Result download(req *r, struct MHD_Connection *c, sd_ctx *ctx)
 {
     sd_status st = {0};
     char *file = NULL, sha[65];
     uint64_t size = 0;
-    if (sd_backup_file(db, r->app, r->id, &file, &size, sha, &st))
+    if (sd_backup_file(ctx, r->app, r->id, &file, &size, sha, &st))
         return send_status(c, NULL, &st);
-    char *path = sd_storage_is_s3() ? dp_strdup(file) : storage_path(file);
+    char *path = sd_storage_is_s3(ctx) ? dp_strdup(file) : storage_path(ctx, file);
     dl_state *s = calloc(1, sizeof *s);
     enum MHD_Result ret;
     int pfd[2] = {-1, -1};
-    if (s && path && sd_storage_is_s3()) {
+    if (s && path && sd_storage_is_s3(ctx)) {
         s->piped = 1;
         s->wfd = -1;
         if (pipe2(pfd, O_CLOEXEC) == 0) {
@@ -531,6 +536,7 @@ static enum MHD_Result download(req *r, struct MHD_Connection *c, sd_db *db)
         return send_err(c, 500, "internal", "backup file is missing from storage");
     }
     s->size = size;
+    s->storage = ctx->cfg->storage;
     snprintf(s->sha, sizeof s->sha, "%s", sha);
     if (s->piped) {
         if (pthread_create(&s->pump, NULL, pump_main, s) != 0) {
@@ -556,28 +562,28 @@ static enum MHD_Result download(req *r, struct MHD_Connection *c, sd_db *db)
     return ret;
 }
 
-enum MHD_Result sd_http_download(struct MHD_Connection *c, sd_db *db, int64_t app, int64_t backup)
+enum MHD_Result sd_http_download(struct MHD_Connection *c, sd_ctx *ctx, int64_t app, int64_t backup)
 {
     req r = {.app = app, .id = backup};
-    return download(&r, c, db);
+    return download(&r, c, ctx);
 }
 
 /* The manifest stored beside a good backup (<file>.json), for a client that downloaded the file: with it
  * `dumper restore FILE URL` needs no --sha256. Sent only when it is valid and names the catalog's sha256. */
-static enum MHD_Result manifest(struct MHD_Connection *c, sd_db *db, int64_t app, int64_t backup)
+static enum MHD_Result manifest(struct MHD_Connection *c, sd_ctx *ctx, int64_t app, int64_t backup)
 {
     sd_status st = {0};
     char *file = NULL, *mkey = NULL, *json = NULL, sha[65];
     uint64_t size = 0;
     size_t len = 0;
-    if (sd_backup_file(db, app, backup, &file, &size, sha, &st))
+    if (sd_backup_file(ctx, app, backup, &file, &size, sha, &st))
         return send_status(c, NULL, &st);
     dp_storage *stg = NULL;
     dp_err err = {0};
     dp_manifest m = {0};
     int rc = (mkey = dp_asprintf("%s%s", file, DP_MANIFEST_SUFFIX)) ? 0 : DUMPER_ENOMEM;
     if (!rc)
-        rc = dp_storage_open(sd_config.storage, NULL, 0, &stg, &err);
+        rc = dp_storage_open(ctx->cfg->storage, NULL, 0, &stg, &err);
     if (!rc)
         rc = dp_storage_get(stg, mkey, DP_MANIFEST_MAX, &json, &len, &err);
     if (!rc)
@@ -605,9 +611,9 @@ static enum MHD_Result manifest(struct MHD_Connection *c, sd_db *db, int64_t app
     return ret;
 }
 
-enum MHD_Result sd_http_manifest(struct MHD_Connection *c, sd_db *db, int64_t app, int64_t backup)
+enum MHD_Result sd_http_manifest(struct MHD_Connection *c, sd_ctx *ctx, int64_t app, int64_t backup)
 {
-    return manifest(c, db, app, backup);
+    return manifest(c, ctx, app, backup);
 }
 
 /* ---- dispatch ---- */
@@ -622,24 +628,23 @@ static int64_t query_id(struct MHD_Connection *c, const char *k, char prefix)
     return *end || n <= 0 ? -1 : n;
 }
 
-static enum MHD_Result finish(req *r, struct MHD_Connection *c)
+static enum MHD_Result finish(req *r, struct MHD_Connection *c, sd_ctx *ctx)
 {
-    sd_db *db = thread_db();
     sd_status st = {0};
     enum MHD_Result ret = MHD_YES;
-    if (!db)
+    if (!ctx)
         return send_err(c, 503, "unavailable", "state store unavailable");
     if (r->route == R_PART)
         return part_end(r, c);
     if (r->route == R_SITE)
-        return sd_site_request(c, r->url, r->method, r->body.data, r->body.len, db);
+        return sd_site_request(c, r->url, r->method, r->body.data, r->body.len, ctx);
     if (r->route == R_LIST) {
         int64_t dbid = query_id(c, "database_id", 'd');
         const char *lim = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
         int limit = lim ? (int)strtol(lim, NULL, 10) : 0;
         if (dbid < 0)
             return send_err(c, 404, "not_found", "unknown database_id");
-        cJSON *arr = sd_backups(db, r->app, dbid, limit, &st.err);
+        cJSON *arr = sd_backups(ctx, r->app, dbid, limit, &st.err);
         if (!arr)
             return send_err(c, 500, "internal", "state store error");
         cJSON *o = cJSON_CreateObject();
@@ -647,20 +652,20 @@ static enum MHD_Result finish(req *r, struct MHD_Connection *c)
         return send_json(c, 200, o);
     }
     if (r->route == R_GET)
-        return send_status(c, sd_backup_get(db, r->app, r->id, &st), &st);
+        return send_status(c, sd_backup_get(ctx, r->app, r->id, &st), &st);
     if (r->route == R_DOWNLOAD)
-        return download(r, c, db);
+        return download(r, c, ctx);
     if (r->route == R_MANIFEST)
-        return manifest(c, db, r->app, r->id);
+        return manifest(c, ctx, r->app, r->id);
     if (r->route == R_PRESIGN)
-        return send_status(c, sd_presign(db, r->app, r->id, r->part, &st), &st);
+        return send_status(c, sd_presign(ctx, r->app, r->id, r->part, &st), &st);
     cJSON *j = parse_body(r, c, &ret);
     if (!j)
         return ret;
     cJSON *out = NULL;
     switch (r->route) {
     case R_REGISTER:
-        out = sd_register(db, r->app, j, &st);
+        out = sd_register(ctx, r->app, j, &st);
         sd_count_register();
         break;
     case R_POLL: {
@@ -681,18 +686,18 @@ static enum MHD_Result finish(req *r, struct MHD_Connection *c)
             snprintf(st.err.msg, sizeof st.err.msg, "unknown agent (register again)");
             break;
         }
-        out = sd_poll(db, r->app, r->key_hash, id, &st);
+        out = sd_poll(ctx, r->app, r->key_hash, id, &st);
         sd_count_poll();
         break;
     }
     case R_PREPARE:
-        out = sd_prepare(db, r->app, j, &st);
+        out = sd_prepare(ctx, r->app, j, &st);
         break;
     case R_COMMIT:
-        out = sd_commit(db, r->app, r->id, j, &st);
+        out = sd_commit(ctx, r->app, r->id, j, &st);
         break;
     case R_FAIL:
-        out = sd_fail(db, r->app, r->id, j, &st);
+        out = sd_fail(ctx, r->app, r->id, j, &st);
         break;
     case R_CLOCK: {
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "now");
@@ -703,9 +708,9 @@ static enum MHD_Result finish(req *r, struct MHD_Connection *c)
             break;
         }
         sd_tick_lock();
-        sd_set_fake_now_ms((int64_t)(n->valuedouble * 1000));
+        sd_clock_set_ms(ctx->clock, (int64_t)(n->valuedouble * 1000));
         dp_err e = {0};
-        int rc = sd_tick(db, &e);
+        int rc = sd_tick(ctx, &e);
         sd_tick_unlock();
         if (rc) {
             st.http = 500;
@@ -730,6 +735,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                                const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
     req *r = *con_cls;
+    sd_ctx *ctx = thread_ctx(cls);
     if (!r) {
         r = calloc(1, sizeof *r);
         if (!r)
@@ -748,7 +754,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             }
             return MHD_YES;
         }
-        const char *want = parse_route(r, url);
+        if (!ctx) {
+            r->done = 1;
+            return send_err(c, 503, "unavailable", "state store unavailable");
+        }
+        const char *want = parse_route(r, ctx, url);
         if (!want) {
             r->done = 1;
             return send_err(c, 404, "not_found", "no such endpoint");
@@ -764,15 +774,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         }
         int conflict;
         const char *key = app_key(c, &conflict);
-        sd_db *db = thread_db();
-        if (!db) {
-            r->done = 1;
-            return send_err(c, 503, "unavailable", "state store unavailable");
-        }
         dp_err err = {0};
         int rc = conflict                ? 1
-                 : r->route == R_POLL ? sd_auth_poll(db, key, &r->app, r->key_hash, &err)
-                                      : sd_auth(db, key, &r->app, &err);
+                 : r->route == R_POLL ? sd_auth_poll(ctx, key, &r->app, r->key_hash, &err)
+                                      : sd_auth(ctx, key, &r->app, &err);
         if (rc) {
             r->done = 1;
             if (rc > 0)
@@ -781,7 +786,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         }
         if (r->route == R_PART) {
             enum MHD_Result ret = MHD_YES;
-            if (part_begin(r, c, &ret)) {
+            if (part_begin(r, ctx, c, &ret)) {
                 r->done = 1;
                 return ret;
             }
@@ -820,7 +825,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     r->done = 1;
     if (r->too_large)
         return send_err(c, 413, "too_large", "request body over %zu bytes", r->max_body ? r->max_body : MAX_JSON);
-    return finish(r, c);
+    return finish(r, c, ctx);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -911,6 +916,8 @@ int sd_http_start(const sd_http_opts *o, sd_http **out, dp_err *err)
     sd_http *h = calloc(1, sizeof *h);
     if (!h)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    h->cfg = o->cfg;
+    h->clock = o->clock;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (v6) /* [::] takes IPv4 clients too (as ::ffff:a.b.c.d) */
         flags |= MHD_USE_DUAL_STACK;
@@ -932,13 +939,13 @@ int sd_http_start(const sd_http_opts *o, sd_http **out, dp_err *err)
         flags |= MHD_USE_TLS;
     }
     if (h->cert)
-        h->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        h->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED, completed,
                                 NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
                                 (unsigned)20000, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096,
                                 MHD_OPTION_HTTPS_MEM_CERT, h->cert, MHD_OPTION_HTTPS_MEM_KEY, h->key, MHD_OPTION_END);
     else
-        h->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        h->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED, completed,
                                 NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
                                 (unsigned)20000, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_END);

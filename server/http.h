@@ -4,12 +4,16 @@
 #ifndef SD_HTTP_H
 #define SD_HTTP_H
 
+#include "config/clock.h"
+#include "config/config.h"
 #include "core/err.h"
 
 typedef struct sd_http_opts {
     const char *listen; /* HOST:PORT */
     const char *tls_cert, *tls_key;
     int threads;
+    const sd_config *cfg; /* borrowed for the server's life */
+    sd_clock *clock;
 } sd_http_opts;
 
 typedef struct sd_http sd_http;

@@ -24,8 +24,6 @@
 #include "store.h"
 #include "core/preinit.h"
 
-#define DEFAULT_PORT 8477
-
 static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig) { stop_flag = sig; }
 
@@ -92,8 +90,8 @@ static int parse_i64(const char *s, int64_t *out, int64_t lo, int64_t hi)
 }
 
 typedef struct {
-    const char *data, *store, *storage, *listen, *cert, *key, *env, *dbkey, *cron, *tz;
-    int json, threads, store_argv, delete_backups;
+    const char *data, *store, *storage, *env, *dbkey, *cron, *tz;
+    int json, store_argv, delete_backups;
     int64_t ret[4];
     int ret_set;
     char *pos[4];
@@ -101,6 +99,7 @@ typedef struct {
 } args;
 
 static args A;
+static sd_config C; /* filled by the options, then handed down explicitly */
 
 /* Every option of every command, and what its value becomes. */
 enum okind { K_STR, K_FLAG, K_SECS, K_MS, K_I64, K_INT, K_RET, K_CLOCK, K_TOKEN, K_HELP };
@@ -114,16 +113,16 @@ static const struct optdef {
     {"data", K_STR, &A.data, 0, 0, NULL},
     {"store", K_STR, &A.store, 0, 0, NULL},
     {"storage", K_STR, &A.storage, 0, 0, NULL},
-    {"listen", K_STR, &A.listen, 0, 0, NULL},
-    {"primary-interval", K_SECS, &sd_config.primary_interval, 0, 0, NULL},
-    {"secondary-interval", K_SECS, &sd_config.secondary_interval, 0, 0, NULL},
-    {"lease", K_MS, &sd_config.lease_ms, 0, 0, NULL},
-    {"job-lease", K_MS, &sd_config.job_lease_ms, 0, 0, NULL},
-    {"threads", K_INT, &A.threads, 1, 64, NULL},
-    {"tls-cert", K_STR, &A.cert, 0, 0, NULL},
-    {"tls-key", K_STR, &A.key, 0, 0, NULL},
-    {"max-filesize", K_I64, &sd_config.max_filesize, 1, INT64_C(1) << 50, NULL},
-    {"max-part-size", K_I64, &sd_config.max_part_size, 1, INT64_C(1) << 32, NULL},
+    {"listen", K_STR, &C.listen, 0, 0, NULL},
+    {"primary-interval", K_SECS, &C.primary_interval, 0, 0, NULL},
+    {"secondary-interval", K_SECS, &C.secondary_interval, 0, 0, NULL},
+    {"lease", K_MS, &C.lease_ms, 0, 0, NULL},
+    {"job-lease", K_MS, &C.job_lease_ms, 0, 0, NULL},
+    {"threads", K_INT, &C.threads, 1, 64, NULL},
+    {"tls-cert", K_STR, &C.tls_cert, 0, 0, NULL},
+    {"tls-key", K_STR, &C.tls_key, 0, 0, NULL},
+    {"max-filesize", K_I64, &C.max_filesize, 1, INT64_C(1) << 50, NULL},
+    {"max-part-size", K_I64, &C.max_part_size, 1, INT64_C(1) << 32, NULL},
     {"test-clock", K_CLOCK, NULL, 0, INT64_C(1) << 36, " (seconds since the epoch)"},
     {"json", K_FLAG, &A.json, 0, 0, NULL},
     {"delete-backups", K_FLAG, &A.delete_backups, 0, 0, NULL},
@@ -136,12 +135,12 @@ static const struct optdef {
     {"weekly", K_RET, &A.ret[2], 0, 100000, NULL},
     {"monthly", K_RET, &A.ret[3], 0, 100000, NULL},
     {"help", K_HELP, NULL, 0, 0, NULL},
-    {"web", K_STR, &sd_site.web_dir, 0, 0, NULL},
-    {"session-ttl", K_MS, &sd_site.session_ttl_ms, 0, 0, NULL},
+    {"web", K_STR, &C.web_dir, 0, 0, NULL},
+    {"session-ttl", K_MS, &C.session_ttl_ms, 0, 0, NULL},
     {"metrics-token-file", K_TOKEN, NULL, 0, 0, NULL},
-    {"alert-webhook", K_STR, &sd_site.alert_webhook, 0, 0, NULL},
-    {"stale-after", K_SECS, &sd_site.stale_after_h, 0, 0, " (hours)"},
-    {"alert-check", K_SECS, &sd_site.alert_check_s, 0, 0, NULL},
+    {"alert-webhook", K_STR, &C.alert_webhook, 0, 0, NULL},
+    {"stale-after", K_SECS, &C.stale_after_h, 0, 0, " (hours)"},
+    {"alert-check", K_SECS, &C.alert_check_s, 0, 0, NULL},
 };
 #define NOPTS (sizeof optdefs / sizeof *optdefs)
 
@@ -160,8 +159,8 @@ static int set_opt(const struct optdef *d, const char *v)
     case K_FLAG: *(int *)d->to = 1; return 0;
     case K_HELP: fputs(usage, stdout); return 1;
     case K_TOKEN:
-        dp_free_secret(sd_site.metrics_token);
-        if (!(sd_site.metrics_token = read_token_file(v)))
+        dp_free_secret(C.metrics_token);
+        if (!(C.metrics_token = read_token_file(v)))
             return usage_error("unable to read a metrics token from '%s'", v);
         return 0;
     case K_SECS:
@@ -187,8 +186,8 @@ static int set_opt(const struct optdef *d, const char *v)
         else if (d->kind == K_I64)
             *(int64_t *)d->to = n;
         else {
-            sd_config.test_clock = 1;
-            sd_set_fake_now_ms(n * 1000);
+            C.test_clock = 1;
+            C.test_clock_ms = n * 1000;
         }
         return 0;
     }
@@ -358,34 +357,34 @@ static char *read_token_file(const char *path)
     return p;
 }
 
-static int serve(args *a, sd_db *db)
+static int serve(sd_ctx *ctx)
 {
-    sd_site.tls = a->cert != NULL;
+    const sd_config *cfg = ctx->cfg;
     dp_err err = {0};
     sd_http *h = NULL;
-    if (sd_config.lease_ms < (int64_t)(sd_config.primary_interval * 1500)) {
+    if (cfg->lease_ms < (int64_t)(cfg->primary_interval * 1500)) {
         fprintf(stderr, "dumperd: --lease must be at least 1.5 x --primary-interval\n");
         return DUMPER_EUSAGE;
     }
-    if (!strstr(sd_config.storage, "://") && mkdir_p(sd_config.storage) < 0) {
-        fprintf(stderr, "dumperd: unable to create storage directory '%s': %s\n", sd_config.storage, strerror(errno));
+    if (!strstr(cfg->storage, "://") && mkdir_p(cfg->storage) < 0) {
+        fprintf(stderr, "dumperd: unable to create storage directory '%s': %s\n", cfg->storage, strerror(errno));
         return DUMPER_EIO;
     }
     {
         /* Fail now, not at the first backup, on a bad location or missing S3 credentials. */
         dp_storage *stg = NULL;
-        if (dp_storage_open(sd_config.storage, NULL, 1, &stg, &err)) {
+        if (dp_storage_open(cfg->storage, NULL, 1, &stg, &err)) {
             fprintf(stderr, "dumperd: %s\n", err.msg);
             return err.code;
         }
         dp_storage_close(stg);
     }
-    char *parts = dp_asprintf("%s/parts", sd_config.data_dir);
+    char *parts = dp_asprintf("%s/parts", cfg->data_dir);
     if (parts)
         mkdir_p(parts);
     free(parts);
-    sd_http_opts ho = {.listen = a->listen ? a->listen : "127.0.0.1:8477", .tls_cert = a->cert, .tls_key = a->key,
-                       .threads = a->threads};
+    sd_http_opts ho = {.listen = cfg->listen, .tls_cert = cfg->tls_cert, .tls_key = cfg->tls_key,
+                       .threads = cfg->threads, .cfg = cfg, .clock = ctx->clock};
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -394,21 +393,21 @@ static int serve(args *a, sd_db *db)
         fprintf(stderr, "dumperd: %s\n", err.msg);
         return err.code;
     }
-    dp_info("dumperd listening on %s://%.*s:%d (store %s, storage %s%s)", a->cert ? "https" : "http",
+    dp_info("dumperd listening on %s://%.*s:%d (store %s, storage %s%s)", cfg->tls_cert ? "https" : "http",
             (int)(strrchr(ho.listen, ':') - ho.listen), ho.listen, sd_http_port(h),
-            !strncmp(sd_config.store_url, "sqlite:", 7) ? sd_config.store_url : "postgresql", sd_config.storage,
-            sd_config.test_clock ? ", test clock" : "");
-    dp_info("dashboard at %s://%.*s:%d/ (users: dumperd user create NAME); /metrics %s", a->cert ? "https" : "http",
-            (int)(strrchr(ho.listen, ':') - ho.listen), ho.listen, sd_http_port(h),
-            sd_site.metrics_token ? "needs the metrics token" : "from loopback clients");
-    if (sd_alerts_start(&err)) {
+            !strncmp(cfg->store_url, "sqlite:", 7) ? cfg->store_url : "postgresql", cfg->storage,
+            cfg->test_clock ? ", test clock" : "");
+    dp_info("dashboard at %s://%.*s:%d/ (users: dumperd user create NAME); /metrics %s",
+            cfg->tls_cert ? "https" : "http", (int)(strrchr(ho.listen, ':') - ho.listen), ho.listen, sd_http_port(h),
+            cfg->metrics_token ? "needs the metrics token" : "from loopback clients");
+    if (sd_alerts_start(cfg, ctx->clock, &err)) {
         dp_warn("%s", err.msg);
         dp_err_clear(&err);
     }
     /* The scheduler: one pass a second (production of due slots, job lease expiry). */
     while (!stop_flag) {
         sd_tick_lock();
-        if (sd_tick(db, &err)) {
+        if (sd_tick(ctx, &err)) {
             dp_warn("scheduler: %s", err.msg);
             dp_err_clear(&err);
         }
@@ -437,38 +436,36 @@ int main(int argc, char **argv)
         printf("dumperd %s\n", dumper_version());
         return 0;
     }
-    setenv("TZ", "UTC", 1); /* see cron.c */
-    sd_site.web_dir = getenv("DUMPERD_WEB") ? getenv("DUMPERD_WEB") : DUMPERD_WEB_DIR;
-    sd_site.alert_webhook = getenv("DUMPERD_ALERT_WEBHOOK");
+    setenv("TZ", "UTC", 1); /* see domain/cron.c */
+    sd_config_defaults(&C);
+    C.web_dir = getenv("DUMPERD_WEB") ? getenv("DUMPERD_WEB") : DUMPERD_WEB_DIR;
+    C.alert_webhook = getenv("DUMPERD_ALERT_WEBHOOK");
     if (getenv("DUMPERD_METRICS_TOKEN") && strlen(getenv("DUMPERD_METRICS_TOKEN")) >= 16)
-        sd_site.metrics_token = dp_strdup(getenv("DUMPERD_METRICS_TOKEN"));
+        C.metrics_token = dp_strdup(getenv("DUMPERD_METRICS_TOKEN"));
     tzset();
     A.data = getenv("DUMPERD_DATA");
     A.store = getenv("DUMPERD_STORE");
-    sd_config.primary_interval = 300;
-    sd_config.secondary_interval = 3600;
-    sd_config.lease_ms = 900000;
-    sd_config.job_lease_ms = 3600000;
-    sd_config.max_filesize = INT64_C(1) << 40;
-    sd_config.max_part_size = INT64_C(64) << 20;
-    sd_config.max_attempts = 3;
-    sd_config.catchup_s = 86400;
     int prc = parse_args(argc, argv);
     if (prc)
         return prc < 0 ? 0 : prc;
     const char *cmd = argv[1];
     const char *sub = A.npos ? A.pos[0] : NULL;
 
-    sd_config.data_dir = dp_strdup(A.data ? A.data : "./var");
-    if (mkdir_p(sd_config.data_dir) < 0) {
-        fprintf(stderr, "dumperd: unable to create data directory '%s': %s\n", sd_config.data_dir, strerror(errno));
+    if (sd_config_paths(&C, A.data, A.store, A.storage)) {
+        fprintf(stderr, "dumperd: out of memory\n");
+        sd_config_free(&C);
+        return DUMPER_ENOMEM;
+    }
+    if (mkdir_p(C.data_dir) < 0) {
+        fprintf(stderr, "dumperd: unable to create data directory '%s': %s\n", C.data_dir, strerror(errno));
+        sd_config_free(&C);
         return DUMPER_EIO;
     }
-    sd_config.store_url = A.store ? dp_strdup(A.store) : dp_asprintf("sqlite:%s/dumperd.db", sd_config.data_dir);
-    sd_config.storage = A.storage ? dp_strdup(A.storage) : dp_asprintf("%s/backups", sd_config.data_dir);
+    sd_clock clock;
+    sd_clock_init(&clock, C.test_clock, C.test_clock_ms);
 
     dp_err err = {0};
-    sd_db *db = NULL;
+    sd_ctx ctx_, *ctx = &ctx_;
     int rc = 0;
     if (A.store_argv && strncmp(A.store, "sqlite:", 7)) {
         /* postgres://user:secret@...: a secret in argv is visible to every user (ps). */
@@ -477,7 +474,7 @@ int main(int argc, char **argv)
             dp_warn("the --store URL holds a password, visible to other users in the process list; use"
                     " PGPASSWORD, ~/.pgpass or DUMPERD_STORE instead");
     }
-    if (sd_db_open(sd_config.store_url, &db, &err) || sd_store_init(db, &err)) {
+    if (sd_ctx_open(ctx, &C, &clock, &err) || sd_store_init(ctx->db, &err)) {
         fprintf(stderr, "dumperd: %s\n", err.msg);
         rc = err.code;
         goto done;
@@ -485,17 +482,17 @@ int main(int argc, char **argv)
     const char *env = A.env ? A.env : "production";
     int64_t app = 0;
     if (!strcmp(cmd, "serve")) {
-        rc = serve(&A, db);
+        rc = serve(ctx);
     } else if (!strcmp(cmd, "app") && dp_streq(sub, "create") && A.npos == 2) {
         char key[68];
-        if (!(rc = sd_app_create(db, A.pos[1], key, &err))) {
+        if (!(rc = sd_app_create(ctx, A.pos[1], key, &err))) {
             printf("%s\n", key);
             fprintf(stderr, "app '%s' created; its key is shown only this once\n", A.pos[1]);
             dp_memzero(key, sizeof key);
         }
     } else if (!strcmp(cmd, "app") && dp_streq(sub, "rotate-key") && A.npos == 2) {
         char key[68];
-        if (!(rc = sd_app_id(db, A.pos[1], &app, &err)) && !(rc = sd_app_rotate_key(db, app, key, &err))) {
+        if (!(rc = sd_app_id(ctx, A.pos[1], &app, &err)) && !(rc = sd_app_rotate_key(ctx, app, key, &err))) {
             printf("%s\n", key);
             fprintf(stderr, "app '%s' has a new key, shown only this once; the old key is refused from now on"
                             " (its agents stop at their next poll)\n", A.pos[1]);
@@ -503,8 +500,8 @@ int main(int argc, char **argv)
         }
     } else if (!strcmp(cmd, "app") && dp_streq(sub, "delete") && A.npos == 2) {
         int removed = 0, left = 0;
-        if (!(rc = sd_app_id(db, A.pos[1], &app, &err)) &&
-            !(rc = sd_app_delete(db, app, A.delete_backups, &removed, &left, &err))) {
+        if (!(rc = sd_app_id(ctx, A.pos[1], &app, &err)) &&
+            !(rc = sd_app_delete(ctx, app, A.delete_backups, &removed, &left, &err))) {
             fprintf(stderr, "app '%s' deleted with its agents, databases, schedules, jobs and catalog", A.pos[1]);
             if (removed || left)
                 fprintf(stderr, "; %d backup(s) removed from storage", removed);
@@ -518,59 +515,56 @@ int main(int argc, char **argv)
             dp_err_clear(&err);
         }
     } else if (!strcmp(cmd, "app") && dp_streq(sub, "list")) {
-        rc = print_list(sd_app_list(db, &err), &err, app_line);
+        rc = print_list(sd_app_list(ctx, &err), &err, app_line);
     } else if (!strcmp(cmd, "user") && A.npos == 2 &&
                (dp_streq(sub, "create") || dp_streq(sub, "passwd") || dp_streq(sub, "delete"))) {
         if (!strcmp(sub, "delete")) {
-            if (!(rc = sd_user_delete(db, A.pos[1], &err)))
+            if (!(rc = sd_user_delete(ctx, A.pos[1], &err)))
                 fprintf(stderr, "user '%s' deleted\n", A.pos[1]);
         } else {
             char *pw = read_password();
             if (!pw) {
                 rc = usage_error("no password given (on stdin, or typed at the prompt)%s", "");
-            } else if (!(rc = sd_user_set(db, A.pos[1], pw, !strcmp(sub, "create"), &err))) {
+            } else if (!(rc = sd_user_set(ctx, A.pos[1], pw, !strcmp(sub, "create"), &err))) {
                 fprintf(stderr, "user '%s' %s\n", A.pos[1], !strcmp(sub, "create") ? "created" : "updated");
             }
             dp_free_secret(pw);
         }
     } else if (!strcmp(cmd, "user") && dp_streq(sub, "list") && A.npos == 1) {
-        rc = sd_user_list(db, &err);
+        rc = sd_user_list(ctx, &err);
     } else if (!strcmp(cmd, "user")) {
         rc = usage_error("expected 'user create NAME', 'user passwd NAME' or 'user delete NAME'%s", "");
     } else if (!strcmp(cmd, "app")) {
         rc = usage_error("expected 'app create NAME', 'app rotate-key NAME', 'app delete NAME' or 'app list'%s", "");
     } else if (A.npos < 1 || (!strcmp(cmd, "schedule") || !strcmp(cmd, "retention") || !strcmp(cmd, "backup") ? A.npos != 2 : A.npos != 1)) {
         rc = usage_error("wrong arguments for '%s'", cmd);
-    } else if ((rc = sd_app_id(db, A.pos[A.npos - 1], &app, &err))) {
+    } else if ((rc = sd_app_id(ctx, A.pos[A.npos - 1], &app, &err))) {
         /* reported below */
     } else if (!strcmp(cmd, "schedule") && !strcmp(sub, "set")) {
         if (!A.cron)
             rc = usage_error("schedule set needs --cron EXPR%s", "");
-        else if (!(rc = sd_schedule_set(db, app, env, A.dbkey, A.cron, A.tz ? A.tz : "UTC", &err)))
+        else if (!(rc = sd_schedule_set(ctx, app, env, A.dbkey, A.cron, A.tz ? A.tz : "UTC", &err)))
             fprintf(stderr, "schedule set: '%s' (%s) for %s%s%s\n", A.cron, A.tz ? A.tz : "UTC", env,
                     A.dbkey ? ", database " : "", A.dbkey ? A.dbkey : "");
     } else if (!strcmp(cmd, "retention") && !strcmp(sub, "set")) {
-        rc = sd_retention_set(db, app, A.ret[0], A.ret[1], A.ret[2], A.ret[3], &err);
+        rc = sd_retention_set(ctx, app, A.ret[0], A.ret[1], A.ret[2], A.ret[3], &err);
     } else if (!strcmp(cmd, "backup") && !strcmp(sub, "now")) {
         int n = 0;
-        if (!(rc = sd_backup_now(db, app, env, A.dbkey, &n, &err)))
+        if (!(rc = sd_backup_now(ctx, app, env, A.dbkey, &n, &err)))
             fprintf(stderr, "%d backup job(s) queued; the primary agent takes them on its next poll\n", n);
     } else if (!strcmp(cmd, "backups")) {
-        rc = print_list(sd_backups(db, app, 0, 0, &err), &err, backup_line);
+        rc = print_list(sd_backups(ctx, app, 0, 0, &err), &err, backup_line);
     } else if (!strcmp(cmd, "schedules")) {
-        rc = print_list(sd_schedules(db, app, &err), &err, schedule_line);
+        rc = print_list(sd_schedules(ctx, app, &err), &err, schedule_line);
     } else if (!strcmp(cmd, "agents")) {
-        rc = print_list(sd_agents(db, app, &err), &err, agent_line);
+        rc = print_list(sd_agents(ctx, app, &err), &err, agent_line);
     } else {
         rc = usage_error("unknown command '%s'", cmd);
     }
     if (rc && err.code)
         fprintf(stderr, "dumperd: %s\n", err.msg);
 done:
-    sd_db_close(db);
-    free(sd_config.data_dir);
-    free(sd_config.store_url);
-    free(sd_config.storage);
-    dp_free_secret(sd_site.metrics_token);
+    sd_ctx_close(ctx);
+    sd_config_free(&C);
     return rc;
 }

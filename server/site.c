@@ -38,8 +38,6 @@
 #define COOKIE "dumper_session"
 #define MAX_STATIC (1 << 20)
 
-sd_site_cfg sd_site = {.session_ttl_ms = 12LL * 3600 * 1000, .stale_after_h = 26, .alert_check_s = 2};
-
 static atomic_uint_fast64_t polls_total, registers_total;
 void sd_count_poll(void) { atomic_fetch_add(&polls_total, 1); }
 void sd_count_register(void) { atomic_fetch_add(&registers_total, 1); }
@@ -120,8 +118,9 @@ static int valid_name(const char *s)
     return 1;
 }
 
-int sd_user_set(sd_db *db, const char *name, const char *password, int create, dp_err *err)
+int sd_user_set(sd_ctx *ctx, const char *name, const char *password, int create, dp_err *err)
 {
+    sd_db *db = ctx->db;
     if (!valid_name(name))
         return dp_err_set(err, DUMPER_EUSAGE, "user names are 1-64 characters of [A-Za-z0-9_.-]");
     if (strlen(password) < 8)
@@ -149,8 +148,9 @@ int sd_user_set(sd_db *db, const char *name, const char *password, int create, d
     return rc == SD_RETRY ? dp_err_set(err, DUMPER_EBUSY, "state store is busy") : rc;
 }
 
-int sd_user_delete(sd_db *db, const char *name, dp_err *err)
+int sd_user_delete(sd_ctx *ctx, const char *name, dp_err *err)
 {
+    sd_db *db = ctx->db;
     sd_res r = {0};
     int rc = sd_q(db, &r, err, "SELECT id FROM users WHERE name = ?", "s", name);
     if (!rc && !r.rows)
@@ -163,8 +163,9 @@ int sd_user_delete(sd_db *db, const char *name, dp_err *err)
     return rc == SD_RETRY ? dp_err_set(err, DUMPER_EBUSY, "state store is busy") : rc;
 }
 
-int sd_user_list(sd_db *db, dp_err *err)
+int sd_user_list(sd_ctx *ctx, dp_err *err)
 {
+    sd_db *db = ctx->db;
     sd_res r = {0};
     int rc = sd_q(db, &r, err, "SELECT name FROM users ORDER BY name", "");
     for (int i = 0; !rc && i < r.rows; i++)
@@ -253,9 +254,9 @@ static const struct {
     {"/chart.js", "chart.js", "text/javascript; charset=utf-8", 0},
 };
 
-static enum MHD_Result send_static(struct MHD_Connection *c, const char *file, const char *type)
+static enum MHD_Result send_static(struct MHD_Connection *c, const sd_ctx *ctx, const char *file, const char *type)
 {
-    char *path = dp_asprintf("%s/%s", sd_site.web_dir ? sd_site.web_dir : ".", file);
+    char *path = dp_asprintf("%s/%s", ctx->cfg->web_dir ? ctx->cfg->web_dir : ".", file);
     int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
     struct stat sb;
     char *buf = NULL;
@@ -283,8 +284,9 @@ typedef struct {
 } session;
 
 /* 1 with *s filled when the request carries a live session. */
-static int session_get(struct MHD_Connection *c, sd_db *db, session *s)
+static int session_get(struct MHD_Connection *c, sd_ctx *ctx, session *s)
 {
+    sd_db *db = ctx->db;
     const char *tok = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, COOKIE);
     if (!tok || strlen(tok) != 64)
         return 0;
@@ -309,10 +311,10 @@ static int session_get(struct MHD_Connection *c, sd_db *db, session *s)
     return ok;
 }
 
-static char *cookie_value(const char *tok, int64_t max_age_s)
+static char *cookie_value(const sd_ctx *ctx, const char *tok, int64_t max_age_s)
 {
     return dp_asprintf(COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%" PRId64 "%s", tok, max_age_s,
-                       sd_site.tls ? "; Secure" : "");
+                       ctx->cfg->tls_cert ? "; Secure" : "");
 }
 
 /* Failed logins per (client address, user name), in this process: after LOGIN_MAX failures within
@@ -400,8 +402,9 @@ static void login_failed(const char key[65])
     pthread_mutex_unlock(&login_lock);
 }
 
-static enum MHD_Result login(struct MHD_Connection *c, sd_db *db, const cJSON *j)
+static enum MHD_Result login(struct MHD_Connection *c, sd_ctx *ctx, const cJSON *j)
 {
+    sd_db *db = ctx->db;
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "user");
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "password");
     if (!cJSON_IsString(u) || !cJSON_IsString(p) || strlen(p->valuestring) > 1024 || strlen(u->valuestring) > 64)
@@ -433,10 +436,10 @@ static enum MHD_Result login(struct MHD_Connection *c, sd_db *db, const cJSON *j
     sd_q(db, NULL, &err, "DELETE FROM sessions WHERE expires_at < ?", "i", now);
     dp_err_clear(&err);
     if (sd_q(db, NULL, &err, "INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-             "sisii", th, uid, csrf, now, now + sd_site.session_ttl_ms))
+             "sisii", th, uid, csrf, now, now + ctx->cfg->session_ttl_ms))
         return err_reply(c, 503, "unavailable", "state store unavailable");
     dp_info("site: user '%s' logged in", u->valuestring);
-    char *ck = cookie_value(tok, sd_site.session_ttl_ms / 1000);
+    char *ck = cookie_value(ctx, tok, ctx->cfg->session_ttl_ms / 1000);
     dp_memzero(tok, sizeof tok);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "user", u->valuestring);
@@ -467,8 +470,9 @@ static int64_t path_id(const char **p, char prefix)
     return v;
 }
 
-static cJSON *app_row(sd_db *db, int64_t app, dp_err *err)
+static cJSON *app_row(sd_ctx *ctx, int64_t app, dp_err *err)
 {
+    sd_db *db = ctx->db;
     sd_res r = {0};
     if (sd_q(db, &r, err,
              "SELECT id, name, created_at, keep_last, keep_daily, keep_weekly, keep_monthly FROM apps WHERE id = ?", "i",
@@ -500,8 +504,9 @@ static void add_str_or_null(cJSON *o, const char *k, const char *v)
         cJSON_AddNullToObject(o, k);
 }
 
-static cJSON *databases(sd_db *db, int64_t app, dp_err *err)
+static cJSON *databases(sd_ctx *ctx, int64_t app, dp_err *err)
 {
+    sd_db *db = ctx->db;
     sd_res r = {0};
     if (sd_q(db, &r, err,
              "SELECT d.id, d.env, d.dkey, d.type, d.host, d.port, d.name, d.dbuser, d.updated_at,"
@@ -539,31 +544,31 @@ static cJSON *databases(sd_db *db, int64_t app, dp_err *err)
     return arr;
 }
 
-static enum MHD_Result app_detail(struct MHD_Connection *c, sd_db *db, int64_t app)
+static enum MHD_Result app_detail(struct MHD_Connection *c, sd_ctx *ctx, int64_t app)
 {
     dp_err err = {0};
-    cJSON *a = app_row(db, app, &err);
+    cJSON *a = app_row(ctx, app, &err);
     if (!a)
         return err.code ? err_reply(c, 503, "unavailable", "state store unavailable")
                         : err_reply(c, 404, "not_found", "no such app");
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "app", a);
     cJSON *x;
-    if ((x = sd_agents(db, app, &err)))
+    if ((x = sd_agents(ctx, app, &err)))
         cJSON_AddItemToObject(o, "agents", x);
-    if ((x = databases(db, app, &err)))
+    if ((x = databases(ctx, app, &err)))
         cJSON_AddItemToObject(o, "databases", x);
-    if ((x = sd_schedules(db, app, &err)))
+    if ((x = sd_schedules(ctx, app, &err)))
         cJSON_AddItemToObject(o, "schedules", x);
-    if ((x = sd_backups(db, app, 0, 500, &err)))
+    if ((x = sd_backups(ctx, app, 0, 500, &err)))
         cJSON_AddItemToObject(o, "backups", x);
     char b[24];
-    dp_stamp_rfc3339(sd_now_ms(), b);
+    dp_stamp_rfc3339(sd_ctx_now(ctx), b);
     cJSON_AddStringToObject(o, "server_time", b);
-    cJSON_AddStringToObject(o, "storage", sd_storage_is_s3() ? "s3" : "local");
+    cJSON_AddStringToObject(o, "storage", sd_storage_is_s3(ctx) ? "s3" : "local");
     /* Where `dumper restore` finds the files (on the dumperd host; S3 without credentials). */
-    char *abs = sd_storage_is_s3() ? NULL : realpath(sd_config.storage, NULL);
-    cJSON_AddStringToObject(o, "storage_location", abs ? abs : sd_config.storage);
+    char *abs = sd_storage_is_s3(ctx) ? NULL : realpath(ctx->cfg->storage, NULL);
+    cJSON_AddStringToObject(o, "storage_location", abs ? abs : ctx->cfg->storage);
     free(abs);
     if (err.code) {
         cJSON_Delete(o);
@@ -572,8 +577,9 @@ static enum MHD_Result app_detail(struct MHD_Connection *c, sd_db *db, int64_t a
     return json_reply(c, 200, o, NULL);
 }
 
-static enum MHD_Result apps_list(struct MHD_Connection *c, sd_db *db)
+static enum MHD_Result apps_list(struct MHD_Connection *c, sd_ctx *ctx)
 {
+    sd_db *db = ctx->db;
     sd_res r = {0};
     dp_err err = {0};
     if (sd_q(db, &r, &err,
@@ -609,20 +615,20 @@ static enum MHD_Result apps_list(struct MHD_Connection *c, sd_db *db)
     return json_reply(c, 200, o, NULL);
 }
 
-static enum MHD_Result app_create(struct MHD_Connection *c, sd_db *db, const cJSON *j)
+static enum MHD_Result app_create(struct MHD_Connection *c, sd_ctx *ctx, const cJSON *j)
 {
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "name");
     if (!cJSON_IsString(n) || !valid_name(n->valuestring))
         return err_reply(c, 400, "invalid_request", "an app name is 1-64 characters of [A-Za-z0-9_.-]");
     char key[68];
     dp_err err = {0};
-    int rc = sd_app_create(db, n->valuestring, key, &err);
+    int rc = sd_app_create(ctx, n->valuestring, key, &err);
     if (rc == DUMPER_EEXIST)
         return err_reply(c, 409, "conflict", "an app with this name exists");
     if (rc)
         return err_reply(c, 503, "unavailable", "state store unavailable");
     int64_t id = 0;
-    sd_app_id(db, n->valuestring, &id, &err);
+    sd_app_id(ctx, n->valuestring, &id, &err);
     dp_info("site: app '%s' created", n->valuestring);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "id", (double)id);
@@ -638,22 +644,22 @@ static const char *jstr(const cJSON *j, const char *k)
     return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
 }
 
-static enum MHD_Result app_post(struct MHD_Connection *c, sd_db *db, int64_t app, const char *what, const cJSON *j,
+static enum MHD_Result app_post(struct MHD_Connection *c, sd_ctx *ctx, int64_t app, const char *what, const cJSON *j,
                                 const char *user)
 {
     dp_err err = {0};
-    cJSON *a = app_row(db, app, &err);
+    cJSON *a = app_row(ctx, app, &err);
     if (!a)
         return err_reply(c, 404, "not_found", "no such app");
     cJSON_Delete(a);
     if (!strcmp(what, "key")) {
         char key[68];
-        int rc = sd_app_rotate_key(db, app, key, &err);
+        int rc = sd_app_rotate_key(ctx, app, key, &err);
         if (rc == DUMPER_ENOENT)
             return err_reply(c, 404, "not_found", "no such app");
         if (rc)
             return err_reply(c, 503, "unavailable", "state store unavailable");
-        cJSON *o = app_row(db, app, &err); /* the key is answered even if this read fails */
+        cJSON *o = app_row(ctx, app, &err); /* the key is answered even if this read fails */
         if (!o && (o = cJSON_CreateObject()))
             cJSON_AddNumberToObject(o, "id", (double)app);
         cJSON_AddStringToObject(o, "key", key);
@@ -673,7 +679,7 @@ static enum MHD_Result app_post(struct MHD_Connection *c, sd_db *db, int64_t app
         const char *cron = jstr(j, "cron"), *tz = jstr(j, "tz");
         if (!cron || strlen(cron) > 200 || (tz && strlen(tz) > 64))
             return err_reply(c, 400, "invalid_request", "field 'cron' is required");
-        rc = sd_schedule_set(db, app, env, dbkey, cron, tz ? tz : "UTC", &err);
+        rc = sd_schedule_set(ctx, app, env, dbkey, cron, tz ? tz : "UTC", &err);
     } else if (!strcmp(what, "retention")) {
         int64_t v[4];
         static const char *k[] = {"keep_last", "daily", "weekly", "monthly"};
@@ -688,10 +694,10 @@ static enum MHD_Result app_post(struct MHD_Connection *c, sd_db *db, int64_t app
                 return err_reply(c, 400, "invalid_request", "retention counts are integers from 0 to 100000");
             v[i] = (int64_t)x->valuedouble;
         }
-        rc = sd_retention_set(db, app, v[0], v[1], v[2], v[3], &err);
+        rc = sd_retention_set(ctx, app, v[0], v[1], v[2], v[3], &err);
     } else if (!strcmp(what, "backup")) {
         int n = 0;
-        rc = sd_backup_now(db, app, env, dbkey, &n, &err);
+        rc = sd_backup_now(ctx, app, env, dbkey, &n, &err);
         if (!rc) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddNumberToObject(o, "queued", n);
@@ -712,7 +718,7 @@ static enum MHD_Result app_post(struct MHD_Connection *c, sd_db *db, int64_t app
 }
 
 /* GET /ui/cron?expr=...&tz=...: the next run times of a schedule being edited. */
-static enum MHD_Result cron_preview(struct MHD_Connection *c)
+static enum MHD_Result cron_preview(struct MHD_Connection *c, const sd_ctx *ctx)
 {
     const char *expr = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "expr");
     const char *tz = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "tz");
@@ -726,7 +732,7 @@ static enum MHD_Result cron_preview(struct MHD_Connection *c)
         return err_reply(c, 400, "invalid_request", "unknown time zone");
     cJSON *o = cJSON_CreateObject();
     cJSON *next = cJSON_AddArrayToObject(o, "next");
-    int64_t t = sd_now_ms() / 1000;
+    int64_t t = sd_ctx_now(ctx) / 1000;
     for (int k = 0; k < 5; k++) {
         char b[24];
         if ((t = sd_cron_next(&cr, tz, t, 400LL * 86400)) < 0)
@@ -761,13 +767,13 @@ static void head(dp_buf *b, const char *name, const char *type, const char *help
     dp_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static int metrics_allowed(struct MHD_Connection *c, sd_db *db)
+static int metrics_allowed(struct MHD_Connection *c, sd_ctx *ctx)
 {
-    if (sd_site.metrics_token) {
+    if (ctx->cfg->metrics_token) {
         const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-        size_t n = strlen(sd_site.metrics_token);
+        size_t n = strlen(ctx->cfg->metrics_token);
         if (a && !strncmp(a, "Bearer ", 7) && strlen(a + 7) == n &&
-            CRYPTO_memcmp(a + 7, sd_site.metrics_token, n) == 0)
+            CRYPTO_memcmp(a + 7, ctx->cfg->metrics_token, n) == 0)
             return 1;
     } else {
         char addr[INET6_ADDRSTRLEN];
@@ -775,17 +781,18 @@ static int metrics_allowed(struct MHD_Connection *c, sd_db *db)
             return 1;
     }
     session s;
-    return session_get(c, db, &s);
+    return session_get(c, ctx, &s);
 }
 
-static enum MHD_Result metrics(struct MHD_Connection *c, sd_db *db)
+static enum MHD_Result metrics(struct MHD_Connection *c, sd_ctx *ctx)
 {
-    if (!metrics_allowed(c, db))
+    sd_db *db = ctx->db;
+    if (!metrics_allowed(c, ctx))
         return err_reply(c, 401, "unauthorized", "metrics need the metrics token (or a loopback client)");
     dp_buf b = {0};
     sd_res r = {0};
     dp_err err = {0};
-    int64_t now = sd_now_ms();
+    int64_t now = sd_ctx_now(ctx);
     head(&b, "dumper_backups", "gauge", "Backups in the catalog by app, environment, database and status.");
     if (sd_q(db, &r, &err,
              "SELECT a.name, b.env, d.dkey, b.status, COUNT(*) FROM backups b JOIN apps a ON a.id = b.app_id"
@@ -867,7 +874,7 @@ static enum MHD_Result metrics(struct MHD_Connection *c, sd_db *db)
              "SELECT a.name, g.env, CASE WHEN p.lease_until > ? THEN 'primary' ELSE 'secondary' END, COUNT(*)"
              " FROM agents g JOIN apps a ON a.id = g.app_id LEFT JOIN primaries p ON p.app_id = g.app_id"
              " AND p.env = g.env AND p.agent_id = g.id WHERE g.last_seen > ? GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-             "ii", now, now - (int64_t)(sd_config.secondary_interval * 2000) - 120000))
+             "ii", now, now - (int64_t)(ctx->cfg->secondary_interval * 2000) - 120000))
         goto fail;
     head(&b, "dumper_agents", "gauge", "Live agents (seen within two secondary intervals) by role.");
     for (int i = 0; i < r.rows; i++) {
@@ -924,11 +931,12 @@ fail:
 /* ---- routing ---- */
 
 enum MHD_Result sd_site_request(struct MHD_Connection *c, const char *url, const char *method, const char *body,
-                                size_t len, sd_db *db)
+                                size_t len, sd_ctx *ctx)
 {
+    sd_db *db = ctx->db;
     int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
     if (!strcmp(url, "/metrics"))
-        return get ? metrics(c, db) : err_reply(c, 405, "method_not_allowed", "use GET");
+        return get ? metrics(c, ctx) : err_reply(c, 405, "method_not_allowed", "use GET");
     for (size_t i = 0; i < sizeof statics / sizeof *statics; i++) {
         if (strcmp(url, statics[i].url))
             continue;
@@ -936,10 +944,10 @@ enum MHD_Result sd_site_request(struct MHD_Connection *c, const char *url, const
             return err_reply(c, 405, "method_not_allowed", "use GET");
         if (!statics[i].public) {
             session s;
-            if (!session_get(c, db, &s))
+            if (!session_get(c, ctx, &s))
                 return redirect(c, "/login.html");
         }
-        return send_static(c, statics[i].file, statics[i].type);
+        return send_static(c, ctx, statics[i].file, statics[i].type);
     }
     if (strncmp(url, "/ui/", 4))
         return err_reply(c, 404, "not_found", "no such page");
@@ -961,12 +969,12 @@ enum MHD_Result sd_site_request(struct MHD_Connection *c, const char *url, const
     }
     enum MHD_Result ret;
     if (!strcmp(p, "login")) {
-        ret = post ? login(c, db, j) : err_reply(c, 405, "method_not_allowed", "use POST");
+        ret = post ? login(c, ctx, j) : err_reply(c, 405, "method_not_allowed", "use POST");
         cJSON_Delete(j);
         return ret;
     }
     session s;
-    if (!session_get(c, db, &s)) {
+    if (!session_get(c, ctx, &s)) {
         cJSON_Delete(j);
         return err_reply(c, 401, "unauthorized", "log in first");
     }
@@ -981,7 +989,7 @@ enum MHD_Result sd_site_request(struct MHD_Connection *c, const char *url, const
         dp_err err = {0};
         sd_q(db, NULL, &err, "DELETE FROM sessions WHERE token_hash = ?", "s", s.token_hash);
         cJSON_Delete(j);
-        char *ck = dp_asprintf(COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0%s", sd_site.tls ? "; Secure" : "");
+        char *ck = dp_asprintf(COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0%s", ctx->cfg->tls_cert ? "; Secure" : "");
         cJSON *o = cJSON_CreateObject();
         cJSON_AddBoolToObject(o, "ok", 1);
         ret = json_reply(c, 200, o, ck);
@@ -995,9 +1003,9 @@ enum MHD_Result sd_site_request(struct MHD_Connection *c, const char *url, const
         return json_reply(c, 200, o, NULL);
     }
     if (!strcmp(p, "cron") && get)
-        return cron_preview(c);
+        return cron_preview(c, ctx);
     if (!strcmp(p, "apps")) {
-        ret = post ? app_create(c, db, j) : apps_list(c, db);
+        ret = post ? app_create(c, ctx, j) : apps_list(c, ctx);
         cJSON_Delete(j);
         return ret;
     }
@@ -1005,9 +1013,9 @@ enum MHD_Result sd_site_request(struct MHD_Connection *c, const char *url, const
         p += 5;
         int64_t app = path_id(&p, 0);
         if (app > 0 && !*p && get)
-            return app_detail(c, db, app);
+            return app_detail(c, ctx, app);
         if (app > 0 && *p == '/' && post) {
-            ret = app_post(c, db, app, p + 1, j, s.name);
+            ret = app_post(c, ctx, app, p + 1, j, s.name);
             cJSON_Delete(j);
             return ret;
         }
@@ -1015,9 +1023,9 @@ enum MHD_Result sd_site_request(struct MHD_Connection *c, const char *url, const
             p += 9;
             int64_t b = path_id(&p, 'b');
             if (b > 0 && !strcmp(p, "/download"))
-                return sd_http_download(c, db, app, b);
+                return sd_http_download(c, ctx, app, b);
             if (b > 0 && !strcmp(p, "/manifest"))
-                return sd_http_manifest(c, db, app, b);
+                return sd_http_manifest(c, ctx, app, b);
         }
     }
     cJSON_Delete(j);

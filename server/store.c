@@ -30,28 +30,7 @@
 #include "storage/storage.h"
 #include "store.h"
 
-sd_cfg sd_config;
-static int64_t fake_now_ms;
-static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
-
-int64_t sd_now_ms(void)
-{
-    if (!sd_config.test_clock)
-        return dp_now_ms();
-    pthread_mutex_lock(&clock_lock);
-    int64_t v = fake_now_ms;
-    pthread_mutex_unlock(&clock_lock);
-    return v;
-}
-
-void sd_set_fake_now_ms(int64_t ms)
-{
-    pthread_mutex_lock(&clock_lock);
-    fake_now_ms = ms;
-    pthread_mutex_unlock(&clock_lock);
-}
-
-int sd_storage_is_s3(void) { return sd_config.storage && !strncmp(sd_config.storage, "s3://", 5); }
+int sd_storage_is_s3(const sd_ctx *ctx) { return ctx->cfg->storage && !strncmp(ctx->cfg->storage, "s3://", 5); }
 
 static int st_fail(sd_status *st, int http, const char *code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static int st_fail(sd_status *st, int http, const char *code, const char *fmt, ...)
@@ -68,15 +47,16 @@ static int st_fail(sd_status *st, int http, const char *code, const char *fmt, .
     return -1;
 }
 
-typedef int (*txn_fn)(sd_db *db, void *arg, sd_status *st);
+typedef int (*txn_fn)(sd_ctx *ctx, void *arg, sd_status *st);
 
 /* Run fn in a transaction, retrying conflicts. Returns 0 or nonzero with st filled. */
-static int run_txn(sd_db *db, int write, txn_fn fn, void *arg, sd_status *st)
+static int run_txn(sd_ctx *ctx, int write, txn_fn fn, void *arg, sd_status *st)
 {
+    sd_db *db = ctx->db;
     for (int attempt = 0; attempt < 200; attempt++) {
         int rc = sd_txn_begin(db, write, &st->err);
         if (!rc) {
-            rc = fn(db, arg, st);
+            rc = fn(ctx, arg, st);
             if (!rc)
                 rc = sd_txn_commit(db, &st->err);
             else
@@ -222,8 +202,9 @@ static int new_key(char key[68], char h[65], dp_err *err)
     return 0;
 }
 
-int sd_app_create(sd_db *db, const char *name, char key[68], dp_err *err)
+int sd_app_create(sd_ctx *ctx, const char *name, char key[68], dp_err *err)
 {
+    sd_db *db = ctx->db;
     char h[65];
     if (new_key(key, h, err))
         return err->code;
@@ -234,14 +215,15 @@ int sd_app_create(sd_db *db, const char *name, char key[68], dp_err *err)
     sd_res_free(&r);
     if (!rc)
         rc = sd_q(db, NULL, err, "INSERT INTO apps (name, key_hash, created_at) VALUES (?, ?, ?)", "ssi", name, h,
-                  sd_now_ms());
+                  sd_ctx_now(ctx));
     if (rc == SD_RETRY)
         rc = dp_err_set(err, DUMPER_EBUSY, "state store is busy");
     return rc;
 }
 
-int sd_app_id(sd_db *db, const char *name, int64_t *id, dp_err *err)
+int sd_app_id(sd_ctx *ctx, const char *name, int64_t *id, dp_err *err)
 {
+    sd_db *db = ctx->db;
     sd_res r;
     int rc = sd_q(db, &r, err, "SELECT id FROM apps WHERE name = ?", "s", name);
     if (!rc && !r.rows)
@@ -252,8 +234,9 @@ int sd_app_id(sd_db *db, const char *name, int64_t *id, dp_err *err)
     return rc == SD_RETRY ? dp_err_set(err, DUMPER_EBUSY, "state store is busy") : rc;
 }
 
-int sd_app_rotate_key(sd_db *db, int64_t app, char key[68], dp_err *err)
+int sd_app_rotate_key(sd_ctx *ctx, int64_t app, char key[68], dp_err *err)
 {
+    sd_db *db = ctx->db;
     char h[65];
     if (new_key(key, h, err))
         return err->code;
@@ -273,8 +256,9 @@ typedef struct {
     sd_res files; /* id, file_name, status, upload_id of the good and running backups */
 } app_del_arg;
 
-static int app_delete_txn(sd_db *db, void *a_, sd_status *st)
+static int app_delete_txn(sd_ctx *ctx, void *a_, sd_status *st)
 {
+    sd_db *db = ctx->db;
     app_del_arg *a = a_;
     sd_res_free(&a->files);
     Q(&a->files, &st->err,
@@ -302,8 +286,9 @@ static int app_delete_txn(sd_db *db, void *a_, sd_status *st)
 
 static int remove_stored(dp_storage *stg, const char *file_name, dp_err *err);
 
-int sd_app_delete(sd_db *db, int64_t app, int delete_backups, int *removed, int *left, dp_err *err)
+int sd_app_delete(sd_ctx *ctx, int64_t app, int delete_backups, int *removed, int *left, dp_err *err)
 {
+    sd_db *db = ctx->db;
     app_del_arg a = {.app = app, .delete_backups = delete_backups};
     sd_status st = {0};
     dp_storage *stg = NULL;
@@ -315,14 +300,14 @@ int sd_app_delete(sd_db *db, int64_t app, int delete_backups, int *removed, int 
         sd_res r;
         int rc = sd_q(db, &r, err, "SELECT file_name, status FROM backups WHERE app_id = ? AND status IN ('good',"
                       " 'running')", "i", app);
-        if (!rc && r.rows && dp_storage_open(sd_config.storage, NULL, 0, &stg, &e))
+        if (!rc && r.rows && dp_storage_open(ctx->cfg->storage, NULL, 0, &stg, &e))
             rc = dp_err_set(err, e.code, "%s; nothing deleted (give app delete serve's --storage)", e.msg);
         for (int i = 0; !rc && stg && i < r.rows; i++) {
             dp_object_info info = {0};
             int src = strcmp(sd_get(&r, i, 1), "good") ? 0 : dp_storage_stat(stg, sd_get(&r, i, 0), &info, &e);
             if (src == DUMPER_ENOENT)
                 rc = dp_err_set(err, DUMPER_ENOENT, "backup '%s' is not in storage '%s'; nothing deleted (give app"
-                                " delete serve's --storage)", sd_get(&r, i, 0), sd_config.storage);
+                                " delete serve's --storage)", sd_get(&r, i, 0), ctx->cfg->storage);
             else if (src)
                 rc = dp_err_set(err, src, "%s; nothing deleted", e.msg);
             free(info.key);
@@ -334,7 +319,7 @@ int sd_app_delete(sd_db *db, int64_t app, int delete_backups, int *removed, int 
             return rc == SD_RETRY ? dp_err_set(err, DUMPER_EBUSY, "state store is busy") : rc;
         }
     }
-    if (run_txn(db, 1, app_delete_txn, &a, &st)) {
+    if (run_txn(ctx, 1, app_delete_txn, &a, &st)) {
         if (st.http == 409)
             dp_err_set(err, DUMPER_EEXIST, "the app has %s backup(s)", st.err.msg);
         else
@@ -345,14 +330,14 @@ int sd_app_delete(sd_db *db, int64_t app, int delete_backups, int *removed, int 
     }
     /* The catalog is gone first (as in retention): a crash now leaves files without an entry, never an
      * entry without its file. Running backups: their parts, or their S3 multipart upload. */
-    if (a.files.rows && !stg && dp_storage_open(sd_config.storage, NULL, 0, &stg, &e))
+    if (a.files.rows && !stg && dp_storage_open(ctx->cfg->storage, NULL, 0, &stg, &e))
         dp_warn("app delete: %s", e.msg); /* backups that appeared since the check above */
     for (int i = 0; i < a.files.rows; i++) {
         const char *fn = sd_get(&a.files, i, 1), *uid = sd_get(&a.files, i, 3);
         dp_err_clear(&e);
         if (!strcmp(sd_get(&a.files, i, 2), "running")) {
-            sd_parts_remove(sd_geti(&a.files, i, 0));
-            if (stg && uid && sd_storage_is_s3() && dp_s3_abort_upload(stg, fn, uid, &e))
+            sd_parts_remove(ctx, sd_geti(&a.files, i, 0));
+            if (stg && uid && sd_storage_is_s3(ctx) && dp_s3_abort_upload(stg, fn, uid, &e))
                 dp_debug("abort of upload for b_%" PRId64 ": %s", sd_geti(&a.files, i, 0), e.msg);
         } else if (!stg || remove_stored(stg, fn, &e)) {
             if (stg)
@@ -367,8 +352,9 @@ int sd_app_delete(sd_db *db, int64_t app, int delete_backups, int *removed, int 
     return 0;
 }
 
-cJSON *sd_app_list(sd_db *db, dp_err *err)
+cJSON *sd_app_list(sd_ctx *ctx, dp_err *err)
 {
+    sd_db *db = ctx->db;
     sd_res r;
     if (sd_q(db, &r, err,
              "SELECT id, name, created_at, keep_last, keep_daily, keep_weekly, keep_monthly,"
@@ -396,8 +382,9 @@ cJSON *sd_app_list(sd_db *db, dp_err *err)
  * or instance is refused at once. A poll (the hot path) takes its app id from a per-thread cache of recently
  * seen key hashes instead, and sd_poll's own query checks the hash against the app's current one: the
  * cache saves a round trip without ever accepting an old key. */
-static int auth_hash(sd_db *db, const char h[65], int64_t *app, dp_err *err)
+static int auth_hash(sd_ctx *ctx, const char h[65], int64_t *app, dp_err *err)
 {
+    sd_db *db = ctx->db;
     sd_res r;
     int rc = sd_q(db, &r, err, "SELECT id, key_hash FROM apps WHERE key_hash = ?", "s", h);
     if (rc)
@@ -417,10 +404,10 @@ static int key_hash_of(const char *key, char h[65])
     return 0;
 }
 
-int sd_auth(sd_db *db, const char *key, int64_t *app, dp_err *err)
+int sd_auth(sd_ctx *ctx, const char *key, int64_t *app, dp_err *err)
 {
     char h[65];
-    return key_hash_of(key, h) ? 1 : auth_hash(db, h, app, err);
+    return key_hash_of(key, h) ? 1 : auth_hash(ctx, h, app, err);
 }
 
 #define AUTH_CACHE 16
@@ -430,7 +417,7 @@ static _Thread_local struct {
 } auth_cache[AUTH_CACHE];
 static _Thread_local unsigned auth_next;
 
-int sd_auth_poll(sd_db *db, const char *key, int64_t *app, char hash[65], dp_err *err)
+int sd_auth_poll(sd_ctx *ctx, const char *key, int64_t *app, char hash[65], dp_err *err)
 {
     if (key_hash_of(key, hash))
         return 1;
@@ -440,7 +427,7 @@ int sd_auth_poll(sd_db *db, const char *key, int64_t *app, char hash[65], dp_err
             *app = auth_cache[i].app;
             return 0;
         }
-    int rc = auth_hash(db, hash, app, err);
+    int rc = auth_hash(ctx, hash, app, err);
     if (!rc) {
         unsigned i = auth_next++ % AUTH_CACHE;
         memcpy(auth_cache[i].hash, hash, 65);
@@ -464,8 +451,9 @@ typedef struct {
     int n;
 } admin_arg;
 
-static int schedule_txn(sd_db *db, void *a_, sd_status *st)
+static int schedule_txn(sd_ctx *ctx, void *a_, sd_status *st)
 {
+    sd_db *db = ctx->db;
     admin_arg *a = a_;
     int64_t dbid = 0;
     if (a->dbkey) {
@@ -489,7 +477,7 @@ static int schedule_txn(sd_db *db, void *a_, sd_status *st)
     return 0;
 }
 
-int sd_schedule_set(sd_db *db, int64_t app, const char *env, const char *dbkey, const char *cron, const char *tz,
+int sd_schedule_set(sd_ctx *ctx, int64_t app, const char *env, const char *dbkey, const char *cron, const char *tz,
                     dp_err *err)
 {
     sd_cron c;
@@ -500,32 +488,34 @@ int sd_schedule_set(sd_db *db, int64_t app, const char *env, const char *dbkey, 
         return dp_err_set(err, DUMPER_EUSAGE, "unknown time zone '%.64s'", tz);
     admin_arg a = {.app = app, .env = env, .dbkey = dbkey, .cron = cron, .tz = tz};
     sd_status st = {0};
-    if (run_txn(db, 1, schedule_txn, &a, &st)) {
+    if (run_txn(ctx, 1, schedule_txn, &a, &st)) {
         dp_err_set(err, st.http == 404 ? DUMPER_ENOENT : DUMPER_EINTERNAL, "%s", st.err.msg);
         return err->code;
     }
     return 0;
 }
 
-static int retention_txn(sd_db *db, void *a_, sd_status *st)
+static int retention_txn(sd_ctx *ctx, void *a_, sd_status *st)
 {
+    sd_db *db = ctx->db;
     admin_arg *a = a_;
     Q(NULL, &st->err, "UPDATE apps SET keep_last = ?, keep_daily = ?, keep_weekly = ?, keep_monthly = ? WHERE id = ?",
       "iiiii", a->vals[0], a->vals[1], a->vals[2], a->vals[3], a->app);
     return 0;
 }
 
-int sd_retention_set(sd_db *db, int64_t app, int64_t last, int64_t daily, int64_t weekly, int64_t monthly, dp_err *err)
+int sd_retention_set(sd_ctx *ctx, int64_t app, int64_t last, int64_t daily, int64_t weekly, int64_t monthly, dp_err *err)
 {
     admin_arg a = {.app = app, .vals = {last, daily, weekly, monthly}};
     sd_status st = {0};
-    if (run_txn(db, 1, retention_txn, &a, &st))
+    if (run_txn(ctx, 1, retention_txn, &a, &st))
         return dp_err_set(err, DUMPER_EINTERNAL, "%s", st.err.msg);
     return 0;
 }
 
-static int backup_now_txn(sd_db *db, void *a_, sd_status *st)
+static int backup_now_txn(sd_ctx *ctx, void *a_, sd_status *st)
 {
+    sd_db *db = ctx->db;
     admin_arg *a = a_;
     sd_res r;
     a->n = 0;
@@ -540,7 +530,7 @@ static int backup_now_txn(sd_db *db, void *a_, sd_status *st)
         return st_fail(st, 404, "not_found", "no database is known in environment '%s' (no agent registered one)",
                        a->env);
     }
-    int64_t now = sd_now_ms();
+    int64_t now = sd_ctx_now(ctx);
     for (int i = 0; i < r.rows; i++) {
         int rc = sd_q(db, NULL, &st->err,
                       "INSERT INTO jobs (app_id, env, db_id, schedule_id, slot, reason, state, attempt, created_at,"
@@ -556,11 +546,11 @@ static int backup_now_txn(sd_db *db, void *a_, sd_status *st)
     return 0;
 }
 
-int sd_backup_now(sd_db *db, int64_t app, const char *env, const char *dbkey, int *n, dp_err *err)
+int sd_backup_now(sd_ctx *ctx, int64_t app, const char *env, const char *dbkey, int *n, dp_err *err)
 {
     admin_arg a = {.app = app, .env = env, .dbkey = dbkey};
     sd_status st = {0};
-    if (run_txn(db, 1, backup_now_txn, &a, &st)) {
+    if (run_txn(ctx, 1, backup_now_txn, &a, &st)) {
         dp_err_set(err, st.http == 404 ? DUMPER_ENOENT : DUMPER_EINTERNAL, "%s", st.err.msg);
         return err->code;
     }
@@ -568,10 +558,11 @@ int sd_backup_now(sd_db *db, int64_t app, const char *env, const char *dbkey, in
     return 0;
 }
 
-cJSON *sd_agents(sd_db *db, int64_t app, dp_err *err)
+cJSON *sd_agents(sd_ctx *ctx, int64_t app, dp_err *err)
 {
+    sd_db *db = ctx->db;
     sd_res r;
-    int64_t now = sd_now_ms();
+    int64_t now = sd_ctx_now(ctx);
     if (sd_q(db, &r, err,
              "SELECT a.id, a.env, a.hostname, a.pid, a.agent_version, a.framework, a.dispatcher, a.registered_at,"
              " a.last_seen, p.lease_until FROM agents a LEFT JOIN primaries p ON p.app_id = a.app_id"
@@ -598,8 +589,9 @@ cJSON *sd_agents(sd_db *db, int64_t app, dp_err *err)
     return arr;
 }
 
-cJSON *sd_schedules(sd_db *db, int64_t app, dp_err *err)
+cJSON *sd_schedules(sd_ctx *ctx, int64_t app, dp_err *err)
 {
+    sd_db *db = ctx->db;
     sd_res r;
     if (sd_q(db, &r, err,
              "SELECT s.env, s.db_id, d.dkey, s.cron, s.tz, s.last_slot FROM schedules s LEFT JOIN dbs d"
@@ -607,7 +599,7 @@ cJSON *sd_schedules(sd_db *db, int64_t app, dp_err *err)
              "i", app))
         return NULL;
     cJSON *arr = cJSON_CreateArray();
-    int64_t now = sd_now_ms() / 1000;
+    int64_t now = sd_ctx_now(ctx) / 1000;
     for (int i = 0; i < r.rows; i++) {
         cJSON *o = cJSON_CreateObject();
         sd_cron c;
@@ -675,8 +667,9 @@ static cJSON *backup_json(const sd_res *r, int i)
     return o;
 }
 
-cJSON *sd_backups(sd_db *db, int64_t app, int64_t db_id, int limit, dp_err *err)
+cJSON *sd_backups(sd_ctx *ctx, int64_t app, int64_t db_id, int limit, dp_err *err)
 {
+    sd_db *db = ctx->db;
     sd_res r;
     if (limit <= 0 || limit > 10000)
         limit = 10000;
@@ -771,11 +764,12 @@ typedef struct {
 } agent_arg;
 
 /* Decide the role of `agent` in (app, env) at `now`; renew or take the lease. In a write txn. */
-static int elect(sd_db *db, int64_t app, const char *env, int64_t agent, int64_t now, int *primary, sd_status *st)
+static int elect(sd_ctx *ctx, int64_t app, const char *env, int64_t agent, int64_t now, int *primary, sd_status *st)
 {
+    sd_db *db = ctx->db;
     sd_res r;
     Q(&r, &st->err, "SELECT agent_id, lease_until FROM primaries WHERE app_id = ? AND env = ?", "is", app, env);
-    int64_t until = now + sd_config.lease_ms;
+    int64_t until = now + ctx->cfg->lease_ms;
     int rc = 0;
     if (!r.rows) {
         rc = sd_q(db, NULL, &st->err,
@@ -799,8 +793,9 @@ static int elect(sd_db *db, int64_t app, const char *env, int64_t agent, int64_t
 }
 
 /* Hand the oldest pending job of (app, env) to the primary. In a write txn. */
-static int dispatch(sd_db *db, agent_arg *a, int64_t now, sd_status *st)
+static int dispatch(sd_ctx *ctx, agent_arg *a, int64_t now, sd_status *st)
 {
+    sd_db *db = ctx->db;
     sd_res r;
     a->job = 0;
     a->more_jobs = 0;
@@ -815,7 +810,7 @@ static int dispatch(sd_db *db, agent_arg *a, int64_t now, sd_status *st)
         Q(NULL, &st->err,
           "UPDATE jobs SET state = 'dispatched', agent_id = ?, lease_until = ?, updated_at = ? WHERE id = ?"
           " AND state = 'pending'",
-          "iiii", a->agent, now + sd_config.job_lease_ms, now, a->job);
+          "iiii", a->agent, now + ctx->cfg->job_lease_ms, now, a->job);
     Q(&r, &st->err, "SELECT MIN(next_slot) FROM schedules WHERE app_id = ? AND env = ? AND next_slot > 0", "is", a->app,
       a->env);
     a->next_slot = sd_geti(&r, 0, 0);
@@ -825,10 +820,11 @@ static int dispatch(sd_db *db, agent_arg *a, int64_t now, sd_status *st)
 
 #define AGENT_KEEP_MS (7 * 86400 * 1000LL)
 
-static int register_txn(sd_db *db, void *a_, sd_status *st)
+static int register_txn(sd_ctx *ctx, void *a_, sd_status *st)
 {
+    sd_db *db = ctx->db;
     agent_arg *a = a_;
-    int64_t now = sd_now_ms();
+    int64_t now = sd_ctx_now(ctx);
     sd_res r;
     Q(&r, &st->err,
       "INSERT INTO agents (app_id, env, hostname, pid, agent_version, app_name, framework, dispatcher,"
@@ -848,15 +844,15 @@ static int register_txn(sd_db *db, void *a_, sd_status *st)
         a->db_ids[i] = sd_geti(&r, 0, 0);
         sd_res_free(&r);
     }
-    int rc = elect(db, a->app, a->env, a->agent, now, &a->primary, st);
+    int rc = elect(ctx, a->app, a->env, a->agent, now, &a->primary, st);
     if (rc)
         return rc;
     /* Every process start registers a new agent: forget the app's agents not seen for a week (and
      * at least three secondary intervals), except a primary. One that comes back gets 404 on its
      * poll and registers again. */
     int64_t keep_ms = AGENT_KEEP_MS;
-    if (sd_config.secondary_interval * 3000 > (double)keep_ms)
-        keep_ms = (int64_t)(sd_config.secondary_interval * 3000);
+    if (ctx->cfg->secondary_interval * 3000 > (double)keep_ms)
+        keep_ms = (int64_t)(ctx->cfg->secondary_interval * 3000);
     Q(NULL, &st->err,
       "DELETE FROM agents WHERE app_id = ? AND last_seen < ? AND id <> ?"
       " AND id NOT IN (SELECT agent_id FROM primaries)",
@@ -865,13 +861,13 @@ static int register_txn(sd_db *db, void *a_, sd_status *st)
     return 0;
 }
 
-static double next_interval(const agent_arg *a, int64_t now)
+static double next_interval(const sd_ctx *ctx, const agent_arg *a, int64_t now)
 {
     if (!a->primary)
-        return jitter(sd_config.secondary_interval);
+        return jitter(ctx->cfg->secondary_interval);
     if (a->more_jobs)
         return 1;
-    double iv = jitter(sd_config.primary_interval);
+    double iv = jitter(ctx->cfg->primary_interval);
     if (a->next_slot > 0) {
         double until = (double)(a->next_slot * 1000 - now) / 1000.0 + 1;
         if (until < 1)
@@ -882,16 +878,16 @@ static double next_interval(const agent_arg *a, int64_t now)
     return iv;
 }
 
-static void add_limits(cJSON *o)
+static void add_limits(const sd_ctx *ctx, cJSON *o)
 {
     cJSON *l = cJSON_AddObjectToObject(o, "limits");
-    cJSON_AddNumberToObject(l, "max_filesize", (double)sd_config.max_filesize);
-    cJSON_AddNumberToObject(l, "max_part_size", (double)sd_config.max_part_size);
+    cJSON_AddNumberToObject(l, "max_filesize", (double)ctx->cfg->max_filesize);
+    cJSON_AddNumberToObject(l, "max_part_size", (double)ctx->cfg->max_part_size);
     cJSON_AddNumberToObject(l, "max_parts", 10000);
     cJSON_AddNumberToObject(l, "max_json", 65536);
 }
 
-cJSON *sd_register(sd_db *db, int64_t app, const cJSON *req, sd_status *st)
+cJSON *sd_register(sd_ctx *ctx, int64_t app, const cJSON *req, sd_status *st)
 {
     agent_arg a = {.app = app};
     cJSON *out = NULL;
@@ -965,15 +961,15 @@ cJSON *sd_register(sd_db *db, int64_t app, const cJSON *req, sd_status *st)
             }
         i++;
     }
-    if (run_txn(db, 1, register_txn, &a, st))
+    if (run_txn(ctx, 1, register_txn, &a, st))
         goto cleanup;
-    int64_t now = sd_now_ms();
+    int64_t now = sd_ctx_now(ctx);
     out = cJSON_CreateObject();
     add_id(out, "agent_id", 'a', a.agent);
     cJSON_AddStringToObject(out, "role", a.primary ? "primary" : "secondary");
-    cJSON_AddNumberToObject(out, "interval", a.primary ? 1 : next_interval(&a, now));
-    cJSON_AddNumberToObject(out, "lease", (double)(sd_config.lease_ms / 1000));
-    add_limits(out);
+    cJSON_AddNumberToObject(out, "interval", a.primary ? 1 : next_interval(ctx, &a, now));
+    cJSON_AddNumberToObject(out, "lease", (double)(ctx->cfg->lease_ms / 1000));
+    add_limits(ctx, out);
     cJSON *arr = cJSON_AddArrayToObject(out, "databases");
     for (int k = 0; k < a.ndbs; k++) {
         cJSON *o = cJSON_CreateObject();
@@ -993,24 +989,26 @@ typedef struct {
     int64_t last_seen;
 } poll_arg;
 
-static int poll_txn(sd_db *db, void *p_, sd_status *st)
+static int poll_txn(sd_ctx *ctx, void *p_, sd_status *st)
 {
+    sd_db *db = ctx->db;
     agent_arg *a = p_;
-    int64_t now = sd_now_ms();
+    int64_t now = sd_ctx_now(ctx);
     Q(NULL, &st->err, "UPDATE agents SET last_seen = ? WHERE id = ?", "ii", now, a->agent);
-    int rc = elect(db, a->app, a->env, a->agent, now, &a->primary, st);
+    int rc = elect(ctx, a->app, a->env, a->agent, now, &a->primary, st);
     if (rc)
         return rc;
     a->job = 0;
     a->more_jobs = 0;
     a->next_slot = 0;
     if (a->primary)
-        return dispatch(db, a, now, st);
+        return dispatch(ctx, a, now, st);
     return 0;
 }
 
-static cJSON *job_json(sd_db *db, int64_t job, sd_status *st)
+static cJSON *job_json(sd_ctx *ctx, int64_t job, sd_status *st)
 {
+    sd_db *db = ctx->db;
     sd_res r;
     if (sd_q(db, &r, &st->err,
              "SELECT j.id, j.db_id, d.dkey, d.type, j.reason, j.slot, j.attempt, j.lease_until FROM jobs j"
@@ -1028,16 +1026,17 @@ static cJSON *job_json(sd_db *db, int64_t job, sd_status *st)
     cJSON_AddStringToObject(o, "reason", sd_get(&r, 0, 4));
     add_time(o, "slot", sd_geti(&r, 0, 5) * 1000);
     cJSON_AddNumberToObject(o, "attempt", (double)sd_geti(&r, 0, 6));
-    cJSON_AddNumberToObject(o, "lease", (double)(sd_config.job_lease_ms / 1000));
+    cJSON_AddNumberToObject(o, "lease", (double)(ctx->cfg->job_lease_ms / 1000));
     add_time(o, "lease_until", sd_geti(&r, 0, 7));
     sd_res_free(&r);
     return o;
 }
 
-cJSON *sd_poll(sd_db *db, int64_t app, const char *key_hash, int64_t agent, sd_status *st)
+cJSON *sd_poll(sd_ctx *ctx, int64_t app, const char *key_hash, int64_t agent, sd_status *st)
 {
+    sd_db *db = ctx->db;
     agent_arg a = {.app = app, .agent = agent};
-    int64_t now = sd_now_ms();
+    int64_t now = sd_ctx_now(ctx);
     sd_res r;
     char env[80];
     /* Read-only fast path: a secondary whose primary holds a live lease, seen recently. The app's current
@@ -1050,7 +1049,7 @@ cJSON *sd_poll(sd_db *db, int64_t app, const char *key_hash, int64_t agent, sd_s
     if (!rc && !r.rows) { /* an unknown agent, or a key that is no longer the app's */
         int64_t now_app = 0;
         sd_res_free(&r);
-        rc = auth_hash(db, key_hash, &now_app, &st->err);
+        rc = auth_hash(ctx, key_hash, &now_app, &st->err);
         if (rc == 0 && now_app == app) {
             st_fail(st, 404, "not_found", "unknown agent (register again)");
             return NULL;
@@ -1072,15 +1071,15 @@ cJSON *sd_poll(sd_db *db, int64_t app, const char *key_hash, int64_t agent, sd_s
     int64_t pid = sd_geti(&r, 0, 2), until = sd_geti(&r, 0, 3);
     sd_res_free(&r);
     int fast = has_primary && pid != agent && until > now && now - last_seen < 60000;
-    if (!fast && run_txn(db, 1, poll_txn, &a, st))
+    if (!fast && run_txn(ctx, 1, poll_txn, &a, st))
         return NULL;
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "role", a.primary ? "primary" : "secondary");
-    cJSON_AddNumberToObject(out, "interval", next_interval(&a, now));
-    cJSON_AddNumberToObject(out, "lease", (double)(sd_config.lease_ms / 1000));
+    cJSON_AddNumberToObject(out, "interval", next_interval(ctx, &a, now));
+    cJSON_AddNumberToObject(out, "lease", (double)(ctx->cfg->lease_ms / 1000));
     add_time(out, "server_time", now);
     if (a.job)
-        cJSON_AddItemToObject(out, "job", job_json(db, a.job, st));
+        cJSON_AddItemToObject(out, "job", job_json(ctx, a.job, st));
     else
         cJSON_AddNullToObject(out, "job");
     return out;
@@ -1125,10 +1124,11 @@ static void sanitize(char *s)
             *s = '_';
 }
 
-static int prepare_txn(sd_db *db, void *p_, sd_status *st)
+static int prepare_txn(sd_ctx *ctx, void *p_, sd_status *st)
 {
+    sd_db *db = ctx->db;
     prep_arg *p = p_;
-    int64_t now = sd_now_ms();
+    int64_t now = sd_ctx_now(ctx);
     sd_res r;
     Q(&r, &st->err,
       "SELECT j.state, j.backup_id, j.env, d.dkey, a.name, j.db_id, b.status, b.file_name FROM jobs j"
@@ -1150,7 +1150,7 @@ static int prepare_txn(sd_db *db, void *p_, sd_status *st)
         p->existing = 1;
         sd_res_free(&r);
         Q(NULL, &st->err, "UPDATE jobs SET lease_until = ?, updated_at = ? WHERE id = ?", "iii",
-          now + sd_config.job_lease_ms, now, p->job);
+          now + ctx->cfg->job_lease_ms, now, p->job);
         return 0;
     }
     char app[65], env[65], key[65], ts[24];
@@ -1171,23 +1171,24 @@ static int prepare_txn(sd_db *db, void *p_, sd_status *st)
     snprintf(p->file_name, sizeof p->file_name, "%s-%s-%s-%s-b%" PRId64 ".%s", app, env, key, ts, p->backup, p->ext);
     Q(NULL, &st->err, "UPDATE backups SET file_name = ? WHERE id = ?", "si", p->file_name, p->backup);
     Q(NULL, &st->err, "UPDATE jobs SET backup_id = ?, lease_until = ?, updated_at = ? WHERE id = ?", "iiii", p->backup,
-      now + sd_config.job_lease_ms, now, p->job);
+      now + ctx->cfg->job_lease_ms, now, p->job);
     return 0;
 }
 
 /* ---- S3: multipart uploads the agent fills through presigned part URLs ---- */
 
-static int s3_open_storage(dp_storage **stg, sd_status *st)
+static int s3_open_storage(const sd_ctx *ctx, dp_storage **stg, sd_status *st)
 {
     dp_err err = {0};
-    if (dp_storage_open(sd_config.storage, NULL, 0, stg, &err))
+    if (dp_storage_open(ctx->cfg->storage, NULL, 0, stg, &err))
         return st_fail(st, 500, "internal", "storage: %s", err.msg);
     return 0;
 }
 
 /* The backup's multipart upload id, creating the upload on first use. Caller frees *uid. */
-static int s3_upload_id(sd_db *db, int64_t backup, char **uid, char *file_name, size_t fnlen, sd_status *st)
+static int s3_upload_id(sd_ctx *ctx, int64_t backup, char **uid, char *file_name, size_t fnlen, sd_status *st)
 {
+    sd_db *db = ctx->db;
     sd_res r;
     *uid = NULL;
     if (sd_q(db, &r, &st->err, "SELECT upload_id, file_name FROM backups WHERE id = ?", "i", backup) || !r.rows) {
@@ -1202,18 +1203,19 @@ static int s3_upload_id(sd_db *db, int64_t backup, char **uid, char *file_name, 
     return 0;
 }
 
-static int s3_ensure_upload(sd_db *db, int64_t backup, const char *file_name, sd_status *st)
+static int s3_ensure_upload(sd_ctx *ctx, int64_t backup, const char *file_name, sd_status *st)
 {
+    sd_db *db = ctx->db;
     char *uid = NULL;
     dp_storage *stg = NULL;
     dp_err err = {0};
-    if (s3_upload_id(db, backup, &uid, NULL, 0, st))
+    if (s3_upload_id(ctx, backup, &uid, NULL, 0, st))
         return -1;
     if (uid) {
         free(uid);
         return 0;
     }
-    if (s3_open_storage(&stg, st))
+    if (s3_open_storage(ctx, &stg, st))
         return -1;
     int rc = dp_s3_create_upload(stg, file_name, &uid, &err);
     if (rc) {
@@ -1233,14 +1235,14 @@ static int s3_ensure_upload(sd_db *db, int64_t backup, const char *file_name, sd
 }
 
 /* Best effort: abort a failed or lost backup's multipart upload. */
-static void s3_abort(sd_db *db, int64_t backup)
+static void s3_abort(sd_ctx *ctx, int64_t backup)
 {
     sd_status st = {0};
     char *uid = NULL, fn[256];
     dp_storage *stg = NULL;
-    if (!sd_storage_is_s3() || s3_upload_id(db, backup, &uid, fn, sizeof fn, &st) || !uid)
+    if (!sd_storage_is_s3(ctx) || s3_upload_id(ctx, backup, &uid, fn, sizeof fn, &st) || !uid)
         return;
-    if (!s3_open_storage(&stg, &st)) {
+    if (!s3_open_storage(ctx, &stg, &st)) {
         dp_err err = {0};
         if (dp_s3_abort_upload(stg, fn, uid, &err))
             dp_debug("abort of upload for b_%" PRId64 ": %s", backup, err.msg);
@@ -1249,26 +1251,26 @@ static void s3_abort(sd_db *db, int64_t backup)
     free(uid);
 }
 
-cJSON *sd_presign(sd_db *db, int64_t app, int64_t backup, int part, sd_status *st)
+cJSON *sd_presign(sd_ctx *ctx, int64_t app, int64_t backup, int part, sd_status *st)
 {
-    if (!sd_storage_is_s3()) {
+    if (!sd_storage_is_s3(ctx)) {
         st_fail(st, 409, "conflict", "storage is local: PUT parts to dumperd");
         return NULL;
     }
-    if (sd_part_allowed(db, app, backup, st))
+    if (sd_part_allowed(ctx, app, backup, st))
         return NULL;
     char *uid = NULL, fn[256], *url = NULL;
     dp_storage *stg = NULL;
     dp_err err = {0};
     cJSON *out = NULL;
     const long expires = 900;
-    if (s3_upload_id(db, backup, &uid, fn, sizeof fn, st))
+    if (s3_upload_id(ctx, backup, &uid, fn, sizeof fn, st))
         return NULL;
     if (!uid) {
         st_fail(st, 409, "conflict", "backup 'b_%" PRId64 "' has no upload (prepare it first)", backup);
         return NULL;
     }
-    if (!s3_open_storage(&stg, st)) {
+    if (!s3_open_storage(ctx, &stg, st)) {
         if (dp_s3_presign(stg, "PUT", fn, uid, part, expires, &url, &err))
             st_fail(st, 500, "internal", "storage: %s", err.msg);
         else {
@@ -1285,8 +1287,9 @@ cJSON *sd_presign(sd_db *db, int64_t app, int64_t backup, int part, sd_status *s
     return out;
 }
 
-cJSON *sd_prepare(sd_db *db, int64_t app, const cJSON *req, sd_status *st)
+cJSON *sd_prepare(sd_ctx *ctx, int64_t app, const cJSON *req, sd_status *st)
 {
+    sd_db *db = ctx->db;
     prep_arg p = {.app = app};
     char ext[40];
     if (req_id(req, "agent_id", 'a', &p.agent, st) || req_id(req, "job_id", 'j', &p.job, st) ||
@@ -1330,17 +1333,17 @@ cJSON *sd_prepare(sd_db *db, int64_t app, const cJSON *req, sd_status *st)
         st_fail(st, 404, "not_found", "unknown agent 'a_%" PRId64 "'", p.agent);
         return NULL;
     }
-    if (run_txn(db, 1, prepare_txn, &p, st))
+    if (run_txn(ctx, 1, prepare_txn, &p, st))
         return NULL;
-    if (sd_storage_is_s3() && s3_ensure_upload(db, p.backup, p.file_name, st))
+    if (sd_storage_is_s3(ctx) && s3_ensure_upload(ctx, p.backup, p.file_name, st))
         return NULL;
     cJSON *out = cJSON_CreateObject();
     add_id(out, "backup_id", 'b', p.backup);
     cJSON_AddStringToObject(out, "file_name", p.file_name);
-    cJSON_AddNumberToObject(out, "max_filesize", (double)sd_config.max_filesize);
+    cJSON_AddNumberToObject(out, "max_filesize", (double)ctx->cfg->max_filesize);
     cJSON *u = cJSON_AddObjectToObject(out, "upload");
     char url[80];
-    if (sd_storage_is_s3()) {
+    if (sd_storage_is_s3(ctx)) {
         cJSON_AddStringToObject(u, "kind", "s3");
         snprintf(url, sizeof url, "/api/v1/backups/b_%" PRId64 "/parts/{n}/presign", p.backup);
         cJSON_AddStringToObject(u, "presign_url", url);
@@ -1350,7 +1353,7 @@ cJSON *sd_prepare(sd_db *db, int64_t app, const cJSON *req, sd_status *st)
         snprintf(url, sizeof url, "/api/v1/backups/b_%" PRId64 "/parts/{n}", p.backup);
         cJSON_AddStringToObject(u, "part_url", url);
     }
-    cJSON_AddNumberToObject(u, "max_part_size", (double)sd_config.max_part_size);
+    cJSON_AddNumberToObject(u, "max_part_size", (double)ctx->cfg->max_part_size);
     cJSON_AddNumberToObject(u, "max_parts", 10000);
     return out;
 }
@@ -1359,8 +1362,9 @@ typedef struct {
     int64_t app, backup;
 } bk_arg;
 
-static int part_txn(sd_db *db, void *p_, sd_status *st)
+static int part_txn(sd_ctx *ctx, void *p_, sd_status *st)
 {
+    sd_db *db = ctx->db;
     bk_arg *p = p_;
     sd_res r;
     Q(&r, &st->err,
@@ -1376,24 +1380,24 @@ static int part_txn(sd_db *db, void *p_, sd_status *st)
         sd_res_free(&r);
         return rc;
     }
-    int64_t job = sd_geti(&r, 0, 2), now = sd_now_ms();
+    int64_t job = sd_geti(&r, 0, 2), now = sd_ctx_now(ctx);
     sd_res_free(&r);
     Q(NULL, &st->err, "UPDATE jobs SET lease_until = ?, updated_at = ? WHERE id = ?", "iii",
-      now + sd_config.job_lease_ms, now, job);
+      now + ctx->cfg->job_lease_ms, now, job);
     return 0;
 }
 
-int sd_part_allowed(sd_db *db, int64_t app, int64_t backup, sd_status *st)
+int sd_part_allowed(sd_ctx *ctx, int64_t app, int64_t backup, sd_status *st)
 {
     bk_arg p = {app, backup};
-    return run_txn(db, 1, part_txn, &p, st);
+    return run_txn(ctx, 1, part_txn, &p, st);
 }
 
-char *sd_parts_dir(int64_t backup) { return dp_asprintf("%s/parts/b_%" PRId64, sd_config.data_dir, backup); }
+char *sd_parts_dir(const sd_ctx *ctx, int64_t backup) { return dp_asprintf("%s/parts/b_%" PRId64, ctx->cfg->data_dir, backup); }
 
-void sd_parts_remove(int64_t backup)
+void sd_parts_remove(const sd_ctx *ctx, int64_t backup)
 {
-    char *dir = sd_parts_dir(backup);
+    char *dir = sd_parts_dir(ctx, backup);
     DIR *dh = dir ? opendir(dir) : NULL;
     if (dh) {
         struct dirent *de;
@@ -1421,8 +1425,9 @@ static int remove_stored(dp_storage *stg, const char *file_name, dp_err *err)
 }
 
 /* Retention for one database of an app: keep-last N and GFS over good backups, newest first. */
-static void apply_retention(sd_db *db, int64_t app, int64_t dbid)
+static void apply_retention(sd_ctx *ctx, int64_t app, int64_t dbid)
 {
+    sd_db *db = ctx->db;
     dp_err err = {0};
     sd_res pol, r;
     if (sd_q(db, &pol, &err, "SELECT keep_last, keep_daily, keep_weekly, keep_monthly FROM apps WHERE id = ?", "i",
@@ -1470,7 +1475,7 @@ static void apply_retention(sd_db *db, int64_t app, int64_t dbid)
         lastmonth = month;
     }
     dp_storage *stg = NULL;
-    if (keep && !dp_storage_open(sd_config.storage, NULL, 1, &stg, &err)) {
+    if (keep && !dp_storage_open(ctx->cfg->storage, NULL, 1, &stg, &err)) {
         for (int i = 0; i < r.rows; i++) {
             if (keep[i])
                 continue;
@@ -1497,8 +1502,9 @@ typedef struct {
     int requeued;
 } fin_arg;
 
-static int load_backup(sd_db *db, fin_arg *f, sd_status *st)
+static int load_backup(sd_ctx *ctx, fin_arg *f, sd_status *st)
 {
+    sd_db *db = ctx->db;
     sd_res r;
     Q(&r, &st->err,
       "SELECT b.status, b.file_name, b.job_id, b.db_id, b.sha256, j.state FROM backups b JOIN jobs j ON j.id = b.job_id"
@@ -1523,27 +1529,29 @@ static int load_backup(sd_db *db, fin_arg *f, sd_status *st)
     return 0;
 }
 
-static int commit_check_txn(sd_db *db, void *p_, sd_status *st)
+static int commit_check_txn(sd_ctx *ctx, void *p_, sd_status *st)
 {
+    sd_db *db = ctx->db;
     fin_arg *f = p_;
-    int rc = load_backup(db, f, st);
+    int rc = load_backup(ctx, f, st);
     if (rc)
         return rc;
     if (strcmp(f->status, "running") && strcmp(f->status, "good"))
         return st_fail(st, 409, "conflict", "backup 'b_%" PRId64 "' is %s", f->backup, f->status);
     if (!strcmp(f->status, "running")) {
-        int64_t now = sd_now_ms();
+        int64_t now = sd_ctx_now(ctx);
         Q(NULL, &st->err, "UPDATE jobs SET lease_until = ?, updated_at = ? WHERE id = ?", "iii",
-          now + sd_config.job_lease_ms, now, f->job);
+          now + ctx->cfg->job_lease_ms, now, f->job);
     }
     return 0;
 }
 
-static int commit_txn(sd_db *db, void *p_, sd_status *st)
+static int commit_txn(sd_ctx *ctx, void *p_, sd_status *st)
 {
+    sd_db *db = ctx->db;
     fin_arg *f = p_;
-    int64_t now = sd_now_ms();
-    int rc = load_backup(db, f, st);
+    int64_t now = sd_ctx_now(ctx);
+    int rc = load_backup(ctx, f, st);
     if (rc)
         return rc;
     if (strcmp(f->status, "running"))
@@ -1556,19 +1564,19 @@ static int commit_txn(sd_db *db, void *p_, sd_status *st)
     return 0;
 }
 
-static char *manifest_json(const fin_arg *f, const cJSON *req);
+static char *manifest_json(const sd_ctx *ctx, const fin_arg *f, const cJSON *req);
 
 /* Assemble parts 1..n into the storage under file_name, verifying size and sha256. */
-static int assemble(const fin_arg *f, int nparts, const cJSON *req, sd_status *st)
+static int assemble(const sd_ctx *ctx, const fin_arg *f, int nparts, const cJSON *req, sd_status *st)
 {
     dp_err err = {0};
     dp_storage *stg = NULL;
     dp_sink *w = NULL, *sha = NULL;
-    char *dir = sd_parts_dir(f->backup), *mkey = NULL, *mjson = NULL;
+    char *dir = sd_parts_dir(ctx, f->backup), *mkey = NULL, *mjson = NULL;
     char buf[65536], got[65];
     uint64_t total = 0;
     int rc = 0, manifest_written = 0;
-    if (!dir || dp_storage_open(sd_config.storage, NULL, 1, &stg, &err)) {
+    if (!dir || dp_storage_open(ctx->cfg->storage, NULL, 1, &stg, &err)) {
         rc = st_fail(st, 500, "internal", "storage: %s", err.msg);
         goto cleanup;
     }
@@ -1584,7 +1592,7 @@ static int assemble(const fin_arg *f, int nparts, const cJSON *req, sd_status *s
         }
     }
     /* The manifest goes first (lib/job/manifest.h): a listed backup always has one. */
-    if (!(mjson = manifest_json(f, req)) || !(mkey = dp_asprintf("%s%s", f->file_name, DP_MANIFEST_SUFFIX))) {
+    if (!(mjson = manifest_json(ctx, f, req)) || !(mkey = dp_asprintf("%s%s", f->file_name, DP_MANIFEST_SUFFIX))) {
         rc = st_fail(st, 500, "internal", "out of memory");
         goto cleanup;
     }
@@ -1655,9 +1663,9 @@ cleanup:
     return rc;
 }
 
-static int fail_txn(sd_db *db, void *p_, sd_status *st);
+static int fail_txn(sd_ctx *ctx, void *p_, sd_status *st);
 
-static char *manifest_json(const fin_arg *f, const cJSON *req)
+static char *manifest_json(const sd_ctx *ctx, const fin_arg *f, const cJSON *req)
 {
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(req, "source_type");
     const cJSON *dbu = cJSON_GetObjectItemCaseSensitive(req, "database");
@@ -1669,7 +1677,7 @@ static char *manifest_json(const fin_arg *f, const cJSON *req)
     m.size = (uint64_t)f->size;
     m.raw_size = (uint64_t)f->raw_size;
     snprintf(m.sha256, sizeof m.sha256, "%s", f->sha);
-    m.created_ms = sd_now_ms();
+    m.created_ms = sd_ctx_now(ctx);
     m.duration_ms = f->duration;
     m.dumper_version = (char *)dumper_version();
     m.database = cJSON_IsString(dbu) ? dbu->valuestring : "";
@@ -1679,7 +1687,7 @@ static char *manifest_json(const fin_arg *f, const cJSON *req)
 /* S3: complete the agent's multipart upload, then read the object back to check size and sha256.
  * A mismatch found after completion cannot be re-uploaded: the object is deleted and the backup fails
  * (its job is retried per policy). */
-static int assemble_s3(sd_db *db, fin_arg *f, const cJSON *parts, const cJSON *req, sd_status *st)
+static int assemble_s3(sd_ctx *ctx, fin_arg *f, const cJSON *parts, const cJSON *req, sd_status *st)
 {
     int n = cJSON_IsArray(parts) ? cJSON_GetArraySize(parts) : 0, rc = 0, published = 0;
     char **etags = NULL, *uid = NULL, *mjson = NULL, *mkey = NULL, got[65] = "";
@@ -1706,17 +1714,17 @@ static int assemble_s3(sd_db *db, fin_arg *f, const cJSON *parts, const cJSON *r
         }
         etags[i++] = et->valuestring;
     }
-    if ((rc = s3_upload_id(db, f->backup, &uid, NULL, 0, st)))
+    if ((rc = s3_upload_id(ctx, f->backup, &uid, NULL, 0, st)))
         goto cleanup;
     if (!uid) {
         rc = st_fail(st, 409, "conflict", "backup 'b_%" PRId64 "' has no upload", f->backup);
         goto cleanup;
     }
-    if (!(mjson = manifest_json(f, req)) || !(mkey = dp_asprintf("%s%s", f->file_name, DP_MANIFEST_SUFFIX))) {
+    if (!(mjson = manifest_json(ctx, f, req)) || !(mkey = dp_asprintf("%s%s", f->file_name, DP_MANIFEST_SUFFIX))) {
         rc = st_fail(st, 500, "internal", "out of memory");
         goto cleanup;
     }
-    if ((rc = s3_open_storage(&stg, st)))
+    if ((rc = s3_open_storage(ctx, &stg, st)))
         goto cleanup;
     if (dp_storage_put(stg, mkey, mjson, strlen(mjson), &err)) {
         rc = st_fail(st, 502, "storage_failed", "storage: %s", err.msg);
@@ -1751,7 +1759,7 @@ cleanup:
         fin_arg ff = {.app = f->app, .backup = f->backup, .code = "verification_failed",
                       .message = st->err.msg};
         sd_status fs = {0};
-        run_txn(db, 1, fail_txn, &ff, &fs);
+        run_txn(ctx, 1, fail_txn, &ff, &fs);
     }
     if (sha)
         dp_sink_free(sha);
@@ -1793,8 +1801,9 @@ static int has_password(const char *url)
     return !(n == 3 && !strncmp(colon + 1, "***", 3)) && !(n == 5 && !strncmp(colon + 1, "xxxxx", 5)) && n > 0;
 }
 
-cJSON *sd_commit(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_status *st)
+cJSON *sd_commit(sd_ctx *ctx, int64_t app, int64_t backup, const cJSON *req, sd_status *st)
 {
+    sd_db *db = ctx->db;
     fin_arg f = {.app = app, .backup = backup};
     int64_t nparts = 0;
     const char *database = NULL;
@@ -1803,7 +1812,7 @@ cJSON *sd_commit(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_st
         opt_int(req, "raw_size", &f.raw_size, 0, INT64_C(1) << 60, 0, st) ||
         opt_str(req, "database", &database, 1000, st))
         return NULL;
-    if (f.size > sd_config.max_filesize) {
+    if (f.size > ctx->cfg->max_filesize) {
         st_fail(st, 413, "too_large", "backup is larger than max_filesize");
         return NULL;
     }
@@ -1824,7 +1833,7 @@ cJSON *sd_commit(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_st
         st_fail(st, 400, "invalid_request", "at most 10000 parts");
         return NULL;
     }
-    if (run_txn(db, 1, commit_check_txn, &f, st))
+    if (run_txn(ctx, 1, commit_check_txn, &f, st))
         return NULL;
     if (!strcmp(f.status, "good")) {
         /* Idempotent re-commit: same checksum is fine, a different one is a conflict. */
@@ -1856,13 +1865,13 @@ cJSON *sd_commit(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_st
         }
         if (!strcmp(comp, "none"))
             f.raw_size = f.size;
-        if (sd_storage_is_s3() ? assemble_s3(db, &f, parts, req, st) : assemble(&f, (int)nparts, req, st))
+        if (sd_storage_is_s3(ctx) ? assemble_s3(ctx, &f, parts, req, st) : assemble(ctx, &f, (int)nparts, req, st))
             return NULL;
-        if (run_txn(db, 1, commit_txn, &f, st)) {
+        if (run_txn(ctx, 1, commit_txn, &f, st)) {
             /* Lost the race with a lease expiry: unpublish what we wrote. */
             dp_err ignore = {0};
             dp_storage *stg = NULL;
-            if (st->http == 409 && !dp_storage_open(sd_config.storage, NULL, 0, &stg, &ignore)) {
+            if (st->http == 409 && !dp_storage_open(ctx->cfg->storage, NULL, 0, &stg, &ignore)) {
                 char *mk = dp_asprintf("%s%s", f.file_name, DP_MANIFEST_SUFFIX);
                 dp_storage_remove(stg, f.file_name, &ignore);
                 if (mk)
@@ -1872,8 +1881,8 @@ cJSON *sd_commit(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_st
             }
             return NULL;
         }
-        sd_parts_remove(backup);
-        apply_retention(db, app, f.dbid);
+        sd_parts_remove(ctx, backup);
+        apply_retention(ctx, app, f.dbid);
     }
     cJSON *out = cJSON_CreateObject();
     add_id(out, "backup_id", 'b', backup);
@@ -1899,13 +1908,14 @@ static int fail_permanent(const char *code)
 
 /* Fail (or lose) a backup's job: requeue while attempts remain, unless the failure is permanent.
  * In a write txn. */
-static int fail_job(sd_db *db, int64_t job, int64_t now, int permanent, int *requeued, sd_status *st)
+static int fail_job(sd_ctx *ctx, int64_t job, int64_t now, int permanent, int *requeued, sd_status *st)
 {
+    sd_db *db = ctx->db;
     sd_res r;
     Q(&r, &st->err, "SELECT attempt FROM jobs WHERE id = ?", "i", job);
     int64_t attempt = sd_geti(&r, 0, 0);
     sd_res_free(&r);
-    *requeued = !permanent && attempt < sd_config.max_attempts;
+    *requeued = !permanent && attempt < ctx->cfg->max_attempts;
     if (*requeued)
         Q(NULL, &st->err,
           "UPDATE jobs SET state = 'pending', reason = 'retry', attempt = attempt + 1, agent_id = NULL,"
@@ -1916,10 +1926,11 @@ static int fail_job(sd_db *db, int64_t job, int64_t now, int permanent, int *req
     return 0;
 }
 
-static int fail_txn(sd_db *db, void *p_, sd_status *st)
+static int fail_txn(sd_ctx *ctx, void *p_, sd_status *st)
 {
+    sd_db *db = ctx->db;
     fin_arg *f = p_;
-    int64_t now = sd_now_ms();
+    int64_t now = sd_ctx_now(ctx);
     sd_res r;
     Q(&r, &st->err, "SELECT b.status, b.job_id, j.state, j.backup_id FROM backups b JOIN jobs j ON j.id = b.job_id"
                     " WHERE b.id = ? AND b.app_id = ?",
@@ -1940,11 +1951,11 @@ static int fail_txn(sd_db *db, void *p_, sd_status *st)
       "UPDATE backups SET status = 'failed', error_code = ?, error_message = ?, finished_at = ? WHERE id = ?", "ssii",
       f->code, f->message, now, f->backup);
     if (job_current)
-        return fail_job(db, f->job, now, fail_permanent(f->code), &f->requeued, st);
+        return fail_job(ctx, f->job, now, fail_permanent(f->code), &f->requeued, st);
     return 0;
 }
 
-cJSON *sd_fail(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_status *st)
+cJSON *sd_fail(sd_ctx *ctx, int64_t app, int64_t backup, const cJSON *req, sd_status *st)
 {
     fin_arg f = {.app = app, .backup = backup};
     char msg[1001];
@@ -1959,18 +1970,19 @@ cJSON *sd_fail(sd_db *db, int64_t app, int64_t backup, const cJSON *req, sd_stat
         snprintf(msg, sizeof msg, "%s", m->valuestring);
         f.message = msg;
     }
-    if (run_txn(db, 1, fail_txn, &f, st))
+    if (run_txn(ctx, 1, fail_txn, &f, st))
         return NULL;
-    sd_parts_remove(backup);
-    s3_abort(db, backup);
+    sd_parts_remove(ctx, backup);
+    s3_abort(ctx, backup);
     cJSON *out = cJSON_CreateObject();
     add_id(out, "backup_id", 'b', backup);
     cJSON_AddStringToObject(out, "status", "failed");
     return out;
 }
 
-cJSON *sd_backup_get(sd_db *db, int64_t app, int64_t backup, sd_status *st)
+cJSON *sd_backup_get(sd_ctx *ctx, int64_t app, int64_t backup, sd_status *st)
 {
+    sd_db *db = ctx->db;
     sd_res r;
     if (sd_q(db, &r, &st->err,
              "SELECT " BACKUP_COLS " FROM backups b LEFT JOIN dbs d ON d.id = b.db_id WHERE b.id = ? AND b.app_id = ?",
@@ -1988,9 +2000,10 @@ cJSON *sd_backup_get(sd_db *db, int64_t app, int64_t backup, sd_status *st)
     return o;
 }
 
-int sd_backup_file(sd_db *db, int64_t app, int64_t backup, char **file_name, uint64_t *size, char sha[65],
+int sd_backup_file(sd_ctx *ctx, int64_t app, int64_t backup, char **file_name, uint64_t *size, char sha[65],
                    sd_status *st)
 {
+    sd_db *db = ctx->db;
     sd_res r;
     if (sd_q(db, &r, &st->err, "SELECT status, file_name, size, sha256 FROM backups WHERE id = ? AND app_id = ?", "ii",
              backup, app))
@@ -2023,8 +2036,9 @@ typedef struct {
     int produced;
 } sched_arg;
 
-static int produce_txn(sd_db *db, void *p_, sd_status *st)
+static int produce_txn(sd_ctx *ctx, void *p_, sd_status *st)
 {
+    sd_db *db = ctx->db;
     sched_arg *p = p_;
     sd_res r;
     p->produced = 0;
@@ -2041,7 +2055,7 @@ static int produce_txn(sd_db *db, void *p_, sd_status *st)
           "SELECT id FROM dbs WHERE app_id = ? AND env = ? AND id NOT IN (SELECT db_id FROM schedules WHERE"
           " app_id = ? AND env = ? AND db_id > 0) ORDER BY id",
           "isis", p->app, p->env, p->app, p->env);
-    int64_t now = sd_now_ms();
+    int64_t now = sd_ctx_now(ctx);
     for (int s = 0; s < p->nslots; s++)
         for (int i = 0; i < r.rows; i++) {
             int rc = sd_q(db, NULL, &st->err,
@@ -2067,8 +2081,9 @@ typedef struct {
     int nlost;
 } expire_arg;
 
-static int expire_txn(sd_db *db, void *p_, sd_status *st)
+static int expire_txn(sd_ctx *ctx, void *p_, sd_status *st)
 {
+    sd_db *db = ctx->db;
     expire_arg *e = p_;
     sd_res r;
     e->nlost = 0;
@@ -2087,7 +2102,7 @@ static int expire_txn(sd_db *db, void *p_, sd_status *st)
             e->lost[e->nlost++] = b;
         }
         if (!rc)
-            rc = fail_job(db, job, e->now, 0, &requeued, st);
+            rc = fail_job(ctx, job, e->now, 0, &requeued, st);
         if (rc) {
             sd_res_free(&r);
             return rc;
@@ -2098,9 +2113,10 @@ static int expire_txn(sd_db *db, void *p_, sd_status *st)
     return 0;
 }
 
-int sd_tick(sd_db *db, dp_err *err)
+int sd_tick(sd_ctx *ctx, dp_err *err)
 {
-    int64_t now = sd_now_ms(), now_s = now / 1000;
+    sd_db *db = ctx->db;
+    int64_t now = sd_ctx_now(ctx), now_s = now / 1000;
     sd_status st = {0};
     expire_arg e = {.now = now};
     sd_res r;
@@ -2111,10 +2127,10 @@ int sd_tick(sd_db *db, dp_err *err)
     if (rc)
         return rc == SD_RETRY ? 0 : rc;
     if (expired)
-        rc = run_txn(db, 1, expire_txn, &e, &st);
+        rc = run_txn(ctx, 1, expire_txn, &e, &st);
     for (int i = 0; !rc && i < e.nlost; i++) {
-        sd_parts_remove(e.lost[i]);
-        s3_abort(db, e.lost[i]);
+        sd_parts_remove(ctx, e.lost[i]);
+        s3_abort(ctx, e.lost[i]);
     }
     free(e.lost);
     if (rc)
@@ -2135,9 +2151,9 @@ int sd_tick(sd_db *db, dp_err *err)
         int64_t from = p.last_slot;
         if (from == 0)
             from = now_s; /* a new schedule starts now: no slots from before it existed */
-        if (from < now_s - sd_config.catchup_s) {
+        if (from < now_s - ctx->cfg->catchup_s) {
             dp_warn("schedule %" PRId64 ": skipping slots before the catch-up window", p.id);
-            from = now_s - sd_config.catchup_s;
+            from = now_s - ctx->cfg->catchup_s;
         }
         int64_t cap = 1500;
         p.slots = calloc((size_t)cap, sizeof *p.slots);
@@ -2154,7 +2170,7 @@ int sd_tick(sd_db *db, dp_err *err)
         if (p.next < 0)
             p.next = now_s + 400LL * 86400; /* none within 400 days: look again then */
         sd_status ps = {0};
-        if (run_txn(db, 1, produce_txn, &p, &ps))
+        if (run_txn(ctx, 1, produce_txn, &p, &ps))
             dp_warn("schedule %" PRId64 ": %s", p.id, ps.err.msg);
         else if (p.produced)
             dp_info("schedule %" PRId64 ": %d job(s) queued", p.id, p.produced);

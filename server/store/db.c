@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "core/util.h"
-#include "db.h"
+#include "store/db.h"
 
 #define SD_MAX_ARGS 24
 #define SD_CACHE 128
