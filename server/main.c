@@ -22,6 +22,7 @@
 #include "site.h"
 #include "storage/storage.h"
 #include "store.h"
+#include "store/schema.h"
 #include "core/preinit.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -474,7 +475,7 @@ int main(int argc, char **argv)
             dp_warn("the --store URL holds a password, visible to other users in the process list; use"
                     " PGPASSWORD, ~/.pgpass or DUMPERD_STORE instead");
     }
-    if (sd_ctx_open(ctx, &C, &clock, &err) || sd_store_init(ctx->db, &err)) {
+    if (sd_ctx_open(ctx, &C, &clock, &err) || sd_schema_migrate(ctx->db, &err)) {
         fprintf(stderr, "dumperd: %s\n", err.msg);
         rc = err.code;
         goto done;

@@ -26,8 +26,6 @@ typedef struct sd_status {
     dp_err err;
 } sd_status;
 
-int sd_store_init(sd_db *db, dp_err *err);
-
 /* Admin. */
 int sd_app_create(sd_ctx *ctx, const char *name, char key[68], dp_err *err);
 int sd_app_id(sd_ctx *ctx, const char *name, int64_t *id, dp_err *err);

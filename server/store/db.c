@@ -30,9 +30,24 @@ struct sd_db {
     cache_ent cache[SD_CACHE];
     int ncache;
     int in_txn;
+    int fail_query, fail_alloc; /* sd_db_inject_faults: countdowns, 0 = off */
 };
 
 int sd_db_is_pg(const sd_db *db) { return db->pg; }
+
+void sd_db_inject_faults(sd_db *db, int fail_query, int fail_alloc)
+{
+    db->fail_query = fail_query;
+    db->fail_alloc = fail_alloc;
+}
+
+/* A result cell's copy; NULL when out of memory (or an injected allocation failure). */
+static char *cell_dup(sd_db *db, const char *s)
+{
+    if (db->fail_alloc > 0 && --db->fail_alloc == 0)
+        return NULL;
+    return dp_strdup(s);
+}
 
 static int lite_err(sd_db *db, int rc, dp_err *err, const char *what)
 {
@@ -262,6 +277,8 @@ int sd_q(sd_db *db, sd_res *res, dp_err *err, const char *sql, const char *types
     va_end(ap);
     if (res)
         memset(res, 0, sizeof *res);
+    if (db->fail_query > 0 && --db->fail_query == 0)
+        return dp_err_set(err, DUMPER_EINTERNAL, "state store: injected fault");
 
     cache_ent *ce = cache_get(db, sql);
     if (!db->pg) {
@@ -297,11 +314,17 @@ int sd_q(sd_db *db, sd_res *res, dp_err *err, const char *sql, const char *types
             }
             for (int c = 0; c < cols; c++) {
                 const unsigned char *t = sqlite3_column_text(st, c);
-                if (t && !(res->cells[(res->rows - 1) * cols + c] = dp_strdup((const char *)t))) {
+                if (!t && sqlite3_column_type(st, c) != SQLITE_NULL) { /* SQLite out of memory */
+                    out = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+                    break;
+                }
+                if (t && !(res->cells[(res->rows - 1) * cols + c] = cell_dup(db, (const char *)t))) {
                     out = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
                     break;
                 }
             }
+            if (out)
+                break;
         }
         if (!out && rc != SQLITE_DONE && rc != SQLITE_ROW)
             out = lite_err(db, rc, err, "query");
@@ -395,8 +418,12 @@ again:
                 return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
             }
             for (int c = 0; c < cols; c++)
-                if (!PQgetisnull(r, i, c))
-                    res->cells[i * cols + c] = dp_strdup(PQgetvalue(r, i, c));
+                if (!PQgetisnull(r, i, c) && !(res->cells[i * cols + c] = cell_dup(db, PQgetvalue(r, i, c)))) {
+                    /* never a SQL NULL in place of a value we could not copy */
+                    PQclear(r);
+                    sd_res_free(res);
+                    return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+                }
         }
     }
     PQclear(r);

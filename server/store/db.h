@@ -29,6 +29,10 @@ typedef struct sd_res {
 int sd_db_open(const char *url, sd_db **out, dp_err *err);
 void sd_db_close(sd_db *db);
 int sd_db_is_pg(const sd_db *db);
+/* Fault injection for tests (curl's and SQLite's torture tests): the fail_query-th next sd_q fails with
+ * DUMPER_EINTERNAL ("state store: injected fault"), the fail_alloc-th next result cell copy fails as if out
+ * of memory. 0 turns either off. */
+void sd_db_inject_faults(sd_db *db, int fail_query, int fail_alloc);
 
 /* Run one statement. types: one char per argument: 'i' int64_t, 's' const char * (NULL = NULL).
  * res may be NULL. Returns 0, SD_RETRY, or a DUMPER_E* code with err filled. The SQL pointer must
