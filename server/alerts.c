@@ -26,10 +26,9 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "domain/alert_rules.h"
 #include "site.h"
 #include "store.h"
-
-#define MAX_ATTEMPTS 12
 
 static pthread_t thread;
 static atomic_int stopping;
@@ -79,12 +78,12 @@ int sd_alerts_detect(sd_ctx *ctx, dp_err *err)
                   "SELECT b.id, a.name, b.env, d.dkey, b.error_code, b.error_message, b.finished_at FROM backups b"
                   " JOIN apps a ON a.id = b.app_id LEFT JOIN dbs d ON d.id = b.db_id WHERE b.status = 'failed'"
                   " AND b.finished_at > ? ORDER BY b.id",
-                  "i", now - 86400000LL);
+                  "i", now - SD_ALERT_FAILED_WINDOW_MS);
     if (rc)
         return rc;
     for (int i = 0; i < r.rows && !rc; i++) {
         char ref[32];
-        snprintf(ref, sizeof ref, "b_%" PRId64, sd_geti(&r, i, 0));
+        sd_alert_ref_failed(ref, sd_geti(&r, i, 0));
         int e = exists(db, "backup_failed", ref, err);
         if (e)
             continue;
@@ -109,7 +108,6 @@ int sd_alerts_detect(sd_ctx *ctx, dp_err *err)
     if (rc || ctx->cfg->stale_after_h <= 0)
         return rc;
 
-    int64_t window = (int64_t)(ctx->cfg->stale_after_h * 3600 * 1000);
     rc = sd_q(db, &r, err,
               "SELECT d.id, a.name, d.env, d.dkey, d.updated_at,"
               " (SELECT MAX(b.id) FROM backups b WHERE b.db_id = d.id AND b.status = 'good'),"
@@ -120,17 +118,12 @@ int sd_alerts_detect(sd_ctx *ctx, dp_err *err)
     if (rc)
         return rc;
     for (int i = 0; i < r.rows && !rc; i++) {
-        int64_t since = sd_geti(&r, i, 6);
-        if (!sd_get(&r, i, 6)) {
-            /* Never backed up: count from when it was first known (registration or first attempt). */
-            since = sd_geti(&r, i, 4);
-            if (sd_get(&r, i, 7) && sd_geti(&r, i, 7) < since)
-                since = sd_geti(&r, i, 7);
-        }
-        if (now - since <= window)
+        int64_t since = sd_stale_since(sd_get(&r, i, 6) != NULL, sd_geti(&r, i, 6), sd_geti(&r, i, 4),
+                                       sd_get(&r, i, 7) != NULL, sd_geti(&r, i, 7));
+        if (!sd_is_stale(since, now, ctx->cfg->stale_after_h))
             continue;
         char ref[64];
-        snprintf(ref, sizeof ref, "d_%" PRId64 ":%" PRId64, sd_geti(&r, i, 0), sd_geti(&r, i, 5));
+        sd_alert_ref_stale(ref, sd_geti(&r, i, 0), sd_geti(&r, i, 5));
         if (exists(db, "backup_stale", ref, err))
             continue;
         cJSON *o = cJSON_CreateObject();
@@ -163,14 +156,14 @@ int sd_alerts_detect(sd_ctx *ctx, dp_err *err)
     if (rc)
         return rc;
     for (int i = 0; i < r.rows && !rc; i++) {
-        long long dbid = 0, good = 0;
-        if (sscanf(sd_get(&r, i, 0), "d_%lld:%lld", &dbid, &good) != 2)
+        int64_t dbid = 0, good = 0;
+        if (sd_alert_ref_stale_parse(sd_get(&r, i, 0), &dbid, &good))
             continue;
         sd_res g = {0};
         rc = sd_q(db, &g, err,
                   "SELECT b.id, b.finished_at FROM backups b WHERE b.db_id = ? AND b.status = 'good' AND b.id > ?"
                   " ORDER BY b.id DESC LIMIT 1",
-                  "ii", (int64_t)dbid, (int64_t)good);
+                  "ii", dbid, good);
         if (!rc && g.rows) {
             cJSON *old = cJSON_Parse(sd_get(&r, i, 1));
             cJSON *o = cJSON_CreateObject();
@@ -248,7 +241,7 @@ static void deliver(sd_ctx *ctx, CURL *h)
     if (sd_q(db, &r, &err,
              "SELECT id, payload, attempts, next_try, kind, ref FROM alerts WHERE sent_at IS NULL AND attempts < ?"
              " AND next_try <= ? ORDER BY id LIMIT 20",
-             "ii", (int64_t)MAX_ATTEMPTS, now)) {
+             "ii", (int64_t)SD_ALERT_MAX_ATTEMPTS, now)) {
         dp_warn("alerts: %s", err.msg);
         return;
     }
@@ -257,7 +250,7 @@ static void deliver(sd_ctx *ctx, CURL *h)
         sd_res u = {0};
         /* Claim it for a minute: another instance (or a later pass) leaves it alone meanwhile. */
         if (sd_q(db, &u, &err, "UPDATE alerts SET next_try = ? WHERE id = ? AND next_try = ? RETURNING id", "iii",
-                 now + 60000, id, sd_geti(&r, i, 3)) ||
+                 now + SD_ALERT_CLAIM_MS, id, sd_geti(&r, i, 3)) ||
             u.rows != 1) {
             sd_res_free(&u);
             dp_err_clear(&err);
@@ -270,9 +263,7 @@ static void deliver(sd_ctx *ctx, CURL *h)
             sd_q(db, NULL, &err, "UPDATE alerts SET sent_at = ?, attempts = ? WHERE id = ?", "iii", dp_now_ms(),
                  attempts + 1, id);
         } else {
-            int64_t delay = 2000LL << (attempts < 9 ? attempts : 9);
-            if (delay > 600000)
-                delay = 600000;
+            int64_t delay = sd_alert_retry_delay_ms(attempts);
             dp_warn("alerts: webhook failed for %s %s (attempt %" PRId64 "): %s", sd_get(&r, i, 4), sd_get(&r, i, 5),
                     attempts + 1, why);
             sd_q(db, NULL, &err, "UPDATE alerts SET attempts = ?, next_try = ?, last_error = ? WHERE id = ?", "iisi",

@@ -28,9 +28,11 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "domain/names.h"
 #include "http.h"
 #include "job/manifest.h"
 #include "site.h"
+#include "storage/s3_upload.h"
 #include "storage/storage.h"
 #include "store.h"
 
@@ -203,15 +205,12 @@ static const char *parse_route(req *r, const sd_ctx *ctx, const char *url)
         r->route = R_CLOCK;
         return "POST";
     }
-    if (strncmp(p, "backups/b_", 10))
+    if (strncmp(p, "backups/", 8))
         return NULL;
-    p += 10;
-    char *end;
-    errno = 0;
-    long long id = strtoll(p, &end, 10);
-    if (errno || end == p || id <= 0 || *p == '+' || *p == '-')
+    p += 8;
+    const char *end = p;
+    if ((r->id = sd_id_scan(&end, 'b')) < 0)
         return NULL;
-    r->id = id;
     if (!*end) {
         r->route = R_GET;
         return "GET";
@@ -233,12 +232,9 @@ static const char *parse_route(req *r, const sd_ctx *ctx, const char *url)
         return "GET";
     }
     if (!strncmp(end, "/parts/", 7)) {
-        const char *q = end + 7;
-        errno = 0;
-        long n = strtol(q, &end, 10);
-        if (errno || end == q || n < 1 || n > 10000 || *q == '+' || *q == '-' || *q == '0')
+        end += 7;
+        if ((r->part = sd_part_number_scan(&end, DP_S3_MAX_PARTS)) < 0)
             return NULL;
-        r->part = (int)n;
         if (!strcmp(end, "/presign")) {
             r->route = R_PRESIGN;
             return "POST";
@@ -283,9 +279,8 @@ static cJSON *parse_body(req *r, struct MHD_Connection *c, enum MHD_Result *ret)
 
 static int atoi_part(const char *s)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
-    return *end || v < 1 || v > 10000 ? -1 : (int)v;
+    int n = sd_part_number_scan(&s, DP_S3_MAX_PARTS);
+    return *s ? -1 : n;
 }
 
 static int part_begin(req *r, sd_ctx *ctx, struct MHD_Connection *c, enum MHD_Result *ret)
@@ -621,11 +616,8 @@ enum MHD_Result sd_http_manifest(struct MHD_Connection *c, sd_ctx *ctx, int64_t 
 static int64_t query_id(struct MHD_Connection *c, const char *k, char prefix)
 {
     const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k);
-    if (!v || v[0] != prefix || v[1] != '_')
-        return v ? -1 : 0;
-    char *end;
-    long long n = strtoll(v + 2, &end, 10);
-    return *end || n <= 0 ? -1 : n;
+    int64_t id = 0;
+    return v && sd_id_parse(v, prefix, &id) ? -1 : id;
 }
 
 static enum MHD_Result finish(req *r, struct MHD_Connection *c, sd_ctx *ctx)
@@ -671,16 +663,13 @@ static enum MHD_Result finish(req *r, struct MHD_Connection *c, sd_ctx *ctx)
     case R_POLL: {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "agent_id");
         int64_t id = 0;
-        char *end = NULL;
         if (!cJSON_IsString(a)) {
             st.http = 400;
             st.code = "invalid_request";
             snprintf(st.err.msg, sizeof st.err.msg, "field 'agent_id' is required");
             break;
         }
-        if (a->valuestring[0] == 'a' && a->valuestring[1] == '_' && a->valuestring[2] != '-')
-            id = strtoll(a->valuestring + 2, &end, 10);
-        if (id <= 0 || !end || *end) {
+        if (sd_id_parse(a->valuestring, 'a', &id)) {
             st.http = 404;
             st.code = "not_found";
             snprintf(st.err.msg, sizeof st.err.msg, "unknown agent (register again)");

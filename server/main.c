@@ -18,6 +18,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "domain/secrets.h"
 #include "http.h"
 #include "site.h"
 #include "storage/storage.h"
@@ -470,8 +471,7 @@ int main(int argc, char **argv)
     int rc = 0;
     if (A.store_argv && strncmp(A.store, "sqlite:", 7)) {
         /* postgres://user:secret@...: a secret in argv is visible to every user (ps). */
-        const char *at = strchr(A.store, '@'), *sc = strstr(A.store, "://");
-        if (at && sc && at > sc && memchr(sc + 3, ':', (size_t)(at - sc - 3)))
+        if (sd_url_has_password(A.store))
             dp_warn("the --store URL holds a password, visible to other users in the process list; use"
                     " PGPASSWORD, ~/.pgpass or DUMPERD_STORE instead");
     }

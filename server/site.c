@@ -30,6 +30,8 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "domain/cron.h"
+#include "domain/names.h"
+#include "domain/schedule.h"
 #include "io/filter.h"
 #include "site.h"
 #include "store.h"
@@ -106,17 +108,7 @@ int sd_pw_verify(const char *password, const char *stored)
     return ok;
 }
 
-static int valid_name(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n < 1 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!(s[i] >= 'a' && s[i] <= 'z') && !(s[i] >= 'A' && s[i] <= 'Z') && !(s[i] >= '0' && s[i] <= '9') &&
-            !strchr("_.-", s[i]))
-            return 0;
-    return 1;
-}
+static int valid_name(const char *s) { return sd_label_valid(s, 64); }
 
 int sd_user_set(sd_ctx *ctx, const char *name, const char *password, int create, dp_err *err)
 {
@@ -451,24 +443,8 @@ static enum MHD_Result login(struct MHD_Connection *c, sd_ctx *ctx, const cJSON 
 
 /* ---- dashboard data ---- */
 
-static int64_t path_id(const char **p, char prefix)
-{
-    const char *s = *p;
-    if (prefix) {
-        if (s[0] != prefix || s[1] != '_')
-            return -1;
-        s += 2;
-    }
-    if (*s < '1' || *s > '9')
-        return -1;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || v <= 0)
-        return -1;
-    *p = end;
-    return v;
-}
+/* The id at *p ("12/..." or "b_12/..."), advancing *p; -1 if none. */
+static int64_t path_id(const char **p, char prefix) { return sd_id_scan(p, prefix); }
 
 static cJSON *app_row(sd_ctx *ctx, int64_t app, dp_err *err)
 {
@@ -732,12 +708,11 @@ static enum MHD_Result cron_preview(struct MHD_Connection *c, const sd_ctx *ctx)
         return err_reply(c, 400, "invalid_request", "unknown time zone");
     cJSON *o = cJSON_CreateObject();
     cJSON *next = cJSON_AddArrayToObject(o, "next");
-    int64_t t = sd_ctx_now(ctx) / 1000;
-    for (int k = 0; k < 5; k++) {
+    int64_t slots[5];
+    int n = sd_schedule_next(&cr, tz, sd_ctx_now(ctx) / 1000, 5, slots);
+    for (int k = 0; k < n; k++) {
         char b[24];
-        if ((t = sd_cron_next(&cr, tz, t, 400LL * 86400)) < 0)
-            break;
-        dp_stamp_rfc3339(t * 1000, b);
+        dp_stamp_rfc3339(slots[k] * 1000, b);
         cJSON_AddItemToArray(next, cJSON_CreateString(b));
     }
     return json_reply(c, 200, o, NULL);

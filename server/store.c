@@ -24,6 +24,12 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "domain/cron.h"
+#include "domain/election.h"
+#include "domain/names.h"
+#include "domain/retention.h"
+#include "domain/retry.h"
+#include "domain/schedule.h"
+#include "domain/secrets.h"
 #include "io/filter.h"
 #include "job/manifest.h"
 #include "storage/s3_upload.h"
@@ -106,17 +112,17 @@ static void add_time(cJSON *o, const char *k, int64_t ms)
 static void add_id(cJSON *o, const char *k, char prefix, int64_t id)
 {
     char b[32];
-    snprintf(b, sizeof b, "%c_%" PRId64, prefix, id);
+    sd_id_format(b, prefix, id);
     cJSON_AddStringToObject(o, k, b);
 }
 
-static double jitter(double s)
+/* This thread's jitter factor (domain/election.h). */
+static double jitter(void)
 {
     static _Thread_local unsigned seed;
     if (!seed)
         seed = (unsigned)dp_mono_ms() ^ (unsigned)(uintptr_t)&seed;
-    double f = 0.9 + 0.2 * ((double)rand_r(&seed) / RAND_MAX);
-    return s * f;
+    return sd_jitter(&seed);
 }
 
 /* ---- admin ---- */
@@ -546,15 +552,13 @@ cJSON *sd_schedules(sd_ctx *ctx, int64_t app, dp_err *err)
         cJSON_AddStringToObject(o, "tz", sd_get(&r, i, 4));
         add_time(o, "last_slot", sd_geti(&r, i, 5) * 1000);
         cJSON *next = cJSON_AddArrayToObject(o, "next");
-        if (!sd_cron_parse(sd_get(&r, i, 3), &c, msg, sizeof msg)) {
-            int64_t t = now;
-            for (int k = 0; k < 5; k++) {
-                char b[24];
-                if ((t = sd_cron_next(&c, sd_get(&r, i, 4), t, 400LL * 86400)) < 0)
-                    break;
-                dp_stamp_rfc3339(t * 1000, b);
-                cJSON_AddItemToArray(next, cJSON_CreateString(b));
-            }
+        int64_t slots[5];
+        int n = sd_cron_parse(sd_get(&r, i, 3), &c, msg, sizeof msg) ? 0
+                                                                      : sd_schedule_next(&c, sd_get(&r, i, 4), now, 5, slots);
+        for (int k = 0; k < n; k++) {
+            char b[24];
+            dp_stamp_rfc3339(slots[k] * 1000, b);
+            cJSON_AddItemToArray(next, cJSON_CreateString(b));
         }
         cJSON_AddItemToArray(arr, o);
     }
@@ -620,20 +624,6 @@ cJSON *sd_backups(sd_ctx *ctx, int64_t app, int64_t db_id, int limit, dp_err *er
 
 /* ---- agent API ---- */
 
-static int valid_label(const char *s, size_t max)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-              c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 static int opt_str(const cJSON *o, const char *k, const char **out, size_t max, sd_status *st)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -696,32 +686,30 @@ typedef struct {
     int64_t next_slot;
 } agent_arg;
 
-/* Decide the role of `agent` in (app, env) at `now`; renew or take the lease. In a write txn. */
+/* Decide the role of `agent` in (app, env) at `now` (domain/election.h); renew or take the lease. In a
+ * write txn. */
 static int elect(sd_ctx *ctx, int64_t app, const char *env, int64_t agent, int64_t now, int *primary, sd_status *st)
 {
     sd_db *db = ctx->db;
     sd_res r;
     Q(&r, &st->err, "SELECT agent_id, lease_until FROM primaries WHERE app_id = ? AND env = ?", "is", app, env);
+    sd_lease cur = {sd_geti(&r, 0, 0), sd_geti(&r, 0, 1)};
+    sd_elect_action act = sd_elect(r.rows ? &cur : NULL, agent, now);
+    sd_res_free(&r);
     int64_t until = now + ctx->cfg->lease_ms;
     int rc = 0;
-    if (!r.rows) {
+    if (act == SD_ELECT_TAKE)
         rc = sd_q(db, NULL, &st->err,
                   "INSERT INTO primaries (app_id, env, agent_id, lease_until, since) VALUES (?, ?, ?, ?, ?)", "isiii",
                   app, env, agent, until, now);
-        *primary = 1;
-    } else if (sd_geti(&r, 0, 0) == agent) {
+    else if (act == SD_ELECT_RENEW)
         rc = sd_q(db, NULL, &st->err, "UPDATE primaries SET lease_until = ? WHERE app_id = ? AND env = ?", "iis",
                   until, app, env);
-        *primary = 1;
-    } else if (sd_geti(&r, 0, 1) <= now) {
+    else if (act == SD_ELECT_TAKE_OVER)
         rc = sd_q(db, NULL, &st->err,
                   "UPDATE primaries SET agent_id = ?, lease_until = ?, since = ? WHERE app_id = ? AND env = ?",
                   "iiiis", agent, until, now, app, env);
-        *primary = 1;
-    } else {
-        *primary = 0;
-    }
-    sd_res_free(&r);
+    *primary = sd_elect_is_primary(act);
     return rc;
 }
 
@@ -750,8 +738,6 @@ static int dispatch(sd_ctx *ctx, agent_arg *a, int64_t now, sd_status *st)
     sd_res_free(&r);
     return 0;
 }
-
-#define AGENT_KEEP_MS (7 * 86400 * 1000LL)
 
 static int register_txn(sd_ctx *ctx, void *a_, sd_status *st)
 {
@@ -783,9 +769,7 @@ static int register_txn(sd_ctx *ctx, void *a_, sd_status *st)
     /* Every process start registers a new agent: forget the app's agents not seen for a week (and
      * at least three secondary intervals), except a primary. One that comes back gets 404 on its
      * poll and registers again. */
-    int64_t keep_ms = AGENT_KEEP_MS;
-    if (ctx->cfg->secondary_interval * 3000 > (double)keep_ms)
-        keep_ms = (int64_t)(ctx->cfg->secondary_interval * 3000);
+    int64_t keep_ms = sd_agent_keep_ms(ctx->cfg->secondary_interval);
     Q(NULL, &st->err,
       "DELETE FROM agents WHERE app_id = ? AND last_seen < ? AND id <> ?"
       " AND id NOT IN (SELECT agent_id FROM primaries)",
@@ -796,19 +780,8 @@ static int register_txn(sd_ctx *ctx, void *a_, sd_status *st)
 
 static double next_interval(const sd_ctx *ctx, const agent_arg *a, int64_t now)
 {
-    if (!a->primary)
-        return jitter(ctx->cfg->secondary_interval);
-    if (a->more_jobs)
-        return 1;
-    double iv = jitter(ctx->cfg->primary_interval);
-    if (a->next_slot > 0) {
-        double until = (double)(a->next_slot * 1000 - now) / 1000.0 + 1;
-        if (until < 1)
-            until = 1;
-        if (until < iv)
-            iv = until;
-    }
-    return iv;
+    return sd_poll_interval(a->primary, a->more_jobs, a->next_slot, now, ctx->cfg->primary_interval,
+                            ctx->cfg->secondary_interval, jitter());
 }
 
 static void add_limits(const sd_ctx *ctx, cJSON *o)
@@ -829,7 +802,7 @@ cJSON *sd_register(sd_ctx *ctx, int64_t app, const cJSON *req, sd_status *st)
         opt_str(req, "app_name", &a.app_name, 255, st) || opt_str(req, "framework", &a.framework, 255, st) ||
         opt_str(req, "dispatcher", &a.dispatcher, 255, st))
         return NULL;
-    if (!valid_label(a.env, 64)) {
+    if (!sd_label_valid(a.env, 64)) {
         st_fail(st, 400, "invalid_request", "field 'environment' must be 1-64 characters of [A-Za-z0-9_.-]");
         return NULL;
     }
@@ -875,16 +848,14 @@ cJSON *sd_register(sd_ctx *ctx, int64_t app, const cJSON *req, sd_status *st)
             st_fail(st, 400, "invalid_request", "databases[%d]: unknown type '%.32s'", i, x->type);
             goto cleanup;
         }
-        if (x->key && !valid_label(x->key, 64)) {
+        if (x->key && !sd_label_valid(x->key, 64)) {
             st_fail(st, 400, "invalid_request", "databases[%d]: 'key' must be 1-64 characters of [A-Za-z0-9_.-]", i);
             goto cleanup;
         }
         if (!x->key) {
             /* Derived key: "<type>-<name>" with anything outside the label alphabet replaced. */
             snprintf(x->derived, sizeof x->derived, "%s-%.60s", x->type, x->name && *x->name ? x->name : "default");
-            for (char *c = x->derived; *c; c++)
-                if (!valid_label((char[]){*c, 0}, 1))
-                    *c = '_';
+            sd_label_sanitize(x->derived);
             x->key = x->derived;
         }
         for (int j = 0; j < i; j++)
@@ -900,7 +871,7 @@ cJSON *sd_register(sd_ctx *ctx, int64_t app, const cJSON *req, sd_status *st)
     out = cJSON_CreateObject();
     add_id(out, "agent_id", 'a', a.agent);
     cJSON_AddStringToObject(out, "role", a.primary ? "primary" : "secondary");
-    cJSON_AddNumberToObject(out, "interval", a.primary ? 1 : next_interval(ctx, &a, now));
+    cJSON_AddNumberToObject(out, "interval", sd_register_interval(a.primary, ctx->cfg->secondary_interval, jitter()));
     cJSON_AddNumberToObject(out, "lease", (double)(ctx->cfg->lease_ms / 1000));
     add_limits(ctx, out);
     cJSON *arr = cJSON_AddArrayToObject(out, "databases");
@@ -1000,10 +971,9 @@ cJSON *sd_poll(sd_ctx *ctx, int64_t app, const char *key_hash, int64_t agent, sd
     snprintf(env, sizeof env, "%s", sd_get(&r, 0, 0));
     a.env = env;
     int64_t last_seen = sd_geti(&r, 0, 1);
-    int has_primary = sd_get(&r, 0, 2) != NULL;
-    int64_t pid = sd_geti(&r, 0, 2), until = sd_geti(&r, 0, 3);
+    sd_lease cur = {sd_geti(&r, 0, 2), sd_geti(&r, 0, 3)};
+    int fast = sd_poll_read_only(sd_get(&r, 0, 2) ? &cur : NULL, agent, last_seen, now);
     sd_res_free(&r);
-    int fast = has_primary && pid != agent && until > now && now - last_seen < 60000;
     if (!fast && run_txn(ctx, 1, poll_txn, &a, st))
         return NULL;
     cJSON *out = cJSON_CreateObject();
@@ -1020,25 +990,12 @@ cJSON *sd_poll(sd_ctx *ctx, int64_t app, const char *key_hash, int64_t agent, sd
 
 /* ---- backups ---- */
 
-static int parse_prefixed(const char *s, char prefix, int64_t *id)
-{
-    if (!s || s[0] != prefix || s[1] != '_' || !s[2])
-        return -1;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s + 2, &end, 10);
-    if (errno || *end || v <= 0 || s[2] == '+' || s[2] == '-' || s[2] == ' ')
-        return -1;
-    *id = v;
-    return 0;
-}
-
 static int req_id(const cJSON *o, const char *k, char prefix, int64_t *id, sd_status *st)
 {
     const char *s;
     if (req_str(o, k, &s, 32, st))
         return -1;
-    if (parse_prefixed(s, prefix, id))
+    if (sd_id_parse(s, prefix, id))
         return st_fail(st, 404, "not_found", "unknown %s '%.32s'", k, s);
     return 0;
 }
@@ -1049,13 +1006,6 @@ typedef struct {
     char file_name[256];
     int existing;
 } prep_arg;
-
-static void sanitize(char *s)
-{
-    for (; *s; s++)
-        if (!valid_label((char[]){*s, 0}, 1))
-            *s = '_';
-}
 
 static int prepare_txn(sd_ctx *ctx, void *p_, sd_status *st)
 {
@@ -1086,22 +1036,19 @@ static int prepare_txn(sd_ctx *ctx, void *p_, sd_status *st)
           now + ctx->cfg->job_lease_ms, now, p->job);
         return 0;
     }
-    char app[65], env[65], key[65], ts[24];
+    char app[65], env[65], key[65];
     snprintf(app, sizeof app, "%s", sd_get(&r, 0, 4));
     snprintf(env, sizeof env, "%s", sd_get(&r, 0, 2));
     snprintf(key, sizeof key, "%s", sd_get(&r, 0, 3));
-    sanitize(app);
     int64_t dbid = sd_geti(&r, 0, 5);
     sd_res_free(&r);
-    dp_stamp_compact(now, ts);
     Q(&r, &st->err,
       "INSERT INTO backups (app_id, env, db_id, job_id, agent_id, status, file_name, format, compression, created_at)"
       " VALUES (?, ?, ?, ?, ?, 'running', '', ?, ?, ?) RETURNING id",
       "isiiissi", p->app, env, dbid, p->job, p->agent, p->format, p->compression, now);
     p->backup = sd_geti(&r, 0, 0);
     sd_res_free(&r);
-    /* The id makes the name unique even for two backups of one database in the same millisecond. */
-    snprintf(p->file_name, sizeof p->file_name, "%s-%s-%s-%s-b%" PRId64 ".%s", app, env, key, ts, p->backup, p->ext);
+    sd_backup_file_name(p->file_name, app, env, key, now, p->backup, p->ext);
     Q(NULL, &st->err, "UPDATE backups SET file_name = ? WHERE id = ?", "si", p->file_name, p->backup);
     Q(NULL, &st->err, "UPDATE jobs SET backup_id = ?, lease_until = ?, updated_at = ? WHERE id = ?", "iiii", p->backup,
       now + ctx->cfg->job_lease_ms, now, p->job);
@@ -1229,29 +1176,20 @@ cJSON *sd_prepare(sd_ctx *ctx, int64_t app, const cJSON *req, sd_status *st)
         opt_str(req, "format", &p.format, 16, st) || opt_str(req, "compression", &p.compression, 16, st) ||
         opt_str(req, "extension", &p.ext, 16, st))
         return NULL;
-    if (p.format && !valid_label(p.format, 16)) {
+    if (p.format && !sd_label_valid(p.format, 16)) {
         st_fail(st, 400, "invalid_request", "field 'format' must be a short label");
         return NULL;
     }
-    if (p.compression && strcmp(p.compression, "zstd") && strcmp(p.compression, "gzip") &&
-        strcmp(p.compression, "none")) {
+    if (p.compression && !sd_compression_valid(p.compression)) {
         st_fail(st, 400, "invalid_request", "field 'compression' must be zstd, gzip or none");
         return NULL;
     }
-    if (p.ext) {
-        for (const char *c = p.ext; *c; c++)
-            if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '.')) {
-                st_fail(st, 400, "invalid_request", "field 'extension' must be 1-16 characters of [a-z0-9.]");
-                return NULL;
-            }
-        if (!*p.ext || p.ext[0] == '.' || strstr(p.ext, "..") || p.ext[strlen(p.ext) - 1] == '.') {
-            st_fail(st, 400, "invalid_request", "field 'extension' must be 1-16 characters of [a-z0-9.]");
-            return NULL;
-        }
-    } else {
-        const char *c = p.compression ? p.compression : "none";
-        snprintf(ext, sizeof ext, "%s%s", p.format ? p.format : "dump",
-                 !strcmp(c, "zstd") ? ".zst" : !strcmp(c, "gzip") ? ".gz" : "");
+    if (p.ext && !sd_extension_valid(p.ext)) {
+        st_fail(st, 400, "invalid_request", "field 'extension' must be 1-16 characters of [a-z0-9.]");
+        return NULL;
+    }
+    if (!p.ext) {
+        sd_extension_default(ext, p.format, p.compression);
         p.ext = ext;
     }
     /* The agent must be this app's. */
@@ -1369,46 +1307,25 @@ static void apply_retention(sd_ctx *ctx, int64_t app, int64_t dbid)
         sd_res_free(&pol);
         return;
     }
-    int64_t last = sd_geti(&pol, 0, 0), daily = sd_geti(&pol, 0, 1), weekly = sd_geti(&pol, 0, 2),
-            monthly = sd_geti(&pol, 0, 3);
+    sd_retention policy = {sd_geti(&pol, 0, 0), sd_geti(&pol, 0, 1), sd_geti(&pol, 0, 2), sd_geti(&pol, 0, 3)};
     sd_res_free(&pol);
-    if (last <= 0 && daily <= 0 && weekly <= 0 && monthly <= 0)
+    if (!sd_retention_active(&policy))
         return; /* no policy: keep everything */
     if (sd_q(db, &r, &err,
              "SELECT id, file_name, created_at FROM backups WHERE app_id = ? AND db_id = ? AND status = 'good'"
              " ORDER BY created_at DESC, id DESC",
              "ii", app, dbid))
         return;
-    char *keep = calloc((size_t)r.rows + 1, 1);
-    int64_t lastday = -1, lastweek = -1, lastmonth = -1, nd = 0, nw = 0, nm = 0;
-    for (int i = 0; keep && i < r.rows; i++) {
-        time_t t = (time_t)(sd_geti(&r, i, 2) / 1000);
-        struct tm tm;
-        char wk[16];
-        gmtime_r(&t, &tm);
-        strftime(wk, sizeof wk, "%G%V", &tm);
-        int64_t day = (int64_t)(tm.tm_year + 1900) * 1000 + tm.tm_yday, week = strtoll(wk, NULL, 10),
-                month = (int64_t)(tm.tm_year + 1900) * 100 + tm.tm_mon;
-        if (i == 0 || i < last)
-            keep[i] = 1;
-        if (day != lastday && nd < daily) {
-            keep[i] = 1;
-            nd++;
-        }
-        if (week != lastweek && nw < weekly) {
-            keep[i] = 1;
-            nw++;
-        }
-        if (month != lastmonth && nm < monthly) {
-            keep[i] = 1;
-            nm++;
-        }
-        lastday = day;
-        lastweek = week;
-        lastmonth = month;
-    }
+    unsigned char *keep = calloc((size_t)r.rows + 1, 1);
+    int64_t *created = calloc((size_t)r.rows + 1, sizeof *created);
+    for (int i = 0; created && i < r.rows; i++)
+        created[i] = sd_geti(&r, i, 2);
+    int decided = keep && created;
+    if (decided)
+        sd_retention_keep(&policy, created, r.rows, keep);
+    free(created);
     dp_storage *stg = NULL;
-    if (keep && !dp_storage_open(ctx->cfg->storage, NULL, 1, &stg, &err)) {
+    if (decided && !dp_storage_open(ctx->cfg->storage, NULL, 1, &stg, &err)) {
         for (int i = 0; i < r.rows; i++) {
             if (keep[i])
                 continue;
@@ -1604,7 +1521,7 @@ static char *manifest_json(const sd_ctx *ctx, const fin_arg *f, const cJSON *req
     const cJSON *dbu = cJSON_GetObjectItemCaseSensitive(req, "database");
     dp_manifest m = {0};
     m.name = (char *)f->file_name;
-    m.source_type = cJSON_IsString(src) && valid_label(src->valuestring, 32) ? src->valuestring : "unknown";
+    m.source_type = cJSON_IsString(src) && sd_label_valid(src->valuestring, 32) ? src->valuestring : "unknown";
     m.format = (char *)f->fmt;
     m.compression = (char *)f->comp;
     m.size = (uint64_t)f->size;
@@ -1715,25 +1632,6 @@ static int is_hex64(const char *s)
     return 1;
 }
 
-/* "scheme://user:secret@host" with a secret that is not a redaction mask. */
-static int has_password(const char *url)
-{
-    const char *p = strstr(url, "://");
-    if (strstr(url, "password=") && !strstr(url, "password=***"))
-        return 1;
-    if (!p)
-        return 0;
-    p += 3;
-    const char *at = strchr(p, '@'), *slash = strchr(p, '/');
-    if (!at || (slash && slash < at))
-        return 0;
-    const char *colon = memchr(p, ':', (size_t)(at - p));
-    if (!colon)
-        return 0;
-    size_t n = (size_t)(at - colon - 1);
-    return !(n == 3 && !strncmp(colon + 1, "***", 3)) && !(n == 5 && !strncmp(colon + 1, "xxxxx", 5)) && n > 0;
-}
-
 cJSON *sd_commit(sd_ctx *ctx, int64_t app, int64_t backup, const cJSON *req, sd_status *st)
 {
     sd_db *db = ctx->db;
@@ -1753,7 +1651,7 @@ cJSON *sd_commit(sd_ctx *ctx, int64_t app, int64_t backup, const cJSON *req, sd_
         st_fail(st, 400, "invalid_request", "field 'sha256' must be 64 lowercase hex digits");
         return NULL;
     }
-    if (database && has_password(database)) {
+    if (database && sd_url_has_password(database)) {
         st_fail(st, 400, "invalid_request", "field 'database' must be a redacted URL (no password)");
         return NULL;
     }
@@ -1826,19 +1724,6 @@ cJSON *sd_commit(sd_ctx *ctx, int64_t app, int64_t backup, const cJSON *req, sd_
     return out;
 }
 
-/* Failure codes a retry cannot fix (the same job would fail the same way): the job fails at once
- * instead of using its remaining attempts. Everything else (a dropped connection, a lost lease, a
- * failed upload, an unknown code) is retried. */
-static int fail_permanent(const char *code)
-{
-    static const char *const permanent[] = {"too_large", "auth_failed", "tool_missing", "unsupported",
-                                            "bad_url",   "bad_job",     "not_found"};
-    for (size_t i = 0; code && i < sizeof permanent / sizeof *permanent; i++)
-        if (!strcmp(code, permanent[i]))
-            return 1;
-    return 0;
-}
-
 /* Fail (or lose) a backup's job: requeue while attempts remain, unless the failure is permanent.
  * In a write txn. */
 static int fail_job(sd_ctx *ctx, int64_t job, int64_t now, int permanent, int *requeued, sd_status *st)
@@ -1848,7 +1733,7 @@ static int fail_job(sd_ctx *ctx, int64_t job, int64_t now, int permanent, int *r
     Q(&r, &st->err, "SELECT attempt FROM jobs WHERE id = ?", "i", job);
     int64_t attempt = sd_geti(&r, 0, 0);
     sd_res_free(&r);
-    *requeued = !permanent && attempt < ctx->cfg->max_attempts;
+    *requeued = sd_retry_requeue(attempt, ctx->cfg->max_attempts, permanent);
     if (*requeued)
         Q(NULL, &st->err,
           "UPDATE jobs SET state = 'pending', reason = 'retry', attempt = attempt + 1, agent_id = NULL,"
@@ -1884,7 +1769,7 @@ static int fail_txn(sd_ctx *ctx, void *p_, sd_status *st)
       "UPDATE backups SET status = 'failed', error_code = ?, error_message = ?, finished_at = ? WHERE id = ?", "ssii",
       f->code, f->message, now, f->backup);
     if (job_current)
-        return fail_job(ctx, f->job, now, fail_permanent(f->code), &f->requeued, st);
+        return fail_job(ctx, f->job, now, sd_failure_permanent(f->code), &f->requeued, st);
     return 0;
 }
 
@@ -2081,27 +1966,15 @@ int sd_tick(sd_ctx *ctx, dp_err *err)
         char msg[200];
         if (sd_cron_parse(p.cron, &c, msg, sizeof msg))
             continue;
-        int64_t from = p.last_slot;
-        if (from == 0)
-            from = now_s; /* a new schedule starts now: no slots from before it existed */
-        if (from < now_s - ctx->cfg->catchup_s) {
-            dp_warn("schedule %" PRId64 ": skipping slots before the catch-up window", p.id);
-            from = now_s - ctx->cfg->catchup_s;
-        }
-        int64_t cap = 1500;
-        p.slots = calloc((size_t)cap, sizeof *p.slots);
-        if (!p.slots)
+        sd_due due = {.slots = calloc(SD_SCHEDULE_MAX_SLOTS, sizeof *due.slots)};
+        if (!due.slots)
             break;
-        for (int64_t t = from; p.nslots < cap;) {
-            int64_t s = sd_cron_next(&c, p.tz, t, now_s - t);
-            if (s < 0 || s > now_s)
-                break;
-            p.slots[p.nslots++] = s;
-            t = s;
-        }
-        p.next = sd_cron_next(&c, p.tz, now_s, 400LL * 86400);
-        if (p.next < 0)
-            p.next = now_s + 400LL * 86400; /* none within 400 days: look again then */
+        sd_schedule_due(&c, p.tz, p.last_slot, now_s, ctx->cfg->catchup_s, &due);
+        if (due.skipped)
+            dp_warn("schedule %" PRId64 ": skipping slots before the catch-up window", p.id);
+        p.slots = due.slots;
+        p.nslots = due.n;
+        p.next = due.next;
         sd_status ps = {0};
         if (run_txn(ctx, 1, produce_txn, &p, &ps))
             dp_warn("schedule %" PRId64 ": %s", p.id, ps.err.msg);

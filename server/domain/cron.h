@@ -9,6 +9,7 @@
 #ifndef SD_CRON_H
 #define SD_CRON_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct sd_cron {

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/util.h"
+#include "domain/secrets.h"
 #include "store/db.h"
 
 #define SD_MAX_ARGS 24
@@ -56,33 +57,6 @@ static int lite_err(sd_db *db, int rc, dp_err *err, const char *what)
     return dp_err_set(err, DUMPER_EINTERNAL, "state store: %s: %s", what, sqlite3_errmsg(db->lite));
 }
 
-/* libpq may quote part of a bad URL back (`invalid percent-encoded token: "s3cret%ZZ"`): every password
- * of url (user:PASSWORD@ and password=...) found in msg is masked with as many '*'. */
-static void mask_passwords(const char *url, char *msg)
-{
-    const char *spans[8];
-    size_t lens[8], n = 0;
-    const char *p = strstr(url, "://"), *at, *colon;
-    if (p) {
-        p += 3;
-        size_t hl = strcspn(p, "/?#");
-        if ((at = memchr(p, '@', hl)) && (colon = memchr(p, ':', (size_t)(at - p))) && at > colon + 1) {
-            spans[n] = colon + 1;
-            lens[n++] = (size_t)(at - colon - 1);
-        }
-    }
-    for (p = url; n < 8 && (p = strstr(p, "password=")); p += 9) {
-        size_t l = strcspn(p + 9, "&#");
-        if (l) {
-            spans[n] = p + 9;
-            lens[n++] = l;
-        }
-    }
-    for (size_t i = 0; i < n; i++)
-        for (char *m = msg; (m = memmem(m, strlen(m), spans[i], lens[i])); m += lens[i])
-            memset(m, '*', lens[i]);
-}
-
 int sd_db_open(const char *url, sd_db **out, dp_err *err)
 {
     sd_db *db = calloc(1, sizeof *db);
@@ -110,7 +84,7 @@ int sd_db_open(const char *url, sd_db **out, dp_err *err)
             if (m && strchr(m, '\n'))
                 *strchr(m, '\n') = 0;
             dp_err_set(err, DUMPER_ECONNECT, "unable to connect to the state store: %s", m ? m : "out of memory");
-            mask_passwords(url, err->msg);
+            sd_mask_url_passwords(url, err->msg); /* libpq may quote part of a bad URL back */
             free(m);
             sd_db_close(db);
             return err->code;
