@@ -14,6 +14,7 @@
 #include "core/util.h"
 #include "domain/secrets.h"
 #include "store/db.h"
+#include "store/rows.h"
 
 #define SD_MAX_ARGS 24
 #define SD_CACHE 128
@@ -230,14 +231,41 @@ static int res_push_row(sd_res *r, int cols)
 
 int sd_q(sd_db *db, sd_res *res, dp_err *err, const char *sql, const char *types, ...)
 {
+    va_list ap;
+    va_start(ap, types);
+    int rc = sd_vq(db, res, err, sql, types, ap);
+    va_end(ap);
+    return rc;
+}
+
+void *sd_rows(sd_db *db, sd_res *res, size_t size, int *n, int *rc, dp_err *err, const char *sql, const char *types,
+              ...)
+{
+    va_list ap;
+    va_start(ap, types);
+    *rc = sd_vq(db, res, err, sql, types, ap);
+    va_end(ap);
+    *n = 0;
+    if (*rc)
+        return NULL;
+    void *v = calloc((size_t)res->rows + 1, size);
+    if (!v) {
+        sd_res_free(res);
+        *rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        return NULL;
+    }
+    *n = res->rows;
+    return v;
+}
+
+int sd_vq(sd_db *db, sd_res *res, dp_err *err, const char *sql, const char *types, va_list ap)
+{
     int nargs = (int)strlen(types);
     int64_t iv[SD_MAX_ARGS];
     const char *sv[SD_MAX_ARGS];
     char ibuf[SD_MAX_ARGS][24];
-    va_list ap;
     if (nargs > SD_MAX_ARGS)
         return dp_err_set(err, DUMPER_EINTERNAL, "state store: too many arguments");
-    va_start(ap, types);
     for (int i = 0; i < nargs; i++) {
         if (types[i] == 'i') {
             iv[i] = va_arg(ap, int64_t);
@@ -248,7 +276,6 @@ int sd_q(sd_db *db, sd_res *res, dp_err *err, const char *sql, const char *types
             iv[i] = 0;
         }
     }
-    va_end(ap);
     if (res)
         memset(res, 0, sizeof *res);
     if (db->fail_query > 0 && --db->fail_query == 0)

@@ -12,7 +12,9 @@
 #ifndef SD_DB_H
 #define SD_DB_H
 
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "core/err.h"
 
@@ -38,6 +40,7 @@ void sd_db_inject_faults(sd_db *db, int fail_query, int fail_alloc);
  * res may be NULL. Returns 0, SD_RETRY, or a DUMPER_E* code with err filled. The SQL pointer must
  * stay valid for the connection's life (string literals): it keys the statement cache. */
 int sd_q(sd_db *db, sd_res *res, dp_err *err, const char *sql, const char *types, ...);
+int sd_vq(sd_db *db, sd_res *res, dp_err *err, const char *sql, const char *types, va_list ap);
 /* Run a script of several statements without parameters (schema). */
 int sd_exec(sd_db *db, const char *sql, dp_err *err);
 
@@ -46,6 +49,14 @@ int sd_txn_commit(sd_db *db, dp_err *err);
 void sd_txn_rollback(sd_db *db);
 
 void sd_res_free(sd_res *r);
+/* Free a row list of the store modules ({int n; ROW *v; sd_res res_;}, store/rows.h); a zeroed list is fine. */
+#define sd_list_free(list)                                                                                             \
+    do {                                                                                                               \
+        free((list)->v);                                                                                               \
+        (list)->v = NULL;                                                                                              \
+        (list)->n = 0;                                                                                                 \
+        sd_res_free(&(list)->res_);                                                                                    \
+    } while (0)
 const char *sd_get(const sd_res *r, int row, int col);
 int64_t sd_geti(const sd_res *r, int row, int col);
 
