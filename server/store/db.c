@@ -32,7 +32,7 @@ struct sd_db {
     cache_ent cache[SD_CACHE];
     int ncache;
     int in_txn;
-    int fail_query, fail_alloc; /* sd_db_inject_faults: countdowns, 0 = off */
+    int fail_query, fail_alloc, retry_query; /* fault injection: countdowns, 0 = off */
 };
 
 int sd_db_is_pg(const sd_db *db) { return db->pg; }
@@ -42,6 +42,8 @@ void sd_db_inject_faults(sd_db *db, int fail_query, int fail_alloc)
     db->fail_query = fail_query;
     db->fail_alloc = fail_alloc;
 }
+
+void sd_db_inject_retry(sd_db *db, int nth) { db->retry_query = nth; }
 
 /* A result cell's copy; NULL when out of memory (or an injected allocation failure). */
 static char *cell_dup(sd_db *db, const char *s)
@@ -280,6 +282,8 @@ int sd_vq(sd_db *db, sd_res *res, dp_err *err, const char *sql, const char *type
         memset(res, 0, sizeof *res);
     if (db->fail_query > 0 && --db->fail_query == 0)
         return dp_err_set(err, DUMPER_EINTERNAL, "state store: injected fault");
+    if (db->retry_query > 0 && --db->retry_query == 0)
+        return SD_RETRY;
 
     cache_ent *ce = cache_get(db, sql);
     if (!db->pg) {

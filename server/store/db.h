@@ -35,6 +35,8 @@ int sd_db_is_pg(const sd_db *db);
  * DUMPER_EINTERNAL ("state store: injected fault"), the fail_alloc-th next result cell copy fails as if out
  * of memory. 0 turns either off. */
 void sd_db_inject_faults(sd_db *db, int fail_query, int fail_alloc);
+/* The nth next sd_q reports a conflict (SD_RETRY) without running. */
+void sd_db_inject_retry(sd_db *db, int nth);
 
 /* Run one statement. types: one char per argument: 'i' int64_t, 's' const char * (NULL = NULL).
  * res may be NULL. Returns 0, SD_RETRY, or a DUMPER_E* code with err filled. The SQL pointer must
