@@ -10,6 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Parts of one backup, at most: S3's limit, and the protocol's for local uploads too. */
+#define SD_MAX_PARTS 10000
+/* The smallest part but the last that an S3 upload accepts (the agent's minimum on S3 storage). */
+#define SD_S3_MIN_PART (5 * 1024 * 1024)
+
 /* 1..max characters of [A-Za-z0-9_.-]. */
 int sd_label_valid(const char *s, size_t max);
 /* Every character outside the label alphabet becomes '_' (in place). */

@@ -19,7 +19,6 @@
 #include "service/auth.h"
 #include "service/parts.h"
 #include "service/scheduler.h"
-#include "storage/s3_upload.h"
 
 enum route { R_REGISTER, R_POLL, R_PREPARE, R_LIST, R_GET, R_PART, R_COMMIT, R_FAIL, R_DOWNLOAD, R_MANIFEST, R_CLOCK,
              R_PRESIGN };
@@ -73,7 +72,7 @@ static const char *parse_route(sd_api_req *r, const sd_ctx *ctx, const char *url
     if (strncmp(p, "/parts/", 7))
         return NULL;
     p += 7;
-    if ((r->part = sd_part_number_scan(&p, DP_S3_MAX_PARTS)) < 0)
+    if ((r->part = sd_part_number_scan(&p, SD_MAX_PARTS)) < 0)
         return NULL;
     if (!strcmp(p, "/presign")) {
         r->route = R_PRESIGN;
@@ -196,7 +195,7 @@ static cJSON *limits(const sd_config *cfg)
     cJSON *l = cJSON_CreateObject();
     cJSON_AddNumberToObject(l, "max_filesize", (double)cfg->max_filesize);
     cJSON_AddNumberToObject(l, "max_part_size", (double)cfg->max_part_size);
-    cJSON_AddNumberToObject(l, "max_parts", DP_S3_MAX_PARTS);
+    cJSON_AddNumberToObject(l, "max_parts", SD_MAX_PARTS);
     cJSON_AddNumberToObject(l, "max_json", SD_MAX_JSON);
     return l;
 }
@@ -269,14 +268,14 @@ static cJSON *do_prepare(sd_ctx *ctx, sd_api_req *r, const cJSON *j, sd_status *
         cJSON_AddStringToObject(u, "kind", "s3");
         snprintf(url, sizeof url, "/api/v1/backups/b_%" PRId64 "/parts/{n}/presign", res.backup);
         cJSON_AddStringToObject(u, "presign_url", url);
-        cJSON_AddNumberToObject(u, "min_part_size", (double)DP_S3_MIN_PART);
+        cJSON_AddNumberToObject(u, "min_part_size", SD_S3_MIN_PART);
     } else {
         cJSON_AddStringToObject(u, "kind", "local");
         snprintf(url, sizeof url, "/api/v1/backups/b_%" PRId64 "/parts/{n}", res.backup);
         cJSON_AddStringToObject(u, "part_url", url);
     }
     cJSON_AddNumberToObject(u, "max_part_size", (double)res.max_part_size);
-    cJSON_AddNumberToObject(u, "max_parts", DP_S3_MAX_PARTS);
+    cJSON_AddNumberToObject(u, "max_parts", SD_MAX_PARTS);
     return out;
 }
 

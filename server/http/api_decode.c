@@ -9,7 +9,6 @@
 
 #include "domain/names.h"
 #include "domain/secrets.h"
-#include "storage/s3_upload.h"
 
 static int invalid(sd_status *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int invalid(sd_status *st, const char *fmt, ...)
@@ -172,7 +171,7 @@ static int is_hex64(const char *s)
 static int decode_etags(const cJSON *parts, sd_commit_body *out, sd_status *st)
 {
     int n = cJSON_GetArraySize(parts), i = 0;
-    if (n < 1 || n > DP_S3_MAX_PARTS)
+    if (n < 1 || n > SD_MAX_PARTS)
         return 0;
     if (!(out->etags = calloc((size_t)n, sizeof *out->etags)))
         return sd_fail(st, SD_INTERNAL, "out of memory");
@@ -214,11 +213,11 @@ int sd_decode_commit(const cJSON *j, int64_t max_filesize, sd_commit_body *out, 
     if (cJSON_IsArray(parts)) {
         nparts = cJSON_GetArraySize(parts);
         q->parts_listed = 1;
-    } else if (opt_int(j, "parts", &nparts, 0, DP_S3_MAX_PARTS, 1, st)) {
+    } else if (opt_int(j, "parts", &nparts, 0, SD_MAX_PARTS, 1, st)) {
         return -1;
     }
-    if (nparts > DP_S3_MAX_PARTS)
-        return invalid(st, "at most %d parts", DP_S3_MAX_PARTS);
+    if (nparts > SD_MAX_PARTS)
+        return invalid(st, "at most %d parts", SD_MAX_PARTS);
     q->nparts = (int)nparts;
     return q->parts_listed ? decode_etags(parts, out, st) : 0;
 }

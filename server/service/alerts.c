@@ -202,8 +202,8 @@ static int record(sd_ctx *ctx, void *a_, sd_status *st)
     return sd_store_alert_retry_later(ctx->db, a->one->id, a->attempts, a->next_try, a->why, &st->err);
 }
 
-/* Delivery times are wall-clock (retries happen in real time, also under the test clock). */
-void sd_alerts_deliver(sd_ctx *ctx, const atomic_int *stop)
+/* One delivery pass. Delivery times are wall-clock (retries happen in real time, also under the test clock). */
+static void deliver(sd_ctx *ctx, const atomic_int *stop)
 {
     deliver_arg a = {.now = dp_now_ms()};
     sd_status st = SD_STATUS_INIT;
@@ -248,7 +248,7 @@ static void *alert_main(void *arg)
             if (sd_alerts_detect(ctx, &err))
                 dp_warn("alerts: %s", err.msg);
             dp_err_clear(&err);
-            sd_alerts_deliver(ctx, &stopping);
+            deliver(ctx, &stopping);
         }
         int steps = (int)(ctx->cfg->alert_check_s * 10);
         for (int i = 0; i < (steps > 0 ? steps : 1) && !atomic_load(&stopping); i++) {

@@ -18,8 +18,6 @@
 
 /* One detection pass at the context's clock. 0, or an error code with err filled. */
 int sd_alerts_detect(sd_ctx *ctx, dp_err *err);
-/* One delivery pass (wall clock) to the configured webhook; stop (may be NULL) interrupts it. */
-void sd_alerts_deliver(sd_ctx *ctx, const atomic_int *stop);
 /* The alert thread, when a webhook is configured: a context like tmpl (its store connection is opened in
  * the thread). */
 int sd_alerts_start(const sd_ctx *tmpl, dp_err *err);

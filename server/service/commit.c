@@ -193,7 +193,7 @@ static int assemble_s3(sd_ctx *ctx, const commit_arg *a, sd_status *st)
     dp_storage *stg = NULL;
     dp_sink *sha = NULL;
     dp_err err = {0};
-    if (n < 1 || n > DP_S3_MAX_PARTS)
+    if (n < 1 || n > SD_MAX_PARTS)
         return sd_fail(st, SD_INVALID, "field 'parts' must be an array of {\"n\", \"etag\"} for S3 storage");
     for (int i = 0; i < n; i++)
         if (!q->etags[i])

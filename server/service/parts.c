@@ -15,7 +15,6 @@
 #include "core/util.h"
 #include "domain/names.h"
 #include "service/uploads.h"
-#include "storage/s3_upload.h"
 
 struct sd_part_upload {
     int fd;
@@ -42,7 +41,7 @@ static uint64_t other_parts(const char *dir, int part)
     while ((de = readdir(dh))) {
         struct stat sb;
         const char *name = de->d_name;
-        if (name[0] == '.' || (sd_part_number_scan(&name, DP_S3_MAX_PARTS) == part && !*name))
+        if (name[0] == '.' || (sd_part_number_scan(&name, SD_MAX_PARTS) == part && !*name))
             continue;
         if (fstatat(dirfd(dh), de->d_name, &sb, 0) == 0)
             others += (uint64_t)sb.st_size;

@@ -43,7 +43,8 @@ static int pbkdf2(const char *pw, const unsigned char salt[16], unsigned iter, u
     return PKCS5_PBKDF2_HMAC(pw, (int)strlen(pw), salt, 16, (int)iter, EVP_sha256(), 32, out) == 1 ? 0 : -1;
 }
 
-char *sd_pw_hash(const char *password, unsigned iterations)
+/* "pbkdf2-sha256$ITER$SALT$HASH" (hex). */
+static char *pw_hash(const char *password, unsigned iterations)
 {
     unsigned char salt[16], h[32];
     char salth[33], hh[65];
@@ -57,7 +58,7 @@ char *sd_pw_hash(const char *password, unsigned iterations)
     return dp_asprintf("pbkdf2-sha256$%u$%s$%s", iterations, salth, hh);
 }
 
-int sd_pw_verify(const char *password, const char *stored)
+static int pw_verify(const char *password, const char *stored)
 {
     unsigned char salt[16], want[32], got[32];
     char salth[33], hh[65];
@@ -104,7 +105,7 @@ int sd_user_set(sd_ctx *ctx, const char *name, const char *password, int create,
         return sd_fail(st, SD_INVALID, "user names are 1-64 characters of [A-Za-z0-9_.-]");
     if (strlen(password) < 8)
         return sd_fail(st, SD_INVALID, "the password must have at least 8 characters");
-    char *h = sd_pw_hash(password, PW_ITER);
+    char *h = pw_hash(password, PW_ITER);
     if (!h)
         return sd_fail(st, SD_INTERNAL, "unable to hash the password");
     user_arg a = {.name = name, .hash = h, .create = create};
@@ -173,7 +174,7 @@ int sd_session_login(sd_ctx *ctx, const char *user, const char *password, int64_
         *st = un;
         return sd_fail(st, SD_UNAVAILABLE, "state store unavailable");
     }
-    int ok = sd_pw_verify(password, a.pw_hash) && a.id > 0;
+    int ok = pw_verify(password, a.pw_hash) && a.id > 0;
     free(a.pw_hash);
     if (!ok)
         return sd_fail(st, SD_UNAUTHORIZED, "wrong user name or password");

@@ -30,8 +30,4 @@ int sd_session_login(sd_ctx *ctx, const char *user, const char *password, int64_
 int sd_session_find(sd_ctx *ctx, const char *token, sd_session *s);
 void sd_session_logout(sd_ctx *ctx, const sd_session *s);
 
-/* Password hashes: "pbkdf2-sha256$ITER$SALT$HASH" (hex). */
-char *sd_pw_hash(const char *password, unsigned iterations);
-int sd_pw_verify(const char *password, const char *stored);
-
 #endif

@@ -111,7 +111,7 @@ int sd_store_backup_mark_deleted(sd_db *db, int64_t id, int *changed, dp_err *er
 
 #define BACKUP_COLS                                                                                                    \
     "b.id, b.db_id, d.dkey, b.env, b.status, b.file_name, b.size, b.sha256, b.duration_ms, b.created_at,"             \
-    " b.finished_at, b.error_code, b.error_message, b.format, b.compression, b.upload_id"
+    " b.finished_at, b.error_code, b.error_message, b.upload_id"
 
 static void backup_rows(sd_backup_list *out)
 {
@@ -132,9 +132,7 @@ static void backup_rows(sd_backup_list *out)
                                     .finished_at = sd_geti(r, i, 10),
                                     .error_code = sd_get(r, i, 11),
                                     .error_message = sd_get(r, i, 12),
-                                    .format = sd_get(r, i, 13),
-                                    .compression = sd_get(r, i, 14),
-                                    .upload_id = sd_get(r, i, 15)};
+                                    .upload_id = sd_get(r, i, 13)};
     }
 }
 

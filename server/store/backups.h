@@ -25,7 +25,7 @@ typedef struct sd_backup_job {
 typedef struct sd_backup_row {
     int64_t id, db_id, size, duration_ms, created_at, finished_at;
     int has_size, has_duration;
-    const char *db_key, *env, *status, *file_name, *sha256, *error_code, *error_message, *format, *compression,
+    const char *db_key, *env, *status, *file_name, *sha256, *error_code, *error_message,
         *upload_id; /* may be NULL (db_key: the database was deleted) */
 } sd_backup_row;
 

@@ -231,36 +231,7 @@ static int res_push_row(sd_res *r, int cols)
     return 0;
 }
 
-int sd_q(sd_db *db, sd_res *res, dp_err *err, const char *sql, const char *types, ...)
-{
-    va_list ap;
-    va_start(ap, types);
-    int rc = sd_vq(db, res, err, sql, types, ap);
-    va_end(ap);
-    return rc;
-}
-
-void *sd_rows(sd_db *db, sd_res *res, size_t size, int *n, int *rc, dp_err *err, const char *sql, const char *types,
-              ...)
-{
-    va_list ap;
-    va_start(ap, types);
-    *rc = sd_vq(db, res, err, sql, types, ap);
-    va_end(ap);
-    *n = 0;
-    if (*rc)
-        return NULL;
-    void *v = calloc((size_t)res->rows + 1, size);
-    if (!v) {
-        sd_res_free(res);
-        *rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-        return NULL;
-    }
-    *n = res->rows;
-    return v;
-}
-
-int sd_vq(sd_db *db, sd_res *res, dp_err *err, const char *sql, const char *types, va_list ap)
+static int vq(sd_db *db, sd_res *res, dp_err *err, const char *sql, const char *types, va_list ap)
 {
     int nargs = (int)strlen(types);
     int64_t iv[SD_MAX_ARGS];
@@ -433,6 +404,35 @@ again:
     }
     PQclear(r);
     return 0;
+}
+
+int sd_q(sd_db *db, sd_res *res, dp_err *err, const char *sql, const char *types, ...)
+{
+    va_list ap;
+    va_start(ap, types);
+    int rc = vq(db, res, err, sql, types, ap);
+    va_end(ap);
+    return rc;
+}
+
+void *sd_rows(sd_db *db, sd_res *res, size_t size, int *n, int *rc, dp_err *err, const char *sql, const char *types,
+              ...)
+{
+    va_list ap;
+    va_start(ap, types);
+    *rc = vq(db, res, err, sql, types, ap);
+    va_end(ap);
+    *n = 0;
+    if (*rc)
+        return NULL;
+    void *v = calloc((size_t)res->rows + 1, size);
+    if (!v) {
+        sd_res_free(res);
+        *rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        return NULL;
+    }
+    *n = res->rows;
+    return v;
 }
 
 int sd_txn_begin(sd_db *db, int write, dp_err *err)

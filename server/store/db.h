@@ -12,7 +12,6 @@
 #ifndef SD_DB_H
 #define SD_DB_H
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -42,7 +41,6 @@ void sd_db_inject_retry(sd_db *db, int nth);
  * res may be NULL. Returns 0, SD_RETRY, or a DUMPER_E* code with err filled. The SQL pointer must
  * stay valid for the connection's life (string literals): it keys the statement cache. */
 int sd_q(sd_db *db, sd_res *res, dp_err *err, const char *sql, const char *types, ...);
-int sd_vq(sd_db *db, sd_res *res, dp_err *err, const char *sql, const char *types, va_list ap);
 /* Run a script of several statements without parameters (schema). */
 int sd_exec(sd_db *db, const char *sql, dp_err *err);
 
