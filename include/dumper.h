@@ -1,8 +1,8 @@
 /*
  * dumper.h - the public interface of libdumper.
  *
- * libdumper streams database dumps (source -> compression/checksum filters -> storage) and runs the
- * embedded Dumper agent (dumper_agent_start). Everything here carries the dumper_ / DUMPER_ prefix; no
+ * libdumper streams database dumps (source -> compression/checksum filters -> storage) and, in later
+ * releases, runs the embedded Dumper agent. Everything here carries the dumper_ / DUMPER_ prefix; no
  * other symbol is exported from the shared library.
  *
  * Threading: every function here may be called from any thread unless its comment says otherwise.

@@ -63,4 +63,7 @@ extern const dp_source_driver dp_source_mysql;
 extern const dp_source_driver dp_source_redis;
 extern const dp_source_driver dp_source_mongodb;
 
+/* Shared by the placeholder drivers of databases not supported yet. */
+int dp_source_unsupported_format(const dp_dburl *url, const dp_source_opts *opts, const char **format, dp_err *err);
+
 #endif

@@ -5,8 +5,8 @@
  * http/http.h (timeouts, retries with backoff and jitter). Writers are the streaming multipart
  * uploader of s3_upload.h; reads stream a GET into the caller's sink and resume a dropped
  * connection with a Range request from the last byte delivered; list is ListObjectsV2 with
- * continuation tokens; remove is DELETE. Opening checks the bucket with a HEAD request (HeadBucket), so a
- * wrong bucket, endpoint or key fails at once with one clear line.
+ * continuation tokens; remove is DELETE. Opening checks the bucket with a one-key list, so a wrong
+ * bucket, endpoint or key fails at once with one clear line.
  *
  * Configuration: dp_storage_opts first, then the environment (AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION / AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3 /
