@@ -169,27 +169,12 @@ cleanup:
     return rc;
 }
 
-typedef struct {
-    int64_t backup;
-    char *upload_id;
-    char file_name[256];
-    int found;
-} upload_arg;
-
-static int upload_get(sd_ctx *ctx, void *a_, sd_status *st)
-{
-    upload_arg *a = a_;
-    free(a->upload_id);
-    return sd_store_backup_upload(ctx->db, a->backup, &a->upload_id, a->file_name, &a->found, &st->err);
-}
-
 /* S3: complete the agent's multipart upload, then read the object back to check size and sha256. */
 static int assemble_s3(sd_ctx *ctx, const commit_arg *a, sd_status *st)
 {
     const sd_commit_req *q = a->req;
     int n = q->parts_listed ? q->nparts : 0, rc = 0, published = 0;
-    char *mjson = NULL, *mkey = NULL, got[65] = "";
-    upload_arg u = {.backup = a->backup};
+    char *mjson = NULL, *mkey = NULL, *upload_id = NULL, got[65] = "", fn[256];
     dp_storage *stg = NULL;
     dp_sink *sha = NULL;
     dp_err err = {0};
@@ -198,9 +183,9 @@ static int assemble_s3(sd_ctx *ctx, const commit_arg *a, sd_status *st)
     for (int i = 0; i < n; i++)
         if (!q->etags[i])
             return sd_fail(st, SD_INVALID, "parts[%d] must be {\"n\": %d, \"etag\": \"...\"}", i, i + 1);
-    if ((rc = sd_txn(ctx, SD_TXN_NONE, upload_get, &u, st)))
+    if ((rc = sd_backup_upload_id(ctx, a->backup, &upload_id, fn, st)))
         goto cleanup;
-    if (!u.upload_id) {
+    if (!upload_id) {
         rc = sd_fail(st, SD_CONFLICT, "backup 'b_%" PRId64 "' has no upload", a->backup);
         goto cleanup;
     }
@@ -214,7 +199,7 @@ static int assemble_s3(sd_ctx *ctx, const commit_arg *a, sd_status *st)
         rc = sd_fail(st, SD_STORAGE_FAILED, "storage: %s", err.msg);
         goto cleanup;
     }
-    if (dp_s3_complete_upload(stg, a->b.file_name, u.upload_id, n, (char *const *)q->etags, &err)) {
+    if (dp_s3_complete_upload(stg, a->b.file_name, upload_id, n, (char *const *)q->etags, &err)) {
         dp_err ignore = {0};
         dp_storage_remove(stg, mkey, &ignore);
         rc = sd_fail(st, SD_VERIFY_FAILED, "completing the upload failed: %s", err.msg);
@@ -245,7 +230,7 @@ cleanup:
     }
     if (sha)
         dp_sink_free(sha);
-    free(u.upload_id);
+    free(upload_id);
     free(mjson);
     free(mkey);
     return rc ? -1 : 0;

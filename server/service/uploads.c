@@ -68,7 +68,19 @@ static int upload_get(sd_ctx *ctx, void *a_, sd_status *st)
 {
     upload_arg *a = a_;
     free(a->upload_id);
+    a->upload_id = NULL;
     return sd_store_backup_upload(ctx->db, a->backup, &a->upload_id, a->file_name, &a->found, &st->err);
+}
+
+int sd_backup_upload_id(sd_ctx *ctx, int64_t backup, char **upload_id, char file_name[256], sd_status *st)
+{
+    upload_arg a = {.backup = backup};
+    *upload_id = NULL;
+    if (sd_txn(ctx, SD_TXN_NONE, upload_get, &a, st))
+        return -1;
+    *upload_id = a.upload_id;
+    snprintf(file_name, 256, "%s", a.file_name);
+    return 0;
 }
 
 static int upload_set(sd_ctx *ctx, void *a_, sd_status *st)

@@ -45,6 +45,8 @@ int sd_backup_record_failure(sd_ctx *ctx, int64_t app, int64_t backup, const cha
 /* Inside a write transaction: fail (or lose) a job's current attempt: requeue while attempts remain, unless
  * permanent. Shared with the scheduler's lease expiry. */
 int sd_job_attempt_failed(sd_ctx *ctx, int64_t job, int64_t now, int permanent, int *requeued, sd_status *st);
+/* A backup's S3 multipart upload: *upload_id (malloc'd; NULL: none yet) and the backup's file name. */
+int sd_backup_upload_id(sd_ctx *ctx, int64_t backup, char **upload_id, char file_name[256], sd_status *st);
 /* Best effort: abort a failed or lost backup's S3 multipart upload. */
 void sd_backup_abort_upload(sd_ctx *ctx, int64_t backup);
 

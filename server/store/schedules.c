@@ -14,24 +14,31 @@ int sd_store_schedule_set(sd_db *db, int64_t app, const char *env, int64_t db_id
                 "isiss", app, env, db_id, cron, tz);
 }
 
+#define SCHEDULE_COLS "s.id, s.app_id, s.env, s.db_id, d.dkey, s.cron, s.tz, s.last_slot"
+
+static void schedule_rows(sd_schedule_list *out)
+{
+    for (int i = 0; i < out->n; i++) {
+        const sd_res *r = &out->res_;
+        out->v[i] = (sd_schedule_row){.id = sd_geti(r, i, 0),
+                                      .app = sd_geti(r, i, 1),
+                                      .env = sd_get(r, i, 2),
+                                      .db_id = sd_geti(r, i, 3),
+                                      .db_key = sd_get(r, i, 4),
+                                      .cron = sd_get(r, i, 5),
+                                      .tz = sd_get(r, i, 6),
+                                      .last_slot = sd_geti(r, i, 7)};
+    }
+}
+
 int sd_store_schedule_list(sd_db *db, int64_t app, sd_schedule_list *out, dp_err *err)
 {
     int rc;
     out->v = sd_rows(db, &out->res_, sizeof *out->v, &out->n, &rc, err,
-                     "SELECT s.id, s.env, s.db_id, d.dkey, s.cron, s.tz, s.last_slot FROM schedules s LEFT JOIN dbs d"
-                     " ON d.id = s.db_id WHERE s.app_id = ? ORDER BY s.env, s.db_id",
+                     "SELECT " SCHEDULE_COLS " FROM schedules s LEFT JOIN dbs d ON d.id = s.db_id WHERE s.app_id = ?"
+                     " ORDER BY s.env, s.db_id",
                      "i", app);
-    for (int i = 0; i < out->n; i++) {
-        const sd_res *r = &out->res_;
-        out->v[i] = (sd_schedule_row){.id = sd_geti(r, i, 0),
-                                      .app = app,
-                                      .env = sd_get(r, i, 1),
-                                      .db_id = sd_geti(r, i, 2),
-                                      .db_key = sd_get(r, i, 3),
-                                      .cron = sd_get(r, i, 4),
-                                      .tz = sd_get(r, i, 5),
-                                      .last_slot = sd_geti(r, i, 6)};
-    }
+    schedule_rows(out);
     return rc;
 }
 
@@ -39,18 +46,10 @@ int sd_store_schedule_due(sd_db *db, int64_t now_s, sd_schedule_list *out, dp_er
 {
     int rc;
     out->v = sd_rows(db, &out->res_, sizeof *out->v, &out->n, &rc, err,
-                     "SELECT id, app_id, env, db_id, cron, tz, last_slot FROM schedules WHERE next_slot <= ? ORDER BY id",
+                     "SELECT " SCHEDULE_COLS " FROM schedules s LEFT JOIN dbs d ON d.id = s.db_id"
+                     " WHERE s.next_slot <= ? ORDER BY s.id",
                      "i", now_s);
-    for (int i = 0; i < out->n; i++) {
-        const sd_res *r = &out->res_;
-        out->v[i] = (sd_schedule_row){.id = sd_geti(r, i, 0),
-                                      .app = sd_geti(r, i, 1),
-                                      .env = sd_get(r, i, 2),
-                                      .db_id = sd_geti(r, i, 3),
-                                      .cron = sd_get(r, i, 4),
-                                      .tz = sd_get(r, i, 5),
-                                      .last_slot = sd_geti(r, i, 6)};
-    }
+    schedule_rows(out);
     return rc;
 }
 

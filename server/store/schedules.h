@@ -13,7 +13,7 @@
 
 typedef struct sd_schedule_row {
     int64_t id, app, db_id, last_slot; /* db_id 0: the environment's schedule; slots in seconds */
-    const char *env, *db_key, *cron, *tz; /* db_key: NULL for an environment's schedule (sd_store_schedule_list) */
+    const char *env, *db_key, *cron, *tz; /* db_key: NULL for an environment's schedule */
 } sd_schedule_row;
 
 typedef struct sd_schedule_list {
