@@ -24,12 +24,15 @@
 #include <sys/syscall.h>
 
 static const char agent_help[] =
-    "usage: dumper agent --app-key KEY --api URL --database URL [options]\n"
+    "usage: dumper agent --api URL --database URL [options]   (the app key in DUMPER_APP_KEY)\n"
     "\n"
     "Runs the Dumper agent in the foreground: registers with dumperd, polls it, and runs the backups\n"
     "it schedules as separate `dumper job` processes. Stops on SIGINT/SIGTERM.\n"
     "\n"
-    "  -k, --app-key KEY          the app key (better: DUMPER_APP_KEY in the environment, not argv)\n"
+    "The app key comes from DUMPER_APP_KEY or --app-key-file, never from the command line (every\n"
+    "local user can read a process's arguments for as long as it runs).\n"
+    "\n"
+    "      --app-key-file FILE    read the app key from FILE (one line; e.g. 0600, or /dev/stdin)\n"
     "  -a, --api URL              dumperd base URL (default " DP_API_DEFAULT_BASE ", or DUMPER_API_BASE)\n"
     "  -d, --database URL         a database to back up (repeatable); passwords: prefer the environment\n"
     "      --key KEY              label of the preceding --database at dumperd\n"
@@ -47,9 +50,10 @@ static const char agent_help[] =
 
 int cmd_agent(int argc, char **argv)
 {
-    enum { O_KEY = 256, O_DUMPER, O_DEBUG, O_CA, O_INSECURE, O_PROXY };
+    enum { O_KEY = 256, O_DUMPER, O_DEBUG, O_CA, O_INSECURE, O_PROXY, O_KEYFILE };
     static const struct option opts[] = {
-        {"app-key", required_argument, 0, 'k'}, {"api", required_argument, 0, 'a'},
+        {"app-key", required_argument, 0, 'k'}, {"app-key-file", required_argument, 0, O_KEYFILE},
+        {"api", required_argument, 0, 'a'},
         {"database", required_argument, 0, 'd'}, {"key", required_argument, 0, O_KEY},
         {"format", required_argument, 0, 'f'},  {"custom-options", required_argument, 0, 'o'},
         {"environment", required_argument, 0, 'e'}, {"app-name", required_argument, 0, 'n'},
@@ -58,6 +62,8 @@ int cmd_agent(int argc, char **argv)
         {"insecure", no_argument, 0, O_INSECURE}, {"proxy", required_argument, 0, O_PROXY},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     dumper_agent_opts o = DUMPER_AGENT_OPTS_INIT;
+    char *key = NULL;            /* read from --app-key-file */
+    const char *keyfile = NULL;
     dumper_database dbs[DP_AGENT_MAX_DBS];
     size_t ndbs = 0;
     memset(dbs, 0, sizeof dbs);
@@ -68,7 +74,12 @@ int cmd_agent(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":k:a:d:f:o:e:n:l:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'k': o.app_key = optarg; break;
+        case 'k':
+            /* Not even masked: the key would sit in /proc/PID/cmdline from exec until dumper could
+             * overwrite it, for anyone polling the process table. */
+            return cli_usage_error("agent", "--app-key would put the key in the command line, where every local "
+                                            "user can read it: pass it in DUMPER_APP_KEY or with --app-key-file FILE");
+        case O_KEYFILE: keyfile = optarg; break;
         case 'a': o.api_base = optarg; break;
         case 'd':
             if (ndbs == DP_AGENT_MAX_DBS)
@@ -100,12 +111,21 @@ int cmd_agent(int argc, char **argv)
         default: return cli_usage_error("agent", "unknown option '%s'", argv[optind - 1]);
         }
     }
+    int rc = 0;
+    if (keyfile && (rc = cli_read_secret_file("agent", "app key", keyfile, &key)))
+        return rc;
+    if (key)
+        o.app_key = key;
     if (optind != argc)
-        return cli_usage_error("agent", "unexpected argument '%s'", argv[optind]);
-    if (!o.app_key || !*o.app_key)
-        return cli_usage_error("agent", "missing --app-key (or DUMPER_APP_KEY)");
-    if (!ndbs)
-        return cli_usage_error("agent", "missing --database");
+        rc = cli_usage_error("agent", "unexpected argument '%s'", argv[optind]);
+    else if (!o.app_key || !*o.app_key)
+        rc = cli_usage_error("agent", "missing the app key (DUMPER_APP_KEY or --app-key-file FILE)");
+    else if (!ndbs)
+        rc = cli_usage_error("agent", "missing --database");
+    if (rc) {
+        dp_free_secret(key);
+        return rc;
+    }
     o.databases = dbs;
     o.ndatabases = ndbs;
     char self[4096];
@@ -117,7 +137,9 @@ int cmd_agent(int argc, char **argv)
     const char *retry = getenv("DUMPER_AGENT_MAX_RETRY_MS"); /* tests shorten the backoff cap */
     if (retry)
         o.max_retry_ms = (unsigned)strtoul(retry, NULL, 10);
-    int rc = dumper_agent_start(&o);
+    rc = dumper_agent_start(&o); /* copies the options */
+    dp_free_secret(key);
+    key = NULL;
     if (rc) {
         fprintf(stderr, "dumper: agent not started: %s (see the log)\n", dumper_strerror(rc));
         return rc;
@@ -198,7 +220,6 @@ int cmd_job(int argc, char **argv)
             _exit(0);
     }
     close(0);
-    srand((unsigned)getpid() ^ (unsigned)time(NULL)); /* retry jitter only */
     int rc = dp_job_run(&spec, &err);
     if (rc)
         dp_error("job %s failed: %s", spec.job_id, err.msg);

@@ -27,6 +27,12 @@ static void print_manifest_json(const dp_manifest *m, const char *path)
     cJSON_AddStringToObject(o, "source_type", m->source_type ? m->source_type : "");
     cJSON_AddStringToObject(o, "created_at", created);
     cJSON_AddNumberToObject(o, "duration_ms", (double)m->duration_ms);
+    if (m->encryption) {
+        cJSON_AddStringToObject(o, "encryption", m->encryption);
+        cJSON *r = cJSON_AddArrayToObject(o, "recipients");
+        for (size_t i = 0; r && i < m->nrecipients; i++)
+            cJSON_AddItemToArray(r, cJSON_CreateString(m->recipients[i]));
+    }
     char *s = cJSON_PrintUnformatted(o);
     if (s)
         puts(s);
@@ -37,8 +43,9 @@ static void print_manifest_json(const dp_manifest *m, const char *path)
 static const char backup_help[] =
     "usage: dumper backup <database-url> --to <dir|s3://bucket/prefix> [options]\n"
     "\n"
-    "Streams a dump of the database through compression and SHA-256 into a new backup named\n"
-    "<name>-<UTC timestamp>.<format>.<compression>, with a <backup>.json manifest beside it.\n"
+    "Streams a dump of the database through compression[, age encryption] and SHA-256 into a new\n"
+    "backup named <name>-<UTC timestamp>.<format>.<compression>[.age], with a <backup>.json manifest\n"
+    "beside it.\n"
     "A backup appears under its final name only once complete and durable. Prints its path.\n"
     "\n"
     "  -t, --to LOCATION         backup directory (created if missing) or s3://bucket/prefix\n"
@@ -53,6 +60,11 @@ static const char backup_help[] =
     "      --max-size BYTES      fail if the stored backup would exceed BYTES\n"
     "      --limit-rate RATE     write to storage at most RATE bytes per second (K, M, G, T\n"
     "                            suffixes in powers of 1024, as curl: 500K, 10M)\n"
+    "  -r, --recipient AGE1...   encrypt (age, after compression) to this public key; repeatable. The\n"
+    "                            name gains .age and the manifest lists the recipients\n"
+    "      --recipients-file F   encrypt to every recipient in F (one per line, '#' comments)\n"
+    "      --password-file FILE  the database password (one line), when the URL has none; unlike a\n"
+    "                            password in the URL it never appears in a command line\n"
     "      --endpoint URL        S3 endpoint (default: AWS_ENDPOINT_URL, else AWS for the region)\n"
     "      --region REGION       S3 region (default: AWS_REGION, else us-east-1)\n"
     "      --path-style          S3 path-style addressing (default with a custom endpoint)\n"
@@ -72,7 +84,12 @@ int cmd_backup(int argc, char **argv)
         {"endpoint", required_argument, 0, 'E'}, {"region", required_argument, 0, 'R'},
         {"path-style", no_argument, 0, 'P'},    {"part-size", required_argument, 0, 'S'},
         {"parallel", required_argument, 0, 'N'}, {"virtual-host", no_argument, 0, 'V'},
-        {"limit-rate", required_argument, 0, 'L'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"limit-rate", required_argument, 0, 'L'}, {"password-file", required_argument, 0, 'W'},
+        {"recipient", required_argument, 0, 'r'}, {"recipients-file", required_argument, 0, 0x100},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    /* recipients are parsed after the options (nothing to free on a usage error) */
+    const char *rarg[argc];
+    int rfile[argc], nr = 0;
     dp_backup_req req;
     dp_storage_opts so = {0};
     memset(&req, 0, sizeof req);
@@ -80,9 +97,15 @@ int cmd_backup(int argc, char **argv)
     req.codec = DP_CODEC_ZSTD;
     int json = 0, c;
     char *end;
+    const char *pwfile = NULL;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":t:n:c:l:f:o:jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":t:n:c:l:f:o:r:jh", opts, NULL)) != -1) {
         switch (c) {
+        case 'r':
+        case 0x100:
+            rfile[nr] = c == 0x100;
+            rarg[nr++] = optarg;
+            break;
         case 't': req.storage = optarg; break;
         case 'n':
             /* a leading '.' would make a hidden file: never listed, looks like a partial */
@@ -141,6 +164,7 @@ int cmd_backup(int argc, char **argv)
             if (*end || so.parallel < 1 || so.parallel > 64)
                 return cli_usage_error("backup", "invalid --parallel '%s' (1..64)", optarg);
             break;
+        case 'W': pwfile = optarg; break;
         case 'h': fputs(backup_help, stdout); return 0;
         case ':': return cli_usage_error("backup", "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("backup", "unknown option '%s'", argv[optind - 1]);
@@ -156,9 +180,26 @@ int cmd_backup(int argc, char **argv)
         return cli_usage_error("backup", "invalid --level %d for gzip (1-9)", req.level);
     req.db_url = argv[optind];
     req.progress = cli_progress;
+    cli_keys keys = {0};
+    int rc = 0;
+    for (int i = 0; i < nr && !rc; i++)
+        rc = rfile[i] ? cli_keys_add_recipients_file(&keys, rarg[i]) : cli_keys_add_recipient(&keys, rarg[i]);
+    char *pw = NULL;
+    if (!rc && pwfile)
+        rc = cli_read_secret_file("backup", "password", pwfile, &pw);
+    if (rc) {
+        cli_keys_free(&keys);
+        return rc;
+    }
+    req.src.password = pw;
+    req.recipients = keys.recipients;
+    req.nrecipients = keys.nrecipients;
     dp_err err = {0};
     dp_backup_result res;
-    if (dp_backup_run(&req, &res, &err))
+    rc = dp_backup_run(&req, &res, &err);
+    dp_free_secret(pw);
+    cli_keys_free(&keys);
+    if (rc)
         return cli_fail(&err);
     if (json)
         print_manifest_json(&res.m, res.path);
@@ -193,8 +234,22 @@ static int sha256_opt(const char *cmd, const char *v, const char **out)
     return 0;
 }
 
+/* --identity files (else DUMPER_IDENTITY): 0 or the exit code, the error printed. */
+static int load_identities(cli_keys *k, const char **files, int n)
+{
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++)
+        rc = cli_keys_add_identity_file(k, files[i]);
+    if (!rc)
+        rc = cli_keys_identity_env(k);
+    if (rc)
+        cli_keys_free(k);
+    return rc;
+}
+
 static const char restore_help[] =
-    "usage: dumper restore <backup> <database-url> [--sha256 HEX] [--force] [--jobs N] [--rdb-file PATH]\n"
+    "usage: dumper restore <backup> <database-url> [--sha256 HEX] [--identity FILE] [--force] [--jobs N]\n"
+    "                      [--rdb-file PATH] [--password-file FILE]\n"
     "\n"
     "Verifies the backup's checksum, then restores it. SQLite: into a new database file (built\n"
     "beside the target and moved into place when complete). Redis: writes the RDB file to\n"
@@ -203,17 +258,26 @@ static const char restore_help[] =
     "existing database (psql, pg_restore or the mariadb client). Refuses a non-empty target\n"
     "unless --force.\n"
     "\n"
+    "A backup is data: the restore runs no command it holds (psql meta-commands, mariadb client\n"
+    "commands, SQLite ATTACH, VACUUM INTO or extensions are refused) and writes nothing but its\n"
+    "target. Its SQL still runs inside the target with the rights of the URL's user: restore as a\n"
+    "user that owns the target database only (dumper warns about a superuser or global grants).\n"
+    "\n"
     "A backup downloaded from dumperd has no manifest beside it: give the sha256 that the dashboard\n"
     "and dumperd's catalog show; format and compression then come from the file name (keep it).\n"
     "\n"
     "  -s, --sha256 HEX     the expected SHA-256 of the file (required without a manifest; checked\n"
     "                       against the manifest when there is one)\n"
+    "  -i, --identity FILE  an age identity file (repeatable) for an encrypted backup (.age); default:\n"
+    "                       the file DUMPER_IDENTITY names. Every chunk is authenticated before the\n"
+    "                       target is touched\n"
     "  -F, --force          replace or write into a non-empty target\n"
     "  -J, --jobs N         postgresql custom-format (--format dump) backups: restore with N parallel\n"
     "                       pg_restore jobs. The dump is first spooled, uncompressed, to a file in\n"
     "                       TMPDIR (needs that much free space), and the restore is not one\n"
     "                       transaction: a failure leaves a partly restored database\n"
     "      --rdb-file PATH  redis: where to write the restored RDB file\n"
+    "      --password-file FILE  the database password (one line), when the URL has none\n"
     "  -h, --help           this help\n";
 
 int cmd_restore(int argc, char **argv)
@@ -222,14 +286,17 @@ int cmd_restore(int argc, char **argv)
                                          {"jobs", required_argument, 0, 'J'},
                                          {"rdb-file", required_argument, 0, 'R'},
                                          {"sha256", required_argument, 0, 's'},
+                                         {"identity", required_argument, 0, 'i'},
+                                         {"password-file", required_argument, 0, 'W'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     dp_source_opts src = {0};
-    const char *sha256 = NULL;
-    int c;
+    const char *sha256 = NULL, *pwfile = NULL, *idarg[argc];
+    int c, ni = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":FJ:R:s:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":FJ:R:s:i:h", opts, NULL)) != -1) {
         switch (c) {
+        case 'i': idarg[ni++] = optarg; break;
         case 's':
             if (sha256_opt("restore", optarg, &sha256))
                 return DUMPER_EUSAGE;
@@ -244,6 +311,7 @@ int cmd_restore(int argc, char **argv)
             break;
         }
         case 'R': src.restore_file = optarg; break;
+        case 'W': pwfile = optarg; break;
         case 'h': fputs(restore_help, stdout); return 0;
         case ':': return cli_usage_error("restore", "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("restore", "unknown option '%s'", argv[optind - 1]);
@@ -251,14 +319,28 @@ int cmd_restore(int argc, char **argv)
     }
     if (argc - optind != 2)
         return cli_usage_error("restore", "expected <backup> and <database-url>");
+    cli_keys keys = {0};
+    int rc = load_identities(&keys, idarg, ni);
+    if (rc)
+        return rc;
+    char *pw = NULL;
+    if (pwfile && (rc = cli_read_secret_file("restore", "password", pwfile, &pw))) {
+        cli_keys_free(&keys);
+        return rc;
+    }
+    src.password = pw;
     dp_err err = {0};
     dp_storage *st = NULL;
     char *key = NULL;
-    int rc = open_backup(argv[optind], &st, &key, &err);
+    dp_backup_read_opts ro = {.sha256 = sha256, .identities = keys.identities, .nidentities = keys.nidentities,
+                              .progress = cli_progress};
+    rc = open_backup(argv[optind], &st, &key, &err);
     if (!rc)
-        rc = dp_backup_restore(st, key, sha256, argv[optind + 1], &src, cli_progress, NULL, &err);
+        rc = dp_backup_restore_opts(st, key, &ro, argv[optind + 1], &src, &err);
     dp_storage_close(st);
     free(key);
+    dp_free_secret(pw);
+    cli_keys_free(&keys);
     if (rc)
         return cli_fail(&err);
     fprintf(stderr, "restored %s\n", argv[optind]);
@@ -272,25 +354,31 @@ int cmd_restore(int argc, char **argv)
 }
 
 static const char verify_help[] =
-    "usage: dumper verify <backup> [--sha256 HEX] [--json]\n"
+    "usage: dumper verify <backup> [--sha256 HEX] [--identity FILE] [--json]\n"
     "\n"
     "Checks size and SHA-256 against the manifest and decompresses to the end. Exits 0 only when\n"
     "the backup is good (9 when corrupt or truncated). A backup downloaded from dumperd has no\n"
     "manifest: give the sha256 the dashboard shows (compression then comes from the file name).\n"
+    "An encrypted backup (.age) is checked without a key as stored (size, SHA-256, age header and\n"
+    "chunk framing); with an identity every chunk is also authenticated and decompressed.\n"
     "\n"
     "  -s, --sha256 HEX  the expected SHA-256 (required without a manifest; else checked against it)\n"
+    "  -i, --identity F  an age identity file (repeatable); default: the file DUMPER_IDENTITY names\n"
     "  -j, --json        print the manifest as JSON when good\n"
     "  -h, --help            this help\n";
 
 int cmd_verify(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"json", no_argument, 0, 'j'}, {"sha256", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int c, json = 0;
-    const char *sha256 = NULL;
+        {"json", no_argument, 0, 'j'},         {"sha256", required_argument, 0, 's'},
+        {"identity", required_argument, 0, 'i'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    int c, json = 0, ni = 0;
+    const char *sha256 = NULL, *idarg[argc];
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":js:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":js:i:h", opts, NULL)) != -1) {
         switch (c) {
+        case 'i': idarg[ni++] = optarg; break;
         case 'j': json = 1; break;
         case 's':
             if (sha256_opt("verify", optarg, &sha256))
@@ -303,21 +391,32 @@ int cmd_verify(int argc, char **argv)
     }
     if (argc - optind != 1)
         return cli_usage_error("verify", "expected one <backup>");
+    cli_keys keys = {0};
+    int rc = load_identities(&keys, idarg, ni);
+    if (rc)
+        return rc;
     dp_err err = {0};
     dp_storage *st = NULL;
     char *key = NULL;
     dp_manifest m;
-    int rc = open_backup(argv[optind], &st, &key, &err);
+    dp_backup_read_opts ro = {.sha256 = sha256, .identities = keys.identities, .nidentities = keys.nidentities,
+                              .progress = cli_progress};
+    rc = open_backup(argv[optind], &st, &key, &err);
     if (!rc)
-        rc = dp_backup_verify(st, key, sha256, &m, cli_progress, NULL, &err);
+        rc = dp_backup_verify_opts(st, key, &ro, &m, &err);
     dp_storage_close(st);
     free(key);
+    size_t nids = keys.nidentities;
+    cli_keys_free(&keys);
     if (rc)
         return cli_fail(&err);
     if (json)
         print_manifest_json(&m, argv[optind]);
     else
         printf("ok %s sha256:%s\n", argv[optind], m.sha256);
+    if (m.encryption && !nids)
+        fprintf(stderr, "dumper: note: encrypted backup checked as stored (size, sha256, age framing); "
+                        "with --identity every chunk is also authenticated and decompressed\n");
     dp_manifest_free(&m);
     return 0;
 }
@@ -325,7 +424,8 @@ int cmd_verify(int argc, char **argv)
 static const char list_help[] =
     "usage: dumper list <dir|s3://bucket/prefix> [--json]\n"
     "\n"
-    "Lists backups (objects with a valid manifest), newest first: created time, size, type, name.\n"
+    "Lists backups (objects with a valid manifest), newest first: created time, size, type (with\n"
+    "'+age' when encrypted), name.\n"
     "\n"
     "  -j, --json      one JSON object per line\n"
     "  -h, --help      this help\n";
@@ -363,7 +463,9 @@ int cmd_list(int argc, char **argv)
             char created[24], size[32];
             dp_stamp_rfc3339(items[i].created_ms, created);
             dp_human_size(items[i].size, size, sizeof size);
-            printf("%s  %10s  %-10s  %s\n", created, size, items[i].source_type, path ? path : items[i].name);
+            char type[64];
+            snprintf(type, sizeof type, "%s%s", items[i].source_type, items[i].encryption ? "+age" : "");
+            printf("%s  %10s  %-14s  %s\n", created, size, type, path ? path : items[i].name);
         }
         free(path);
     }

@@ -5,6 +5,7 @@
  * and docs/cli.md); the codes are libdumper's stable error codes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,14 +26,18 @@ static const char usage_text[] =
     "  restore <backup> <database-url>                      restore a backup (verifies it first)\n"
     "  verify <backup>                                      check a backup's integrity\n"
     "  list <dir|s3://bucket/prefix>                        list backups, newest first\n"
-    "  agent --app-key KEY --api URL --database URL         run the agent in the foreground\n"
+    "  keygen --out FILE                                    make an age identity for encrypted backups\n"
+    "  agent --api URL --database URL                       run the agent in the foreground (app key\n"
+    "                                                       in DUMPER_APP_KEY or --app-key-file)\n"
     "  version                                              print the version\n"
     "\n"
     "Database URLs:\n"
     "  sqlite:///abs/path.db  sqlite:rel/path.db  postgres://user@host:5432/db\n"
     "  mysql://user@host:3306/db  mariadb://...  redis://host:6379/0  mongodb://host:27017/db\n"
-    "  Passwords: put them in the URL only if nothing else works; prefer PGPASSWORD, MYSQL_PWD,\n"
-    "  REDISCLI_AUTH or DUMPER_DB_PASSWORD in the environment. They never reach argv or logs.\n"
+    "  Passwords: a password inside a URL argument is readable by every local user (ps,\n"
+    "  /proc/PID/cmdline) until dumper overwrites it as it starts, and stays in shell history.\n"
+    "  Give it with --password-file FILE or DUMPER_DB_PASSWORD instead (or PGPASSWORD, MYSQL_PWD,\n"
+    "  REDISCLI_AUTH): those never reach a command line. dumper never logs a password.\n"
     "\n"
     "Run 'dumper <command> --help' for a command's options.\n"
     "\n"
@@ -64,6 +69,43 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     fprintf(stderr, " (see 'dumper %s --help')\n", cmd);
     va_end(ap);
     return DUMPER_EUSAGE;
+}
+
+int cli_read_secret_file(const char *cmd, const char *what, const char *path, char **out)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        fprintf(stderr, "dumper %s: unable to read the %s file '%s': %s\n", cmd, what, path, strerror(e));
+        return e == ENOENT ? DUMPER_ENOENT : DUMPER_EIO;
+    }
+    char buf[4098]; /* 4096 bytes, one more to tell a longer file, the NUL */
+    ssize_t n = dp_read_full(fd, buf, sizeof buf - 1); /* also a pipe: --password-file /dev/stdin */
+    int e = errno;
+    close(fd);
+    if (n > 4096) {
+        dp_memzero(buf, sizeof buf);
+        return cli_usage_error(cmd, "the %s file '%s' is longer than 4096 bytes", what, path);
+    }
+    if (n < 0) {
+        fprintf(stderr, "dumper %s: unable to read the %s file '%s': %s\n", cmd, what, path, strerror(e));
+        return DUMPER_EIO;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = 0;
+    int bad = n == 0 || memchr(buf, 0, (size_t)n) || memchr(buf, '\n', (size_t)n);
+    if (!bad)
+        *out = strdup(buf);
+    dp_memzero(buf, sizeof buf);
+    if (bad)
+        return cli_usage_error(cmd, "the %s file '%s' must hold one non-empty line", what, path);
+    if (!*out) {
+        fprintf(stderr, "dumper %s: out of memory\n", cmd);
+        return DUMPER_ENOMEM;
+    }
+    return 0;
 }
 
 static int progress_tty = -1;
@@ -152,7 +194,7 @@ int main(int argc, char **argv)
         const char *name;
         cli_cmd_fn fn;
     } cmds[] = {{"backup", cmd_backup}, {"restore", cmd_restore}, {"verify", cmd_verify}, {"list", cmd_list},
-                 {"agent", cmd_agent}, {"job", cmd_job}};
+                 {"agent", cmd_agent}, {"job", cmd_job}, {"keygen", cmd_keygen}};
 
     if (argc < 2) {
         fputs(usage_text, stderr);

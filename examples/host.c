@@ -11,7 +11,9 @@
  * that the agent's job processes never show up there). Requests:
  *   GET /         -> "ok"
  *   GET /status   -> {"pid":..,"running":..,"role":"primary",...} (this process's agent)
- * It is also the fixture of the agent's end-to-end tests and of bench/agent_cost.sh.
+ * It is also the fixture of the agent's end-to-end tests and of bench/agent_cost.sh. It links the
+ * agent library alone (libdumper-agent: libcurl, cJSON, libc), as a host should: the engine runs in
+ * the `dumper` executable the agent spawns for jobs.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,7 +28,6 @@
 #include <unistd.h>
 
 #include "dumper.h"
-#include "core/preinit.h"
 
 static volatile sig_atomic_t stopping;
 static void on_term(int sig) { stopping = sig; }
@@ -66,8 +67,6 @@ static void serve(int lfd)
         close(c);
     }
 }
-
-DP_PREINIT_ENVIRONMENT
 
 int main(int argc, char **argv)
 {

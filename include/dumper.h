@@ -1,9 +1,13 @@
 /*
- * dumper.h - the public interface of libdumper.
+ * dumper.h - the public interface of libdumper: error codes, version, and the embedded agent.
  *
- * libdumper streams database dumps (source -> compression/checksum filters -> storage) and, in later
- * releases, runs the embedded Dumper agent. Everything here carries the dumper_ / DUMPER_ prefix; no
- * other symbol is exported from the shared library.
+ * Two libraries offer it. libdumper-agent (pkg-config dumper-agent) is what a host process should
+ * link: the agent thread, its protocol and HTTP client, URL parsing; it needs only libcurl, cJSON
+ * and libc, and backups never run in it: the agent spawns the `dumper` executable, which holds the
+ * engine (database sources, compression and checksum filters, storage). libdumper (pkg-config
+ * dumper) is the agent and the engine together, for programs that run backups in-process.
+ * Everything here carries the dumper_ / DUMPER_ prefix; no other symbol is exported from either
+ * shared library.
  *
  * Threading: every function here may be called from any thread unless its comment says otherwise.
  */

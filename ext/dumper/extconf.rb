@@ -1,6 +1,10 @@
 # extconf.rb - builds the dumper gem's native part at `gem install` time:
-#   dumper/dumper_ext.so  the Ruby extension (dumper_ext.c over libdumper's agent API)
-#   dumper/dumper         the helper executable the agent spawns for backup jobs (libdumper's CLI)
+#   dumper/dumper_ext.so  the Ruby extension: dumper_ext.c over the agent library alone
+#                         (lib/agent-sources.txt: agent thread, protocol, HTTP client, URL parser,
+#                         core), linked with libcurl and cJSON only, so every app process that
+#                         loads it maps no database client library
+#   dumper/dumper         the helper executable the agent spawns for backup jobs (libdumper's CLI:
+#                         the agent library and the engine, linked with every system library)
 # Both are built from libdumper's C sources carried in the gem (ext/dumper/libdumper/, copied there
 # by gem/build.sh; in a source checkout the repository root is used) and linked against Debian's
 # system libraries found through pkg-config. The helper is installed with `make install` into the
@@ -60,9 +64,12 @@ end
 %w[pthread.h spawn.h].each { |h| have_header(h) or abort "dumper: #{h} not found (a C toolchain: sudo apt-get install build-essential)" }
 have_func("pthread_atfork", "pthread.h") or abort "dumper: pthread_atfork is required"
 
+# The extension needs only these two; the helper needs them all.
+AGENT_PKG_DEPS = %w[libcurl libcjson].freeze
 mods = PKG_DEPS.keys.join(" ")
 pc_cflags = `pkg-config --cflags #{mods}`.strip
 pc_libs = `pkg-config --libs #{mods}`.strip
+agent_pc_libs = `pkg-config --libs #{AGENT_PKG_DEPS.join(' ')}`.strip
 
 version = "0.0.0"
 cm = File.join(root, "CMakeLists.txt")
@@ -72,18 +79,26 @@ File.write("generated/dp_version.h", "#ifndef DP_VERSION_H\n#define DP_VERSION_H
 
 lib_srcs = Dir[File.join(root, "lib", "**", "*.c")].sort
 cli_srcs = Dir[File.join(root, "cli", "*.c")].sort
-abort "dumper: libdumper sources not found under #{root}/lib" if lib_srcs.empty? || cli_srcs.empty?
+agent_list = File.join(root, "lib", "agent-sources.txt")
+abort "dumper: libdumper sources not found under #{root}/lib" if lib_srcs.empty? || cli_srcs.empty? || !File.file?(agent_list)
+# the same list lib/CMakeLists.txt reads
+agent_srcs = File.readlines(agent_list, chomp: true).reject { |l| l.start_with?("#") || l.strip.empty? }
+                 .map { |l| File.join(root, "lib", l.strip) }
+missing_srcs = agent_srcs - lib_srcs
+abort "dumper: #{agent_list} names missing files: #{missing_srcs.join(', ')}" unless missing_srcs.empty?
+engine_srcs = lib_srcs - agent_srcs
 
 obj_name = ->(src) { "dp_" + src.delete_prefix(root + "/").delete_suffix(".c").tr("/", "_") + ".o" }
-lib_objs = lib_srcs.map(&obj_name)
+agent_objs = agent_srcs.map(&obj_name)
+engine_objs = engine_srcs.map(&obj_name)
 cli_objs = cli_srcs.map(&obj_name)
 
 $INCFLAGS << " -I#{root}/include"
 $CFLAGS << " -std=gnu11 -fvisibility=hidden"
 $LDFLAGS << " -pthread"
-# libdumper is linked statically into the extension; its system libraries dynamically.
-$LOCAL_LIBS << " libdumper_gem.a #{pc_libs} -lm"
-$cleanfiles.concat(lib_objs + cli_objs + ["libdumper_gem.a", "dumper"])
+# The agent library is linked statically into the extension; libcurl and cJSON dynamically.
+$LOCAL_LIBS << " libdumper_agent_gem.a #{agent_pc_libs}"
+$cleanfiles.concat(agent_objs + engine_objs + cli_objs + ["libdumper_agent_gem.a", "libdumper_engine_gem.a", "dumper"])
 
 create_makefile("dumper/dumper_ext")
 
@@ -96,19 +111,22 @@ File.open("Makefile", "a") do |mf|
   mf.puts "# --- libdumper and the dumper helper (appended by extconf.rb) ---"
   mf.puts "DP_CFLAGS = #{dp_cflags}"
   mf.puts "DP_LIBS = #{pc_libs} -lm -pthread"
-  mf.puts "DP_LIB_OBJS = #{lib_objs.join(' ')}"
+  mf.puts "DP_AGENT_OBJS = #{agent_objs.join(' ')}"
+  mf.puts "DP_ENGINE_OBJS = #{engine_objs.join(' ')}"
   mf.puts "DP_CLI_OBJS = #{cli_objs.join(' ')}"
   (lib_srcs + cli_srcs).each do |src|
     mf.puts "#{obj_name.(src)}: #{src} generated/dp_version.h"
     mf.puts "\t$(ECHO) compiling #{src.delete_prefix(root + '/')}"
     mf.puts "\t$(Q) $(CC) $(DP_CFLAGS) -c #{src} -o $@"
   end
-  mf.puts "libdumper_gem.a: $(DP_LIB_OBJS)"
-  mf.puts "\t$(Q) rm -f $@ && ar rcs $@ $(DP_LIB_OBJS)"
-  mf.puts "$(DLLIB): libdumper_gem.a"
-  mf.puts "dumper: $(DP_CLI_OBJS) libdumper_gem.a"
+  mf.puts "libdumper_agent_gem.a: $(DP_AGENT_OBJS)"
+  mf.puts "\t$(Q) rm -f $@ && ar rcs $@ $(DP_AGENT_OBJS)"
+  mf.puts "libdumper_engine_gem.a: $(DP_ENGINE_OBJS)"
+  mf.puts "\t$(Q) rm -f $@ && ar rcs $@ $(DP_ENGINE_OBJS)"
+  mf.puts "$(DLLIB): libdumper_agent_gem.a"
+  mf.puts "dumper: $(DP_CLI_OBJS) libdumper_engine_gem.a libdumper_agent_gem.a"
   mf.puts "\t$(ECHO) linking the dumper helper"
-  mf.puts "\t$(Q) $(CC) -o $@ $(DP_CLI_OBJS) libdumper_gem.a $(DP_LIBS)"
+  mf.puts "\t$(Q) $(CC) -o $@ $(DP_CLI_OBJS) libdumper_engine_gem.a libdumper_agent_gem.a $(DP_LIBS)"
   mf.puts "all: dumper"
   mf.puts "install-so: install-dumper-helper"
   mf.puts "install-dumper-helper: dumper"

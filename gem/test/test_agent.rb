@@ -66,6 +66,42 @@ class TestAgent < Minitest::Test
     assert_equal "from_env", FakeNative.calls.first[:app_key]
   end
 
+  # Runs the block with Rails.logger writing to a string (the gem's log lines go there) and
+  # Config.rails_credentials answering creds; returns the log.
+  def with_rails_log(creds = nil)
+    require "logger"
+    require "stringio"
+    io = StringIO.new
+    # no Rails app in these tests: the Rails module (loaded by the generator's tests) may lack a logger
+    Rails.singleton_class.attr_accessor(:logger) unless Rails.respond_to?(:logger=)
+    old_logger = Rails.logger
+    Rails.logger = Logger.new(io)
+    Dumper::Config.singleton_class.alias_method(:real_rails_credentials, :rails_credentials)
+    Dumper::Config.define_singleton_method(:rails_credentials) { creds }
+    yield
+    io.string
+  ensure
+    Rails.logger = old_logger
+    Dumper::Config.singleton_class.alias_method(:rails_credentials, :real_rails_credentials)
+  end
+
+  def test_the_log_says_starting_and_where_the_key_came_from_never_the_key
+    log = with_rails_log { with_env(@env) { Dumper::Agent.start(app_key: "dk_secret_arg") } }
+    assert_match(/INFO -- : \[Dumper\] \[[^\]]+\] agent starting in puma process #{Process.pid} \(environment production, api default, app key from the app_key: argument; registration and its failures are logged to \S+dumper_agent\.log\); databases: /, log)
+    refute_match(/started/, log)
+    refute_match(/dk_secret/, log)
+  end
+
+  def test_credentials_beat_env_and_the_ignored_variable_is_named
+    log = with_rails_log({app_key: "dk_from_credentials"}) do
+      with_env(@env.merge("DUMPER_APP_KEY" => "dk_from_env")) { Dumper::Agent.start }
+    end
+    assert_equal "dk_from_credentials", FakeNative.calls.first[:app_key]
+    assert_match(/WARN -- : \[Dumper\] \[[^\]]+\] DUMPER_APP_KEY is set but ignored: the app key comes from credentials \(dumper\.app_key\), which comes first/, log)
+    assert_match(/app key from credentials \(dumper\.app_key\);/, log)
+    refute_match(/dk_from/, log)
+  end
+
   def test_no_key_no_start
     with_env(@env) { Dumper::Agent.start }
     assert_empty FakeNative.calls

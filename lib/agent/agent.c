@@ -3,25 +3,32 @@
  *
  * Design. All shared state (the current agent, its status snapshot) sits behind one mutex, g_mu,
  * which is only ever held for a few instructions, never across I/O. The thread is detached; it
- * sleeps on a condition variable (CLOCK_MONOTONIC) instead of sleep(), so dumper_agent_stop() wakes
- * it at once, and its HTTP client checks an atomic stop flag from curl's progress callback, so a
- * request in flight is aborted within milliseconds. The thread blocks every signal: the host's
- * handlers never run on it and no signal of ours reaches the host.
+ * sleeps in dp_sleep_ms() on a stop request (core/stop.h: a condition variable, no wake-ups in
+ * between), so dumper_agent_stop() wakes it at once, and its HTTP client checks the same stop every
+ * 100 ms while a request runs, so a request in flight is aborted within about 100 ms. The thread
+ * blocks every signal: the host's handlers never run on it and no signal of ours reaches the host.
  *
- * Fork safety. pthread_atfork: the prepare handler takes g_mu so no other thread holds it across
- * fork(); the parent releases it; the child re-initialises it and forgets the agent (the thread
+ * Fork safety. pthread_atfork: the prepare handler takes g_mu and the stop's lock so no other
+ * thread holds them across fork(); the parent releases them; the child re-initialises them and
+ * forgets the agent (the thread
  * does not exist there). The agent's memory and curl handle are deliberately leaked in the child:
  * freeing curl/OpenSSL state another thread may have been using at the time of fork() is not safe.
  *
  * Life cycle: NONE -> RUNNING (start) -> STOPPING (stop) -> NONE (thread exit). The thread also
  * ends by itself when the app key is refused (401): the status then says disabled.
+ *
+ * Logging of failures. A host may run for days against a wrong API base or a dead dumperd, so a
+ * failing exchange is logged at WARN once per kind of failure (the HTTP status of an answer, or the
+ * transport error: see fail_kind) and at DEBUG on every retry of the same kind; a new kind is a new
+ * WARN line, and the first success after failures is one INFO line. "agent starting" is the only
+ * line before the outcome of the first registration, which is "registered ... as primary/secondary"
+ * or the failure.
  */
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -33,9 +40,10 @@
 #include "agent/spawn.h"
 #include "core/dburl.h"
 #include "core/log.h"
+#include "core/stop.h"
 #include "core/util.h"
 #include "dp_version.h"
-#include "source/source.h"
+#include "http/http.h"
 
 enum { ST_NONE = 0, ST_RUNNING, ST_STOPPING };
 
@@ -52,13 +60,22 @@ typedef struct agent {
     char agent_id[DP_API_ID_MAX];
     int role;
     uint64_t rnd;
+    long last_status; /* of the last exchange: HTTP status (0: no answer) and CURLcode */
+    int last_curl;
 } agent;
+
+/* What went wrong in one exchange, coarsely: a retry that fails the same way is not logged again. */
+typedef struct fail_kind {
+    int rc;
+    long status;
+    int curl_code;
+} fail_kind;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_state = ST_NONE;
-static atomic_int g_stop;
+static dp_stop g_stop; /* not interruptible: the host's signals are not ours */
 static dumper_agent_status g_st; /* snapshot; guarded by g_mu */
 static struct agent *g_current;   /* the running agent's state (owned by its thread); guarded by g_mu */
 static struct agent *volatile g_forgotten; /* in a forked child: the parent's agent, deliberately kept (see top) */
@@ -74,15 +91,23 @@ static void init_cv(void)
     pthread_condattr_destroy(&ca);
 }
 
-static void atfork_prepare(void) { pthread_mutex_lock(&g_mu); }
-static void atfork_parent(void) { pthread_mutex_unlock(&g_mu); }
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&g_mu);
+    pthread_mutex_lock(&g_stop.mu);
+}
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&g_stop.mu);
+    pthread_mutex_unlock(&g_mu);
+}
 static void atfork_child(void)
 {
-    /* Only the forking thread exists here. Re-create the lock and forget the agent. */
+    /* Only the forking thread exists here. Re-create the locks and forget the agent. */
     pthread_mutex_init(&g_mu, NULL);
     init_cv();
+    dp_stop_init(&g_stop, 0);
     g_state = ST_NONE;
-    atomic_store(&g_stop, 0);
     memset(&g_st, 0, sizeof g_st);
     if (g_current)
         g_forgotten = g_current;
@@ -100,6 +125,7 @@ static void at_exit(void)
 static void once_init(void)
 {
     init_cv();
+    dp_stop_init(&g_stop, 0);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     (void)curl_global_init(CURL_GLOBAL_DEFAULT); /* thread-safe since libcurl 7.84 */
     atexit(at_exit);
@@ -116,23 +142,6 @@ static uint32_t next_rand(agent *a)
     x ^= x >> 27;
     a->rnd = x;
     return (uint32_t)((x * 0x2545F4914F6CDD1DULL) >> 32);
-}
-
-/* Sleep up to ms, waking at once on stop. Returns 1 when stopping. */
-static int wait_ms(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t ns = (int64_t)ts.tv_nsec + (ms % 1000) * 1000000;
-    ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
-    ts.tv_nsec = (long)(ns % 1000000000);
-    pthread_mutex_lock(&g_mu);
-    while (!atomic_load(&g_stop)) {
-        if (pthread_cond_timedwait(&g_cv, &g_mu, &ts) == ETIMEDOUT)
-            break;
-    }
-    pthread_mutex_unlock(&g_mu);
-    return atomic_load(&g_stop);
 }
 
 static void set_status(agent *a, int rc)
@@ -173,20 +182,28 @@ static void agent_free(agent *a)
     free(a);
 }
 
-/* One JSON exchange with the API. Returns 0 with *status and body set, or a transport error. */
-static int api_call(agent *a, const char *path, const char *json, long *status, dp_buf *body, dp_err *err)
-{
-    dp_http_req r = {.method = "POST", .path = path, .json = json};
-    return dp_client_do(a->client, &r, status, body, err);
-}
-
 /* Map a non-200 answer to an error code and one log-friendly message. */
-static int http_error(const char *what, long status, const dp_buf *body, dp_err *err)
+static int http_error(const agent *a, const char *what, long status, const dp_buf *body, dp_err *err)
 {
     char msg[256];
     dp_proto_error_message(body->data, body->len, msg, sizeof msg);
     int code = status == 401 ? DUMPER_EAUTH : status == 404 ? DUMPER_ENOENT : status >= 500 ? DUMPER_ECONNECT : DUMPER_EPROTO;
-    return dp_err_set(err, code, "%s refused by the control plane: HTTP %ld%s%s", what, status, msg[0] ? ": " : "", msg);
+    return dp_err_set(err, code, "%s at %s failed: HTTP %ld%s%s", what, a->api_base, status,
+                      msg[0] ? ": " : "", msg);
+}
+
+/* What to check, for failures dumperd itself never causes: an answer that is not its agent API (a
+ * wrong API base, another server on that port) or TLS trouble. "" when none applies. */
+static const char *failure_hint(const agent *a, int rc)
+{
+    long s = a->last_status;
+    if (s == 404 || s == 405 || s == 501 || (s >= 200 && s < 300 && rc == DUMPER_EPROTO))
+        return " (this is not dumperd's agent API: check the API base URL)";
+    if (a->last_curl == CURLE_PEER_FAILED_VERIFICATION)
+        return " (the server's TLS certificate is not trusted: check the API base URL or give the agent a CA file)";
+    if (a->last_curl == CURLE_SSL_CONNECT_ERROR)
+        return " (TLS handshake failed: is the server at the API base URL an https server?)";
+    return "";
 }
 
 /* ---- register / poll / job ---- */
@@ -199,14 +216,15 @@ static int do_register(agent *a, int64_t *interval_ms, dp_err *err)
     char *json = dp_proto_register_json(&req);
     if (!json)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-    dp_buf body = {0};
-    long status = 0;
-    int rc = api_call(a, DP_API_PREFIX "/agents/register", json, &status, &body, err);
+    dp_http_resp ans = {0};
+    int rc = dp_client_post(a->client, NULL, DP_API_PREFIX "/agents/register", json, &ans, err);
     free(json);
-    if (!rc && status != 200)
-        rc = http_error("registration", status, &body, err);
+    a->last_status = ans.status;
+    a->last_curl = ans.curl_code;
+    if (!rc && ans.status != 200)
+        rc = http_error(a, "registration", ans.status, &ans.body, err);
     dp_register_resp resp;
-    if (!rc && !(rc = dp_proto_parse_register(body.data, body.len, a->ndbs, &resp, err))) {
+    if (!rc && !(rc = dp_proto_parse_register(ans.body.data, ans.body.len, a->ndbs, &resp, err))) {
         memcpy(a->agent_id, resp.agent_id, sizeof a->agent_id);
         a->role = resp.role;
         a->limits = resp.limits;
@@ -215,7 +233,7 @@ static int do_register(agent *a, int64_t *interval_ms, dp_err *err)
         *interval_ms = resp.interval_ms;
         dp_register_resp_free(&resp);
     }
-    dp_buf_free(&body);
+    dp_http_resp_free(&ans);
     return rc;
 }
 
@@ -267,14 +285,15 @@ static int do_poll(agent *a, int64_t *interval_ms, dp_err *err)
     char *json = dp_asprintf("{\"agent_id\":\"%s\"}", a->agent_id); /* id validated: no escaping needed */
     if (!json)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-    dp_buf body = {0};
-    long status = 0;
-    int rc = api_call(a, DP_API_PREFIX "/agents/poll", json, &status, &body, err);
+    dp_http_resp ans = {0};
+    int rc = dp_client_post(a->client, NULL, DP_API_PREFIX "/agents/poll", json, &ans, err);
     free(json);
-    if (!rc && status != 200)
-        rc = http_error("poll", status, &body, err);
+    a->last_status = ans.status;
+    a->last_curl = ans.curl_code;
+    if (!rc && ans.status != 200)
+        rc = http_error(a, "poll", ans.status, &ans.body, err);
     dp_poll_resp p;
-    if (!rc && !(rc = dp_proto_parse_poll(body.data, body.len, &p, err))) {
+    if (!rc && !(rc = dp_proto_parse_poll(ans.body.data, ans.body.len, &p, err))) {
         if (p.role != a->role)
             dp_info("role changed: now %s", p.role == DP_ROLE_PRIMARY ? "primary" : "secondary");
         a->role = p.role;
@@ -286,7 +305,7 @@ static int do_poll(agent *a, int64_t *interval_ms, dp_err *err)
             run_job(a, &p.job);
         }
     }
-    dp_buf_free(&body);
+    dp_http_resp_free(&ans);
     return rc;
 }
 
@@ -297,24 +316,26 @@ static void *agent_main(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     dp_client_opts co = {.api_base = a->api_base, .app_key = a->app_key, .ca_file = a->ca_file, .proxy = a->proxy,
-                         .insecure = a->insecure, .abort_flag = &g_stop,
+                         .insecure = a->insecure, .stop = &g_stop,
                          /* no idle connection across sleeps: between polls the host holds no socket
                           * of ours (and every poll pays a full connect, as at production intervals) */
                          .no_keepalive = 1};
     a->client = dp_client_new(&co);
     if (!a->client)
         dp_error("agent: unable to initialise libcurl; agent stopped");
-    dp_info("agent started (dumper %s, api %s, environment %s, %zu database%s)", DP_VERSION_STRING, a->api_base,
+    dp_info("agent starting (dumper %s, api %s, environment %s, %zu database%s)", DP_VERSION_STRING, a->api_base,
             a->environment, a->ndbs, a->ndbs == 1 ? "" : "s");
     unsigned failures = 0;
+    fail_kind last = {0};
     int registered = 0, disabled = 0;
-    while (a->client && !atomic_load(&g_stop)) {
+    while (a->client && !dp_stop_requested(&g_stop)) {
         dp_err err = {0};
         int64_t interval = 0;
         int rc = registered ? do_poll(a, &interval, &err) : do_register(a, &interval, &err);
-        if (atomic_load(&g_stop))
+        if (dp_stop_requested(&g_stop))
             break;
-        if (rc == DUMPER_EAUTH) {
+        /* DUMPER_EAUTH is also an untrusted TLS certificate: only the key's refusal stops the agent */
+        if (rc == DUMPER_EAUTH && a->last_status == 401) {
             dp_error("the control plane at %s refused the app key (HTTP 401): agent stopped; check the app key",
                      a->api_base);
             disabled = 1;
@@ -329,15 +350,25 @@ static void *agent_main(void *arg)
         }
         if (rc) {
             uint64_t d = dp_backoff_ms(failures, 1000, a->max_retry_ms, next_rand(a));
-            /* the first failure of a streak is a warning, the rest are debug: no log flood */
-            dp_log(failures ? DP_LOG_DEBUG : DP_LOG_WARN, "%s; retrying in %.1f s", err.msg, (double)d / 1000.0);
+            fail_kind k = {.rc = rc, .status = a->last_status, .curl_code = a->last_curl};
+            if (failures && k.rc == last.rc && k.status == last.status && k.curl_code == last.curl_code)
+                dp_debug("%s; retrying in %.1f s (attempt %u)", err.msg, (double)d / 1000.0, failures + 2);
+            else
+                dp_warn("%s%s; retrying in %.1f s, then with backoff up to %.0f s (logged again when the failure "
+                        "changes)",
+                        err.msg, failure_hint(a, rc), (double)d / 1000.0, (double)a->max_retry_ms / 1000.0);
+            last = k;
             failures++;
             set_status(a, rc);
-            if (wait_ms((int64_t)d))
+            if (dp_sleep_ms((int64_t)d, &g_stop))
                 break;
             continue;
         }
-        if (!registered)
+        if (!registered && failures)
+            dp_info("registered with %s as agent %s (%s) after %u failed attempt%s, next poll in %.1f s", a->api_base,
+                    a->agent_id, a->role == DP_ROLE_PRIMARY ? "primary" : "secondary", failures,
+                    failures == 1 ? "" : "s", (double)interval / 1000.0);
+        else if (!registered)
             dp_info("registered with %s as agent %s (%s), next poll in %.1f s", a->api_base, a->agent_id,
                     a->role == DP_ROLE_PRIMARY ? "primary" : "secondary", (double)interval / 1000.0);
         else if (failures)
@@ -345,7 +376,7 @@ static void *agent_main(void *arg)
         registered = 1;
         failures = 0;
         set_status(a, 0);
-        if (wait_ms(interval))
+        if (dp_sleep_ms(interval, &g_stop))
             break;
     }
     dp_info("agent stopped");
@@ -471,9 +502,12 @@ static int validate(const agent *a, const dumper_agent_opts *in)
             dp_error("agent not started: database %zu: %s", i + 1, e.msg);
             return DUMPER_EUSAGE;
         }
-        const dp_source_driver *drv = dp_source_for(u.type);
+        /* the scheme table of the URL parser is the list of databases the engine backs up (the
+         * `dumper` executable checks its drivers against it: test_agent_proto); no driver is
+         * loaded into the host for this check */
+        int known = (unsigned)u.type < DP_DB__COUNT;
         dp_dburl_free(&u);
-        if (!drv) {
+        if (!known) {
             dp_error("agent not started: database %zu: no driver for this type", i + 1);
             return DUMPER_EUSAGE;
         }
@@ -539,7 +573,7 @@ int dumper_agent_start(const dumper_agent_opts *opts)
         agent_free(a);
         return DUMPER_EBUSY;
     }
-    atomic_store(&g_stop, 0);
+    dp_stop_clear(&g_stop);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -577,8 +611,7 @@ int dumper_agent_stop(void)
     }
     g_state = ST_STOPPING;
     g_st.role = DUMPER_AGENT_STOPPING;
-    atomic_store(&g_stop, 1);
-    pthread_cond_broadcast(&g_cv);
+    dp_stop_request(&g_stop);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_sec += 1;

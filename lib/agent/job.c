@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/resource.h>
 
 #include "agent/client.h"
 #include "core/dburl.h"
@@ -14,16 +14,9 @@
 #include "io/filter.h"
 #include "io/pipeline.h"
 #include "job/backup.h"
+#include "storage/s3_upload.h"
 
 _Static_assert(DP_JOB_LIMIT_RATE_MAX == DP_RATE_MAX, "the job spec's limit_rate bound is the pipeline's");
-
-uint64_t dp_job_part_size(uint64_t n, uint64_t initial, uint64_t max)
-{
-    uint64_t s = initial ? initial : DP_JOB_PART_SIZE;
-    for (uint64_t k = 250; k < n && s < max; k += 250)
-        s *= 2;
-    return max && s > max ? max : s;
-}
 
 typedef struct job_ctx {
     const dp_job_spec *spec;
@@ -32,70 +25,39 @@ typedef struct job_ctx {
     char *part_url; /* template with "{n}" */
     int s3;
     uint64_t max_part_size, max_parts;
+    const dp_manifest *m; /* the finished stream's, set before the upload is committed */
+    int nparts;           /* parts committed */
 } job_ctx;
 
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && !dp_interrupted)
-        ;
-}
-
-static int retryable(long status) { return status == 408 || status == 429 || status >= 500; }
-
-/* POST json to path with retries on network errors and 5xx. *out gets the 200 body parsed. */
-static int api_json(job_ctx *j, const char *what, const char *path, cJSON *body, cJSON **out, dp_err *err)
+/* POST json to path (on h: a worker's handle; NULL: the client's), with the client's retries on
+ * network errors and 5xx. *out gets the 200 body parsed. */
+static int api_json(job_ctx *j, dp_http *h, const char *what, const char *path, cJSON *body, cJSON **out, dp_err *err)
 {
     char *json = cJSON_PrintUnformatted(body);
     if (!json)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-    dp_buf resp = {0};
-    int rc = 0;
-    for (int attempt = 0;; attempt++) {
-        dp_err e = {0};
-        long status = 0;
-        dp_http_req r = {.method = "POST", .path = path, .json = json};
-        rc = dp_client_do(j->client, &r, &status, &resp, &e);
-        if (!rc && status == 200) {
-            *out = cJSON_ParseWithLength(resp.data, resp.len);
-            if (!cJSON_IsObject(*out)) {
-                cJSON_Delete(*out);
-                *out = NULL;
-                rc = dp_err_set(err, DUMPER_EPROTO, "%s: the control plane sent an invalid answer", what);
-            }
-            break;
+    dp_http_resp resp = {0};
+    int rc = dp_client_post(j->client, h, path, json, &resp, err);
+    if (!rc && resp.status == 200) {
+        *out = cJSON_ParseWithLength(resp.body.data, resp.body.len);
+        if (!cJSON_IsObject(*out)) {
+            cJSON_Delete(*out);
+            *out = NULL;
+            rc = dp_err_set(err, DUMPER_EPROTO, "%s: the control plane sent an invalid answer", what);
         }
-        int again = rc ? rc != DUMPER_EINTR : retryable(status);
-        if (!rc) {
-            char msg[256];
-            dp_proto_error_message(resp.data, resp.len, msg, sizeof msg);
-            int code = status == 401 ? DUMPER_EAUTH : status == 413 ? DUMPER_ETOOLARGE : DUMPER_EPROTO;
-            e.code = 0;
-            dp_err_set(&e, code, "%s refused by the control plane: HTTP %ld%s%s", what, status, msg[0] ? ": " : "", msg);
-            rc = code;
-        }
-        if (!again || attempt + 1 >= DP_JOB_PART_ATTEMPTS || dp_interrupted) {
-            *err = e;
-            break;
-        }
-        dp_warn("%s; retrying", e.msg);
-        sleep_ms((int64_t)dp_backoff_ms((unsigned)attempt, 1000, 30000, (uint32_t)rand()));
+    } else if (!rc) {
+        char msg[256];
+        dp_proto_error_message(resp.body.data, resp.body.len, msg, sizeof msg);
+        int code = resp.status == 401 ? DUMPER_EAUTH : resp.status == 413 ? DUMPER_ETOOLARGE : DUMPER_EPROTO;
+        rc = dp_err_set(err, code, "%s refused by the control plane: HTTP %ld%s%s", what, resp.status,
+                        msg[0] ? ": " : "", msg);
     }
-    dp_buf_free(&resp);
+    dp_http_resp_free(&resp);
     free(json);
     return rc;
 }
 
-/* ---- upload sink: numbered parts, one part buffered ---- */
-
-typedef struct part_sink {
-    dp_sink base;
-    job_ctx *j;
-    dp_buf part;
-    uint64_t n;         /* parts uploaded */
-    uint64_t cur_size;  /* size of the part being filled */
-    cJSON *etags;       /* S3: [{"n":..,"size":..,"etag":..}] */
-} part_sink;
+/* ---- the upload: dp_s3_upload's callbacks ---- */
 
 static char *part_url_for(const char *tmpl, uint64_t n)
 {
@@ -105,13 +67,13 @@ static char *part_url_for(const char *tmpl, uint64_t n)
     return dp_asprintf("%.*s%llu%s", (int)(p - tmpl), tmpl, (unsigned long long)n, p + 3);
 }
 
-static int presign(job_ctx *j, uint64_t n, char **url, dp_err *err)
+/* S3: a fresh presigned URL for part n, asked for on the calling worker's handle. */
+static int presign(job_ctx *j, dp_http *h, int n, char **url, dp_err *err)
 {
-    char *path = j->part_url ? part_url_for(j->part_url, n)
-                             : dp_asprintf(DP_API_PREFIX "/backups/%s/parts/%llu/presign", j->backup_id,
-                                           (unsigned long long)n);
+    char *path = j->part_url ? part_url_for(j->part_url, (uint64_t)n)
+                             : dp_asprintf(DP_API_PREFIX "/backups/%s/parts/%d/presign", j->backup_id, n);
     cJSON *body = cJSON_CreateObject(), *out = NULL;
-    int rc = path && body ? api_json(j, "presigning a part", path, body, &out, err)
+    int rc = path && body ? api_json(j, h, "presigning a part", path, body, &out, err)
                           : dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(out, "url");
     if (!rc && !(cJSON_IsString(u) && (strncmp(u->valuestring, "http://", 7) == 0 ||
@@ -125,112 +87,90 @@ static int presign(job_ctx *j, uint64_t n, char **url, dp_err *err)
     return rc;
 }
 
-static int upload_part(part_sink *ps, dp_err *err)
+static int job_part(void *ctx, dp_http *h, int n, const void *data, size_t len, const char *md5, char **url,
+                    struct curl_slist **hdrs, dp_err *err)
 {
-    job_ctx *j = ps->j;
-    uint64_t n = ps->n + 1;
-    if (j->max_parts && n > j->max_parts)
-        return dp_err_set(err, DUMPER_ETOOLARGE, "backup needs more than %llu parts", (unsigned long long)j->max_parts);
-    char sha[65], hdr[96];
-    dp_sha256_hex(ps->part.data ? ps->part.data : "", ps->part.len, sha);
-    snprintf(hdr, sizeof hdr, "X-Dumper-Part-Sha256: %s", sha);
-    char etag[256] = "";
+    job_ctx *j = ctx;
+    if (j->s3)
+        return presign(j, h, n, url, err); /* a storage URL: no app key, no other header */
+    char *path = part_url_for(j->part_url, (uint64_t)n);
+    *url = path ? dp_client_url(j->client, path) : NULL;
+    free(path);
+    if (!*url || dp_client_headers(j->client, *url, "application/octet-stream", hdrs))
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    char sha[65], line[96];
+    dp_sha256_hex(data, len, sha);
+    snprintf(line, sizeof line, "X-Dumper-Part-Sha256: %s", sha);
+    struct curl_slist *t = curl_slist_append(*hdrs, line);
+    if (!t)
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    *hdrs = t;
+    return 0;
+}
+
+static int job_part_error(void *ctx, int n, long status, const char *body, size_t len, dp_err *err)
+{
+    job_ctx *j = ctx;
+    char what[48];
+    snprintf(what, sizeof what, "upload of part %d", n);
+    if (j->s3) /* the storage's own error document */
+        return dp_s3_error_from_response(status, body, len, what, err);
+    char msg[256];
+    dp_proto_error_message(body, len, msg, sizeof msg);
+    int rc = status == 413 ? DUMPER_ETOOLARGE : status == 401 || status == 403 ? DUMPER_EAUTH : DUMPER_ESTORAGE;
+    return dp_err_set(err, rc, "%s refused: HTTP %ld%s%s", what, status, msg[0] ? ": " : "", msg);
+}
+
+/* The upload's completion is the backup's commit at dumperd. */
+static int job_complete(void *ctx, int nparts, char *const *etags, const uint64_t *sizes, uint64_t total,
+                        dp_err *err)
+{
+    job_ctx *j = ctx;
+    const dp_manifest *m = j->m;
+    char *path = dp_asprintf(DP_API_PREFIX "/backups/%s/commit", j->backup_id);
+    cJSON *body = cJSON_CreateObject(), *out = NULL, *parts = NULL;
     int rc = 0;
-    for (int attempt = 0;; attempt++) {
-        dp_err e = {0};
-        char *url = NULL;
-        if (j->s3)
-            rc = presign(j, n, &url, &e);
-        else if (!(url = part_url_for(j->part_url, n)))
-            rc = dp_err_set(&e, DUMPER_ENOMEM, "out of memory");
-        long status = 0;
-        dp_buf resp = {0};
-        if (!rc) {
-            /* a part of 64 MiB at a slow 1 MiB/s still fits; a stalled transfer is cut by the low-speed limit */
-            dp_http_req r = {.method = "PUT", .path = url, .raw = ps->part.data ? ps->part.data : "",
-                             .rawlen = ps->part.len, .extra_header = j->s3 ? NULL : hdr, .timeout_ms = 600000,
-                             .etag = etag, .etag_len = sizeof etag};
-            rc = dp_client_do(j->client, &r, &status, &resp, &e);
-        }
-        free(url);
-        int again = rc ? (rc != DUMPER_EINTR && rc != DUMPER_ENOMEM) : retryable(status);
-        if (!rc && status >= 200 && status < 300) {
-            dp_buf_free(&resp);
-            break;
-        }
-        if (!rc) {
-            char msg[256];
-            dp_proto_error_message(resp.data, resp.len, msg, sizeof msg);
-            rc = status == 413 ? DUMPER_ETOOLARGE : status == 401 || status == 403 ? DUMPER_EAUTH : DUMPER_ESTORAGE;
-            dp_err_set(&e, rc, "upload of part %llu refused: HTTP %ld%s%s", (unsigned long long)n, status,
-                       msg[0] ? ": " : "", msg);
-        }
-        dp_buf_free(&resp);
-        if (!again || attempt + 1 >= DP_JOB_PART_ATTEMPTS || dp_interrupted) {
-            *err = e;
-            return rc;
-        }
-        dp_warn("%s; retrying part %llu", e.msg, (unsigned long long)n);
-        rc = 0;
-        sleep_ms((int64_t)dp_backoff_ms((unsigned)attempt, 1000, 30000, (uint32_t)rand()));
+    if (!path || !body || !cJSON_AddNumberToObject(body, "size", (double)m->size) ||
+        !cJSON_AddStringToObject(body, "sha256", m->sha256) ||
+        !cJSON_AddNumberToObject(body, "duration_ms", (double)m->duration_ms) ||
+        !cJSON_AddNumberToObject(body, "raw_size", (double)m->raw_size) ||
+        !cJSON_AddStringToObject(body, "source_type", m->source_type) ||
+        !cJSON_AddStringToObject(body, "database", m->database)) {
+        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        goto cleanup;
     }
     if (j->s3) {
-        cJSON *o = cJSON_CreateObject();
-        if (!o || !cJSON_AddItemToArray(ps->etags, o) || !cJSON_AddNumberToObject(o, "n", (double)n) ||
-            !cJSON_AddNumberToObject(o, "size", (double)ps->part.len) || !cJSON_AddStringToObject(o, "etag", etag))
-            return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-    }
-    dp_debug("part %llu uploaded (%zu bytes)", (unsigned long long)n, ps->part.len);
-    ps->n = n;
-    dp_buf_reset(&ps->part);
-    ps->cur_size = dp_job_part_size(n + 1, DP_JOB_PART_SIZE, j->max_part_size);
-    return 0;
-}
-
-static int part_write(dp_sink *s, const void *p, size_t len, dp_err *err)
-{
-    part_sink *ps = (part_sink *)s;
-    const char *c = p;
-    if (ps->part.cap < ps->cur_size + 1) {
-        /* exactly one part (+ the NUL dp_buf keeps), not the next power of two */
-        char *d = realloc(ps->part.data, (size_t)ps->cur_size + 1);
-        if (!d)
-            return dp_err_set(err, DUMPER_ENOMEM, "out of memory buffering a part");
-        ps->part.data = d;
-        ps->part.cap = (size_t)ps->cur_size + 1;
-    }
-    while (len) {
-        size_t room = (size_t)(ps->cur_size - ps->part.len);
-        size_t k = len < room ? len : room;
-        if (dp_buf_append(&ps->part, c, k) < 0)
-            return dp_err_set(err, DUMPER_ENOMEM, "out of memory buffering a part");
-        c += k;
-        len -= k;
-        if (ps->part.len >= ps->cur_size) {
-            int rc = upload_part(ps, err);
-            if (rc)
-                return rc;
+        if (!(parts = cJSON_AddArrayToObject(body, "parts"))) {
+            rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+            goto cleanup;
         }
+        for (int i = 0; i < nparts; i++) {
+            cJSON *o = cJSON_CreateObject();
+            if (!o || !cJSON_AddItemToArray(parts, o) || !cJSON_AddNumberToObject(o, "n", i + 1) ||
+                !cJSON_AddNumberToObject(o, "size", (double)sizes[i]) || !cJSON_AddStringToObject(o, "etag", etags[i])) {
+                rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+                goto cleanup;
+            }
+        }
+    } else if (!cJSON_AddNumberToObject(body, "parts", nparts)) {
+        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        goto cleanup;
     }
-    return 0;
+    if ((rc = api_json(j, NULL, "backup commit", path, body, &out, err)))
+        goto cleanup;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(out, "status");
+    if (!cJSON_IsString(st) || strcmp(st->valuestring, "good") != 0)
+        rc = dp_err_set(err, DUMPER_EPROTO, "backup commit: the control plane did not mark the backup good");
+    else
+        j->nparts = nparts;
+cleanup:
+    cJSON_Delete(out);
+    cJSON_Delete(body);
+    free(path);
+    return rc;
 }
 
-static int part_end(dp_sink *s, dp_err *err)
-{
-    part_sink *ps = (part_sink *)s;
-    if (ps->part.len || ps->n == 0)
-        return upload_part(ps, err);
-    return 0;
-}
-
-static void part_destroy(dp_sink *s)
-{
-    part_sink *ps = (part_sink *)s;
-    dp_buf_free(&ps->part);
-    cJSON_Delete(ps->etags);
-}
-
-static const dp_sink_ops part_ops = {.name = "upload", .write = part_write, .end = part_end, .destroy = part_destroy};
+static const dp_s3_upload_ops upload_ops = {.part = job_part, .part_error = job_part_error, .complete = job_complete};
 
 /* ---- the job ---- */
 
@@ -240,7 +180,7 @@ static void report_fail(job_ctx *j, int code, const char *msg)
     cJSON *body = cJSON_CreateObject(), *out = NULL;
     dp_err e = {0};
     if (path && body && cJSON_AddStringToObject(body, "code", dp_proto_fail_code(code)) &&
-        cJSON_AddStringToObject(body, "message", msg) && !api_json(j, "reporting the failure", path, body, &out, &e))
+        cJSON_AddStringToObject(body, "message", msg) && !api_json(j, NULL, "reporting the failure", path, body, &out, &e))
         dp_info("backup %s reported as failed (%s)", j->backup_id, dp_proto_fail_code(code));
     else
         dp_error("unable to report the failure of backup %s: %s", j->backup_id, e.msg[0] ? e.msg : "out of memory");
@@ -262,7 +202,7 @@ static int prepare(job_ctx *j, const char *format, dp_codec codec, uint64_t *max
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
         goto cleanup;
     }
-    if ((rc = api_json(j, "backup prepare", DP_API_PREFIX "/backups/prepare", body, &out, err)))
+    if ((rc = api_json(j, NULL, "backup prepare", DP_API_PREFIX "/backups/prepare", body, &out, err)))
         goto cleanup;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(out, "backup_id");
     const cJSON *up = cJSON_GetObjectItemCaseSensitive(out, "upload");
@@ -311,48 +251,20 @@ cleanup:
     return rc;
 }
 
-static int commit(job_ctx *j, const dp_manifest *m, part_sink *ps, dp_err *err)
-{
-    char *path = dp_asprintf(DP_API_PREFIX "/backups/%s/commit", j->backup_id);
-    cJSON *body = cJSON_CreateObject(), *out = NULL;
-    int rc = 0;
-    if (!path || !body || !cJSON_AddNumberToObject(body, "size", (double)m->size) ||
-        !cJSON_AddStringToObject(body, "sha256", m->sha256) ||
-        !cJSON_AddNumberToObject(body, "duration_ms", (double)m->duration_ms) ||
-        !cJSON_AddNumberToObject(body, "raw_size", (double)m->raw_size) ||
-        !cJSON_AddStringToObject(body, "source_type", m->source_type) ||
-        !cJSON_AddStringToObject(body, "database", m->database)) {
-        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-        goto cleanup;
-    }
-    if (j->s3) {
-        cJSON_AddItemToObject(body, "parts", ps->etags);
-        ps->etags = NULL;
-    } else {
-        cJSON_AddNumberToObject(body, "parts", (double)ps->n);
-    }
-    if ((rc = api_json(j, "backup commit", path, body, &out, err)))
-        goto cleanup;
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(out, "status");
-    if (!cJSON_IsString(st) || strcmp(st->valuestring, "good") != 0)
-        rc = dp_err_set(err, DUMPER_EPROTO, "backup commit: the control plane did not mark the backup good");
-cleanup:
-    cJSON_Delete(out);
-    cJSON_Delete(body);
-    free(path);
-    return rc;
-}
-
 int dp_job_run(const dp_job_spec *spec, dp_err *err)
 {
     job_ctx j = {.spec = spec, .max_part_size = spec->max_part_size, .max_parts = spec->max_parts};
     dp_dburl url;
-    part_sink *ps = NULL;
+    dp_sink *up = NULL;
+    dp_stop stop; /* SIGINT/SIGTERM (dp_interrupted) abort a request in flight */
+    dp_stop_init(&stop, 1);
     dp_manifest m;
     memset(&m, 0, sizeof m);
     int rc = dp_dburl_parse(spec->db_url, &url, err);
-    if (rc)
+    if (rc) {
+        dp_stop_destroy(&stop);
         return rc;
+    }
     char *red = dp_dburl_redacted(&url);
     dp_info("job %s: backup of %s (%s)", spec->job_id, red ? red : "?", spec->reason ? spec->reason : "job");
     dp_source_opts src = {.format = spec->format, .custom_options = spec->custom_options};
@@ -360,7 +272,8 @@ int dp_job_run(const dp_job_spec *spec, dp_err *err)
     const char *format = NULL;
     uint64_t max_filesize = spec->max_filesize;
     dp_client_opts co = {.api_base = spec->api_base, .app_key = spec->app_key, .ca_file = spec->ca_file,
-                         .proxy = spec->proxy, .insecure = spec->insecure, .timeout_ms = 60000};
+                         .proxy = spec->proxy, .insecure = spec->insecure, .timeout_ms = 60000, .stop = &stop,
+                         .max_attempts = DP_JOB_ATTEMPTS, .retry_log_level = DP_LOG_WARN};
     if (!(j.client = dp_client_new(&co))) {
         rc = dp_err_set(err, DUMPER_ENOMEM, "unable to initialise libcurl");
         goto cleanup;
@@ -382,32 +295,41 @@ int dp_job_run(const dp_job_spec *spec, dp_err *err)
     }
     if (drv->check && (rc = drv->check(&url, &src, err)))
         goto report;
-    if (!(ps = calloc(1, sizeof *ps)) || !(ps->etags = cJSON_CreateArray())) {
-        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    /* one part fills while the previous one uploads: two parts of memory at most */
+    char what[DP_API_ID_MAX + 8];
+    snprintf(what, sizeof what, "backup %s", j.backup_id);
+    dp_s3_upload_opts uo = {.part_size = DP_JOB_PART_SIZE, .max_part_size = j.max_part_size,
+                            .max_parts = j.max_parts && j.max_parts < DP_S3_MAX_PARTS ? (int)j.max_parts : 0,
+                            .parallel = 1, .no_content_md5 = !j.s3, .no_etag = !j.s3,
+                            .http = *dp_client_http_opts(j.client), .what = what};
+    /* a part of 64 MiB at a slow 1 MiB/s still fits; a stalled transfer is cut by the stall timeout */
+    uo.http.timeout_ms = 600000;
+    if ((rc = dp_s3_upload_new(&uo, &upload_ops, &j, &up, err)))
         goto report;
-    }
-    dp_sink_init(&ps->base, &part_ops, NULL);
-    ps->j = &j;
-    ps->cur_size = dp_job_part_size(1, DP_JOB_PART_SIZE, j.max_part_size);
     m.created_ms = dp_now_ms();
-    if ((rc = dp_backup_stream(&url, drv, &src, DP_CODEC_ZSTD, 0, max_filesize, spec->limit_rate, NULL, NULL,
-                                 &ps->base, &m, err)))
+    if ((rc = dp_backup_stream(&url, drv, &src, DP_CODEC_ZSTD, 0, max_filesize, spec->limit_rate, NULL, NULL, up, &m,
+                                 err)))
         goto report;
-    if ((rc = commit(&j, &m, ps, err)))
+    j.m = &m;
+    if ((rc = dp_sink_commit(up, err)))
         goto report;
-    dp_info("job %s: backup %s committed: %llu bytes in %llu part%s, %lld ms", spec->job_id, j.backup_id,
-            (unsigned long long)m.size, (unsigned long long)ps->n, ps->n == 1 ? "" : "s", (long long)m.duration_ms);
+    struct rusage ru;
+    long peak_kib = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
+    dp_info("job %s: backup %s committed: %llu bytes in %d part%s, %lld ms, peak RSS %ld KiB", spec->job_id,
+            j.backup_id, (unsigned long long)m.size, j.nparts, j.nparts == 1 ? "" : "s", (long long)m.duration_ms,
+            peak_kib);
     goto cleanup;
 report:
+    dp_sink_abort(up); /* no part upload goes on after the failure is reported */
     if (red && err->code != DUMPER_EPROTO)
         dp_err_prefix(err, "backup of '%s' failed", red);
     if (j.backup_id[0])
         report_fail(&j, rc, err->msg);
 cleanup:
-    if (ps)
-        dp_sink_free(&ps->base);
+    dp_sink_free(up);
     dp_manifest_free(&m);
     dp_client_free(j.client);
+    dp_stop_destroy(&stop);
     free(j.part_url);
     free(red);
     dp_dburl_free(&url);

@@ -35,21 +35,6 @@ int64_t dp_proto_interval_ms(double secs)
     return (int64_t)ms;
 }
 
-uint64_t dp_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, uint32_t rnd)
-{
-    if (base_ms == 0)
-        base_ms = 1;
-    if (cap_ms < base_ms)
-        cap_ms = base_ms;
-    uint64_t d = base_ms;
-    for (unsigned i = 0; i < attempt && d < cap_ms; i++)
-        d *= 2;
-    if (d > cap_ms)
-        d = cap_ms;
-    uint64_t half = d / 2;
-    return half + (uint64_t)rnd % (d - half + 1);
-}
-
 const char *dp_proto_fail_code(int code)
 {
     switch (code) {
@@ -369,11 +354,12 @@ int dp_job_spec_parse(const char *json, size_t len, dp_job_spec *s, dp_err *err)
         goto cleanup;
     }
     /* limit_rate: whole bytes per second; absent, null or 0 = no limit. Range-checked as a double
-     * before the conversion (1e300 must not reach an integer). */
+     * before the conversion (1e300 must not reach an integer); whole when the conversion round-trips
+     * (no libm in the agent library). */
     const cJSON *lr = cJSON_GetObjectItemCaseSensitive(o, "limit_rate");
     if (lr && !cJSON_IsNull(lr)) {
         if (!cJSON_IsNumber(lr) || !(lr->valuedouble >= 0) || lr->valuedouble > (double)DP_JOB_LIMIT_RATE_MAX ||
-            lr->valuedouble != floor(lr->valuedouble)) {
+            lr->valuedouble != (double)(uint64_t)lr->valuedouble) {
             rc = dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: bad 'limit_rate' (bytes per second, 0..%llu)",
                             (unsigned long long)DP_JOB_LIMIT_RATE_MAX);
             goto cleanup;

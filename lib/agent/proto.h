@@ -87,11 +87,6 @@ int64_t dp_proto_interval_ms(double secs);
 /* The protocol's fail code for a dumper error code ("source_failed", "too_large", ...). */
 const char *dp_proto_fail_code(int dumper_code);
 
-/*
- * Retry delay for the attempt-th consecutive failure (0-based): base * 2^attempt capped at cap,
- * then "equal jitter": uniformly in [d/2, d] using rnd (any 32-bit random number). Pure.
- */
-uint64_t dp_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, uint32_t rnd);
 
 /* The largest limit_rate a job spec may carry: the pipeline's DP_RATE_MAX (io/pipeline.h, checked
  * at compile time in job.c), repeated here so the agent's parser needs no engine header. */

@@ -178,7 +178,7 @@ static int spawn_posix(const char *path, char **argv, int in_fd, int out_fd, int
     return e;
 }
 
-int dp_spawn_job(const char *exe, const char *spec, int log_fd, const atomic_int *stop, pid_t *pid_out, dp_err *err)
+int dp_spawn_job(const char *exe, const char *spec, int log_fd, const dp_stop *stop, pid_t *pid_out, dp_err *err)
 {
     int p[2] = {-1, -1}, rc = 0, null_fd = -1, logdup = -1;
     char *path = NULL;
@@ -252,7 +252,7 @@ int dp_spawn_job(const char *exe, const char *spec, int log_fd, const atomic_int
             reaped = 1;
         else if (w < 0 && errno != EINTR)
             reaped = -1; /* reaped elsewhere (only possible without the clone path): it ran anyway */
-        else if (stop && atomic_load(stop) && i > 50)
+        else if (stop && dp_stop_requested(stop) && i > 50)
             break;
         else if (pfd < 0) {
             struct timespec ts = {0, 10 * 1000 * 1000};

@@ -17,19 +17,19 @@
 #ifndef DP_AGENT_SPAWN_H
 #define DP_AGENT_SPAWN_H
 
-#include <stdatomic.h>
 #include <sys/types.h>
 
 #include "core/err.h"
+#include "core/stop.h"
 
 /*
  * Spawn `exe job --no-fork` (Linux) or `exe job` with spec (NUL-terminated JSON) on its stdin and stderr on log_fd (-1: /dev/null),
- * then reap the intermediate process (waiting at most ~5 s, giving up early when *stop is set).
+ * then reap the intermediate process (waiting at most ~5 s, giving up early when stop is requested).
  * exe without a '/' is searched on PATH. Returns 0 once the detached job runs, else an error
  * (DUMPER_ETOOL when exe cannot be executed, DUMPER_ESOURCE when the intermediate exits non-zero).
  */
 /* *pid_out receives the job process's pid (on Linux the process that runs the job; elsewhere the
  * intermediate). */
-int dp_spawn_job(const char *exe, const char *spec, int log_fd, const atomic_int *stop, pid_t *pid_out, dp_err *err);
+int dp_spawn_job(const char *exe, const char *spec, int log_fd, const dp_stop *stop, pid_t *pid_out, dp_err *err);
 
 #endif

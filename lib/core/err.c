@@ -41,6 +41,17 @@ const char *dumper_strerror(int code)
 
 const char *dumper_version(void) { return DP_VERSION_STRING; }
 
+/* A message is one line whatever it quotes (a backup's bytes in a database's syntax error, a
+ * server's text): line breaks and tabs become spaces, other control bytes '?'. */
+static void one_line(char *m)
+{
+    for (unsigned char *c = (unsigned char *)m; *c; c++)
+        if (*c == '\n' || *c == '\r' || *c == '\t')
+            *c = ' ';
+        else if (*c < 0x20 || *c == 0x7f)
+            *c = '?';
+}
+
 __attribute__((format(printf, 4, 0))) static int vset(dp_err *e, int code, const char *suffix, const char *fmt, va_list ap)
 {
     if (!e)
@@ -51,6 +62,7 @@ __attribute__((format(printf, 4, 0))) static int vset(dp_err *e, int code, const
     int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     if (suffix && n >= 0 && (size_t)n < sizeof e->msg)
         snprintf(e->msg + n, sizeof e->msg - (size_t)n, ": %s", suffix);
+    one_line(e->msg);
     return code;
 }
 
@@ -107,4 +119,5 @@ void dp_err_prefix(dp_err *e, const char *fmt, ...)
         ol = room;
     memcpy(e->msg + pl + 2, old, ol);
     e->msg[pl + 2 + ol] = 0;
+    one_line(e->msg);
 }

@@ -12,7 +12,6 @@ static int log_level = DP_LOG_INFO;
 
 void dp_log_set_fd(int fd) { log_fd = fd; }
 void dp_log_set_level(int level) { log_level = level; }
-int dp_log_get_level(void) { return log_level; }
 
 void dp_log(int level, const char *fmt, ...)
 {

@@ -13,7 +13,6 @@ enum { DP_LOG_DEBUG = 0, DP_LOG_INFO = 1, DP_LOG_WARN = 2, DP_LOG_ERROR = 3, DP_
 /* Process-wide configuration; set before starting threads. fd is borrowed. */
 void dp_log_set_fd(int fd);
 void dp_log_set_level(int level);
-int dp_log_get_level(void);
 void dp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define dp_debug(...) dp_log(DP_LOG_DEBUG, __VA_ARGS__)

@@ -5,14 +5,14 @@
  * and puts performance counters in /dev/shm/mongoc-<pid>, removed only at a clean exit. A process
  * killed with SIGKILL leaves its file behind, and a later process that reuses the pid prints
  * "WARNING: mongoc: Falling back to malloc for counters." on stderr at load time, before main():
- * a stray line in front of our one-line errors, in every program linking libdumper. We never read
+ * a stray line in front of our one-line errors, in every program linking the engine. We never read
  * the counters.
  *
  * An executable's .preinit_array runs before the constructors of every shared library, but also
  * before libc has set up the environment (a setenv() there is lost), so instead it removes a stale
  * /dev/shm/mongoc-<our pid>: no live process can own that name, since the pid is ours now. Only
- * async-signal-safe calls, no libc formatting. An executable that links libdumper includes this
- * header once, in the file with main:
+ * async-signal-safe calls, no libc formatting. An executable that links the engine (libdumper)
+ * includes this header once, in the file with main:
  *
  *     #include "core/preinit.h"
  *     DP_PREINIT_ENVIRONMENT
@@ -22,8 +22,9 @@
  * initialise, and an ELF constructor of the executable (those run after every library's) puts it
  * back before main(). Nothing else is ever silenced.
  *
- * Hosts that load libdumper.so into their own process (the Ruby gem) set MONGOC_DISABLE_SHM=1
- * before they load it.
+ * Only the engine links libmongoc: the agent library that host processes load (the Ruby gem's
+ * extension, examples/host.c) does not, and needs none of this. A host that loads the whole
+ * libdumper.so into its own process sets MONGOC_DISABLE_SHM=1 before it loads it.
  */
 #ifndef DP_PREINIT_H
 #define DP_PREINIT_H

@@ -1,24 +1,27 @@
 /*
- * http.c - libcurl easy-handle wrapper with timeouts and retries (see http.h).
+ * http.c - the libcurl client with timeouts, stop requests and the one retry policy (see http.h).
  */
 #include "http/http.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
+#include <sys/socket.h>
 
 #include "core/log.h"
+#include "dp_version.h"
 
 #define ERR_BODY_MAX (1024 * 1024)
 /* A collected 2xx body (an S3 listing of 1000 keys of up to 1 KiB each, escaped) is kept whole or refused. */
 #define OK_BODY_MAX (16 * 1024 * 1024)
+#define POLL_MS 100 /* how often a running request looks at its stop */
 
 struct dp_http {
     CURL *curl;
+    CURLM *multi; /* drives curl so that a stop is seen within POLL_MS while a server is silent */
     dp_http_opts o;
+    char *ca_file, *proxy; /* owned copies behind o.ca_file, o.proxy */
     unsigned seed;
 };
 
@@ -27,7 +30,8 @@ typedef struct {
     dp_http_resp *resp;
     size_t sent;
     CURL *curl;
-    int overflow; /* a 2xx body over OK_BODY_MAX */
+    size_t max_ok; /* a 2xx body over this is refused */
+    int overflow;
 } xfer;
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -40,6 +44,8 @@ void dp_http_opts_resolve(const dp_http_opts *in, dp_http_opts *out)
         d = *in;
     if (d.connect_timeout_ms <= 0)
         d.connect_timeout_ms = 10000;
+    if (d.timeout_ms < 0)
+        d.timeout_ms = 0;
     if (d.stall_timeout_s <= 0)
         d.stall_timeout_s = 60;
     if (d.max_attempts <= 0) {
@@ -51,6 +57,8 @@ void dp_http_opts_resolve(const dp_http_opts *in, dp_http_opts *out)
         d.backoff_base_ms = 200;
     if (d.backoff_max_ms <= 0)
         d.backoff_max_ms = 10000;
+    if (d.max_body == 0)
+        d.max_body = OK_BODY_MAX;
     *out = d;
 }
 
@@ -60,12 +68,17 @@ dp_http *dp_http_new(const dp_http_opts *opts)
     dp_http *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
+    dp_http_opts_resolve(opts, &h->o);
+    h->ca_file = dp_strdup(h->o.ca_file);
+    h->proxy = dp_strdup(h->o.proxy);
+    h->o.ca_file = h->ca_file;
+    h->o.proxy = h->proxy;
     h->curl = curl_easy_init();
-    if (!h->curl) {
-        free(h);
+    h->multi = curl_multi_init();
+    if (!h->curl || !h->multi || (opts && opts->ca_file && !h->ca_file) || (opts && opts->proxy && !h->proxy)) {
+        dp_http_free(h);
         return NULL;
     }
-    dp_http_opts_resolve(opts, &h->o);
     h->seed = (unsigned)(dp_mono_ms() ^ (uintptr_t)h);
     return h;
 }
@@ -74,7 +87,12 @@ void dp_http_free(dp_http *h)
 {
     if (!h)
         return;
-    curl_easy_cleanup(h->curl);
+    if (h->curl)
+        curl_easy_cleanup(h->curl);
+    if (h->multi)
+        curl_multi_cleanup(h->multi);
+    free(h->ca_file);
+    free(h->proxy);
     free(h);
 }
 
@@ -124,7 +142,8 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     size_t n = size * nmemb;
     long status = 0;
     curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
-    if (x->req->on_data && status >= 200 && status < 300) {
+    int ok = status >= 200 && status < 300;
+    if (x->req->on_data && ok) {
         int rc = x->req->on_data(x->req->ctx, status, p, n);
         if (rc) {
             x->resp->consumer_rc = rc;
@@ -132,10 +151,14 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
         }
         return n;
     }
-    int ok = status >= 200 && status < 300;
-    if (x->resp->body.len + n > (ok ? OK_BODY_MAX : ERR_BODY_MAX)) {
-        if (!ok)
-            return n; /* keep the head of an oversized error body; enough for an error document */
+    size_t max_err = x->max_ok < ERR_BODY_MAX ? x->max_ok : ERR_BODY_MAX;
+    if (x->resp->body.len + n > (ok ? x->max_ok : max_err)) {
+        if (!ok) { /* keep the head of an oversized error body; enough for an error document */
+            size_t room = max_err - x->resp->body.len;
+            if (room && dp_buf_append(&x->resp->body, p, room) < 0)
+                return 0;
+            return n;
+        }
         x->overflow = 1; /* never a silently truncated answer */
         return 0;
     }
@@ -165,7 +188,7 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     size_t n = size * nmemb;
     char *v;
     if (n > 5 && strncmp(p, "HTTP/", 5) == 0) {
-        /* a new response (after 100-continue or a redirect): forget earlier headers */
+        /* a new answer (after 100-continue or a redirect): forget earlier headers */
         free(x->resp->etag);
         free(x->resp->last_modified);
         x->resp->etag = x->resp->last_modified = NULL;
@@ -185,10 +208,10 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+/* Sockets are created close-on-exec so that no process the host later execs inherits them. */
+static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
 {
-    xfer *x = ud;
-    return x->req->cancel && atomic_load(x->req->cancel) ? 1 : 0;
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
 static int map_curl(CURLcode c)
@@ -206,16 +229,75 @@ static int map_curl(CURLcode c)
     }
 }
 
+/* Runs the transfer set up on h->curl to its end, or until h's stop is requested. */
+static CURLcode run(dp_http *h)
+{
+    if (curl_multi_add_handle(h->multi, h->curl) != CURLM_OK)
+        return CURLE_OUT_OF_MEMORY;
+    CURLcode cc = CURLE_OK;
+    for (;;) {
+        int running = 0;
+        if (curl_multi_perform(h->multi, &running) != CURLM_OK) {
+            cc = CURLE_OUT_OF_MEMORY;
+            break;
+        }
+        if (!running) {
+            CURLMsg *msg;
+            int left;
+            while ((msg = curl_multi_info_read(h->multi, &left)))
+                if (msg->msg == CURLMSG_DONE && msg->easy_handle == h->curl)
+                    cc = msg->data.result;
+            break;
+        }
+        if (h->o.stop && dp_stop_requested(h->o.stop)) {
+            cc = CURLE_ABORTED_BY_CALLBACK;
+            break;
+        }
+        if (curl_multi_poll(h->multi, NULL, 0, POLL_MS, NULL) != CURLM_OK) {
+            cc = CURLE_OUT_OF_MEMORY;
+            break;
+        }
+    }
+    curl_multi_remove_handle(h->multi, h->curl);
+    return cc;
+}
+
+static void size_text(size_t n, char *out, size_t outlen)
+{
+    if (n % (1024 * 1024) == 0)
+        snprintf(out, outlen, "%zu MiB", n >> 20);
+    else if (n % 1024 == 0)
+        snprintf(out, outlen, "%zu KiB", n >> 10);
+    else
+        snprintf(out, outlen, "%zu bytes", n);
+}
+
 int dp_http_perform(dp_http *h, const dp_http_req *req, dp_http_resp *resp, const char *what, dp_err *err)
 {
     CURL *c = h->curl;
-    xfer x = {.req = req, .resp = resp, .curl = c};
+    xfer x = {.req = req, .resp = resp, .curl = c, .max_ok = req->max_body ? req->max_body : h->o.max_body};
     dp_http_resp_reset(resp);
+    struct curl_slist *hdrs = NULL, *t;
+    for (const struct curl_slist *l = req->headers; l; l = l->next) {
+        if (!(t = curl_slist_append(hdrs, l->data)))
+            break;
+        hdrs = t;
+    }
+    if (!(t = curl_slist_append(hdrs, "Expect:"))) {
+        curl_slist_free_all(hdrs);
+        return dp_err_set(err, DUMPER_ENOMEM, "%s: out of memory", what);
+    }
+    hdrs = t;
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(c, CURLOPT_URL, req->url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "dumper/" DP_VERSION_STRING);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->o.connect_timeout_ms);
+    long timeout = req->timeout_ms ? req->timeout_ms : h->o.timeout_ms;
+    if (timeout > 0)
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->o.stall_timeout_s);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, resp->curl_msg);
@@ -223,16 +305,21 @@ int dp_http_perform(dp_http *h, const dp_http_req *req, dp_http_resp *resp, cons
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, req->headers);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-    if (req->cancel) {
-        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, h->o.insecure ? 0L : 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->o.insecure ? 0L : 2L);
+    if (h->o.ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, h->o.ca_file);
+    if (h->o.proxy)
+        curl_easy_setopt(c, CURLOPT_PROXY, h->o.proxy);
+    if (h->o.no_keepalive)
+        curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+    if (h->o.big_buffers) {
+        /* fewer callbacks and syscalls per multi-MiB part than curl's 64/16 KiB */
+        curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
+        curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024);
     }
-    /* Bigger buffers than curl's 64/16 KiB: fewer callbacks and syscalls per multi-MiB part. */
-    curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
-    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024);
     const char *m = req->method;
     if (strcmp(m, "HEAD") == 0) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -250,13 +337,20 @@ int dp_http_perform(dp_http *h, const dp_http_req *req, dp_http_resp *resp, cons
     } else if (strcmp(m, "GET") != 0) {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, m);
     }
-    CURLcode cc = curl_easy_perform(c);
+    CURLcode cc = run(h);
     resp->curl_code = (int)cc;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-    if (x.overflow)
-        return dp_err_set(err, DUMPER_EPROTO, "%s: the answer is over %d MiB", what, OK_BODY_MAX >> 20);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(hdrs);
+    if (x.overflow) {
+        char sz[32];
+        size_text(x.max_ok, sz, sizeof sz);
+        return dp_err_set(err, DUMPER_EPROTO, "%s: the answer is over %s", what, sz);
+    }
     if (resp->consumer_rc)
         return resp->consumer_rc; /* the consumer recorded its own error */
+    if (cc == CURLE_ABORTED_BY_CALLBACK)
+        return dp_err_set(err, DUMPER_EINTR, "%s: aborted", what);
     if (cc != CURLE_OK) {
         if (!resp->curl_msg[0])
             snprintf(resp->curl_msg, sizeof resp->curl_msg, "%s", curl_easy_strerror(cc));
@@ -271,59 +365,96 @@ int dp_http_retryable(int rc, long status)
         return 1;
     if (rc)
         return 0;
-    return status >= 500 || status == 429;
+    return status >= 500 || status == 429 || status == 408;
 }
 
-long dp_http_backoff_ms(int attempt, long base_ms, long max_ms, double r01)
+uint64_t dp_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, uint32_t rnd)
 {
-    if (attempt < 1)
-        return 0;
-    long w = base_ms;
-    for (int i = 1; i < attempt && w < max_ms; i++)
-        w *= 2;
-    if (w > max_ms)
-        w = max_ms;
-    if (r01 < 0)
-        r01 = 0;
-    if (r01 >= 1)
-        r01 = 0.999999;
-    return (long)((double)w * r01);
-}
-
-void dp_http_sleep_ms(long ms)
-{
-    while (ms > 0 && !dp_interrupted) {
-        long step = ms > 100 ? 100 : ms;
-        struct timespec ts = {step / 1000, (step % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-        ms -= step;
-    }
+    if (base_ms == 0)
+        base_ms = 1;
+    if (cap_ms < base_ms)
+        cap_ms = base_ms;
+    uint64_t d = base_ms;
+    for (unsigned i = 0; i < attempt && d < cap_ms; i++)
+        d *= 2;
+    if (d > cap_ms)
+        d = cap_ms;
+    uint64_t half = d / 2;
+    return half + (uint64_t)rnd % (d - half + 1);
 }
 
 int dp_http_do(dp_http *h, dp_http_req *req, int (*prepare)(void *ctx, dp_http_req *req, dp_err *err), void *pctx,
                dp_http_resp *resp, const char *what, dp_err *err)
 {
-    int rc = 0;
+    int max = req->max_attempts > 0 ? req->max_attempts : h->o.max_attempts;
     for (int attempt = 1;; attempt++) {
         dp_err e = {0};
+        int rc;
         if (prepare && (rc = prepare(pctx, req, &e)))
             return dp_err_set(err, e.code, "%s", e.msg);
         rc = dp_http_perform(h, req, resp, what, &e);
         resp->attempts = attempt;
-        if (!dp_http_retryable(rc, resp->status) || req->on_data || attempt >= h->o.max_attempts ||
-            (req->cancel && atomic_load(req->cancel))) {
+        if (!dp_http_retryable(rc, resp->status) || req->on_data || attempt >= max) {
             if (rc)
                 dp_err_set(err, e.code, "%s", e.msg);
             return rc;
         }
-        if (dp_interrupted)
-            return dp_err_set(err, DUMPER_EINTR, "interrupted");
-        long ms = dp_http_backoff_ms(attempt, h->o.backoff_base_ms, h->o.backoff_max_ms,
-                                     (double)rand_r(&h->seed) / ((double)RAND_MAX + 1.0));
+        if (dp_stop_requested(h->o.stop))
+            return dp_err_set(err, DUMPER_EINTR, "%s: interrupted", what);
+        uint64_t ms = dp_backoff_ms((unsigned)attempt - 1, (uint64_t)h->o.backoff_base_ms,
+                                    (uint64_t)h->o.backoff_max_ms, (uint32_t)rand_r(&h->seed));
         if (rc)
-            dp_debug("%s; retrying in %ld ms", e.msg, ms);
+            dp_log(h->o.retry_log_level, "%s; retrying in %.1f s (attempt %d of %d)", e.msg, (double)ms / 1000.0,
+                   attempt + 1, max);
         else
-            dp_debug("%s: HTTP %ld; retrying in %ld ms", what, resp->status, ms);
-        dp_http_sleep_ms(ms);
+            dp_log(h->o.retry_log_level, "%s: HTTP %ld; retrying in %.1f s (attempt %d of %d)", what, resp->status,
+                   (double)ms / 1000.0, attempt + 1, max);
+        if (dp_sleep_ms((int64_t)ms, h->o.stop))
+            return dp_err_set(err, DUMPER_EINTR, "%s: interrupted", what);
     }
+}
+
+/* "scheme://host[:port]" of url, without credentials, path or query: webhook URLs carry their
+ * secret in the path (Slack's) or the query, and messages must not. */
+static char *url_origin(const char *url)
+{
+    const char *sep = strstr(url, "://");
+    const char *host = sep ? sep + 3 : url;
+    size_t hl = strcspn(host, "/?#");
+    const char *at = memchr(host, '@', hl);
+    if (at) {
+        hl -= (size_t)(at + 1 - host);
+        host = at + 1;
+    }
+    return dp_asprintf("%.*s%.*s", sep ? (int)(sep + 3 - url) : 0, url, (int)hl, host);
+}
+
+int dp_http_post_json(dp_http *h, const char *url, const char *json, const char *const *extra_headers, long timeout_ms,
+                      int max_attempts, long *status, dp_err *err)
+{
+    *status = 0;
+    dp_http *own = h ? NULL : dp_http_new(NULL);
+    if (!h && !(h = own))
+        return dp_err_set(err, DUMPER_ENOMEM, "unable to initialise libcurl");
+    char *what = url_origin(url);
+    struct curl_slist *hdrs = what ? curl_slist_append(NULL, "Content-Type: application/json") : NULL, *t;
+    int rc = hdrs ? 0 : dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && extra_headers && extra_headers[i]; i++) {
+        if (!(t = curl_slist_append(hdrs, extra_headers[i])))
+            rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        else
+            hdrs = t;
+    }
+    dp_http_resp resp = {0};
+    if (!rc) {
+        dp_http_req req = {.method = "POST", .url = url, .headers = hdrs, .body = json, .body_len = strlen(json),
+                           .timeout_ms = timeout_ms, .max_attempts = max_attempts};
+        rc = dp_http_do(h, &req, NULL, NULL, &resp, what, err);
+        *status = resp.status;
+    }
+    dp_http_resp_free(&resp);
+    curl_slist_free_all(hdrs);
+    free(what);
+    dp_http_free(own);
+    return rc;
 }

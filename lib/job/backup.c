@@ -2,6 +2,7 @@
 #include "job/backup.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -103,8 +104,37 @@ int dp_backup_stream(const dp_dburl *url, const dp_source_driver *drv, const dp_
                      int level, uint64_t max_size, uint64_t limit_rate, dp_progress_fn progress, void *progress_ctx,
                      dp_sink *writer, dp_manifest *m, dp_err *err)
 {
+    return dp_backup_stream_age(url, drv, src, codec, level, NULL, 0, max_size, limit_rate, progress, progress_ctx,
+                                writer, m, err);
+}
+
+/* The manifest's record of encryption: "age" and the recipients' age1... strings (each once). */
+static int manifest_set_age(dp_manifest *m, const dp_age_recipient *r, size_t n)
+{
+    if (!(m->encryption = dp_strdup("age")) || !(m->recipients = calloc(n, sizeof *m->recipients)))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < m->nrecipients && strcmp(m->recipients[k], r[i].str) != 0)
+            k++;
+        if (k < m->nrecipients)
+            continue;
+        if (!(m->recipients[m->nrecipients] = dp_strdup(r[i].str)))
+            return -1;
+        m->nrecipients++;
+    }
+    return 0;
+}
+
+int dp_backup_stream_age(const dp_dburl *url, const dp_source_driver *drv, const dp_source_opts *src, dp_codec codec,
+                         int level, const dp_age_recipient *recipients, size_t nrecipients, uint64_t max_size,
+                         uint64_t limit_rate, dp_progress_fn progress, void *progress_ctx, dp_sink *writer,
+                         dp_manifest *m, dp_err *err)
+{
     int rc = 0;
     const char *format = NULL;
+    if (nrecipients > DP_MANIFEST_MAX_RECIPIENTS)
+        return dp_err_set(err, DUMPER_EUSAGE, "too many recipients (at most %d)", DP_MANIFEST_MAX_RECIPIENTS);
     if ((rc = drv->resolve_format(url, src, &format, err)))
         return rc;
     /* Built from the storage end up; each constructor owns what it wraps, so on a NULL the chain
@@ -118,6 +148,9 @@ int dp_backup_stream(const dp_dburl *url, const dp_source_driver *drv, const dp_
         tail = sha = (s = dp_filter_sha256_new(tail)) ? s : (dp_sink_free(tail), NULL);
     if (tail && pipeline_stages() >= 1)
         tail = (s = dp_filter_async_new(tail, 0, 0)) ? s : (dp_sink_free(tail), NULL);
+    /* encryption: after compression (ciphertext does not compress), before the stored-bytes checksum */
+    if (tail && nrecipients)
+        tail = (s = dp_age_encrypt_new(recipients, nrecipients, tail)) ? s : (dp_sink_free(tail), NULL);
     if (tail)
         tail = comp = (s = dp_filter_compress_new(codec, level, tail)) ? s : (dp_sink_free(tail), NULL);
     if (tail && pipeline_stages() >= 2)
@@ -140,13 +173,27 @@ int dp_backup_stream(const dp_dburl *url, const dp_source_driver *drv, const dp_
         m->database = dp_dburl_redacted(url);
         m->dumper_version = dp_strdup(dumper_version());
         dp_filter_sha256_hex(sha, m->sha256);
-        if (!m->format || !m->compression || !m->source_type || !m->database || !m->dumper_version)
+        if (!m->format || !m->compression || !m->source_type || !m->database || !m->dumper_version ||
+            (nrecipients && manifest_set_age(m, recipients, nrecipients)))
             rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     }
     /* The borrow sink has no downstream: freeing the chain (which aborts it on failure) never
      * reaches the caller's writer. */
     dp_sink_free(head);
     return rc;
+}
+
+/* A password given apart from the URL (dp_source_opts.password) takes the URL password's place. */
+static int url_password(dp_dburl *url, const dp_source_opts *src, dp_err *err)
+{
+    if (!src->password)
+        return 0;
+    if (url->password)
+        return dp_err_set(err, DUMPER_EUSAGE, "the database url holds a password and another was given apart from it: "
+                                              "give one");
+    if (!(url->password = dp_strdup(src->password)))
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    return 0;
 }
 
 int dp_backup_run(const dp_backup_req *req, dp_backup_result *res, dp_err *err)
@@ -156,6 +203,10 @@ int dp_backup_run(const dp_backup_req *req, dp_backup_result *res, dp_err *err)
     int rc = dp_dburl_parse(req->db_url, &url, err);
     if (rc)
         return rc;
+    if ((rc = url_password(&url, &req->src, err))) {
+        dp_dburl_free(&url);
+        return rc;
+    }
     dp_storage *st = NULL;
     dp_sink *writer = NULL;
     char *name = NULL, *manifest_key = NULL, *json = NULL;
@@ -183,6 +234,11 @@ int dp_backup_run(const dp_backup_req *req, dp_backup_result *res, dp_err *err)
         goto done;
     res->m.created_ms = dp_now_ms();
     res->key = dp_backup_key(name, res->m.created_ms, format, req->codec);
+    if (res->key && req->nrecipients) {
+        char *k = dp_asprintf("%s" DP_BACKUP_AGE_SUFFIX, res->key);
+        free(res->key);
+        res->key = k;
+    }
     res->m.name = dp_strdup(res->key);
     manifest_key = res->key ? dp_asprintf("%s%s", res->key, DP_MANIFEST_SUFFIX) : NULL;
     if (!res->key || !res->m.name || !manifest_key) {
@@ -191,8 +247,9 @@ int dp_backup_run(const dp_backup_req *req, dp_backup_result *res, dp_err *err)
     }
     if ((rc = dp_storage_writer(st, res->key, &writer, err)))
         goto done;
-    if ((rc = dp_backup_stream(&url, drv, &req->src, req->codec, req->level, req->max_size, req->limit_rate,
-                               req->progress, req->progress_ctx, writer, &res->m, err)))
+    if ((rc = dp_backup_stream_age(&url, drv, &req->src, req->codec, req->level, req->recipients, req->nrecipients,
+                                   req->max_size, req->limit_rate, req->progress, req->progress_ctx, writer, &res->m,
+                                   err)))
         goto done;
     if (!(json = dp_manifest_to_json(&res->m))) {
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
@@ -307,10 +364,12 @@ int dp_backup_parse_name(const char *key, char **format, dp_codec *codec, int64_
     base = base ? base + 1 : key;
     size_t n = strlen(base);
     dp_codec c = DP_CODEC_NONE;
-    if (n > 4 && !strcmp(base + n - 4, ".zst")) {
+    if (n > 4 && !memcmp(base + n - 4, DP_BACKUP_AGE_SUFFIX, 4))
+        n -= 4; /* encrypted: the caller sees it from the key's suffix */
+    if (n > 4 && !memcmp(base + n - 4, ".zst", 4)) {
         c = DP_CODEC_ZSTD;
         n -= 4;
-    } else if (n > 3 && !strcmp(base + n - 3, ".gz")) {
+    } else if (n > 3 && !memcmp(base + n - 3, ".gz", 3)) {
         c = DP_CODEC_GZIP;
         n -= 3;
     }
@@ -331,7 +390,7 @@ int dp_backup_parse_name(const char *key, char **format, dp_codec *codec, int64_
     if (!fmt[0] || ms < 0)
         return dp_err_set(err, DUMPER_EUSAGE,
                           "cannot tell the format and compression of '%s' from its name (expected "
-                          "<name>-<UTC timestamp>.<format>[.zst|.gz] as dumper and dumperd name backups, e.g. "
+                          "<name>-<UTC timestamp>.<format>[.zst|.gz][.age] as dumper and dumperd name backups, e.g. "
                           "shop-20261126T120000.000Z.sql.zst): keep the name it was downloaded with",
                           base);
     if (!dp_source_known_format(fmt))
@@ -405,7 +464,11 @@ static int load_manifest(dp_storage *st, const char *key, const char *sha256, co
     m->name = dp_strdup(key);
     m->compression = dp_strdup(dp_codec_name(codec));
     m->source_type = dp_strdup(source_type ? source_type : "");
-    if (!m->name || !m->compression || !m->source_type) {
+    /* encrypted by its name; to whom is unknown without a manifest (nrecipients 0) */
+    int age = dp_str_has_suffix(key, DP_BACKUP_AGE_SUFFIX);
+    if (age)
+        m->encryption = dp_strdup("age");
+    if (!m->name || !m->compression || !m->source_type || (age && !m->encryption)) {
         dp_manifest_free(m);
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     }
@@ -413,49 +476,63 @@ static int load_manifest(dp_storage *st, const char *key, const char *sha256, co
     return 0;
 }
 
-/* The decompressor found the stream corrupt (err: "backup is corrupt: ..." or "backup is truncated:
- * ..."). Say which object, and when its size differs from the manifest's say that instead: a short
- * object shows up as a decompression error. The size comes from storage, not from the bytes hashed so
- * far: with decompression in another thread, how far the read got when the error arrived varies. */
-static void corrupt_error(dp_storage *st, const char *key, const dp_manifest *m, dp_err *err)
+/* A shield between the checksum and the decompressor of a verify pass: when decompression fails
+ * (a flipped byte, a cut stream), the shield keeps the first error and swallows the rest of the
+ * bytes, so the checksum still sees the whole object and the failure can be named for what it is:
+ * a checksum mismatch, a short object, or a stream that was corrupt when it was stored. */
+typedef struct {
+    dp_sink base;
+    dp_err saved;
+} shield_sink;
+
+static int shield_write(dp_sink *s, const void *p, size_t n, dp_err *err)
 {
-    dp_object_info info;
-    dp_err e = {0};
-    char msg[DP_ERR_MSG_MAX];
-    uint64_t size = m->size;
-    if (dp_storage_stat(st, key, &info, &e) == 0) {
-        size = info.size;
-        free(info.key);
-    }
-    memcpy(msg, err->msg, sizeof msg);
-    dp_err_clear(err);
-    if (size < m->size)
-        dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is truncated: %llu of %llu bytes", key,
-                   (unsigned long long)size, (unsigned long long)m->size);
-    else if (size > m->size)
-        dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' has %llu bytes, its manifest says %llu", key,
-                   (unsigned long long)size, (unsigned long long)m->size);
-    else if (!strncmp(msg, "backup is ", 10))
-        dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is %s", key, msg + 10);
-    else
-        dp_err_set(err, DUMPER_ECORRUPT, "backup '%s': %s", key, msg);
+    shield_sink *sh = (shield_sink *)s;
+    (void)err;
+    if (!sh->saved.code)
+        dp_sink_write(s->next, p, n, &sh->saved);
+    return 0;
 }
 
+static int shield_end(dp_sink *s, dp_err *err)
+{
+    shield_sink *sh = (shield_sink *)s;
+    if (sh->saved.code)
+        return dp_err_set(err, sh->saved.code, "%s", sh->saved.msg);
+    return dp_sink_end(s->next, err);
+}
+
+static const dp_sink_ops shield_ops = {.name = "shield", .write = shield_write, .end = shield_end};
+
 /* Stream key from storage through sha256 into `to` (owned chain, ended here). Compares size and
- * sha256 against the manifest (made: one made from the file name and the sha256 given). */
-static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, int made, dp_sink *to,
+ * sha256 against the manifest (made: one made from the file name and the sha256 given). `verify`:
+ * `to` only checks the stream (a decompressor into nothing): read the whole object even when it
+ * fails, to report a checksum mismatch as such. Otherwise (a restore) the first error of the target
+ * stops the read and is reported as it is. */
+static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, int made, dp_sink *to, int verify,
                       dp_progress_fn progress, void *ctx, dp_err *err)
 {
     /* Reading and hashing in this thread, decompressing (and feeding the restore target) in the async
-     * stage's worker: the verify pass takes the longer of the two instead of their sum. */
-    dp_sink *down = to;
-    if (pipeline_stages() && !(down = dp_filter_async_new(to, 0, 0))) {
+     * stage's worker: the verify pass takes the longer of the two instead of their sum. In a verify
+     * pass the shield sits in front of the async stage, so the worker's first error (it comes back on
+     * a later write or at the end) stops nothing: the checksum still sees the whole object. */
+    dp_sink *after_sha = to;
+    if (pipeline_stages() && !(after_sha = dp_filter_async_new(to, 0, 0))) {
         dp_sink_free(to);
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     }
-    dp_sink *sha = dp_filter_sha256_new(down);
+    if (verify) {
+        shield_sink *sh = calloc(1, sizeof *sh);
+        if (!sh) {
+            dp_sink_free(after_sha);
+            return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        }
+        dp_sink_init(&sh->base, &shield_ops, after_sha);
+        after_sha = &sh->base;
+    }
+    dp_sink *sha = dp_filter_sha256_new(after_sha);
     if (!sha) {
-        dp_sink_free(down);
+        dp_sink_free(after_sha);
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     }
     dp_sink *head = progress ? progress_new(progress, ctx, sha) : sha;
@@ -467,23 +544,43 @@ static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, int
     if (!rc)
         rc = dp_sink_end(head, err);
     char hex[65] = "";
-    if (rc == DUMPER_ECORRUPT)
-        corrupt_error(st, key, m, err);
-    else if (!rc && sha->bytes < m->size) /* uncompressed and short */
-        rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is truncated: %llu of %llu bytes", key,
-                        (unsigned long long)sha->bytes, (unsigned long long)m->size);
-    if (!rc) {
+    if (!rc || (verify && (rc == DUMPER_ECORRUPT || rc == DUMPER_EAUTH))) {
+        /* Name what happened: a short or long object, different bytes; only when the stored bytes are
+         * the ones the manifest describes is the decompressor's own complaint the news. */
         dp_filter_sha256_hex(sha, hex);
-        if (sha->bytes != m->size)
+        int failed = rc;
+        char saved_msg[DP_ERR_MSG_MAX];
+        snprintf(saved_msg, sizeof saved_msg, "%s", err->msg);
+        dp_err_clear(err);
+        rc = 0;
+        if (sha->bytes < m->size)
+            rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is truncated: %llu of %llu bytes", key,
+                            (unsigned long long)sha->bytes, (unsigned long long)m->size);
+        else if (sha->bytes != m->size)
             rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' has %llu bytes, its manifest says %llu", key,
                             (unsigned long long)sha->bytes, (unsigned long long)m->size);
         else if (strcmp(hex, m->sha256) != 0)
-            rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' is corrupt: sha256 %s does not match %s (%s)", key,
-                            hex, made ? "the expected sha256" : "the manifest", m->sha256);
+            rc = dp_err_set(err, DUMPER_ECORRUPT,
+                            "backup '%s' is corrupt (checksum mismatch): sha256 %s does not match %s (%s)", key, hex,
+                            made ? "the expected sha256" : "the manifest", m->sha256);
+        else if (failed == DUMPER_EAUTH) /* no identity opened it: verify_pass names the recipients */
+            rc = dp_err_set(err, failed, "%s", saved_msg);
+        else if (failed)
+            rc = dp_err_set(err, failed, "backup '%s' matches its checksum but was stored damaged (%s)", key,
+                            strncmp(saved_msg, "backup is ", 10) == 0 ? saved_msg + 10 : saved_msg);
+    }
+    if (rc && strncmp(err->msg, "backup is ", 10) == 0) {
+        /* a filter's "backup is corrupt: ..." names the backup: "backup 'KEY' is corrupt: ..." */
+        char tmp[DP_ERR_MSG_MAX];
+        snprintf(tmp, sizeof tmp, "backup '%s' %s", key, err->msg + 7);
+        memcpy(err->msg, tmp, sizeof tmp);
     }
     if (rc) {
-        dp_sink_free(head); /* aborts the chain, including a restore target */
-        return rc;
+        /* aborts the chain, including a restore target, which may add what it did about it (the
+         * MariaDB target dropping what the dump created) */
+        dp_sink_fail(head, err);
+        dp_sink_free(head);
+        return err->code ? err->code : rc;
     }
     for (dp_sink *s = head; s && s != to; s = s->next)
         s->state = DP_SINK_COMMITTED;
@@ -497,27 +594,96 @@ static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, int
     return 0;
 }
 
+/* "age1a, age1b and 3 more" (for messages): up to `show` of n strings. */
+static void join_keys(dp_buf *b, char *const *keys, size_t n, size_t show)
+{
+    for (size_t i = 0; i < n && i < show; i++)
+        dp_buf_printf(b, "%s%s", i ? ", " : "", keys[i]);
+    if (n > show)
+        dp_buf_printf(b, " and %zu more", n - show);
+}
+
+/* No identity given unwraps the backup's file key (or none was given): one line naming whom it is
+ * encrypted to (from the manifest) and the recipients of the identities given (EAUTH); or, when the
+ * manifest lists one of those, a changed backup (ECORRUPT). */
+static int no_identity(const char *key, const dp_manifest *m, const dp_backup_read_opts *o, dp_err *err)
+{
+    dp_buf to = {0}, given = {0};
+    size_t nids = o ? o->nidentities : 0;
+    char rs[2][DP_AGE_RECIPIENT_LEN + 1], *rp[2] = {rs[0], rs[1]};
+    for (size_t i = 0; i < nids && i < 2; i++) {
+        dp_age_recipient r;
+        dp_age_identity_recipient(&o->identities[i], &r);
+        memcpy(rs[i], r.str, sizeof r.str);
+    }
+    /* an identity whose recipient the manifest lists did not open the header: the header (or the
+     * manifest) was changed, not a question of keys */
+    for (size_t i = 0; i < nids; i++) {
+        dp_age_recipient r;
+        dp_age_identity_recipient(&o->identities[i], &r);
+        for (size_t k = 0; k < m->nrecipients; k++)
+            if (!strcmp(m->recipients[k], r.str)) {
+                dp_err_clear(err);
+                return dp_err_set(err, DUMPER_ECORRUPT,
+                                  "backup '%s' is corrupt: its manifest lists %s, an identity given, but no recipient "
+                                  "stanza of its age header opens with it",
+                                  key, r.str);
+            }
+    }
+    join_keys(&to, m->recipients, m->nrecipients, 4);
+    join_keys(&given, rp, nids, 2);
+    const char *t = to.data ? to.data : "", *g = given.data ? given.data : "";
+    dp_err_clear(err);
+    int rc;
+    if (!nids)
+        rc = dp_err_set(err, DUMPER_EAUTH,
+                        "backup '%s' is encrypted (age)%s%s: give an identity of one of them with --identity FILE (or "
+                        "DUMPER_IDENTITY)",
+                        key, *t ? " to " : "", t);
+    else if (*t)
+        rc = dp_err_set(err, DUMPER_EAUTH,
+                        "backup '%s' is encrypted to %s; none of the identities given matches (their recipients: %s)",
+                        key, t, g);
+    else
+        rc = dp_err_set(err, DUMPER_EAUTH,
+                        "backup '%s' is encrypted (age) and none of the identities given matches its recipients (the "
+                        "identities' recipients: %s)",
+                        key, g);
+    dp_buf_free(&to);
+    dp_buf_free(&given);
+    return rc;
+}
+
 /* The verify pass over a loaded manifest. Without a manifest (made) the uncompressed size is not
- * known beforehand: it is filled in from the decompression instead of checked. */
-static int verify_pass(dp_storage *st, const char *key, dp_manifest *m, int made, dp_progress_fn progress,
-                       void *ctx, dp_err *err)
+ * known beforehand: it is filled in from the decompression instead of checked. An encrypted backup
+ * is decrypted (every chunk authenticated) with the identities given, or only checked (header,
+ * chunk framing) without them. */
+static int verify_pass(dp_storage *st, const char *key, dp_manifest *m, int made, const dp_backup_read_opts *o,
+                       dp_progress_fn progress, void *ctx, dp_err *err)
 {
     int rc, codec = dp_codec_parse(m->compression);
+    size_t nids = m->encryption && o ? o->nidentities : 0;
+    int keyless = m->encryption && !nids;
     dp_sink *null = dp_sink_null_new();
-    dp_sink *dec = null ? dp_filter_decompress_new((dp_codec)codec, null) : NULL;
-    if (!dec) {
-        dp_sink_free(null);
+    dp_sink *dec = null && !keyless ? dp_filter_decompress_new((dp_codec)codec, null) : null;
+    dp_sink *head = dec && m->encryption ? dp_age_decrypt_new(nids ? o->identities : NULL, nids, dec) : dec;
+    if (!head) {
+        dp_sink_free(dec ? dec : null);
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     }
-    rc = check_pass(st, key, m, made, dec, progress, ctx, err);
+    rc = check_pass(st, key, m, made, head, 1, progress, ctx, err);
+    if (rc == DUMPER_EAUTH) /* the checksum matched (check_pass): a question of keys */
+        return no_identity(key, m, o, err);
     if (!rc) {
-        if (made)
+        if (keyless)
+            ; /* ciphertext only: the uncompressed size is not known here */
+        else if (made)
             m->raw_size = null->bytes;
         else if (null->bytes != m->raw_size)
             rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' decompresses to %llu bytes, its manifest says %llu",
                             key, (unsigned long long)null->bytes, (unsigned long long)m->raw_size);
-        dp_sink_commit(dec, err);
-        dp_sink_free(dec);
+        dp_sink_commit(head, err);
+        dp_sink_free(head);
     }
     return rc;
 }
@@ -525,12 +691,18 @@ static int verify_pass(dp_storage *st, const char *key, dp_manifest *m, int made
 int dp_backup_verify(dp_storage *st, const char *key, const char *sha256, dp_manifest *out, dp_progress_fn progress,
                      void *ctx, dp_err *err)
 {
+    dp_backup_read_opts o = {.sha256 = sha256, .progress = progress, .progress_ctx = ctx};
+    return dp_backup_verify_opts(st, key, &o, out, err);
+}
+
+int dp_backup_verify_opts(dp_storage *st, const char *key, const dp_backup_read_opts *o, dp_manifest *out, dp_err *err)
+{
     dp_manifest m;
     int made;
-    int rc = load_manifest(st, key, sha256, NULL, &m, &made, err);
+    int rc = load_manifest(st, key, o->sha256, NULL, &m, &made, err);
     if (rc)
         return rc;
-    rc = verify_pass(st, key, &m, made, progress, ctx, err);
+    rc = verify_pass(st, key, &m, made, o, o->progress, o->progress_ctx, err);
     if (rc || !out)
         dp_manifest_free(&m);
     else
@@ -541,6 +713,13 @@ int dp_backup_verify(dp_storage *st, const char *key, const char *sha256, dp_man
 int dp_backup_restore(dp_storage *st, const char *key, const char *sha256, const char *db_url,
                       const dp_source_opts *src, dp_progress_fn progress, void *ctx, dp_err *err)
 {
+    dp_backup_read_opts o = {.sha256 = sha256, .progress = progress, .progress_ctx = ctx};
+    return dp_backup_restore_opts(st, key, &o, db_url, src, err);
+}
+
+int dp_backup_restore_opts(dp_storage *st, const char *key, const dp_backup_read_opts *o, const char *db_url,
+                           const dp_source_opts *src, dp_err *err)
+{
     dp_dburl url;
     dp_manifest m;
     int made = 0;
@@ -548,10 +727,14 @@ int dp_backup_restore(dp_storage *st, const char *key, const char *sha256, const
     int rc = dp_dburl_parse(db_url, &url, err);
     if (rc)
         return rc;
+    if ((rc = url_password(&url, src, err))) {
+        dp_dburl_free(&url);
+        return rc;
+    }
     const dp_source_driver *drv = dp_source_for(url.type);
-    dp_sink *target = NULL, *dec = NULL;
+    dp_sink *target = NULL, *dec = NULL, *head = NULL;
     /* Without a manifest the source type is the target's: the format from the name must fit it. */
-    if ((rc = load_manifest(st, key, sha256, drv ? drv->name : NULL, &m, &made, err)))
+    if ((rc = load_manifest(st, key, o->sha256, drv ? drv->name : NULL, &m, &made, err)))
         goto done;
     if (!drv || !(drv->features & DP_SOURCE_FEAT_RESTORE)) {
         const char *fmt;
@@ -576,23 +759,28 @@ int dp_backup_restore(dp_storage *st, const char *key, const char *sha256, const
                         drv->name);
         goto done;
     }
-    /* Pass 1: the checksum, before the target is touched. */
-    if ((rc = verify_pass(st, key, &m, made, NULL, NULL, err)))
+    if (m.encryption && !o->nidentities) {
+        rc = no_identity(key, &m, o, err);
+        goto done;
+    }
+    /* Pass 1: the checksum and every age chunk, before the target is touched. */
+    if ((rc = verify_pass(st, key, &m, made, o, NULL, NULL, err)))
         goto done;
     /* Pass 2: restore; publish only if the bytes hashed equal again. */
     if ((rc = drv->restore(&url, src, m.format, &target, err)))
         goto done;
     dec = dp_filter_decompress_new((dp_codec)dp_codec_parse(m.compression), target);
-    if (!dec) {
-        dp_sink_free(target);
+    head = dec && m.encryption ? dp_age_decrypt_new(o->identities, o->nidentities, dec) : dec;
+    if (!head) {
+        dp_sink_free(dec ? dec : target);
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
         goto done;
     }
     /* check_pass frees the chain (aborting the target) on failure. */
-    rc = check_pass(st, key, &m, made, dec, progress, ctx, err);
+    rc = check_pass(st, key, &m, made, head, 0, o->progress, o->progress_ctx, err);
     if (!rc) {
-        rc = dp_sink_commit(dec, err);
-        dp_sink_free(dec); /* aborts the target if the commit failed */
+        rc = dp_sink_commit(head, err);
+        dp_sink_free(head); /* aborts the target if the commit failed */
     }
 done:
     if (rc) {
@@ -630,16 +818,35 @@ int dp_backup_list(dp_storage *st, dp_manifest **items, size_t *n, dp_err *err)
     }
     for (size_t i = 0; i < nobj; i++) {
         const char *k = objs[i].key;
-        if (dp_str_has_suffix(k, DP_MANIFEST_SUFFIX))
+        if (dp_str_has_suffix(k, DP_MANIFEST_SUFFIX)) {
+            /* a manifest whose backup is gone (a half-deleted backup, a copy of the .json only) */
+            size_t kl = strlen(k) - strlen(DP_MANIFEST_SUFFIX);
+            int found = 0;
+            for (size_t j = 0; j < nobj && !found; j++)
+                found = strlen(objs[j].key) == kl && !strncmp(objs[j].key, k, kl);
+            if (!found)
+                dp_warn("skipping the manifest '%s/%s': its backup '%.*s' is missing", st->location, k, (int)kl, k);
             continue;
+        }
         dp_err e = {0};
-        if (dp_backup_manifest(st, k, &out[count], &e) == 0) {
+        int missing = 0;
+        if (manifest_get(st, k, &out[count], &missing, &e) == 0) {
             /* the manifest's own name must match where it is */
             free(out[count].name);
             out[count].name = strdup(k);
             count++;
-        } else if (e.code != DUMPER_ENOENT) {
-            dp_debug("skipping '%s': %s", k, e.msg);
+        } else if (e.code == DUMPER_ENOENT) {
+            /* removed while listing */
+        } else if (missing) {
+            char *fmt = NULL;
+            dp_codec codec;
+            dp_err ignore = {0};
+            /* named like a backup: say why it is not listed; any other file is none of ours */
+            if (dp_backup_parse_name(k, &fmt, &codec, NULL, &ignore) == 0)
+                dp_warn("skipping '%s/%s': it has no manifest (verify or restore it with --sha256)", st->location, k);
+            free(fmt);
+        } else {
+            dp_warn("skipping '%s/%s': %s", st->location, k, e.msg);
         }
     }
     dp_object_info_free(objs, nobj);

@@ -1,12 +1,15 @@
 /*
  * backup.h - backup, verify, restore and list: the pipelines the CLI and the agent's job process run.
  *
- *   backup:  source -> [progress] -> compress -> async -> sha256 -> [limit] -> [throttle]
- *            -> storage writer; then the manifest is stored, then the backup object is committed.
- *   verify:  storage -> sha256 -> async -> decompress -> null   (checks sha256, sizes, compression)
- *   restore: verify pass first (checksum before touching the target), then
- *            storage -> sha256 -> async -> decompress -> source restore sink; committed only if the
- *            second pass hashes equal too.
+ *   backup:  source -> [progress] -> compress -> async -> [age encrypt] -> sha256 -> [limit]
+ *            -> [throttle] -> storage writer; then the manifest is stored, then the backup object is
+ *            committed (published).
+ *   verify:  storage -> sha256 -> [shield] -> async -> [age decrypt] -> decompress -> null (checks
+ *            sha256, sizes, every age chunk, compression); an encrypted backup without identities:
+ *            storage -> sha256 -> age check -> null (ciphertext size and sha256, header, chunk framing)
+ *   restore: verify pass first (checksum and every age chunk before touching the target), then
+ *            storage -> sha256 -> async -> [age decrypt] -> decompress -> source restore sink;
+ *            committed only if the second pass hashes equal too.
  * "async" is a thread boundary (io/pipeline.h; docs/architecture.md, "Threads in the pipeline").
  */
 #ifndef DP_BACKUP_H
@@ -14,6 +17,7 @@
 
 #include <stdint.h>
 
+#include "crypto/age.h"
 #include "io/filter.h"
 #include "job/manifest.h"
 #include "source/source.h"
@@ -34,7 +38,13 @@ typedef struct dp_backup_req {
     uint64_t limit_rate; /* 0 = unlimited; else bytes per second written to storage (1..DP_RATE_MAX) */
     dp_progress_fn progress;
     void *progress_ctx;
+    /* Encrypt (age, after compression) to these recipients; 0 = not encrypted. The name then ends
+     * in DP_BACKUP_AGE_SUFFIX and the manifest records "encryption": "age" and the recipients. */
+    const dp_age_recipient *recipients;
+    size_t nrecipients;
 } dp_backup_req;
+
+#define DP_BACKUP_AGE_SUFFIX ".age"
 
 typedef struct dp_backup_result {
     char *key;      /* object key within the storage */
@@ -49,6 +59,12 @@ typedef struct dp_backup_result {
 int dp_backup_stream(const dp_dburl *url, const dp_source_driver *drv, const dp_source_opts *src, dp_codec codec,
                      int level, uint64_t max_size, uint64_t limit_rate, dp_progress_fn progress, void *progress_ctx,
                      dp_sink *writer, dp_manifest *m, dp_err *err);
+/* The same, encrypting to `recipients` after compression when nrecipients > 0 (the manifest then
+ * records encryption and recipients; the stored name should end in DP_BACKUP_AGE_SUFFIX). */
+int dp_backup_stream_age(const dp_dburl *url, const dp_source_driver *drv, const dp_source_opts *src, dp_codec codec,
+                         int level, const dp_age_recipient *recipients, size_t nrecipients, uint64_t max_size,
+                         uint64_t limit_rate, dp_progress_fn progress, void *progress_ctx, dp_sink *writer,
+                         dp_manifest *m, dp_err *err);
 
 /* The backup file name: "<name>-<UTC stamp>.<format>[.<ext>]". Caller frees. */
 char *dp_backup_key(const char *name, int64_t created_ms, const char *format, dp_codec codec);
@@ -58,8 +74,9 @@ void dp_backup_result_free(dp_backup_result *res);
 
 /* Read and validate the manifest of `key`. */
 int dp_backup_manifest(dp_storage *st, const char *key, dp_manifest *m, dp_err *err);
-/* Format, compression and creation time from a backup's file name: "<name>-<UTC stamp>.<format>[.<ext>]"
- * (dp_backup_key), also "<app>-<env>-<db>-<UTC stamp>-b<id>.<format>[.<ext>]" as dumperd names them.
+/* Format, compression and creation time from a backup's file name: "<name>-<UTC stamp>.<format>[.<ext>][.age]"
+ * (dp_backup_key), also "<app>-<env>-<db>-<UTC stamp>-b<id>.<format>[.<ext>][.age]" as dumperd names them
+ * (".age": encrypted, see dp_str_has_suffix(key, DP_BACKUP_AGE_SUFFIX)).
  * The format must be one some source restores. *format: caller frees. DUMPER_EUSAGE otherwise. */
 int dp_backup_parse_name(const char *key, char **format, dp_codec *codec, int64_t *created_ms, dp_err *err);
 
@@ -74,6 +91,24 @@ int dp_backup_verify(dp_storage *st, const char *key, const char *sha256, dp_man
                      void *ctx, dp_err *err);
 int dp_backup_restore(dp_storage *st, const char *key, const char *sha256, const char *db_url,
                       const dp_source_opts *src, dp_progress_fn progress, void *ctx, dp_err *err);
+
+/* What verify and restore read a backup with; zero-initialise and fill what applies. */
+typedef struct dp_backup_read_opts {
+    const char *sha256; /* expected sha256 (see above) or NULL */
+    /* Identities for an encrypted backup (borrowed). Verify without them checks the ciphertext (size,
+     * sha256, the age header and chunk framing) but neither authenticates nor decompresses it (the
+     * manifest's raw_size is then unchecked); restore without them, or when none unwraps the file
+     * key, fails with DUMPER_EAUTH naming the recipients from the manifest, before the target is
+     * touched. A backup that does not authenticate is DUMPER_ECORRUPT. Ignored for plain backups. */
+    const dp_age_identity *identities;
+    size_t nidentities;
+    dp_progress_fn progress;
+    void *progress_ctx;
+} dp_backup_read_opts;
+
+int dp_backup_verify_opts(dp_storage *st, const char *key, const dp_backup_read_opts *o, dp_manifest *m, dp_err *err);
+int dp_backup_restore_opts(dp_storage *st, const char *key, const dp_backup_read_opts *o, const char *db_url,
+                           const dp_source_opts *src, dp_err *err);
 /* Every backup with a valid manifest, newest first. Caller frees with dp_backup_list_free. */
 int dp_backup_list(dp_storage *st, dp_manifest **items, size_t *n, dp_err *err);
 void dp_backup_list_free(dp_manifest *items, size_t n);

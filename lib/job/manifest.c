@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "crypto/age.h"
 #include "io/filter.h"
 
 char *dp_manifest_to_json(const dp_manifest *m)
@@ -30,6 +31,12 @@ char *dp_manifest_to_json(const dp_manifest *m)
     cJSON_AddStringToObject(o, "dumper_version", m->dumper_version ? m->dumper_version : dumper_version());
     if (m->database)
         cJSON_AddStringToObject(o, "database", m->database);
+    if (m->encryption) {
+        cJSON_AddStringToObject(o, "encryption", m->encryption);
+        cJSON *r = cJSON_AddArrayToObject(o, "recipients");
+        for (size_t i = 0; r && i < m->nrecipients; i++)
+            cJSON_AddItemToArray(r, cJSON_CreateString(m->recipients[i]));
+    }
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     return s;
@@ -135,6 +142,44 @@ int dp_manifest_parse(const char *json, size_t len, const char *what, dp_manifes
         why = "bad dumper_version or database";
         goto bad;
     }
+    /* encryption: "age" with 1..64 distinct X25519 recipients in their canonical form (they are shown
+     * in messages, so nothing else may pass) */
+    cJSON *enc = cJSON_GetObjectItemCaseSensitive(o, "encryption"),
+          *recips = cJSON_GetObjectItemCaseSensitive(o, "recipients");
+    if (enc || recips) {
+        int n = cJSON_GetArraySize(recips);
+        if (!cJSON_IsString(enc) || strcmp(enc->valuestring, "age") != 0) {
+            why = "unknown encryption";
+            goto bad;
+        }
+        if (!cJSON_IsArray(recips) || n < 1 || n > DP_MANIFEST_MAX_RECIPIENTS) {
+            why = "bad recipients";
+            goto bad;
+        }
+        if (!(m->recipients = calloc((size_t)n, sizeof *m->recipients)))
+            goto oom;
+        cJSON *it;
+        cJSON_ArrayForEach(it, recips)
+        {
+            dp_age_recipient r;
+            dp_err ignore = {0};
+            if (!cJSON_IsString(it) || dp_age_recipient_parse(it->valuestring, "recipient", &r, &ignore) ||
+                strcmp(r.str, it->valuestring) != 0) {
+                why = "bad recipients";
+                goto bad;
+            }
+            for (size_t k = 0; k < m->nrecipients; k++)
+                if (!strcmp(m->recipients[k], r.str)) {
+                    why = "bad recipients";
+                    goto bad;
+                }
+            if (!(m->recipients[m->nrecipients] = strdup(r.str)))
+                goto oom;
+            m->nrecipients++;
+        }
+        if (!(m->encryption = strdup("age")))
+            goto oom;
+    }
     memcpy(m->sha256, sha, 65);
     m->name = strdup(name);
     m->source_type = strdup(type);
@@ -152,6 +197,10 @@ bad:
     cJSON_Delete(o);
     dp_manifest_free(m);
     return dp_err_set(err, DUMPER_ECORRUPT, "manifest of '%s' is invalid: %s", what, why);
+oom:
+    cJSON_Delete(o);
+    dp_manifest_free(m);
+    return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
 }
 
 void dp_manifest_free(dp_manifest *m)
@@ -164,5 +213,9 @@ void dp_manifest_free(dp_manifest *m)
     free(m->compression);
     free(m->dumper_version);
     free(m->database);
+    free(m->encryption);
+    for (size_t i = 0; i < m->nrecipients; i++)
+        free(m->recipients[i]);
+    free(m->recipients);
     memset(m, 0, sizeof *m);
 }

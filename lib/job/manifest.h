@@ -6,6 +6,10 @@
  *    "created_at": "2026-11-26T09:45:00Z", "duration_ms": 12, "dumper_version": "0.1.0",
  *    "database": "<redacted url>"}
  *
+ * An encrypted backup adds "encryption": "age" and "recipients": ["age1...", ...] (the public keys it
+ * was encrypted to; never a private key); size and sha256 are then those of the ciphertext.
+ * Manifests without these fields (every older one) describe unencrypted backups.
+ *
  * The backup object is published after its manifest, so a listed backup always has one; a
  * manifest whose backup is missing is an interrupted backup and is ignored.
  */
@@ -31,7 +35,12 @@ typedef struct dp_manifest {
     int64_t duration_ms;
     char *dumper_version;
     char *database; /* redacted URL */
+    char *encryption;  /* NULL (none) or "age" */
+    char **recipients; /* with encryption: the age1... recipients, nrecipients >= 1 */
+    size_t nrecipients;
 } dp_manifest;
+
+#define DP_MANIFEST_MAX_RECIPIENTS 64
 
 /* Serialize; caller frees. NULL on OOM. */
 char *dp_manifest_to_json(const dp_manifest *m);

@@ -639,7 +639,7 @@ static int flush_batch(mrestore *r, dp_err *err)
 }
 
 /* Decode "%2F"/"%25" escapes of a file name back into a collection name. */
-static char *unescape_coll(const char *s, size_t n)
+static char *unescape_coll(const char *s, size_t n, size_t *len)
 {
     char *o = malloc(n + 1);
     size_t w = 0;
@@ -655,11 +655,13 @@ static char *unescape_coll(const char *s, size_t n)
         o[w++] = s[i];
     }
     o[w] = 0;
+    *len = w;
     return o;
 }
 
-/* Split "a/b/<db>/<file>" into db and collection name and the kind of file. 0 = skip. */
-static int classify(const char *path, char **db, char **coll)
+/* Split "a/b/<db>/<file>" into db and collection name (its length: a %00 escape puts a NUL in it)
+ * and the kind of file. 0 = skip, -1 = out of memory. */
+static int classify(const char *path, char **db, char **coll, size_t *coll_len)
 {
     *db = *coll = NULL;
     size_t len = strlen(path);
@@ -692,13 +694,14 @@ static int classify(const char *path, char **db, char **coll)
     }
     if (!kind || base == 0)
         return 0;
-    *coll = unescape_coll(file, base);
+    *coll = unescape_coll(file, base, coll_len);
     *db = dp_strndup(dbstart, (size_t)(file - 1 - dbstart));
-    if (!*coll || !*db || !**db || !strncmp(*coll, "system.", 7)) {
+    if (!*coll || !*db || !strncmp(*coll, "system.", 7)) {
+        int oom = !*coll || !*db;
         free(*coll);
         free(*db);
         *db = *coll = NULL;
-        return 0;
+        return oom ? -1 : 0;
     }
     return kind;
 }
@@ -754,6 +757,30 @@ static int map_db(mrestore *r, const char *src_db, const char **db, dp_err *err)
     return 0;
 }
 
+/* The stored options go into a "create" command as they are, so they must be options of a
+ * collection and nothing else: no '$' fields (a "$db" would send the command to another database),
+ * no session, transaction or concern fields, and no view (viewOn/pipeline: a backup skips views). */
+static int check_create_options(const bson_t *opts, const char *db, const char *coll, dp_err *err)
+{
+    static const char *const refused[] = {"create", "viewOn", "pipeline", "lsid", "txnNumber", "autocommit",
+                                          "startTransaction", "writeConcern", "readConcern", "apiVersion",
+                                          "apiStrict", "apiDeprecationErrors", NULL};
+    bson_iter_t it;
+    if (!bson_iter_init(&it, opts))
+        return dp_err_set(err, DUMPER_ECORRUPT, "metadata of '%s.%s' has malformed options", db, coll);
+    while (bson_iter_next(&it)) {
+        const char *k = bson_iter_key(&it);
+        int bad = k[0] == '$';
+        for (size_t i = 0; !bad && refused[i]; i++)
+            bad = !strcmp(k, refused[i]);
+        if (bad)
+            return dp_err_set(err, DUMPER_ECORRUPT,
+                              "metadata of '%s.%s' holds the option '%.40s', which no collection backup has (refused)",
+                              db, coll, k);
+    }
+    return 0;
+}
+
 static int apply_metadata(mrestore *r, const char *db, const char *coll, dp_err *err)
 {
     bson_error_t be;
@@ -763,29 +790,33 @@ static int apply_metadata(mrestore *r, const char *db, const char *coll, dp_err 
                           be.message);
     int rc = 0;
     bson_iter_t it;
+    bson_t opts = BSON_INITIALIZER; /* none stored: {} */
     if (bson_iter_init_find(&it, meta, "options") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
         uint32_t len;
         const uint8_t *data;
         bson_iter_document(&it, &len, &data);
-        bson_t opts;
-        if (len > 5 && bson_init_static(&opts, data, len)) {
-            /* The "create" command with the options as stored: mongoc_database_create_collection
-             * would reject values a server accepts (e.g. a double "size"). */
-            mongoc_database_t *mdb = mongoc_client_get_database(r->m.client, db);
-            bson_t cmd = BSON_INITIALIZER, reply;
-            BSON_APPEND_UTF8(&cmd, "create", coll);
-            bson_concat(&cmd, &opts);
-            if (!mongoc_database_write_command_with_opts(mdb, &cmd, NULL, &reply, &be) &&
-                be.code != 48 /* NamespaceExists */) {
-                char *ns = dp_asprintf("%s.%s", db, coll);
-                rc = op_fail(&r->m, &be, err, "creating", ns);
-                free(ns);
-            }
-            bson_destroy(&reply);
-            bson_destroy(&cmd);
-            mongoc_database_destroy(mdb);
-        }
+        if (!bson_init_static(&opts, data, len))
+            rc = dp_err_set(err, DUMPER_ECORRUPT, "metadata of '%s.%s' has malformed options", db, coll);
     }
+    if (!rc && !(rc = check_create_options(&opts, db, coll, err))) {
+        /* The "create" command with the options as stored (mongoc_database_create_collection would
+         * reject values a server accepts, e.g. a double "size"); also without options, so that an
+         * empty collection is restored too. */
+        mongoc_database_t *mdb = mongoc_client_get_database(r->m.client, db);
+        bson_t cmd = BSON_INITIALIZER, reply;
+        BSON_APPEND_UTF8(&cmd, "create", coll);
+        bson_concat(&cmd, &opts);
+        if (!mongoc_database_write_command_with_opts(mdb, &cmd, NULL, &reply, &be) &&
+            be.code != 48 /* NamespaceExists */) {
+            char *ns = dp_asprintf("%s.%s", db, coll);
+            rc = op_fail(&r->m, &be, err, "creating", ns);
+            free(ns);
+        }
+        bson_destroy(&reply);
+        bson_destroy(&cmd);
+        mongoc_database_destroy(mdb);
+    }
+    bson_destroy(&opts);
     if (!rc && bson_iter_init_find(&it, meta, "indexes") && BSON_ITER_HOLDS_ARRAY(&it)) {
         bson_iter_t ix;
         bson_t *specs = bson_new();
@@ -843,6 +874,32 @@ static void free_entry_state(mrestore *r)
     r->coll = NULL;
 }
 
+/* A name the server would take as a database or collection name is still the backup's word for
+ * it: refuse what no dump holds. Databases: MongoDB's rules (no /\. "$*<>:|? or control bytes,
+ * under 64 bytes), and never admin, config or local (users and roles, sharding, replication: a
+ * backup skips them). Collections: no '$' or control bytes (a %00 escape would cut the name). */
+static int check_names(const char *path, const char *db, const char *coll, size_t coll_len, int mapped,
+                       dp_err *err)
+{
+    size_t n = strlen(db);
+    int bad_db = n == 0 || n >= 64;
+    for (const unsigned char *c = (const unsigned char *)db; *c && !bad_db; c++)
+        bad_db = *c < 0x20 || *c == 0x7f || strchr("/\\. \"$*<>:|?", *c) != NULL;
+    if (bad_db && !mapped)
+        return dp_err_set(err, DUMPER_ECORRUPT, "mongodb backup: entry '%s' names an invalid database (refused)", path);
+    if (!mapped && (!strcmp(db, "admin") || !strcmp(db, "config") || !strcmp(db, "local")))
+        return dp_err_set(err, DUMPER_ECORRUPT,
+                          "mongodb backup: entry '%s' would restore into the system database '%s' (refused)", path,
+                          db);
+    int bad_coll = coll_len == 0 || strlen(coll) != coll_len;
+    for (const unsigned char *c = (const unsigned char *)coll; *c && !bad_coll; c++)
+        bad_coll = *c < 0x20 || *c == 0x7f || *c == '$';
+    if (bad_coll)
+        return dp_err_set(err, DUMPER_ECORRUPT, "mongodb backup: entry '%s' names an invalid collection (refused)",
+                          path);
+    return 0;
+}
+
 static int on_begin(void *ctx, const char *path, uint64_t size, dp_err *err)
 {
     mrestore *r = ctx;
@@ -850,10 +907,18 @@ static int on_begin(void *ctx, const char *path, uint64_t size, dp_err *err)
     dp_buf_reset(&r->entry_buf);
     r->entry_kind = 0;
     char *db = NULL, *coll = NULL;
-    int kind = classify(path, &db, &coll);
+    size_t coll_len = 0;
+    /* Names never reach the filesystem, but an archive dumper wrote has neither. */
+    int dotdot = !strcmp(path, "..") || !strncmp(path, "../", 3) || strstr(path, "/../") ||
+                 dp_str_has_suffix(path, "/..");
+    if (path[0] == '/' || dotdot)
+        return dp_err_set(err, DUMPER_ECORRUPT, "mongodb backup: entry '%s' has an absolute or '..' path (refused)",
+                          path);
+    int kind = classify(path, &db, &coll, &coll_len);
     const char *tdb = NULL;
-    int rc = 0;
-    if (kind && !(rc = map_db(r, db, &tdb, err)) && !(rc = prepare_collection(r, tdb, coll, err))) {
+    int rc = kind < 0 ? dp_err_set(err, DUMPER_ENOMEM, "out of memory") : 0;
+    if (kind > 0 && !(rc = check_names(path, db, coll, coll_len, r->target_db != NULL, err)) &&
+        !(rc = map_db(r, db, &tdb, err)) && !(rc = prepare_collection(r, tdb, coll, err))) {
         r->entry_kind = kind;
         r->cur_db = dp_strdup(tdb);
         r->cur_coll = coll;
@@ -988,8 +1053,29 @@ static void mr_destroy(dp_sink *s)
     conn_close(&r->m);
 }
 
-/* A database cannot be un-restored: abort stops and leaves what was inserted (documented). */
-static void mr_abort(dp_sink *s) { (void)s; }
+/* A failed or interrupted restore into empty databases drops the collections it created there, so
+ * the target is left as it was (empty). Under --force the replaced collections cannot come back:
+ * what was inserted stays (documented). */
+static void mr_abort(dp_sink *s)
+{
+    mrestore *r = (mrestore *)s;
+    if (r->force || !r->m.client)
+        return;
+    for (size_t i = 0; i < r->nprepared; i++) {
+        const char *nl = strchr(r->prepared[i], '\n');
+        if (!nl || !nl[1])
+            continue; /* a database key, "db\n" */
+        char *db = dp_strndup(r->prepared[i], (size_t)(nl - r->prepared[i]));
+        if (!db)
+            continue;
+        mongoc_collection_t *c = mongoc_client_get_collection(r->m.client, db, nl + 1);
+        bson_error_t be;
+        if (!mongoc_collection_drop(c, &be) && be.code != 26 && !strstr(be.message, "ns not found"))
+            dp_warn("%s: dropping %s.%s after the failed restore: %s", r->m.where, db, nl + 1, be.message);
+        mongoc_collection_destroy(c);
+        free(db);
+    }
+}
 
 static const dp_sink_ops mrestore_ops = {
     .name = "mongodb-restore", .write = mr_write, .end = mr_end, .abort = mr_abort, .destroy = mr_destroy};

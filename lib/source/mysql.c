@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mysql.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -297,6 +299,324 @@ static const char empty_sql[] =
     "     + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE())"
     "     + (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE())";
 
+/* ---- restore ----
+ *
+ * A backup is hostile input. The client runs with --batch --binary-mode (which turns off every
+ * client command but DELIMITER and \C when the input is not a terminal: system, \!, source, \.,
+ * tee, \T, pager, \P, connect, edit, ... reach the server as SQL and fail there, or are refused as
+ * unknown commands), --sandbox (MariaDB's own fence against commands that touch files, for the
+ * case binary mode ever lets one through) and --local-infile=0 (LOAD DATA LOCAL INFILE cannot
+ * read a client file). A dump holding a NUL byte is refused: mariadb-dump escapes them.
+ *
+ * What remains is SQL, which the server runs with the restoring user's rights: with privileges
+ * beyond the target database a dump can write other databases (USE other; or qualified names:
+ * --one-database filters neither), and with FILE (or SUPER) write server files (SELECT ... INTO
+ * OUTFILE). The restore warns when the user holds such privileges. MySQL cannot roll DDL back, so
+ * when a restore into an empty database fails or is interrupted, what the dump created there is
+ * dropped again (tables, views, sequences, routines, events): the target is left empty, as it was.
+ * Under --force (a non-empty target) nothing is dropped. */
+
+typedef struct {
+    dp_sink base;     /* next: the tool sink */
+    dp_dburl url;     /* the target, for the clean-up connection (only the fields my_connect reads) */
+    char *password, *reach;
+    long objects_before;
+    uint64_t fed;
+    int failed_once; /* my_explain ran */
+    int cleaned;     /* drop_all ran (an empty target before the restore), leaving `left` objects */
+    long left;
+} myrestore_sink;
+
+static void append(char *msg, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append(char *msg, size_t size, const char *fmt, ...)
+{
+    size_t k = strlen(msg);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + k, size - k, fmt, ap);
+    va_end(ap);
+}
+
+static void put_ident(dp_buf *b, const char *s)
+{
+    dp_buf_puts(b, "`");
+    for (; *s; s++) {
+        if (*s == '`')
+            dp_buf_puts(b, "`");
+        dp_buf_append(b, s, 1);
+    }
+    dp_buf_puts(b, "`");
+}
+
+/* Drop everything in the (formerly empty) target; the number of objects left, -1 if unknown. */
+static long drop_all(myrestore_sink *r)
+{
+    MYSQL *m = NULL;
+    dp_err e = {0};
+    if (my_connect(&r->url, r->password, &m, &e))
+        return -1;
+    static const char list_sql[] =
+        "SELECT 'TABLE', TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE "
+        "NOT IN ('VIEW', 'SEQUENCE') UNION ALL SELECT 'VIEW', TABLE_NAME FROM information_schema.TABLES WHERE "
+        "TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'VIEW' UNION ALL SELECT 'SEQUENCE', TABLE_NAME FROM "
+        "information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'SEQUENCE' UNION ALL SELECT "
+        "ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() AND "
+        "ROUTINE_TYPE IN ('PROCEDURE', 'FUNCTION') UNION ALL SELECT 'EVENT', EVENT_NAME FROM "
+        "information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE()";
+    dp_buf drops = {0};
+    MYSQL_RES *res = NULL;
+    MYSQL_ROW row;
+    long left = -1;
+    if (mysql_query(m, "SET FOREIGN_KEY_CHECKS = 0") == 0 && mysql_query(m, list_sql) == 0 &&
+        (res = mysql_store_result(m))) {
+        while ((row = mysql_fetch_row(res))) {
+            if (!row[0] || !row[1])
+                continue;
+            dp_buf_printf(&drops, "DROP %s IF EXISTS ", row[0]);
+            put_ident(&drops, row[1]);
+            dp_buf_append(&drops, "", 1); /* statements separated by NULs */
+        }
+        mysql_free_result(res);
+        for (size_t off = 0; drops.data && off < drops.len; off += strlen(drops.data + off) + 1)
+            if (mysql_query(m, drops.data + off) != 0)
+                dp_warn("%s: cleaning up after the failed restore: %s", r->url.dbname, mysql_error(m));
+        MYSQL_ROW n;
+        if (mysql_query(m, empty_sql) == 0 && (res = mysql_store_result(m))) {
+            if ((n = mysql_fetch_row(res)) && n[0])
+                left = strtol(n[0], NULL, 10);
+            mysql_free_result(res);
+        }
+    }
+    dp_buf_free(&drops);
+    mysql_close(m);
+    return left;
+}
+
+/* What the clean-up after a failed restore into an empty target did, appended to msg. */
+static void cleanup_note(const myrestore_sink *r, char *msg, size_t size)
+{
+    if (r->left == 0)
+        append(msg, size, "; the objects the dump had created were dropped, the target is empty again");
+    else if (r->left > 0)
+        append(msg, size, "; %ld object%s the dump created could not be dropped: drop and recreate the database",
+               r->left, r->left == 1 ? "" : "s");
+}
+
+/* Say what happened: a refused client command as such, what the cleanup did, a reaching role. */
+static void my_explain(myrestore_sink *r, dp_err *err)
+{
+    if (r->failed_once || !err->code)
+        return;
+    r->failed_once = 1;
+    char msg[DP_ERR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    int code = err->code;
+    const char *unknown = strstr(msg, "Unknown command '");
+    if (unknown && err->code != DUMPER_EINTR) {
+        const char *at = strstr(msg, " at line ");
+        long line = at ? strtol(at + 9, NULL, 10) : 0;
+        char cmd[8] = "";
+        const char *q = unknown + 17, *end = strchr(q, '\'');
+        if (end && end - q < (long)sizeof cmd)
+            memcpy(cmd, q, (size_t)(end - q)), cmd[end - q] = 0;
+        code = DUMPER_ECORRUPT;
+        snprintf(msg, sizeof msg, "backup holds a client command ('%s') at line %ld: a restore runs none, refused", cmd,
+                 line);
+    } else if (strstr(msg, "unknown option '--sandbox'") || strstr(msg, "unknown option '--binary-mode'")) {
+        code = DUMPER_ETOOL;
+        snprintf(msg, sizeof msg, "the client cannot refuse the commands a backup may hold (--sandbox needs MariaDB "
+                                  "10.5.25, 10.6.18, 10.11.8, 11.4.2 or newer): install a current mariadb-client");
+    }
+    if (r->objects_before == 0) {
+        if (!r->cleaned) {
+            dp_sink_abort(r->base.next); /* the client must be gone (interrupted: killed) before the clean-up */
+            r->left = drop_all(r);
+            r->cleaned = 1;
+        }
+        cleanup_note(r, msg, sizeof msg);
+    }
+    if (r->reach && code != DUMPER_ETOOL)
+        append(msg, sizeof msg, " (note: restored as %s)", r->reach);
+    dp_err_clear(err);
+    dp_err_set(err, code, "%s", msg);
+}
+
+static int myr_write(dp_sink *s, const void *p, size_t n, dp_err *err)
+{
+    myrestore_sink *r = (myrestore_sink *)s;
+    const char *nul = memchr(p, 0, n);
+    int rc;
+    if (nul)
+        rc = dp_err_set(err, DUMPER_ECORRUPT, "backup holds a NUL byte at offset %llu, which mariadb-dump never writes: "
+                                              "refused",
+                        (unsigned long long)(r->fed + (uint64_t)(nul - (const char *)p)));
+    else
+        rc = dp_sink_write(s->next, p, n, err);
+    r->fed += n;
+    if (rc)
+        my_explain(r, err);
+    return rc;
+}
+
+static int myr_end(dp_sink *s, dp_err *err)
+{
+    myrestore_sink *r = (myrestore_sink *)s;
+    int rc = dp_sink_end(s->next, err);
+    if (rc)
+        my_explain(r, err);
+    return rc;
+}
+
+static int myr_commit(dp_sink *s, dp_err *err)
+{
+    myrestore_sink *r = (myrestore_sink *)s;
+    int rc = dp_sink_commit(s->next, err);
+    if (!rc && r->reach)
+        dp_warn("restored as %s: SQL in a backup runs with the user's rights, so it could write other databases "
+                "(and with FILE, files on the database server); restore backups as a user granted only on the "
+                "target database",
+                r->reach);
+    return rc;
+}
+
+/* An interrupted restore (the tool is killed first): the target goes back to empty too. */
+static void myr_abort(dp_sink *s)
+{
+    myrestore_sink *r = (myrestore_sink *)s;
+    dp_sink_abort(s->next);
+    if (r->objects_before == 0 && !r->cleaned) {
+        r->left = drop_all(r);
+        r->cleaned = 1;
+    }
+}
+
+/* The failure came from elsewhere (dp_sink_fail): the same explanation, from what the abort did. */
+static void myr_explain(dp_sink *s, dp_err *err)
+{
+    myrestore_sink *r = (myrestore_sink *)s;
+    if (!r->failed_once) {
+        my_explain(r, err);
+        return;
+    }
+    /* explained already, in the worker thread of an async stage: that error may not be the one the
+     * owner reports (the reader saw the interrupt first), so the clean-up is told here again */
+    char note[DP_ERR_MSG_MAX] = "";
+    if (r->objects_before == 0 && r->cleaned && err->code) {
+        cleanup_note(r, note, sizeof note);
+        if (*note && !strstr(err->msg, note + 2)) {
+            char msg[DP_ERR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            append(msg, sizeof msg, "%s", note);
+            int code = err->code;
+            dp_err_clear(err);
+            dp_err_set(err, code, "%s", msg);
+        }
+    }
+}
+
+static void myr_destroy(dp_sink *s)
+{
+    myrestore_sink *r = (myrestore_sink *)s;
+    dp_free_secret(r->password);
+    free(r->reach);
+    free(r->url.scheme);
+    free(r->url.host);
+    free(r->url.user);
+    free(r->url.dbname);
+    if (r->url.params) {
+        free(r->url.params[0].key);
+        free(r->url.params[0].value);
+        free(r->url.params);
+    }
+}
+
+/* The part of url my_connect reads (host, port, user, database, the socket parameter). */
+static int copy_conn_url(const dp_dburl *url, dp_dburl *c)
+{
+    memset(c, 0, sizeof *c);
+    c->type = url->type;
+    c->port = url->port;
+    const char *sock = dp_dburl_param(url, "socket");
+    if (!(c->scheme = dp_strdup(url->scheme)) || (url->host && !(c->host = dp_strdup(url->host))) ||
+        (url->user && !(c->user = dp_strdup(url->user))) || !(c->dbname = dp_strdup(url->dbname)))
+        return -1;
+    if (sock) {
+        if (!(c->params = calloc(1, sizeof *c->params)))
+            return -1;
+        c->nparams = 1;
+        if (!(c->params[0].key = dp_strdup("socket")) || !(c->params[0].value = dp_strdup(sock)))
+            return -1;
+    }
+    return 0;
+}
+
+static const dp_sink_ops myrestore_ops = {.name = "mysql-restore",
+                                          .write = myr_write,
+                                          .end = myr_end,
+                                          .explain = myr_explain,
+                                          .commit = myr_commit,
+                                          .abort = myr_abort,
+                                          .destroy = myr_destroy};
+
+/* What the restoring user can reach beyond the target database, from SHOW GRANTS, or NULL:
+ * "'app@%' with FILE, privileges on every database". Caller frees. */
+static char *user_reach(MYSQL *m, const char *target)
+{
+    MYSQL_RES *res = NULL;
+    MYSQL_ROW row;
+    int files = 0, super = 0, every = 0, other = 0;
+    if (mysql_query(m, "SHOW GRANTS") != 0 || !(res = mysql_store_result(m)))
+        return NULL;
+    while ((row = mysql_fetch_row(res))) {
+        const char *g = row[0], *on = g ? strstr(g, " ON ") : NULL, *to = on ? strstr(on, " TO ") : NULL;
+        if (!g || strncmp(g, "GRANT ", 6) != 0 || !on || !to || !strncmp(g + 6, "PROXY", 5))
+            continue;
+        size_t pn = (size_t)(on - g - 6);
+        char privs[512];
+        snprintf(privs, sizeof privs, "%.*s", (int)(pn < sizeof privs ? pn : sizeof privs - 1), g + 6);
+        const char *obj = on + 4;
+        if (!strncmp(obj, "*.*", 3)) {
+            if (strcmp(privs, "USAGE") != 0)
+                every = 1;
+            if (strstr(privs, "ALL PRIVILEGES") || strstr(privs, "FILE"))
+                files = 1;
+            if (strstr(privs, "ALL PRIVILEGES") || strstr(privs, "SUPER"))
+                super = 1;
+        } else if (obj[0] == '`') {
+            dp_buf db = {0};
+            const char *q = obj + 1;
+            for (; *q && !(q[0] == '`' && q[1] != '`'); q++) {
+                if (q[0] == '`')
+                    q++;
+                dp_buf_append(&db, q, 1);
+            }
+            if (strcmp(db.data ? db.data : "", target) != 0)
+                other = 1;
+            dp_buf_free(&db);
+        }
+    }
+    mysql_free_result(res);
+    if (!files && !super && !every && !other)
+        return NULL;
+    dp_buf b = {0};
+    if (mysql_query(m, "SELECT CURRENT_USER()") == 0 && (res = mysql_store_result(m))) {
+        if ((row = mysql_fetch_row(res)) && row[0])
+            dp_buf_printf(&b, "'%s' ", row[0]);
+        mysql_free_result(res);
+    }
+    dp_buf_puts(&b, "with");
+    const char *sep = " ";
+    if (files)
+        dp_buf_printf(&b, "%sFILE", sep), sep = ", ";
+    if (super)
+        dp_buf_printf(&b, "%sSUPER", sep), sep = ", ";
+    if (every)
+        dp_buf_printf(&b, "%sprivileges on every database", sep), sep = ", ";
+    if (other)
+        dp_buf_printf(&b, "%sprivileges on other databases", sep);
+    return b.data;
+}
+
 static int my_restore(const dp_dburl *url, const dp_source_opts *opts, const char *format, dp_sink **out,
                       dp_err *err)
 {
@@ -307,10 +627,11 @@ static int my_restore(const dp_dburl *url, const dp_source_opts *opts, const cha
                           url->scheme);
     if (!dp_streq(format, "sql"))
         return dp_err_set(err, DUMPER_EUNSUPPORTED, "cannot restore a '%s' backup into %s", format, url->scheme);
-    char *pw = dp_tool_password(url, password_env), *tool = NULL, *optfile = NULL;
+    char *pw = dp_tool_password(url, password_env), *tool = NULL, *optfile = NULL, *reach = NULL;
     MYSQL *m = NULL;
     MYSQL_RES *res = NULL;
     dp_proc *p = NULL;
+    dp_sink *tool_sink = NULL;
     connargs ca;
     memset(&ca, 0, sizeof ca);
     int rc = my_connect(url, pw, &m, err);
@@ -330,28 +651,55 @@ static int my_restore(const dp_dburl *url, const dp_source_opts *opts, const cha
     }
     mysql_free_result(res);
     res = NULL;
+    reach = user_reach(m, url->dbname);
     mysql_close(m);
     m = NULL;
     if ((rc = find_tool(tools, &tool, err)) || (rc = write_option_file(pw, &optfile, err)))
         goto done;
-    const char *argv[16];
+    const char *argv[20];
     size_t k = 0;
     argv[k++] = strrchr(tool, '/') ? strrchr(tool, '/') + 1 : tool;
     if ((rc = connargs_build(url, optfile, &ca, argv, &k, err)))
         goto done;
     argv[k++] = "--batch";
+    argv[k++] = "--binary-mode";
+    argv[k++] = "--sandbox";
+    argv[k++] = "--local-infile=0";
     argv[k++] = "--database";
     argv[k++] = url->dbname;
     argv[k] = NULL;
     dp_proc_opts po = {.path = tool, .argv = argv, .stdin_pipe = 1};
     if ((rc = dp_proc_spawn(&po, &p, err)))
         goto done;
-    if (!(*out = dp_tool_sink_new(p, pw, optfile)))
+    char *secret = dp_strdup(pw);
+    if (pw && !secret) {
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        goto done;
+    }
+    tool_sink = dp_tool_sink_new(p, secret, optfile); /* owns p, secret and the option file */
     p = NULL;
-    pw = NULL;
     optfile = NULL;
+    myrestore_sink *r = tool_sink ? calloc(1, sizeof *r) : NULL;
+    if (!r) {
+        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        goto done;
+    }
+    dp_sink_init(&r->base, &myrestore_ops, tool_sink);
+    tool_sink = NULL;
+    r->objects_before = -1; /* no clean-up until it is ready */
+    if (copy_conn_url(url, &r->url) < 0) {
+        dp_sink_free(&r->base);
+        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        goto done;
+    }
+    r->password = pw;
+    pw = NULL;
+    r->reach = reach;
+    reach = NULL;
+    r->objects_before = objects;
+    *out = &r->base;
 done:
+    dp_sink_free(tool_sink);
     dp_proc_free(p);
     dp_tool_unlink_secret_file(&optfile);
     if (res)
@@ -359,6 +707,7 @@ done:
     mysql_close(m);
     connargs_free(&ca);
     free(tool);
+    free(reach);
     dp_free_secret(pw);
     return rc;
 }

@@ -34,6 +34,7 @@
 #include "core/argv.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "source/psql_guard.h"
 #include "source/source.h"
 #include "source/spool.h"
 #include "source/tool.h"
@@ -62,6 +63,24 @@ int dp_pg_parse_tool_version(const char *s)
         return (int)major * 10000;
     long minor = *end == '.' ? strtol(end + 1, NULL, 10) : 0;
     return (int)(major * 10000 + minor * 100);
+}
+
+int dp_pg_parse_tool_version_full(const char *s)
+{
+    int major = dp_pg_parse_tool_version(s);
+    if (major < 0)
+        return -1;
+    const char *p = s ? strstr(s, "(PostgreSQL) ") : NULL;
+    p = p ? p + 13 : s;
+    while (*p && !isdigit((unsigned char)*p))
+        p++;
+    char *end;
+    strtol(p, &end, 10); /* the major, already known */
+    long minor = *end == '.' ? strtol(end + 1, &end, 10) : 0;
+    if (major >= 100000)
+        return major + (minor >= 0 && minor < 10000 ? (int)minor : 0);
+    long patch = *end == '.' ? strtol(end + 1, NULL, 10) : 0;
+    return major + (patch >= 0 && patch < 100 ? (int)patch : 0);
 }
 
 int dp_pg_pick_tool(int server, const int *tools, size_t n)
@@ -442,7 +461,8 @@ static int pg_connect(const dp_dburl *url, const pgparams *pp, PGconn **out, dp_
 
 typedef struct {
     char *path;
-    int version;
+    int version; /* major level, e.g. 150000 */
+    int full;    /* e.g. 150018 */
 } pgtool;
 
 static void tools_free(pgtool *t, size_t n)
@@ -466,7 +486,7 @@ static int tool_version(const char *path)
         if (!s)
             dp_sink_free(b);
         if (s && dp_proc_pump(p, s, &e) == 0 && dp_proc_wait(p, &status, &e) == 0 && status == 0)
-            v = dp_pg_parse_tool_version(out.data);
+            v = dp_pg_parse_tool_version_full(out.data);
         dp_sink_free(s);
         dp_proc_free(p);
     }
@@ -488,7 +508,8 @@ static int add_tool(pgtool **t, size_t *n, char *path)
     }
     *t = nt;
     nt[*n].path = path;
-    nt[*n].version = tool_version(path);
+    nt[*n].full = tool_version(path);
+    nt[*n].version = nt[*n].full >= 0 ? dp_pg_major_num(nt[*n].full) : -1;
     (*n)++;
     return 0;
 }
@@ -539,8 +560,9 @@ static void fmt_version(int v, char *out, size_t n)
 }
 
 /* The path of a `name` compatible with the server; DUMPER_ETOOL with what was found otherwise.
- * `lenient`: fall back to the newest one (psql talks to any server version). */
-static int pick_tool(const char *name, int server, int lenient, char **path, dp_err *err)
+ * `lenient`: fall back to the newest one (psql talks to any server version). *full (may be NULL):
+ * its full version, e.g. 150018. */
+static int pick_tool(const char *name, int server, int lenient, char **path, int *full, dp_err *err)
 {
     pgtool *t = NULL;
     size_t n = 0;
@@ -586,6 +608,8 @@ static int pick_tool(const char *name, int server, int lenient, char **path, dp_
     }
     *path = t[k].path;
     t[k].path = NULL;
+    if (full)
+        *full = t[k].full;
     dp_debug("postgresql: using %s for server version %d", *path, server);
 done:
     tools_free(t, n);
@@ -657,7 +681,7 @@ static int pg_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink *o
                         server);
         goto done;
     }
-    if ((rc = pick_tool("pg_dump", server, 0, &tool, err)) || (rc = child_env(&pp, &pwenv, env, err)))
+    if ((rc = pick_tool("pg_dump", server, 0, &tool, NULL, err)) || (rc = child_env(&pp, &pwenv, env, err)))
         goto done;
     conninfo = params_conninfo(&pp);
     dbarg = conninfo ? dp_asprintf("--dbname=%s", conninfo) : NULL;
@@ -712,6 +736,181 @@ static const char empty_sql[] =
     "     + (SELECT count(*) FROM pg_namespace WHERE nspname NOT IN ('public', 'information_schema')"
     "        AND nspname !~ '^pg_')";
 
+/* ---- restore ----
+ *
+ * A backup is hostile input. psql gets the dump under a \restrict fence with a key the dump cannot
+ * know (psql_guard.h): no backslash command runs, whatever the dump holds; ON_ERROR_STOP stops at
+ * the first refused one and the single transaction rolls back. pg_restore runs with
+ * --format=custom (never the tar or directory formats, which name files), without --file or
+ * --create: it sends the archive's SQL to the server and nothing else, and has no client-side
+ * commands at all. What remains is the SQL itself, which runs inside the target with the rights of
+ * the restoring role: COPY ... PROGRAM, COPY ... TO 'file', lo_export() and pg_read_file() do work
+ * on the database server for a superuser or a member of pg_execute_server_program,
+ * pg_read_server_files or pg_write_server_files, so the restore warns when the role is one. A dump
+ * that commits on its own (COMMIT or END; pg_dump writes BEGIN/COMMIT around large objects) ends
+ * the single transaction: after a failure the restore says when the target was empty before and is
+ * not any more. */
+
+typedef struct {
+    dp_sink base;          /* next: the tool sink (psql or pg_restore) */
+    int plain;             /* psql: the dump goes through the guard */
+    dp_psql_guard g;
+    dp_buf out;
+    char *conninfo, *password; /* to look at the target after a failure */
+    char *reach;               /* role_reach(): said after the restore, or with its failure */
+    long objects_before;
+    uint64_t fed; /* dump bytes seen */
+    int explained;
+} pgrestore_sink;
+
+static long count_objects(const char *conninfo, const char *password)
+{
+    const char *kw[] = {"dbname", "password", NULL}, *val[] = {conninfo, password, NULL};
+    if (!password)
+        kw[1] = NULL;
+    PGconn *c = PQconnectdbParams(kw, val, 1);
+    long n = -1;
+    if (c && PQstatus(c) == CONNECTION_OK) {
+        PGresult *res = PQexec(c, empty_sql);
+        if (PQresultStatus(res) == PGRES_TUPLES_OK)
+            n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+    }
+    PQfinish(c);
+    return n;
+}
+
+/* Turn a tool failure into what happened: a refused meta-command names its line of the dump, and a
+ * target that was empty and no longer is gets said. */
+static void explain_failure(pgrestore_sink *r, dp_err *err)
+{
+    if (r->explained || !err->code || err->code == DUMPER_EINTR || err->code == DUMPER_ENOMEM)
+        return;
+    r->explained = 1;
+    char msg[DP_ERR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    int code = err->code;
+    if (r->plain && (strstr(msg, "backslash commands are restricted") || strstr(msg, "\\unrestrict: wrong key"))) {
+        /* "psql:<stdin>:N: error: ...": the dump's line N - 1 (the guard's line comes first) */
+        const char *at = strstr(msg, "psql:<stdin>:");
+        long line = at ? strtol(at + 13, NULL, 10) - 1 : 0;
+        code = DUMPER_ECORRUPT;
+        if (line > 0)
+            snprintf(msg, sizeof msg,
+                     "backup holds a psql meta-command (a backslash command) at line %ld: a restore runs none, "
+                     "refused",
+                     line);
+        else
+            snprintf(msg, sizeof msg, "backup holds a psql meta-command (a backslash command): a restore runs none, "
+                                      "refused");
+    }
+    if (r->objects_before == 0) {
+        long now = count_objects(r->conninfo, r->password);
+        size_t k = strlen(msg);
+        if (now > 0)
+            snprintf(msg + k, sizeof msg - k,
+                     " (the dump committed %ld object%s before it failed: drop and recreate the database)", now,
+                     now == 1 ? "" : "s");
+        else if (now == 0 && code == DUMPER_ECORRUPT)
+            snprintf(msg + k, sizeof msg - k, "; nothing was restored");
+    }
+    if (r->reach) {
+        size_t k = strlen(msg);
+        snprintf(msg + k, sizeof msg - k, " (note: restored as %s)", r->reach);
+    }
+    dp_err_clear(err);
+    dp_err_set(err, code, "%s", msg);
+}
+
+static int pgr_flush(pgrestore_sink *r, dp_err *err)
+{
+    int rc = r->out.len ? dp_sink_write(r->base.next, r->out.data, r->out.len, err) : 0;
+    dp_buf_reset(&r->out);
+    if (rc)
+        explain_failure(r, err);
+    return rc;
+}
+
+static int pgr_write(dp_sink *s, const void *p, size_t n, dp_err *err)
+{
+    pgrestore_sink *r = (pgrestore_sink *)s;
+    if (!r->plain) {
+        int rc = dp_sink_write(s->next, p, n, err);
+        if (rc)
+            explain_failure(r, err);
+        return rc;
+    }
+    /* psql reads lines as C strings: the rest of a line after a NUL byte would vanish unseen. A
+     * plain dump never holds one (PostgreSQL text cannot). */
+    const char *nul = memchr(p, 0, n);
+    if (nul)
+        return dp_err_set(err, DUMPER_ECORRUPT, "backup holds a NUL byte at offset %llu, which no plain dump has: refused",
+                          (unsigned long long)(r->fed + (uint64_t)(nul - (const char *)p)));
+    r->fed += n;
+    if (dp_psql_guard_feed(&r->g, p, n, &r->out) < 0)
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    return pgr_flush(r, err);
+}
+
+static int pgr_end(dp_sink *s, dp_err *err)
+{
+    pgrestore_sink *r = (pgrestore_sink *)s;
+    int rc = 0;
+    if (r->plain && dp_psql_guard_finish(&r->g, &r->out) < 0)
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    if (r->plain && (rc = pgr_flush(r, err)))
+        return rc;
+    if ((rc = dp_sink_end(s->next, err)))
+        explain_failure(r, err);
+    return rc;
+}
+
+static void pgr_destroy(dp_sink *s)
+{
+    pgrestore_sink *r = (pgrestore_sink *)s;
+    dp_psql_guard_free(&r->g);
+    dp_buf_free(&r->out);
+    free(r->conninfo);
+    free(r->reach);
+    dp_free_secret(r->password);
+}
+
+static int pgr_commit(dp_sink *s, dp_err *err);
+static const dp_sink_ops pgrestore_ops = {
+    .name = "postgresql-restore", .write = pgr_write, .end = pgr_end, .commit = pgr_commit, .destroy = pgr_destroy};
+
+/* The restoring role when it reaches beyond the database, or NULL: "'postgres', a superuser", or
+ * "'app', a member of pg_execute_server_program, ..." (the roles that run programs or read and
+ * write files on the server). Caller frees. */
+static char *role_reach(PGconn *c)
+{
+    PGresult *res = PQexec(c, "SELECT r.rolsuper, (SELECT string_agg(b.rolname, ', ' ORDER BY b.rolname) FROM "
+                              "pg_roles b WHERE b.rolname IN ('pg_execute_server_program', 'pg_read_server_files', "
+                              "'pg_write_server_files') AND pg_has_role(r.oid, b.oid, 'MEMBER')) FROM pg_roles r "
+                              "WHERE r.rolname = current_user");
+    char *reach = NULL;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        if (!strcmp(PQgetvalue(res, 0, 0), "t"))
+            reach = dp_asprintf("'%s', a superuser", PQuser(c));
+        else if (!PQgetisnull(res, 0, 1))
+            reach = dp_asprintf("'%s', a member of %s", PQuser(c), PQgetvalue(res, 0, 1));
+    }
+    PQclear(res);
+    return reach;
+}
+
+static int pgr_commit(dp_sink *s, dp_err *err)
+{
+    pgrestore_sink *r = (pgrestore_sink *)s;
+    int rc = dp_sink_commit(s->next, err);
+    if (!rc && r->reach)
+        dp_warn("restored as %s: SQL in a backup runs with the role's rights, which reach beyond the database "
+                "(COPY ... PROGRAM runs programs, COPY ... TO and lo_export() write files on the database server); "
+                "restore backups as a role without them",
+                r->reach);
+    return rc;
+}
+
 static int pg_restore_sink(const dp_dburl *url, const dp_source_opts *opts, const char *format, dp_sink **out,
                            dp_err *err)
 {
@@ -721,6 +920,9 @@ static int pg_restore_sink(const dp_dburl *url, const dp_source_opts *opts, cons
     char *tool = NULL, *conninfo = NULL, *dbarg = NULL, *pwenv = NULL;
     const char *env[2];
     dp_proc *p = NULL;
+    dp_sink *tool_sink = NULL;
+    pgrestore_sink *r = NULL;
+    char *reach = NULL;
     *out = NULL;
     if (opts->restore_file)
         return dp_err_set(err, DUMPER_EUSAGE, "--rdb-file is for redis; %s backups restore into a database",
@@ -755,14 +957,27 @@ static int pg_restore_sink(const dp_dburl *url, const dp_source_opts *opts, cons
     }
     PQclear(res);
     res = NULL;
-    PQfinish(c);
-    c = NULL;
-    if ((rc = pick_tool(dump ? "pg_restore" : "psql", server, !dump, &tool, err)) ||
+    int full = -1;
+    if ((rc = pick_tool(dump ? "pg_restore" : "psql", server, !dump, &tool, &full, err)) ||
         (rc = child_env(&pp, &pwenv, env, err)))
         goto done;
+    if (!dump && !dp_psql_restricts(full)) {
+        char v[32];
+        snprintf(v, sizeof v, "%d.%d", full / 10000, full % 10000);
+        rc = dp_err_set(err, DUMPER_ETOOL,
+                        "%s (version %s) cannot refuse the meta-commands a backup may hold (\\restrict needs psql "
+                        "13.22, 14.19, 15.14, 16.10, 17.6 or newer): install a current postgresql-client or set "
+                        "DUMPER_PG_BIN",
+                        tool, full > 0 ? v : "unknown");
+        goto done;
+    }
+    reach = role_reach(c);
+    PQfinish(c);
+    c = NULL;
     conninfo = params_conninfo(&pp);
     dbarg = conninfo ? dp_asprintf("--dbname=%s", conninfo) : NULL;
-    if (!dbarg) {
+    r = calloc(1, sizeof *r);
+    if (!dbarg || !r) {
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
         goto done;
     }
@@ -770,8 +985,8 @@ static int pg_restore_sink(const dp_dburl *url, const dp_source_opts *opts, cons
                                "--single-transaction", "--file=-", dbarg, NULL};
     /* --force with a custom-format archive: drop the archive's objects before recreating them
      * (a plain dump can only do that if it was taken with --clean). */
-    const char *restore_argv[] = {"pg_restore", "--no-password", "--exit-on-error", "--single-transaction", dbarg,
-                                  opts->force ? "--clean" : NULL, "--if-exists", NULL};
+    const char *restore_argv[] = {"pg_restore", "--no-password", "--format=custom", "--exit-on-error",
+                                  "--single-transaction", dbarg, opts->force ? "--clean" : NULL, "--if-exists", NULL};
     dp_proc_opts po = {.path = tool,
                        .argv = dump ? restore_argv : psql_argv,
                        .env_add = env,
@@ -794,12 +1009,46 @@ static int pg_restore_sink(const dp_dburl *url, const dp_source_opts *opts, cons
     }
     if ((rc = dp_proc_spawn(&po, &p, err)))
         goto done;
-    char *secret = pp.password;
-    pp.password = NULL;
-    if (!(*out = dp_tool_sink_new(p, secret, NULL)))
+    char *secret = dp_strdup(pp.password);
+    if (pp.password && !secret) {
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        goto done;
+    }
+    tool_sink = dp_tool_sink_new(p, secret, NULL); /* owns p and secret, also when it fails */
     p = NULL;
+    if (!tool_sink) {
+        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        goto done;
+    }
+    dp_sink_init(&r->base, &pgrestore_ops, tool_sink);
+    tool_sink = NULL;
+    r->plain = !dump;
+    dp_psql_guard_init(&r->g);
+    r->objects_before = objects;
+    r->conninfo = conninfo;
+    conninfo = NULL;
+    r->password = pp.password;
+    pp.password = NULL;
+    r->reach = reach;
+    reach = NULL;
+    if (r->plain) {
+        char prelude[80];
+        if (dp_psql_guard_prelude(prelude) < 0)
+            rc = dp_err_set(err, DUMPER_EINTERNAL, "no random bytes for the psql restriction key");
+        else
+            rc = dp_sink_write(r->base.next, prelude, strlen(prelude), err);
+        dp_memzero(prelude, sizeof prelude);
+        if (rc)
+            goto done;
+    }
+    *out = &r->base;
+    r = NULL;
 done:
+    if (r && r->base.ops)
+        dp_sink_free(&r->base); /* aborts: the tool is killed, its transaction rolled back */
+    else
+        free(r);
+    dp_sink_free(tool_sink);
     dp_proc_free(p);
     PQclear(res);
     PQfinish(c);
@@ -807,6 +1056,7 @@ done:
     free(dbarg);
     free(conninfo);
     free(tool);
+    free(reach);
     params_free(&pp);
     return rc;
 }

@@ -14,6 +14,9 @@
 int dp_pg_major_num(int server_version_num);
 /* "pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)" -> 150000; "9.6.24" -> 90600; -1 if none. */
 int dp_pg_parse_tool_version(const char *s);
+/* The full version: "psql (PostgreSQL) 15.18 (Debian ...)" -> 150018, "9.6.24" -> 90624, "10beta1" ->
+ * 100000; -1 if none. */
+int dp_pg_parse_tool_version_full(const char *s);
 /* Index of the tool to use for a server: the lowest major >= the server's (a newer pg_dump reads
  * older servers; an older one refuses newer servers), first listed on a tie. -1 if none fits. */
 int dp_pg_pick_tool(int server_version_num, const int *tool_versions, size_t n);

@@ -45,8 +45,3 @@ int dp_source_known_format(const char *format)
             return 1;
     return 0;
 }
-
-int dp_source_unsupported_format(const dp_dburl *url, const dp_source_opts *opts, const char **format, dp_err *err)
-{
-    return dp_err_set(err, DUMPER_EUNSUPPORTED, "%s databases are not supported yet", dp_db_type_name(url->type));
-}

@@ -23,6 +23,9 @@ typedef struct dp_source_opts {
     int force;                  /* restore: allow a non-empty target */
     const char *restore_file;   /* restore: write the dump to this file instead of a live server (redis) */
     int jobs;                   /* restore: parallel jobs, > 1 only with DP_SOURCE_FEAT_RESTORE_JOBS */
+    const char *password;       /* the database password when the URL has none (the CLI's --password-file);
+                                   dp_backup_run/dp_backup_restore put it into the parsed URL, so it takes the
+                                   URL password's place in every driver. Never logged. */
 } dp_source_opts;
 
 enum {
@@ -65,8 +68,5 @@ extern const dp_source_driver dp_source_postgres;
 extern const dp_source_driver dp_source_mysql;
 extern const dp_source_driver dp_source_redis;
 extern const dp_source_driver dp_source_mongodb;
-
-/* Shared by the placeholder drivers of databases not supported yet. */
-int dp_source_unsupported_format(const dp_dburl *url, const dp_source_opts *opts, const char **format, dp_err *err);
 
 #endif

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -453,7 +454,21 @@ static int sqlite_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sin
     return rc;
 }
 
-/* ---- restore ---- */
+/* ---- restore ----
+ *
+ * A backup is hostile input: whoever can upload one (an app key is enough) controls every byte the
+ * restore executes. The statements run through SQLite in this process, so the fence is SQLite's
+ * own: an authorizer that allows only what a dump needs (creating tables, indexes, views and
+ * triggers in the main database, inserting rows, sqlite_sequence and the header pragmas, the
+ * writable_schema insert that recreates a virtual table, ANALYZE, transactions) and refuses the
+ * rest at prepare time: ATTACH/DETACH (and VACUUM, which attaches), pragmas that touch other files
+ * or the connection, temporary objects, load_extension() and fts3_tokenizer(). Besides: no
+ * extension loading, no fts3 tokenizer pointers, an untrusted schema, no attached databases at
+ * all (limit 0), triggers never fire during the restore, and DEFENSIVE mode everywhere except
+ * between the dump's own "PRAGMA writable_schema=ON" and "=OFF" (where the authorizer still lets
+ * it only insert into sqlite_schema). At the end the new file must pass quick_check before it is
+ * published. Triggers and views in a restored schema are data: they run later, inside the target,
+ * when the application uses them. */
 
 typedef struct {
     dp_sink base;
@@ -463,18 +478,160 @@ typedef struct {
     int replace_empty; /* the target existed as an empty file: it may be replaced without force */
     dp_buf pending;
     size_t scanned; /* bytes of pending already checked for statement ends */
+    uint64_t fed;   /* dump bytes seen so far (to name the offset of a NUL byte) */
+    size_t max_sql; /* the longest statement accepted: SQLITE_LIMIT_SQL_LENGTH */
+    /* set by the authorizer while a statement is prepared */
+    char refused[240]; /* what a refused statement tried to do */
+    int writable;      /* the statement is PRAGMA writable_schema: 1 = ON, 0 = OFF, -1 = neither */
 } restore_sink;
 
-static int exec_stmt(restore_sink *r, char *sql, dp_err *err)
+static int is_on(const char *v)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(r->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        /* a full or failing disk is the target's problem, not the dump's */
-        int code = sqlite3_errcode(r->db);
-        int dcode = code == SQLITE_FULL ? DUMPER_ENOSPC : code == SQLITE_IOERR ? DUMPER_EIO : DUMPER_ESOURCE;
-        int rc = dp_err_set(err, dcode, "restore into '%s' failed: %s", r->target, msg ? msg : "error");
-        sqlite3_free(msg);
-        return rc;
+    static const char *const on[] = {"on", "1", "true", "yes", NULL};
+    for (size_t i = 0; v && on[i]; i++)
+        if (!sqlite3_stricmp(v, on[i]))
+            return 1;
+    return 0;
+}
+
+static int is_off(const char *v)
+{
+    static const char *const off[] = {"off", "0", "false", "no", NULL};
+    for (size_t i = 0; v && off[i]; i++)
+        if (!sqlite3_stricmp(v, off[i]))
+            return 1;
+    return 0;
+}
+
+static int refuse(restore_sink *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refuse(restore_sink *r, const char *fmt, ...)
+{
+    if (!r->refused[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->refused, sizeof r->refused, fmt, ap);
+        va_end(ap);
+    }
+    return SQLITE_DENY;
+}
+
+#define S(x) ((x) ? (x) : "")
+
+static int is_schema_table(const char *t)
+{
+    return t && (!sqlite3_stricmp(t, "sqlite_master") || !sqlite3_stricmp(t, "sqlite_schema"));
+}
+
+/* The allow-list. Arguments as documented for sqlite3_set_authorizer: a3/a4 depend on the action,
+ * dbname is "main", "temp" or an attached name (there are none: ATTACH is refused). */
+static int restore_auth(void *ctx, int action, const char *a3, const char *a4, const char *dbname, const char *trigger)
+{
+    restore_sink *r = ctx;
+    (void)trigger;
+    if (dbname && strcmp(dbname, "main") != 0)
+        return refuse(r, "use of database '%s'", dbname);
+    switch (action) {
+    case SQLITE_CREATE_INDEX:
+    case SQLITE_CREATE_TABLE:
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_CREATE_VIEW:
+    case SQLITE_INSERT:
+    case SQLITE_UPDATE:
+    case SQLITE_READ:
+    case SQLITE_SELECT:
+    case SQLITE_TRANSACTION:
+    case SQLITE_SAVEPOINT:
+    case SQLITE_RECURSIVE:
+    case SQLITE_REINDEX: /* CREATE INDEX fills the new index through the REINDEX code */
+    case SQLITE_ANALYZE: return SQLITE_OK;
+    case SQLITE_DELETE:
+        /* "DELETE FROM sqlite_sequence" is in every dump; rows of the schema itself never are */
+        return is_schema_table(a3) ? refuse(r, "a delete from %s", a3) : SQLITE_OK;
+    case SQLITE_PRAGMA:
+        if (!sqlite3_stricmp(a3, "foreign_keys") || !sqlite3_stricmp(a3, "user_version") ||
+            !sqlite3_stricmp(a3, "application_id"))
+            return SQLITE_OK;
+        if (!sqlite3_stricmp(a3, "writable_schema") && (is_on(a4) || is_off(a4))) {
+            r->writable = is_on(a4);
+            return SQLITE_OK;
+        }
+        return refuse(r, "PRAGMA %s%s%s", S(a3), a4 ? "=" : "", S(a4));
+    case SQLITE_FUNCTION:
+        if (!sqlite3_stricmp(a4, "load_extension") || !sqlite3_stricmp(a4, "fts3_tokenizer"))
+            return refuse(r, "the function %s()", a4);
+        return SQLITE_OK;
+    case SQLITE_ATTACH: return refuse(r, "ATTACH (or VACUUM) of '%s'", S(a3));
+    case SQLITE_DETACH: return refuse(r, "DETACH of '%s'", S(a3));
+    case SQLITE_CREATE_TEMP_INDEX:
+    case SQLITE_CREATE_TEMP_TABLE:
+    case SQLITE_CREATE_TEMP_TRIGGER:
+    case SQLITE_CREATE_TEMP_VIEW: return refuse(r, "a temporary object ('%s')", S(a3));
+    case SQLITE_CREATE_VTABLE: return refuse(r, "CREATE VIRTUAL TABLE '%s' using '%s'", S(a3), S(a4));
+    case SQLITE_DROP_INDEX:
+    case SQLITE_DROP_TABLE:
+    case SQLITE_DROP_TEMP_INDEX:
+    case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_DROP_TEMP_TRIGGER:
+    case SQLITE_DROP_TEMP_VIEW:
+    case SQLITE_DROP_TRIGGER:
+    case SQLITE_DROP_VIEW:
+    case SQLITE_DROP_VTABLE: return refuse(r, "DROP of '%s'", S(a3));
+    case SQLITE_ALTER_TABLE: return refuse(r, "ALTER TABLE '%s'", S(a4));
+    default:
+        return refuse(r, "an operation a dump never needs (authorizer action %d)", action);
+    }
+}
+
+/* A statement can run for as long as it likes (a planted endless recursive query): SIGINT/SIGTERM
+ * still stop it. */
+static int interrupt_check(void *ctx)
+{
+    (void)ctx;
+    return dp_interrupted != 0;
+}
+
+static int exec_fail(restore_sink *r, const char *what, dp_err *err)
+{
+    /* a full or failing disk is the target's problem, not the dump's */
+    int code = sqlite3_errcode(r->db);
+    if (code == SQLITE_INTERRUPT)
+        return dp_err_set(err, DUMPER_EINTR, "restore into '%s' interrupted", r->target);
+    int dcode = code == SQLITE_FULL ? DUMPER_ENOSPC : code == SQLITE_IOERR ? DUMPER_EIO : DUMPER_ESOURCE;
+    return dp_err_set(err, dcode, "restore into '%s' failed: %s", r->target, what ? what : sqlite3_errmsg(r->db));
+}
+
+static int refused_fail(restore_sink *r, const char *stmt, dp_err *err)
+{
+    return dp_err_set(err, DUMPER_ECORRUPT,
+                      "backup for '%s' holds a statement a restore never runs, refused: %s in '%.60s%s'", r->target,
+                      r->refused, stmt, strlen(stmt) > 60 ? "..." : "");
+}
+
+/* Prepare and run every statement of sql (NUL-terminated) one by one, under the authorizer. */
+static int exec_stmt(restore_sink *r, const char *sql, dp_err *err)
+{
+    const char *tail = sql;
+    while (tail && *tail) {
+        sqlite3_stmt *st = NULL;
+        r->refused[0] = 0;
+        r->writable = -1;
+        while (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == '\r')
+            tail++;
+        const char *start = tail;
+        int rc = sqlite3_prepare_v2(r->db, tail, -1, &st, &tail);
+        if (rc != SQLITE_OK)
+            return r->refused[0] ? refused_fail(r, start, err) : exec_fail(r, NULL, err);
+        if (!st)
+            continue; /* only whitespace or a comment */
+        if (r->writable == 1)
+            sqlite3_db_config(r->db, SQLITE_DBCONFIG_DEFENSIVE, 0, (int *)NULL);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            ;
+        if (r->writable == 0)
+            sqlite3_db_config(r->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) /* VACUUM attaches only when it runs */
+            return r->refused[0] ? refused_fail(r, start, err) : exec_fail(r, NULL, err);
     }
     return 0;
 }
@@ -502,17 +659,57 @@ static int run_complete(restore_sink *r, dp_err *err)
     }
     dp_buf_consume(&r->pending, start);
     r->scanned = r->pending.len;
+    if (r->pending.len > r->max_sql)
+        return dp_err_set(err, DUMPER_ECORRUPT, "backup for '%s' holds a statement longer than %zu bytes (refused)",
+                          r->target, r->max_sql);
     return 0;
 }
 
 static int rs_write(dp_sink *s, const void *p, size_t n, dp_err *err)
 {
     restore_sink *r = (restore_sink *)s;
+    /* Statements are C strings for SQLite: the rest of a line after a NUL byte would be dropped
+     * without a word. A dump never holds one (text with NULs is written as hex). */
+    const char *nul = memchr(p, 0, n);
+    if (nul)
+        return dp_err_set(err, DUMPER_ECORRUPT, "backup for '%s' holds a NUL byte at offset %llu (refused)",
+                          r->target, (unsigned long long)(r->fed + (uint64_t)(nul - (const char *)p)));
+    r->fed += n;
     size_t before = r->pending.len;
     if (dp_buf_append(&r->pending, p, n) < 0)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     r->scanned = before ? before - 1 : 0; /* the ';' may sit just before the new bytes */
     return run_complete(r, err);
+}
+
+/* What the restore made must be a sound database: a new connection (the schema as an application
+ * will read it, not the one this connection kept in memory) parses the schema and quick_check
+ * passes. A schema written through writable_schema could, say, point two tables at one b-tree. */
+static int check_result(restore_sink *r, dp_err *err)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    if (sqlite3_open_v2(r->tmp, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        rc = dp_err_set(err, DUMPER_EIO, "unable to reopen the restored database '%s': %s", r->target,
+                        db ? sqlite3_errmsg(db) : "out of memory");
+        goto done;
+    }
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+    if (sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+        rc = dp_err_set(err, DUMPER_ECORRUPT, "backup for '%s' restores into a malformed database: %s", r->target,
+                        sqlite3_errmsg(db));
+    } else {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        if (!v || strcmp(v, "ok") != 0)
+            rc = dp_err_set(err, DUMPER_ECORRUPT, "backup for '%s' restores into a malformed database: %s", r->target,
+                            v ? v : "quick_check failed");
+    }
+done:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
 }
 
 static int rs_end(dp_sink *s, dp_err *err)
@@ -532,6 +729,8 @@ static int rs_end(dp_sink *s, dp_err *err)
     if (sqlite3_close(r->db) != SQLITE_OK)
         return dp_err_set(err, DUMPER_ESOURCE, "unable to close restored database '%s'", r->target);
     r->db = NULL;
+    if ((rc = check_result(r, err)))
+        return rc;
     FILE *f = fopen(r->tmp, "r+e");
     if (!f || fsync(fileno(f)) < 0) {
         rc = dp_err_sys(err, DUMPER_EIO, errno, "unable to fsync restored database '%s'", r->target);
@@ -615,6 +814,32 @@ static const dp_sink_ops restore_ops = {.name = "sqlite-restore",
                                         .abort = rs_abort,
                                         .destroy = rs_destroy};
 
+/* The connection's fence (see the comment above restore_sink). The journal mode is set before: in
+ * DEFENSIVE mode "journal_mode=OFF" is refused. Every setting is read back. */
+static int harden(restore_sink *r)
+{
+    sqlite3 *db = r->db;
+    static const int off[] = {SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER,
+                              SQLITE_DBCONFIG_TRUSTED_SCHEMA, SQLITE_DBCONFIG_ENABLE_TRIGGER};
+    for (size_t i = 0; i < sizeof off / sizeof off[0]; i++) {
+        int now = -1;
+        if (sqlite3_db_config(db, off[i], 0, &now) != SQLITE_OK || now != 0)
+            return -1;
+    }
+    int def = -1;
+    if (sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, &def) != SQLITE_OK || def != 1)
+        return -1;
+    sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
+    if (sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, -1) != 0)
+        return -1;
+    /* the compiled maxima (1e9 here), explicit: a value or a statement is never longer */
+    r->max_sql = (size_t)sqlite3_limit(db, SQLITE_LIMIT_SQL_LENGTH, -1);
+    if (sqlite3_set_authorizer(db, restore_auth, r) != SQLITE_OK)
+        return -1;
+    sqlite3_progress_handler(db, 10000, interrupt_check, NULL);
+    return 0;
+}
+
 static int sqlite_restore(const dp_dburl *url, const dp_source_opts *opts, const char *format, dp_sink **out,
                           dp_err *err)
 {
@@ -657,6 +882,9 @@ static int sqlite_restore(const dp_dburl *url, const dp_source_opts *opts, const
     } else if (sqlite3_exec(r->db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;", NULL, NULL, NULL) !=
                SQLITE_OK) {
         rc = dp_err_set(err, DUMPER_EIO, "unable to create '%s': %s", r->tmp, sqlite3_errmsg(r->db));
+    } else if (harden(r) != 0) {
+        rc = dp_err_set(err, DUMPER_EINTERNAL, "unable to restrict the restore connection for '%s': %s", r->target,
+                        sqlite3_errmsg(r->db));
     } else {
         chmod(r->tmp, 0600);
     }

@@ -6,6 +6,15 @@
  * refuses to replace an existing file, followed by an fsync of the directory. A crash or kill at
  * any point leaves either nothing under the final name or the complete, durable object. Hidden
  * partial files are never listed. Files are created 0600: backups hold the whole database.
+ *
+ * Stale partials: a killed writer leaves its hidden partial file behind. A writer holds an open
+ * file description lock (F_OFD_SETLK, a read lock through a second descriptor) on its partial
+ * until it commits or aborts; the kernel drops it when the process dies, however it dies. Each new
+ * writer sweeps its directory: a ".<name>.partial-<pid>-<8 hex>" file is removed when nobody holds
+ * its lock, it is older than a minute (a writer locks right after creating its file; the minute also
+ * covers a writer on another host of a network filesystem without lock support) and its pid is no
+ * live process here (an older dumper that took no lock) unless it is older than a day. Filesystems
+ * where the lock cannot be tested are never swept.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -13,9 +22,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/util.h"
 #include "storage/storage.h"
 
@@ -27,8 +39,81 @@ typedef struct {
 typedef struct {
     dp_sink base;
     int fd;
+    int lockfd; /* holds the partial's lock until commit or abort (see above) */
     char *partial, *final, *shown;
 } local_writer;
+
+#define STALE_MIN_AGE 60        /* seconds */
+#define STALE_PID_AGE (24 * 3600) /* a partial this old is stale even when its pid runs */
+
+static int lock_whole(int fd, int cmd, short type, struct flock *fl)
+{
+    memset(fl, 0, sizeof *fl);
+    fl->l_type = type;
+    fl->l_whence = SEEK_SET; /* l_start = l_len = 0: the whole file; l_pid 0 as OFD locks want */
+    return fcntl(fd, cmd, fl);
+}
+
+/* ".<name>.partial-<pid>-<8 hex digits>": the pid, or -1. */
+static long partial_pid(const char *n)
+{
+    const char *p = strstr(n, ".partial-");
+    if (n[0] != '.' || !p || p == n + 1)
+        return -1;
+    while (strstr(p + 1, ".partial-"))
+        p = strstr(p + 1, ".partial-");
+    char *end;
+    long pid = strtol(p + 9, &end, 10);
+    if (end == p + 9 || pid <= 0 || *end != '-' || strlen(end + 1) != 8 || strspn(end + 1, "0123456789abcdef") != 8)
+        return -1;
+    return pid;
+}
+
+/* pid is a process here that has not exited (a zombie has: its files, and locks, are gone). */
+static int pid_running(long pid)
+{
+    if (kill((pid_t)pid, 0) < 0 && errno != EPERM)
+        return 0;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    const char *st = strrchr(buf, ')'); /* "pid (comm) S ...": comm may hold anything */
+    return !(st && st[1] == ' ' && (st[2] == 'Z' || st[2] == 'X'));
+}
+
+static void sweep_stale(const char *dir, const char *mine)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    time_t now = time(NULL);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        long pid = partial_pid(de->d_name);
+        struct stat sb;
+        struct flock fl;
+        if (pid < 0 || (mine && !strcmp(de->d_name, mine)) ||
+            fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode) ||
+            now - sb.st_mtime < STALE_MIN_AGE)
+            continue;
+        int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        int held = lock_whole(fd, F_OFD_GETLK, F_WRLCK, &fl) < 0 || fl.l_type != F_UNLCK;
+        close(fd);
+        int running = pid_running(pid);
+        if (held || (running && now - sb.st_mtime < STALE_PID_AGE))
+            continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+            dp_info("removed '%s/%s', left by a backup that did not finish (pid %ld)", dir, de->d_name, pid);
+    }
+    closedir(d);
+}
 
 static int local_accepts(const char *loc) { return strstr(loc, "://") == NULL || strncmp(loc, "file://", 7) == 0; }
 
@@ -158,6 +243,8 @@ static void lw_destroy(dp_sink *s)
     local_writer *w = (local_writer *)s;
     if (w->fd >= 0)
         close(w->fd);
+    if (w->lockfd >= 0)
+        close(w->lockfd); /* after the rename or unlink: the lock covered the partial until then */
     free(w->partial);
     free(w->final);
     free(w->shown);
@@ -174,6 +261,7 @@ static int local_writer_new(dp_storage *st, const char *key, dp_sink **out, dp_e
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     dp_sink_init(&w->base, &lw_ops, NULL);
     w->fd = -1;
+    w->lockfd = -1;
     w->final = full_path(l, key);
     w->shown = dp_strdup(w->final);
     const char *slash = strrchr(key, '/');
@@ -192,6 +280,14 @@ static int local_writer_new(dp_storage *st, const char *key, dp_sink **out, dp_e
         rc = dp_err_sys(err, errno == ENOSPC ? DUMPER_ENOSPC : DUMPER_EIO, errno, "unable to create '%s'", w->shown);
         free(w->partial);
         w->partial = NULL;
+    } else {
+        struct flock fl;
+        w->lockfd = open(w->partial, O_RDONLY | O_CLOEXEC);
+        if (w->lockfd >= 0 && lock_whole(w->lockfd, F_OFD_SETLK, F_RDLCK, &fl) < 0) {
+            close(w->lockfd); /* no lock here: a sweep then goes by the age and the pid alone */
+            w->lockfd = -1;
+        }
+        sweep_stale(dir, strrchr(w->partial, '/') + 1);
     }
     free(dir);
     if (rc) {

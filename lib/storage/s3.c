@@ -5,8 +5,8 @@
  * http/http.h (timeouts, retries with backoff and jitter). Writers are the streaming multipart
  * uploader of s3_upload.h; reads stream a GET into the caller's sink and resume a dropped
  * connection with a Range request from the last byte delivered; list is ListObjectsV2 with
- * continuation tokens; remove is DELETE. Opening checks the bucket with a one-key list, so a wrong
- * bucket, endpoint or key fails at once with one clear line.
+ * continuation tokens; remove is DELETE. Opening checks the bucket with a HEAD request (HeadBucket),
+ * so a wrong bucket, endpoint or key fails at once with one clear line.
  *
  * Configuration: dp_storage_opts first, then the environment (AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION / AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3 /
@@ -124,7 +124,7 @@ static int sign_into(s3_storage *s, const char *method, const char *path, const 
     int bad = !auth;
     for (size_t i = 0; !bad && i < n; i++)
         bad = add_hdr(&l, h[i].name, h[i].value) < 0;
-    bad = bad || add_hdr(&l, "Authorization", auth) < 0 || !(l = curl_slist_append(l, "Expect:"));
+    bad = bad || add_hdr(&l, "Authorization", auth) < 0;
     free(auth);
     if (bad) {
         curl_slist_free_all(l);
@@ -436,6 +436,7 @@ static int s3_open(const char *location, const dp_storage_opts *opts, int create
     s->part_size = opts->part_size;
     s->parallel = opts->parallel;
     dp_http_opts_resolve(NULL, &s->hopts);
+    s->hopts.big_buffers = 1; /* objects and parts of many MiB */
     if (!(s->h = dp_http_new(&s->hopts))) {
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
         goto fail;
@@ -572,8 +573,9 @@ static int s3_read(dp_storage *st, const char *key, dp_sink *to, dp_err *err)
             attempt = 0; /* progress was made: the connection dropped mid-body; resume afresh */
         dp_info("%s: %s; resuming at byte %llu", o.what, rc ? e.msg : "server error",
                 (unsigned long long)r.delivered);
-        dp_http_sleep_ms(dp_http_backoff_ms(attempt > 0 ? attempt : 1, s->hopts.backoff_base_ms,
-                                            s->hopts.backoff_max_ms, (double)(dp_mono_ms() % 1000) / 1000.0));
+        dp_sleep_ms((int64_t)dp_backoff_ms(attempt > 0 ? (unsigned)attempt - 1 : 0, (uint64_t)s->hopts.backoff_base_ms,
+                                           (uint64_t)s->hopts.backoff_max_ms, (uint32_t)dp_mono_ms()),
+                    NULL);
     }
     obj_done(&o);
     return rc;
@@ -654,7 +656,7 @@ static int w_begin(void *ctx, dp_err *err)
     return create_upload(w->s, w->path, w->what, &w->upload_id, err);
 }
 
-static int w_part(void *ctx, int part, const void *data, size_t len, const char *md5, char **url,
+static int w_part(void *ctx, dp_http *h, int part, const void *data, size_t len, const char *md5, char **url,
                   struct curl_slist **headers, dp_err *err)
 {
     wctx *w = ctx;
@@ -669,7 +671,7 @@ static int w_part(void *ctx, int part, const void *data, size_t len, const char 
     return rc;
 }
 
-static int w_complete(void *ctx, int n, char *const *etags, uint64_t total, dp_err *err)
+static int w_complete(void *ctx, int n, char *const *etags, const uint64_t *sizes, uint64_t total, dp_err *err)
 {
     wctx *w = ctx;
     int rc = complete_upload(w->s, w->path, w->what, w->upload_id, n, etags, err);

@@ -38,7 +38,7 @@ typedef struct uploader {
     int *queue, qhead, qlen;
     int inflight;
     int stop;
-    atomic_int cancel; /* stops transfers in flight (abort) */
+    dp_stop halt; /* requested by abort: transfers in flight and retry waits end at once */
     int failed;
     dp_err ferr;
 
@@ -48,24 +48,27 @@ typedef struct uploader {
     pbuf *cur;          /* filling (driving thread only) */
     int next_part;      /* number the filling buffer will get */
     int nparts;         /* parts handed to workers */
-    char **etags;       /* [DP_S3_MAX_PARTS] */
+    char **etags;       /* [max_parts] */
+    uint64_t *sizes;    /* [max_parts] */
     int begun, completed;
     uint64_t total;
 } uploader;
 
-uint64_t dp_s3_part_size(uint64_t initial, int part_number)
+uint64_t dp_s3_part_size(uint64_t initial, uint64_t max, int part_number)
 {
+    if (!max || max > DP_S3_MAX_PART)
+        max = DP_S3_MAX_PART;
     uint64_t s = initial ? initial : DP_S3_DEFAULT_PART;
-    for (int k = (part_number - 1) / 1000; k > 0 && s < DP_S3_MAX_PART; k--)
+    for (int k = (part_number - 1) / 1000; k > 0 && s < max; k--)
         s *= 2;
-    return s > DP_S3_MAX_PART ? DP_S3_MAX_PART : s;
+    return s > max ? max : s;
 }
 
-uint64_t dp_s3_max_object(uint64_t initial)
+uint64_t dp_s3_max_object(uint64_t initial, uint64_t max)
 {
     uint64_t t = 0;
     for (int p = 1; p <= DP_S3_MAX_PARTS; p += 1000)
-        t += 1000 * dp_s3_part_size(initial, p);
+        t += 1000 * dp_s3_part_size(initial, max, p);
     return t;
 }
 
@@ -112,46 +115,75 @@ int dp_s3_error_from_response(long status, const char *body, size_t n, const cha
     return rc;
 }
 
-/* PUT one part (any thread). On success *etag is the part's ETag. */
+/* One part's request, named afresh for every attempt by ops.part. */
+typedef struct {
+    uploader *u;
+    dp_http *h;
+    const pbuf *b;
+    const char *md5; /* NULL: no Content-MD5 */
+    char *url;
+    struct curl_slist *hdrs;
+} part_req;
+
+static int name_part(void *ctx, dp_http_req *req, dp_err *err)
+{
+    part_req *r = ctx;
+    free(r->url);
+    curl_slist_free_all(r->hdrs);
+    r->url = NULL;
+    r->hdrs = NULL;
+    int rc = r->u->ops->part(r->u->ctx, r->h, r->b->part, r->b->data, r->b->len, r->md5, &r->url, &r->hdrs, err);
+    if (rc)
+        return rc;
+    if (r->md5) {
+        char line[40];
+        snprintf(line, sizeof line, "Content-MD5: %s", r->md5);
+        struct curl_slist *t = curl_slist_append(r->hdrs, line);
+        if (!t)
+            return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        r->hdrs = t;
+    }
+    req->url = r->url;
+    req->headers = r->hdrs;
+    return 0;
+}
+
+/* PUT one part (any thread), with retries. On success *etag is the part's ETag ("" with no_etag). */
 static int upload_part(uploader *u, dp_http *h, const pbuf *b, char **etag, dp_err *err)
 {
-    char md5[25], *url = NULL, *what = dp_asprintf("%s part %d", u->what, b->part);
-    struct curl_slist *hdrs = NULL, *t;
+    char md5[25], *what = dp_asprintf("%s part %d", u->what, b->part);
     dp_http_resp resp = {0};
     int rc;
     if (!what)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-    md5_b64(b->data, b->len, md5);
-    if ((rc = u->ops->part(u->ctx, b->part, b->data, b->len, md5, &url, &hdrs, err)))
-        goto done;
-    char *h1 = dp_asprintf("Content-MD5: %s", md5);
-    if (!h1 || !(t = curl_slist_append(hdrs, h1)) || !(hdrs = t) || !(t = curl_slist_append(hdrs, "Expect:")) ||
-        !(hdrs = t)) {
-        free(h1);
-        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-        goto done;
-    }
-    free(h1);
-    dp_http_req req = {
-        .method = "PUT", .url = url, .headers = hdrs, .body = b->data, .body_len = b->len, .cancel = &u->cancel};
-    if ((rc = dp_http_do(h, &req, NULL, NULL, &resp, what, err)))
+    if (!u->o.no_content_md5)
+        md5_b64(b->data, b->len, md5);
+    part_req pr = {.u = u, .h = h, .b = b, .md5 = u->o.no_content_md5 ? NULL : md5};
+    dp_http_req req = {.method = "PUT", .body = b->data, .body_len = b->len};
+    if ((rc = dp_http_do(h, &req, name_part, &pr, &resp, what, err)))
         goto done;
     if (resp.status != 200) {
-        rc = dp_s3_error_from_response(resp.status, resp.body.data, resp.body.len, what, err);
+        rc = u->ops->part_error ? u->ops->part_error(u->ctx, b->part, resp.status, resp.body.data, resp.body.len, err)
+                                : dp_s3_error_from_response(resp.status, resp.body.data, resp.body.len, what, err);
         goto done;
     }
-    if (!resp.etag || !*resp.etag) {
+    if (!u->o.no_etag && (!resp.etag || !*resp.etag)) {
         rc = dp_err_set(err, DUMPER_EPROTO, "%s: no ETag in the response", what);
         goto done;
     }
     if (resp.attempts > 1)
         dp_info("%s: stored after %d attempts", what, resp.attempts);
-    *etag = resp.etag;
-    resp.etag = NULL;
+    if (u->o.no_etag) {
+        if (!(*etag = dp_strdup("")))
+            rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    } else {
+        *etag = resp.etag;
+        resp.etag = NULL;
+    }
 done:
     dp_http_resp_free(&resp);
-    curl_slist_free_all(hdrs);
-    free(url);
+    curl_slist_free_all(pr.hdrs);
+    free(pr.url);
     free(what);
     return rc;
 }
@@ -159,7 +191,10 @@ done:
 static void *worker(void *arg)
 {
     uploader *u = arg;
-    dp_http *h = dp_http_new(&u->o.http);
+    dp_http_opts ho = u->o.http;
+    ho.stop = &u->halt;
+    ho.big_buffers = 1;
+    dp_http *h = dp_http_new(&ho);
     pthread_mutex_lock(&u->mu);
     for (;;) {
         while (!u->qlen && !u->stop)
@@ -185,6 +220,7 @@ static void *worker(void *arg)
             u->ferr = e;
         } else if (!rc && !skip) {
             u->etags[u->bufs[idx].part - 1] = etag;
+            u->sizes[u->bufs[idx].part - 1] = u->bufs[idx].len;
             etag = NULL;
         }
         free(etag);
@@ -281,14 +317,14 @@ static int up_write(dp_sink *s, const void *p, size_t n, dp_err *err)
     while (n) {
         if (u->cur && u->cur->len == u->cur->cap) {
             /* full and more data follows: this part goes now */
-            if (u->next_part >= DP_S3_MAX_PARTS)
-                return dp_err_set(err, DUMPER_ETOOLARGE, "%s: object exceeds %d parts", u->what, DP_S3_MAX_PARTS);
+            if (u->next_part >= u->o.max_parts)
+                return dp_err_set(err, DUMPER_ETOOLARGE, "%s: object exceeds %d parts", u->what, u->o.max_parts);
             int rc = dispatch(u, err);
             if (rc)
                 return rc;
         }
         if (!u->cur) {
-            int rc = take_buffer(u, (size_t)dp_s3_part_size(u->o.part_size, u->next_part), err);
+            int rc = take_buffer(u, (size_t)dp_s3_part_size(u->o.part_size, u->o.max_part_size, u->next_part), err);
             if (rc)
                 return rc;
         }
@@ -354,7 +390,7 @@ static int up_commit(dp_sink *s, dp_err *err)
     for (int i = 0; i < u->nparts; i++)
         if (!u->etags[i])
             return dp_err_set(err, DUMPER_EINTERNAL, "%s: part %d has no ETag", u->what, i + 1);
-    rc = u->ops->complete(u->ctx, u->nparts, u->etags, u->total, err);
+    rc = u->ops->complete(u->ctx, u->nparts, u->etags, u->sizes, u->total, err);
     if (!rc)
         u->completed = 1;
     return rc;
@@ -364,7 +400,7 @@ static void stop_workers(uploader *u)
 {
     pthread_mutex_lock(&u->mu);
     u->stop = 1;
-    atomic_store(&u->cancel, 1);
+    dp_stop_request(&u->halt);
     if (!u->failed) {
         u->failed = DUMPER_EINTR;
         dp_err_set(&u->ferr, DUMPER_EINTR, "%s: upload aborted", u->what);
@@ -381,7 +417,8 @@ static void up_abort(dp_sink *s)
     uploader *u = (uploader *)s;
     stop_workers(u);
     if (u->begun && !u->completed) {
-        u->ops->abort(u->ctx);
+        if (u->ops->abort)
+            u->ops->abort(u->ctx);
         u->begun = 0;
     }
 }
@@ -390,16 +427,17 @@ static void up_destroy(dp_sink *s)
 {
     uploader *u = (uploader *)s;
     stop_workers(u);
-    if (u->begun && !u->completed)
+    if (u->begun && !u->completed && u->ops->abort)
         u->ops->abort(u->ctx);
     if (u->ops->free_ctx)
         u->ops->free_ctx(u->ctx);
     for (int i = 0; u->bufs && i < u->nbufs; i++)
         free(u->bufs[i].data);
     if (u->etags)
-        for (int i = 0; i < DP_S3_MAX_PARTS; i++)
+        for (int i = 0; i < u->o.max_parts; i++)
             free(u->etags[i]);
     free(u->etags);
+    free(u->sizes);
     free(u->bufs);
     free(u->freestk);
     free(u->queue);
@@ -407,6 +445,7 @@ static void up_destroy(dp_sink *s)
     free(u->what);
     pthread_mutex_destroy(&u->mu);
     pthread_cond_destroy(&u->cv);
+    dp_stop_destroy(&u->halt);
 }
 
 static const dp_sink_ops up_ops = {
@@ -416,7 +455,7 @@ int dp_s3_upload_new(const dp_s3_upload_opts *opts, const dp_s3_upload_ops *ops,
                      dp_err *err)
 {
     *out = NULL;
-    if (!ops || !ops->part || !ops->complete || !ops->abort)
+    if (!ops || !ops->part || !ops->complete)
         return dp_err_set(err, DUMPER_EINTERNAL, "s3 upload: incomplete callbacks");
     uploader *u = calloc(1, sizeof *u);
     if (!u)
@@ -424,11 +463,16 @@ int dp_s3_upload_new(const dp_s3_upload_opts *opts, const dp_s3_upload_ops *ops,
     dp_sink_init(&u->base, &up_ops, NULL);
     pthread_mutex_init(&u->mu, NULL);
     pthread_cond_init(&u->cv, NULL);
+    dp_stop_init(&u->halt, 1);
     u->o = *opts;
+    if (!u->o.max_part_size || u->o.max_part_size > DP_S3_MAX_PART)
+        u->o.max_part_size = DP_S3_MAX_PART;
     if (!u->o.part_size)
         u->o.part_size = DP_S3_DEFAULT_PART;
-    if (u->o.part_size > DP_S3_MAX_PART)
-        u->o.part_size = DP_S3_MAX_PART;
+    if (u->o.part_size > u->o.max_part_size)
+        u->o.part_size = u->o.max_part_size;
+    if (u->o.max_parts <= 0 || u->o.max_parts > DP_S3_MAX_PARTS)
+        u->o.max_parts = DP_S3_MAX_PARTS;
     if (u->o.parallel <= 0)
         u->o.parallel = DP_S3_DEFAULT_PARALLEL;
     if (u->o.parallel > 64)
@@ -443,8 +487,9 @@ int dp_s3_upload_new(const dp_s3_upload_opts *opts, const dp_s3_upload_ops *ops,
     u->freestk = calloc((size_t)u->nbufs, sizeof *u->freestk);
     u->queue = calloc((size_t)u->nbufs, sizeof *u->queue);
     u->th = calloc((size_t)u->o.parallel, sizeof *u->th);
-    u->etags = calloc(DP_S3_MAX_PARTS, sizeof *u->etags);
-    if (!u->what || !u->bufs || !u->freestk || !u->queue || !u->th || !u->etags) {
+    u->etags = calloc((size_t)u->o.max_parts, sizeof *u->etags);
+    u->sizes = calloc((size_t)u->o.max_parts, sizeof *u->sizes);
+    if (!u->what || !u->bufs || !u->freestk || !u->queue || !u->th || !u->etags || !u->sizes) {
         u->ops = &(const dp_s3_upload_ops){0}; /* nothing begun: no callbacks needed */
         up_destroy(&u->base);
         free(u);

@@ -168,8 +168,10 @@ def run_command(body, seqs):
         if body[name] in dbs.get(db, {}):
             raise CmdError(48, "Collection already exists. NS: %s.%s" % (db, body[name]), "NamespaceExists")
         c = coll_entry(db, body[name])
+        # Like a server, keep the collection's options only, not the command's generic fields
+        # ($db, $readPreference, $clusterTime, lsid, writeConcern, ...).
         c["options"] = SON((k, plain(v)) for k, v in plain(body).items()
-                           if k not in (name, "$db", "lsid", "writeConcern", "$clusterTime"))
+                           if k != name and not k.startswith("$") and k not in ("lsid", "writeConcern"))
         return SON([("ok", 1.0)])
     if lname == "createindexes":
         c = coll_entry(db, body[name])

@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc) {
         if (rc != DUMPER_ECORRUPT && rc != DUMPER_ENOMEM)
             abort();
-        if (m.name || m.source_type || m.format || m.compression || m.dumper_version || m.database)
+        if (m.name || m.source_type || m.format || m.compression || m.dumper_version || m.database || m.encryption ||
+            m.recipients || m.nrecipients)
             abort();
         return 0;
     }
@@ -29,6 +30,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (strlen(m.sha256) != 64 || m.created_ms < 0)
         abort();
+    /* encrypted: "age" and 1..64 canonical age1 recipients; otherwise none */
+    if (m.encryption ? strcmp(m.encryption, "age") != 0 || m.nrecipients < 1 || m.nrecipients > 64
+                     : m.nrecipients != 0 || m.recipients != NULL)
+        abort();
+    for (size_t i = 0; i < m.nrecipients; i++)
+        if (strlen(m.recipients[i]) != 62 || strncmp(m.recipients[i], "age1", 4) != 0)
+            abort();
     char *json = dp_manifest_to_json(&m);
     if (!json)
         abort();
@@ -39,8 +47,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!same(m.name, back.name) || !same(m.source_type, back.source_type) || !same(m.format, back.format) ||
         !same(m.compression, back.compression) || m.size != back.size || m.raw_size != back.raw_size ||
         strcmp(m.sha256, back.sha256) != 0 || m.created_ms != back.created_ms || m.duration_ms != back.duration_ms ||
-        !same(m.database, back.database))
+        !same(m.database, back.database) || !same(m.encryption, back.encryption) || m.nrecipients != back.nrecipients)
         abort();
+    for (size_t i = 0; i < m.nrecipients; i++)
+        if (!same(m.recipients[i], back.recipients[i]))
+            abort();
     free(json);
     dp_manifest_free(&back);
     dp_manifest_free(&m);

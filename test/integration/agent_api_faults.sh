@@ -71,7 +71,7 @@ mode flakyparts
 curl -sf -X POST "$DPD_URL/_job" >/dev/null
 wait_until 60 "a backup through the fake API" sh -c "curl -sf $DPD_URL/_stats | jq -e '.committed == 1'"
 curl -sf "$DPD_URL/_stats" | jq -e '.part_errors >= 1 and .failed == 0' >/dev/null || fail "no part was retried"
-grep -q "retrying part 1" "$T/web.agent.log" || fail "no part retry in the log"
+grep -q "part 1: HTTP 503; retrying" "$T/web.agent.log" || fail "no part retry in the log"
 # limits no integer holds (1e300) in the prepare answer are ignored (converting them was undefined behaviour)
 mode hugelimits
 curl -sf -X POST "$DPD_URL/_job" >/dev/null

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # gem_install.sh - installing the dumper gem: the .gem carries libdumper's sources; `gem install`
-# compiles the extension and the `dumper` helper into the installed gem (the helper runs); a
+# compiles the extension and the `dumper` helper into the installed gem (the helper runs); the
+# extension that every app process loads links the agent library alone (ldd: no database client
+# library, no libarchive), while the helper carries the engine; a
 # missing system library stops the install with the Debian packages to install; with
 # DUMPER_NO_EXTENSION=1 the gem installs without the agent, and a Rails app using it still boots
 # under puma and serves requests while Dumper::Agent.start logs why it did nothing.
@@ -10,7 +12,7 @@ for t in ruby gem bundle puma; do command -v "$t" >/dev/null || { note "skip: $t
 GEMFILE=$("$DUMPER_SRC/gem/build.sh" "$T/pkg") || fail "gem build failed"
 tar -xOf "$GEMFILE" data.tar.gz | tar -tz >"$T/contents"
 for f in ext/dumper/extconf.rb ext/dumper/dumper_ext.c ext/dumper/libdumper/include/dumper.h \
-  ext/dumper/libdumper/lib/agent/agent.c ext/dumper/libdumper/cli/main.c lib/dumper.rb \
+  ext/dumper/libdumper/lib/agent/agent.c ext/dumper/libdumper/lib/agent-sources.txt ext/dumper/libdumper/cli/main.c lib/dumper.rb \
   lib/generators/dumper/install/templates/dumper.rb.tt; do
   grep -qx "$f" "$T/contents" || fail "the gem lacks $f"
 done
@@ -22,7 +24,19 @@ HELPER=$(GEM_HOME="$T/g1" GEM_PATH="$T/g1:$DEFAULT_PATH" ruby -e 'require "dumpe
   fail "the installed extension does not load"
 case "$HELPER" in "$T/g1/gems/dumper-"*/lib/dumper/dumper | "$T/g1/extensions/"*/dumper/dumper) ;; *) fail "helper at an unexpected place: $HELPER" ;; esac
 "$HELPER" --help >/dev/null 2>&1 || fail "the installed helper does not run"
-"$HELPER" --help 2>&1 | grep -q "job\|agent" || fail "the helper is not the dumper CLI"
+"$HELPER" --help >"$T/help" 2>&1 || true
+grep -q "job\|agent" "$T/help" || fail "the helper is not the dumper CLI"
+EXT=$(GEM_HOME="$T/g1" GEM_PATH="$T/g1:$DEFAULT_PATH" ruby -e 'require "dumper"; print $LOADED_FEATURES.grep(%r{/dumper/dumper_ext\.so$}).first')
+[ -f "$EXT" ] || fail "no loaded dumper_ext.so ($EXT)"
+ldd "$EXT" >"$T/ldd.ext"
+ldd "$HELPER" >"$T/ldd.helper"
+ENGINE_LIBS='libpq|libmariadb|libmysqlclient|libmongoc|libbson|libmongocrypt|hiredis|libsqlite3|libarchive'
+if grep -E "$ENGINE_LIBS" "$T/ldd.ext" >"$T/bad"; then
+  cat "$T/bad" >&2
+  fail "the extension loads engine libraries into the app process"
+fi
+grep -q libcurl "$T/ldd.ext" || fail "the extension does not link libcurl (ldd check broken?)"
+[ "$(grep -cE "$ENGINE_LIBS" "$T/ldd.helper")" -ge 7 ] || { cat "$T/ldd.helper" >&2; fail "the helper lacks the engine's libraries"; }
 
 # 2. a missing system library: a clear message naming the Debian packages, no half install
 rc=0
@@ -55,4 +69,4 @@ curl -sf "http://127.0.0.1:$port/dumper" | jq -e '.running == false' >/dev/null 
 grep -q "\[Dumper\] \[.*\] agent not started: the dumper native extension could not be loaded" "$T/app/log/production.log" ||
   { grep Dumper "$T/app/log/production.log" >&2; fail "no log line saying why the agent did not start"; }
 kill -TERM "$PUMA"; wait "$PUMA" || true
-note "ok: gem with libdumper sources; helper installed at ${HELPER#$T/}; missing-library message; no-extension app boots"
+note "ok: gem with libdumper sources; extension without engine libraries; helper installed at ${HELPER#$T/}; missing-library message; no-extension app boots"

@@ -24,6 +24,7 @@
 . "$DUMPER_SRC/test/lib/common.sh"
 . "$DUMPER_SRC/test/lib/agent.sh"
 . "$DUMPER_SRC/test/lib/sql.sh"
+. "$DUMPER_SRC/test/lib/gem.sh"
 need_service mariadb
 case "${DUMPER_BUILD:-}" in *asan*) note "skip: the gem builds its own (non-sanitized) libdumper; run once, in the normal build"; exit 77 ;; esac
 for t in ruby bundle gem puma jq curl mariadb; do
@@ -32,25 +33,14 @@ done
 ruby -e 'require "mysql2"' 2>/dev/null || { note "skip: ruby-mysql2 not installed (scripts/install-deps.sh)"; exit 77; }
 
 # --- the gem, installed as a user would, into a copy of the fixture app with mysql2 ---
-GEMFILE=$("$DUMPER_SRC/gem/build.sh" "$T/pkg") || fail "gem build failed"
-export GEM_HOME="$T/gems"
-GEM_PATH="$T/gems:$(ruby -e 'print Gem.default_path.join(":")')"
-export GEM_PATH
-unset BUNDLE_PATH BUNDLE_GEMFILE RAILS_ENV DATABASE_URL REDIS_URL
+unset RAILS_ENV DATABASE_URL REDIS_URL
 APP="$T/app"
-cp -r "$DUMPER_SRC/test/gem/app" "$APP"
-rm -rf "$APP/log"/* "$APP/tmp"/* "$APP/db"/* "$APP/config/initializers/dumper.rb" "$APP/Gemfile.lock"
-mkdir -p "$APP/vendor/cache" "$APP/log" "$APP/tmp" "$APP/db"
-cp "$GEMFILE" "$APP/vendor/cache/"
-echo 'gem "mysql2"' >>"$APP/Gemfile"
-t0=$SECONDS
-(cd "$APP" && MAKEFLAGS=-j2 bundle install --local --no-cache >"$T/bundle.log" 2>&1) || { tail -30 "$T/bundle.log" >&2; fail "bundle install --local failed"; }
-note "bundle install --local (compiles the extension and the helper): $((SECONDS - t0)) s"
+gem_fixture_app "$APP" 'gem "mysql2"'
 EXT=$(cd "$APP" && bundle exec ruby -e 'require "dumper"; abort(Dumper.native_error.to_s) unless Dumper.native?; print Dumper.helper_path') ||
   fail "the extension does not load"
 (cd "$APP" && bundle exec ruby -e 'require "mysql2"; print Mysql2::VERSION' >"$T/mysql2.version") || fail "mysql2 does not load in the bundle"
 (cd "$APP" && bundle exec rails g dumper:install >"$T/generator.log" 2>&1) || { cat "$T/generator.log" >&2; fail "rails g dumper:install failed"; }
-grep -q 'Dumper::Agent.start(app_key: ENV\["DUMPER_APP_KEY"\])' "$APP/config/initializers/dumper.rb" || fail "generated initializer lacks the ENV key"
+grep -qx 'Dumper::Agent.start' "$APP/config/initializers/dumper.rb" || fail "generated initializer does not start the agent"
 
 # --- MariaDB: a database and a user of this run; the password is unique to it ---
 DB=gem_my_$$ USR=gem_my_$$
@@ -167,8 +157,8 @@ boot() {
   "$DUMPERD" agents "my_$mode" --json --data "$DPD_DATA" >"$T/$mode.agents.json"
   [ "$(jq '.[0].pid' "$T/$mode.agents.json")" = "$PUMA" ] || fail "$mode: the agent is not puma's process ($PUMA): $(cat "$T/$mode.agents.json")"
   curl -sf "http://127.0.0.1:$port/dumper" | jq -e '.running == true' >/dev/null || fail "$mode: /dumper does not show a running agent"
-  grep -q "\[Dumper\] \[.*\] agent started in puma process $PUMA .*databases: primary=mysql://$USR:\*\*\*@127.0.0.1:$MYP/$DB\$" \
-    "$APP/log/production.log" || { grep Dumper "$APP/log/production.log" >&2; fail "$mode: no 'agent started' line with the redacted URL"; }
+  grep -q "\[Dumper\] \[.*\] agent starting in puma process $PUMA .*databases: primary=mysql://$USR:\*\*\*@127.0.0.1:$MYP/$DB\$" \
+    "$APP/log/production.log" || { grep Dumper "$APP/log/production.log" >&2; fail "$mode: no 'agent starting' line with the redacted URL"; }
 
   # dumperd's databases JSON: the MariaDB database, described, without its password
   id=$(app_id "my_$mode") || fail "$mode: no app my_$mode in /ui/apps"

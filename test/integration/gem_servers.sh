@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # gem_servers.sh - the dumper gem end to end, the way a user installs it: the built .gem goes into
 # the fixture Rails 6.1 app's vendor/cache, `bundle install --local` compiles the extension and the
-# helper, `rails g dumper:install` writes the initializer (key from DUMPER_APP_KEY), and the app is
+# helper, `rails g dumper:install` writes the initializer (no master key: key from DUMPER_APP_KEY), and the app is
 # booted against a real dumperd, PostgreSQL (DATABASE_URL), SQLite (relative path) and Redis
 # (REDIS_URL) under every server of the matrix below. For each server (its own dumperd app):
 #   - exactly the processes of the matrix register (by pid), exactly one is primary, no other
@@ -33,6 +33,7 @@
 . "$DUMPER_SRC/test/lib/common.sh"
 . "$DUMPER_SRC/test/lib/agent.sh"
 . "$DUMPER_SRC/test/lib/sql.sh"
+. "$DUMPER_SRC/test/lib/gem.sh"
 need_service pg
 need_service redis
 case "${DUMPER_BUILD:-}" in *asan*) note "skip: the gem builds its own (non-sanitized) libdumper; run once, in the normal build"; exit 77 ;; esac
@@ -43,25 +44,15 @@ SCENARIOS=${GEM_SCENARIOS:-"puma_single puma_rails_s puma_cluster puma_cluster_p
 PAR=${GEM_PARALLEL:-3}
 
 # --- the gem, installed as a user would ---
-GEMFILE=$("$DUMPER_SRC/gem/build.sh" "$T/pkg") || fail "gem build failed"
-export GEM_HOME="$T/gems"
-GEM_PATH="$T/gems:$(ruby -e 'print Gem.default_path.join(":")')"
-export GEM_PATH
-unset BUNDLE_PATH BUNDLE_GEMFILE RAILS_ENV
+unset RAILS_ENV
 TPL="$T/template"
-cp -r "$DUMPER_SRC/test/gem/app" "$TPL"
-rm -rf "$TPL/log"/* "$TPL/tmp"/* "$TPL/db"/* "$TPL/config/initializers/dumper.rb" "$TPL/Gemfile.lock"
-mkdir -p "$TPL/vendor/cache" "$TPL/log" "$TPL/tmp" "$TPL/db"
-cp "$GEMFILE" "$TPL/vendor/cache/"
-t0=$SECONDS
-(cd "$TPL" && MAKEFLAGS=-j2 bundle install --local --no-cache >"$T/bundle.log" 2>&1) || { tail -30 "$T/bundle.log" >&2; fail "bundle install --local failed"; }
-note "bundle install --local (compiles the extension and the helper): $((SECONDS - t0)) s"
+gem_fixture_app "$TPL"
 EXT=$(cd "$TPL" && bundle exec ruby -e 'require "dumper"; abort(Dumper.native_error.to_s) unless Dumper.native?; print Dumper.helper_path') ||
   fail "the extension does not load"
 [ -x "$EXT" ] || fail "the dumper helper is not installed next to the extension"
 case "$EXT" in "$T/gems/"*) ;; *) fail "the helper is not in the installed gem: $EXT" ;; esac
 (cd "$TPL" && bundle exec rails g dumper:install >"$T/generator.log" 2>&1) || { cat "$T/generator.log" >&2; fail "rails g dumper:install failed"; }
-grep -q 'Dumper::Agent.start(app_key: ENV\["DUMPER_APP_KEY"\])' "$TPL/config/initializers/dumper.rb" || fail "generated initializer lacks the ENV key"
+grep -qx 'Dumper::Agent.start' "$TPL/config/initializers/dumper.rb" || fail "generated initializer does not start the agent (key from credentials, then DUMPER_APP_KEY)"
 
 # --- data ---
 DB=gem_e2e_$$
@@ -193,10 +184,10 @@ scenario() {
   jq -e --arg d "$s" 'all(.[]; .dispatcher == ($d | sub("_.*"; "")))' "$T/$s.agents.json" >/dev/null ||
     fail "$s: dispatcher reported as $(jq -c '[.[].dispatcher]' "$T/$s.agents.json")"
   grep -q "$PW" "$T/$s.agents.json" && fail "$s: a password reached dumperd"
-  # the gem's decisions are in the Rails log, one "agent started" line per agent process
+  # the gem's decisions are in the Rails log, one "agent starting" line per agent process
   local p; for p in $want; do
-    grep -q "\[Dumper\] \[.*\] agent started in ${s%%_*} process $p " "$dir/log/production.log" ||
-      fail "$s: no 'agent started' line for $p in the Rails log"
+    grep -q "\[Dumper\] \[.*\] agent starting in ${s%%_*} process $p " "$dir/log/production.log" ||
+      fail "$s: no 'agent starting' line for $p in the Rails log"
   done
   grep "\[Dumper\]" "$dir/log/production.log" | grep -F -- "$PW" >/dev/null && fail "$s: a password in the Rails log"
   # forked workers of an agent's process run none

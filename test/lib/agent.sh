@@ -4,7 +4,8 @@
 #                                     sets DPD_URL, DPD_DATA, DPD_PID; creates app "shop", key in APP_KEY
 #   dpd ARGS...                       dumperd admin command on that data dir
 #   start_host NAME [host args]       the example host (examples/host.c) with the agent; sets
-#                                     HOST_PORT[NAME], HOST_PID[NAME]; its agent log is $T/NAME.agent.log
+#                                     HOST_PORT[NAME], HOST_PID[NAME]; its agent log is $T/NAME.agent.log;
+#                                     the agent logs at DEBUG unless HOST_DEBUG=0
 #   host_status NAME                  the host's GET /status JSON
 #   wait_until SECONDS "what" CMD...  polls CMD every 0.2 s
 #   kill_jobs                         kills leftover `dumper job` processes started from $T
@@ -52,7 +53,7 @@ start_host() { # start_host NAME [host args...]
   local name=$1; shift
   local port; port=$(free_port)
   (cd "$T" && DUMPER_APP_KEY=$APP_KEY exec "$HOST_BIN" --port "$port" --api "$DPD_URL" --dumper "$DUMPER" \
-      --log "$T/$name.agent.log" --debug "$@" </dev/null >"$T/$name.host.log" 2>&1) &
+      --log "$T/$name.agent.log" $([ "${HOST_DEBUG:-1}" = 0 ] || echo --debug) "$@" </dev/null >"$T/$name.host.log" 2>&1) &
   HOST_PID[$name]=$!
   HOST_PORT[$name]=$port
   AG_PIDS+=("$!")

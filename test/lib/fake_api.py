@@ -6,13 +6,16 @@ one agent, and can MISBEHAVE on purpose, which the real dumperd never does: answ
 slowly, refuse the key. The real dumperd is used for every end-to-end test of backups; this double
 exists for the failure modes.
 
-  fake_api.py PORT STATEDIR
-Control (no auth): POST /_mode/<ok|garbage|slow|401|huge|hang|flakyparts|hugelimits> (flakyparts: the
-first upload of every part gets 503 and a dropped body, the retry succeeds; hugelimits: prepare answers
-limits of 1e300), POST /_job (queue a backup job for
+  fake_api.py PORT STATEDIR [--tls CERT KEY]
+Control (no auth): POST /_mode/<ok|garbage|slow|401|huge|hang|flakyparts|hugelimits|500|notfound|html>
+(flakyparts: the first upload of every part gets 503 and a dropped body, the retry succeeds; hugelimits:
+prepare answers limits of 1e300; 500: dumperd-style JSON 500 errors; notfound and html: what a web server
+that is not dumperd answers, an HTML 404 page or an HTML 200 page), POST /_job (queue a backup job for
 the first database), GET /_stats (JSON counters). Every API request is appended to STATEDIR/requests.log.
+--tls: HTTPS with that certificate; every accepted connection is logged as "TLS accept" (a client that
+refuses the certificate sends no request).
 """
-import hashlib, json, os, sys, threading, time
+import hashlib, json, os, ssl, sys, threading, time
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
 PORT, STATE = int(sys.argv[1]), sys.argv[2]
@@ -78,6 +81,15 @@ class H(BaseHTTPRequestHandler):
             return self.send(200, raw=b"{" + b" " * (2 << 20) + b"}")
         if mode == "401":
             return self.send(401, {"error": "unauthorized", "message": "bad key"})
+        if mode == "500":
+            return self.send(500, {"error": "internal", "message": "database is locked"})
+        if mode in ("notfound", "html"):
+            page = b"<!DOCTYPE html><html><body><h1>%s</h1></body></html>" % (b"Not Found" if mode == "notfound" else b"Welcome")
+            self.send_response(404 if mode == "notfound" else 200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            return self.wfile.write(page)
         if not (self.headers.get("Authorization") or "").startswith("Bearer dk_"):
             return self.send(401, {"error": "unauthorized", "message": "missing key"})
         try:
@@ -134,5 +146,22 @@ class H(BaseHTTPRequestHandler):
         self.send(404, {"error": "not_found", "message": "no such path"})
 
 
-ThreadingHTTPServer.daemon_threads = True
-ThreadingHTTPServer(("127.0.0.1", PORT), H).serve_forever()
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    tls = None
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        if self.tls is None:
+            return sock, addr
+        log("TLS accept")
+        # the handshake runs in the handler's thread, on its first read: a client refusing the
+        # certificate does not hold up the others
+        return self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+
+srv = Server(("127.0.0.1", PORT), H)
+if len(sys.argv) > 5 and sys.argv[3] == "--tls":
+    srv.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    srv.tls.load_cert_chain(sys.argv[4], sys.argv[5])
+srv.serve_forever()

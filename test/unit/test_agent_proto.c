@@ -1,4 +1,4 @@
-/* test_agent_proto.c - the agent's pure parts: backoff, intervals, protocol answers, job spec. */
+/* test_agent_proto.c - the agent's pure parts: intervals, protocol answers, job spec, URL check. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,33 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "agent/job.h"
 #include "agent/proto.h"
+#include "core/dburl.h"
 #include "core/util.h"
-
-static void test_backoff(void **state)
-{
-    /* attempt 0: [500, 1000]; doubles; capped; jitter only in [d/2, d] */
-    assert_int_equal(dp_backoff_ms(0, 1000, 300000, 0), 500);
-    assert_int_equal(dp_backoff_ms(0, 1000, 300000, 500), 1000);
-    assert_int_equal(dp_backoff_ms(0, 1000, 300000, 501), 500);
-    assert_int_equal(dp_backoff_ms(3, 1000, 300000, 0), 4000);
-    assert_int_equal(dp_backoff_ms(3, 1000, 300000, 4000), 8000);
-    for (unsigned a = 0; a < 100; a++)
-        for (uint32_t r = 0; r < 2000000000u; r += 99999989u) {
-            uint64_t d = dp_backoff_ms(a, 1000, 300000, r);
-            assert_true(d >= 500 && d <= 300000);
-            if (a >= 9)
-                assert_true(d >= 150000);
-        }
-    /* huge attempt counts never overflow */
-    assert_true(dp_backoff_ms(1000000, 1000, 300000, 12345) <= 300000);
-    assert_int_equal(dp_backoff_ms(0, 0, 0, 0), 0);
-}
+#include "source/source.h"
 
 static void test_interval(void **state)
 {
@@ -245,19 +227,48 @@ static void test_job_spec_limit_rate(void **state)
     dp_free_secret(j);
 }
 
-static void test_part_size(void **state)
+/* The agent accepts a database URL without loading any driver into the host: every scheme the URL
+ * parser knows must be one the engine (the `dumper` executable that runs jobs) backs up. */
+static void test_schemes_have_drivers(void **state)
 {
-    uint64_t mib = 1024 * 1024;
-    assert_int_equal(dp_job_part_size(1, 8 * mib, 64 * mib), 8 * mib);
-    assert_int_equal(dp_job_part_size(250, 8 * mib, 64 * mib), 8 * mib);
-    assert_int_equal(dp_job_part_size(251, 8 * mib, 64 * mib), 16 * mib);
-    assert_int_equal(dp_job_part_size(9999, 8 * mib, 64 * mib), 64 * mib);
-    assert_int_equal(dp_job_part_size(1, 8 * mib, 1 * mib), 1 * mib);
-    /* 10000 parts reach within 6 % of the 625 GiB that 10000 x 64 MiB allow */
-    uint64_t total = 0;
-    for (uint64_t n = 1; n <= 10000; n++)
-        total += dp_job_part_size(n, 8 * mib, 64 * mib);
-    assert_true(total > 590ULL * 1024 * mib);
+    static const char *urls[] = {"sqlite:x.db",        "sqlite3:x.db",        "postgres://h/d",  "postgresql://h/d",
+                                 "postgis://h/d",      "mysql://h/d",         "mysql2://h/d",    "mariadb://h/d",
+                                 "trilogy://h/d",      "redis://h/0",         "rediss://h/0",    "mongodb://h/d",
+                                 "mongodb+srv://h/d"};
+    int seen[DP_DB__COUNT] = {0};
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        dp_dburl u;
+        dp_err err = {0};
+        if (dp_dburl_parse(urls[i], &u, &err))
+            fail_msg("%s: %s", urls[i], err.msg);
+        const dp_source_driver *d = dp_source_for(u.type);
+        assert_non_null(d);
+        assert_true(d->features & DP_SOURCE_FEAT_BACKUP);
+        seen[u.type] = 1;
+        dp_dburl_free(&u);
+    }
+    for (int t = 0; t < DP_DB__COUNT; t++)
+        assert_true(seen[t]);
+    /* and the URL check of dumper_agent_start() refuses what the parser refuses, with its message */
+    char log[] = "/tmp/dumper-test-agent-proto-XXXXXX";
+    int fd = mkstemp(log);
+    assert_true(fd >= 0);
+    close(fd);
+    dumper_agent_opts o = DUMPER_AGENT_OPTS_INIT;
+    o.app_key = "dk_x";
+    o.api_base = "http://127.0.0.1:1";
+    o.log_file = log;
+    dumper_database db = {.url = "nope://h/d"};
+    o.databases = &db;
+    o.ndatabases = 1;
+    assert_int_equal(dumper_agent_start(&o), DUMPER_EUSAGE);
+    char buf[1024] = "";
+    fd = open(log, O_RDONLY);
+    assert_true(read(fd, buf, sizeof buf - 1) > 0);
+    close(fd);
+    unlink(log);
+    if (!strstr(buf, "agent not started: database 1: malformed database url 'nope://h/d': unknown scheme"))
+        fail_msg("%s", buf);
 }
 
 static void test_fail_codes(void **state)
@@ -350,12 +361,12 @@ static void test_fork(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_backoff),         cmocka_unit_test(test_interval),
+        cmocka_unit_test(test_interval),
         cmocka_unit_test(test_ids),             cmocka_unit_test(test_register_json_has_no_password),
         cmocka_unit_test(test_parse_register),  cmocka_unit_test(test_parse_poll),
         cmocka_unit_test(test_error_message),   cmocka_unit_test(test_job_spec_roundtrip),
         cmocka_unit_test(test_job_spec_limit_rate),
-        cmocka_unit_test(test_part_size),       cmocka_unit_test(test_fail_codes),
+        cmocka_unit_test(test_schemes_have_drivers), cmocka_unit_test(test_fail_codes),
         cmocka_unit_test(test_public_api_validation), cmocka_unit_test(test_fork),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

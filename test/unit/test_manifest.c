@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/util.h"
+#include "crypto/bech32.h"
 #include "job/manifest.h"
 
 static const char SHA[] = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -233,6 +234,100 @@ static void test_invalid_fields(void **state)
     bad_field("database", "{}", NULL);
 }
 
+#define R1 "age1eeah82ppgkmklxz6zp74vj9uxdwu9pgdss5apvhk0zst56pr4qysvrez97"
+#define R2 "age1vpqptwjadc2kfw5gp2tcp6vhzyvz3dvensgf5r566g46hl3f5a5suyfda4"
+
+/* BASE with encryption "age" and the recipients given as raw JSON. */
+static char *edit_enc(const char *enc, const char *recips)
+{
+    cJSON *o = cJSON_Parse(BASE);
+    if (enc)
+        cJSON_AddItemToObject(o, "encryption", cJSON_Parse(enc));
+    if (recips)
+        cJSON_AddItemToObject(o, "recipients", cJSON_Parse(recips));
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static void test_encryption(void **state)
+{
+    /* round trip of an encrypted backup's manifest: encryption and recipients, never anything else */
+    dp_manifest m, back;
+    fill(&m);
+    m.encryption = strdup("age");
+    m.recipients = calloc(2, sizeof *m.recipients);
+    m.recipients[0] = strdup(R1);
+    m.recipients[1] = strdup(R2);
+    m.nrecipients = 2;
+    char *json = dp_manifest_to_json(&m);
+    dp_err err = {0};
+    assert_int_equal(dp_manifest_parse(json, strlen(json), "x", &back, &err), 0);
+    assert_string_equal(back.encryption, "age");
+    assert_int_equal(back.nrecipients, 2);
+    assert_string_equal(back.recipients[0], R1);
+    assert_string_equal(back.recipients[1], R2);
+    assert_null(strstr(json, "SECRET"));
+    dp_manifest_free(&back);
+    free(json);
+    dp_manifest_free(&m);
+    /* an old manifest: not encrypted */
+    assert_int_equal(dp_manifest_parse(BASE, strlen(BASE), "x", &back, &err), 0);
+    assert_null(back.encryption);
+    assert_int_equal(back.nrecipients, 0);
+    assert_null(strstr(BASE, "encryption"));
+    dp_manifest_free(&back);
+
+    static const struct {
+        const char *enc, *recips;
+    } bad[] = {
+        {"\"aes\"", "[\"" R1 "\"]"},                     /* unknown encryption */
+        {"\"AGE\"", "[\"" R1 "\"]"},
+        {"1", "[\"" R1 "\"]"},
+        {"\"age\"", NULL},                                /* no recipients */
+        {"\"age\"", "[]"},
+        {"\"age\"", "\"" R1 "\""},                       /* not an array */
+        {NULL, "[\"" R1 "\"]"},                            /* recipients without encryption */
+        {"\"age\"", "[1]"},
+        {"\"age\"", "[\"" R1 "\", \"" R1 "\"]"},          /* duplicate */
+        {"\"age\"", "[\"age1eeah82ppgkmklxz6zp74vj9uxdwu9pgdss5apvhk0zst56pr4qysvrez98\"]"}, /* checksum */
+        {"\"age\"", "[\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW alice\"]"},
+        {"\"age\"", "[\"AGE1EEAH82PPGKMKLXZ6ZP74VJ9UXDWU9PGDSS5APVHK0ZST56PR4QYSVREZ97\"]"}, /* not canonical */
+        {"\"age\"", "[\"age1\\u001b[31mred\"]"},            /* terminal escapes never reach a message */
+        {"\"age\"", "[\"AGE-SECRET-KEY-1FXGP68WZ2SSTHWHUQK0Y3KL30K0AJH2SDRX7RXP2ER7KEVSYZD4S3PH8L0\"]"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *j = edit_enc(bad[i].enc, bad[i].recips);
+        expect_bad(j, strlen(j), NULL);
+        free(j);
+    }
+    /* 64 recipients at most: 64 distinct ones pass, a 65th does not */
+    dp_buf b = {0};
+    dp_buf_puts(&b, "[");
+    for (int i = 0; i < 65; i++) {
+        uint8_t pk[32] = {(uint8_t)i, 1, 2, 3};
+        char r[70];
+
+        assert_int_equal(dp_bech32_encode("age", pk, 32, 0, r, sizeof r), 0);
+        if (i == 64) {
+            dp_buf_puts(&b, "]");
+            char *j = edit_enc("\"age\"", b.data);
+            dp_manifest mm;
+            assert_int_equal(dp_manifest_parse(j, strlen(j), "x", &mm, &err), 0);
+            assert_int_equal(mm.nrecipients, 64);
+            dp_manifest_free(&mm);
+            free(j);
+            b.data[--b.len] = 0;
+        }
+        dp_buf_printf(&b, "%s\"%s\"", i ? "," : "", r);
+    }
+    dp_buf_puts(&b, "]");
+    char *j = edit_enc("\"age\"", b.data);
+    expect_bad(j, strlen(j), "bad recipients");
+    free(j);
+    dp_buf_free(&b);
+}
+
 static void test_embedded_nul(void **state)
 {
     /* a NUL inside the buffer must not let a prefix pass as the whole manifest */
@@ -251,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_valid_variants),
         cmocka_unit_test(test_invalid_fields),
         cmocka_unit_test(test_embedded_nul),
+        cmocka_unit_test(test_encryption),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * test_s3_presigned.c - the uploader's second mode: part URLs presigned by someone else (the
  * control plane), against s3rver. The "control plane" here is the same process using the
  * dp_s3_* helpers; the uploader never sees credentials, only URLs. Also: an expired presigned
- * URL fails with one clear error and the upload is aborted. Skipped without s3rver
+ * URL fails with one clear error and the upload is aborted; a part whose first URL leads nowhere is
+ * retried with a URL asked for afresh (as the job asks dumperd again). Skipped without s3rver
  * (scripts/services.sh start s3).
  */
 #include <pthread.h>
@@ -25,18 +26,24 @@ typedef struct {
     dp_storage *st;
     const char *key;
     char *upload_id;
-    int expired; /* hand out URLs that expired an hour ago */
+    int expired;   /* hand out URLs that expired an hour ago */
+    int first_dead; /* the first URL of part 1 points where nothing listens */
     int completed, aborted, parts_asked;
+    uint64_t sizes_total; /* sum of the part sizes complete was given */
     pthread_mutex_t mu;
 } plane;
 
-static int cp_part(void *ctx, int n, const void *data, size_t len, const char *md5, char **url,
+static int cp_part(void *ctx, dp_http *h, int n, const void *data, size_t len, const char *md5, char **url,
                    struct curl_slist **headers, dp_err *err)
 {
     plane *p = ctx;
     pthread_mutex_lock(&p->mu);
+    int dead = p->first_dead && n == 1;
+    p->first_dead = p->first_dead && !dead;
     p->parts_asked++;
     pthread_mutex_unlock(&p->mu);
+    if (dead)
+        return (*url = dp_strdup("http://127.0.0.1:1/nowhere")) ? 0 : DUMPER_ENOMEM;
     if (!p->expired)
         return dp_s3_presign(p->st, "PUT", p->key, p->upload_id, n, 600, url, err);
     const char *ep = getenv("DUMPER_TEST_S3_ENDPOINT");
@@ -53,10 +60,12 @@ static int cp_part(void *ctx, int n, const void *data, size_t len, const char *m
     return 0;
 }
 
-static int cp_complete(void *ctx, int n, char *const *etags, uint64_t total, dp_err *err)
+static int cp_complete(void *ctx, int n, char *const *etags, const uint64_t *sizes, uint64_t total, dp_err *err)
 {
     plane *p = ctx;
     p->completed = 1;
+    for (int i = 0; i < n; i++)
+        p->sizes_total += sizes[i];
     return dp_s3_complete_upload(p->st, p->key, p->upload_id, n, etags, err);
 }
 
@@ -107,10 +116,11 @@ static void fill(unsigned char *b, size_t n, unsigned seed)
     }
 }
 
-static void upload_and_check_on(dp_storage *on, size_t size, uint64_t part_size, int parallel, const char *key)
+static void upload_and_check_on(dp_storage *on, size_t size, uint64_t part_size, int parallel, const char *key,
+                                int first_dead)
 {
     dp_err err = {0};
-    plane p = {.st = on, .key = key};
+    plane p = {.st = on, .key = key, .first_dead = first_dead};
     pthread_mutex_init(&p.mu, NULL);
     assert_int_equal(dp_s3_create_upload(on, key, &p.upload_id, &err), 0);
     dp_s3_upload_opts o = {.part_size = part_size, .parallel = parallel, .what = key};
@@ -129,7 +139,9 @@ static void upload_and_check_on(dp_storage *on, size_t size, uint64_t part_size,
     dp_sink_free(s);
     assert_int_equal(p.completed, 1);
     assert_int_equal(p.aborted, 0);
-    assert_int_equal(p.parts_asked, (int)(size ? (size + part_size - 1) / part_size : 1));
+    /* one request per part, one more for the part retried */
+    assert_int_equal(p.parts_asked, (int)(size ? (size + part_size - 1) / part_size : 1) + first_dead);
+    assert_int_equal(p.sizes_total, size);
     char *got = NULL;
     size_t glen = 0;
     assert_int_equal(dp_storage_get(on, key, size + 10, &got, &glen, &err), 0);
@@ -143,7 +155,7 @@ static void upload_and_check_on(dp_storage *on, size_t size, uint64_t part_size,
 
 static void upload_and_check(size_t size, uint64_t part_size, int parallel, const char *key)
 {
-    upload_and_check_on(st, size, part_size, parallel, key);
+    upload_and_check_on(st, size, part_size, parallel, key, 0);
 }
 
 static void test_presigned_multipart(void **state)
@@ -158,6 +170,14 @@ static void test_presigned_one_part(void **state)
     if (!st)
         skip();
     upload_and_check(1000, 5 * 1024 * 1024, 4, "one.bin");
+}
+
+/* A failed attempt (connection refused) is retried with a URL asked for again. */
+static void test_presigned_retry_fresh_url(void **state)
+{
+    if (!st)
+        skip();
+    upload_and_check_on(st, 6 * 1024 * 1024, 5 * 1024 * 1024, 1, "retried.bin", 1);
 }
 
 static void test_presigned_expired(void **state)
@@ -280,7 +300,7 @@ static void test_virtual_host(void **state)
     dp_err err = {0};
     if (dp_storage_open(location, &o, 1, &vst, &err))
         fail_msg("%s", err.msg);
-    upload_and_check_on(vst, 6 * 1024 * 1024 + 7, 5 * 1024 * 1024, 2, "vhost.bin");
+    upload_and_check_on(vst, 6 * 1024 * 1024 + 7, 5 * 1024 * 1024, 2, "vhost.bin", 0);
     /* the same object, read path-style: it landed in the bucket, under the prefix */
     dp_object_info info = {0};
     if (dp_storage_stat(st, "vhost.bin", &info, &err))
@@ -306,6 +326,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_presigned_multipart),
         cmocka_unit_test(test_presigned_one_part),
+        cmocka_unit_test(test_presigned_retry_fresh_url),
         cmocka_unit_test(test_presigned_expired),
         cmocka_unit_test(test_presign_get),
         cmocka_unit_test(test_object_ops),

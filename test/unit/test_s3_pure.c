@@ -1,6 +1,6 @@
 /*
  * test_s3_pure.c - the S3 driver's pure parts: XML parsing and building, error mapping,
- * part-size growth, retry backoff.
+ * part-size growth (also under a cap).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -120,44 +120,38 @@ static void test_error_mapping(void **state)
 static void test_part_size_growth(void **state)
 {
     const uint64_t MiB = 1024 * 1024;
-    assert_int_equal(dp_s3_part_size(0, 1), 8 * MiB);
-    assert_int_equal(dp_s3_part_size(8 * MiB, 1000), 8 * MiB);
-    assert_int_equal(dp_s3_part_size(8 * MiB, 1001), 16 * MiB);
-    assert_int_equal(dp_s3_part_size(8 * MiB, 2001), 32 * MiB);
-    assert_int_equal(dp_s3_part_size(8 * MiB, 10000), 4096 * MiB);
-    assert_int_equal(dp_s3_part_size(4096 * MiB, 2001), DP_S3_MAX_PART); /* capped at 5 GiB */
+    assert_int_equal(dp_s3_part_size(0, 0, 1), 8 * MiB);
+    assert_int_equal(dp_s3_part_size(8 * MiB, 0, 1000), 8 * MiB);
+    assert_int_equal(dp_s3_part_size(8 * MiB, 0, 1001), 16 * MiB);
+    assert_int_equal(dp_s3_part_size(8 * MiB, 0, 2001), 32 * MiB);
+    assert_int_equal(dp_s3_part_size(8 * MiB, 0, 10000), 4096 * MiB);
+    assert_int_equal(dp_s3_part_size(4096 * MiB, 0, 2001), DP_S3_MAX_PART); /* capped at 5 GiB */
     /* sizes never shrink and the 10,000 parts reach beyond S3's 5 TiB object limit from 8 MiB */
     uint64_t prev = 0, total = 0;
     for (int p = 1; p <= DP_S3_MAX_PARTS; p++) {
-        uint64_t s = dp_s3_part_size(8 * MiB, p);
+        uint64_t s = dp_s3_part_size(8 * MiB, 0, p);
         assert_true(s >= prev && s <= DP_S3_MAX_PART);
         prev = s;
         total += s;
     }
-    assert_int_equal(total, dp_s3_max_object(8 * MiB));
+    assert_int_equal(total, dp_s3_max_object(8 * MiB, 0));
     assert_true(total > 5ULL * 1024 * 1024 * MiB);
     /* memory: part size x (parallel + 1) stays 40 MiB for objects up to 8,000 MiB */
-    assert_int_equal(dp_s3_part_size(8 * MiB, 1000) * (4 + 1), 40 * MiB);
-    assert_true(dp_s3_max_object(5 * MiB) > 4ULL * 1024 * 1024 * MiB);
+    assert_int_equal(dp_s3_part_size(8 * MiB, 0, 1000) * (4 + 1), 40 * MiB);
+    assert_true(dp_s3_max_object(5 * MiB, 0) > 4ULL * 1024 * 1024 * MiB);
 }
 
-static void test_backoff(void **state)
+/* The job's uploads: the same rule under dumperd's max_part_size (64 MiB by default). */
+static void test_part_size_capped(void **state)
 {
-    assert_int_equal(dp_http_backoff_ms(0, 200, 10000, 0.5), 0);
-    assert_int_equal(dp_http_backoff_ms(1, 200, 10000, 0.5), 100);
-    assert_int_equal(dp_http_backoff_ms(2, 200, 10000, 0.5), 200);
-    assert_int_equal(dp_http_backoff_ms(3, 200, 10000, 0.999), 799);
-    assert_int_equal(dp_http_backoff_ms(10, 200, 10000, 0.5), 5000); /* capped window */
-    assert_int_equal(dp_http_backoff_ms(60, 200, 10000, 1.5), 9999);
-    assert_int_equal(dp_http_backoff_ms(3, 200, 10000, 0.0), 0);     /* full jitter reaches 0 */
-    assert_true(dp_http_retryable(DUMPER_ETIMEOUT, 0));
-    assert_true(dp_http_retryable(DUMPER_EIO, 0));
-    assert_true(dp_http_retryable(0, 503));
-    assert_true(dp_http_retryable(0, 429));
-    assert_false(dp_http_retryable(0, 403));
-    assert_false(dp_http_retryable(0, 404));
-    assert_false(dp_http_retryable(0, 200));
-    assert_false(dp_http_retryable(DUMPER_EAUTH, 0));
+    const uint64_t MiB = 1024 * 1024;
+    assert_int_equal(dp_s3_part_size(8 * MiB, 64 * MiB, 1), 8 * MiB);
+    assert_int_equal(dp_s3_part_size(8 * MiB, 64 * MiB, 3001), 64 * MiB);
+    assert_int_equal(dp_s3_part_size(8 * MiB, 64 * MiB, 9001), 64 * MiB);
+    assert_int_equal(dp_s3_part_size(8 * MiB, 1 * MiB, 1), 1 * MiB);   /* a cap below the first size */
+    assert_int_equal(dp_s3_part_size(8 * MiB, 6 * MiB * 1024 * 1024, 10000), 4096 * MiB);
+    /* 10,000 parts: 1000 x (8 + 16 + 32) MiB + 7000 x 64 MiB */
+    assert_int_equal(dp_s3_max_object(8 * MiB, 64 * MiB), (56000 + 448000) * MiB);
 }
 
 int main(void)
@@ -165,7 +159,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tag_and_unescape), cmocka_unit_test(test_list_parse),
         cmocka_unit_test(test_complete_body),    cmocka_unit_test(test_error_mapping),
-        cmocka_unit_test(test_part_size_growth), cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_part_size_growth), cmocka_unit_test(test_part_size_capped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

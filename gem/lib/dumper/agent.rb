@@ -1,10 +1,8 @@
 # frozen_string_literal: true
 
-require "tmpdir"
-
 module Dumper
   # The public API of the gem (as in the original dumper gem):
-  #   Dumper::Agent.start(app_key: "...", debug: false, api_base: nil,
+  #   Dumper::Agent.start(app_key: "...", debug: false, api_base: nil,   # or from credentials / ENV (Config)
   #                       postgresql: {format:, custom_options:}, mysql: {...}, mongodb: {...},
   #                       redis: {...}, sqlite: {...})
   #   Dumper::Agent.start_if(app_key: "...") { condition }   # the block is evaluated at the call
@@ -116,11 +114,14 @@ module Dumper
       def launch(dispatcher)
         return true if @started_pid == Process.pid
         return false if Config.disabled?
-        settings, sources = Config.resolve(@options || {}, credentials: Config.rails_credentials)
+        credentials = Config.rails_credentials
+        settings, sources = Config.resolve(@options || {}, credentials: credentials)
         unless settings[:app_key] && !settings[:app_key].to_s.empty?
-          log(:warn, "agent not started: no app key (pass app_key:, set DUMPER_APP_KEY or credentials dumper.app_key)")
+          log(:warn, "agent not started: no app key (pass app_key:, put dumper: {app_key: ...} in the Rails " \
+                     "credentials, or set DUMPER_APP_KEY)")
           return false
         end
+        Config.shadowed(@options || {}, credentials: credentials).each { |line| log(:warn, line) }
         unless Dumper.native?
           log(:error, "agent not started: #{Dumper.native_error || 'the native extension is not available'}")
           return false
@@ -144,8 +145,11 @@ module Dumper
         rc = ::Dumper::Native.start(native)
         if rc.zero?
           @started_pid = Process.pid
-          log(:info, "agent started in #{dispatcher} process #{Process.pid} (environment #{environment_name}, " \
-                     "api #{native[:api_base] || 'default'}, log #{native[:log_file]}); databases: " \
+          # "starting": the agent registers in its own thread; whether dumperd took it (primary or
+          # secondary) or why not is in the agent's log, never known here without a request
+          log(:info, "agent starting in #{dispatcher} process #{Process.pid} (environment #{environment_name}, " \
+                     "api #{native[:api_base] || 'default'}, app key from #{Config.describe(sources[:app_key], :app_key)}; " \
+                     "registration and its failures are logged to #{native[:log_file]}); databases: " \
                      "#{dbs.empty? ? 'none' : dbs.map { |d| "#{d[:key]}=#{Stack.redact(d[:url])}" }.join(', ')}")
           log(:info, "settings from: #{sources.map { |k, v| "#{k}=#{v}" }.join(', ')}") if settings[:debug]
           log(:warn, "the dumper helper executable was not found next to the extension; jobs use $PATH") unless helper
@@ -184,7 +188,10 @@ module Dumper
       def agent_log_file(settings)
         return settings[:log_file].to_s if settings[:log_file]
         dir = File.join(rails_root, "log")
-        dir = Dir.tmpdir unless File.directory?(dir) && File.writable?(dir)
+        unless File.directory?(dir) && File.writable?(dir)
+          require "tmpdir" # only here: loading the gem stays cheap
+          dir = Dir.tmpdir
+        end
         File.join(dir, "dumper_agent.log")
       end
 

@@ -1,14 +1,11 @@
 # frozen_string_literal: true
 
-# Loads the C extension. It is optional at load time: when it cannot load (not built, a system
-# library missing at run time), Dumper.native? is false, the reason is kept in
+# Loads the C extension: the agent library alone (libcurl and cJSON, no database client library;
+# backups run in the helper executable). It is optional at load time: when it cannot load (not
+# built, a system library missing at run time), Dumper.native? is false, the reason is kept in
 # Dumper.native_error and Dumper::Agent.start logs it and does nothing; the app still boots.
 module Dumper
   @native_error = nil
-  # Debian's libmongoc (linked into the extension) initialises itself when the extension loads and
-  # keeps counters in /dev/shm/mongoc-<pid>; a stale file left by a killed process with the same
-  # pid makes it print a warning on the app's stderr. The agent never reads those counters.
-  ENV["MONGOC_DISABLE_SHM"] ||= "1"
   begin
     require "dumper/dumper_ext"
   rescue LoadError => e

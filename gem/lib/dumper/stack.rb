@@ -1,8 +1,7 @@
 # frozen_string_literal: true
 
-require "uri"
-require "erb"
-
+# No stdlib requires here: loading the gem should cost a process little (a Rails app has uri and
+# erb loaded anyway; a plain Ruby worker need not pay for them).
 module Dumper
   # Detects what the agent needs to know about the host: the dispatcher (app server or job runner)
   # and every database of the environment. Detection never opens a connection (no probe socket is
@@ -209,8 +208,9 @@ module Dumper
       end.join(",")
     end
 
+    # Percent-encodes everything but unreserved characters (as ERB::Util.url_encode does).
     def esc(s)
-      ERB::Util.url_encode(s)
+      s.to_s.b.gsub(/[^a-zA-Z0-9_\-.~]/n) { |m| format("%%%02X", m.unpack1("C")) }
     end
 
     # Mongoid clients (when Mongoid is loaded): uri, or hosts + database.
