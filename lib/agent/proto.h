@@ -88,6 +88,10 @@ int64_t dp_proto_interval_ms(double secs);
 const char *dp_proto_fail_code(int dumper_code);
 
 
+/* The largest limit_rate a job spec may carry: the pipeline's DP_RATE_MAX (io/pipeline.h, checked
+ * at compile time in job.c), repeated here so the agent's parser needs no engine header. */
+#define DP_JOB_LIMIT_RATE_MAX (1ull << 40)
+
 /* The job spec handed to `dumper job` on stdin. */
 typedef struct dp_job_spec {
     char *api_base, *app_key, *ca_file, *proxy;
@@ -95,6 +99,7 @@ typedef struct dp_job_spec {
     char *agent_id, *job_id, *database_id, *database_key, *reason;
     char *db_url, *format, *custom_options;
     uint64_t max_filesize, max_part_size, max_parts;
+    uint64_t limit_rate; /* bytes per second written to storage, 1..DP_JOB_LIMIT_RATE_MAX; 0 = no limit */
 } dp_job_spec;
 
 /* Serialize; caller frees with dp_free_secret (it holds secrets). */
