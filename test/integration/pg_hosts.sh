@@ -100,7 +100,7 @@ SECRET="dp-hosts-$$-$RANDOM-Se#cr@t"
 pgq postgres -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS dp_hosts_user" \
   -c "CREATE ROLE dp_hosts_user LOGIN PASSWORD \$pw\$$SECRET\$pw\$" -c "GRANT pg_read_all_data TO dp_hosts_user"
 pgq $DB -c "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 4) AS v FROM generate_series(1, 20000) g"
-# pg_dump waits ~2 s for a lock held meanwhile: long enough to be seen (the pipeline's buffers would
+# pg_dump waits for a lock held until the scan has seen it (the pipeline's buffers would
 # take all of this table at once)
 pg_hold_lock $DB big 2
 "$DUMPER" backup "postgres://dp_hosts_user:$(urlenc "$SECRET")@127.0.0.1:$DEAD1,$PGH:$PGP/$DB?target_session_attrs=read-write" \

@@ -32,7 +32,7 @@ if [ -n "${DUMPER_TEST_HAVE_PG:-}" ]; then
     -c "CREATE DATABASE dp_secret OWNER dp_secret_user"
   pgq dp_secret -c "SET ROLE dp_secret_user" \
     -c "CREATE TABLE t AS SELECT g AS id, repeat(md5(g::text), 4) AS v FROM generate_series(1, 20000) g"
-  # the dump tool waits ~2 s for a lock held meanwhile: long enough to be seen (the pipeline's buffers
+  # the dump tool waits for a lock held until the scan has seen it (the pipeline's buffers
   # would take all of this table at once)
   pg_hold_lock dp_secret t 2
   PGPASSWORD=$SECRET "$DUMPER" backup "postgres://dp_secret_user@$PGH:$PGP/dp_secret" --to "$T/pg" \

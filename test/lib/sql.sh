@@ -12,10 +12,12 @@
 #   wait_tool TOOL DB PID         wait (up to 5 s) until PID has a child TOOL working on DB
 #   watch_cmdlines SECRET TOOL DB PID   fail if any /proc/*/cmdline shows SECRET while PID runs;
 #                                 print how many scans saw TOOL (a child of PID) working on DB
-#   pg_hold_lock DB TABLE SECS / my_hold_lock DB TABLE SECS   hold an exclusive lock on TABLE for
-#                                 SECS in the background (returns once it is held; HOLD_PID): a dump
-#                                 tool started meanwhile waits for it, so it is seen running whatever
-#                                 the size of the pipeline's buffers
+#   pg_hold_lock DB TABLE SECS / my_hold_lock DB TABLE SECS   hold an exclusive lock on TABLE in the
+#                                 background (returns once it is held; HOLD_PID): a dump tool started
+#                                 meanwhile waits for it, so it is seen running whatever the size of
+#                                 the pipeline's buffers. Held until watch_cmdlines has seen the tool
+#                                 3 times (it calls HOLD_RELEASE), SECS+30 s at most: on a loaded
+#                                 machine starting the dump alone can take seconds
 
 PW=${DUMPER_TEST_PASSWORD:-dumper-test-pw}
 PGH=${DUMPER_TEST_PG_HOST:-127.0.0.1}
@@ -99,9 +101,9 @@ wait_tool() {
 
 pg_hold_lock() {
   local db=$1 t=$2 secs=$3 _
-  pgq "$db" -c "BEGIN" -c "LOCK TABLE $t IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep($secs)" -c "COMMIT" \
-    >/dev/null 2>&1 &
-  HOLD_PID=$!
+  PGAPPNAME="dp_hold_$$" pgq "$db" -c "BEGIN" -c "LOCK TABLE $t IN ACCESS EXCLUSIVE MODE" \
+    -c "SELECT pg_sleep($secs + 30)" -c "COMMIT" >/dev/null 2>&1 &
+  HOLD_PID=$! HOLD_RELEASE=pg_release_hold
   for _ in $(seq 1 200); do
     [ "$(pgq "$db" -c "SELECT count(*) FROM pg_locks WHERE relation = '$t'::regclass
                          AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && return 0
@@ -109,16 +111,25 @@ pg_hold_lock() {
   done
   fail "could not lock $db.$t"
 }
+pg_release_hold() {
+  pgq postgres -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'dp_hold_$$'" >/dev/null
+}
 
 my_hold_lock() {
   local db=$1 t=$2 secs=$3 _
-  myq -e "LOCK TABLES \`$db\`.\`$t\` WRITE; SELECT SLEEP($secs); UNLOCK TABLES" >/dev/null 2>&1 &
-  HOLD_PID=$!
+  myq -e "LOCK TABLES \`$db\`.\`$t\` WRITE; SELECT SLEEP($secs + 30) AS dp_hold_$$; UNLOCK TABLES" >/dev/null 2>&1 &
+  HOLD_PID=$! HOLD_RELEASE=my_release_hold
   for _ in $(seq 1 200); do
     [ -n "$(myq -e "SHOW OPEN TABLES FROM \`$db\` WHERE \`Table\` = '$t' AND In_use > 0")" ] && return 0
     sleep 0.05
   done
   fail "could not lock $db.$t"
+}
+my_release_hold() {
+  local id
+  for id in $(myq -e "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%AS dp_hold_$$%' AND INFO NOT LIKE '%PROCESSLIST%'"); do
+    myq -e "KILL $id" >/dev/null 2>&1 || true
+  done
 }
 
 watch_cmdlines() {
@@ -130,6 +141,7 @@ watch_cmdlines() {
     f=$(grep -laF -f "$T/pattern" /proc/[0-9]*/cmdline 2>/dev/null | head -n1 || true)
     [ -z "$f" ] || fail "password found in $f"
     _tool_running "$tool" "$db" "$pid" && seen=$((seen + 1))
+    if [ "$seen" -ge 3 ] && [ -n "${HOLD_RELEASE:-}" ]; then "$HOLD_RELEASE"; HOLD_RELEASE=; fi
     sleep 0.05
   done
   echo $seen
