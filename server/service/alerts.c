@@ -16,7 +16,7 @@
 #include "store/backups.h"
 
 static pthread_t thread;
-static atomic_int stopping;
+static dp_stop stopping;
 static int started;
 static sd_ctx alert_ctx; /* the alert thread's */
 
@@ -203,7 +203,7 @@ static int record(sd_ctx *ctx, void *a_, sd_status *st)
 }
 
 /* One delivery pass. Delivery times are wall-clock (retries happen in real time, also under the test clock). */
-static void deliver(sd_ctx *ctx, const atomic_int *stop)
+static void deliver(sd_ctx *ctx, dp_stop *stop)
 {
     deliver_arg a = {.now = dp_now_ms()};
     sd_status st = SD_STATUS_INIT;
@@ -212,7 +212,7 @@ static void deliver(sd_ctx *ctx, const atomic_int *stop)
         dp_warn("alerts: %s", st.err.msg);
         return;
     }
-    for (int i = 0; i < a.due.n && !(stop && atomic_load(stop)); i++) {
+    for (int i = 0; i < a.due.n && !dp_stop_requested(stop); i++) {
         sd_status cs = SD_STATUS_INIT;
         a.one = &a.due.v[i];
         /* Claim it for a minute: another instance (or a later pass) leaves it alone meanwhile. */
@@ -238,7 +238,7 @@ static void *alert_main(void *arg)
 {
     sd_ctx *ctx = arg;
     dp_err err = {0};
-    while (!atomic_load(&stopping)) {
+    while (!dp_stop_requested(&stopping)) {
         if (!ctx->db && sd_db_open(ctx->cfg->store_url, &ctx->db, &err)) {
             dp_warn("alerts: %s", err.msg);
             dp_err_clear(&err);
@@ -250,11 +250,7 @@ static void *alert_main(void *arg)
             dp_err_clear(&err);
             deliver(ctx, &stopping);
         }
-        int steps = (int)(ctx->cfg->alert_check_s * 10);
-        for (int i = 0; i < (steps > 0 ? steps : 1) && !atomic_load(&stopping); i++) {
-            struct timespec ts = {0, 100000000L};
-            nanosleep(&ts, NULL);
-        }
+        dp_sleep_ms((int64_t)(ctx->cfg->alert_check_s * 1000), &stopping);
     }
     sd_ctx_close(ctx);
     return NULL;
@@ -264,7 +260,7 @@ int sd_alerts_start(const sd_ctx *tmpl, dp_err *err)
 {
     if (!tmpl->cfg->alert_webhook || started)
         return 0;
-    atomic_store(&stopping, 0);
+    dp_stop_init(&stopping, 0);
     alert_ctx = (sd_ctx){.cfg = tmpl->cfg, .clock = tmpl->clock, .storage_drv = tmpl->storage_drv,
                          .seed = (unsigned)dp_mono_ms()};
     if (pthread_create(&thread, NULL, alert_main, &alert_ctx))
@@ -278,7 +274,8 @@ void sd_alerts_stop(void)
 {
     if (!started)
         return;
-    atomic_store(&stopping, 1);
+    dp_stop_request(&stopping);
     pthread_join(thread, NULL);
+    dp_stop_destroy(&stopping);
     started = 0;
 }
