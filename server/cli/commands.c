@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "http/views.h"
 #include "service/admin.h"
+#include "service/state.h"
 #include "service/users.h"
 
 static const char *jstr(const cJSON *o, const char *k)
@@ -254,6 +255,10 @@ int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx)
         rc = user_command(a, ctx, &st);
     else if (!strcmp(cmd, "app"))
         rc = app_command(a, ctx, &st);
+    else if (!strcmp(cmd, "backup-state"))
+        rc = a->npos != 1 ? sd_cli_usage_error("expected 'backup-state OUT'%s", "")
+             : sd_state_backup(ctx, a->pos[0], &st) ? st.err.code
+                                                     : (fprintf(stderr, "state store copied to '%s'\n", a->pos[0]), 0);
     else
         rc = app_scoped(cmd, a, ctx, &st);
     if (rc && st.outcome != SD_OK)

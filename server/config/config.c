@@ -34,11 +34,22 @@ int sd_config_paths(sd_config *c, const char *data, const char *store, const cha
     return c->store_url && c->storage ? 0 : -1;
 }
 
+void sd_config_free_text(sd_config *c)
+{
+    if (c->conf_text) {
+        dp_memzero(c->conf_text, c->conf_size);
+        free(c->conf_text);
+    }
+    c->conf_text = NULL;
+    c->conf_size = 0;
+}
+
 void sd_config_free(sd_config *c)
 {
     free(c->data_dir);
     free(c->store_url);
     free(c->storage);
     dp_free_secret(c->metrics_token);
+    sd_config_free_text(c);
     c->data_dir = c->store_url = c->storage = c->metrics_token = NULL;
 }
