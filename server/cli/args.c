@@ -34,6 +34,10 @@ const char sd_cli_usage[] =
     "  backup now APP [--env ENV] [--database KEY]\n"
     "  backups APP [--json]\n"
     "  agents APP [--json]\n"
+    "  notify add NAME --kind slack|email|ntfy|webhook --url URL [--to ADDR[,ADDR]] [--app APP]\n"
+    "        [--on failure,stale,size,drill,storage]   a notification channel (a webhook's signing\n"
+    "                             secret is printed once)\n"
+    "  notify list [--json] | notify remove NAME | notify test NAME\n"
     "  backup-state OUT           a consistent copy of the SQLite state store (also while serve runs)\n"
     "\n"
     "Every command takes --data DIR (default ./var, or $DUMPERD_DATA), --store sqlite:PATH|postgres://...\n"
@@ -93,8 +97,8 @@ static int parse_i64(const char *s, int64_t *out, int64_t lo, int64_t hi)
     return 0;
 }
 
-/* The metrics token: the file's first line, at least 16 characters. */
-static char *read_token_file(const char *path)
+/* A secret's file: its first line (the metrics token: at least 16 characters). */
+static char *read_token_file(const char *path, size_t min)
 {
     FILE *f = fopen(path, "r");
     char buf[512];
@@ -107,7 +111,7 @@ static char *read_token_file(const char *path)
     }
     fclose(f);
     dp_memzero(buf, sizeof buf);
-    if (p && strlen(p) < 16) {
+    if (p && strlen(p) < min) {
         fprintf(stderr, "dumperd: the metrics token must have at least 16 characters\n");
         dp_free_secret(p);
         return NULL;
@@ -116,7 +120,7 @@ static char *read_token_file(const char *path)
 }
 
 /* Every option of every command, and what its value becomes. */
-enum okind { K_STR, K_FLAG, K_SECS, K_MS, K_I64, K_INT, K_RET, K_CLOCK, K_TOKEN, K_HELP, K_CONF };
+enum okind { K_STR, K_FLAG, K_SECS, K_MS, K_I64, K_INT, K_RET, K_CLOCK, K_TOKEN, K_HELP, K_CONF, K_SECRET };
 typedef struct optdef {
     const char *name;
     enum okind kind;
@@ -139,10 +143,15 @@ static int set_opt(const optdef *d, const char *v, sd_cli *a, sd_config *cfg, co
         return 0;
     case K_FLAG: *(int *)d->to = 1; return 0;
     case K_CONF: return 0; /* applied before the flags */
+    case K_SECRET:
+        dp_free_secret(*(char **)d->to);
+        if (!(*(char **)d->to = read_token_file(v, 1)))
+            return sd_cli_usage_error("%sunable to read a password from '%s'", where, v);
+        return 0;
     case K_HELP: fputs(sd_cli_usage, stdout); return 1;
     case K_TOKEN:
         dp_free_secret(cfg->metrics_token);
-        if (!(cfg->metrics_token = read_token_file(v)))
+        if (!(cfg->metrics_token = read_token_file(v, 16)))
             return sd_cli_usage_error("%sunable to read a metrics token from '%s'", where, v);
         return 0;
     case K_SECS:
@@ -261,6 +270,16 @@ int sd_cli_parse(int argc, char **argv, sd_cli *a, sd_config *cfg)
         {"stale-after", K_SECS, &cfg->stale_after_h, 0, 0, " (hours)", 1},
         {"alert-check", K_SECS, &cfg->alert_check_s, 0, 0, NULL, 1},
         {"config", K_CONF, NULL, 0, 0, NULL, 0},
+        {"public-url", K_STR, &cfg->public_url, 0, 0, NULL, 1},
+        {"notify-attempts", K_INT, &cfg->notify_attempts, 1, 100, NULL, 1},
+        {"smtp-from", K_STR, &cfg->smtp_from, 0, 0, NULL, 1},
+        {"smtp-password-file", K_SECRET, &cfg->smtp_password, 0, 0, NULL, 1},
+        {"notify-ca-file", K_STR, &cfg->notify_ca_file, 0, 0, NULL, 1},
+        {"kind", K_STR, &a->kind, 0, 0, NULL, 0},
+        {"url", K_STR, &a->url, 0, 0, NULL, 0},
+        {"to", K_STR, &a->to, 0, 0, NULL, 0},
+        {"app", K_STR, &a->app, 0, 0, NULL, 0},
+        {"on", K_STR, &a->on, 0, 0, NULL, 0},
     };
     enum { NOPTS = sizeof defs / sizeof *defs };
     struct option lo[NOPTS + 1];

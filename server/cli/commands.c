@@ -255,6 +255,8 @@ int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx)
         rc = user_command(a, ctx, &st);
     else if (!strcmp(cmd, "app"))
         rc = app_command(a, ctx, &st);
+    else if (!strcmp(cmd, "notify"))
+        rc = sd_cli_notify(a, ctx, &st);
     else if (!strcmp(cmd, "backup-state"))
         rc = a->npos != 1 ? sd_cli_usage_error("expected 'backup-state OUT'%s", "")
              : sd_state_backup(ctx, a->pos[0], &st) ? st.err.code

@@ -40,6 +40,13 @@ typedef struct sd_config {
     double stale_after_h;      /* a database without a good backup for this long alerts */
     double alert_check_s;      /* how often the alert thread looks */
 
+    /* Notification channels (service/notify.h). */
+    const char *public_url;   /* the dashboard's address in messages; NULL: http://<listen> */
+    int notify_attempts;      /* attempts of a delivery before it is dead */
+    const char *smtp_from;    /* sender of email notifications; NULL: dumperd@<host name> */
+    char *smtp_password;      /* for the email channels' SMTP login ($DUMPERD_SMTP_PASSWORD or a file); owned */
+    const char *notify_ca_file; /* CA bundle for https webhooks and SMTP TLS; NULL: the system store */
+
     char *conf_text; /* the --config file's text (its values point into it); owned, may hold secrets */
     size_t conf_size;
 } sd_config;

@@ -37,6 +37,7 @@ int sd_deliver_json(const char *url, const char *json, const sd_deliver_opts *o,
         .connect_timeout_ms = (o->connect_timeout_s > 0 ? o->connect_timeout_s : 5) * 1000,
         .timeout_ms = (o->timeout_s > 0 ? o->timeout_s : 10) * 1000,
         .max_attempts = 1,
+        .ca_file = o->ca_file,
         .stop = o->stop});
     if (!h) {
         snprintf(why, whylen, "out of memory");

@@ -19,6 +19,7 @@ typedef struct sd_deliver_opts {
     long backoff_ms;            /* before the first retry, doubling; 0: 500 */
     dp_stop *stop;              /* optional: a request makes a transfer (or a wait) give up at once */
     const char *const *headers; /* optional extra "Name: value" lines, NULL-terminated (borrowed) */
+    const char *ca_file;        /* optional PEM bundle for https (default: the system store) */
 } sd_deliver_opts;
 
 /* 0 when the URL answered 2xx; else -1 with why (one line: the client's error, which never shows the URL's

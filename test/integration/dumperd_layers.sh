@@ -29,7 +29,7 @@ forbid store "$(inc 'config/|service/|http/|cli/|microhttpd|curl/|storage/|job/|
 forbid store 'sd_status|\bsd_fail(_code)?\(|MHD_HTTP|[^0-9](40[0-9]|41[0-9]|42[0-9]|50[0-9])[^0-9]' "store/ knows no outcomes or HTTP codes"
 # service: no HTTP, no command line.
 forbid service "$(inc 'http/|cli/|microhttpd')" "service/ knows no HTTP" \
-  '#include "http/http.h"' # lib/http's client (deliveries), not dumperd's http/ layer
+  '#include "http/(http|smtp).h"' # lib/http's clients (deliveries), not dumperd's http/ layer
 # http: calls services, never the store or SQL (it may name the store's row types).
 forbid http "$(inc 'cli/|sqlite3|libpq|curl/|storage/')" "http/ goes through the services"
 forbid http '\bsd_(store_[a-z_]+|q|exec|txn_begin|rows)\(' "http/ calls no store function"
