@@ -54,15 +54,16 @@ int sd_event_raise(sd_ctx *ctx, const sd_event *ev, int *raised, sd_status *st)
     if (raised)
         *raised = 0;
     int rc = sd_store_alert_exists(ctx->db, ev->kind, ev->ref, &yes, &st->err);
-    if (rc || yes) {
+    char *app = rc || yes ? NULL : dp_strdup(or(ev->app, "")); /* ev->app may point into fields */
+    if (rc || yes || !app) {
         cJSON_Delete(o);
-        return rc;
+        return rc || yes ? rc : dp_err_set(&st->err, DUMPER_ENOMEM, "out of memory");
     }
     int64_t now = sd_ctx_now(ctx), id = 0;
     char t[24], *link = dashboard_url(ctx, ev->app_id);
     dp_stamp_rfc3339(now, t);
     if (!cJSON_GetObjectItemCaseSensitive(o, "app"))
-        cJSON_AddStringToObject(o, "app", or(ev->app, ""));
+        cJSON_AddStringToObject(o, "app", app);
     if (!cJSON_GetObjectItemCaseSensitive(o, "environment"))
         cJSON_AddStringToObject(o, "environment", or(ev->env, ""));
     if (!cJSON_GetObjectItemCaseSensitive(o, "database"))
@@ -75,8 +76,10 @@ int sd_event_raise(sd_ctx *ctx, const sd_event *ev, int *raised, sd_status *st)
     free(link);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
-    if (!s)
+    if (!s) {
+        free(app);
         return dp_err_set(&st->err, DUMPER_ENOMEM, "out of memory");
+    }
     /* Delivery times are wall-clock (retries happen in real time, also under the test clock). Without a global
      * webhook the alert row has nothing to deliver itself: its channels' deliveries are rows of their own. */
     int64_t wall = dp_now_ms();
@@ -85,9 +88,10 @@ int sd_event_raise(sd_ctx *ctx, const sd_event *ev, int *raised, sd_status *st)
     free(s);
     int cat = sd_event_category(ev->kind), n = 0;
     if (!rc && id && cat)
-        rc = sd_store_delivery_fanout(ctx->db, id, ev->app, cat, wall, &n, &st->err);
+        rc = sd_store_delivery_fanout(ctx->db, id, app, cat, wall, &n, &st->err);
     if (!rc && id && raised)
         *raised = 1;
+    free(app);
     return rc;
 }
 
@@ -428,8 +432,8 @@ static int record_step(sd_ctx *ctx, void *a_, sd_status *st)
 }
 
 /* Claim, send and record one delivery; max_attempts 1: dead at once on failure. 0 when delivered, 1 when
- * another pass had it, -1 when it failed (why). */
-static int deliver_one(sd_ctx *ctx, deliver_arg *a, int max_attempts, dp_stop *stop, char *why, size_t wl)
+ * another pass had it, -1 when it failed (why). quiet: no log lines (notify test reports itself). */
+static int deliver_one(sd_ctx *ctx, deliver_arg *a, int max_attempts, dp_stop *stop, int quiet, char *why, size_t wl)
 {
     sd_status cs = SD_STATUS_INIT;
     /* Claim it for a minute: another instance (or a later pass) leaves it alone meanwhile. */
@@ -437,7 +441,10 @@ static int deliver_one(sd_ctx *ctx, deliver_arg *a, int max_attempts, dp_stop *s
         return 1;
     a->attempts = a->one->attempts + 1;
     int rc = send_one(ctx, a->one, stop, why, wl);
-    if (!rc) {
+    if (quiet) {
+        a->why = rc ? why : NULL;
+        a->dead = 1;
+    } else if (!rc) {
         dp_info("notify: %s %s delivered to '%s'", a->one->alert_kind, a->one->alert_ref, a->one->channel);
         a->why = NULL;
     } else {
@@ -469,7 +476,7 @@ void sd_notify_deliver_pass(sd_ctx *ctx, dp_stop *stop)
         char why[600] = "";
         a.one = &a.due.v[i];
         deliver_one(ctx, &a, ctx->cfg->notify_attempts > 0 ? ctx->cfg->notify_attempts : SD_ALERT_MAX_ATTEMPTS, stop,
-                    why, sizeof why);
+                    0, why, sizeof why);
     }
     sd_list_free(&a.due);
 }
@@ -524,7 +531,7 @@ int sd_channel_test(sd_ctx *ctx, const char *name, sd_status *st)
     if (!rc && t.d.n == 1) {
         char why[600] = "";
         deliver_arg a = {.now = dp_now_ms(), .one = &t.d.v[0]};
-        if (deliver_one(ctx, &a, 1, NULL, why, sizeof why))
+        if (deliver_one(ctx, &a, 1, NULL, 1, why, sizeof why))
             rc = sd_fail_code(st, SD_STORAGE_FAILED, DUMPER_ECONNECT, "channel '%s': %s", name,
                               why[0] ? why : "claimed by another delivery pass");
     } else if (!rc) {
