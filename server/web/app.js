@@ -362,8 +362,8 @@ async function viewNotify() {
     h('td', {}, c.name), h('td', {}, c.kind), h('td', {class: 'mono'}, c.url), h('td', {}, c.to || '–'),
     h('td', {}, c.app || 'every app'), h('td', {}, c.on),
     h('td', {}, `${c.sent} sent · ${c.pending} pending`), h('td', {class: c.dead ? 'error' : ''}, c.dead),
-    h('td', {}, h('button', {class: 'link', on: {click: act(c, 'test')}}, 'Test'), ' ',
-      h('button', {class: 'link', on: {click: act(c, 'delete')}}, 'Remove'))));
+    h('td', {}, h('button', {class: 'link inline', on: {click: act(c, 'test')}}, 'Test'), ' ',
+      h('button', {class: 'link inline', on: {click: act(c, 'delete')}}, 'Remove'))));
   const field = (label, id, attrs) => h('label', {}, label, h('input', Object.assign({id}, attrs || {})));
   const kind = h('select', {id: 'channel-kind'}, ['slack', 'email', 'ntfy', 'webhook'].map(k => h('option', {value: k}, k)));
   const form = h('form', {id: 'add-channel', class: 'row'},
