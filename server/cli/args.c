@@ -112,7 +112,8 @@ static char *read_token_file(const char *path, size_t min)
     fclose(f);
     dp_memzero(buf, sizeof buf);
     if (p && strlen(p) < min) {
-        fprintf(stderr, "dumperd: the metrics token must have at least 16 characters\n");
+        if (min > 1)
+            fprintf(stderr, "dumperd: the metrics token must have at least %zu characters\n", min);
         dp_free_secret(p);
         return NULL;
     }

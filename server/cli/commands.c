@@ -247,6 +247,16 @@ static int app_scoped(const char *cmd, const sd_cli *a, sd_ctx *ctx, sd_status *
     return rc;
 }
 
+static int backup_state(const sd_cli *a, sd_ctx *ctx, sd_status *st)
+{
+    if (a->npos != 1)
+        return sd_cli_usage_error("expected 'backup-state OUT'%s", "");
+    if (sd_state_backup(ctx, a->pos[0], st))
+        return st->err.code;
+    fprintf(stderr, "state store copied to '%s'\n", a->pos[0]);
+    return 0;
+}
+
 int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx)
 {
     sd_status st = SD_STATUS_INIT;
@@ -258,9 +268,7 @@ int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx)
     else if (!strcmp(cmd, "notify"))
         rc = sd_cli_notify(a, ctx, &st);
     else if (!strcmp(cmd, "backup-state"))
-        rc = a->npos != 1 ? sd_cli_usage_error("expected 'backup-state OUT'%s", "")
-             : sd_state_backup(ctx, a->pos[0], &st) ? st.err.code
-                                                     : (fprintf(stderr, "state store copied to '%s'\n", a->pos[0]), 0);
+        rc = backup_state(a, ctx, &st);
     else
         rc = app_scoped(cmd, a, ctx, &st);
     if (rc && st.outcome != SD_OK)

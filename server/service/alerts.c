@@ -127,7 +127,8 @@ static int resolved(sd_ctx *ctx, detect_arg *a, sd_status *st)
         const char *v[4];
         for (int k = 0; k < 4; k++) {
             v[k] = or(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(old, keep[k])), "");
-            cJSON_AddStringToObject(o, keep[k], v[k]);
+            if (k < 3 || *v[k]) /* an alert from before channels has no dashboard link: raise adds one */
+                cJSON_AddStringToObject(o, keep[k], v[k]);
         }
         add_time(o, "last_good_at", finished);
         char *text = dp_asprintf("Dumper: %s/%s (%s) has a good backup again", v[0], v[2], v[1]);
@@ -249,7 +250,8 @@ static int record(sd_ctx *ctx, void *a_, sd_status *st)
     return sd_store_alert_retry_later(ctx->db, a->one->id, a->attempts, a->next_try, a->why, &st->err);
 }
 
-/* One delivery pass to the global webhook. Delivery times are wall-clock (retries happen in real time, also under the test clock). */
+/* One delivery pass to the global webhook. Delivery times are wall-clock (retries happen in real time, also
+ * under the test clock). */
 static void deliver(sd_ctx *ctx, dp_stop *stop)
 {
     deliver_arg a = {.now = dp_now_ms()};
