@@ -119,8 +119,8 @@ static int ntfy_split(const char *url, char *base, size_t blen, char *topic, siz
     if (!host)
         return -1;
     const char *slash = strrchr(host + 3, '/');
-    if (!slash || !slash[1] || strchr(slash, '?') || strchr(slash, '#'))
-        return -1;
+    if (!slash || !slash[1] || strlen(slash + 1) > 64 || strchr(slash, '?') || strchr(slash, '#'))
+        return -1; /* ntfy's topics have at most 64 characters */
     for (const char *p = slash + 1; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
               *p == '-'))
@@ -193,7 +193,7 @@ int sd_channel_add(sd_ctx *ctx, const sd_channel_spec *s, char secret[68], sd_st
         return sd_fail(st, SD_INVALID, "the --url of an email channel holds no password (serve's"
                                        " --smtp-password-file or DUMPERD_SMTP_PASSWORD gives it)");
     if (!strcmp(s->kind, "ntfy") && ntfy_split(s->url, b1, sizeof b1, b2, sizeof b2))
-        return sd_fail(st, SD_INVALID, "an ntfy channel's --url is https://SERVER/TOPIC (topic: A-Z a-z 0-9 _ -)");
+        return sd_fail(st, SD_INVALID, "an ntfy channel's --url is https://SERVER/TOPIC (topic: 1-64 of A-Z a-z 0-9 _ -)");
     if (email && split_to(s->to, buf, sizeof buf, to) < 0)
         return sd_fail(st, SD_INVALID, "an email channel needs --to ADDR[,ADDR] (at most %d addresses)", MAX_TO);
     if (!email && s->to)

@@ -156,7 +156,9 @@ def run(env, web, box, plainbox, smtp, plain, pwfile, certdir):
             " DUMPERD_SMTP_PASSWORD gives it)"),
            (["--kind", "webhook", "--url", u, "--on", "failure,typo"],
             "dumperd: invalid --on 'failure,typo' (a list of failure, stale, size, drill, storage, or all)"),
-           (["--kind", "ntfy", "--url", u + "/"], "dumperd: an ntfy channel's --url is https://SERVER/TOPIC (topic: A-Z a-z 0-9 _ -)"),
+           (["--kind", "ntfy", "--url", u + "/"], "dumperd: an ntfy channel's --url is https://SERVER/TOPIC (topic: 1-64 of A-Z a-z 0-9 _ -)"),
+           (["--kind", "ntfy", "--url", u + "/" + "t" * 65], "dumperd: an ntfy channel's --url is https://SERVER/TOPIC"
+            " (topic: 1-64 of A-Z a-z 0-9 _ -)"),
            (["--kind", "slack", "--url", u, "--to", "a@b"], "dumperd: --to is for email channels")]
     for args, line in bad:
         dumperd_fails(env, ["notify", "add", "x"] + args, 2, line)
@@ -175,6 +177,7 @@ def run(env, web, box, plainbox, smtp, plain, pwfile, certdir):
             ("flaky", "webhook", u + "/flaky", ["--on", "failure"]),
             ("dead", "webhook", u + "/dead", ["--on", "failure"]),
             ("sizeonly", "slack", u + "/sizeonly", ["--on", "size"]),
+            ("topic64", "ntfy", u + "/" + "t" * 64, ["--on", "drill"]),  # the longest ntfy topic
             ("plainmail", "email", "smtp://%s@127.0.0.1:%d" % (SMTP_USER, plain.port), ["--to", "x@example.com", "--on", "drill"]),
             ("badlogin", "email", "smtp://wrong@127.0.0.1:%d" % smtp.port, ["--to", "x@example.com", "--on", "drill"])]
     for name, kind, url, more in adds:
