@@ -37,6 +37,8 @@ int main(int argc, char **argv)
     cfg.alert_webhook = getenv("DUMPERD_ALERT_WEBHOOK");
     if (getenv("DUMPERD_METRICS_TOKEN") && strlen(getenv("DUMPERD_METRICS_TOKEN")) >= 16)
         cfg.metrics_token = dp_strdup(getenv("DUMPERD_METRICS_TOKEN"));
+    if (getenv("DUMPERD_SMTP_PASSWORD") && *getenv("DUMPERD_SMTP_PASSWORD"))
+        cfg.smtp_password = dp_strdup(getenv("DUMPERD_SMTP_PASSWORD"));
     int rc = sd_cli_parse(argc, argv, &a, &cfg);
     if (rc) {
         sd_config_free(&cfg);

@@ -8,12 +8,13 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "config/conffile.h"
 #include "core/util.h"
 
 const char sd_cli_usage[] =
     "usage: dumperd <command> [options]\n"
     "\n"
-    "  serve [--listen HOST:PORT] [--primary-interval S] [--secondary-interval S] [--lease S]\n"
+    "  serve [--config FILE] [--listen HOST:PORT] [--primary-interval S] [--secondary-interval S] [--lease S]\n"
     "        [--job-lease S] [--threads N] [--tls-cert F --tls-key F] [--max-filesize BYTES]\n"
     "        [--max-part-size BYTES] [--test-clock EPOCH] [--web DIR] [--session-ttl S]\n"
     "        [--metrics-token-file F] [--alert-webhook URL] [--stale-after HOURS] [--alert-check S]\n"
@@ -33,9 +34,15 @@ const char sd_cli_usage[] =
     "  backup now APP [--env ENV] [--database KEY]\n"
     "  backups APP [--json]\n"
     "  agents APP [--json]\n"
+    "  notify add NAME --kind slack|email|ntfy|webhook --url URL [--to ADDR[,ADDR]] [--app APP]\n"
+    "        [--on failure,stale,size,drill,storage]   a notification channel (a webhook's signing\n"
+    "                             secret is printed once)\n"
+    "  notify list [--json] | notify remove NAME | notify test NAME\n"
+    "  backup-state OUT           a consistent copy of the SQLite state store (also while serve runs)\n"
     "\n"
     "Every command takes --data DIR (default ./var, or $DUMPERD_DATA), --store sqlite:PATH|postgres://...\n"
-    "(default sqlite:DIR/dumperd.db, or $DUMPERD_STORE) and --storage DIR (default DIR/backups).\n"
+    "(default sqlite:DIR/dumperd.db, or $DUMPERD_STORE) and --storage DIR (default DIR/backups), and\n"
+    "--config FILE: 'key = value' lines, one per long option (flags given override it).\n"
     "The default listen address is 127.0.0.1:8477. See docs/dumperd.md.\n";
 
 int sd_cli_usage_error(const char *fmt, ...)
@@ -90,8 +97,8 @@ static int parse_i64(const char *s, int64_t *out, int64_t lo, int64_t hi)
     return 0;
 }
 
-/* The metrics token: the file's first line, at least 16 characters. */
-static char *read_token_file(const char *path)
+/* A secret's file: its first line (the metrics token: at least 16 characters). */
+static char *read_token_file(const char *path, size_t min)
 {
     FILE *f = fopen(path, "r");
     char buf[512];
@@ -104,8 +111,9 @@ static char *read_token_file(const char *path)
     }
     fclose(f);
     dp_memzero(buf, sizeof buf);
-    if (p && strlen(p) < 16) {
-        fprintf(stderr, "dumperd: the metrics token must have at least 16 characters\n");
+    if (p && strlen(p) < min) {
+        if (min > 1)
+            fprintf(stderr, "dumperd: the metrics token must have at least %zu characters\n", min);
         dp_free_secret(p);
         return NULL;
     }
@@ -113,31 +121,39 @@ static char *read_token_file(const char *path)
 }
 
 /* Every option of every command, and what its value becomes. */
-enum okind { K_STR, K_FLAG, K_SECS, K_MS, K_I64, K_INT, K_RET, K_CLOCK, K_TOKEN, K_HELP };
+enum okind { K_STR, K_FLAG, K_SECS, K_MS, K_I64, K_INT, K_RET, K_CLOCK, K_TOKEN, K_HELP, K_CONF, K_SECRET };
 typedef struct optdef {
     const char *name;
     enum okind kind;
     void *to;
     int64_t lo, hi;   /* K_I64, K_INT, K_RET, K_CLOCK */
     const char *hint; /* after "invalid --name 'value'" */
+    int in_file;      /* may be a key of the configuration file (paths and serve options) */
 } optdef;
 
-/* One option's value into its target: 0, 1 after --help, or a usage error. */
-static int set_opt(const optdef *d, const char *v, sd_cli *a, sd_config *cfg)
+/* One option's value into its target: 0, 1 after --help, or a usage error. where: "" for the command line,
+ * else "config file 'F' line N: ". */
+static int set_opt(const optdef *d, const char *v, sd_cli *a, sd_config *cfg, const char *where)
 {
     double s;
     int64_t n;
     switch (d->kind) {
     case K_STR:
         *(const char **)d->to = v;
-        a->store_argv |= d->to == &a->store;
+        a->store_argv |= d->to == &a->store && !*where; /* a file is not the process list */
         return 0;
     case K_FLAG: *(int *)d->to = 1; return 0;
+    case K_CONF: return 0; /* applied before the flags */
+    case K_SECRET:
+        dp_free_secret(*(char **)d->to);
+        if (!(*(char **)d->to = read_token_file(v, 1)))
+            return sd_cli_usage_error("%sunable to read a password from '%s'", where, v);
+        return 0;
     case K_HELP: fputs(sd_cli_usage, stdout); return 1;
     case K_TOKEN:
         dp_free_secret(cfg->metrics_token);
-        if (!(cfg->metrics_token = read_token_file(v)))
-            return sd_cli_usage_error("unable to read a metrics token from '%s'", v);
+        if (!(cfg->metrics_token = read_token_file(v, 16)))
+            return sd_cli_usage_error("%sunable to read a metrics token from '%s'", where, v);
         return 0;
     case K_SECS:
     case K_MS:
@@ -150,7 +166,7 @@ static int set_opt(const optdef *d, const char *v, sd_cli *a, sd_config *cfg)
         return 0;
     case K_RET:
         if (parse_i64(v, &n, d->lo, d->hi))
-            return sd_cli_usage_error("invalid retention count '%s'", v);
+            return sd_cli_usage_error("%sinvalid retention count '%s'", where, v);
         *(int64_t *)d->to = n;
         return 0;
     default: /* K_I64, K_INT, K_CLOCK */
@@ -166,43 +182,105 @@ static int set_opt(const optdef *d, const char *v, sd_cli *a, sd_config *cfg)
         }
         return 0;
     }
-    return sd_cli_usage_error("invalid --%s '%s'%s", d->name, v, d->hint ? d->hint : "");
+    return sd_cli_usage_error("%sinvalid --%s '%s'%s", where, d->name, v, d->hint ? d->hint : "");
+}
+
+/* --config FILE (or --config=FILE) anywhere after the command, or NULL. */
+static const char *config_arg(int argc, char **argv)
+{
+    const char *f = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            break;
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            f = argv[++i];
+        else if (!strncmp(argv[i], "--config=", 9))
+            f = argv[i] + 9;
+    }
+    return f;
+}
+
+/* The configuration file's entries through the flags' table; its text stays in cfg (values point into it). */
+static int apply_file(const char *path, const optdef *defs, int ndefs, sd_cli *a, sd_config *cfg)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return sd_cli_usage_error("unable to read config file '%s': %s", path, strerror(errno));
+    char *text = malloc(SD_CONF_MAX_BYTES + 2);
+    size_t len = text ? fread(text, 1, SD_CONF_MAX_BYTES + 1, f) : 0;
+    int rerr = ferror(f);
+    fclose(f);
+    if (!text || rerr) {
+        free(text);
+        return sd_cli_usage_error("unable to read config file '%s'", path);
+    }
+    sd_config_free_text(cfg);
+    cfg->conf_text = text;
+    cfg->conf_size = SD_CONF_MAX_BYTES + 2;
+    static sd_conf c; /* 1.5 KiB; one parse per process */
+    char why[160], where[400];
+    if (sd_conf_parse(text, len, &c, why, sizeof why))
+        return sd_cli_usage_error("config file '%s': %s", path, why);
+    for (int i = 0; i < c.n; i++) {
+        const optdef *d = NULL;
+        for (int k = 0; k < ndefs && !d; k++)
+            if (defs[k].in_file && !strcmp(defs[k].name, c.v[i].key))
+                d = &defs[k];
+        if (!d)
+            return sd_cli_usage_error("config file '%s': line %d: unknown key '%s'", path, c.v[i].line, c.v[i].key);
+        snprintf(where, sizeof where, "config file '%s': line %d: ", path, c.v[i].line);
+        int rc = set_opt(d, c.v[i].value, a, cfg, where);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 int sd_cli_parse(int argc, char **argv, sd_cli *a, sd_config *cfg)
 {
     const optdef defs[] = {
-        {"data", K_STR, &a->data, 0, 0, NULL},
-        {"store", K_STR, &a->store, 0, 0, NULL},
-        {"storage", K_STR, &a->storage, 0, 0, NULL},
-        {"listen", K_STR, &cfg->listen, 0, 0, NULL},
-        {"primary-interval", K_SECS, &cfg->primary_interval, 0, 0, NULL},
-        {"secondary-interval", K_SECS, &cfg->secondary_interval, 0, 0, NULL},
-        {"lease", K_MS, &cfg->lease_ms, 0, 0, NULL},
-        {"job-lease", K_MS, &cfg->job_lease_ms, 0, 0, NULL},
-        {"threads", K_INT, &cfg->threads, 1, 64, NULL},
-        {"tls-cert", K_STR, &cfg->tls_cert, 0, 0, NULL},
-        {"tls-key", K_STR, &cfg->tls_key, 0, 0, NULL},
-        {"max-filesize", K_I64, &cfg->max_filesize, 1, INT64_C(1) << 50, NULL},
-        {"max-part-size", K_I64, &cfg->max_part_size, 1, INT64_C(1) << 32, NULL},
-        {"test-clock", K_CLOCK, NULL, 0, INT64_C(1) << 36, " (seconds since the epoch)"},
-        {"json", K_FLAG, &a->json, 0, 0, NULL},
-        {"delete-backups", K_FLAG, &a->delete_backups, 0, 0, NULL},
-        {"env", K_STR, &a->env, 0, 0, NULL},
-        {"database", K_STR, &a->dbkey, 0, 0, NULL},
-        {"cron", K_STR, &a->cron, 0, 0, NULL},
-        {"tz", K_STR, &a->tz, 0, 0, NULL},
-        {"keep-last", K_RET, &a->ret.keep_last, 0, 100000, NULL},
-        {"daily", K_RET, &a->ret.daily, 0, 100000, NULL},
-        {"weekly", K_RET, &a->ret.weekly, 0, 100000, NULL},
-        {"monthly", K_RET, &a->ret.monthly, 0, 100000, NULL},
-        {"help", K_HELP, NULL, 0, 0, NULL},
-        {"web", K_STR, &cfg->web_dir, 0, 0, NULL},
-        {"session-ttl", K_MS, &cfg->session_ttl_ms, 0, 0, NULL},
-        {"metrics-token-file", K_TOKEN, NULL, 0, 0, NULL},
-        {"alert-webhook", K_STR, &cfg->alert_webhook, 0, 0, NULL},
-        {"stale-after", K_SECS, &cfg->stale_after_h, 0, 0, " (hours)"},
-        {"alert-check", K_SECS, &cfg->alert_check_s, 0, 0, NULL},
+        {"data", K_STR, &a->data, 0, 0, NULL, 1},
+        {"store", K_STR, &a->store, 0, 0, NULL, 1},
+        {"storage", K_STR, &a->storage, 0, 0, NULL, 1},
+        {"listen", K_STR, &cfg->listen, 0, 0, NULL, 1},
+        {"primary-interval", K_SECS, &cfg->primary_interval, 0, 0, NULL, 1},
+        {"secondary-interval", K_SECS, &cfg->secondary_interval, 0, 0, NULL, 1},
+        {"lease", K_MS, &cfg->lease_ms, 0, 0, NULL, 1},
+        {"job-lease", K_MS, &cfg->job_lease_ms, 0, 0, NULL, 1},
+        {"threads", K_INT, &cfg->threads, 1, 64, NULL, 1},
+        {"tls-cert", K_STR, &cfg->tls_cert, 0, 0, NULL, 1},
+        {"tls-key", K_STR, &cfg->tls_key, 0, 0, NULL, 1},
+        {"max-filesize", K_I64, &cfg->max_filesize, 1, INT64_C(1) << 50, NULL, 1},
+        {"max-part-size", K_I64, &cfg->max_part_size, 1, INT64_C(1) << 32, NULL, 1},
+        {"test-clock", K_CLOCK, NULL, 0, INT64_C(1) << 36, " (seconds since the epoch)", 1},
+        {"json", K_FLAG, &a->json, 0, 0, NULL, 0},
+        {"delete-backups", K_FLAG, &a->delete_backups, 0, 0, NULL, 0},
+        {"env", K_STR, &a->env, 0, 0, NULL, 0},
+        {"database", K_STR, &a->dbkey, 0, 0, NULL, 0},
+        {"cron", K_STR, &a->cron, 0, 0, NULL, 0},
+        {"tz", K_STR, &a->tz, 0, 0, NULL, 0},
+        {"keep-last", K_RET, &a->ret.keep_last, 0, 100000, NULL, 0},
+        {"daily", K_RET, &a->ret.daily, 0, 100000, NULL, 0},
+        {"weekly", K_RET, &a->ret.weekly, 0, 100000, NULL, 0},
+        {"monthly", K_RET, &a->ret.monthly, 0, 100000, NULL, 0},
+        {"help", K_HELP, NULL, 0, 0, NULL, 0},
+        {"web", K_STR, &cfg->web_dir, 0, 0, NULL, 1},
+        {"session-ttl", K_MS, &cfg->session_ttl_ms, 0, 0, NULL, 1},
+        {"metrics-token-file", K_TOKEN, NULL, 0, 0, NULL, 1},
+        {"alert-webhook", K_STR, &cfg->alert_webhook, 0, 0, NULL, 1},
+        {"stale-after", K_SECS, &cfg->stale_after_h, 0, 0, " (hours)", 1},
+        {"alert-check", K_SECS, &cfg->alert_check_s, 0, 0, NULL, 1},
+        {"config", K_CONF, NULL, 0, 0, NULL, 0},
+        {"public-url", K_STR, &cfg->public_url, 0, 0, NULL, 1},
+        {"notify-attempts", K_INT, &cfg->notify_attempts, 1, 100, NULL, 1},
+        {"smtp-from", K_STR, &cfg->smtp_from, 0, 0, NULL, 1},
+        {"smtp-password-file", K_SECRET, &cfg->smtp_password, 0, 0, NULL, 1},
+        {"notify-ca-file", K_STR, &cfg->notify_ca_file, 0, 0, NULL, 1},
+        {"kind", K_STR, &a->kind, 0, 0, NULL, 0},
+        {"url", K_STR, &a->url, 0, 0, NULL, 0},
+        {"to", K_STR, &a->to, 0, 0, NULL, 0},
+        {"app", K_STR, &a->app, 0, 0, NULL, 0},
+        {"on", K_STR, &a->on, 0, 0, NULL, 0},
     };
     enum { NOPTS = sizeof defs / sizeof *defs };
     struct option lo[NOPTS + 1];
@@ -211,12 +289,15 @@ int sd_cli_parse(int argc, char **argv, sd_cli *a, sd_config *cfg)
         lo[i] = (struct option){defs[i].name,
                                 defs[i].kind == K_FLAG || defs[i].kind == K_HELP ? no_argument : required_argument,
                                 NULL, 1000 + i};
-    optind = 2;
+    const char *conf = config_arg(argc, argv);
     int c, rc;
+    if (conf && (rc = apply_file(conf, defs, NOPTS, a, cfg)))
+        return rc;
+    optind = 2;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         if (c < 1000 || c >= 1000 + NOPTS)
             return sd_cli_usage_error("%s", "unknown option");
-        if ((rc = set_opt(&defs[c - 1000], optarg, a, cfg)))
+        if ((rc = set_opt(&defs[c - 1000], optarg, a, cfg, "")))
             return defs[c - 1000].kind == K_HELP ? -1 : rc;
     }
     for (int i = optind; i < argc; i++) {

@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "http/views.h"
 #include "service/admin.h"
+#include "service/state.h"
 #include "service/users.h"
 
 static const char *jstr(const cJSON *o, const char *k)
@@ -246,6 +247,16 @@ static int app_scoped(const char *cmd, const sd_cli *a, sd_ctx *ctx, sd_status *
     return rc;
 }
 
+static int backup_state(const sd_cli *a, sd_ctx *ctx, sd_status *st)
+{
+    if (a->npos != 1)
+        return sd_cli_usage_error("expected 'backup-state OUT'%s", "");
+    if (sd_state_backup(ctx, a->pos[0], st))
+        return st->err.code;
+    fprintf(stderr, "state store copied to '%s'\n", a->pos[0]);
+    return 0;
+}
+
 int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx)
 {
     sd_status st = SD_STATUS_INIT;
@@ -254,6 +265,10 @@ int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx)
         rc = user_command(a, ctx, &st);
     else if (!strcmp(cmd, "app"))
         rc = app_command(a, ctx, &st);
+    else if (!strcmp(cmd, "notify"))
+        rc = sd_cli_notify(a, ctx, &st);
+    else if (!strcmp(cmd, "backup-state"))
+        rc = backup_state(a, ctx, &st);
     else
         rc = app_scoped(cmd, a, ctx, &st);
     if (rc && st.outcome != SD_OK)

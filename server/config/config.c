@@ -21,6 +21,7 @@ void sd_config_defaults(sd_config *c)
         .session_ttl_ms = 12LL * 3600 * 1000,
         .stale_after_h = 26,
         .alert_check_s = 2,
+        .notify_attempts = 12,
     };
 }
 
@@ -34,11 +35,24 @@ int sd_config_paths(sd_config *c, const char *data, const char *store, const cha
     return c->store_url && c->storage ? 0 : -1;
 }
 
+void sd_config_free_text(sd_config *c)
+{
+    if (c->conf_text) {
+        dp_memzero(c->conf_text, c->conf_size);
+        free(c->conf_text);
+    }
+    c->conf_text = NULL;
+    c->conf_size = 0;
+}
+
 void sd_config_free(sd_config *c)
 {
     free(c->data_dir);
     free(c->store_url);
     free(c->storage);
     dp_free_secret(c->metrics_token);
+    dp_free_secret(c->smtp_password);
+    c->smtp_password = NULL;
+    sd_config_free_text(c);
     c->data_dir = c->store_url = c->storage = c->metrics_token = NULL;
 }

@@ -7,6 +7,7 @@
 #ifndef SD_CONFIG_H
 #define SD_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct sd_config {
@@ -38,6 +39,16 @@ typedef struct sd_config {
     const char *alert_webhook; /* NULL: no alerts */
     double stale_after_h;      /* a database without a good backup for this long alerts */
     double alert_check_s;      /* how often the alert thread looks */
+
+    /* Notification channels (service/notify.h). */
+    const char *public_url;   /* the dashboard's address in messages; NULL: http://<listen> */
+    int notify_attempts;      /* attempts of a delivery before it is dead */
+    const char *smtp_from;    /* sender of email notifications; NULL: dumperd@<host name> */
+    char *smtp_password;      /* for the email channels' SMTP login ($DUMPERD_SMTP_PASSWORD or a file); owned */
+    const char *notify_ca_file; /* CA bundle for https webhooks and SMTP TLS; NULL: the system store */
+
+    char *conf_text; /* the --config file's text (its values point into it); owned, may hold secrets */
+    size_t conf_size;
 } sd_config;
 
 /* The defaults of docs/dumperd.md; the paths stay NULL until sd_config_paths. */
@@ -45,6 +56,8 @@ void sd_config_defaults(sd_config *c);
 /* data_dir, store_url and storage from the given values (NULL: the defaults under data_dir). 0, or -1
  * when out of memory. */
 int sd_config_paths(sd_config *c, const char *data, const char *store, const char *storage);
+/* Wipes and frees conf_text. */
+void sd_config_free_text(sd_config *c);
 /* Frees what the config owns (the paths and the metrics token). */
 void sd_config_free(sd_config *c);
 

@@ -133,6 +133,13 @@ static void render(dp_buf *b, const sd_stats *s)
     }
     head(b, "dumper_alerts_undelivered", "gauge", "Webhook alerts not delivered yet.");
     dp_buf_printf(b, "dumper_alerts_undelivered %" PRId64 "\n", s->alerts_undelivered);
+    head(b, "dumper_notifications_pending", "gauge", "Channel deliveries not delivered yet (being retried).");
+    dp_buf_printf(b, "dumper_notifications_pending %" PRId64 "\n", s->notify_pending);
+    head(b, "dumper_notifications_dead_letters_total", "counter",
+         "Channel deliveries given up after their last attempt (dumperd notify list: dead=).");
+    dp_buf_printf(b, "dumper_notifications_dead_letters_total %" PRId64 "\n", s->notify_dead);
+    head(b, "dumper_notifications_sent_total", "counter", "Channel deliveries delivered.");
+    dp_buf_printf(b, "dumper_notifications_sent_total %" PRId64 "\n", s->notify_sent);
 }
 
 enum MHD_Result sd_metrics_reply(struct MHD_Connection *c, sd_ctx *ctx)

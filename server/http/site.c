@@ -16,6 +16,7 @@
 #include "domain/schedule.h"
 #include "http/download.h"
 #include "http/metrics.h"
+#include "http/notify.h"
 #include "http/respond.h"
 #include "http/session.h"
 #include "http/views.h"
@@ -298,6 +299,8 @@ static enum MHD_Result ui(struct MHD_Connection *c, sd_ctx *ctx, const char *p, 
         return get ? apps_list(c, ctx) : app_create(c, ctx, j);
     if (!strncmp(p, "apps/", 5))
         return app_routes(c, ctx, p + 5, get, j, &s);
+    if (!strncmp(p, "notify", 6) && (!p[6] || p[6] == '/'))
+        return (enum MHD_Result)sd_site_notify(c, ctx, p + 6, get, j);
     return sd_site_error(c, 404, "not_found", "no such endpoint");
 }
 

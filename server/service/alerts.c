@@ -11,26 +11,16 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "domain/alert_rules.h"
+#include "domain/names.h"
 #include "service/deliver.h"
+#include "service/notify.h"
 #include "store/alerts.h"
 #include "store/backups.h"
 
 static pthread_t thread;
-static atomic_int stopping;
+static dp_stop stopping;
 static int started;
 static sd_ctx alert_ctx; /* the alert thread's */
-
-/* The payload of an alert: the condition's fields, "event", "time" and a "text" line for chat webhooks. */
-static char *payload(cJSON *o, const char *kind, int64_t now)
-{
-    char t[24];
-    cJSON_AddStringToObject(o, "event", kind);
-    dp_stamp_rfc3339(now, t);
-    cJSON_AddStringToObject(o, "time", t);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return s;
-}
 
 static void add_time(cJSON *o, const char *k, int64_t ms)
 {
@@ -47,24 +37,21 @@ typedef struct {
     sd_failed_list failed;
     sd_staleness_list stale;
     sd_alert_list open;
+    sd_sized_list sized;
+    int64_t size_after; /* the size rule's watermark after this pass */
 } detect_arg;
 
-/* Insert the alert (kind, ref) unless it exists; the payload is built only for a new one. */
-static int raise_alert(sd_ctx *ctx, const char *kind, const char *ref, cJSON *o, int64_t now, sd_status *st)
+/* The newest backup the size rule has looked at (the alert thread's; (kind, ref) keeps a second look at the
+ * same backup, e.g. after a restart, from alerting twice). */
+static int64_t size_checked;
+
+/* Raise (kind, ref) with the payload fields o (consumed) and the line text. */
+static int raise_alert(sd_ctx *ctx, const char *kind, const char *ref, int64_t app_id, cJSON *o, const char *text,
+                       sd_status *st)
 {
-    int yes = 0;
-    int rc = sd_store_alert_exists(ctx->db, kind, ref, &yes, &st->err);
-    if (rc || yes) {
-        cJSON_Delete(o);
-        return rc;
-    }
-    char *s = payload(o, kind, now);
-    if (!s)
-        return dp_err_set(&st->err, DUMPER_ENOMEM, "out of memory");
-    /* Delivery times are wall-clock (retries happen in real time, also under the test clock). */
-    rc = sd_store_alert_insert(ctx->db, kind, ref, s, now, dp_now_ms(), &st->err);
-    free(s);
-    return rc;
+    const char *app = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "app"));
+    sd_event ev = {.kind = kind, .ref = ref, .app_id = app_id, .app = app, .text = text, .fields = o};
+    return sd_event_raise(ctx, &ev, NULL, st);
 }
 
 static int failed_backups(sd_ctx *ctx, detect_arg *a, sd_status *st)
@@ -85,9 +72,9 @@ static int failed_backups(sd_ctx *ctx, detect_arg *a, sd_status *st)
         add_time(o, "finished_at", f->finished_at);
         char *text = dp_asprintf("Dumper: backup %s of %s/%s (%s) failed: %s", ref, f->app, or(f->db_key, "?"), f->env,
                                  or(f->error_message, "no message"));
-        cJSON_AddStringToObject(o, "text", text ? text : "Dumper: a backup failed");
+        int rc = raise_alert(ctx, "backup_failed", ref, f->app_id, o, text ? text : "Dumper: a backup failed", st);
         free(text);
-        SD_TRY(raise_alert(ctx, "backup_failed", ref, o, a->now, st));
+        SD_TRY(rc);
     }
     return 0;
 }
@@ -114,9 +101,10 @@ static int stale_databases(sd_ctx *ctx, detect_arg *a, sd_status *st)
         cJSON_AddNumberToObject(o, "stale_after_hours", a->stale_after_h);
         char *text = dp_asprintf("Dumper: %s/%s (%s) has had no good backup for more than %g hours", d->app, d->db_key,
                                  d->env, a->stale_after_h);
-        cJSON_AddStringToObject(o, "text", text ? text : "Dumper: a database has no recent good backup");
+        int rc = raise_alert(ctx, "backup_stale", ref, d->app_id, o,
+                             text ? text : "Dumper: a database has no recent good backup", st);
         free(text);
-        SD_TRY(raise_alert(ctx, "backup_stale", ref, o, a->now, st));
+        SD_TRY(rc);
     }
     return 0;
 }
@@ -135,18 +123,74 @@ static int resolved(sd_ctx *ctx, detect_arg *a, sd_status *st)
         if (!found)
             continue;
         cJSON *old = cJSON_Parse(a->open.v[i].payload), *o = cJSON_CreateObject();
-        static const char *keep[] = {"app", "environment", "database"};
-        const char *v[3];
-        for (int k = 0; k < 3; k++) {
+        static const char *keep[] = {"app", "environment", "database", "dashboard_url"};
+        const char *v[4];
+        for (int k = 0; k < 4; k++) {
             v[k] = or(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(old, keep[k])), "");
-            cJSON_AddStringToObject(o, keep[k], v[k]);
+            if (k < 3 || *v[k]) /* an alert from before channels has no dashboard link: raise adds one */
+                cJSON_AddStringToObject(o, keep[k], v[k]);
         }
         add_time(o, "last_good_at", finished);
         char *text = dp_asprintf("Dumper: %s/%s (%s) has a good backup again", v[0], v[2], v[1]);
-        cJSON_AddStringToObject(o, "text", text ? text : "Dumper: a stale database has a good backup again");
+        int rc = raise_alert(ctx, "backup_stale_resolved", a->open.v[i].ref, 0, o,
+                             text ? text : "Dumper: a stale database has a good backup again", st);
         free(text);
         cJSON_Delete(old);
-        SD_TRY(raise_alert(ctx, "backup_stale_resolved", a->open.v[i].ref, o, a->now, st));
+        SD_TRY(rc);
+    }
+    return 0;
+}
+
+static void size_text(int64_t n, char out[32])
+{
+    if (n >= 10LL << 30)
+        snprintf(out, 32, "%.1f GiB", (double)n / (1 << 30));
+    else if (n >= 10LL << 20)
+        snprintf(out, 32, "%.1f MiB", (double)n / (1 << 20));
+    else if (n >= 10LL << 10)
+        snprintf(out, 32, "%.1f KiB", (double)n / (1 << 10));
+    else
+        snprintf(out, 32, "%" PRId64 " bytes", n);
+}
+
+/* Good backups since the watermark whose size dropped or grew sharply against the previous ones. */
+static int size_changes(sd_ctx *ctx, detect_arg *a, sd_status *st)
+{
+    sd_list_free(&a->sized);
+    a->size_after = size_checked;
+    SD_TRY(sd_store_sized_backups(ctx->db, size_checked, a->now - SD_ALERT_FAILED_WINDOW_MS, 100, &a->sized,
+                                  &st->err));
+    for (int i = 0; i < a->sized.n; i++) {
+        const sd_sized_row *b = &a->sized.v[i];
+        int64_t hist[SD_SIZE_HISTORY], median = 0;
+        int n = 0;
+        SD_TRY(sd_store_size_history(ctx->db, b->db_id, b->backup, SD_SIZE_HISTORY, hist, &n, &st->err));
+        int v = sd_size_change(b->size, hist, n, &median);
+        a->size_after = b->backup;
+        if (v == SD_SIZE_OK)
+            continue;
+        char ref[32], bid[32], sz[32], med[32];
+        sd_alert_ref_size(ref, b->backup);
+        sd_id_format(bid, 'b', b->backup);
+        size_text(b->size, sz);
+        size_text(median, med);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "app", b->app);
+        cJSON_AddStringToObject(o, "environment", b->env);
+        cJSON_AddStringToObject(o, "database", b->db_key);
+        cJSON_AddStringToObject(o, "backup_id", bid);
+        cJSON_AddStringToObject(o, "change", v == SD_SIZE_DROPPED ? "dropped" : "grew");
+        cJSON_AddNumberToObject(o, "size", (double)b->size);
+        cJSON_AddNumberToObject(o, "median_size", (double)median);
+        cJSON_AddNumberToObject(o, "compared_with", n);
+        char *text = dp_asprintf("Dumper: backup %s of %s/%s (%s) is %s, %s the median of its %d previous good backups"
+                                 " (%s)%s",
+                                 bid, b->app, b->db_key, b->env, sz, v == SD_SIZE_DROPPED ? "at most half" : "at least twice",
+                                 n, med, v == SD_SIZE_DROPPED ? ": check that it is complete" : "");
+        int rc = raise_alert(ctx, "backup_size_change", ref, b->app_id, o, text ? text : "Dumper: a backup size changed",
+                             st);
+        free(text);
+        SD_TRY(rc);
     }
     return 0;
 }
@@ -155,6 +199,7 @@ static int detect(sd_ctx *ctx, void *a_, sd_status *st)
 {
     detect_arg *a = a_;
     SD_TRY(failed_backups(ctx, a, st));
+    SD_TRY(size_changes(ctx, a, st));
     if (a->stale_after_h <= 0)
         return 0;
     SD_TRY(stale_databases(ctx, a, st));
@@ -166,6 +211,9 @@ int sd_alerts_detect(sd_ctx *ctx, dp_err *err)
     detect_arg a = {.now = sd_ctx_now(ctx), .stale_after_h = ctx->cfg->stale_after_h};
     sd_status st = SD_STATUS_INIT;
     int rc = sd_txn(ctx, SD_TXN_NONE, detect, &a, &st);
+    if (!rc)
+        size_checked = a.size_after;
+    sd_list_free(&a.sized);
     sd_list_free(&a.failed);
     sd_list_free(&a.stale);
     sd_list_free(&a.open);
@@ -202,17 +250,19 @@ static int record(sd_ctx *ctx, void *a_, sd_status *st)
     return sd_store_alert_retry_later(ctx->db, a->one->id, a->attempts, a->next_try, a->why, &st->err);
 }
 
-/* One delivery pass. Delivery times are wall-clock (retries happen in real time, also under the test clock). */
-static void deliver(sd_ctx *ctx, const atomic_int *stop)
+/* One delivery pass to the global webhook. Delivery times are wall-clock (retries happen in real time, also
+ * under the test clock). */
+static void deliver(sd_ctx *ctx, dp_stop *stop)
 {
     deliver_arg a = {.now = dp_now_ms()};
     sd_status st = SD_STATUS_INIT;
-    sd_deliver_opts o = {.timeout_s = 10, .connect_timeout_s = 5, .attempts = 1, .stop = stop};
+    sd_deliver_opts o = {.timeout_s = 10, .connect_timeout_s = 5, .attempts = 1, .stop = stop,
+                         .ca_file = ctx->cfg->notify_ca_file};
     if (sd_txn(ctx, SD_TXN_NONE, due, &a, &st)) {
         dp_warn("alerts: %s", st.err.msg);
         return;
     }
-    for (int i = 0; i < a.due.n && !(stop && atomic_load(stop)); i++) {
+    for (int i = 0; i < a.due.n && !dp_stop_requested(stop); i++) {
         sd_status cs = SD_STATUS_INIT;
         a.one = &a.due.v[i];
         /* Claim it for a minute: another instance (or a later pass) leaves it alone meanwhile. */
@@ -238,7 +288,7 @@ static void *alert_main(void *arg)
 {
     sd_ctx *ctx = arg;
     dp_err err = {0};
-    while (!atomic_load(&stopping)) {
+    while (!dp_stop_requested(&stopping)) {
         if (!ctx->db && sd_db_open(ctx->cfg->store_url, &ctx->db, &err)) {
             dp_warn("alerts: %s", err.msg);
             dp_err_clear(&err);
@@ -248,13 +298,11 @@ static void *alert_main(void *arg)
             if (sd_alerts_detect(ctx, &err))
                 dp_warn("alerts: %s", err.msg);
             dp_err_clear(&err);
-            deliver(ctx, &stopping);
+            if (ctx->cfg->alert_webhook)
+                deliver(ctx, &stopping);
+            sd_notify_deliver_pass(ctx, &stopping);
         }
-        int steps = (int)(ctx->cfg->alert_check_s * 10);
-        for (int i = 0; i < (steps > 0 ? steps : 1) && !atomic_load(&stopping); i++) {
-            struct timespec ts = {0, 100000000L};
-            nanosleep(&ts, NULL);
-        }
+        dp_sleep_ms((int64_t)(ctx->cfg->alert_check_s * 1000), &stopping);
     }
     sd_ctx_close(ctx);
     return NULL;
@@ -262,15 +310,16 @@ static void *alert_main(void *arg)
 
 int sd_alerts_start(const sd_ctx *tmpl, dp_err *err)
 {
-    if (!tmpl->cfg->alert_webhook || started)
+    if (started)
         return 0;
-    atomic_store(&stopping, 0);
+    dp_stop_init(&stopping, 0);
     alert_ctx = (sd_ctx){.cfg = tmpl->cfg, .clock = tmpl->clock, .storage_drv = tmpl->storage_drv,
                          .seed = (unsigned)dp_mono_ms()};
     if (pthread_create(&thread, NULL, alert_main, &alert_ctx))
         return dp_err_set(err, DUMPER_EINTERNAL, "unable to start the alert thread");
     started = 1;
-    dp_info("alerts: webhook configured; stale after %g hours", tmpl->cfg->stale_after_h);
+    dp_info("alerts: %s; notification channels: dumperd notify list; stale after %g hours",
+            tmpl->cfg->alert_webhook ? "webhook configured" : "no global webhook", tmpl->cfg->stale_after_h);
     return 0;
 }
 
@@ -278,7 +327,8 @@ void sd_alerts_stop(void)
 {
     if (!started)
         return;
-    atomic_store(&stopping, 1);
+    dp_stop_request(&stopping);
     pthread_join(thread, NULL);
+    dp_stop_destroy(&stopping);
     started = 0;
 }

@@ -1,6 +1,7 @@
 /*
- * alerts.h - alerts on a failed backup and on a database without a good backup for too long
- * (domain/alert_rules.h), sent as JSON to the webhook (service/deliver.h).
+ * alerts.h - alerts on a failed backup, on a database without a good backup for too long and on a backup whose
+ * size dropped or grew sharply (domain/alert_rules.h), sent as JSON to the global webhook (--alert-webhook,
+ * service/deliver.h) and to the notification channels that want them (service/notify.h).
  *
  * One background thread per `serve` process (never a request thread) with its own context. Each pass (every
  * --alert-check seconds) first detects: it inserts one row per alert into the store, unique by (kind, key),
@@ -18,7 +19,7 @@
 
 /* One detection pass at the context's clock. 0, or an error code with err filled. */
 int sd_alerts_detect(sd_ctx *ctx, dp_err *err);
-/* The alert thread, when a webhook is configured: a context like tmpl (its store connection is opened in
+/* The alert thread (detection, the global webhook if configured, the channels' deliveries): a context like tmpl (its store connection is opened in
  * the thread). */
 int sd_alerts_start(const sd_ctx *tmpl, dp_err *err);
 void sd_alerts_stop(void);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "store/alerts.h"
+#include "store/channels.h"
 
 static int collect(sd_ctx *ctx, void *a_, sd_status *st)
 {
@@ -18,6 +19,7 @@ static int collect(sd_ctx *ctx, void *a_, sd_status *st)
     SD_TRY(sd_store_stats_agents(ctx->db, now, now - (int64_t)(ctx->cfg->secondary_interval * 2000) - 120000,
                                  &s->agents, &st->err));
     SD_TRY(sd_store_stats_pending(ctx->db, &s->pending, &st->err));
+    SD_TRY(sd_store_delivery_counts(ctx->db, &s->notify_pending, &s->notify_dead, &s->notify_sent, &st->err));
     return sd_store_alert_undelivered(ctx->db, &s->alerts_undelivered, &st->err);
 }
 

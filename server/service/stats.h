@@ -14,6 +14,7 @@ typedef struct sd_stats {
     int64_t now;
     sd_stat_list backups, last_good, good_totals, agents, pending;
     int64_t alerts_undelivered;
+    int64_t notify_pending, notify_dead, notify_sent; /* channel deliveries */
 } sd_stats;
 
 int sd_stats_collect(sd_ctx *ctx, sd_stats *out, sd_status *st);

@@ -4,12 +4,20 @@
 #include "store/rows.h"
 
 int sd_store_alert_insert(sd_db *db, const char *kind, const char *ref, const char *payload, int64_t now,
-                          int64_t next_try, dp_err *err)
+                          int64_t next_try, int64_t sent_at, int64_t *id, dp_err *err)
 {
-    return sd_q(db, NULL, err,
-                "INSERT INTO alerts (kind, ref, payload, created_at, attempts, next_try) VALUES (?, ?, ?, ?, 0, ?)"
-                " ON CONFLICT (kind, ref) DO NOTHING",
-                "sssii", kind, ref, payload, now, next_try);
+    sd_res r;
+    int rc = sd_q(db, &r, err,
+                  "INSERT INTO alerts (kind, ref, payload, created_at, attempts, next_try, sent_at)"
+                  " VALUES (?, ?, ?, ?, 0, ?, NULL) ON CONFLICT (kind, ref) DO NOTHING RETURNING id",
+                  "sssii", kind, ref, payload, now, next_try);
+    if (!rc) {
+        *id = r.rows ? sd_geti(&r, 0, 0) : 0;
+        sd_res_free(&r);
+        if (*id && sent_at)
+            rc = sd_q(db, NULL, err, "UPDATE alerts SET sent_at = ? WHERE id = ?", "ii", sent_at, *id);
+    }
+    return rc;
 }
 
 int sd_store_alert_exists(sd_db *db, const char *kind, const char *ref, int *yes, dp_err *err)
@@ -27,7 +35,7 @@ int sd_store_alert_failed_backups(sd_db *db, int64_t since, sd_failed_list *out,
 {
     int rc;
     out->v = sd_rows(db, &out->res_, sizeof *out->v, &out->n, &rc, err,
-                     "SELECT b.id, a.name, b.env, d.dkey, b.error_code, b.error_message, b.finished_at FROM backups b"
+                     "SELECT b.id, a.name, b.env, d.dkey, b.error_code, b.error_message, b.finished_at, a.id FROM backups b"
                      " JOIN apps a ON a.id = b.app_id LEFT JOIN dbs d ON d.id = b.db_id WHERE b.status = 'failed'"
                      " AND b.finished_at > ? ORDER BY b.id",
                      "i", since);
@@ -39,7 +47,8 @@ int sd_store_alert_failed_backups(sd_db *db, int64_t since, sd_failed_list *out,
                                          .db_key = sd_get(r, i, 3),
                                          .error_code = sd_get(r, i, 4),
                                          .error_message = sd_get(r, i, 5),
-                                         .finished_at = sd_geti(r, i, 6)};
+                                         .finished_at = sd_geti(r, i, 6),
+                                         .app_id = sd_geti(r, i, 7)};
     }
     return rc;
 }
@@ -51,7 +60,7 @@ int sd_store_alert_staleness(sd_db *db, sd_staleness_list *out, dp_err *err)
                      "SELECT d.id, a.name, d.env, d.dkey, d.updated_at,"
                      " (SELECT MAX(b.id) FROM backups b WHERE b.db_id = d.id AND b.status = 'good'),"
                      " (SELECT MAX(b.finished_at) FROM backups b WHERE b.db_id = d.id AND b.status = 'good'),"
-                     " (SELECT MIN(b.created_at) FROM backups b WHERE b.db_id = d.id)"
+                     " (SELECT MIN(b.created_at) FROM backups b WHERE b.db_id = d.id), a.id"
                      " FROM dbs d JOIN apps a ON a.id = d.app_id ORDER BY d.id",
                      "");
     for (int i = 0; i < out->n; i++) {
@@ -65,7 +74,8 @@ int sd_store_alert_staleness(sd_db *db, sd_staleness_list *out, dp_err *err)
                                        .has_good = sd_get(r, i, 6) != NULL,
                                        .last_good_at = sd_geti(r, i, 6),
                                        .has_attempt = sd_get(r, i, 7) != NULL,
-                                       .first_attempt = sd_geti(r, i, 7)};
+                                       .first_attempt = sd_geti(r, i, 7),
+                                       .app_id = sd_geti(r, i, 8)};
     }
     return rc;
 }

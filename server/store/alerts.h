@@ -24,7 +24,7 @@ typedef struct sd_alert_list {
 } sd_alert_list;
 
 typedef struct sd_failed_row {
-    int64_t backup, finished_at;
+    int64_t backup, finished_at, app_id;
     const char *app, *env, *db_key, *error_code, *error_message; /* db_key, error_* may be NULL */
 } sd_failed_row;
 
@@ -37,6 +37,7 @@ typedef struct sd_failed_list {
 /* A database's staleness inputs. */
 typedef struct sd_staleness_row {
     int64_t db_id, known_at, newest_good, last_good_at, first_attempt; /* newest_good: its id, 0 if none */
+    int64_t app_id;
     int has_good, has_attempt;
     const char *app, *env, *db_key;
 } sd_staleness_row;
@@ -47,9 +48,10 @@ typedef struct sd_staleness_list {
     sd_res res_;
 } sd_staleness_list;
 
-/* A new alert (nothing when (kind, ref) exists). */
+/* A new alert: *id, or 0 when (kind, ref) exists (nothing changes then). sent_at nonzero: already "sent" (no
+ * global webhook to deliver it to; its channels' deliveries are separate rows). */
 int sd_store_alert_insert(sd_db *db, const char *kind, const char *ref, const char *payload, int64_t now,
-                          int64_t next_try, dp_err *err);
+                          int64_t next_try, int64_t sent_at, int64_t *id, dp_err *err);
 int sd_store_alert_exists(sd_db *db, const char *kind, const char *ref, int *yes, dp_err *err);
 /* Failed backups that finished after `since`, by id. */
 int sd_store_alert_failed_backups(sd_db *db, int64_t since, sd_failed_list *out, dp_err *err);

@@ -106,6 +106,52 @@ int sd_db_open(const char *url, sd_db **out, dp_err *err)
     return 0;
 }
 
+int sd_db_snapshot(sd_db *db, const char *path, dp_err *err)
+{
+    if (db->pg)
+        return dp_err_set(err, DUMPER_EUNSUPPORTED,
+                          "backup-state copies a SQLite state store; back up a PostgreSQL store with pg_dump"
+                          " or dumper backup postgresql://...");
+    sqlite3 *dst = NULL;
+    int rc = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        dp_err_set(err, DUMPER_EIO, "unable to open '%s': %s", path, dst ? sqlite3_errmsg(dst) : "out of memory");
+        sqlite3_close(dst);
+        return err->code;
+    }
+    sqlite3_backup *b = sqlite3_backup_init(dst, "main", db->lite, "main");
+    if (!b) {
+        dp_err_set(err, DUMPER_EIO, "unable to copy the state store to '%s': %s", path, sqlite3_errmsg(dst));
+        sqlite3_close(dst);
+        return err->code;
+    }
+    /* All pages in one step: one read transaction, a consistent copy. Busy only while a writer holds an
+     * exclusive lock (a checkpoint); the busy timeout of the source applies, then a few retries. */
+    for (int tries = 0; (rc = sqlite3_backup_step(b, -1)) == SQLITE_BUSY || rc == SQLITE_LOCKED; tries++) {
+        if (tries == 50)
+            break;
+        sqlite3_sleep(100);
+    }
+    sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) {
+        dp_err_set(err, rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? DUMPER_EBUSY : DUMPER_EIO,
+                   "unable to copy the state store to '%s': %s", path, sqlite3_errstr(rc));
+        sqlite3_close(dst);
+        return err->code;
+    }
+    sqlite3_stmt *st = NULL;
+    const char *ok = NULL;
+    if (sqlite3_prepare_v2(dst, "PRAGMA quick_check", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        ok = (const char *)sqlite3_column_text(st, 0);
+    rc = ok && !strcmp(ok, "ok") ? 0
+                                 : dp_err_set(err, DUMPER_EIO, "the copy of the state store in '%s' fails its check: %s",
+                                              path, ok ? ok : sqlite3_errmsg(dst));
+    sqlite3_finalize(st);
+    if (sqlite3_close(dst) != SQLITE_OK && !rc)
+        rc = dp_err_set(err, DUMPER_EIO, "unable to close '%s'", path);
+    return rc;
+}
+
 void sd_db_close(sd_db *db)
 {
     if (!db)

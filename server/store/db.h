@@ -30,6 +30,10 @@ typedef struct sd_res {
 int sd_db_open(const char *url, sd_db **out, dp_err *err);
 void sd_db_close(sd_db *db);
 int sd_db_is_pg(const sd_db *db);
+/* A consistent copy of a SQLite store into the existing empty file at path (sqlite3 backup API: one read
+ * transaction, so writers of other connections go on), checked with PRAGMA quick_check. DUMPER_EUNSUPPORTED
+ * on PostgreSQL. 0 or an error code with err filled. */
+int sd_db_snapshot(sd_db *db, const char *path, dp_err *err);
 /* Fault injection for tests (curl's and SQLite's torture tests): the fail_query-th next sd_q fails with
  * DUMPER_EINTERNAL ("state store: injected fault"), the fail_alloc-th next result cell copy fails as if out
  * of memory. 0 turns either off. */

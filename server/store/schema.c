@@ -48,6 +48,15 @@ static const char *const migrations[] = {
     "CREATE TABLE IF NOT EXISTS alerts (id @ID, kind TEXT NOT NULL, ref TEXT NOT NULL, payload TEXT NOT NULL,"
     " created_at BIGINT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0, next_try BIGINT NOT NULL, sent_at BIGINT,"
     " last_error TEXT, UNIQUE (kind, ref));",
+    /* notification channels (issue 17): channels with their kind, target, app (0: every app) and event mask;
+     * one delivery row per (alert, channel), delivered once, retried, dead after the last attempt. */
+    "CREATE TABLE IF NOT EXISTS channels (id @ID, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, url TEXT NOT NULL,"
+    " to_addr TEXT, app_id BIGINT NOT NULL DEFAULT 0, events BIGINT NOT NULL, secret TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS deliveries (id @ID, alert_id BIGINT NOT NULL, channel_id BIGINT NOT NULL,"
+    " attempts BIGINT NOT NULL DEFAULT 0, next_try BIGINT NOT NULL, sent_at BIGINT, dead_at BIGINT, last_error TEXT,"
+    " UNIQUE (alert_id, channel_id));"
+    "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_try) WHERE sent_at IS NULL AND dead_at IS NULL;",
 };
 
 #define NMIGRATIONS ((int64_t)(sizeof migrations / sizeof *migrations))

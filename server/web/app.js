@@ -346,11 +346,69 @@ async function load(app, full) {
   document.getElementById('backups-slot').replaceChildren(backupsTable(d, app));
 }
 
+// ---- notification channels ----
+
+async function viewNotify() {
+  const view = document.getElementById('view');
+  const d = await api('/ui/notify');
+  const act = (c, what) => async () => {
+    try {
+      await api(`/ui/notify/${encodeURIComponent(c.name)}/${what}`, {});
+      toast(what === 'test' ? `Test delivered to ${c.name}` : `${c.name} removed`);
+      if (what === 'delete') await viewNotify();
+    } catch (e) { toast(e.message); }
+  };
+  const rows = d.channels.map(c => h('tr', {'data-channel': c.name},
+    h('td', {}, c.name), h('td', {}, c.kind), h('td', {class: 'mono'}, c.url), h('td', {}, c.to || '–'),
+    h('td', {}, c.app || 'every app'), h('td', {}, c.on),
+    h('td', {}, `${c.sent} sent · ${c.pending} pending`), h('td', {class: c.dead ? 'error' : ''}, c.dead),
+    h('td', {}, h('button', {class: 'link inline', on: {click: act(c, 'test')}}, 'Test'), ' ',
+      h('button', {class: 'link inline', on: {click: act(c, 'delete')}}, 'Remove'))));
+  const field = (label, id, attrs) => h('label', {}, label, h('input', Object.assign({id}, attrs || {})));
+  const kind = h('select', {id: 'channel-kind'}, ['slack', 'email', 'ntfy', 'webhook'].map(k => h('option', {value: k}, k)));
+  const form = h('form', {id: 'add-channel', class: 'row'},
+    field('Name', 'channel-name', {required: true, pattern: '[A-Za-z0-9_.\\-]{1,64}', placeholder: 'ops-slack'}),
+    h('label', {}, 'Kind', kind),
+    field('URL', 'channel-url', {required: true, placeholder: 'https://hooks.slack.com/services/…'}),
+    field('To (email)', 'channel-to', {placeholder: 'ops@example.com'}),
+    field('App (empty: every app)', 'channel-app', {}),
+    field('Events', 'channel-on', {value: 'failure,stale,size,drill,storage'}),
+    h('button', {type: 'submit'}, 'Add channel'));
+  const slot = h('div', {id: 'new-channel'});
+  form.addEventListener('submit', async ev => {
+    ev.preventDefault();
+    const v = id => document.getElementById(id).value.trim() || undefined;
+    try {
+      const r = await api('/ui/notify', {name: v('channel-name'), kind: kind.value, url: v('channel-url'),
+        to: v('channel-to'), app: v('channel-app'), on: v('channel-on')});
+      await viewNotify();
+      if (r.secret) {
+        document.getElementById('new-channel').replaceChildren(h('section', {class: 'card notice'},
+          h('h2', {}, `Webhook "${r.name}" added`),
+          h('p', {}, 'Its signing secret is shown only this once: requests carry X-Dumper-Signature: ' +
+            'sha256=HMAC-SHA256(secret, timestamp + "." + body).'),
+          h('div', {class: 'key mono', id: 'channel-secret'}, r.secret)));
+      } else {
+        toast(`${r.name} added`);
+      }
+    } catch (e) { toast(e.message); }
+  });
+  view.replaceChildren(
+    h('section', {class: 'card'}, h('h1', {}, 'Notification channels'),
+      d.channels.length ? null : h('p', {class: 'muted'}, 'No channel yet: failures and stale databases reach nobody.'),
+      h('div', {class: 'table-wrap'}, h('table', {id: 'channels'},
+        h('thead', {}, h('tr', {}, ['Name', 'Kind', 'URL', 'To', 'App', 'Events', 'Deliveries', 'Dead', ''].map(t => h('th', {}, t)))),
+        h('tbody', {}, rows)))),
+    h('section', {class: 'card'}, h('h2', {}, 'Add a channel'), form, slot));
+}
+
 async function route() {
   clearInterval(timer);
   const m = location.hash.match(/^#\/app\/(\d+)$/);
   try {
-    if (m) {
+    if (location.hash === '#/notify') {
+      await viewNotify();
+    } else if (m) {
       await load(m[1], true);
       timer = setInterval(() => load(m[1], false).catch(e => toast(e.message)), 3000);
     } else {

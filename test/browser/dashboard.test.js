@@ -166,6 +166,25 @@ async function main() {
     await shot(pp, '05-apps-phone');
     await phone.close();
 
+    // Notification channels: the header link, add a webhook (its secret shown once), its row without the URL's
+    // path, remove it.
+    await page.click('#nav-notify');
+    await page.waitForSelector('#add-channel');
+    await page.fill('#channel-name', 'ci-hook');
+    await page.selectOption('#channel-kind', 'webhook');
+    await page.fill('#channel-url', 'https://ci.example.com/hooks/dumper/SECRETPATH');
+    await page.fill('#channel-on', 'failure,size');
+    await page.click('#add-channel button[type=submit]');
+    await page.waitForSelector('#channel-secret');
+    const whsec = (await page.textContent('#channel-secret')).trim();
+    check(/^ws_[0-9a-f]{64}$/.test(whsec), 'webhook secret: ' + whsec);
+    const crow = await page.textContent('#channels tr[data-channel="ci-hook"]');
+    check(crow.includes('https://ci.example.com/...') && !crow.includes('SECRETPATH') && crow.includes('failure,size'),
+          'channel row: ' + crow);
+    await shot(page, '03d-notifications');
+    await page.click('#channels tr[data-channel="ci-hook"] button:has-text("Remove")');
+    await page.waitForSelector('#channels tr[data-channel="ci-hook"]', { state: 'detached' });
+
     check(consoleErrors.length === 0, 'browser console errors: ' + consoleErrors.join(' | '));
     // Log out: back at the login page, and the old cookie no longer works.
     await page.click('#logout');

@@ -137,7 +137,9 @@ static void test_refused_and_stopped(void **state)
     assert_int_equal(deliver(&s, 3, why), -1);
     assert_true(dp_mono_ms() - t0 >= 30); /* two waits: 10 + 20 ms */
     assert_non_null(strstr(why, "onnect"));
-    atomic_int stop_now = 1;
+    dp_stop stop_now;
+    dp_stop_init(&stop_now, 0);
+    dp_stop_request(&stop_now);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", s.port);
     sd_deliver_opts o = {.attempts = 5, .backoff_ms = 10000, .stop = &stop_now};
@@ -146,6 +148,7 @@ static void test_refused_and_stopped(void **state)
     assert_true(dp_mono_ms() - t0 < 2000); /* no 10 s wait */
     assert_int_equal(sd_deliver_json("ftp://127.0.0.1/x", "{}", NULL, why, sizeof why), -1); /* http(s) only */
     assert_true(strlen(why) > 0);
+    dp_stop_destroy(&stop_now);
 }
 
 int main(void)
