@@ -282,3 +282,25 @@ void sd_alerts_stop(void)
     pthread_join(thread, NULL);
     started = 0;
 }
+
+typedef struct {
+    const char *kind, *ref;
+    cJSON *o;
+} raise_arg;
+
+static int raise_txn(sd_ctx *ctx, void *a_, sd_status *st)
+{
+    raise_arg *a = a_;
+    cJSON *o = cJSON_Duplicate(a->o, 1); /* raise_alert consumes it; a retried transaction needs it again */
+    if (!o)
+        return dp_err_set(&st->err, DUMPER_ENOMEM, "out of memory");
+    return raise_alert(ctx, a->kind, a->ref, o, sd_ctx_now(ctx), st);
+}
+
+int sd_alert_raise(sd_ctx *ctx, const char *kind, const char *ref, cJSON *o, sd_status *st)
+{
+    raise_arg a = {kind, ref, o};
+    int rc = o ? sd_txn(ctx, SD_TXN_WRITE, raise_txn, &a, st) : sd_fail(st, SD_INTERNAL, "out of memory");
+    cJSON_Delete(o);
+    return rc;
+}

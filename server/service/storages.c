@@ -158,3 +158,24 @@ int sd_storages(sd_ctx *ctx, sd_storage_list *out, sd_status *st)
     *out = a.all;
     return rc;
 }
+
+typedef struct {
+    int64_t app;
+    int limit;
+    sd_copy_list l;
+} copies_arg;
+
+static int copies_txn(sd_ctx *ctx, void *a_, sd_status *st)
+{
+    copies_arg *a = a_;
+    sd_list_free(&a->l);
+    return sd_store_copy_of_app(ctx->db, a->app, a->limit, &a->l, &st->err);
+}
+
+int sd_copies_of_app(sd_ctx *ctx, int64_t app, int limit, sd_copy_list *out, sd_status *st)
+{
+    copies_arg a = {.app = app, .limit = limit};
+    int rc = sd_txn(ctx, SD_TXN_READ, copies_txn, &a, st);
+    *out = a.l;
+    return rc;
+}

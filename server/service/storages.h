@@ -28,6 +28,8 @@ int sd_storage_add(sd_ctx *ctx, const sd_storage_spec *spec, sd_status *st);
 int sd_storage_remove(sd_ctx *ctx, const char *name, sd_status *st);
 /* Every destination with its copy counts. */
 int sd_storages(sd_ctx *ctx, sd_storage_list *out, sd_status *st);
+/* The copies of the app's backups (newest backup first, at most limit rows). */
+int sd_copies_of_app(sd_ctx *ctx, int64_t app, int limit, sd_copy_list *out, sd_status *st);
 /* Open a destination (a row of the store). 0 or an error code with err filled (no secret in it). */
 int sd_storage_open_row(const sd_storage_row *row, int create, dp_storage **out, dp_err *err);
 

@@ -85,12 +85,12 @@ int sd_store_storage_get(sd_db *db, int64_t id, sd_storage_list *out, dp_err *er
     return rc;
 }
 
-int sd_store_copy_enqueue_backup(sd_db *db, int64_t backup, int64_t now, dp_err *err)
+int sd_store_copy_enqueue_backup(sd_db *db, int64_t backup, int64_t next_try, int64_t now, dp_err *err)
 {
     return sd_q(db, NULL, err,
                 "INSERT INTO copies (backup_id, storage_id, state, attempts, next_try, updated_at)"
                 " SELECT ?, id, 'pending', 0, ?, ? FROM storages",
-                "iii", backup, now, now);
+                "iii", backup, next_try, now);
 }
 
 int sd_store_copy_enqueue(sd_db *db, int64_t backup, int64_t storage, int64_t now, int *added, dp_err *err)
@@ -221,13 +221,29 @@ int sd_store_copy_good_of_database(sd_db *db, int64_t storage, int64_t db_id, sd
     return rc;
 }
 
+#define GOOD_SOMEWHERE                                                                                                 \
+    "(b.status = 'good' OR EXISTS (SELECT 1 FROM copies c WHERE c.backup_id = b.id AND c.state = 'good'))"
+
+int sd_store_copy_newest_of_database(sd_db *db, int64_t db_id, int64_t *backup, dp_err *err)
+{
+    sd_res r;
+    int rc = sd_q(db, &r, err,
+                  "SELECT b.id FROM backups b WHERE b.db_id = ? AND " GOOD_SOMEWHERE
+                  " ORDER BY b.created_at DESC, b.id DESC LIMIT 1",
+                  "i", db_id);
+    if (!rc) {
+        *backup = sd_geti(&r, 0, 0);
+        sd_res_free(&r);
+    }
+    return rc;
+}
+
 int sd_store_copy_sync_candidates(sd_db *db, sd_copy_list *out, dp_err *err)
 {
     int rc;
     out->v = sd_rows(db, &out->res_, sizeof *out->v, &out->n, &rc, err,
                      "SELECT b.id, b.db_id, b.created_at, b.file_name, b.sha256, b.size, b.app_id FROM backups b"
-                     " WHERE b.status = 'good' OR EXISTS (SELECT 1 FROM copies c WHERE c.backup_id = b.id AND"
-                     " c.state = 'good') ORDER BY b.db_id, b.created_at DESC, b.id DESC",
+                     " WHERE " GOOD_SOMEWHERE " ORDER BY b.db_id, b.created_at DESC, b.id DESC",
                      "");
     for (int i = 0; i < out->n; i++) {
         const sd_res *r = &out->res_;

@@ -47,8 +47,8 @@ int sd_store_storage_list(sd_db *db, const char *name, sd_storage_list *out, dp_
 /* One destination by id (n = 0 or 1). */
 int sd_store_storage_get(sd_db *db, int64_t id, sd_storage_list *out, dp_err *err);
 
-/* A pending copy of a just-committed backup in every destination. */
-int sd_store_copy_enqueue_backup(sd_db *db, int64_t backup, int64_t now, dp_err *err);
+/* A pending copy of a just-committed backup in every destination, due at next_try (wall clock). */
+int sd_store_copy_enqueue_backup(sd_db *db, int64_t backup, int64_t next_try, int64_t now, dp_err *err);
 /* A pending copy of backup in one destination unless it has a row there; failed rows are due at once.
  * *added = 1 when a row was added or made due. */
 int sd_store_copy_enqueue(sd_db *db, int64_t backup, int64_t storage, int64_t now, int *added, dp_err *err);
@@ -68,6 +68,8 @@ int sd_store_copy_of_backup(sd_db *db, int64_t app, int64_t backup, sd_copy_list
 int sd_store_copy_of_app(sd_db *db, int64_t app, int limit, sd_copy_list *out, dp_err *err);
 /* The good copies of a database in a destination, newest backup first (ties: higher id first). */
 int sd_store_copy_good_of_database(sd_db *db, int64_t storage, int64_t db_id, sd_copy_list *out, dp_err *err);
+/* The newest backup of a database with a good first copy or a good copy anywhere (*backup = 0: none). */
+int sd_store_copy_newest_of_database(sd_db *db, int64_t db_id, int64_t *backup, dp_err *err);
 /* The backups that have a good first copy or a good copy anywhere, per database, newest first: backup,
  * db_id, created_at, file_name, sha256, size (for `storage sync`). */
 int sd_store_copy_sync_candidates(sd_db *db, sd_copy_list *out, dp_err *err);
