@@ -211,7 +211,7 @@ static int transfer(dp_storage *src, dp_storage *dst, const sd_copy_row *c, int 
     dp_sink_free(sha);
     /* What the destination stores, read back: the copy is good only when it is. */
     if (!rc && (rc = sd_copy_check(dst, c->file_name, (uint64_t)c->size, c->sha256, err)))
-        dp_err_prefix(err, "read back from the destination: ");
+        dp_err_prefix(err, "read back from the destination");
 done:
     if (rc && written) {
         dp_err ignore = {0};

@@ -56,7 +56,7 @@ int sd_storage_open_row(const sd_storage_row *row, int create, dp_storage **out,
     rc = dp_storage_open(row->location, &o, create, out, err);
 done:
     if (rc)
-        dp_err_prefix(err, "storage '%s': ", row->name);
+        dp_err_prefix(err, "storage '%s'", row->name);
     dp_free_secret(ak);
     dp_free_secret(sk);
     dp_free_secret(tok);

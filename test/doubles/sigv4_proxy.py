@@ -107,7 +107,9 @@ class H(http.server.BaseHTTPRequestHandler):
         for k, v in r.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length"):
                 self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
+        # a HEAD answer has no body but the object's length (S3 stat reads it)
+        head_len = r.getheader("Content-Length") if self.command == "HEAD" else None
+        self.send_header("Content-Length", head_len if head_len is not None else str(len(data)))
         self.end_headers()
         self.wfile.write(data)
     def reply(self, code, body):
