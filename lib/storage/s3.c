@@ -38,6 +38,8 @@ typedef struct {
     char *region, *access_key, *secret_key, *token;
     uint64_t part_size;
     int parallel;
+    char *lock_mode; /* Object Lock on writes (NULL: none) */
+    int lock_days;
     dp_http_opts hopts;
     dp_http *h; /* for the thread driving the storage */
 } s3_storage;
@@ -64,6 +66,7 @@ static void s3_close(dp_storage *st)
     free(s->host);
     free(s->path_base);
     free(s->region);
+    free(s->lock_mode);
     free(s->access_key);
     dp_free_secret(s->secret_key);
     dp_free_secret(s->token);
@@ -105,10 +108,17 @@ static int add_hdr(struct curl_slist **l, const char *name, const char *value)
 static int sign_into(s3_storage *s, const char *method, const char *path, const char *query, const char *payload_hash,
                      const char *md5, const char *range, struct curl_slist **out, dp_err *err)
 {
-    char amzdate[17];
+    char amzdate[17], until[24];
     dp_sigv4_amzdate(dp_now_ms() / 1000, amzdate);
-    dp_sigv4_header h[6];
+    dp_sigv4_header h[8];
     size_t n = 0;
+    /* Object Lock headers on the requests that create objects: PutObject and CreateMultipartUpload. */
+    if (s->lock_mode && ((!strcmp(method, "PUT") && (!query || !*query)) ||
+                         (!strcmp(method, "POST") && query && !strcmp(query, "uploads")))) {
+        dp_stamp_rfc3339(dp_now_ms() + (int64_t)s->lock_days * 86400000, until);
+        h[n++] = (dp_sigv4_header){"x-amz-object-lock-mode", s->lock_mode};
+        h[n++] = (dp_sigv4_header){"x-amz-object-lock-retain-until-date", until};
+    }
     h[n++] = (dp_sigv4_header){"host", s->host};
     h[n++] = (dp_sigv4_header){"x-amz-date", amzdate};
     h[n++] = (dp_sigv4_header){"x-amz-content-sha256", payload_hash};
@@ -435,6 +445,13 @@ static int s3_open(const char *location, const dp_storage_opts *opts, int create
         goto fail;
     s->part_size = opts->part_size;
     s->parallel = opts->parallel;
+    if (opts->lock_mode && opts->lock_days > 0) {
+        if (!(s->lock_mode = dp_strdup(opts->lock_mode))) {
+            rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+            goto fail;
+        }
+        s->lock_days = opts->lock_days;
+    }
     dp_http_opts_resolve(NULL, &s->hopts);
     s->hopts.big_buffers = 1; /* objects and parts of many MiB */
     if (!(s->h = dp_http_new(&s->hopts))) {

@@ -48,6 +48,10 @@ int sd_storage_open_row(const sd_storage_row *row, int create, dp_storage **out,
     o.endpoint = row->endpoint;
     o.region = row->region;
     o.path_style = (int)row->path_style;
+    if (row->lock_mode) { /* S3 spells the modes in capitals */
+        o.lock_mode = !strcmp(row->lock_mode, "compliance") ? "COMPLIANCE" : "GOVERNANCE";
+        o.lock_days = (int)row->lock_days;
+    }
     if (row->credentials_file && (rc = read_credentials(row->credentials_file, &ak, &sk, &tok, err)))
         goto done;
     o.access_key = ak;

@@ -95,7 +95,9 @@ class H(http.server.BaseHTTPRequestHandler):
             log("BAD %s %s expected=%s got=%s" % (self.command, self.path, exp, got))
             return self.reply(403, b"<Error><Code>SignatureDoesNotMatch</Code></Error>")
         stats["ok"] += 1
-        log("OK %s %s host=%s%s" % (self.command, self.path.split("?")[0], host, presigned))
+        lock = self.headers.get("x-amz-object-lock-mode")
+        lock = " lock=%s until=%s" % (lock, self.headers.get("x-amz-object-lock-retain-until-date")) if lock else ""
+        log("OK %s %s host=%s%s%s" % (self.command, self.path.split("?")[0], host, presigned, lock))
         c = http.client.HTTPConnection("127.0.0.1", UP, timeout=120)
         fwd = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
         # keep the host name (a virtual-host request names its bucket there), with the upstream's port
