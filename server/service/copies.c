@@ -20,10 +20,12 @@
 #include "service/alerts.h"
 #include "service/retention.h"
 #include "service/storages.h"
+#include "storage/s3_upload.h"
 #include "store/backups.h"
 #include "store/storages.h"
 
 #define CLAIM_MS (10 * 60 * 1000) /* a copy in progress: other workers leave it alone this long */
+#define SD_COPY_SERVER_SIDE_MAX (INT64_C(5) << 30) /* one CopyObject's limit; larger ones stream */
 
 int sd_copy_check(dp_storage *stg, const char *key, uint64_t size, const char *sha256, dp_err *err)
 {
@@ -68,6 +70,7 @@ int sd_copy_places(sd_ctx *ctx, int64_t app, int64_t backup, sd_copy_place *out,
     int rc = sd_txn(ctx, SD_TXN_READ, places_txn, &a, st);
     if (!rc && a.b.n && !strcmp(a.b.v[0].status, "good")) {
         out[*n].storage = 0;
+        out[*n].s3 = !strncmp(ctx->cfg->storage, "s3://", 5);
         snprintf(out[*n].name, sizeof out[*n].name, "--storage");
         ++*n;
     }
@@ -75,6 +78,7 @@ int sd_copy_places(sd_ctx *ctx, int64_t app, int64_t backup, sd_copy_place *out,
         if (strcmp(a.copies.v[i].state, "good"))
             continue;
         out[*n].storage = a.copies.v[i].storage;
+        out[*n].s3 = !strncmp(a.copies.v[i].location, "s3://", 5);
         snprintf(out[*n].name, sizeof out[*n].name, "%s", a.copies.v[i].storage_name);
         ++*n;
     }
@@ -190,6 +194,19 @@ static int transfer(dp_storage *src, dp_storage *dst, const sd_copy_row *c, int 
     if ((rc = dp_storage_put(dst, mkey, mjson, mlen, err)))
         goto done;
     written = 1;
+    if (dp_s3_same_service(src, dst) && c->size <= SD_COPY_SERVER_SIDE_MAX) {
+        /* Server-side: the bytes stay in the service; the read-back below still checks them. A mismatch there
+         * is the source's fault when the source itself fails the check. */
+        if (!(rc = dp_s3_copy_object(dst, src, c->file_name, err)) &&
+            (rc = sd_copy_check(dst, c->file_name, (uint64_t)c->size, c->sha256, err))) {
+            dp_err e2 = {0};
+            *src_fault = sd_copy_check(src, c->file_name, (uint64_t)c->size, c->sha256, &e2) != 0;
+            dp_err_prefix(err, "read back from the destination after a server-side copy");
+        }
+        if (!rc)
+            dp_debug("'%s' copied server-side", c->file_name);
+        goto done;
+    }
     if ((rc = dp_storage_writer(dst, c->file_name, &w, err)))
         goto done;
     if (!(sha = dp_filter_sha256_new(w))) {
@@ -236,7 +253,14 @@ static int copy_one(sd_ctx *ctx, const sd_copy_row *c, dp_err *err)
     if ((rc = open_destination(ctx, c->storage, 1, &dst, err)))
         return rc;
     rc = dp_err_set(err, DUMPER_ENOENT, "backup b_%" PRId64 " has no good copy to copy from", c->backup);
-    for (int i = 0; i < n; i++) {
+    /* Into S3: S3 places first (a same-service one copies server-side), then the others, each in order. */
+    int order[SD_COPY_MAX_PLACES], k = 0, to_s3 = dst->drv == &dp_storage_s3;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < n; i++)
+            if (!to_s3 ? pass == 0 : (pass == 0) == (places[i].s3 != 0))
+                order[k++] = i;
+    for (int j = 0; j < n; j++) {
+        int i = order[j];
         if (places[i].storage == c->storage)
             continue;
         dp_storage *src = NULL;

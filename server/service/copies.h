@@ -27,6 +27,7 @@
 typedef struct sd_copy_place {
     int64_t storage; /* 0: the first destination (--storage) */
     char name[72];   /* "--storage" or the destination's name */
+    int s3;          /* an s3:// location (a same-service S3 destination copies from it server-side) */
 } sd_copy_place;
 
 /* One pass: claim and run the due copies (storage 0: every destination, else that one), at most 20. *good and

@@ -116,7 +116,7 @@ int sd_store_copy_enqueue(sd_db *db, int64_t backup, int64_t storage, int64_t no
 
 #define COPY_COLS                                                                                                      \
     "c.backup_id, c.storage_id, c.attempts, c.next_try, c.updated_at, b.app_id, b.db_id, b.size, b.created_at,"      \
-    " b.file_name, b.sha256, b.status, c.state, c.error, s.name"
+    " b.file_name, b.sha256, b.status, c.state, c.error, s.name, s.location"
 #define COPY_FROM " FROM copies c JOIN backups b ON b.id = c.backup_id JOIN storages s ON s.id = c.storage_id"
 
 static void copy_rows(sd_copy_list *out)
@@ -137,7 +137,8 @@ static void copy_rows(sd_copy_list *out)
                                   .backup_status = sd_get(r, i, 11),
                                   .state = sd_get(r, i, 12),
                                   .error = sd_get(r, i, 13),
-                                  .storage_name = sd_get(r, i, 14)};
+                                  .storage_name = sd_get(r, i, 14),
+                                  .location = sd_get(r, i, 15)};
 }
 
 int sd_store_copy_due(sd_db *db, int64_t now, int64_t storage, int limit, sd_copy_list *out, dp_err *err)

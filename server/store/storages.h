@@ -30,7 +30,7 @@ typedef struct sd_storage_list {
 /* A copy to make (or a copy of a backup, for downloads): the backup's catalog fields and the destination. */
 typedef struct sd_copy_row {
     int64_t backup, storage, attempts, next_try, updated_at, app, db_id, size, created_at;
-    const char *file_name, *sha256, *backup_status, *state, *error, *storage_name; /* error may be NULL */
+    const char *file_name, *sha256, *backup_status, *state, *error, *storage_name, *location; /* error: NULL */
 } sd_copy_row;
 
 typedef struct sd_copy_list {

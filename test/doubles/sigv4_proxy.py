@@ -97,7 +97,9 @@ class H(http.server.BaseHTTPRequestHandler):
         stats["ok"] += 1
         lock = self.headers.get("x-amz-object-lock-mode")
         lock = " lock=%s until=%s" % (lock, self.headers.get("x-amz-object-lock-retain-until-date")) if lock else ""
-        log("OK %s %s host=%s%s%s" % (self.command, self.path.split("?")[0], host, presigned, lock))
+        src = self.headers.get("x-amz-copy-source")
+        log("OK %s %s host=%s%s%s%s" % (self.command, self.path.split("?")[0], host, presigned, lock,
+                                        " copy=%s" % src if src else ""))
         c = http.client.HTTPConnection("127.0.0.1", UP, timeout=120)
         fwd = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
         # keep the host name (a virtual-host request names its bucket there), with the upstream's port

@@ -6,8 +6,9 @@ retried with backoff, alerted once ("copy_behind") and caught up when it is back
 the next good copy after the first is deleted or corrupted (logged, "copy_fallback" alerted, the damaged
 destination copy made again), `storage sync` of a late destination (within its retention, resumable after a
 failure, idempotent), and with the S3 service an s3:// destination behind the botocore signature checker
-(credentials from a file; down while its endpoint is stopped, caught up when it is back). Standard library
-only."""
+(credentials from a file; down while its endpoint is stopped, caught up when it is back), and a second one on
+the same service with Object Lock (headers sent and signed; the copy made server-side with CopyObject).
+Standard library only."""
 import hashlib
 import json
 import os
@@ -261,6 +262,10 @@ def test_s3(env, s, key, agent, d1):
            "the vault's writes")
         want = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 2 * 86400))
         check(all(" lock=COMPLIANCE until=%sT" % want in x for x in locked), "object lock headers: %r" % locked)
+        # the vault is on the same service as 'cloud': its backup was copied server-side from there
+        eq([x.split(" copy=")[1] for x in locked if " copy=" in x],
+           ["/%s/%s/%s" % (os.environ["DUMPER_TEST_S3_BUCKET"], loc.split("/", 3)[3], b["file_name"])],
+           "server-side copy from 'cloud'")
         check(not [x for x in open(log).read().splitlines() if x.startswith("OK PUT") and "-vault/" not in x and
                    "lock=" in x], "no lock headers on the other destination")
         # served from S3 when the directory copies are gone
