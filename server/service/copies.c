@@ -167,6 +167,24 @@ void sd_copy_place_bad(sd_ctx *ctx, int64_t backup, const char *file_name, const
     }
 }
 
+void sd_copies_remove_stored(sd_ctx *ctx, const sd_copy_list *l, int *removed, int *left)
+{
+    for (int i = 0; i < l->n; i++) {
+        const sd_copy_row *c = &l->v[i];
+        dp_storage *dst = NULL;
+        dp_err err = {0};
+        if (!strcmp(c->state, "deleted") || !strcmp(c->state, "pending"))
+            continue; /* gone, or never written (a failed one may have left its manifest) */
+        if (open_destination(ctx, c->storage, 0, &dst, &err) || sd_backup_remove_stored(dst, c->file_name, &err)) {
+            dp_warn("app delete: %s", err.msg);
+            (*left)++;
+        } else {
+            (*removed)++;
+        }
+        dp_storage_close(dst);
+    }
+}
+
 /* --- one copy -------------------------------------------------------------------------------------------- */
 
 /* Manifest, then the backup through sha256 (committed only when it matches), then a read-back check.

@@ -43,6 +43,12 @@ void sd_copies_stop(void);
  * copies are never made again. */
 int sd_storage_sync(sd_ctx *ctx, const char *name, int *queued, int *good, int *failed, sd_status *st);
 
+/* Remove the good and failed copies in l (sd_copies_of_app) from their destinations, file and manifest: *removed and
+ * *left count them (a copy that could not be removed is a warning). For `app delete --delete-backups`, after
+ * the catalog is gone. */
+struct sd_copy_list;
+void sd_copies_remove_stored(sd_ctx *ctx, const struct sd_copy_list *l, int *removed, int *left);
+
 /* The places of the app's backup's good copies (see above), at most SD_COPY_MAX_PLACES. */
 int sd_copy_places(sd_ctx *ctx, int64_t app, int64_t backup, sd_copy_place *out, int *n, sd_status *st);
 /* A new handle on a place (the caller closes it). */

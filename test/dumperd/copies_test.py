@@ -208,10 +208,22 @@ def test(env):
        " nothing else)")
     if os.environ.get("DUMPER_TEST_HAVE_S3") and env.store_kind == "sqlite":
         s.start()
-        test_s3(env, s, key, agent, d1)
+        test_s3(env, s, key, agent, d1, lambda: delete_all(env, s, (d1, d2, d3)))
+    else:
+        delete_all(env, s, (d1, d2, d3))
 
 
-def test_s3(env, s, key, agent, d1):
+def delete_all(env, s, dirs):
+    """app delete --delete-backups removes the copies in every destination too."""
+    s.stop()
+    p = env.admin("app", "delete", "shop", "--delete-backups", "--storage", dirs[0])
+    check("backup(s) removed from storage" in p.stderr and "could not be" not in p.stderr, "app delete: " + p.stderr)
+    for d in dirs:
+        eq([f for f in os.listdir(d) if f.startswith("shop-")], [], "nothing of shop left in " + d)
+    eq(sql(env, "SELECT COUNT(*) FROM copies"), [["0"]], "no copy rows left")
+
+
+def test_s3(env, s, key, agent, d1, then):
     port = free_port()
     log = os.path.join(env.dir, "sigv4.log")
     proxy_cmd = ["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "..", "doubles", "sigv4_proxy.py"),
@@ -277,6 +289,8 @@ def test_s3(env, s, key, agent, d1):
                     os.unlink(path)
         st, body, _ = s.call("GET", A + "/backups/%s/download" % bid, key=key)
         eq((st, hashlib.sha256(body).hexdigest()), (200, hashlib.sha256(data).hexdigest()), "download from S3")
+        with open(os.path.join(d1, b["file_name"]), "wb") as f:  # (app delete checks the first destination)
+            f.write(data)
         # down (endpoint stopped) then back
         proxy.terminate()
         proxy.wait(10)
@@ -290,6 +304,10 @@ def test_s3(env, s, key, agent, d1):
         check(lines and not [x for x in lines if not x.startswith("OK ")], "every S3 request signed right: %r" % [
             x for x in lines if not x.startswith("OK ")][:3])
         check([x for x in lines if x.startswith("OK PUT")], "the copy went through the proxy")
+        then()
+        deletes = [x for x in open(log).read().splitlines() if x.startswith("OK DELETE")]
+        check([x for x in deletes if "-vault/" in x] and [x for x in deletes if "-vault/" not in x],
+              "copies deleted in both S3 destinations: %r" % deletes)
     finally:
         proxy.terminate()
         proxy.wait(10)
