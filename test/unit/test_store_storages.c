@@ -17,16 +17,6 @@
 
 #define T0 1800000000000LL
 
-static int64_t count(sd_db *db, const char *sql)
-{
-    sd_res r;
-    dp_err err = {0};
-    assert_int_equal(sd_q(db, &r, &err, sql, ""), 0);
-    int64_t n = sd_geti(&r, 0, 0);
-    sd_res_free(&r);
-    return n;
-}
-
 static int64_t good_backup(sd_db *db, int64_t db_id, int64_t at)
 {
     dp_err err = {0};
@@ -113,7 +103,7 @@ static void catalog(int pg)
     assert_false(added);
     assert_int_equal(sd_store_copy_enqueue(db, b1, id_off, 50, &added, &err), 0);
     assert_true(added);
-    assert_int_equal(count(db, "SELECT MIN(next_try) FROM copies WHERE state = 'failed'"), 50);
+    assert_int_equal(store_fixture_count(db, "SELECT MIN(next_try) FROM copies WHERE state = 'failed'"), 50);
 
     /* Good copies in 'off', newest first; retention's mark. */
     assert_int_equal(sd_store_copy_result(db, b1, id_off, "good", 1, 0, NULL, T0, &err), 0);
@@ -159,7 +149,7 @@ static void catalog(int pg)
     assert_true(found);
     assert_int_equal(sd_store_storage_delete(db, "off", &found, &err), 0);
     assert_false(found);
-    assert_int_equal(count(db, "SELECT COUNT(*) FROM copies"), 2); /* cloud's two */
+    assert_int_equal(store_fixture_count(db, "SELECT COUNT(*) FROM copies"), 2); /* cloud's two */
     sd_db_close(db);
     store_fixture_close(&f);
 }
