@@ -225,6 +225,18 @@ int sd_store_copy_good_of_database(sd_db *db, int64_t storage, int64_t db_id, sd
 #define GOOD_SOMEWHERE                                                                                                 \
     "(b.status = 'good' OR EXISTS (SELECT 1 FROM copies c WHERE c.backup_id = b.id AND c.state = 'good'))"
 
+int sd_store_copy_unfinished_of_database(sd_db *db, int64_t db_id, sd_copy_list *out, dp_err *err)
+{
+    int rc;
+    out->v = sd_rows(db, &out->res_, sizeof *out->v, &out->n, &rc, err,
+                     "SELECT DISTINCT c.backup_id FROM copies c JOIN backups b ON b.id = c.backup_id WHERE b.db_id = ?"
+                     " AND c.state IN ('pending', 'failed') ORDER BY c.backup_id",
+                     "i", db_id);
+    for (int i = 0; i < out->n; i++)
+        out->v[i] = (sd_copy_row){.backup = sd_geti(&out->res_, i, 0)};
+    return rc;
+}
+
 int sd_store_copy_newest_of_database(sd_db *db, int64_t db_id, int64_t *backup, dp_err *err)
 {
     sd_res r;

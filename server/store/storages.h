@@ -68,6 +68,9 @@ int sd_store_copy_of_backup(sd_db *db, int64_t app, int64_t backup, sd_copy_list
 int sd_store_copy_of_app(sd_db *db, int64_t app, int limit, sd_copy_list *out, dp_err *err);
 /* The good copies of a database in a destination, newest backup first (ties: higher id first). */
 int sd_store_copy_good_of_database(sd_db *db, int64_t storage, int64_t db_id, sd_copy_list *out, dp_err *err);
+/* The database's backups with a copy not made yet (pending or failed): id only, by id. The first destination's
+ * retention keeps them: a backup is not deleted there before it is somewhere else. */
+int sd_store_copy_unfinished_of_database(sd_db *db, int64_t db_id, sd_copy_list *out, dp_err *err);
 /* The newest backup of a database with a good first copy or a good copy anywhere (*backup = 0: none). */
 int sd_store_copy_newest_of_database(sd_db *db, int64_t db_id, int64_t *backup, dp_err *err);
 /* The backups that have a good first copy or a good copy anywhere, per database, newest first: backup,

@@ -206,11 +206,31 @@ def test(env):
     p = env.admin("storage", "sync", "late")
     eq(p.stderr.strip(), "storage 'late': 0 copies queued, 0 copied, 0 failed", "sync again: nothing to do (and says"
        " nothing else)")
+    s.start()
+    retention_waits(env, s, key, agent, d1, d2)
     if os.environ.get("DUMPER_TEST_HAVE_S3") and env.store_kind == "sqlite":
-        s.start()
         test_s3(env, s, key, agent, d1, lambda: delete_all(env, s, (d1, d2, d3)))
     else:
         delete_all(env, s, (d1, d2, d3))
+
+
+def retention_waits(env, s, key, agent, d1, d2):
+    """The first destination's retention (keep-last 1) keeps a backup until its copies are made."""
+    env.admin("retention", "set", "shop", "--keep-last", "1")
+    os.rename(d2, d2 + ".away")
+    with open(d2, "w") as f:
+        f.write("not a directory")
+    bx = backup(env, s, key, agent, b"waits for its copy\n" * 100)
+    wait("bx's copy failing", lambda: (state_of(env, bx["backup_id"], "off") or {}).get("state") == "failed")
+    backup(env, s, key, agent, b"a newer one\n" * 100)  # its commit applies keep-last 1
+    status = {b["backup_id"]: b["status"] for b in json.loads(env.admin("backups", "shop", "--json").stdout)}
+    eq(status[bx["backup_id"]], "good", "a backup not yet copied everywhere is kept")
+    check(os.path.exists(os.path.join(d1, bx["file_name"])), "and its file")
+    check(list(status.values()).count("deleted") >= 3, "older ones, copied everywhere, deleted: %r" % status)
+    os.unlink(d2)
+    os.rename(d2 + ".away", d2)
+    wait("bx's copy", lambda: (state_of(env, bx["backup_id"], "off") or {}).get("state") == "good", timeout=30)
+    env.admin("retention", "set", "shop")  # keep everything again
 
 
 def delete_all(env, s, dirs):
