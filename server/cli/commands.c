@@ -14,7 +14,7 @@
 #include "service/admin.h"
 #include "service/users.h"
 
-const char *sd_cli_jstr(const cJSON *o, const char *k)
+static const char *jstr(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsString(v) ? v->valuestring : "-";
@@ -29,30 +29,30 @@ static double jnum(const cJSON *o, const char *k)
 /* One line per item of the listing commands (without --json). */
 static void app_line(const cJSON *o)
 {
-    printf("%s\t%s\tagents=%d\n", sd_cli_jstr(o, "name"), sd_cli_jstr(o, "created_at"), (int)jnum(o, "agents"));
+    printf("%s\t%s\tagents=%d\n", jstr(o, "name"), jstr(o, "created_at"), (int)jnum(o, "agents"));
 }
 
 static void backup_line(const cJSON *o)
 {
-    printf("%s\t%s\t%s\t%s\t%.0f\t%s\t%s\n", sd_cli_jstr(o, "backup_id"), sd_cli_jstr(o, "created_at"), sd_cli_jstr(o, "database_key"),
-           sd_cli_jstr(o, "status"), jnum(o, "size"), sd_cli_jstr(o, "file_name"), sd_cli_jstr(o, "error_code"));
+    printf("%s\t%s\t%s\t%s\t%.0f\t%s\t%s\n", jstr(o, "backup_id"), jstr(o, "created_at"), jstr(o, "database_key"),
+           jstr(o, "status"), jnum(o, "size"), jstr(o, "file_name"), jstr(o, "error_code"));
 }
 
 static void schedule_line(const cJSON *o)
 {
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "next");
-    printf("%s\t%s\t%s\t%s\tnext=%s\n", sd_cli_jstr(o, "environment"), sd_cli_jstr(o, "database_key"), sd_cli_jstr(o, "cron"), sd_cli_jstr(o, "tz"),
+    printf("%s\t%s\t%s\t%s\tnext=%s\n", jstr(o, "environment"), jstr(o, "database_key"), jstr(o, "cron"), jstr(o, "tz"),
            cJSON_GetArraySize(n) ? cJSON_GetArrayItem(n, 0)->valuestring : "-");
 }
 
 static void agent_line(const cJSON *o)
 {
-    printf("%s\t%s\t%s\t%s\tpid=%.0f\t%s\tlast_seen=%s\n", sd_cli_jstr(o, "agent_id"), sd_cli_jstr(o, "environment"),
-           sd_cli_jstr(o, "role"), sd_cli_jstr(o, "hostname"), jnum(o, "pid"), sd_cli_jstr(o, "dispatcher"), sd_cli_jstr(o, "last_seen"));
+    printf("%s\t%s\t%s\t%s\tpid=%.0f\t%s\tlast_seen=%s\n", jstr(o, "agent_id"), jstr(o, "environment"),
+           jstr(o, "role"), jstr(o, "hostname"), jnum(o, "pid"), jstr(o, "dispatcher"), jstr(o, "last_seen"));
 }
 
 /* A listing: the array as JSON with --json, else one line per item. */
-int sd_cli_print_list(const sd_cli *a, cJSON *arr, void (*line)(const cJSON *))
+static int print_list(const sd_cli *a, cJSON *arr, void (*line)(const cJSON *))
 {
     if (!arr)
         return DUMPER_ENOMEM;
@@ -149,7 +149,7 @@ static int app_command(const sd_cli *a, sd_ctx *ctx, sd_status *st)
         sd_app_list l;
         if (sd_apps(ctx, &l, st))
             return st->err.code;
-        int rc = sd_cli_print_list(a, sd_view_apps(&l), app_line);
+        int rc = print_list(a, sd_view_apps(&l), app_line);
         sd_list_free(&l);
         return rc;
     }
@@ -226,19 +226,19 @@ static int app_scoped(const char *cmd, const sd_cli *a, sd_ctx *ctx, sd_status *
         sd_backup_list l;
         if (sd_backups(ctx, app, 0, 0, &l, st))
             return st->err.code;
-        rc = sd_cli_print_list(a, sd_view_backups(&l), backup_line);
+        rc = print_list(a, sd_view_backups(&l), backup_line);
         sd_list_free(&l);
     } else if (!strcmp(cmd, "schedules")) {
         sd_schedule_views v;
         if (sd_schedules(ctx, app, &v, st))
             return st->err.code;
-        rc = sd_cli_print_list(a, sd_view_schedules(&v), schedule_line);
+        rc = print_list(a, sd_view_schedules(&v), schedule_line);
         sd_schedule_views_free(&v);
     } else if (!strcmp(cmd, "agents")) {
         sd_agent_list l;
         if (sd_agents(ctx, app, &l, st))
             return st->err.code;
-        rc = sd_cli_print_list(a, sd_view_agents(&l), agent_line);
+        rc = print_list(a, sd_view_agents(&l), agent_line);
         sd_list_free(&l);
     } else {
         rc = sd_cli_usage_error("unknown command '%s'", cmd);
@@ -262,3 +262,8 @@ int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx)
         fprintf(stderr, "dumperd: %s\n", st.err.msg);
     return rc;
 }
+
+/* For the commands in other files (cli/storage.c). */
+int sd_cli_print_list(const sd_cli *a, cJSON *arr, void (*line)(const cJSON *)) { return print_list(a, arr, line); }
+
+const char *sd_cli_jstr(const cJSON *o, const char *k) { return jstr(o, k); }
