@@ -38,6 +38,8 @@ typedef struct {
     char *region, *access_key, *secret_key, *token;
     uint64_t part_size;
     int parallel;
+    char *lock_mode; /* Object Lock on writes (NULL: none) */
+    int lock_days;
     dp_http_opts hopts;
     dp_http *h; /* for the thread driving the storage */
 } s3_storage;
@@ -64,6 +66,7 @@ static void s3_close(dp_storage *st)
     free(s->host);
     free(s->path_base);
     free(s->region);
+    free(s->lock_mode);
     free(s->access_key);
     dp_free_secret(s->secret_key);
     dp_free_secret(s->token);
@@ -86,6 +89,7 @@ static char *object_path(s3_storage *s, const char *objkey)
 typedef struct {
     s3_storage *s;
     const char *method, *path, *query, *payload_hash, *md5, *range;
+    const char *copy_source; /* CopyObject: "/bucket/key", encoded */
     char *url;
     struct curl_slist *hdrs;
 } signed_req;
@@ -103,12 +107,21 @@ static int add_hdr(struct curl_slist **l, const char *name, const char *value)
 
 /* Build signed headers for one request; used per attempt and by upload workers (thread-safe). */
 static int sign_into(s3_storage *s, const char *method, const char *path, const char *query, const char *payload_hash,
-                     const char *md5, const char *range, struct curl_slist **out, dp_err *err)
+                     const char *md5, const char *range, const char *copy_source, struct curl_slist **out, dp_err *err)
 {
-    char amzdate[17];
+    char amzdate[17], until[24];
     dp_sigv4_amzdate(dp_now_ms() / 1000, amzdate);
-    dp_sigv4_header h[6];
+    dp_sigv4_header h[9];
     size_t n = 0;
+    if (copy_source)
+        h[n++] = (dp_sigv4_header){"x-amz-copy-source", copy_source};
+    /* Object Lock headers on the requests that create objects: PutObject and CreateMultipartUpload. */
+    if (s->lock_mode && ((!strcmp(method, "PUT") && (!query || !*query)) ||
+                         (!strcmp(method, "POST") && query && !strcmp(query, "uploads")))) {
+        dp_stamp_rfc3339(dp_now_ms() + (int64_t)s->lock_days * 86400000, until);
+        h[n++] = (dp_sigv4_header){"x-amz-object-lock-mode", s->lock_mode};
+        h[n++] = (dp_sigv4_header){"x-amz-object-lock-retain-until-date", until};
+    }
     h[n++] = (dp_sigv4_header){"host", s->host};
     h[n++] = (dp_sigv4_header){"x-amz-date", amzdate};
     h[n++] = (dp_sigv4_header){"x-amz-content-sha256", payload_hash};
@@ -139,7 +152,8 @@ static int prepare_signed(void *ctx, dp_http_req *req, dp_err *err)
     signed_req *r = ctx;
     curl_slist_free_all(r->hdrs);
     r->hdrs = NULL;
-    int rc = sign_into(r->s, r->method, r->path, r->query, r->payload_hash, r->md5, r->range, &r->hdrs, err);
+    int rc = sign_into(r->s, r->method, r->path, r->query, r->payload_hash, r->md5, r->range, r->copy_source,
+                       &r->hdrs, err);
     req->headers = r->hdrs;
     return rc;
 }
@@ -435,6 +449,13 @@ static int s3_open(const char *location, const dp_storage_opts *opts, int create
         goto fail;
     s->part_size = opts->part_size;
     s->parallel = opts->parallel;
+    if (opts->lock_mode && opts->lock_days > 0) {
+        if (!(s->lock_mode = dp_strdup(opts->lock_mode))) {
+            rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+            goto fail;
+        }
+        s->lock_days = opts->lock_days;
+    }
     dp_http_opts_resolve(NULL, &s->hopts);
     s->hopts.big_buffers = 1; /* objects and parts of many MiB */
     if (!(s->h = dp_http_new(&s->hopts))) {
@@ -663,7 +684,7 @@ static int w_part(void *ctx, dp_http *h, int part, const void *data, size_t len,
     char hash[65];
     dp_sha256_hex(data, len, hash);
     char *q = upload_query(w->upload_id, part);
-    int rc = q ? sign_into(w->s, "PUT", w->path, q, hash, md5, NULL, headers, err)
+    int rc = q ? sign_into(w->s, "PUT", w->path, q, hash, md5, NULL, NULL, headers, err)
                : dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     if (!rc && !(*url = dp_asprintf("%s%s?%s", w->s->base_url, w->path, q)))
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
@@ -792,6 +813,61 @@ int dp_s3_complete_upload(dp_storage *st, const char *key, const char *upload_id
     if (need_s3(st, key, err))
         return err->code;
     WITH_OBJECT(st, key, complete_upload(s, o.path, o.what, upload_id, nparts, etags, err));
+}
+
+/* CopyObject: PUT on the destination's key with x-amz-copy-source naming the source object. */
+static int copy_object(s3_storage *d, s3_storage *src, const char *key, const char *path, const char *what,
+                       dp_err *err)
+{
+    char *srckey = object_key(src, key);
+    char *enc = srckey ? dp_sigv4_uri_encode(srckey, 0) : NULL;
+    char *source = enc ? dp_asprintf("/%s/%s", src->bucket, enc) : NULL;
+    signed_req r = {.s = d, .method = "PUT", .path = path, .payload_hash = DP_SHA256_EMPTY, .copy_source = source};
+    r.url = source ? dp_asprintf("%s%s", d->base_url, path) : NULL;
+    dp_http_resp resp = {0};
+    int rc = 0;
+    if (!r.url)
+        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    if (!rc) {
+        dp_http_req req = {.method = "PUT", .url = r.url};
+        rc = dp_http_do(d->h, &req, prepare_signed, &r, &resp, what, err);
+    }
+    /* S3 may answer 200 with an <Error> body when the copy fails late. */
+    if (!rc && (resp.status != 200 || (resp.body.data && strstr(resp.body.data, "<Error>"))))
+        rc = dp_s3_error_from_response(resp.status == 200 ? 500 : resp.status, resp.body.data, resp.body.len, what,
+                                       err);
+    dp_http_resp_free(&resp);
+    curl_slist_free_all(r.hdrs);
+    free(r.url);
+    free(source);
+    free(enc);
+    free(srckey);
+    return rc;
+}
+
+/* The service's host: the Host header without a virtual-host bucket's "bucket." in front. */
+static const char *service_host(const s3_storage *s)
+{
+    size_t bl = strlen(s->bucket);
+    return !*s->path_base && !strncmp(s->host, s->bucket, bl) && s->host[bl] == '.' ? s->host + bl + 1 : s->host;
+}
+
+int dp_s3_same_service(const dp_storage *a, const dp_storage *b)
+{
+    if (!a || !b || a->drv != &dp_storage_s3 || b->drv != &dp_storage_s3)
+        return 0;
+    const s3_storage *x = (const s3_storage *)a, *y = (const s3_storage *)b;
+    return !strcmp(service_host(x), service_host(y)) && !strncmp(x->base_url, y->base_url, 6) &&
+           !strcmp(x->region, y->region) && !strcmp(x->access_key, y->access_key);
+}
+
+int dp_s3_copy_object(dp_storage *dst, dp_storage *src, const char *key, dp_err *err)
+{
+    if (need_s3(dst, key, err) || need_s3(src, key, err))
+        return err->code;
+    if (!dp_s3_same_service(dst, src))
+        return dp_err_set(err, DUMPER_EUNSUPPORTED, "not the same s3 service");
+    WITH_OBJECT(dst, key, copy_object(s, (s3_storage *)src, key, o.path, o.what, err));
 }
 
 int dp_s3_abort_upload(dp_storage *st, const char *key, const char *upload_id, dp_err *err)

@@ -115,6 +115,12 @@ int dp_s3_presign(dp_storage *st, const char *method, const char *key, const cha
 int dp_s3_complete_upload(dp_storage *st, const char *key, const char *upload_id, int nparts, char *const *etags,
                           dp_err *err);
 int dp_s3_abort_upload(dp_storage *st, const char *key, const char *upload_id, dp_err *err);
+/* 1 when two S3 storages are on the same service with the same credentials (same endpoint, Host rule,
+ * region and access key), so that one can copy from the other server-side. */
+int dp_s3_same_service(const dp_storage *a, const dp_storage *b);
+/* Server-side CopyObject of key from src into dst (dp_s3_same_service; objects up to 5 GiB: S3's limit for
+ * one CopyObject). dst's Object Lock headers apply. DUMPER_EUNSUPPORTED when they are not the same service. */
+int dp_s3_copy_object(dp_storage *dst, dp_storage *src, const char *key, dp_err *err);
 
 /* Map an S3 error response to a dumper code and a one-line message naming `what`. Pure. */
 int dp_s3_error_from_response(long status, const char *body, size_t n, const char *what, dp_err *err);

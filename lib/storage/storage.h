@@ -37,6 +37,10 @@ typedef struct dp_storage_opts {
     const char *access_key; /* S3: else AWS_ACCESS_KEY_ID */
     const char *secret_key; /* S3: else AWS_SECRET_ACCESS_KEY */
     const char *session_token;
+    /* S3: Object Lock on every object written (PutObject, CreateMultipartUpload): "GOVERNANCE" or
+     * "COMPLIANCE" (NULL: none), retained lock_days days from the write. The bucket must have Object Lock. */
+    const char *lock_mode;
+    int lock_days;
 } dp_storage_opts;
 
 enum {

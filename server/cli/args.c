@@ -39,6 +39,15 @@ const char sd_cli_usage[] =
     "                             secret is printed once)\n"
     "  notify list [--json] | notify remove NAME | notify test NAME\n"
     "  backup-state OUT           a consistent copy of the SQLite state store (also while serve runs)\n"
+    "  storage add NAME LOCATION [--endpoint URL] [--region R] [--path-style|--virtual-host]\n"
+    "        [--credentials-file F] [--keep-last N] [--daily N] [--weekly N] [--monthly N]\n"
+    "        [--object-lock-mode governance|compliance --object-lock-days N]\n"
+    "                             another destination (a directory or s3://bucket/prefix) that every\n"
+    "                             good backup is copied to\n"
+    "  storage list [--json]\n"
+    "  storage remove NAME        forget a destination (its copies stay where they are)\n"
+    "  storage sync NAME          copy the good backups it lacks (within its retention) into it\n"
+    "  copies APP [--json]        the copies of an app's backups and their states\n"
     "\n"
     "Every command takes --data DIR (default ./var, or $DUMPERD_DATA), --store sqlite:PATH|postgres://...\n"
     "(default sqlite:DIR/dumperd.db, or $DUMPERD_STORE) and --storage DIR (default DIR/backups), and\n"
@@ -281,6 +290,13 @@ int sd_cli_parse(int argc, char **argv, sd_cli *a, sd_config *cfg)
         {"to", K_STR, &a->to, 0, 0, NULL, 0},
         {"app", K_STR, &a->app, 0, 0, NULL, 0},
         {"on", K_STR, &a->on, 0, 0, NULL, 0},
+        {"endpoint", K_STR, &a->endpoint, 0, 0, NULL, 0},
+        {"region", K_STR, &a->region, 0, 0, NULL, 0},
+        {"credentials-file", K_STR, &a->credentials_file, 0, 0, NULL, 0},
+        {"path-style", K_FLAG, &a->path_style, 0, 0, NULL, 0},
+        {"virtual-host", K_FLAG, &a->virtual_host, 0, 0, NULL, 0},
+        {"object-lock-mode", K_STR, &a->lock_mode, 0, 0, NULL, 0},
+        {"object-lock-days", K_I64, &a->lock_days, 1, 36500, NULL, 0},
     };
     enum { NOPTS = sizeof defs / sizeof *defs };
     struct option lo[NOPTS + 1];

@@ -13,6 +13,10 @@ typedef struct sd_cli {
     const char *data, *store, *storage, *env, *dbkey, *cron, *tz;
     const char *kind, *url, *to, *app, *on; /* notify add */
     int json, store_argv, delete_backups;
+    /* storage add (cli/storage.c) */
+    const char *endpoint, *region, *credentials_file, *lock_mode;
+    int path_style, virtual_host;
+    int64_t lock_days;
     sd_retention ret; /* retention set */
     char *pos[4];     /* positional arguments after the command */
     int npos;
@@ -31,6 +35,13 @@ int sd_cli_mkdir_p(const char *path);
 int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx);
 /* notify add|list|remove|test (cli/notify.c); the exit code. */
 int sd_cli_notify(const sd_cli *a, sd_ctx *ctx, sd_status *st);
+/* A listing: the array as JSON with --json, else one line per item (consumes arr). */
+struct cJSON;
+int sd_cli_print_list(const sd_cli *a, struct cJSON *arr, void (*line)(const struct cJSON *));
+/* A string member of a JSON object, "-" when absent. */
+const char *sd_cli_jstr(const struct cJSON *o, const char *k);
+/* storage add|list|remove|sync, copies APP (cli/storage.c). */
+int sd_cli_storage(const char *cmd, const sd_cli *a, sd_ctx *ctx, sd_status *st);
 /* serve: the HTTP server, the scheduler (this thread) and the alert thread, until SIGINT/SIGTERM. */
 int sd_cli_serve(sd_ctx *ctx);
 

@@ -269,9 +269,16 @@ int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx)
         rc = sd_cli_notify(a, ctx, &st);
     else if (!strcmp(cmd, "backup-state"))
         rc = backup_state(a, ctx, &st);
+    else if (!strcmp(cmd, "storage") || !strcmp(cmd, "copies"))
+        rc = sd_cli_storage(cmd, a, ctx, &st);
     else
         rc = app_scoped(cmd, a, ctx, &st);
     if (rc && st.outcome != SD_OK)
         fprintf(stderr, "dumperd: %s\n", st.err.msg);
     return rc;
 }
+
+/* For the commands in other files (cli/storage.c). */
+int sd_cli_print_list(const sd_cli *a, cJSON *arr, void (*line)(const cJSON *)) { return print_list(a, arr, line); }
+
+const char *sd_cli_jstr(const cJSON *o, const char *k) { return jstr(o, k); }

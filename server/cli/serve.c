@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "http/server.h"
 #include "service/alerts.h"
+#include "service/copies.h"
 #include "service/scheduler.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -56,6 +57,10 @@ int sd_cli_serve(sd_ctx *ctx)
         dp_warn("%s", err.msg);
         dp_err_clear(&err);
     }
+    if (sd_copies_start(ctx, &err)) { /* copies to the other destinations (service/copies.h) */
+        dp_warn("%s", err.msg);
+        dp_err_clear(&err);
+    }
     /* The scheduler: one pass a second (production of due slots, job lease expiry). */
     while (!stop_flag) {
         if (sd_scheduler_tick(ctx, &err)) {
@@ -68,6 +73,7 @@ int sd_cli_serve(sd_ctx *ctx)
         }
     }
     dp_info("dumperd stopping (signal %d)", (int)stop_flag);
+    sd_copies_stop();
     sd_alerts_stop();
     sd_http_stop(h);
     return 0;

@@ -39,3 +39,11 @@ void sd_retention_keep(const sd_retention *p, const int64_t *created_ms, int n, 
         lastmonth = month;
     }
 }
+
+void sd_retention_keep_pinned(const sd_retention *p, const int64_t *created_ms, const unsigned char *pinned, int n,
+                              unsigned char *keep)
+{
+    sd_retention_keep(p, created_ms, n, keep);
+    for (int i = 0; i < n; i++)
+        keep[i] = keep[i] || pinned[i];
+}

@@ -21,4 +21,11 @@ int sd_retention_active(const sd_retention *p);
 /* keep[i] = 1 for each backup to keep, given created_ms[0..n) newest first. Always keeps the first. */
 void sd_retention_keep(const sd_retention *p, const int64_t *created_ms, int n, unsigned char *keep);
 
+/* Per destination (issue 16): the same over a destination's good copies of a database, newest first, and
+ * also every copy with pinned[i] set: the service pins the copies of the database's newest good backup, so
+ * that no destination's policy deletes the newest good copy of a database, wherever its other copies are
+ * (e.g. while it is pending in the other destinations, or after the first copy was deleted). */
+void sd_retention_keep_pinned(const sd_retention *p, const int64_t *created_ms, const unsigned char *pinned, int n,
+                              unsigned char *keep);
+
 #endif

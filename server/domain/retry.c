@@ -14,3 +14,12 @@ int sd_failure_permanent(const char *code)
 }
 
 int sd_retry_requeue(int64_t attempt, int64_t max_attempts, int permanent) { return !permanent && attempt < max_attempts; }
+
+int64_t sd_copy_retry_delay_ms(int64_t attempts)
+{
+    int64_t shift = attempts < 1 ? 0 : attempts > 10 ? 9 : attempts - 1;
+    int64_t delay = 2000LL << shift;
+    return delay > 600000 ? 600000 : delay;
+}
+
+int sd_copy_behind(int64_t attempts) { return attempts == SD_COPY_BEHIND_ATTEMPTS; }

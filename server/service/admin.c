@@ -2,6 +2,7 @@
 #include "service/admin.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,8 +11,10 @@
 #include "domain/cron.h"
 #include "domain/schedule.h"
 #include "service/auth.h"
+#include "service/copies.h"
 #include "service/parts.h"
 #include "service/retention.h"
+#include "service/storages.h"
 #include "storage/s3_upload.h"
 #include "store/jobs.h"
 
@@ -133,11 +136,17 @@ int sd_app_delete(sd_ctx *ctx, int64_t app, int delete_backups, int *removed, in
 {
     del_arg a = {.app = app, .delete_backups = delete_backups};
     dp_err e = {0};
+    sd_copy_list copies = {0};
     *removed = *left = 0;
-    if ((delete_backups && check_stored(ctx, &a, st)) || sd_txn(ctx, SD_TXN_WRITE, delete_txn, &a, st)) {
+    if ((delete_backups && (check_stored(ctx, &a, st) || sd_copies_of_app(ctx, app, INT_MAX, &copies, st))) ||
+        sd_txn(ctx, SD_TXN_WRITE, delete_txn, &a, st)) {
         sd_list_free(&a.live);
+        sd_list_free(&copies);
         return -1;
     }
+    /* Copies in the other destinations (service/copies.h). */
+    sd_copies_remove_stored(ctx, &copies, removed, left);
+    sd_list_free(&copies);
     /* The catalog is gone first (as in retention): a crash now leaves files without an entry, never an entry
      * without its file. Running backups: their parts, or their S3 multipart upload. */
     dp_storage *stg = a.live.n ? sd_ctx_storage(ctx, &e) : NULL;

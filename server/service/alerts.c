@@ -332,3 +332,30 @@ void sd_alerts_stop(void)
     dp_stop_destroy(&stopping);
     started = 0;
 }
+
+typedef struct {
+    const char *kind, *ref;
+    cJSON *o;
+} raise_arg;
+
+static int raise_txn(sd_ctx *ctx, void *a_, sd_status *st)
+{
+    raise_arg *a = a_;
+    cJSON *o = cJSON_Duplicate(a->o, 1); /* raise_alert consumes it; a retried transaction needs it again */
+    if (!o)
+        return dp_err_set(&st->err, DUMPER_ENOMEM, "out of memory");
+    /* the line is the payload's "text" (copied: raise_alert consumes o) */
+    const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "text"));
+    char *text = dp_strdup(t ? t : a->kind);
+    int rc = raise_alert(ctx, a->kind, a->ref, 0, o, text ? text : a->kind, st);
+    free(text);
+    return rc;
+}
+
+int sd_alert_raise(sd_ctx *ctx, const char *kind, const char *ref, cJSON *o, sd_status *st)
+{
+    raise_arg a = {kind, ref, o};
+    int rc = o ? sd_txn(ctx, SD_TXN_WRITE, raise_txn, &a, st) : sd_fail(st, SD_INTERNAL, "out of memory");
+    cJSON_Delete(o);
+    return rc;
+}

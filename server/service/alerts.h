@@ -23,5 +23,10 @@ int sd_alerts_detect(sd_ctx *ctx, dp_err *err);
  * the thread). */
 int sd_alerts_start(const sd_ctx *tmpl, dp_err *err);
 void sd_alerts_stop(void);
+/* An alert raised by a service outside detection (the copy worker, a download's fallback): o (consumed)
+ * holds its fields and a "text" line; inserted once per (kind, ref), delivered by the alert thread. 0 or -1
+ * with st filled. */
+struct cJSON;
+int sd_alert_raise(sd_ctx *ctx, const char *kind, const char *ref, struct cJSON *o, sd_status *st);
 
 #endif

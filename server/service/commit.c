@@ -16,6 +16,7 @@
 #include "storage/s3_upload.h"
 #include "store/backups.h"
 #include "store/jobs.h"
+#include "store/storages.h"
 
 typedef struct {
     int64_t app, backup;
@@ -60,6 +61,7 @@ static int good_txn(sd_ctx *ctx, void *a_, sd_status *st)
     if (!strcmp(a->comp, "none"))
         d.raw_size = a->req->size;
     SD_TRY(sd_store_backup_good(ctx->db, a->backup, &d, &st->err));
+    SD_TRY(sd_store_copy_enqueue_backup(ctx->db, a->backup, dp_now_ms(), now, &st->err)); /* service/copies.h */
     return sd_store_job_finish(ctx->db, a->b.job_id, "done", now, &st->err);
 }
 

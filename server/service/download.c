@@ -14,27 +14,30 @@
 #include "core/util.h"
 #include "job/manifest.h"
 #include "service/admin.h"
+#include "service/copies.h"
 
 struct sd_download {
     int rfd, wfd; /* the pipe: the response reads rfd, the pump writes wfd */
     pthread_t pump;
     int pump_started;
-    const char *storage; /* the configuration's location, for the pump's own handle */
+    dp_storage *stg; /* the place's handle, the pump's from its start */
     char key[256];
     uint64_t size, sent;
     EVP_MD_CTX *md;
     char sha[65];
 };
 
-/* A good backup's catalog entry. */
-static int good_backup(sd_ctx *ctx, int64_t app, int64_t backup, sd_download_info *info, sd_status *st)
+/* A backup of the app with a good copy somewhere: its catalog fields and the places of its good copies
+ * (service/copies.h), the first destination first. */
+static int good_backup(sd_ctx *ctx, int64_t app, int64_t backup, sd_download_info *info, sd_copy_place *places,
+                       int *n, sd_status *st)
 {
     sd_backup_list l;
     if (sd_backup_get(ctx, app, backup, &l, st))
         return -1;
     const sd_backup_row *b = &l.v[0];
-    int rc = 0;
-    if (strcmp(b->status, "good"))
+    int rc = sd_copy_places(ctx, app, backup, places, n, st);
+    if (!rc && !*n)
         rc = sd_fail(st, SD_CONFLICT, "backup 'b_%" PRId64 "' is %s, not downloadable", backup, b->status);
     snprintf(info->file_name, sizeof info->file_name, "%s", b->file_name);
     snprintf(info->sha256, sizeof info->sha256, "%s", b->sha256 ? b->sha256 : "");
@@ -47,54 +50,71 @@ static void *pump_main(void *arg)
 {
     sd_download *d = arg;
     dp_err err = {0};
-    dp_storage *stg = NULL;
-    dp_sink *sink = NULL;
-    if (!dp_storage_open(d->storage, NULL, 0, &stg, &err) && (sink = dp_sink_fd_new(d->wfd))) {
-        if (dp_storage_read(stg, d->key, sink, &err))
-            dp_warn("download of '%s': %s", d->key, err.msg);
-    } else if (err.code) {
+    dp_sink *sink = dp_sink_fd_new(d->wfd);
+    if (sink && dp_storage_read(d->stg, d->key, sink, &err))
         dp_warn("download of '%s': %s", d->key, err.msg);
-    }
     if (sink)
         dp_sink_free(sink);
-    dp_storage_close(stg);
     close(d->wfd); /* EOF (early, on error: the response is then cut short) */
     d->wfd = -1;
+    return NULL;
+}
+
+/* The first place whose object has the catalog's size and, when another place could stand in, its sha256
+ * (a read of its own: the only place left is checked while it streams, as before). A place that fails is
+ * reported (sd_copy_place_bad) and the next one tried. */
+static dp_storage *first_good_place(sd_ctx *ctx, int64_t backup, const sd_download_info *info,
+                                    const sd_copy_place *places, int n)
+{
+    for (int i = 0; i < n; i++) {
+        dp_err err = {0};
+        dp_storage *stg = NULL;
+        dp_object_info oi = {0};
+        int rc = sd_copy_place_open(ctx, &places[i], &stg, &err);
+        if (!rc && !(rc = dp_storage_stat(stg, info->file_name, &oi, &err)) && oi.size != info->size)
+            rc = dp_err_set(&err, DUMPER_ECORRUPT, "'%s' has %" PRIu64 " bytes, the catalog says %" PRIu64,
+                            info->file_name, oi.size, info->size);
+        free(oi.key);
+        if (!rc && i < n - 1)
+            rc = sd_copy_check(stg, info->file_name, info->size, info->sha256, &err);
+        if (!rc)
+            return stg;
+        dp_storage_close(stg);
+        if (n > 1 || i)
+            sd_copy_place_bad(ctx, backup, info->file_name, &places[i], err.msg[0] ? err.msg : "out of memory");
+        else
+            dp_warn("download: unable to open backup '%s': %s", info->file_name, err.msg);
+    }
     return NULL;
 }
 
 int sd_download_open(sd_ctx *ctx, int64_t app, int64_t backup, sd_download **out, sd_download_info *info,
                      sd_status *st)
 {
-    dp_err err = {0};
-    dp_object_info oi = {0};
-    int pfd[2] = {-1, -1};
+    sd_copy_place places[SD_COPY_MAX_PLACES];
+    int pfd[2] = {-1, -1}, n = 0;
     *out = NULL;
-    if (good_backup(ctx, app, backup, info, st))
+    if (good_backup(ctx, app, backup, info, places, &n, st))
         return -1;
-    dp_storage *stg = sd_ctx_storage(ctx, &err);
-    sd_download *d = calloc(1, sizeof *d);
-    int ok = stg && d && !dp_storage_stat(stg, info->file_name, &oi, &err) && pipe2(pfd, O_CLOEXEC) == 0 &&
-             (d->md = EVP_MD_CTX_new()) && EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) == 1;
-    free(oi.key);
-    if (ok && oi.size != info->size)
-        dp_warn("download: '%s' has %" PRIu64 " bytes, the catalog says %" PRIu64, info->file_name, oi.size,
-                info->size);
+    dp_storage *stg = first_good_place(ctx, backup, info, places, n);
+    sd_download *d = stg ? calloc(1, sizeof *d) : NULL;
+    int ok = d && pipe2(pfd, O_CLOEXEC) == 0 && (d->md = EVP_MD_CTX_new()) &&
+             EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) == 1;
     if (d) {
         d->rfd = pfd[0];
         d->wfd = pfd[1];
-        d->storage = ctx->cfg->storage;
+        d->stg = stg;
         d->size = info->size;
         snprintf(d->key, sizeof d->key, "%s", info->file_name);
         snprintf(d->sha, sizeof d->sha, "%s", info->sha256);
+    } else {
+        dp_storage_close(stg);
     }
     if (ok && pthread_create(&d->pump, NULL, pump_main, d) == 0)
         d->pump_started = 1;
     else if (ok)
         close(d->wfd); /* no pump: the response ends at once, cut short */
     if (!ok) {
-        dp_warn("download: unable to open backup '%s'%s%s", info->file_name, err.code ? ": " : "",
-                err.code ? err.msg : "");
         if (d) {
             if (pfd[1] >= 0)
                 close(pfd[1]);
@@ -143,6 +163,7 @@ void sd_download_close(sd_download *d)
         close(d->rfd); /* a pump blocked on a full pipe now gets EPIPE and stops */
     if (d->pump_started)
         pthread_join(d->pump, NULL);
+    dp_storage_close(d->stg);
     EVP_MD_CTX_free(d->md);
     free(d);
 }
@@ -151,24 +172,34 @@ int sd_backup_manifest(sd_ctx *ctx, int64_t app, int64_t backup, char **json, si
                        sd_status *st)
 {
     sd_download_info info;
-    dp_err err = {0};
-    dp_manifest m = {0};
+    sd_copy_place places[SD_COPY_MAX_PLACES];
+    int n = 0;
     *json = NULL;
-    if (good_backup(ctx, app, backup, &info, st))
+    if (good_backup(ctx, app, backup, &info, places, &n, st))
         return -1;
     snprintf(key, 300, "%s%s", info.file_name, DP_MANIFEST_SUFFIX);
-    dp_storage *stg = sd_ctx_storage(ctx, &err);
-    int rc = stg ? dp_storage_get(stg, key, DP_MANIFEST_MAX, json, len, &err) : err.code;
-    if (!rc)
-        rc = dp_manifest_parse(*json, *len, info.file_name, &m, &err);
-    if (!rc && (strcmp(m.sha256, info.sha256) || m.size != info.size))
-        rc = dp_err_set(&err, DUMPER_ECORRUPT, "manifest of '%s' does not match the catalog", info.file_name);
-    dp_manifest_free(&m);
-    if (rc) {
-        dp_warn("manifest of backup b_%" PRId64 ": %s", backup, err.msg[0] ? err.msg : "out of memory");
+    /* The first place with a manifest that matches the catalog. */
+    for (int i = 0; i < n; i++) {
+        dp_err err = {0};
+        dp_manifest m = {0};
+        dp_storage *stg = NULL;
+        int rc = sd_copy_place_open(ctx, &places[i], &stg, &err);
+        if (!rc)
+            rc = dp_storage_get(stg, key, DP_MANIFEST_MAX, json, len, &err);
+        dp_storage_close(stg);
+        if (!rc)
+            rc = dp_manifest_parse(*json, *len, info.file_name, &m, &err);
+        if (!rc && (strcmp(m.sha256, info.sha256) || m.size != info.size))
+            rc = dp_err_set(&err, DUMPER_ECORRUPT, "manifest of '%s' does not match the catalog", info.file_name);
+        dp_manifest_free(&m);
+        if (!rc)
+            return 0;
         free(*json);
         *json = NULL;
-        return sd_fail(st, SD_INTERNAL, "the backup's manifest is missing or invalid in storage");
+        if (n > 1)
+            sd_copy_place_bad(ctx, backup, info.file_name, &places[i], err.msg[0] ? err.msg : "out of memory");
+        else
+            dp_warn("manifest of backup b_%" PRId64 ": %s", backup, err.msg[0] ? err.msg : "out of memory");
     }
-    return 0;
+    return sd_fail(st, SD_INTERNAL, "the backup's manifest is missing or invalid in storage");
 }

@@ -9,6 +9,7 @@
 #include "job/manifest.h"
 #include "store/apps.h"
 #include "store/backups.h"
+#include "store/storages.h"
 
 int sd_backup_remove_stored(dp_storage *stg, const char *file_name, dp_err *err)
 {
@@ -27,6 +28,7 @@ typedef struct {
     int64_t app, db_id;
     sd_app_list app_row;
     sd_backup_list good;
+    sd_copy_list unfinished; /* backups not yet copied everywhere: pinned (service/copies.h) */
 } ret_arg;
 
 static int load(sd_ctx *ctx, void *a_, sd_status *st)
@@ -34,9 +36,11 @@ static int load(sd_ctx *ctx, void *a_, sd_status *st)
     ret_arg *a = a_;
     sd_list_free(&a->app_row);
     sd_list_free(&a->good);
+    sd_list_free(&a->unfinished);
     SD_TRY(sd_store_app_get(ctx->db, a->app, &a->app_row, &st->err));
     if (!a->app_row.n || !sd_retention_active(&a->app_row.v[0].retention))
         return 0;
+    SD_TRY(sd_store_copy_unfinished_of_database(ctx->db, a->db_id, &a->unfinished, &st->err));
     return sd_store_backup_good_of_database(ctx->db, a->app, a->db_id, &a->good, &st->err);
 }
 
@@ -58,13 +62,17 @@ void sd_retention_apply(sd_ctx *ctx, int64_t app, int64_t db_id)
     dp_err err = {0};
     if (sd_txn(ctx, SD_TXN_NONE, load, &a, &st) || !a.good.n) /* no policy (keep everything) or nothing */
         goto done;
-    unsigned char *keep = calloc((size_t)a.good.n, 1);
+    unsigned char *keep = calloc((size_t)a.good.n, 1), *pinned = calloc((size_t)a.good.n, 1);
     int64_t *created = calloc((size_t)a.good.n, sizeof *created);
-    dp_storage *stg = keep && created ? sd_ctx_storage(ctx, &err) : NULL;
+    dp_storage *stg = keep && pinned && created ? sd_ctx_storage(ctx, &err) : NULL;
     if (stg) {
-        for (int i = 0; i < a.good.n; i++)
+        /* A backup with a copy not made yet stays here until it is (the copy is made from here). */
+        for (int i = 0; i < a.good.n; i++) {
             created[i] = a.good.v[i].created_at;
-        sd_retention_keep(&a.app_row.v[0].retention, created, a.good.n, keep);
+            for (int k = 0; k < a.unfinished.n && !pinned[i]; k++)
+                pinned[i] = a.unfinished.v[k].backup == a.good.v[i].id;
+        }
+        sd_retention_keep_pinned(&a.app_row.v[0].retention, created, pinned, a.good.n, keep);
         for (int i = 0; i < a.good.n; i++) {
             del_arg d = {a.good.v[i].id, 0};
             sd_status ds = SD_STATUS_INIT;
@@ -78,8 +86,10 @@ void sd_retention_apply(sd_ctx *ctx, int64_t app, int64_t db_id)
         dp_warn("retention: %s", err.msg);
     }
     free(keep);
+    free(pinned);
     free(created);
 done:
     sd_list_free(&a.app_row);
     sd_list_free(&a.good);
+    sd_list_free(&a.unfinished);
 }

@@ -57,6 +57,17 @@ static const char *const migrations[] = {
     " attempts BIGINT NOT NULL DEFAULT 0, next_try BIGINT NOT NULL, sent_at BIGINT, dead_at BIGINT, last_error TEXT,"
     " UNIQUE (alert_id, channel_id));"
     "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_try) WHERE sent_at IS NULL AND dead_at IS NULL;",
+    /* 3 (destinations, issue 16): the storages added beside --storage (credentials by file path only, never
+     * the secrets) with their own retention and Object Lock, and one row per copy of a backup in each. */
+    "CREATE TABLE IF NOT EXISTS storages (id @ID, name TEXT NOT NULL UNIQUE, location TEXT NOT NULL,"
+    " endpoint TEXT, region TEXT, path_style BIGINT NOT NULL DEFAULT 0, credentials_file TEXT,"
+    " keep_last BIGINT NOT NULL DEFAULT 0, keep_daily BIGINT NOT NULL DEFAULT 0,"
+    " keep_weekly BIGINT NOT NULL DEFAULT 0, keep_monthly BIGINT NOT NULL DEFAULT 0, lock_mode TEXT,"
+    " lock_days BIGINT NOT NULL DEFAULT 0, created_at BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS copies (backup_id BIGINT NOT NULL, storage_id BIGINT NOT NULL, state TEXT NOT NULL,"
+    " attempts BIGINT NOT NULL DEFAULT 0, next_try BIGINT NOT NULL, updated_at BIGINT NOT NULL, error TEXT,"
+    " PRIMARY KEY (backup_id, storage_id));"
+    "CREATE INDEX IF NOT EXISTS copies_due ON copies (state, next_try);",
 };
 
 #define NMIGRATIONS ((int64_t)(sizeof migrations / sizeof *migrations))

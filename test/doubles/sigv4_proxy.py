@@ -95,7 +95,11 @@ class H(http.server.BaseHTTPRequestHandler):
             log("BAD %s %s expected=%s got=%s" % (self.command, self.path, exp, got))
             return self.reply(403, b"<Error><Code>SignatureDoesNotMatch</Code></Error>")
         stats["ok"] += 1
-        log("OK %s %s host=%s%s" % (self.command, self.path.split("?")[0], host, presigned))
+        lock = self.headers.get("x-amz-object-lock-mode")
+        lock = " lock=%s until=%s" % (lock, self.headers.get("x-amz-object-lock-retain-until-date")) if lock else ""
+        src = self.headers.get("x-amz-copy-source")
+        log("OK %s %s host=%s%s%s%s" % (self.command, self.path.split("?")[0], host, presigned, lock,
+                                        " copy=%s" % src if src else ""))
         c = http.client.HTTPConnection("127.0.0.1", UP, timeout=120)
         fwd = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
         # keep the host name (a virtual-host request names its bucket there), with the upstream's port
@@ -107,7 +111,9 @@ class H(http.server.BaseHTTPRequestHandler):
         for k, v in r.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length"):
                 self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
+        # a HEAD answer has no body but the object's length (S3 stat reads it)
+        head_len = r.getheader("Content-Length") if self.command == "HEAD" else None
+        self.send_header("Content-Length", head_len if head_len is not None else str(len(data)))
         self.end_headers()
         self.wfile.write(data)
     def reply(self, code, body):

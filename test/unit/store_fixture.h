@@ -22,6 +22,18 @@ typedef struct store_fixture {
     char admin[256];/* PostgreSQL: the maintenance database's URL */
 } store_fixture;
 
+/* The first cell of a query without parameters, as a number (test helpers' COUNT(*)); -1 on an error. */
+static inline int64_t store_fixture_count(sd_db *db, const char *sql)
+{
+    sd_res r;
+    dp_err err = {0};
+    if (sd_q(db, &r, &err, sql, ""))
+        return -1;
+    int64_t n = sd_geti(&r, 0, 0);
+    sd_res_free(&r);
+    return n;
+}
+
 static int store_fixture_have_pg(void) { return getenv("DUMPER_TEST_HAVE_PG") && getenv("DUMPER_TEST_PG_PORT"); }
 
 /* 0 with f ready (not migrated), or -1. */

@@ -102,12 +102,35 @@ static void test_combined_and_ties(void **state)
     assert_string_equal(keep_of((sd_retention){.keep_last = 1, .daily = 2, .weekly = 2}, t, 6), "101001");
 }
 
+/* Per destination: the policy over the destination's copies, plus the pinned copies (of the database's
+ * newest good backup), which no policy deletes; without a policy everything stays. */
+static void test_pinned_copies(void **state)
+{
+    const char *iso[] = {"2027-01-06T10:00:00", "2027-01-05T10:00:00", "2027-01-04T10:00:00", "2027-01-03T10:00:00"};
+    int64_t t[4];
+    unsigned char k[4], none[4] = {0}, pin_old[4] = {0, 0, 1, 0};
+    for (int i = 0; i < 4; i++)
+        t[i] = at(iso[i]);
+    sd_retention one = {.keep_last = 1}, off = {0};
+    sd_retention_keep_pinned(&one, t, none, 4, k);
+    assert_memory_equal(k, ((unsigned char[]){1, 0, 0, 0}), 4); /* the destination's newest copy always */
+    sd_retention_keep_pinned(&one, t, pin_old, 4, k);
+    assert_memory_equal(k, ((unsigned char[]){1, 0, 1, 0}), 4); /* a pinned copy beyond the policy stays */
+    sd_retention_keep_pinned(&off, t, none, 4, k);
+    assert_memory_equal(k, ((unsigned char[]){1, 1, 1, 1}), 4);
+    sd_retention daily2 = {.daily = 2};
+    sd_retention_keep_pinned(&daily2, t, pin_old, 4, k);
+    assert_memory_equal(k, ((unsigned char[]){1, 1, 1, 0}), 4);
+    sd_retention_keep_pinned(&one, t, none, 0, k); /* nothing: nothing written */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_policy_keeps_all), cmocka_unit_test(test_keep_last),
         cmocka_unit_test(test_daily_midnight),      cmocka_unit_test(test_weekly_iso_year_end),
         cmocka_unit_test(test_monthly_boundaries),  cmocka_unit_test(test_combined_and_ties),
+        cmocka_unit_test(test_pinned_copies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,8 +31,25 @@ static void test_requeue(void **state)
     assert_false(sd_retry_requeue(1, 1, 0));
 }
 
+/* Copies to a destination: 2 s after the first failure, doubling, capped at 10 minutes; alerted once, at the
+ * third failure in a row. */
+static void test_copy_backoff(void **state)
+{
+    assert_int_equal(sd_copy_retry_delay_ms(1), 2000);
+    assert_int_equal(sd_copy_retry_delay_ms(2), 4000);
+    assert_int_equal(sd_copy_retry_delay_ms(3), 8000);
+    assert_int_equal(sd_copy_retry_delay_ms(9), 512000);
+    assert_int_equal(sd_copy_retry_delay_ms(10), 600000);
+    assert_int_equal(sd_copy_retry_delay_ms(1000), 600000);
+    assert_int_equal(sd_copy_retry_delay_ms(0), 2000);
+    assert_false(sd_copy_behind(2));
+    assert_true(sd_copy_behind(3));
+    assert_false(sd_copy_behind(4));
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_permanent), cmocka_unit_test(test_requeue)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_permanent), cmocka_unit_test(test_requeue),
+                                       cmocka_unit_test(test_copy_backoff)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
