@@ -195,7 +195,7 @@ static void sweep_server(const dp_source_driver *drv, const dp_dburl *server, co
             if (drv->scratch_drop(server, so, names[i], &d))
                 dp_warn("drill: unable to drop the leftover scratch database '%s': %s", names[i], d.msg);
             else
-                dp_info("drill: dropped the leftover scratch database '%s'", names[i]);
+                dp_warn("drill: dropped the leftover scratch database '%s'", names[i]);
         }
         free(names[i]);
     }
@@ -240,7 +240,7 @@ static void sweep_dir(const char *tmp)
         if (p && lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid() &&
             (dp_now_ms() / 1000 - sb.st_mtime > DP_DRILL_STALE_S || (kill((pid_t)pid, 0) < 0 && errno == ESRCH))) {
             if (rm_tree(p) == 0)
-                dp_info("drill: removed the leftover directory '%s'", p);
+                dp_warn("drill: removed the leftover directory '%s'", p);
         }
         free(p);
     }

@@ -28,8 +28,10 @@ static const char *ident(const char *p, const char *end, dp_buf *b)
         }
         return NULL;
     }
+    /* unquoted: what pg_dump leaves unquoted (lower case letters, digits, '_', '$', and non-ASCII) */
     const char *s = p;
-    while (p < end && *p != '.' && *p != ' ' && *p != '"')
+    while (p < end && ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '$' ||
+                       (unsigned char)*p >= 0x80))
         p++;
     if (p == s || dp_buf_append(b, s, (size_t)(p - s)) < 0)
         return NULL;

@@ -26,6 +26,8 @@
 #include "source/postgres.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <poll.h>
 #include <glob.h>
 #include <libpq-fe.h>
 #include <stdlib.h>
@@ -1219,6 +1221,39 @@ static int pg_inspect(const dp_dburl *url, const dp_source_opts *opts, dp_conten
     return rc;
 }
 
+/* Run one query (a user's check may run long): SIGINT/SIGTERM (dp_interrupted) cancel it. *out:
+ * its last result (caller clears). */
+static int pg_exec_interruptible(PGconn *c, const char *sql, PGresult **out, dp_err *err)
+{
+    *out = NULL;
+    if (!PQsendQuery(c, sql))
+        return 0; /* the caller reads the error from PQerrorMessage via a NULL result */
+    for (;;) {
+        while (!PQisBusy(c)) {
+            PGresult *r = PQgetResult(c);
+            if (!r)
+                return 0;
+            PQclear(*out);
+            *out = r;
+        }
+        if (dp_interrupted) {
+            PGcancel *k = PQgetCancel(c);
+            char buf[256];
+            if (k)
+                PQcancel(k, buf, sizeof buf);
+            PQfreeCancel(k);
+            PQclear(*out);
+            *out = NULL;
+            return dp_err_set(err, DUMPER_EINTR, "interrupted");
+        }
+        struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+        if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
+            return dp_err_sys(err, DUMPER_EIO, errno, "unable to wait for the check query");
+        if (!PQconsumeInput(c))
+            return 0;
+    }
+}
+
 static int pg_check_query(const dp_dburl *url, const dp_source_opts *opts, const char *sql, int *ok, char *detail,
                           size_t detail_size, dp_err *err)
 {
@@ -1229,7 +1264,12 @@ static int pg_check_query(const dp_dburl *url, const dp_source_opts *opts, const
     if (!rc) {
         PGresult *r = PQexec(c, "BEGIN READ ONLY");
         PQclear(r);
-        r = PQexec(c, sql);
+        r = NULL;
+        if ((rc = pg_exec_interruptible(c, sql, &r, err))) {
+            PQfinish(c);
+            params_free(&pp);
+            return rc;
+        }
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             first_line(PQerrorMessage(c), detail, detail_size);
         } else if (PQntuples(r) < 1 || PQnfields(r) < 1) {
