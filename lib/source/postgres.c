@@ -699,24 +699,7 @@ static int pg_contents_read(PGconn *conn, dp_contents *c, int count)
     return rc;
 }
 
-/* A sink that counts COPY rows and passes every byte on to a borrowed sink. */
-typedef struct {
-    dp_sink base;
-    dp_sink *target;
-    dp_pg_copy_counter k;
-} copy_count_sink;
-
-static int ccs_write(dp_sink *s, const void *p, size_t n, dp_err *err)
-{
-    copy_count_sink *c = (copy_count_sink *)s;
-    dp_pg_copy_feed(&c->k, p, n);
-    return dp_sink_write(c->target, p, n, err);
-}
-static int ccs_end(dp_sink *s, dp_err *err) { return 0; }
-static int ccs_commit(dp_sink *s, dp_err *err) { return 0; }
-static void ccs_abort(dp_sink *s) {}
-static const dp_sink_ops ccs_ops = {.name = "pg-copy-count", .write = ccs_write, .end = ccs_end, .commit = ccs_commit,
-                                    .abort = ccs_abort};
+static void copy_tap(void *ctx, const void *p, size_t n) { dp_pg_copy_feed(ctx, p, n); }
 
 /* Start the snapshot the contents and pg_dump share: REPEATABLE READ, exported. *snapshot: caller
  * frees. -1 when the server cannot (then no contents are recorded). */
@@ -764,7 +747,8 @@ static int pg_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink *o
     const char **argv = NULL;
     const char *env[2], *format = NULL;
     dp_proc *p = NULL;
-    copy_count_sink counter = {0};
+    dp_tap_sink tap = {0};
+    dp_pg_copy_counter counter = {0};
     dp_contents *contents = NULL;
     int user_compress = 0;
     if (opts->contents)
@@ -824,10 +808,9 @@ static int pg_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink *o
     argv[k] = NULL;
     dp_sink *to = out;
     if (contents && !strcmp(format, "sql")) {
-        dp_sink_init(&counter.base, &ccs_ops, NULL);
-        counter.target = out;
-        dp_pg_copy_init(&counter.k, contents);
-        to = &counter.base;
+        dp_pg_copy_init(&counter, contents);
+        dp_tap_init(&tap, out, copy_tap, &counter);
+        to = &tap.base;
     }
     dp_proc_opts po = {.path = tool, .argv = argv, .env_add = env, .stdout_pipe = 1, .what = "pg_dump"};
     if ((rc = dp_proc_spawn(&po, &p, err)))
@@ -836,7 +819,7 @@ static int pg_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink *o
         goto done;
     rc = dp_proc_finish(p, DUMPER_ESOURCE, pp.password, err);
     if (!rc && contents) {
-        int counted = to == out || !dp_pg_copy_finish(&counter.k);
+        int counted = to == out || !dp_pg_copy_finish(&counter);
         if (!counted || dp_contents_finish(contents)) {
             dp_warn("postgresql: the backup records no row counts (the dump's COPY blocks could not be read)");
             dp_contents_free(contents);
@@ -852,8 +835,7 @@ static int pg_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink *o
     }
 done:
     dp_proc_free(p); /* kills and reaps pg_dump if we stopped early */
-    if (counter.base.ops)
-        dp_pg_copy_finish(&counter.k);
+    dp_pg_copy_finish(&counter); /* frees its buffer; harmless when unused */
     if (contents)
         dp_contents_free(contents); /* failed: nothing recorded */
     free(snaparg);
