@@ -309,7 +309,12 @@ int dp_drill_run(dp_storage *st, const char *key, const dp_drill_req *req, dp_dr
                             dp_db_type_name(server.type), res->m.source_type);
             goto done;
         }
-        so.password = server.password ? server.password : req->scratch_password;
+        /* a password given apart (--password-file) serves the scratch server's connections too */
+        if (!server.password && req->scratch_password && !(server.password = dp_strdup(req->scratch_password))) {
+            rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+            goto done;
+        }
+        so.password = server.password;
         sweep_server(drv, &server, &so, host);
         snprintf(res->target, sizeof res->target, "%s%s_%ld_%lld", DP_DRILL_PREFIX, host, (long)getpid(),
                  (long long)(dp_now_ms() / 1000));
