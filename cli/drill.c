@@ -127,7 +127,9 @@ static void print_text(const char *backup, const dp_drill_result *r)
     printf("drill %s: %s\n", r->passed ? "passed" : "FAILED", backup);
     printf("  restored into %s in %.1f s (drill %.1f s, backup took %.1f s)\n", r->target,
            (double)r->restore_ms / 1000.0, (double)r->total_ms / 1000.0, (double)r->m.duration_ms / 1000.0);
-    printf("  %zu tables, %llu rows%s\n", r->found.ntables, (unsigned long long)rows,
+    int redis = dp_streq(r->m.source_type, "redis");
+    printf("  %zu %s, %llu %s%s\n", r->found.ntables, redis ? "databases" : "tables", (unsigned long long)rows,
+           redis ? "keys" : "rows",
            r->compared ? ", compared with the manifest" : " (the manifest records no contents: restore only)");
     if (r->m.contents.migration)
         printf("  newest schema migration %s\n", r->m.contents.migration);

@@ -262,7 +262,7 @@ int dp_drill_run(dp_storage *st, const char *key, const dp_drill_req *req, dp_dr
     memset(res, 0, sizeof *res);
     int64_t start = dp_mono_ms();
     dp_dburl server = {0};
-    char *target_url = NULL, *dir = NULL;
+    char *target_url = NULL, *dir = NULL, *rdb = NULL;
     int created = 0, rc;
     dp_source_opts so = {0};
     if ((rc = dp_backup_manifest(st, key, &res->m, err)))
@@ -275,7 +275,10 @@ int dp_drill_run(dp_storage *st, const char *key, const dp_drill_req *req, dp_dr
                           res->m.source_type);
     char host[9];
     our_host(host);
-    if (drv->type == DP_DB_SQLITE) {
+    if (req->nchecks && !drv->check_query)
+        return dp_err_set(err, DUMPER_EUNSUPPORTED, "%s drills take no --check", res->m.source_type);
+    int file_target = drv->type == DP_DB_SQLITE || drv->type == DP_DB_REDIS;
+    if (file_target) {
         const char *tmp = req->tmpdir ? req->tmpdir : getenv("TMPDIR");
         if (!tmp || !*tmp)
             tmp = "/tmp";
@@ -289,8 +292,14 @@ int dp_drill_run(dp_storage *st, const char *key, const dp_drill_req *req, dp_dr
             return rc;
         }
         printable(dir, res->target, sizeof res->target);
-        target_url = dp_asprintf("sqlite://%s/drill.db", dir);
-        if (!target_url) {
+        /* redis: the restore writes the RDB file, a throwaway redis-server loads it (inspect) */
+        if (drv->type == DP_DB_REDIS) {
+            target_url = dp_strdup("redis://127.0.0.1/0");
+            so.restore_file = rdb = dp_asprintf("%s/dump.rdb", dir);
+        } else {
+            target_url = dp_asprintf("sqlite://%s/drill.db", dir);
+        }
+        if (!target_url || (drv->type == DP_DB_REDIS && !rdb)) {
             rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
             goto done;
         }
@@ -349,9 +358,7 @@ int dp_drill_run(dp_storage *st, const char *key, const dp_drill_req *req, dp_dr
             rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     }
     if (!rc && req->nchecks) {
-        if (!drv->check_query) {
-            rc = dp_err_set(err, DUMPER_EUNSUPPORTED, "%s drills take no checks", res->m.source_type);
-        } else if (!(res->checks = calloc(req->nchecks, sizeof *res->checks))) {
+        if (!(res->checks = calloc(req->nchecks, sizeof *res->checks))) {
             rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
         }
         for (size_t i = 0; !rc && i < req->nchecks; i++) {
@@ -388,6 +395,7 @@ done:
     if (dir && rm_tree(dir) < 0 && errno != ENOENT)
         dp_warn("drill: unable to remove '%s': %s", dir, strerror(errno));
     free(dir);
+    free(rdb);
     free(target_url);
     dp_dburl_free(&server);
     res->total_ms = dp_mono_ms() - start;
