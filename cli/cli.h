@@ -42,4 +42,14 @@ int cli_keys_add_identity_file(cli_keys *k, const char *path);
 int cli_keys_identity_env(cli_keys *k);
 void cli_keys_free(cli_keys *k); /* wipes the identities */
 
+/* Shared by restore, verify and drill (cli/commands.c). */
+struct dp_storage;
+/* Open the storage of a backup path ("dir/key" or "s3://bucket/prefix/key"); *key: caller frees. */
+int cli_open_backup(const char *path, struct dp_storage **st, char **key, dp_err *err);
+/* --sha256 HEX: 64 hex digits, else a usage error (printed) naming cmd. */
+int cli_sha256_opt(const char *cmd, const char *v, const char **out);
+/* --identity files (else DUMPER_IDENTITY): 0 or the exit code, the error printed. */
+int cli_load_identities(cli_keys *k, const char **files, int n);
+int cmd_drill(int argc, char **argv);
+
 #endif

@@ -209,7 +209,7 @@ int cmd_backup(int argc, char **argv)
     return 0;
 }
 
-static int open_backup(const char *path, dp_storage **st, char **key, dp_err *err)
+int cli_open_backup(const char *path, dp_storage **st, char **key, dp_err *err)
 {
     char *loc = NULL;
     int rc = dp_storage_split_path(path, &loc, key, err);
@@ -225,7 +225,7 @@ static int open_backup(const char *path, dp_storage **st, char **key, dp_err *er
 }
 
 /* --sha256 HEX: 64 hex digits, else a usage error. */
-static int sha256_opt(const char *cmd, const char *v, const char **out)
+int cli_sha256_opt(const char *cmd, const char *v, const char **out)
 {
     size_t n = strspn(v, "0123456789abcdefABCDEF");
     if (n != 64 || v[n])
@@ -235,7 +235,7 @@ static int sha256_opt(const char *cmd, const char *v, const char **out)
 }
 
 /* --identity files (else DUMPER_IDENTITY): 0 or the exit code, the error printed. */
-static int load_identities(cli_keys *k, const char **files, int n)
+int cli_load_identities(cli_keys *k, const char **files, int n)
 {
     int rc = 0;
     for (int i = 0; i < n && !rc; i++)
@@ -298,7 +298,7 @@ int cmd_restore(int argc, char **argv)
         switch (c) {
         case 'i': idarg[ni++] = optarg; break;
         case 's':
-            if (sha256_opt("restore", optarg, &sha256))
+            if (cli_sha256_opt("restore", optarg, &sha256))
                 return DUMPER_EUSAGE;
             break;
         case 'F': src.force = 1; break;
@@ -320,7 +320,7 @@ int cmd_restore(int argc, char **argv)
     if (argc - optind != 2)
         return cli_usage_error("restore", "expected <backup> and <database-url>");
     cli_keys keys = {0};
-    int rc = load_identities(&keys, idarg, ni);
+    int rc = cli_load_identities(&keys, idarg, ni);
     if (rc)
         return rc;
     char *pw = NULL;
@@ -334,7 +334,7 @@ int cmd_restore(int argc, char **argv)
     char *key = NULL;
     dp_backup_read_opts ro = {.sha256 = sha256, .identities = keys.identities, .nidentities = keys.nidentities,
                               .progress = cli_progress};
-    rc = open_backup(argv[optind], &st, &key, &err);
+    rc = cli_open_backup(argv[optind], &st, &key, &err);
     if (!rc)
         rc = dp_backup_restore_opts(st, key, &ro, argv[optind + 1], &src, &err);
     dp_storage_close(st);
@@ -381,7 +381,7 @@ int cmd_verify(int argc, char **argv)
         case 'i': idarg[ni++] = optarg; break;
         case 'j': json = 1; break;
         case 's':
-            if (sha256_opt("verify", optarg, &sha256))
+            if (cli_sha256_opt("verify", optarg, &sha256))
                 return DUMPER_EUSAGE;
             break;
         case 'h': fputs(verify_help, stdout); return 0;
@@ -392,7 +392,7 @@ int cmd_verify(int argc, char **argv)
     if (argc - optind != 1)
         return cli_usage_error("verify", "expected one <backup>");
     cli_keys keys = {0};
-    int rc = load_identities(&keys, idarg, ni);
+    int rc = cli_load_identities(&keys, idarg, ni);
     if (rc)
         return rc;
     dp_err err = {0};
@@ -401,7 +401,7 @@ int cmd_verify(int argc, char **argv)
     dp_manifest m;
     dp_backup_read_opts ro = {.sha256 = sha256, .identities = keys.identities, .nidentities = keys.nidentities,
                               .progress = cli_progress};
-    rc = open_backup(argv[optind], &st, &key, &err);
+    rc = cli_open_backup(argv[optind], &st, &key, &err);
     if (!rc)
         rc = dp_backup_verify_opts(st, key, &ro, &m, &err);
     dp_storage_close(st);

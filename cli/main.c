@@ -27,6 +27,8 @@ static const char usage_text[] =
     "  verify <backup>                                      check a backup's integrity\n"
     "  list <dir|s3://bucket/prefix>                        list backups, newest first\n"
     "  keygen --out FILE                                    make an age identity for encrypted backups\n"
+    "  drill <backup> [--scratch URL]                       restore into a throwaway target and compare\n"
+    "                                                       with the manifest (restore drill)\n"
     "  agent --api URL --database URL                       run the agent in the foreground (app key\n"
     "                                                       in DUMPER_APP_KEY or --app-key-file)\n"
     "  version                                              print the version\n"
@@ -52,7 +54,8 @@ static const char usage_text[] =
     "   7 I/O error              16 busy\n"
     "   8 no space left          17 interrupted\n"
     "  18 out of memory          19 timed out\n"
-    "  20 dump tool missing or incompatible\n";
+    "  20 dump tool missing or incompatible\n"
+    "  21 restore drill failed (restored data differs from the manifest, or a check is false)\n";
 
 int cli_fail(const dp_err *err)
 {
@@ -194,7 +197,7 @@ int main(int argc, char **argv)
         const char *name;
         cli_cmd_fn fn;
     } cmds[] = {{"backup", cmd_backup}, {"restore", cmd_restore}, {"verify", cmd_verify}, {"list", cmd_list},
-                 {"agent", cmd_agent}, {"job", cmd_job}, {"keygen", cmd_keygen}};
+                 {"agent", cmd_agent}, {"job", cmd_job}, {"keygen", cmd_keygen}, {"drill", cmd_drill}};
 
     if (argc < 2) {
         fputs(usage_text, stderr);

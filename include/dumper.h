@@ -51,7 +51,8 @@ typedef enum dumper_code {
     DUMPER_EINTR = 17,        /* interrupted by a signal */
     DUMPER_ENOMEM = 18,       /* out of memory */
     DUMPER_ETIMEOUT = 19,     /* operation timed out */
-    DUMPER_ETOOL = 20         /* a required external tool is missing or incompatible */
+    DUMPER_ETOOL = 20,        /* a required external tool is missing or incompatible */
+    DUMPER_EDRILL = 21        /* restore drill failed: restored data differs from the manifest or a check is false */
 } dumper_code;
 
 /* Short static description of an error code ("checksum mismatch or truncated backup", ...).

@@ -30,6 +30,7 @@ static const char *const messages[] = {
     [DUMPER_ENOMEM] = "out of memory",
     [DUMPER_ETIMEOUT] = "timed out",
     [DUMPER_ETOOL] = "dump tool missing or incompatible",
+    [DUMPER_EDRILL] = "restore drill failed",
 };
 
 const char *dumper_strerror(int code)

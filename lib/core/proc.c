@@ -570,3 +570,16 @@ void dp_proc_free(dp_proc *p)
     free(p->what);
     free(p);
 }
+
+int dp_proc_exited(dp_proc *p)
+{
+    if (p->reaped)
+        return 1;
+    int st;
+    pid_t r = waitpid(p->pid, &st, WNOHANG);
+    if (r != p->pid)
+        return 0;
+    p->reaped = 1;
+    p->status = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+    return 1;
+}

@@ -57,6 +57,9 @@ int dp_proc_wait(dp_proc *p, int *status, dp_err *err);
  * `code` is the error code for a non-zero exit; secret (may be NULL) is scrubbed from the text. */
 int dp_proc_finish(dp_proc *p, int code, const char *secret, dp_err *err);
 
+/* 1 once the child has exited (reaped now, without waiting), else 0. */
+int dp_proc_exited(dp_proc *p);
+
 /* The last <= DP_PROC_TAIL bytes of stderr seen so far (NUL-terminated; borrowed from p). */
 const char *dp_proc_stderr(dp_proc *p);
 /* The most useful line of a stderr tail, flattened to one line without the secret, into out:

@@ -218,3 +218,26 @@ int dp_sink_pump_fd(int fd, dp_sink *to, const char *what, dp_err *err)
     free(buf);
     return rc;
 }
+
+/* ---- tap ---- */
+
+static int tap_write(dp_sink *s, const void *p, size_t n, dp_err *err)
+{
+    dp_tap_sink *t = (dp_tap_sink *)s;
+    t->fn(t->ctx, p, n);
+    return dp_sink_write(t->target, p, n, err);
+}
+static int tap_end(dp_sink *s, dp_err *err) { return 0; }
+static int tap_commit(dp_sink *s, dp_err *err) { return 0; }
+static void tap_abort(dp_sink *s) {}
+static const dp_sink_ops tap_ops = {.name = "tap", .write = tap_write, .end = tap_end, .commit = tap_commit,
+                                    .abort = tap_abort};
+
+void dp_tap_init(dp_tap_sink *t, dp_sink *target, dp_tap_fn fn, void *ctx)
+{
+    memset(t, 0, sizeof *t);
+    dp_sink_init(&t->base, &tap_ops, NULL);
+    t->target = target;
+    t->fn = fn;
+    t->ctx = ctx;
+}

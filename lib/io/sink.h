@@ -78,6 +78,17 @@ dp_sink *dp_sink_buf_new(struct dp_buf *b);
 /* Limits: fails with DUMPER_ETOOLARGE once more than max bytes pass. */
 dp_sink *dp_filter_limit_new(uint64_t max, dp_sink *next);
 
+/* A tap: passes every write on to a borrowed sink after showing the bytes to fn (e.g. to count
+ * rows as a dump streams past). Embedded by value, never freed or ended: only write is used. */
+typedef void (*dp_tap_fn)(void *ctx, const void *p, size_t n);
+typedef struct dp_tap_sink {
+    dp_sink base;
+    dp_sink *target;
+    dp_tap_fn fn;
+    void *ctx;
+} dp_tap_sink;
+void dp_tap_init(dp_tap_sink *t, dp_sink *target, dp_tap_fn fn, void *ctx);
+
 /* Pump a file descriptor into a sink until EOF (does not end the sink). */
 int dp_sink_pump_fd(int fd, dp_sink *to, const char *what, dp_err *err);
 

@@ -160,7 +160,10 @@ int dp_backup_stream_age(const dp_dburl *url, const dp_source_driver *drv, const
     if (!(head = tail))
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     int64_t start = dp_mono_ms();
-    rc = drv->backup(url, src, head, err);
+    dp_contents contents = {0};
+    dp_source_opts with_contents = *src;
+    with_contents.contents = &contents;
+    rc = drv->backup(url, &with_contents, head, err);
     if (!rc)
         rc = dp_sink_end(head, err);
     if (!rc) {
@@ -173,10 +176,15 @@ int dp_backup_stream_age(const dp_dburl *url, const dp_source_driver *drv, const
         m->database = dp_dburl_redacted(url);
         m->dumper_version = dp_strdup(dumper_version());
         dp_filter_sha256_hex(sha, m->sha256);
+        if (contents.known) {
+            m->contents = contents;
+            memset(&contents, 0, sizeof contents);
+        }
         if (!m->format || !m->compression || !m->source_type || !m->database || !m->dumper_version ||
             (nrecipients && manifest_set_age(m, recipients, nrecipients)))
             rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     }
+    dp_contents_free(&contents);
     /* The borrow sink has no downstream: freeing the chain (which aborts it on failure) never
      * reaches the caller's writer. */
     dp_sink_free(head);

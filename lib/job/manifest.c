@@ -37,9 +37,117 @@ char *dp_manifest_to_json(const dp_manifest *m)
         for (size_t i = 0; r && i < m->nrecipients; i++)
             cJSON_AddItemToArray(r, cJSON_CreateString(m->recipients[i]));
     }
+    if (m->contents.known) {
+        const dp_contents *c = &m->contents;
+        cJSON *k = cJSON_AddObjectToObject(o, "contents");
+        if (k && c->server_version)
+            cJSON_AddStringToObject(k, "server_version", c->server_version);
+        if (k && c->fingerprint[0])
+            cJSON_AddStringToObject(k, "schema_fingerprint", c->fingerprint);
+        if (k && c->migration)
+            cJSON_AddStringToObject(k, "schema_migration", c->migration);
+        cJSON *t = k ? cJSON_AddArrayToObject(k, "tables") : NULL;
+        for (size_t i = 0; t && i < c->ntables; i++) {
+            cJSON *e = cJSON_CreateObject();
+            if (!e || !cJSON_AddItemToArray(t, e)) {
+                cJSON_Delete(e);
+                t = NULL;
+                break;
+            }
+            cJSON_AddStringToObject(e, "name", c->tables[i].name);
+            cJSON_AddNumberToObject(e, "rows", (double)c->tables[i].rows);
+        }
+        if (!t) {
+            cJSON_Delete(o);
+            return NULL;
+        }
+    }
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     return s;
+}
+
+/* ---- contents ---- */
+
+int dp_contents_add(dp_contents *c, const char *name, const char *columns, uint64_t rows)
+{
+    if (c->ntables == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        dp_table_rows *t = realloc(c->tables, cap * sizeof *t);
+        if (!t)
+            return -1;
+        c->tables = t;
+        c->cap = cap;
+    }
+    dp_table_rows *e = &c->tables[c->ntables];
+    e->rows = rows;
+    e->name = strdup(name);
+    e->columns = columns ? strdup(columns) : NULL;
+    if (!e->name || (columns && !e->columns)) {
+        free(e->name);
+        free(e->columns);
+        return -1;
+    }
+    c->ntables++;
+    return 0;
+}
+
+static int cmp_table(const void *a, const void *b)
+{
+    return strcmp(((const dp_table_rows *)a)->name, ((const dp_table_rows *)b)->name);
+}
+
+dp_table_rows *dp_contents_find(dp_contents *c, const char *name)
+{
+    if (c->known) {
+        dp_table_rows key = {.name = (char *)name};
+        return c->ntables ? bsearch(&key, c->tables, c->ntables, sizeof key, cmp_table) : NULL;
+    }
+    for (size_t i = 0; i < c->ntables; i++)
+        if (!strcmp(c->tables[i].name, name))
+            return &c->tables[i];
+    return NULL;
+}
+
+int dp_contents_finish(dp_contents *c)
+{
+    if (c->ntables > DP_CONTENTS_MAX_TABLES)
+        return -1;
+    if (c->ntables)
+        qsort(c->tables, c->ntables, sizeof *c->tables, cmp_table);
+    dp_buf listing = {0};
+    int rc = 0;
+    for (size_t i = 0; i < c->ntables && !rc; i++) {
+        if (strlen(c->tables[i].name) > DP_CONTENTS_MAX_NAME || (i && !cmp_table(&c->tables[i - 1], &c->tables[i])))
+            rc = -1;
+        else if (dp_buf_printf(&listing, "%s\t%s\n", c->tables[i].name,
+                               c->tables[i].columns ? c->tables[i].columns : "") < 0)
+            rc = -1;
+    }
+    if (!rc) {
+        dp_sha256_hex(listing.data ? listing.data : "", listing.len, c->fingerprint);
+        for (size_t i = 0; i < c->ntables; i++) {
+            free(c->tables[i].columns);
+            c->tables[i].columns = NULL;
+        }
+        c->known = 1;
+    }
+    dp_buf_free(&listing);
+    return rc;
+}
+
+void dp_contents_free(dp_contents *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->ntables; i++) {
+        free(c->tables[i].name);
+        free(c->tables[i].columns);
+    }
+    free(c->tables);
+    free(c->server_version);
+    free(c->migration);
+    memset(c, 0, sizeof *c);
 }
 
 /* A required field: a non-empty string, else NULL. */
@@ -70,6 +178,65 @@ static int num_field(cJSON *o, const char *k, uint64_t *out)
         v->valuedouble != (double)(uint64_t)v->valuedouble)
         return -1;
     *out = (uint64_t)v->valuedouble;
+    return 0;
+}
+
+/* A short printable string (shown in reports): 1..DP_CONTENTS_MAX_STR bytes, no control bytes. */
+static int short_str(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > DP_CONTENTS_MAX_STR)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* "contents": strictly; *why set on a bad one. -1 bad, -2 OOM. */
+static int parse_contents(cJSON *k, dp_contents *c, const char **why)
+{
+    static const char *const strs[] = {"server_version", "schema_fingerprint", "schema_migration"};
+    *why = "bad contents";
+    if (!cJSON_IsObject(k))
+        return -1;
+    /* fields a later version adds are ignored, like the manifest's own */
+    for (size_t i = 0; i < 3; i++) {
+        cJSON *f = cJSON_GetObjectItemCaseSensitive(k, strs[i]);
+        if (f && (!cJSON_IsString(f) || !short_str(f->valuestring)))
+            return -1;
+    }
+    const char *ver = str_field(k, "server_version"), *fp = str_field(k, "schema_fingerprint"),
+               *mig = str_field(k, "schema_migration");
+    if (fp) {
+        if (strlen(fp) != 64)
+            return -1;
+        for (int i = 0; i < 64; i++)
+            if (!isxdigit((unsigned char)fp[i]) || isupper((unsigned char)fp[i]))
+                return -1;
+        memcpy(c->fingerprint, fp, 65);
+    }
+    cJSON *t = cJSON_GetObjectItemCaseSensitive(k, "tables");
+    if (!cJSON_IsArray(t) || cJSON_GetArraySize(t) > DP_CONTENTS_MAX_TABLES)
+        return -1;
+    cJSON *e;
+    const char *prev = NULL;
+    cJSON_ArrayForEach(e, t)
+    {
+        const char *name = cJSON_IsObject(e) ? str_field(e, "name") : NULL;
+        uint64_t rows = 0;
+        if (!name || strlen(name) > DP_CONTENTS_MAX_NAME || num_field(e, "rows", &rows) ||
+            (prev && strcmp(prev, name) >= 0)) {
+            *why = "bad contents table";
+            return -1;
+        }
+        if (dp_contents_add(c, name, NULL, rows))
+            return -2;
+        prev = name;
+    }
+    if ((ver && !(c->server_version = strdup(ver))) || (mig && !(c->migration = strdup(mig))))
+        return -2;
+    c->known = 1;
     return 0;
 }
 
@@ -180,6 +347,14 @@ int dp_manifest_parse(const char *json, size_t len, const char *what, dp_manifes
         if (!(m->encryption = strdup("age")))
             goto oom;
     }
+    cJSON *contents = cJSON_GetObjectItemCaseSensitive(o, "contents");
+    if (contents) {
+        int crc = parse_contents(contents, &m->contents, &why);
+        if (crc == -2)
+            goto oom;
+        if (crc)
+            goto bad;
+    }
     memcpy(m->sha256, sha, 65);
     m->name = strdup(name);
     m->source_type = strdup(type);
@@ -217,5 +392,6 @@ void dp_manifest_free(dp_manifest *m)
     for (size_t i = 0; i < m->nrecipients; i++)
         free(m->recipients[i]);
     free(m->recipients);
+    dp_contents_free(&m->contents);
     memset(m, 0, sizeof *m);
 }

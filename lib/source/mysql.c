@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "source/source.h"
+#include "source/my_insert.h"
 #include "source/tool.h"
 
 static const char *const password_env[] = {"DUMPER_DB_PASSWORD", "MYSQL_PWD", NULL};
@@ -237,6 +238,75 @@ static int connargs_build(const dp_dburl *url, const char *optfile, connargs *c,
     return 0;
 }
 
+/* ---- contents (manifest and drills) ----
+ *
+ * The base tables of the database with their columns and types. mysqldump takes its own snapshot
+ * (--single-transaction), so the rows come from its INSERT stream; the list of tables is read just
+ * before (MySQL's DDL is not transactional anyway). */
+
+static const char contents_sql[] =
+    "SELECT t.TABLE_NAME, (SELECT GROUP_CONCAT(CONCAT(c.COLUMN_NAME, ' ', c.COLUMN_TYPE) ORDER BY c.ORDINAL_POSITION "
+    "SEPARATOR ',') FROM information_schema.COLUMNS c WHERE c.TABLE_SCHEMA = t.TABLE_SCHEMA "
+    "AND c.TABLE_NAME = t.TABLE_NAME) FROM information_schema.TABLES t "
+    "WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'";
+
+static int my_contents_read(MYSQL *m, dp_contents *c, int count)
+{
+    const char *ver = mysql_get_server_info(m);
+    if (ver && *ver && strlen(ver) <= DP_CONTENTS_MAX_STR && !(c->server_version = dp_strdup(ver)))
+        return -1;
+    /* GROUP_CONCAT stops at group_concat_max_len (1024 by default) */
+    if (mysql_query(m, "SET SESSION group_concat_max_len = 1048576") != 0 || mysql_query(m, contents_sql) != 0)
+        return -1;
+    MYSQL_RES *res = mysql_store_result(m);
+    if (!res)
+        return -1;
+    MYSQL_ROW row;
+    int rc = 0;
+    while (!rc && (row = mysql_fetch_row(res))) {
+        uint64_t rows = 0;
+        if (!row[0]) {
+            rc = -1;
+            break;
+        }
+        if (count) {
+            dp_buf q = {0};
+            dp_buf_puts(&q, "SELECT COUNT(*) FROM `");
+            for (const char *n = row[0]; *n; n++) {
+                dp_buf_append(&q, n, 1);
+                if (*n == '`')
+                    dp_buf_append(&q, "`", 1); /* `` inside a quoted name */
+            }
+            dp_buf_puts(&q, "`");
+            MYSQL_RES *cr = NULL;
+            MYSQL_ROW crow;
+            if (q.data && mysql_query(m, q.data) == 0 && (cr = mysql_store_result(m)) && (crow = mysql_fetch_row(cr)) &&
+                crow[0])
+                rows = strtoull(crow[0], NULL, 10);
+            else
+                rc = -1;
+            mysql_free_result(cr);
+            dp_buf_free(&q);
+        }
+        if (!rc && dp_contents_add(c, row[0], row[1] ? row[1] : "", rows))
+            rc = -1;
+    }
+    mysql_free_result(res);
+    if (rc)
+        return rc;
+    /* Rails: the newest migration applied */
+    if (mysql_query(m, "SELECT MAX(version) FROM schema_migrations") == 0) {
+        MYSQL_RES *r = mysql_store_result(m);
+        MYSQL_ROW mr = r ? mysql_fetch_row(r) : NULL;
+        if (mr && mr[0] && *mr[0] && strlen(mr[0]) <= DP_CONTENTS_MAX_STR && !(c->migration = dp_strdup(mr[0])))
+            rc = -1;
+        mysql_free_result(r);
+    }
+    return rc;
+}
+
+static void insert_tap(void *ctx, const void *p, size_t n) { dp_my_insert_feed(ctx, p, n); }
+
 static int my_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink *out, dp_err *err)
 {
     static const char *const tools[] = {"mariadb-dump", "mysqldump", NULL};
@@ -244,11 +314,25 @@ static int my_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink *o
     const char **argv = NULL;
     MYSQL *m = NULL;
     dp_proc *p = NULL;
+    dp_contents *contents = NULL;
+    dp_tap_sink tap;
+    dp_my_insert_counter counter;
+    dp_my_insert_init(&counter, NULL);
     connargs ca;
     memset(&ca, 0, sizeof ca);
+    if (opts->contents)
+        memset(opts->contents, 0, sizeof *opts->contents);
     int rc = dp_argv_split(opts->custom_options, "custom options", &custom, NULL, err);
     if (rc || (rc = check_custom(custom, err)) || (rc = my_connect(url, pw, &m, err)))
         goto done;
+    /* custom options may select tables: then no contents */
+    contents = dp_argv_count(custom) ? NULL : opts->contents;
+    if (contents && my_contents_read(m, contents, 0)) {
+        dp_warn("%s: the backup records no row counts (the table list could not be read: %s)", url->scheme,
+                mysql_error(m));
+        dp_contents_free(contents);
+        contents = NULL;
+    }
     mysql_close(m);
     m = NULL;
     if ((rc = find_tool(tools, &tool, err)) || (rc = write_option_file(pw, &optfile, err)))
@@ -271,10 +355,24 @@ static int my_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink *o
     argv[k++] = "--";
     argv[k++] = url->dbname;
     argv[k] = NULL;
+    dp_sink *to = out;
+    if (contents) {
+        dp_my_insert_init(&counter, contents);
+        dp_tap_init(&tap, out, insert_tap, &counter);
+        to = &tap.base;
+    }
     dp_proc_opts po = {.path = tool, .argv = argv, .stdout_pipe = 1};
-    if ((rc = dp_proc_spawn(&po, &p, err)) || (rc = dp_proc_pump(p, out, err)))
+    if ((rc = dp_proc_spawn(&po, &p, err)) || (rc = dp_proc_pump(p, to, err)))
         goto done;
     rc = dp_proc_finish(p, DUMPER_ESOURCE, pw, err);
+    if (!rc && contents) {
+        if (dp_my_insert_finish(&counter) || dp_contents_finish(contents)) {
+            dp_warn("%s: the backup records no row counts (the dump's INSERT statements could not be read)",
+                    url->scheme);
+            dp_contents_free(contents);
+        }
+        contents = NULL;
+    }
     if (rc == DUMPER_ESOURCE) {
         const char *t = dp_proc_stderr(p);
         if (strstr(t, "Access denied"))
@@ -284,6 +382,9 @@ static int my_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink *o
     }
 done:
     dp_proc_free(p);
+    dp_my_insert_finish(&counter); /* frees its buffer; harmless when unused */
+    if (contents)
+        dp_contents_free(contents); /* failed: nothing recorded */
     dp_tool_unlink_secret_file(&optfile);
     mysql_close(m);
     connargs_free(&ca);
@@ -712,6 +813,106 @@ done:
     return rc;
 }
 
+/* ---- drills: inspect a restored database, run checks, scratch databases ---- */
+
+static int my_open(const dp_dburl *url, MYSQL **m, dp_err *err)
+{
+    char *pw = dp_tool_password(url, password_env);
+    int rc = my_connect(url, pw, m, err);
+    dp_free_secret(pw);
+    return rc;
+}
+
+static int my_inspect(const dp_dburl *url, const dp_source_opts *opts, dp_contents *out, dp_err *err)
+{
+    MYSQL *m = NULL;
+    memset(out, 0, sizeof *out);
+    int rc = my_open(url, &m, err);
+    if (!rc && (my_contents_read(m, out, 1) || dp_contents_finish(out))) {
+        rc = dp_err_set(err, DUMPER_ESOURCE, "unable to count the rows of the restored database: %s", mysql_error(m));
+        dp_contents_free(out);
+    }
+    mysql_close(m);
+    return rc;
+}
+
+/* MySQL has no boolean type: true is a non-zero integer (what "SELECT COUNT(*) > 0" returns). */
+static int my_check_query(const dp_dburl *url, const dp_source_opts *opts, const char *sql, int *ok, char *detail,
+                          size_t detail_size, dp_err *err)
+{
+    MYSQL *m = NULL;
+    *ok = 0;
+    int rc = my_open(url, &m, err);
+    if (rc)
+        return rc;
+    MYSQL_RES *res = NULL;
+    MYSQL_ROW row = NULL;
+    if (mysql_query(m, "START TRANSACTION READ ONLY") != 0 || mysql_query(m, sql) != 0) {
+        snprintf(detail, detail_size, "%s", mysql_error(m));
+    } else if (!(res = mysql_store_result(m)) || !(row = mysql_fetch_row(res)) || mysql_num_fields(res) < 1) {
+        snprintf(detail, detail_size, "no value");
+    } else {
+        enum enum_field_types t = mysql_fetch_field_direct(res, 0)->type;
+        int integer = t == MYSQL_TYPE_TINY || t == MYSQL_TYPE_SHORT || t == MYSQL_TYPE_LONG ||
+                      t == MYSQL_TYPE_LONGLONG || t == MYSQL_TYPE_INT24;
+        snprintf(detail, detail_size, "%s%.60s", integer ? "" : "not a boolean: ", row[0] ? row[0] : "NULL");
+        *ok = integer && row[0] && strcmp(row[0], "0") != 0;
+    }
+    mysql_free_result(res);
+    mysql_close(m);
+    return 0;
+}
+
+static int my_scratch_exec(const dp_dburl *server, const char *sql, const char *what, dp_err *err)
+{
+    MYSQL *m = NULL;
+    int rc = my_open(server, &m, err);
+    if (!rc && mysql_query(m, sql) != 0)
+        rc = dp_err_set(err, DUMPER_ESOURCE, "%s: %s", what, mysql_error(m));
+    mysql_close(m);
+    return rc;
+}
+
+static int my_scratch_create(const dp_dburl *server, const dp_source_opts *opts, const char *name, dp_err *err)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "CREATE DATABASE `%s`", name);
+    return my_scratch_exec(server, sql, "unable to create the scratch database", err);
+}
+
+static int my_scratch_drop(const dp_dburl *server, const dp_source_opts *opts, const char *name, dp_err *err)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS `%s`", name);
+    return my_scratch_exec(server, sql, "unable to drop the scratch database", err);
+}
+
+static int my_scratch_list(const dp_dburl *server, const dp_source_opts *opts, const char *prefix, char ***names,
+                           size_t *n, dp_err *err)
+{
+    MYSQL *m = NULL;
+    *names = NULL;
+    *n = 0;
+    int rc = my_open(server, &m, err);
+    if (rc)
+        return rc;
+    MYSQL_RES *res = NULL;
+    if (mysql_query(m, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA") != 0 || !(res = mysql_store_result(m))) {
+        rc = dp_err_set(err, DUMPER_ESOURCE, "unable to list scratch databases: %s", mysql_error(m));
+    } else {
+        *names = calloc(mysql_num_rows(res) + 1, sizeof **names);
+        MYSQL_ROW row;
+        while (*names && (row = mysql_fetch_row(res)))
+            if (row[0] && !strncmp(row[0], prefix, strlen(prefix)) && ((*names)[*n] = dp_strdup(row[0])))
+                (*n)++;
+        if (!*names)
+            rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    }
+    mysql_free_result(res);
+    mysql_close(m);
+    return rc;
+}
+
 const dp_source_driver dp_source_mysql = {
     .name = "mysql",
     .type = DP_DB_MYSQL,
@@ -721,4 +922,9 @@ const dp_source_driver dp_source_mysql = {
     .backup = my_backup,
     .restore = my_restore,
     .restore_formats = (const char *const[]){"sql", NULL},
+    .inspect = my_inspect,
+    .check_query = my_check_query,
+    .scratch_create = my_scratch_create,
+    .scratch_drop = my_scratch_drop,
+    .scratch_list = my_scratch_list,
 };

@@ -26,6 +26,8 @@
 #include "source/postgres.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <poll.h>
 #include <glob.h>
 #include <libpq-fe.h>
 #include <stdlib.h>
@@ -34,6 +36,7 @@
 #include "core/argv.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "source/pg_copy.h"
 #include "source/psql_guard.h"
 #include "source/source.h"
 #include "source/spool.h"
@@ -631,6 +634,88 @@ static int child_env(const pgparams *pp, char **pwenv, const char *env[2], dp_er
 
 /* ---- driver ---- */
 
+/* ---- contents (manifest and drills) ----
+ *
+ * The tables whose rows a dump carries: ordinary tables outside the system schemas that no
+ * extension owns. The fingerprint lists each one's columns with their types. Read inside one
+ * REPEATABLE READ transaction: at backup time the one whose snapshot pg_dump imports. */
+
+static const char contents_sql[] =
+    "SELECT n.nspname || '.' || c.relname, "
+    "coalesce((SELECT string_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod), ',' "
+    "ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), ''), "
+    "format('%I.%I', n.nspname, c.relname) "
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind = 'r' AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' "
+    "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid "
+    "AND d.deptype = 'e')";
+
+/* Into c (not finished): tables, columns, version, newest schema_migrations version; rows counted by
+ * a query when count. -1 on failure (c then holds a part). */
+static int pg_contents_read(PGconn *conn, dp_contents *c, int count)
+{
+    const char *ver = PQparameterStatus(conn, "server_version");
+    if (ver && *ver && strlen(ver) <= DP_CONTENTS_MAX_STR && !(c->server_version = dp_strdup(ver)))
+        return -1;
+    PGresult *r = PQexec(conn, contents_sql);
+    int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
+    for (int i = 0; !rc && i < PQntuples(r); i++) {
+        uint64_t rows = 0;
+        if (count) {
+            char *q = dp_asprintf("SELECT count(*) FROM %s", PQgetvalue(r, i, 2));
+            PGresult *cr = q ? PQexec(conn, q) : NULL;
+            if (PQresultStatus(cr) == PGRES_TUPLES_OK && PQntuples(cr) == 1)
+                rows = strtoull(PQgetvalue(cr, 0, 0), NULL, 10);
+            else
+                rc = -1;
+            PQclear(cr);
+            free(q);
+        }
+        if (!rc && dp_contents_add(c, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), rows))
+            rc = -1;
+    }
+    PQclear(r);
+    if (rc)
+        return rc;
+    /* Rails: the newest migration applied (in a savepoint: a failure must not end the snapshot) */
+    r = PQexec(conn, "SAVEPOINT dumper_migration");
+    rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+    PQclear(r);
+    if (rc)
+        return rc;
+    r = PQexec(conn, "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN NULL ELSE "
+                     "(SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('schema_migrations') "
+                     "AND attname = 'version' AND NOT attisdropped) END");
+    int has = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0);
+    PQclear(r);
+    r = has ? PQexec(conn, "SELECT max(version::text) FROM schema_migrations") : NULL;
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+        const char *v = PQgetvalue(r, 0, 0);
+        if (*v && strlen(v) <= DP_CONTENTS_MAX_STR && !(c->migration = dp_strdup(v)))
+            rc = -1;
+    }
+    PQclear(r);
+    r = PQexec(conn, "ROLLBACK TO SAVEPOINT dumper_migration");
+    PQclear(r);
+    return rc;
+}
+
+static void copy_tap(void *ctx, const void *p, size_t n) { dp_pg_copy_feed(ctx, p, n); }
+
+/* Start the snapshot the contents and pg_dump share: REPEATABLE READ, exported. *snapshot: caller
+ * frees. -1 when the server cannot (then no contents are recorded). */
+static int contents_snapshot(PGconn *c, char **snapshot)
+{
+    PGresult *r = PQexec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    r = ok ? PQexec(c, "SELECT pg_export_snapshot()") : NULL;
+    ok = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    *snapshot = ok ? dp_strdup(PQgetvalue(r, 0, 0)) : NULL;
+    PQclear(r);
+    return *snapshot ? 0 : -1;
+}
+
 static int pg_resolve_format(const dp_dburl *url, const dp_source_opts *opts, const char **format, dp_err *err)
 {
     char **custom = NULL;
@@ -658,11 +743,17 @@ static int pg_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink *o
 {
     pgparams pp;
     PGconn *c = NULL;
-    char **custom = NULL, *tool = NULL, *conninfo = NULL, *dbarg = NULL, *pwenv = NULL;
+    char **custom = NULL, *tool = NULL, *conninfo = NULL, *dbarg = NULL, *pwenv = NULL, *snapshot = NULL,
+         *snaparg = NULL;
     const char **argv = NULL;
     const char *env[2], *format = NULL;
     dp_proc *p = NULL;
+    dp_tap_sink tap = {0};
+    dp_pg_copy_counter counter = {0};
+    dp_contents *contents = NULL;
     int user_compress = 0;
+    if (opts->contents)
+        memset(opts->contents, 0, sizeof *opts->contents);
     int rc = params_build(url, &pp, err);
     if (rc) {
         params_free(&pp);
@@ -674,8 +765,20 @@ static int pg_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink *o
     if ((rc = pg_connect(url, &pp, &c, err)) || (rc = params_pin(&pp, c, url, err)))
         goto done;
     int server = PQserverVersion(c);
-    PQfinish(c);
-    c = NULL;
+    /* Contents from pg_dump's own snapshot (custom options may select tables: then none) */
+    contents = dp_argv_count(custom) ? NULL : opts->contents;
+    if (contents && (server < 90200 || contents_snapshot(c, &snapshot) ||
+                     pg_contents_read(c, contents, !strcmp(format, "dump")))) {
+        dp_warn("postgresql: the backup records no row counts (the server could not export a snapshot)");
+        dp_contents_free(contents);
+        contents = NULL;
+        free(snapshot);
+        snapshot = NULL;
+    }
+    if (!contents) {
+        PQfinish(c);
+        c = NULL;
+    }
     if (server < 90200) {
         rc = dp_err_set(err, DUMPER_ETOOL, "server version %d is older than 9.2, which pg_dump no longer supports",
                         server);
@@ -686,8 +789,9 @@ static int pg_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink *o
     conninfo = params_conninfo(&pp);
     dbarg = conninfo ? dp_asprintf("--dbname=%s", conninfo) : NULL;
     size_t ncustom = dp_argv_count(custom);
-    argv = calloc(ncustom + 8, sizeof *argv);
-    if (!dbarg || !argv) {
+    argv = calloc(ncustom + 9, sizeof *argv);
+    snaparg = snapshot ? dp_asprintf("--snapshot=%s", snapshot) : NULL;
+    if (!dbarg || !argv || (snapshot && !snaparg)) {
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
         goto done;
     }
@@ -699,14 +803,30 @@ static int pg_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink *o
         argv[k++] = "--compress=0";
     for (size_t i = 0; i < ncustom; i++)
         argv[k++] = custom[i];
+    if (snaparg)
+        argv[k++] = snaparg;
     argv[k++] = dbarg;
     argv[k] = NULL;
+    dp_sink *to = out;
+    if (contents && !strcmp(format, "sql")) {
+        dp_pg_copy_init(&counter, contents);
+        dp_tap_init(&tap, out, copy_tap, &counter);
+        to = &tap.base;
+    }
     dp_proc_opts po = {.path = tool, .argv = argv, .env_add = env, .stdout_pipe = 1, .what = "pg_dump"};
     if ((rc = dp_proc_spawn(&po, &p, err)))
         goto done;
-    if ((rc = dp_proc_pump(p, out, err)))
+    if ((rc = dp_proc_pump(p, to, err)))
         goto done;
     rc = dp_proc_finish(p, DUMPER_ESOURCE, pp.password, err);
+    if (!rc && contents) {
+        int counted = to == out || !dp_pg_copy_finish(&counter);
+        if (!counted || dp_contents_finish(contents)) {
+            dp_warn("postgresql: the backup records no row counts (the dump's COPY blocks could not be read)");
+            dp_contents_free(contents);
+        }
+        contents = NULL;
+    }
     if (rc == DUMPER_ESOURCE) {
         const char *t = dp_proc_stderr(p);
         if (ci_has(t, "password authentication failed") || ci_has(t, "no password supplied"))
@@ -716,6 +836,11 @@ static int pg_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink *o
     }
 done:
     dp_proc_free(p); /* kills and reaps pg_dump if we stopped early */
+    dp_pg_copy_finish(&counter); /* frees its buffer; harmless when unused */
+    if (contents)
+        dp_contents_free(contents); /* failed: nothing recorded */
+    free(snaparg);
+    free(snapshot);
     PQfinish(c);
     dp_free_secret(pwenv);
     free(argv);
@@ -1061,6 +1186,175 @@ done:
     return rc;
 }
 
+/* ---- drills: inspect a restored database, run checks, scratch databases ---- */
+
+static int pg_open(const dp_dburl *url, pgparams *pp, PGconn **c, dp_err *err)
+{
+    int rc = params_build(url, pp, err);
+    if (!rc)
+        rc = pg_connect(url, pp, c, err);
+    return rc;
+}
+
+static int pg_fail(PGconn *c, int code, const char *what, dp_err *err)
+{
+    char line[300];
+    first_line(PQerrorMessage(c), line, sizeof line);
+    return dp_err_set(err, code, "%s: %s", what, line);
+}
+
+static int pg_inspect(const dp_dburl *url, const dp_source_opts *opts, dp_contents *out, dp_err *err)
+{
+    pgparams pp;
+    PGconn *c = NULL;
+    memset(out, 0, sizeof *out);
+    int rc = pg_open(url, &pp, &c, err);
+    if (!rc) {
+        PGresult *r = PQexec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+        PQclear(r);
+        if (pg_contents_read(c, out, 1) || dp_contents_finish(out)) {
+            rc = pg_fail(c, DUMPER_ESOURCE, "unable to count the rows of the restored database", err);
+            dp_contents_free(out);
+        }
+    }
+    PQfinish(c);
+    params_free(&pp);
+    return rc;
+}
+
+/* Run one query (a user's check may run long): SIGINT/SIGTERM (dp_interrupted) cancel it. *out:
+ * its last result (caller clears). */
+static int pg_exec_interruptible(PGconn *c, const char *sql, PGresult **out, dp_err *err)
+{
+    *out = NULL;
+    if (!PQsendQuery(c, sql))
+        return 0; /* the caller reads the error from PQerrorMessage via a NULL result */
+    for (;;) {
+        while (!PQisBusy(c)) {
+            PGresult *r = PQgetResult(c);
+            if (!r)
+                return 0;
+            PQclear(*out);
+            *out = r;
+        }
+        if (dp_interrupted) {
+            PGcancel *k = PQgetCancel(c);
+            char buf[256];
+            if (k)
+                PQcancel(k, buf, sizeof buf);
+            PQfreeCancel(k);
+            PQclear(*out);
+            *out = NULL;
+            return dp_err_set(err, DUMPER_EINTR, "interrupted");
+        }
+        struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+        if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
+            return dp_err_sys(err, DUMPER_EIO, errno, "unable to wait for the check query");
+        if (!PQconsumeInput(c))
+            return 0;
+    }
+}
+
+static int pg_check_query(const dp_dburl *url, const dp_source_opts *opts, const char *sql, int *ok, char *detail,
+                          size_t detail_size, dp_err *err)
+{
+    pgparams pp;
+    PGconn *c = NULL;
+    *ok = 0;
+    int rc = pg_open(url, &pp, &c, err);
+    if (!rc) {
+        PGresult *r = PQexec(c, "BEGIN READ ONLY");
+        PQclear(r);
+        r = NULL;
+        if ((rc = pg_exec_interruptible(c, sql, &r, err))) {
+            PQfinish(c);
+            params_free(&pp);
+            return rc;
+        }
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            first_line(PQerrorMessage(c), detail, detail_size);
+        } else if (PQntuples(r) < 1 || PQnfields(r) < 1) {
+            snprintf(detail, detail_size, "no value");
+        } else if (PQftype(r, 0) != 16 /* BOOLOID */) {
+            snprintf(detail, detail_size, "not a boolean: %.60s", PQgetvalue(r, 0, 0));
+        } else {
+            snprintf(detail, detail_size, "%s", PQgetisnull(r, 0, 0) ? "NULL" : PQgetvalue(r, 0, 0));
+            *ok = !PQgetisnull(r, 0, 0) && !strcmp(PQgetvalue(r, 0, 0), "t");
+        }
+        PQclear(r);
+        r = PQexec(c, "ROLLBACK");
+        PQclear(r);
+    }
+    PQfinish(c);
+    params_free(&pp);
+    return rc;
+}
+
+static int pg_scratch_exec(const dp_dburl *server, const char *sql, const char *what, dp_err *err)
+{
+    pgparams pp;
+    PGconn *c = NULL;
+    int rc = pg_open(server, &pp, &c, err);
+    if (!rc) {
+        PGresult *r = PQexec(c, sql);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            rc = pg_fail(c, DUMPER_ESOURCE, what, err);
+        PQclear(r);
+    }
+    PQfinish(c);
+    params_free(&pp);
+    return rc;
+}
+
+static int pg_scratch_create(const dp_dburl *server, const dp_source_opts *opts, const char *name, dp_err *err)
+{
+    /* template0: nothing a site added to template1 makes the scratch database look non-empty */
+    char sql[160];
+    snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\" TEMPLATE template0", name);
+    return pg_scratch_exec(server, sql, "unable to create the scratch database", err);
+}
+
+static int pg_scratch_drop(const dp_dburl *server, const dp_source_opts *opts, const char *name, dp_err *err)
+{
+    /* WITH (FORCE) (13+): a session a killed drill left behind does not keep it alive */
+    char sql[160];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", name);
+    dp_err e2 = {0};
+    if (!pg_scratch_exec(server, sql, "unable to drop the scratch database", &e2))
+        return 0;
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\"", name);
+    return pg_scratch_exec(server, sql, "unable to drop the scratch database", err);
+}
+
+static int pg_scratch_list(const dp_dburl *server, const dp_source_opts *opts, const char *prefix, char ***names,
+                           size_t *n, dp_err *err)
+{
+    pgparams pp;
+    PGconn *c = NULL;
+    *names = NULL;
+    *n = 0;
+    int rc = pg_open(server, &pp, &c, err);
+    if (!rc) {
+        const char *params[1] = {prefix};
+        PGresult *r = PQexecParams(c, "SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1", 1, NULL,
+                                   params, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            rc = pg_fail(c, DUMPER_ESOURCE, "unable to list scratch databases", err);
+        } else if (PQntuples(r) > 0) {
+            *names = calloc((size_t)PQntuples(r) + 1, sizeof **names);
+            for (int i = 0; *names && i < PQntuples(r); i++)
+                if (((*names)[*n] = dp_strdup(PQgetvalue(r, i, 0))))
+                    (*n)++;
+            if (!*names)
+                rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        }
+        PQclear(r);
+    }
+    PQfinish(c);
+    params_free(&pp);
+    return rc;
+}
+
 const dp_source_driver dp_source_postgres = {
     .name = "postgresql",
     .type = DP_DB_POSTGRES,
@@ -1070,4 +1364,9 @@ const dp_source_driver dp_source_postgres = {
     .backup = pg_backup,
     .restore = pg_restore_sink,
     .restore_formats = (const char *const[]){"sql", "dump", NULL},
+    .inspect = pg_inspect,
+    .check_query = pg_check_query,
+    .scratch_create = pg_scratch_create,
+    .scratch_drop = pg_scratch_drop,
+    .scratch_list = pg_scratch_list,
 };

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/proc.h"
 #include "core/util.h"
 #include "source/rdb.h"
 #include "source/source.h"
@@ -608,6 +609,130 @@ static int redis_restore(const dp_dburl *url, const dp_source_opts *opts, const 
     return 0;
 }
 
+/* ---- drills: load a restored RDB file into a throwaway redis-server ----
+ *
+ * A drill restores the RDB to a file (opts->restore_file), then starts redis-server on a unix
+ * socket beside it (no TCP port, no persistence) so the server itself parses every value, and
+ * counts the keys of each database (INFO keyspace). redis-server refuses an RDB it cannot read
+ * (newer version, damaged value): the drill fails with its log line. */
+
+static int redis_inspect(const dp_dburl *url, const dp_source_opts *opts, dp_contents *out, dp_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!opts->restore_file || !strrchr(opts->restore_file, '/'))
+        return dp_err_set(err, DUMPER_EINTERNAL, "redis: a drill needs the restored rdb file");
+    const char *slash = strrchr(opts->restore_file, '/');
+    char *dir = dp_asprintf("%.*s", (int)(slash - opts->restore_file), opts->restore_file);
+    char *sock = dir ? dp_asprintf("%s/redis.sock", dir) : NULL;
+    char *logf = dir ? dp_asprintf("%s/redis.log", dir) : NULL;
+    dp_proc *p = NULL;
+    redisContext *c = NULL;
+    redisReply *rep = NULL;
+    int rc = 0;
+    if (!sock || !logf) {
+        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        goto done;
+    }
+    const char *argv[] = {"redis-server", "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700", "--dir", dir,
+                          "--dbfilename", slash + 1, "--save", "", "--appendonly", "no", "--daemonize", "no",
+                          "--logfile", logf, NULL};
+    dp_proc_opts po = {.path = "redis-server", .argv = argv, .what = "redis-server"};
+    if ((rc = dp_proc_spawn(&po, &p, err)))
+        goto done;
+    /* until it accepts connections and has loaded the file (LOADING errors meanwhile) */
+    int64_t deadline = dp_mono_ms() + 120000;
+    for (;;) {
+        if (dp_interrupted) {
+            rc = dp_err_set(err, DUMPER_EINTR, "interrupted");
+            goto done;
+        }
+        if (!c) {
+            struct timeval tv = {1, 0};
+            c = redisConnectUnixWithTimeout(sock, tv);
+            if (c && c->err) {
+                redisFree(c);
+                c = NULL;
+            }
+        }
+        if (c) {
+            rep = redisCommand(c, "PING");
+            int ready = rep && rep->type == REDIS_REPLY_STATUS;
+            freeReplyObject(rep);
+            rep = NULL;
+            if (ready)
+                break;
+            if (c->err) {
+                redisFree(c);
+                c = NULL;
+            }
+        }
+        if (dp_mono_ms() > deadline) {
+            rc = dp_err_set(err, DUMPER_ETIMEOUT, "redis-server did not load the restored rdb within 120 s");
+            goto done;
+        }
+        struct timespec ts = {0, 50 * 1000000};
+        nanosleep(&ts, NULL);
+        /* a server that exits refused the file: its last log line says why */
+        if (!c && dp_proc_exited(p)) {
+            char tail[DP_PROC_TAIL + 1] = "", line[300];
+            int fd = open(logf, O_RDONLY | O_CLOEXEC);
+            if (fd >= 0) {
+                off_t size = lseek(fd, 0, SEEK_END);
+                ssize_t n = pread(fd, tail, DP_PROC_TAIL, size > DP_PROC_TAIL ? size - DP_PROC_TAIL : 0);
+                tail[n > 0 ? n : 0] = 0;
+                close(fd);
+            }
+            dp_proc_summary(tail, NULL, line, sizeof line);
+            rc = dp_err_set(err, DUMPER_ECORRUPT, "redis-server refused the restored rdb: %s", line);
+            goto done;
+        }
+    }
+    dp_set_cloexec(c->fd);
+    rep = redisCommand(c, "INFO");
+    if (!rep || rep->type != REDIS_REPLY_STRING) {
+        rc = dp_err_set(err, DUMPER_ESOURCE, "redis-server: INFO failed");
+        goto done;
+    }
+    const char *v = strstr(rep->str, "redis_version:");
+    if (v) {
+        v += 14;
+        size_t n = strcspn(v, "\r\n");
+        if (n && n <= DP_CONTENTS_MAX_STR && !(out->server_version = dp_asprintf("%.*s", (int)n, v)))
+            rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    }
+    /* "db0:keys=3,expires=0,avg_ttl=0" lines */
+    for (const char *l = rep->str; !rc && l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        unsigned db;
+        unsigned long long keys;
+        char name[24];
+        if (sscanf(l, "db%u:keys=%llu,", &db, &keys) == 2) {
+            snprintf(name, sizeof name, "db%u", db);
+            if (dp_contents_add(out, name, NULL, keys))
+                rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+        }
+    }
+    if (!rc && dp_contents_finish(out))
+        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+done:
+    freeReplyObject(rep);
+    if (c) {
+        redisReply *r = redisCommand(c, "SHUTDOWN NOSAVE");
+        freeReplyObject(r);
+        redisFree(c);
+    }
+    dp_proc_free(p); /* reaps it (kills it if it still runs) */
+    if (sock)
+        unlink(sock);
+    if (logf)
+        unlink(logf);
+    if (rc)
+        dp_contents_free(out);
+    free(logf);
+    free(sock);
+    free(dir);
+    return rc;
+}
+
 const dp_source_driver dp_source_redis = {
     .name = "redis",
     .type = DP_DB_REDIS,
@@ -617,4 +742,5 @@ const dp_source_driver dp_source_redis = {
     .backup = redis_backup,
     .restore = redis_restore,
     .restore_formats = (const char *const[]){"rdb", NULL},
+    .inspect = redis_inspect,
 };

@@ -16,6 +16,7 @@
 #include "core/dburl.h"
 #include "core/err.h"
 #include "io/sink.h"
+#include "job/manifest.h"
 
 typedef struct dp_source_opts {
     const char *format;         /* driver-specific ("sql", "dump", ...); NULL = default */
@@ -26,6 +27,11 @@ typedef struct dp_source_opts {
     const char *password;       /* the database password when the URL has none (the CLI's --password-file);
                                    dp_backup_run/dp_backup_restore put it into the parsed URL, so it takes the
                                    URL password's place in every driver. Never logged. */
+    dp_contents *contents;      /* backup: when not NULL, the driver records what the dump holds (tables and
+                                   row counts from the dump's own snapshot, server version, schema
+                                   fingerprint, newest schema_migrations version) and finishes it
+                                   (dp_contents_finish). Best effort: left unknown (known = 0) when the
+                                   driver cannot tell; the backup does not fail for it. */
 } dp_source_opts;
 
 enum {
@@ -52,6 +58,22 @@ typedef struct dp_source_driver {
     /* FEAT_RESTORE. The formats restore accepts, NULL-terminated (checked before a backup without a
      * manifest is read: its format comes from the file name). */
     const char *const *restore_formats;
+
+    /* ---- restore drills (optional; a driver without inspect is drilled as restore-only) ---- */
+    /* What the database at url holds, recorded exactly as backup records it into opts->contents
+     * (rows counted with a query here); finished. */
+    int (*inspect)(const dp_dburl *url, const dp_source_opts *opts, dp_contents *out, dp_err *err);
+    /* Run a user's check (one SQL query) against url: *ok = 1 when its first row's first column is
+     * true. detail gets what it returned (or why it did not return a boolean). */
+    int (*check_query)(const dp_dburl *url, const dp_source_opts *opts, const char *sql, int *ok, char *detail,
+                       size_t detail_size, dp_err *err);
+    /* Servers with databases (postgresql, mysql): create, drop and list databases on the server that
+     * `server` names (its database is the one connected to for it). Names are made by the caller
+     * from [a-z0-9_] only. */
+    int (*scratch_create)(const dp_dburl *server, const dp_source_opts *opts, const char *name, dp_err *err);
+    int (*scratch_drop)(const dp_dburl *server, const dp_source_opts *opts, const char *name, dp_err *err);
+    int (*scratch_list)(const dp_dburl *server, const dp_source_opts *opts, const char *prefix, char ***names,
+                        size_t *n, dp_err *err);
 } dp_source_driver;
 
 /* The driver for a database type, or NULL. */

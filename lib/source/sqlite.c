@@ -35,6 +35,7 @@ typedef struct {
     dp_sink *out;
     const char *path;
     dp_err *err;
+    dp_contents *contents; /* NULL: not recorded */
 } dumpctx;
 
 static int db_fail(dumpctx *c, const char *what)
@@ -275,7 +276,10 @@ static int dump_rows(dumpctx *c, const char *table)
         goto done;
     }
     int step;
+    uint64_t rows = 0;
+    dp_table_rows *counted = c->contents ? dp_contents_find(c->contents, table) : NULL;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        rows++;
         if (dp_buf_append(&c->line, prefix.data, prefix.len) < 0) {
             rc = dp_err_set(c->err, DUMPER_ENOMEM, "out of memory");
             goto done;
@@ -297,6 +301,8 @@ static int dump_rows(dumpctx *c, const char *table)
     }
     if (step != SQLITE_DONE)
         rc = db_fail(c, "reading rows");
+    else if (counted)
+        counted->rows = rows;
 done:
     for (int i = 0; i < nnames; i++)
         sqlite3_free((void *)names[i]);
@@ -414,6 +420,127 @@ static int open_source(const dp_dburl *url, sqlite3 **db, dp_err *err)
     return 0;
 }
 
+/* ---- contents (manifest and drills) ----
+ *
+ * The tables a dump carries rows of: every table of the schema except SQLite's own and virtual
+ * tables (their rows live in shadow tables, which are ordinary tables and counted as such). */
+
+static char *column_list(sqlite3 *db, const char *table)
+{
+    dp_buf b = {0};
+    sqlite3_stmt *st = NULL;
+    char *q = sqlite3_mprintf("PRAGMA table_info(%Q)", table);
+    int ok = q && sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK;
+    sqlite3_free(q);
+    while (ok && sqlite3_step(st) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        if (b.len && dp_buf_puts(&b, ",") < 0)
+            ok = 0;
+        if (name && dp_buf_puts(&b, name) < 0)
+            ok = 0;
+    }
+    sqlite3_finalize(st);
+    if (!ok || dp_buf_puts(&b, "") < 0) {
+        dp_buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
+/* Tables (rows 0), columns, server version and schema_migrations into c (not finished). With
+ * count: each table's rows counted by a query. -1 on failure (c then holds a part). */
+static int contents_read(sqlite3 *db, dp_contents *c, int count)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    if (!(c->server_version = dp_strdup(sqlite3_libversion())))
+        return -1;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT name FROM sqlite_schema WHERE type='table' AND sql NOT NULL "
+                           "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+                           "AND upper(substr(ltrim(sql),1,20)) != 'CREATE VIRTUAL TABLE'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        char *cols = name ? column_list(db, name) : NULL;
+        uint64_t rows = 0;
+        if (!cols)
+            rc = -1;
+        if (!rc && count) {
+            sqlite3_stmt *cs = NULL;
+            char *q = sqlite3_mprintf("SELECT count(*) FROM \"%w\"", name);
+            if (q && sqlite3_prepare_v2(db, q, -1, &cs, NULL) == SQLITE_OK && sqlite3_step(cs) == SQLITE_ROW)
+                rows = (uint64_t)sqlite3_column_int64(cs, 0);
+            else
+                rc = -1;
+            sqlite3_finalize(cs);
+            sqlite3_free(q);
+        }
+        if (!rc && dp_contents_add(c, name, cols, rows))
+            rc = -1;
+        free(cols);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    /* Rails: the newest migration applied */
+    if (!rc && sqlite3_prepare_v2(db, "SELECT max(version) FROM schema_migrations", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        if (*v && strlen(v) <= DP_CONTENTS_MAX_STR && !(c->migration = dp_strdup(v)))
+            rc = -1;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_inspect(const dp_dburl *url, const dp_source_opts *opts, dp_contents *out, dp_err *err)
+{
+    sqlite3 *db;
+    int rc = open_source(url, &db, err);
+    if (rc)
+        return rc;
+    memset(out, 0, sizeof *out);
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK || contents_read(db, out, 1) ||
+        dp_contents_finish(out)) {
+        rc = dp_err_set(err, DUMPER_ESOURCE, "sqlite database '%s': unable to count its rows: %s", url->path,
+                        sqlite3_errmsg(db));
+        dp_contents_free(out);
+    }
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+static int sqlite_check_query(const dp_dburl *url, const dp_source_opts *opts, const char *sql, int *ok,
+                              char *detail, size_t detail_size, dp_err *err)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st = NULL;
+    const char *tail = NULL;
+    *ok = 0;
+    int rc = open_source(url, &db, err);
+    if (rc)
+        return rc;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, &tail) != SQLITE_OK || !st) {
+        snprintf(detail, detail_size, "%s", st ? sqlite3_errmsg(db) : "no statement");
+    } else {
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW && sqlite3_column_count(st) >= 1) {
+            const char *v = (const char *)sqlite3_column_text(st, 0);
+            snprintf(detail, detail_size, "%s", v ? v : "NULL");
+            *ok = sqlite3_column_type(st, 0) == SQLITE_INTEGER && sqlite3_column_int64(st, 0) != 0;
+        } else if (step == SQLITE_ROW || step == SQLITE_DONE) {
+            snprintf(detail, detail_size, "no value");
+        } else {
+            snprintf(detail, detail_size, "%s", sqlite3_errmsg(db));
+        }
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return 0;
+}
+
 static int sqlite_resolve_format(const dp_dburl *url, const dp_source_opts *opts, const char **format, dp_err *err)
 {
     if (opts->format && *opts->format && strcmp(opts->format, "sql") != 0)
@@ -444,10 +571,16 @@ static int sqlite_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sin
         return rc;
     /* BEGIN is deferred: the first SELECT takes the read snapshot that the whole dump sees. */
     if (sqlite3_exec(c.db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(c.db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK)
+        sqlite3_exec(c.db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK) {
         rc = db_fail(&c, "starting a read transaction");
-    else
+    } else {
+        /* the contents come from the same read transaction: tables and columns now, rows as dumped */
+        if (opts->contents && !contents_read(c.db, opts->contents, 0))
+            c.contents = opts->contents;
         rc = dump_all(&c);
+    }
+    if (opts->contents && (rc || !c.contents || dp_contents_finish(opts->contents)))
+        dp_contents_free(opts->contents);
     sqlite3_exec(c.db, "COMMIT", NULL, NULL, NULL);
     sqlite3_close(c.db);
     dp_buf_free(&c.line);
@@ -907,4 +1040,6 @@ const dp_source_driver dp_source_sqlite = {
     .backup = sqlite_backup,
     .restore = sqlite_restore,
     .restore_formats = (const char *const[]){"sql", NULL},
+    .inspect = sqlite_inspect,
+    .check_query = sqlite_check_query,
 };

@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc != DUMPER_ECORRUPT && rc != DUMPER_ENOMEM)
             abort();
         if (m.name || m.source_type || m.format || m.compression || m.dumper_version || m.database || m.encryption ||
-            m.recipients || m.nrecipients)
+            m.recipients || m.nrecipients || m.contents.known || m.contents.tables || m.contents.server_version ||
+            m.contents.migration)
             abort();
         return 0;
     }
@@ -51,6 +52,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     for (size_t i = 0; i < m.nrecipients; i++)
         if (!same(m.recipients[i], back.recipients[i]))
+            abort();
+    /* contents: tables strictly sorted, each field back as it was */
+    const dp_contents *a = &m.contents, *b = &back.contents;
+    if (a->known != b->known || a->ntables != b->ntables || strcmp(a->fingerprint, b->fingerprint) != 0 ||
+        !same(a->server_version, b->server_version) || !same(a->migration, b->migration))
+        abort();
+    for (size_t i = 0; i < a->ntables; i++)
+        if (strcmp(a->tables[i].name, b->tables[i].name) != 0 || a->tables[i].rows != b->tables[i].rows ||
+            (i && strcmp(a->tables[i - 1].name, a->tables[i].name) >= 0))
             abort();
     free(json);
     dp_manifest_free(&back);

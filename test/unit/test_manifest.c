@@ -14,6 +14,7 @@
 
 #include "core/util.h"
 #include "crypto/bech32.h"
+#include "io/filter.h"
 #include "job/manifest.h"
 
 static const char SHA[] = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -339,6 +340,123 @@ static void test_embedded_nul(void **state)
     free(buf);
 }
 
+/* contents: written sorted with a fingerprint of the listing, read back exactly; a manifest without
+ * them (every older one) stays valid and unknown; bad contents are rejected */
+static void test_contents(void **state)
+{
+    dp_manifest m, back;
+    fill(&m);
+    dp_contents *c = &m.contents;
+    assert_int_equal(dp_contents_add(c, "users", "id,name", 3), 0);
+    assert_int_equal(dp_contents_add(c, "orders", "id,total", 0), 0);
+    assert_int_equal(dp_contents_add(c, "Odd \"x\"", "", 9000000000000000ull), 0);
+    assert_non_null(dp_contents_find(c, "orders"));
+    assert_null(dp_contents_find(c, "nope"));
+    c->server_version = strdup("15.14");
+    c->migration = strdup("20261126094500");
+    assert_int_equal(dp_contents_finish(c), 0);
+    assert_int_equal(c->known, 1);
+    assert_string_equal(c->tables[0].name, "Odd \"x\""); /* bytewise order */
+    assert_string_equal(c->tables[2].name, "users");
+    assert_null(c->tables[2].columns);
+    /* the fingerprint is the SHA-256 of the sorted listing */
+    const char listing[] = "Odd \"x\"\t\norders\tid,total\nusers\tid,name\n";
+    char want[65];
+    dp_sha256_hex(listing, strlen(listing), want);
+    assert_string_equal(c->fingerprint, want);
+    assert_int_equal(dp_contents_find(c, "users")->rows, 3);
+
+    char *json = dp_manifest_to_json(&m);
+    dp_err err = {0};
+    assert_int_equal(dp_manifest_parse(json, strlen(json), "x", &back, &err), 0);
+    assert_int_equal(back.contents.known, 1);
+    assert_int_equal(back.contents.ntables, 3);
+    assert_string_equal(back.contents.tables[1].name, "orders");
+    assert_int_equal(back.contents.tables[0].rows, 9000000000000000ull);
+    assert_string_equal(back.contents.fingerprint, want);
+    assert_string_equal(back.contents.server_version, "15.14");
+    assert_string_equal(back.contents.migration, "20261126094500");
+    assert_int_equal(dp_contents_find(&back.contents, "users")->rows, 3);
+    dp_manifest_free(&back);
+    free(json);
+    dp_manifest_free(&m);
+
+    /* a repeated name cannot be finished */
+    dp_contents d = {0};
+    assert_int_equal(dp_contents_add(&d, "t", NULL, 1), 0);
+    assert_int_equal(dp_contents_add(&d, "t", NULL, 2), 0);
+    assert_int_equal(dp_contents_finish(&d), -1);
+    assert_int_equal(d.known, 0);
+    dp_contents_free(&d);
+
+    /* older manifests: no contents, still valid */
+    assert_int_equal(dp_manifest_parse(BASE, strlen(BASE), "x", &back, &err), 0);
+    assert_int_equal(back.contents.known, 0);
+    dp_manifest_free(&back);
+    /* an empty database, and fields a later version adds */
+    char *s = edit("contents", "{\"tables\":[],\"later\":1}");
+    expect_ok(s);
+    free(s);
+    static const char *const bad[] = {
+        "[]", "{}", "{\"tables\":{}}", "{\"tables\":[1]}", "{\"tables\":[{\"rows\":1}]}",
+        "{\"tables\":[{\"name\":\"a\"}]}", "{\"tables\":[{\"name\":\"a\",\"rows\":-1}]}",
+        "{\"tables\":[{\"name\":\"a\",\"rows\":1.5}]}", "{\"tables\":[{\"name\":\"\",\"rows\":1}]}",
+        "{\"tables\":[{\"name\":\"b\",\"rows\":1},{\"name\":\"a\",\"rows\":1}]}",
+        "{\"tables\":[{\"name\":\"a\",\"rows\":1},{\"name\":\"a\",\"rows\":1}]}",
+        "{\"tables\":[],\"schema_fingerprint\":\"abc\"}",
+        "{\"tables\":[],\"schema_fingerprint\":\"9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08\"}",
+        "{\"tables\":[],\"server_version\":\"a\\nb\"}", "{\"tables\":[],\"schema_migration\":5}",
+        "{\"tables\":[],\"server_version\":\"\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        bad_field("contents", bad[i], "bad contents");
+}
+
+/* the limits: DP_CONTENTS_MAX_TABLES tables and names of DP_CONTENTS_MAX_NAME bytes pass, one more
+ * does not; a manifest that large still fits DP_MANIFEST_MAX */
+static void test_contents_limits(void **state)
+{
+    dp_manifest m, back;
+    dp_err err = {0};
+    fill(&m);
+    char name[DP_CONTENTS_MAX_NAME + 2];
+    for (int i = 0; i < DP_CONTENTS_MAX_TABLES; i++) {
+        memset(name, 'x', DP_CONTENTS_MAX_NAME);
+        snprintf(name, sizeof name, "%06d", i);
+        name[6] = 'x';
+        name[DP_CONTENTS_MAX_NAME] = 0;
+        assert_int_equal(dp_contents_add(&m.contents, name, NULL, (uint64_t)i), 0);
+    }
+    assert_int_equal(dp_contents_finish(&m.contents), 0);
+    char *json = dp_manifest_to_json(&m);
+    assert_true(strlen(json) < DP_MANIFEST_MAX);
+    assert_int_equal(dp_manifest_parse(json, strlen(json), "x", &back, &err), 0);
+    assert_int_equal(back.contents.ntables, DP_CONTENTS_MAX_TABLES);
+    dp_manifest_free(&back);
+    free(json);
+    /* one table more */
+    m.contents.known = 0;
+    assert_int_equal(dp_contents_add(&m.contents, "zzz", NULL, 1), 0);
+    assert_int_equal(dp_contents_finish(&m.contents), -1);
+    m.contents.known = 1;
+    json = dp_manifest_to_json(&m);
+    expect_bad(json, strlen(json), "bad contents");
+    free(json);
+    dp_manifest_free(&m);
+    /* a name one byte too long */
+    memset(name, 'a', DP_CONTENTS_MAX_NAME + 1);
+    name[DP_CONTENTS_MAX_NAME + 1] = 0;
+    char *v = dp_asprintf("{\"tables\":[{\"name\":\"%s\",\"rows\":1}]}", name);
+    bad_field("contents", v, "bad contents table");
+    free(v);
+    name[DP_CONTENTS_MAX_NAME] = 0;
+    v = dp_asprintf("{\"tables\":[{\"name\":\"%s\",\"rows\":1}]}", name);
+    char *s = edit("contents", v);
+    expect_ok(s);
+    free(s);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +465,8 @@ int main(void)
         cmocka_unit_test(test_invalid_fields),
         cmocka_unit_test(test_embedded_nul),
         cmocka_unit_test(test_encryption),
+        cmocka_unit_test(test_contents),
+        cmocka_unit_test(test_contents_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
