@@ -17,6 +17,7 @@ const char sd_cli_usage[] =
     "        [--job-lease S] [--threads N] [--tls-cert F --tls-key F] [--max-filesize BYTES]\n"
     "        [--max-part-size BYTES] [--test-clock EPOCH] [--web DIR] [--session-ttl S]\n"
     "        [--metrics-token-file F] [--alert-webhook URL] [--stale-after HOURS] [--alert-check S]\n"
+    "        [--max-connections N] [--max-connections-per-address N] [--header-timeout S]\n"
     "  user create NAME           create a dashboard user (password from stdin or a prompt)\n"
     "  user passwd NAME           set a user's password (ends the user's sessions)\n"
     "  user delete NAME\n"
@@ -181,6 +182,9 @@ int sd_cli_parse(int argc, char **argv, sd_cli *a, sd_config *cfg)
         {"lease", K_MS, &cfg->lease_ms, 0, 0, NULL},
         {"job-lease", K_MS, &cfg->job_lease_ms, 0, 0, NULL},
         {"threads", K_INT, &cfg->threads, 1, 64, NULL},
+        {"max-connections", K_INT, &cfg->max_conns, 1, 1000000, NULL},
+        {"max-connections-per-address", K_INT, &cfg->max_conns_per_addr, 1, 1000000, NULL},
+        {"header-timeout", K_MS, &cfg->header_timeout_ms, 0, 0, NULL},
         {"tls-cert", K_STR, &cfg->tls_cert, 0, 0, NULL},
         {"tls-key", K_STR, &cfg->tls_key, 0, 0, NULL},
         {"max-filesize", K_I64, &cfg->max_filesize, 1, INT64_C(1) << 50, NULL},

@@ -18,6 +18,8 @@ void sd_config_defaults(sd_config *c)
         .catchup_s = 86400,
         .listen = "127.0.0.1:8477",
         .threads = 4,
+        .max_conns_per_addr = 64,
+        .header_timeout_ms = 10000,
         .session_ttl_ms = 12LL * 3600 * 1000,
         .stale_after_h = 26,
         .alert_check_s = 2,

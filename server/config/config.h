@@ -28,6 +28,9 @@ typedef struct sd_config {
     const char *listen; /* HOST:PORT */
     const char *tls_cert, *tls_key;
     int threads;
+    int max_conns;            /* total connections; 0: derived from the descriptor limit (server.c) */
+    int max_conns_per_addr;   /* connections from one client address */
+    int64_t header_timeout_ms; /* from accept (or the previous request's end) to complete request headers */
 
     /* The site (dashboard, /metrics). */
     const char *web_dir;    /* static files */
