@@ -13,7 +13,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import DUMPERD, Fail, check, eq, main  # noqa: E402
+from harness import DUMPERD, Fail, check, eq, main, poll, register, run_backup  # noqa: E402
+import sqlite3  # noqa: E402
+import tempfile  # noqa: E402
+
+A = "/api/v1"
+PWNED = "/tmp/dumperd-hardening-pwned"
 
 PASSWORD = "correct horse battery staple"
 
@@ -168,7 +173,7 @@ def test_login_limiter(env):
     for u in ("admin", "bob"):
         r = subprocess.run([DUMPERD, "user", "create", u], input=PASSWORD + "\n", env=env.env,
                            capture_output=True, text=True, timeout=60)
-        eq(r.returncode, 0, "user create " + u + ": " + r.stderr)
+        check(r.returncode == 0 or "already exists" in r.stderr, "user create " + u + ": " + r.stderr)
     s = env.serve()
     for i in range(10):
         eq(login(s, "admin", "wrong %d" % i)[0], 401, "failed login %d" % (i + 1))
@@ -188,12 +193,155 @@ def test_login_limiter(env):
     s.stop()
 
 
+def site_login(s, user="admin"):
+    st, ck = login(s, user, PASSWORD, src="127.0.0.10")
+    eq(st, 200, "login for the site")
+    c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+    c.request("GET", "/ui/me", headers={"Cookie": "dumper_session=" + ck})
+    r = c.getresponse()
+    me = json.loads(r.read())
+    return ck, me["csrf"]
+
+
+def ui(s, ck, csrf, method, path, body=None):
+    c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+    h = {"Cookie": "dumper_session=" + ck, "X-CSRF-Token": csrf}
+    if body is not None:
+        h["Content-Type"] = "application/json"
+    c.request(method, path, body=json.dumps(body) if body is not None else None, headers=h)
+    r = c.getresponse()
+    return r.status, json.loads(r.read())
+
+
+def sh_argv(cmd):
+    """The arguments /bin/sh gives `dumper` for a displayed command (dumper is a function printing them)."""
+    d = tempfile.mkdtemp(prefix="dumperd-hardening-sh-")
+    script = "dumper() { for a in \"$@\"; do printf '%s\\0' \"$a\"; done; }\n" + cmd + "\n"
+    p = subprocess.run(["/bin/sh", "-c", script], cwd=d, capture_output=True, timeout=10)
+    eq(p.returncode, 0, "sh on %r: %r" % (cmd, p.stderr))
+    eq(os.listdir(d), [], "files made by running %r" % cmd)
+    os.rmdir(d)
+    return p.stdout.decode("utf-8", "surrogateescape").split("\0")[:-1]
+
+
+BAD_NAMES = [("x'; touch %s; '" % PWNED, "shell metacharacters"), ("$(touch %s)" % PWNED, "shell metacharacters"),
+             ("`touch %s`" % PWNED, "shell metacharacters"), ("a\nb", "control characters"),
+             ("db\u202eevil", "bidirectional override characters"), ("db\u2066x", "bidirectional override characters"),
+             ("db\u0085x", "control characters"), ("db\u009bx", "control characters"), ("a|b", "shell metacharacters")]
+
+
+def test_names(env):
+    """Item 2: names refused at registration and by `app create` like the dashboard; restore commands that a
+    real shell parses into exactly the expected words, even for names an older dumperd stored."""
+    r = subprocess.run([DUMPERD, "user", "create", "admin"], input=PASSWORD + "\n", env=env.env,
+                       capture_output=True, text=True, timeout=60)
+    eq(r.returncode, 0, "user create: " + r.stderr)
+    key = env.app("shop")
+    s = env.serve()
+    ck, csrf = site_login(s)
+    for bad in ("bad;name", "a b", "x\u202ey", "$(id)", "", "x" * 65):
+        p = env.admin("app", "create", bad, ok=False)
+        eq((p.returncode, p.stderr), (2, "dumperd: an app name is 1-64 characters of [A-Za-z0-9_.-]\n"),
+           "app create %r" % bad)
+        st, j = ui(s, ck, csrf, "POST", "/ui/apps", {"name": bad})
+        eq((st, j.get("message")), (400, "an app name is 1-64 characters of [A-Za-z0-9_.-]"), "dashboard %r" % bad)
+    apps = env.admin("app", "list", "--json").stdout
+    eq([a["name"] for a in json.loads(apps)], ["shop"], "apps after refusals")
+    for field in ("host", "name", "user"):
+        for bad, what in BAD_NAMES:
+            if field == "name" and bad == "a b":
+                continue
+            db = {"key": "main", "type": "postgresql", "host": "db1", "name": "shop", "user": "app"}
+            db[field] = bad
+            j = s.err(400, "invalid_request", "POST", A + "/agents/register",
+                      {"hostname": "h", "pid": 1, "environment": "production", "databases": [db]}, key)
+            eq(j["message"], "databases[0]: field '%s' contains %s" % (field, what), "register %s=%r" % (field, bad))
+    j = s.err(400, "invalid_request", "POST", A + "/agents/register",
+              {"hostname": "h$(id)", "pid": 1, "environment": "production", "databases": []}, key)
+    eq(j["message"], "field 'hostname' contains shell metacharacters", "register hostname")
+    j = s.err(400, "invalid_request", "POST", A + "/agents/register",
+              {"hostname": "h", "pid": 1, "environment": "production", "app_name": "x\u202ey", "databases": []}, key)
+    eq(j["message"], "field 'app_name' contains bidirectional override characters", "register app_name")
+    s.err(400, "invalid_request", "POST", A + "/agents/register",
+          {"hostname": "h", "pid": 1, "environment": "production",
+           "databases": [{"key": "main", "type": "postgresql", "host": "db 1"}]}, key)
+    # Accepted: a SQLite path with a space, and a PostgreSQL database; then names as an older dumperd stored
+    # them (nothing refused them then), written into the store directly.
+    agent = register(s, key, dbs=[{"key": "main", "type": "sqlite", "name": "/srv/My Apps/db.sqlite3"},
+                                  {"key": "pg", "type": "postgresql", "host": "::1", "port": 5432, "name": "shop",
+                                   "user": "app"}])["agent_id"]
+    env.admin("backup", "now", "shop")
+    job = poll(s, key, agent)["job"]
+    run_backup(s, key, agent, job["job_id"])
+    job2 = poll(s, key, agent)["job"]
+    run_backup(s, key, agent, job2["job_id"])
+    evil = "x'\"; touch %s; $(touch %s) `touch %s` \n\u202e" % (PWNED, PWNED, PWNED)
+    db = sqlite3.connect(os.path.join(env.data, "dumperd.db"), timeout=30)
+    db.execute("UPDATE dbs SET host = ?, name = ?, dbuser = ? WHERE dkey = 'pg'", (evil, evil, evil))
+    db.commit()
+    db.close()
+    st, detail = ui(s, ck, csrf, "GET", "/ui/apps/%d" % 1)
+    eq(st, 200, "app page")
+    storage = os.path.realpath(os.path.join(env.data, "backups"))
+    byid = {d["database_id"]: d for d in detail["databases"]}
+    for b in detail["backups"]:
+        d = byid[b["database_id"]]
+        if d["key"] == "main":
+            url = "sqlite:///srv/My Apps/db.sqlite3"
+        else:
+            enc = "".join(c if c.isalnum() or c in "-._~" else "".join("%%%02X" % x for x in c.encode())
+                          for c in evil)
+            url = "postgresql://%s@%s:5432/%s" % (enc, evil, enc)
+        eq(sh_argv(b["restore_command"]), ["restore", storage + "/" + b["file_name"], url],
+           "restore command of %s: %r" % (d["key"], b["restore_command"]))
+        eq(sh_argv(b["restore_download_command"]), ["restore", "./" + b["file_name"], url, "--sha256", b["sha256"]],
+           "download restore command of %s" % d["key"])
+    check(not os.path.exists(PWNED), "a restore command ran a planted command")
+    s.stop()
+
+
+def test_fail_message_and_cron(env):
+    """Item 5: an agent's fail message is stored and shown without control characters; a cron that never
+    fires is refused, one that fires only on February 29 is warned about."""
+    key = env.app("shop2")
+    s = env.serve()
+    agent = register(s, key)["agent_id"]
+    env.admin("backup", "now", "shop2")
+    job = poll(s, key, agent)["job"]
+    prep = s.ok("POST", A + "/backups/prepare", {"agent_id": agent, "job_id": job["job_id"]}, key)
+    msg = "boom\x1b[2J\x1b]0;owned\x07\r\nINFO all good\u202eevil\u0085\u009b31m" + "\u00e9" * 600
+    s.ok("POST", A + "/backups/%s/fail" % prep["backup_id"], {"code": "source_failed", "message": msg}, key)
+    out = env.admin("backups", "shop2", "--json").stdout
+    got = json.loads(out)[0]["error_message"]
+    check(not re.search("[\x00-\x1f\x7f\u0080-\u009f\u202a-\u202e\u2066-\u2069]", got),
+          "control characters kept: %r" % got)
+    check(got.startswith("boom [2J ]0;owned   INFO all goodevil31m\u00e9"), "cleaned message: %r" % got[:60])
+    line = env.admin("backups", "shop2").stdout
+    check("\x1b" not in line and "\r" not in line, "terminal output holds control characters: %r" % line)
+    for expr in ("0 0 30 2 *", "0 0 31 4,6,9,11 *"):
+        p = env.admin("schedule", "set", "shop2", "--cron", expr, ok=False)
+        eq((p.returncode, p.stderr), (2, "dumperd: cron expression '%s' never fires: no month it names has the day(s)"
+                                         " of the month it names\n" % expr), "schedule set " + expr)
+    p = env.admin("schedule", "set", "shop2", "--cron", "0 3 29 2 *")
+    eq(p.stderr, "dumperd: warning: this schedule fires only on February 29, once in four years\n"
+                 "schedule set: '0 3 29 2 *' (UTC) for production\n", "schedule set Feb 29")
+    p = env.admin("schedule", "set", "shop2", "--cron", "0 3 28 2 *")
+    eq(p.stderr, "schedule set: '0 3 28 2 *' (UTC) for production\n", "schedule set Feb 28")
+    p = env.admin("schedule", "set", "shop2", "--env", "prod;x", "--cron", "0 3 * * *", ok=False)
+    eq((p.returncode, p.stderr), (2, "dumperd: an environment or database key is 1-64 characters of"
+                                     " [A-Za-z0-9_.-]\n"), "schedule set with a bad environment")
+    s.stop()
+
+
+TESTS = [test_names, test_fail_message_and_cron, test_control_paths, test_per_address, test_total,
+         test_header_deadline, test_login_limiter]
+
+
 def run(env):
-    test_control_paths(env)
-    test_per_address(env)
-    test_total(env)
-    test_header_deadline(env)
-    test_login_limiter(env)
+    only = os.environ.get("HARDENING_ONLY")  # one test by name (checking that each fails on an older dumperd)
+    for t in TESTS:
+        if not only or t.__name__ == only:
+            t(env)
 
 
 main(run)
