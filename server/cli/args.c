@@ -37,6 +37,8 @@ const char sd_cli_usage[] =
     "\n"
     "Every command takes --data DIR (default ./var, or $DUMPERD_DATA), --store sqlite:PATH|postgres://...\n"
     "(default sqlite:DIR/dumperd.db, or $DUMPERD_STORE) and --storage DIR (default DIR/backups).\n"
+    "A --store URL on the command line must not hold a password (every local user can read it): give it\n"
+    "with --store-password-file FILE (one line), PGPASSWORD, ~/.pgpass, or the whole URL in $DUMPERD_STORE.\n"
     "The default listen address is 127.0.0.1:8477. See docs/dumperd.md.\n";
 
 int sd_cli_usage_error(const char *fmt, ...)
@@ -91,8 +93,8 @@ static int parse_i64(const char *s, int64_t *out, int64_t lo, int64_t hi)
     return 0;
 }
 
-/* The metrics token: the file's first line, at least 16 characters. */
-static char *read_token_file(const char *path)
+/* A secret: the file's first line (at most 511 bytes), its line end dropped; at least min characters. */
+static char *read_secret_line(const char *path, size_t min, const char *what)
 {
     FILE *f = fopen(path, "r");
     char buf[512];
@@ -105,8 +107,8 @@ static char *read_token_file(const char *path)
     }
     fclose(f);
     dp_memzero(buf, sizeof buf);
-    if (p && strlen(p) < 16) {
-        fprintf(stderr, "dumperd: the metrics token must have at least 16 characters\n");
+    if (p && strlen(p) < min) {
+        fprintf(stderr, "dumperd: the %s in '%s' must have at least %zu character(s)\n", what, path, min);
         dp_free_secret(p);
         return NULL;
     }
@@ -114,7 +116,7 @@ static char *read_token_file(const char *path)
 }
 
 /* Every option of every command, and what its value becomes. */
-enum okind { K_STR, K_FLAG, K_SECS, K_MS, K_I64, K_INT, K_RET, K_CLOCK, K_TOKEN, K_HELP };
+enum okind { K_STR, K_FLAG, K_SECS, K_MS, K_I64, K_INT, K_RET, K_CLOCK, K_TOKEN, K_STOREPW, K_HELP };
 typedef struct optdef {
     const char *name;
     enum okind kind;
@@ -137,8 +139,13 @@ static int set_opt(const optdef *d, const char *v, sd_cli *a, sd_config *cfg)
     case K_HELP: fputs(sd_cli_usage, stdout); return 1;
     case K_TOKEN:
         dp_free_secret(cfg->metrics_token);
-        if (!(cfg->metrics_token = read_token_file(v)))
+        if (!(cfg->metrics_token = read_secret_line(v, 16, "metrics token")))
             return sd_cli_usage_error("unable to read a metrics token from '%s'", v);
+        return 0;
+    case K_STOREPW:
+        dp_free_secret(cfg->store_password);
+        if (!(cfg->store_password = read_secret_line(v, 1, "store password")))
+            return sd_cli_usage_error("unable to read the store password from '%s'", v);
         return 0;
     case K_SECS:
     case K_MS:
@@ -204,6 +211,7 @@ int sd_cli_parse(int argc, char **argv, sd_cli *a, sd_config *cfg)
         {"web", K_STR, &cfg->web_dir, 0, 0, NULL},
         {"session-ttl", K_MS, &cfg->session_ttl_ms, 0, 0, NULL},
         {"metrics-token-file", K_TOKEN, NULL, 0, 0, NULL},
+        {"store-password-file", K_STOREPW, NULL, 0, 0, NULL},
         {"alert-webhook", K_STR, &cfg->alert_webhook, 0, 0, NULL},
         {"stale-after", K_SECS, &cfg->stale_after_h, 0, 0, " (hours)"},
         {"alert-check", K_SECS, &cfg->alert_check_s, 0, 0, NULL},

@@ -42,5 +42,6 @@ void sd_config_free(sd_config *c)
     free(c->store_url);
     free(c->storage);
     dp_free_secret(c->metrics_token);
-    c->data_dir = c->store_url = c->storage = c->metrics_token = NULL;
+    dp_free_secret(c->store_password);
+    c->data_dir = c->store_url = c->storage = c->metrics_token = c->store_password = NULL;
 }

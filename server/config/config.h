@@ -14,6 +14,7 @@ typedef struct sd_config {
     char *data_dir;  /* state and uploaded parts (--data) */
     char *store_url; /* sqlite:PATH or postgres://... (--store) */
     char *storage;   /* where backups live (--storage): a directory or s3://bucket/prefix */
+    char *store_password; /* --store-password-file's line (main hands it to libpq as PGPASSWORD) */
 
     /* The agent protocol. */
     double primary_interval, secondary_interval; /* seconds */
@@ -48,7 +49,7 @@ void sd_config_defaults(sd_config *c);
 /* data_dir, store_url and storage from the given values (NULL: the defaults under data_dir). 0, or -1
  * when out of memory. */
 int sd_config_paths(sd_config *c, const char *data, const char *store, const char *storage);
-/* Frees what the config owns (the paths and the metrics token). */
+/* Frees what the config owns (the paths, the metrics token and the store password). */
 void sd_config_free(sd_config *c);
 
 #endif

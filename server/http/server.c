@@ -316,6 +316,7 @@ int sd_http_start(const sd_ctx *tmpl, sd_http **out, dp_err *err)
         sd_http_stop(h);
         return err->code;
     }
+    sd_respond_hsts(h->cert != NULL);
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : 4, limit = 0;
     if (conn_limit(cfg, &limit, err) || !(h->guard = sd_guard_start(cfg->header_timeout_ms))) {
         sd_http_stop(h);
@@ -340,6 +341,7 @@ int sd_http_start(const sd_ctx *tmpl, sd_http **out, dp_err *err)
         sd_http_stop(h);
         return dp_err_set(err, DUMPER_EIO, "unable to listen on %s (address in use?)", cfg->listen);
     }
+
     *out = h;
     return 0;
 }

@@ -297,6 +297,31 @@ def test_names(env):
         eq(sh_argv(b["restore_download_command"]), ["restore", "./" + b["file_name"], url, "--sha256", b["sha256"]],
            "download restore command of %s" % d["key"])
     check(not os.path.exists(PWNED), "a restore command ran a planted command")
+    # Downloads: never cached, never sniffed or run (site and agent API alike).
+    b = detail["backups"][0]
+    for path, hdrs in (("/ui/apps/1/backups/%s/download" % b["backup_id"], {"Cookie": "dumper_session=" + ck}),
+                       (A + "/backups/%s/download" % b["backup_id"], {"Authorization": "Bearer " + key}),
+                       ("/ui/apps/1/backups/%s/manifest" % b["backup_id"], {"Cookie": "dumper_session=" + ck})):
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+        c.request("GET", path, headers=hdrs)
+        r = c.getresponse()
+        r.read()
+        eq(r.status, 200, "GET " + path)
+        eq((r.getheader("Cache-Control"), r.getheader("X-Content-Type-Options"), r.getheader("Content-Security-Policy")),
+           ("no-store", "nosniff", "default-src 'none'; frame-ancestors 'none'; sandbox"), "headers of " + path)
+        eq(r.getheader("Strict-Transport-Security"), None, "HSTS without TLS")
+    # /metrics trusts a loopback client only when its Host names this machine (no DNS rebinding).
+    for host, want in (("127.0.0.1:%d" % s.port, 200), ("localhost:%d" % s.port, 200), ("[::1]:%d" % s.port, 200),
+                       ("localhost", 200), ("evil.example:%d" % s.port, 401), ("evil.example", 401),
+                       ("127.0.0.1.evil.example", 401), ("[::1", 401), ("", 401)):
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+        c.putrequest("GET", "/metrics", skip_host=True)
+        if host:
+            c.putheader("Host", host)
+        c.endheaders()
+        r = c.getresponse()
+        r.read()
+        eq(r.status, want, "/metrics with Host %r" % host)
     s.stop()
 
 
@@ -333,7 +358,177 @@ def test_fail_message_and_cron(env):
     s.stop()
 
 
-TESTS = [test_names, test_fail_message_and_cron, test_control_paths, test_per_address, test_total,
+def test_tls(env):
+    """Item 5: TLS 1.2+ with forward-secret AEAD ciphers only, and HSTS on every answer under TLS."""
+    import ssl
+    import warnings
+    warnings.simplefilter("ignore", DeprecationWarning)
+    cert, keyf = os.path.join(env.dir, "c.pem"), os.path.join(env.dir, "k.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyf, "-out", cert,
+                    "-days", "2", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    log = os.path.join(env.dir, "tls.log")  # (the harness reads http:// ports only)
+    with open(log, "w") as lf:
+        proc = subprocess.Popen([DUMPERD, "serve", "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", keyf,
+                                 "--data", os.path.join(env.dir, "tlsvar")], env=env.env, stdout=lf,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    port, end = None, time.time() + 30
+    while port is None:
+        m = re.search(r"listening on https://127\.0\.0\.1:(\d+) ", open(log).read())
+        port = int(m.group(1)) if m else None
+        check(port or (proc.poll() is None and time.time() < end), "TLS serve: " + open(log).read())
+        time.sleep(0.05)
+    V = ssl.TLSVersion
+
+    def hello(lo, hi, ciphers=None, path="/login.html"):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        ctx.minimum_version, ctx.maximum_version = lo, hi
+        if ciphers:
+            ctx.set_ciphers(ciphers)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                with ctx.wrap_socket(raw) as t:
+                    version = t.version()
+                    t.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                    data = b""
+                    while True:
+                        x = t.recv(65536)
+                        if not x:
+                            break
+                        data += x
+                    return version, data
+        except (ssl.SSLError, ConnectionError, OSError):
+            return None, b""
+    # The client offers what the server must refuse (security level 0: the client itself would allow them).
+    for lo, hi, ciphers, what in ((V.TLSv1, V.TLSv1_1, "DEFAULT:@SECLEVEL=0", "TLS 1.0/1.1"),
+                                  (V.TLSv1_2, V.TLSv1_2, "AES128-GCM-SHA256:AES256-SHA256:@SECLEVEL=0",
+                                   "TLS 1.2 with RSA key exchange (no forward secrecy)"),
+                                  (V.TLSv1_2, V.TLSv1_2, "ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA384:@SECLEVEL=0",
+                                   "TLS 1.2 with CBC ciphers"),
+                                  (V.TLSv1_2, V.TLSv1_2, "DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0", "TLS 1.2 finite-field DHE")):
+        eq(hello(lo, hi, ciphers)[0], None, what + " accepted")
+    for lo, hi, ciphers, want in ((V.TLSv1_2, V.TLSv1_2, "ECDHE-RSA-AES128-GCM-SHA256", "TLSv1.2"),
+                                  (V.TLSv1_2, V.TLSv1_2, "ECDHE-RSA-CHACHA20-POLY1305", "TLSv1.2"),
+                                  (V.TLSv1_3, V.TLSv1_3, None, "TLSv1.3")):
+        ver, data = hello(lo, hi, ciphers)
+        eq(ver, want, "handshake with %s" % ciphers)
+        check(b"\r\nStrict-Transport-Security: max-age=31536000\r\n" in data, "no HSTS: %r" % data[:300])
+    ver, data = hello(V.TLSv1_3, V.TLSv1_3, None, A + "/agents/poll")
+    check(b"\r\nStrict-Transport-Security: max-age=31536000\r\n" in data, "no HSTS on the API: %r" % data[:300])
+    proc.terminate()
+    eq(proc.wait(30), 0, "TLS serve exit")
+
+
+def test_files_private(env):
+    """Item 5: dumperd.db and its -wal and -shm are 0600, also under umask 022, and an older store's are
+    tightened when it is opened."""
+    old = os.umask(0o022)
+    try:
+        d = os.path.join(env.dir, "permvar")
+        env.admin("app", "list", "--data", d)
+        db = os.path.join(d, "dumperd.db")
+        eq(oct(os.stat(db).st_mode & 0o777), "0o600", "dumperd.db")
+        s = env.serve("--data", d)
+        env.admin("app", "create", "permapp", "--data", d)
+        for f in (db, db + "-wal", db + "-shm"):
+            eq(oct(os.stat(f).st_mode & 0o777), "0o600", f)
+        s.stop()
+        for f in (db, db + "-wal", db + "-shm"):
+            if os.path.exists(f):
+                os.chmod(f, 0o644)
+        env.admin("app", "list", "--data", d)
+        for f in (db, db + "-wal", db + "-shm"):
+            if os.path.exists(f):
+                eq(oct(os.stat(f).st_mode & 0o777), "0o600", "an older store's " + f)
+    finally:
+        os.umask(old)
+
+
+def cmdlines_with(secret):
+    """Processes whose command line holds secret (every /proc/*/cmdline)."""
+    hits = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    if secret.encode() in f.read():
+                        hits.append(pid)
+            except OSError:
+                pass
+    return hits
+
+
+def test_store_secret(env):
+    """Item 4: a password in --store on the command line is refused (exit 2, one line, never echoed);
+    --store-password-file gives it, and neither a command line, the log nor an error shows it."""
+    secret = "dh-St0re-" + os.urandom(6).hex()
+    p = env.admin("app", "list", "--store", "postgres://app:%s@127.0.0.1:1/x" % secret, ok=False)
+    eq(p.returncode, 2, "--store with a password: exit")
+    eq(p.stderr, "dumperd: the --store URL holds a password, which every local user can read in the process list;"
+                 " give it with --store-password-file FILE, PGPASSWORD, ~/.pgpass or the whole URL in"
+                 " DUMPERD_STORE\n", "--store with a password: message")
+    p = env.admin("app", "list", "--store", "postgresql://app@127.0.0.1:1/x?password=" + secret, ok=False)
+    eq(p.returncode, 2, "--store with ?password=: exit")
+    check(secret not in p.stdout + p.stderr, "the password echoed")
+    pwfile = os.path.join(env.dir, "store-pw")
+    with open(pwfile, "w") as f:
+        f.write(secret + "\n")
+    p = env.admin("app", "list", "--store-password-file", pwfile, "--store", "sqlite:" + env.dir + "/x.db", ok=False)
+    eq((p.returncode, p.stderr), (2, "dumperd: --store-password-file is for a PostgreSQL store\n"), "sqlite + file")
+    if not os.environ.get("DUMPER_TEST_HAVE_PG"):
+        print("note: PostgreSQL not running: --store-password-file against a server not checked", file=sys.stderr)
+        return
+    port = os.environ["DUMPER_TEST_PG_PORT"]
+    psql = os.path.join(os.environ.get("DUMPER_TEST_PG_BIN", ""), "psql")
+    if not os.path.exists(psql):
+        psql = "psql"
+    role, dbname = "dh_store_" + os.urandom(4).hex(), "dh_store_" + os.urandom(4).hex()
+    penv = dict(os.environ, PGPASSWORD=os.environ["DUMPER_TEST_PASSWORD"])
+
+    def sql(q):
+        subprocess.run([psql, "-X", "-q", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-d", "postgres",
+                        "-v", "ON_ERROR_STOP=1", "-c", q], env=penv, check=True, capture_output=True)
+    sql("CREATE ROLE %s LOGIN PASSWORD '%s'" % (role, secret))
+    sql("CREATE DATABASE %s OWNER %s" % (dbname, role))
+    try:
+        url = "postgres://%s@127.0.0.1:%s/%s" % (role, port, dbname)
+        senv = dict(env.env)
+        senv.pop("PGPASSWORD", None)
+        senv.pop("DUMPERD_STORE", None)
+        data = os.path.join(env.dir, "pgvar")
+
+        r = subprocess.run([DUMPERD, "app", "create", "pgshop", "--store", url, "--store-password-file", pwfile,
+                            "--data", data], env=senv, capture_output=True, text=True, timeout=60)
+        eq(r.returncode, 0, "app create on PostgreSQL with --store-password-file: " + r.stderr)
+        log = os.path.join(env.dir, "pg-serve.log")
+        with open(log, "w") as lf:
+            proc = subprocess.Popen([DUMPERD, "serve", "--listen", "127.0.0.1:0", "--store", url,
+                                     "--store-password-file", pwfile, "--data", data], env=senv,
+                                    stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            end = time.time() + 30
+            while "dumperd listening on" not in open(log).read():
+                check(proc.poll() is None and time.time() < end, "serve on PostgreSQL: " + open(log).read())
+                time.sleep(0.1)
+            eq(cmdlines_with(secret), [], "processes whose command line holds the store password")
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        check(secret not in open(log).read(), "the log holds the store password")
+        with open(pwfile, "w") as f:
+            f.write("wrong-" + secret + "\n")
+        r = subprocess.run([DUMPERD, "app", "list", "--store", url, "--store-password-file", pwfile,
+                            "--data", data], env=senv, capture_output=True, text=True, timeout=60)
+        eq(r.returncode, 12, "a wrong store password: exit")
+        check(r.stderr.startswith("dumperd: unable to connect to the state store: ") and
+              "password authentication failed" in r.stderr and secret not in r.stderr, "message: %r" % r.stderr)
+
+    finally:
+        sql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % dbname)
+        sql("DROP ROLE IF EXISTS %s" % role)
+
+
+TESTS = [test_store_secret, test_tls, test_files_private, test_names, test_fail_message_and_cron, test_control_paths, test_per_address, test_total,
          test_header_deadline, test_login_limiter]
 
 
