@@ -444,6 +444,83 @@ def test_files_private(env):
         os.umask(old)
 
 
+def part_start(port, key, bid, n, length, first):
+    """A part upload whose headers and first bytes are sent; the rest later (part_end)."""
+    k = socket.create_connection(("127.0.0.1", port))
+    k.sendall(("PUT %s/backups/%s/parts/%d HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+               "X-Dumper-Api: 1\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n"
+               "Connection: close\r\n\r\n" % (A, bid, n, key, length)).encode() + b"p" * first)
+    return k
+
+
+def part_end(k, rest):
+    """Sends the rest of the body (if the server still reads) and returns the answer's status."""
+    try:
+        k.sendall(b"p" * rest)
+    except (BrokenPipeError, ConnectionError):
+        pass
+    k.settimeout(30)
+    data = b""
+    try:
+        while b"\r\n" not in data:
+            x = k.recv(4096)
+            if not x:
+                break
+            data += x
+    except ConnectionError:
+        pass
+    k.close()
+    return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else None
+
+
+def prepared(env, s, app):
+    key = env.app(app)
+    agent = register(s, key)["agent_id"]
+    env.admin("backup", "now", app)
+    job = poll(s, key, agent)["job"]
+    return key, s.ok("POST", A + "/backups/prepare", {"agent_id": agent, "job_id": job["job_id"]}, key)["backup_id"]
+
+
+def test_parts_races(env):
+    """Item 5: parts uploading at once cannot together overrun max_filesize on disk; a part racing a fail
+    gets 409 and leaves no parts directory."""
+    s = env.serve("--max-filesize", "100000", "--max-part-size", "60000")
+    key, bid = prepared(env, s, "races")
+    parts_dir = os.path.join(env.data, "parts", bid)
+    # Three parts of 40,000 bytes start together: 120,000 would pass each one's own check against the
+    # finished parts (none yet); the third must be refused while the first two are in flight.
+    ks = [part_start(s.port, key, bid, n, 40000, 1000) for n in (1, 2, 3)]
+    time.sleep(0.5)  # (no sync point: all three headers are read by now; a late one only makes it stricter)
+    codes = sorted(part_end(k, 39000) for k in ks)
+    eq(codes, [200, 200, 413], "three concurrent 40,000-byte parts under max_filesize 100,000")
+    total = sum(os.path.getsize(os.path.join(parts_dir, f)) for f in os.listdir(parts_dir))
+    eq(total, 80000, "bytes of parts on disk")
+    # Replacing a finished part counts its new length, not both.
+    k = part_start(s.port, key, bid, 1, 20000, 0)
+    eq(part_end(k, 20000), 200, "part 1 replaced by a smaller one")
+    k = part_start(s.port, key, bid, 3, 40001, 0)
+    eq(part_end(k, 40001), 413, "a part one byte past max_filesize (the replaced part counted at its new size)")
+    k = part_start(s.port, key, bid, 3, 40000, 0)
+    eq(part_end(k, 40000), 200, "a part exactly at max_filesize")
+    # A part in flight when the job fails: 409, and the directory is gone (not recreated, not left empty).
+    k = part_start(s.port, key, bid, 3, 10000, 100)
+    time.sleep(0.3)
+    s.ok("POST", A + "/backups/%s/fail" % bid, {"code": "source_failed", "message": "x"}, key)
+    check(not os.path.exists(parts_dir), "parts directory left after the fail")
+    eq(part_end(k, 9900), 409, "a part finishing after the fail")
+    check(not os.path.exists(parts_dir), "parts directory left after the racing part")
+    # Many parts against a fail at the same moment: never a directory left behind.
+    for i in range(10):
+        key2, bid2 = prepared(env, s, "races%d" % i)
+        ks = [part_start(s.port, key2, bid2, n, 2000, 0) for n in range(1, 4)]
+        st, _, _ = s.call("POST", A + "/backups/%s/fail" % bid2, {"code": "source_failed"}, key2)
+        eq(st, 200, "fail")
+        for k in ks:
+            check(part_end(k, 2000) in (200, 409), "a part racing a fail: not 200 or 409")
+        check(not os.path.exists(os.path.join(env.data, "parts", bid2)), "a parts directory left after a fail")
+    s.stop()
+
+
 def cmdlines_with(secret):
     """Processes whose command line holds secret (every /proc/*/cmdline)."""
     hits = []
@@ -528,7 +605,7 @@ def test_store_secret(env):
         sql("DROP ROLE IF EXISTS %s" % role)
 
 
-TESTS = [test_store_secret, test_tls, test_files_private, test_names, test_fail_message_and_cron, test_control_paths, test_per_address, test_total,
+TESTS = [test_parts_races, test_store_secret, test_tls, test_files_private, test_names, test_fail_message_and_cron, test_control_paths, test_per_address, test_total,
          test_header_deadline, test_login_limiter]
 
 
