@@ -246,7 +246,10 @@ def test_names(env):
         st, j = ui(s, ck, csrf, "POST", "/ui/apps", {"name": bad})
         eq((st, j.get("message")), (400, "an app name is 1-64 characters of [A-Za-z0-9_.-]"), "dashboard %r" % bad)
     apps = env.admin("app", "list", "--json").stdout
-    eq([a["name"] for a in json.loads(apps)], ["shop"], "apps after refusals")
+    names = [a["name"] for a in json.loads(apps)]
+    check("shop" in names and not set(names) & {"bad;name", "a b", "x\u202ey", "$(id)", "", "x" * 65},
+          "apps after refusals: %r" % names)
+    app_id = [a["id"] for a in ui(s, ck, csrf, "GET", "/ui/apps")[1]["apps"] if a["name"] == "shop"][0]
     for field in ("host", "name", "user"):
         for bad, what in BAD_NAMES:
             if field == "name" and bad == "a b":
@@ -280,7 +283,7 @@ def test_names(env):
     db.execute("UPDATE dbs SET host = ?, name = ?, dbuser = ? WHERE dkey = 'pg'", (evil, evil, evil))
     db.commit()
     db.close()
-    st, detail = ui(s, ck, csrf, "GET", "/ui/apps/%d" % 1)
+    st, detail = ui(s, ck, csrf, "GET", "/ui/apps/%d" % app_id)
     eq(st, 200, "app page")
     storage = os.path.realpath(os.path.join(env.data, "backups"))
     byid = {d["database_id"]: d for d in detail["databases"]}
@@ -299,9 +302,9 @@ def test_names(env):
     check(not os.path.exists(PWNED), "a restore command ran a planted command")
     # Downloads: never cached, never sniffed or run (site and agent API alike).
     b = detail["backups"][0]
-    for path, hdrs in (("/ui/apps/1/backups/%s/download" % b["backup_id"], {"Cookie": "dumper_session=" + ck}),
+    for path, hdrs in (("/ui/apps/%d/backups/%s/download" % (app_id, b["backup_id"]), {"Cookie": "dumper_session=" + ck}),
                        (A + "/backups/%s/download" % b["backup_id"], {"Authorization": "Bearer " + key}),
-                       ("/ui/apps/1/backups/%s/manifest" % b["backup_id"], {"Cookie": "dumper_session=" + ck})):
+                       ("/ui/apps/%d/backups/%s/manifest" % (app_id, b["backup_id"]), {"Cookie": "dumper_session=" + ck})):
         c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
         c.request("GET", path, headers=hdrs)
         r = c.getresponse()
@@ -605,8 +608,8 @@ def test_store_secret(env):
         sql("DROP ROLE IF EXISTS %s" % role)
 
 
-TESTS = [test_parts_races, test_store_secret, test_tls, test_files_private, test_names, test_fail_message_and_cron, test_control_paths, test_per_address, test_total,
-         test_header_deadline, test_login_limiter]
+TESTS = [test_store_secret, test_tls, test_files_private, test_names, test_fail_message_and_cron, test_control_paths,
+         test_per_address, test_total, test_header_deadline, test_login_limiter, test_parts_races]
 
 
 def run(env):
