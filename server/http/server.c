@@ -341,7 +341,6 @@ int sd_http_start(const sd_ctx *tmpl, sd_http **out, dp_err *err)
         sd_http_stop(h);
         return dp_err_set(err, DUMPER_EIO, "unable to listen on %s (address in use?)", cfg->listen);
     }
-
     *out = h;
     return 0;
 }

@@ -57,7 +57,7 @@ static int dir_lock(const char *dir)
 }
 
 /* The bytes in the backup's directory (finished parts, and parts being uploaded at their declared length)
- * but the finished part `part`, which a new upload of it replaces. */
+ * but the finished part `part`, which a new upload of it replaces; UINT64_MAX when it cannot be read. */
 static uint64_t dir_bytes(int dfd, int part)
 {
     uint64_t n = 0;
@@ -110,9 +110,10 @@ int sd_part_begin(sd_ctx *ctx, int64_t app, int64_t backup, int part, uint64_t l
     u->final = dp_asprintf("%s/%d", u->dir, part);
     u->md = EVP_MD_CTX_new();
     int dfd = dir_lock(u->dir), rc = 0;
+    uint64_t used = 0;
     if (dfd < 0) {
         rc = sd_fail(st, SD_CONFLICT, "backup 'b_%" PRId64 "' is not uploading", backup);
-    } else if (dir_bytes(dfd, part) + length > (uint64_t)cfg->max_filesize) {
+    } else if ((used = dir_bytes(dfd, part)) == UINT64_MAX || used + length > (uint64_t)cfg->max_filesize) {
         rc = sd_fail(st, SD_TOO_LARGE, "the parts would exceed max_filesize (%" PRId64 " bytes)", cfg->max_filesize);
     } else if (!u->tmp || !u->final || !u->md || EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) != 1 ||
                (u->fd = open(u->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
