@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -32,13 +33,17 @@ static void *reaper_main(void *arg)
     while (!g->stopping) {
         int64_t now = dp_mono_ms();
         int n = 0;
-        for (conn *k = g->head; k; k = k->next)
-            if (k->deadline && now >= k->deadline) {
-                /* libmicrohttpd sees the end of the stream and closes the connection in its own thread. */
-                shutdown(k->fd, SHUT_RDWR);
-                k->deadline = 0;
-                n++;
-            }
+        for (conn *k = g->head; k; k = k->next) {
+            int unread = 0;
+            /* Bytes waiting in the socket: the client sent them and this server has not read them yet (its
+             * thread is busy with another request), so the delay is ours: wait for the thread. */
+            if (!k->deadline || now < k->deadline || (ioctl(k->fd, FIONREAD, &unread) == 0 && unread > 0))
+                continue;
+            /* libmicrohttpd sees the end of the stream and closes the connection in its own thread. */
+            shutdown(k->fd, SHUT_RDWR);
+            k->deadline = 0;
+            n++;
+        }
         g->reaped += (uint64_t)n;
         if (n)
             dp_warn("closed %d connection(s) whose request headers did not arrive within %lld ms", n,

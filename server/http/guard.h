@@ -4,7 +4,8 @@
  * connection timeout is an idle timeout, so a client that sends one header byte every few seconds
  * (slowloris) would hold its connection forever; the guard gives every connection a fixed time from its
  * accept (or from the end of its previous request, on a kept-alive connection) until its request headers
- * are complete, and shuts down the socket of a connection that misses it.
+ * are complete, and shuts down the socket of a connection that misses it, unless bytes the client sent wait
+ * unread in the socket (then the server is late, a thread busy with another request, not the client).
  *
  * Threads: the notify callback and sd_guard_headers/sd_guard_request_done run in libmicrohttpd's threads;
  * one reaper thread of the guard's own checks the deadlines four times a second. A socket is shut down only

@@ -186,7 +186,15 @@ def test_login_limiter(env):
        "with a new X-Forwarded-For")
     eq(login(s, "admin", PASSWORD, cookie=bob)[0], 429, "with a session cookie")
     eq(login(s, "admin", PASSWORD, src="127.0.0.8")[0], 200, "admin from another address")
-    # Throwaway user names: the address is blocked after 30 failures in all; admin stays blocked.
+    # Throwaway user names: the address is blocked after 30 failures in all; admin stays blocked. Each
+    # failure costs a PBKDF2 (600,000 rounds): 32 of them must fit in the block's minute, which a sanitizer
+    # build on a loaded machine cannot promise; there the unit test test_domain_login_limit covers it.
+    per_login = (time.time() - t0) / 11  # (10 failures and bob hash; the 429s cost nothing)
+    if per_login * 32 / 2 > 35:
+        print("note: %.1f s per login: the throwaway-name flood is left to test_domain_login_limit" % per_login,
+              file=sys.stderr)
+        s.stop()
+        return
     # (30 at once, on dumperd's 4 threads: the block above must still be inside its minute at the end.)
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(4) as pool:
