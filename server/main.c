@@ -54,10 +54,29 @@ int main(int argc, char **argv)
         sd_config_free(&cfg);
         return DUMPER_EIO;
     }
-    /* postgres://user:secret@...: a secret in argv is visible to every user (ps). */
-    if (a.store_argv && strncmp(a.store, "sqlite:", 7) && sd_url_has_password(a.store))
-        dp_warn("the --store URL holds a password, visible to other users in the process list; use"
-                " PGPASSWORD, ~/.pgpass or DUMPERD_STORE instead");
+    /* postgres://user:secret@...: a secret in argv is visible to every user (ps, /proc/PID/cmdline) from the
+     * exec on, and masking it later leaves that window: refused, like `dumper agent --app-key`. */
+    int pg = strncmp(cfg.store_url, "sqlite:", 7) != 0;
+    const char *problem = a.store_argv && pg && sd_url_has_password(a.store)
+                              ? "the --store URL holds a password, which every local user can read in the process list;"
+                                " give it with --store-password-file FILE, PGPASSWORD, ~/.pgpass or the whole URL in"
+                                " DUMPERD_STORE"
+                          : cfg.store_password && !pg ? "--store-password-file is for a PostgreSQL store"
+                          : cfg.store_password && sd_url_has_password(cfg.store_url)
+                              ? "the store URL holds a password and --store-password-file gives one: give it once"
+                              : NULL;
+    if (problem) {
+        fprintf(stderr, "dumperd: %s\n", problem);
+        sd_config_free(&cfg);
+        return DUMPER_EUSAGE;
+    }
+    /* libpq reads PGPASSWORD at every connection (each server thread opens its own). dumperd runs no other
+     * program, so nothing inherits it. */
+    if (cfg.store_password && setenv("PGPASSWORD", cfg.store_password, 1)) {
+        fprintf(stderr, "dumperd: out of memory\n");
+        sd_config_free(&cfg);
+        return DUMPER_ENOMEM;
+    }
     sd_clock clock;
     sd_clock_init(&clock, cfg.test_clock, cfg.test_clock_ms);
     sd_ctx ctx;

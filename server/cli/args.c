@@ -18,6 +18,7 @@ const char sd_cli_usage[] =
     "        [--job-lease S] [--threads N] [--tls-cert F --tls-key F] [--max-filesize BYTES]\n"
     "        [--max-part-size BYTES] [--test-clock EPOCH] [--web DIR] [--session-ttl S]\n"
     "        [--metrics-token-file F] [--alert-webhook URL] [--stale-after HOURS] [--alert-check S]\n"
+    "        [--max-connections N] [--max-connections-per-address N] [--header-timeout S]\n"
     "  user create NAME           create a dashboard user (password from stdin or a prompt)\n"
     "  user passwd NAME           set a user's password (ends the user's sessions)\n"
     "  user delete NAME\n"
@@ -52,6 +53,8 @@ const char sd_cli_usage[] =
     "Every command takes --data DIR (default ./var, or $DUMPERD_DATA), --store sqlite:PATH|postgres://...\n"
     "(default sqlite:DIR/dumperd.db, or $DUMPERD_STORE) and --storage DIR (default DIR/backups), and\n"
     "--config FILE: 'key = value' lines, one per long option (flags given override it).\n"
+    "A --store URL on the command line must not hold a password (every local user can read it): give it\n"
+    "with --store-password-file FILE (one line), PGPASSWORD, ~/.pgpass, or the whole URL in $DUMPERD_STORE.\n"
     "The default listen address is 127.0.0.1:8477. See docs/dumperd.md.\n";
 
 int sd_cli_usage_error(const char *fmt, ...)
@@ -106,8 +109,8 @@ static int parse_i64(const char *s, int64_t *out, int64_t lo, int64_t hi)
     return 0;
 }
 
-/* A secret's file: its first line (the metrics token: at least 16 characters). */
-static char *read_token_file(const char *path, size_t min)
+/* A secret: the file's first line (at most 511 bytes), its line end dropped; at least min characters. */
+static char *read_secret_line(const char *path, size_t min, const char *what)
 {
     FILE *f = fopen(path, "r");
     char buf[512];
@@ -121,8 +124,7 @@ static char *read_token_file(const char *path, size_t min)
     fclose(f);
     dp_memzero(buf, sizeof buf);
     if (p && strlen(p) < min) {
-        if (min > 1)
-            fprintf(stderr, "dumperd: the metrics token must have at least %zu characters\n", min);
+        fprintf(stderr, "dumperd: the %s in '%s' must have at least %zu character(s)\n", what, path, min);
         dp_free_secret(p);
         return NULL;
     }
@@ -130,7 +132,7 @@ static char *read_token_file(const char *path, size_t min)
 }
 
 /* Every option of every command, and what its value becomes. */
-enum okind { K_STR, K_FLAG, K_SECS, K_MS, K_I64, K_INT, K_RET, K_CLOCK, K_TOKEN, K_HELP, K_CONF, K_SECRET };
+enum okind { K_STR, K_FLAG, K_SECS, K_MS, K_I64, K_INT, K_RET, K_CLOCK, K_TOKEN, K_STOREPW, K_HELP, K_CONF, K_SECRET };
 typedef struct optdef {
     const char *name;
     enum okind kind;
@@ -155,14 +157,19 @@ static int set_opt(const optdef *d, const char *v, sd_cli *a, sd_config *cfg, co
     case K_CONF: return 0; /* applied before the flags */
     case K_SECRET:
         dp_free_secret(*(char **)d->to);
-        if (!(*(char **)d->to = read_token_file(v, 1)))
+        if (!(*(char **)d->to = read_secret_line(v, 1, "password")))
             return sd_cli_usage_error("%sunable to read a password from '%s'", where, v);
         return 0;
     case K_HELP: fputs(sd_cli_usage, stdout); return 1;
     case K_TOKEN:
         dp_free_secret(cfg->metrics_token);
-        if (!(cfg->metrics_token = read_token_file(v, 16)))
+        if (!(cfg->metrics_token = read_secret_line(v, 16, "metrics token")))
             return sd_cli_usage_error("%sunable to read a metrics token from '%s'", where, v);
+        return 0;
+    case K_STOREPW:
+        dp_free_secret(cfg->store_password);
+        if (!(cfg->store_password = read_secret_line(v, 1, "store password")))
+            return sd_cli_usage_error("%sunable to read the store password from '%s'", where, v);
         return 0;
     case K_SECS:
     case K_MS:
@@ -297,6 +304,10 @@ int sd_cli_parse(int argc, char **argv, sd_cli *a, sd_config *cfg)
         {"virtual-host", K_FLAG, &a->virtual_host, 0, 0, NULL, 0},
         {"object-lock-mode", K_STR, &a->lock_mode, 0, 0, NULL, 0},
         {"object-lock-days", K_I64, &a->lock_days, 1, 36500, NULL, 0},
+        {"max-connections", K_INT, &cfg->max_conns, 1, 1000000, NULL, 1},
+        {"max-connections-per-address", K_INT, &cfg->max_conns_per_addr, 1, 1000000, NULL, 1},
+        {"header-timeout", K_MS, &cfg->header_timeout_ms, 0, 0, NULL, 1},
+        {"store-password-file", K_STOREPW, NULL, 0, 0, NULL, 1},
     };
     enum { NOPTS = sizeof defs / sizeof *defs };
     struct option lo[NOPTS + 1];

@@ -207,8 +207,11 @@ static int app_scoped(const char *cmd, const sd_cli *a, sd_ctx *ctx, sd_status *
     if (!strcmp(cmd, "schedule") && !strcmp(sub, "set")) {
         if (!a->cron)
             return sd_cli_usage_error("schedule set needs --cron EXPR%s", "");
-        if (sd_schedule_set(ctx, app, env, a->dbkey, a->cron, tz, st))
+        const char *warning = NULL;
+        if (sd_schedule_set(ctx, app, env, a->dbkey, a->cron, tz, &warning, st))
             return st->err.code;
+        if (warning)
+            fprintf(stderr, "dumperd: warning: %s\n", warning);
         fprintf(stderr, "schedule set: '%s' (%s) for %s%s%s\n", a->cron, tz, env, a->dbkey ? ", database " : "",
                 a->dbkey ? a->dbkey : "");
         return 0;

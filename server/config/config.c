@@ -18,6 +18,8 @@ void sd_config_defaults(sd_config *c)
         .catchup_s = 86400,
         .listen = "127.0.0.1:8477",
         .threads = 4,
+        .max_conns_per_addr = 64,
+        .header_timeout_ms = 10000,
         .session_ttl_ms = 12LL * 3600 * 1000,
         .stale_after_h = 26,
         .alert_check_s = 2,
@@ -53,6 +55,7 @@ void sd_config_free(sd_config *c)
     dp_free_secret(c->metrics_token);
     dp_free_secret(c->smtp_password);
     c->smtp_password = NULL;
+    dp_free_secret(c->store_password);
     sd_config_free_text(c);
-    c->data_dir = c->store_url = c->storage = c->metrics_token = NULL;
+    c->data_dir = c->store_url = c->storage = c->metrics_token = c->store_password = NULL;
 }

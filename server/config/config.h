@@ -15,6 +15,7 @@ typedef struct sd_config {
     char *data_dir;  /* state and uploaded parts (--data) */
     char *store_url; /* sqlite:PATH or postgres://... (--store) */
     char *storage;   /* where backups live (--storage): a directory or s3://bucket/prefix */
+    char *store_password; /* --store-password-file's line (main hands it to libpq as PGPASSWORD) */
 
     /* The agent protocol. */
     double primary_interval, secondary_interval; /* seconds */
@@ -29,6 +30,9 @@ typedef struct sd_config {
     const char *listen; /* HOST:PORT */
     const char *tls_cert, *tls_key;
     int threads;
+    int max_conns;            /* total connections; 0: derived from the descriptor limit (server.c) */
+    int max_conns_per_addr;   /* connections from one client address */
+    int64_t header_timeout_ms; /* from accept (or the previous request's end) to complete request headers */
 
     /* The site (dashboard, /metrics). */
     const char *web_dir;    /* static files */
@@ -58,7 +62,7 @@ void sd_config_defaults(sd_config *c);
 int sd_config_paths(sd_config *c, const char *data, const char *store, const char *storage);
 /* Wipes and frees conf_text. */
 void sd_config_free_text(sd_config *c);
-/* Frees what the config owns (the paths and the metrics token). */
+/* Frees what the config owns (the paths, the metrics token and the store password). */
 void sd_config_free(sd_config *c);
 
 #endif

@@ -214,3 +214,23 @@ int64_t sd_cron_next(const sd_cron *c, const char *tz, int64_t after, int64_t ho
     pthread_mutex_unlock(&tz_lock);
     return found;
 }
+
+int sd_cron_rarity(const sd_cron *c)
+{
+    /* Only a day-of-month restriction under an unrestricted weekday can name days no month has; with a
+     * weekday restriction, every month has every weekday. */
+    if (c->dom_star || !c->dow_star || (c->dow & 0x7f) != 0x7f)
+        return SD_CRON_NORMAL;
+    static const int days[13] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap_only = 0;
+    for (int m = 1; m <= 12; m++) {
+        if (!(c->mon & (1u << m)))
+            continue;
+        for (int d = 1; d <= days[m]; d++)
+            if (c->dom & (1u << d))
+                return SD_CRON_NORMAL;
+        if (m == 2 && (c->dom & (1u << 29)))
+            leap_only = 1;
+    }
+    return leap_only ? SD_CRON_LEAP_ONLY : SD_CRON_NEVER;
+}

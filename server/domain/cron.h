@@ -23,6 +23,13 @@ typedef struct sd_cron {
 
 /* 0 on success; -1 with a message in msg (one line) otherwise. */
 int sd_cron_parse(const char *expr, sd_cron *c, char *msg, size_t msglen);
+/* Whether an expression can fire at all: SD_CRON_NEVER for days no month it names has (30 2 = February 30,
+ * 31 4,6 = the 31st of April or June), SD_CRON_LEAP_ONLY when it fires only on February 29 (every four years
+ * at best), else SD_CRON_NORMAL. */
+enum { SD_CRON_NORMAL = 0, SD_CRON_LEAP_ONLY = 1, SD_CRON_NEVER = -1 };
+int sd_cron_rarity(const sd_cron *c);
+#define SD_CRON_NEVER_MSG "never fires: no month it names has the day(s) of the month it names"
+#define SD_CRON_LEAP_MSG "fires only on February 29, once in four years"
 /* Is `tz` a zone the TZ database knows? ("UTC" always is.) */
 int sd_tz_valid(const char *tz);
 /* The first slot strictly after `after` (seconds since the epoch), searching at most `horizon`

@@ -25,6 +25,10 @@ int sd_label_valid(const char *s, size_t max)
     return 1;
 }
 
+int sd_app_name_valid(const char *s) { return sd_label_valid(s, 64); }
+
+int sd_scope_valid(const char *env, const char *key) { return sd_label_valid(env, 64) && (!key || sd_label_valid(key, 64)); }
+
 void sd_label_sanitize(char *s)
 {
     for (; *s; s++)
@@ -112,4 +116,64 @@ void sd_backup_file_name(char out[256], const char *app, const char *env, const 
     sd_label_sanitize(a);
     dp_stamp_compact(created_ms, ts);
     snprintf(out, 256, "%s-%s-%s-%s-b%" PRId64 ".%s", a, env, key, ts, id, ext);
+}
+
+/* The length of a C1 control (U+0080-U+009F) or bidirectional override/isolate (U+202A-U+202E,
+ * U+2066-U+2069) starting at p in UTF-8, else 0. */
+static size_t unsafe_mark(const unsigned char *p)
+{
+    if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+        return 2;
+    if (p[0] == 0xe2 && p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae)
+        return 3;
+    if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
+        return 3;
+    return 0;
+}
+
+const char *sd_text_problem(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            return "control characters";
+        if (unsafe_mark(p))
+            return p[0] == 0xc2 ? "control characters" : "bidirectional override characters";
+    }
+    return NULL;
+}
+
+const char *sd_shell_problem(const char *s, int allow_space)
+{
+    const char *t = sd_text_problem(s);
+    if (t)
+        return t;
+    for (const char *p = s; *p; p++)
+        if (strchr("`$;&|<>()\\\"'*?[]{}!#~", *p) || (*p == ' ' && !allow_space))
+            return "shell metacharacters";
+    return NULL;
+}
+
+void sd_text_clean(char *s)
+{
+    unsigned char *r = (unsigned char *)s, *w = r;
+    while (*r) {
+        size_t m = unsafe_mark(r);
+        if (m) {
+            r += m;
+            continue;
+        }
+        *w++ = *r < 0x20 || *r == 0x7f ? ' ' : *r;
+        r++;
+    }
+    *w = 0;
+    /* A UTF-8 sequence cut short at the end (a message cut at its limit) goes too. */
+    unsigned char *end = w, *lead = w;
+    while (lead > (unsigned char *)s && (lead[-1] & 0xc0) == 0x80 && end - lead < 3)
+        lead--;
+    if (lead > (unsigned char *)s && lead[-1] >= 0xc0) {
+        unsigned char c = lead[-1];
+        size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        if ((size_t)(end - lead) + 1 < need)
+            lead[-1] = 0;
+    }
 }

@@ -17,8 +17,25 @@
 
 /* 1..max characters of [A-Za-z0-9_.-]. */
 int sd_label_valid(const char *s, size_t max);
+/* The one rule for app names (the dashboard and `dumperd app create` alike), and for the environment and
+ * database key an operator names (key NULL: none), with the messages that state them. */
+#define SD_APP_NAME_RULE "an app name is 1-64 characters of [A-Za-z0-9_.-]"
+#define SD_SCOPE_RULE "an environment or database key is 1-64 characters of [A-Za-z0-9_.-]"
+int sd_app_name_valid(const char *s);
+int sd_scope_valid(const char *env, const char *key);
 /* Every character outside the label alphabet becomes '_' (in place). */
 void sd_label_sanitize(char *s);
+
+/* Free text an agent sends (host names, database names, fail messages) is shown on terminals and in the
+ * dashboard. sd_text_problem: NULL when s holds no control character (C0, DEL, C1 U+0080-U+009F) and no
+ * bidirectional override or isolate (U+202A-U+202E, U+2066-U+2069), else what it holds ("control
+ * characters", "bidirectional override characters"). sd_shell_problem: the same, and "shell metacharacters"
+ * for any of `$;&|<>()\"'*?[]{}!#~ and (unless allow_space) a space. */
+const char *sd_text_problem(const char *s);
+const char *sd_shell_problem(const char *s, int allow_space);
+/* In place: control characters become spaces, C1 controls and bidirectional overrides are removed, and a
+ * UTF-8 sequence cut short at the end is dropped. */
+void sd_text_clean(char *s);
 
 /* "x_<id>" with x = prefix: a positive decimal id (digits only, at most INT64_MAX). sd_id_scan reads one at
  * *p (prefix 0: digits alone) and advances *p past it, leaving what follows ("b_12/download"); -1 (and *p

@@ -29,10 +29,10 @@ static int opt_str(const cJSON *o, const char *k, const char **out, size_t max, 
         return 0;
     if (!cJSON_IsString(v) || strlen(v->valuestring) > max)
         return invalid(st, "field '%s' must be a string of at most %zu bytes", k, max);
-    /* Stored strings are shown by `dumperd agents` and the dashboard: no control characters. */
-    for (const unsigned char *c = (const unsigned char *)v->valuestring; *c; c++)
-        if (*c < 0x20 || *c == 0x7f)
-            return invalid(st, "field '%s' contains control characters", k);
+    /* Stored strings are shown by `dumperd agents` and the dashboard: no control or bidi characters. */
+    const char *problem = sd_text_problem(v->valuestring);
+    if (problem)
+        return invalid(st, "field '%s' contains %s", k, problem);
     *out = v->valuestring;
     return 0;
 }
@@ -82,8 +82,17 @@ static int decode_database(const cJSON *d, int i, sd_register_body *b, sd_status
     if (req_str(d, "type", &x->type, 32, st) || opt_str(d, "key", &x->key, 64, st) ||
         opt_str(d, "host", &x->host, 255, st) || opt_str(d, "name", &x->name, 255, st) ||
         opt_str(d, "user", &x->user, 255, st) || opt_int(d, "port", &x->port, 0, 65535, 0, st)) {
-        dp_err_prefix(&st->err, "databases[%d]: ", i);
+        dp_err_prefix(&st->err, "databases[%d]", i);
         return -1;
+    }
+    /* Host, name and user end up in the restore commands shown to operators (quoted there too); a name may
+     * hold a space (a SQLite path), nothing else of the shell's. */
+    static const char *const shown[] = {"host", "name", "user"};
+    const char *vals[] = {x->host, x->name, x->user};
+    for (int k = 0; k < 3; k++) {
+        const char *problem = vals[k] ? sd_shell_problem(vals[k], k == 1) : NULL;
+        if (problem)
+            return invalid(st, "databases[%d]: field '%s' contains %s", i, shown[k], problem);
     }
     int known = 0;
     for (int t = 0; db_types[t]; t++)
@@ -115,6 +124,9 @@ int sd_decode_register(const cJSON *j, sd_register_body *out, sd_status *st)
         return -1;
     if (!sd_label_valid(a->env, 64))
         return invalid(st, "field 'environment' must be 1-64 characters of [A-Za-z0-9_.-]");
+    const char *problem = sd_shell_problem(a->hostname, 0);
+    if (problem)
+        return invalid(st, "field 'hostname' contains %s", problem);
     const cJSON *dbs = cJSON_GetObjectItemCaseSensitive(j, "databases");
     if (!cJSON_IsArray(dbs))
         return invalid(st, "field 'databases' must be an array");
@@ -238,6 +250,7 @@ int sd_decode_fail(const cJSON *j, const char **code, const char **message, char
         return invalid(st, "field 'message' must be a string");
     if (cJSON_IsString(m)) {
         snprintf(msg, 1001, "%s", m->valuestring);
+        sd_text_clean(msg); /* shown by `dumperd backups` on a terminal and in the dashboard */
         *message = msg;
     }
     return 0;

@@ -5,6 +5,8 @@
 #include <openssl/crypto.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <strings.h>
+#include <arpa/inet.h>
 
 #include "core/util.h"
 #include "http/respond.h"
@@ -50,6 +52,42 @@ static void head(dp_buf *b, const char *name, const char *type, const char *help
     dp_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* The Host header names this machine's loopback (localhost, 127.0.0.0/8, ::1) or the --listen host. A
+ * loopback client is trusted without a token, but a browser page of another site can reach 127.0.0.1 by DNS
+ * rebinding (its name resolving to 127.0.0.1): its requests then carry that other name as Host. */
+static int local_host(struct MHD_Connection *c, const sd_config *cfg)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+    char name[256];
+    if (!h)
+        return 0;
+    size_t n;
+    if (h[0] == '[') { /* [IPv6]:port */
+        const char *e = strchr(h, ']');
+        if (!e || (e[1] && e[1] != ':'))
+            return 0;
+        n = (size_t)(e - h - 1);
+        h++;
+    } else {
+        n = strcspn(h, ":");
+    }
+    if (!n || n >= sizeof name)
+        return 0;
+    memcpy(name, h, n);
+    name[n] = 0;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (!strcasecmp(name, "localhost") || (inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
+        (inet_pton(AF_INET6, name, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6)))
+        return 1;
+    const char *lh = cfg->listen, *le = strrchr(lh, ':');
+    if (lh[0] == '[') {
+        lh++;
+        le = strchr(lh, ']');
+    }
+    return le && (size_t)(le - lh) == n && !strncasecmp(lh, name, n) && strcmp(name, "0.0.0.0") && strcmp(name, "::");
+}
+
 static int allowed(struct MHD_Connection *c, sd_ctx *ctx)
 {
     const char *token = ctx->cfg->metrics_token;
@@ -60,7 +98,7 @@ static int allowed(struct MHD_Connection *c, sd_ctx *ctx)
             return 1;
     } else {
         char addr[INET6_ADDRSTRLEN];
-        if (sd_http_client_addr(c, addr))
+        if (sd_http_client_addr(c, addr) && local_host(c, ctx->cfg))
             return 1;
     }
     sd_session s;

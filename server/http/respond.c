@@ -21,6 +21,18 @@ static const struct {
     [SD_UNAVAILABLE] = {503, "unavailable"},
 };
 
+/* Set once by sd_http_start before any request, read by every response after. */
+static int hsts;
+void sd_respond_hsts(int on) { hsts = on; }
+
+/* Every response: no MIME sniffing, and under TLS a browser must keep to https (a year). */
+static void common_headers(struct MHD_Response *r)
+{
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (hsts)
+        MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
+}
+
 unsigned sd_http_status(sd_outcome o) { return o <= SD_UNAVAILABLE ? outcomes[o].status : 500; }
 
 const char *sd_http_error_code(sd_outcome o) { return o <= SD_UNAVAILABLE ? outcomes[o].code : "internal"; }
@@ -46,6 +58,7 @@ enum MHD_Result sd_reply_json(struct MHD_Connection *c, unsigned status, cJSON *
         free(s);
         return MHD_NO;
     }
+    common_headers(r);
     MHD_add_response_header(r, "Content-Type", "application/json");
     MHD_add_response_header(r, "X-Dumper-Api", "1");
     enum MHD_Result ret = MHD_queue_response(c, status, r);
@@ -85,6 +98,11 @@ enum MHD_Result sd_reply_attachment(struct MHD_Connection *c, struct MHD_Respons
 {
     char disp[400];
     snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", file);
+    /* A backup is never cached (a shared cache or the browser's disk) and never run: even if a browser
+     * rendered it, nothing in it may load or execute. */
+    common_headers(resp);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; sandbox");
     MHD_add_response_header(resp, "Content-Type", type);
     MHD_add_response_header(resp, "Content-Disposition", disp);
     if (sha)
@@ -97,7 +115,7 @@ enum MHD_Result sd_reply_attachment(struct MHD_Connection *c, struct MHD_Respons
 
 static void site_headers(struct MHD_Response *r)
 {
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    common_headers(r);
     MHD_add_response_header(r, "X-Frame-Options", "DENY");
     MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(r, "Content-Security-Policy",

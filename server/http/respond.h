@@ -35,4 +35,7 @@ enum MHD_Result sd_site_json(struct MHD_Connection *c, unsigned status, cJSON *o
 enum MHD_Result sd_site_error(struct MHD_Connection *c, unsigned status, const char *code, const char *msg);
 enum MHD_Result sd_site_redirect(struct MHD_Connection *c, const char *to);
 
+/* Strict-Transport-Security on every response from now on (sd_http_start, when TLS is on). */
+void sd_respond_hsts(int on);
+
 #endif

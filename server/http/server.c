@@ -5,15 +5,18 @@
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <microhttpd.h>
 
 #include "core/log.h"
 #include "core/util.h"
 #include "http/api.h"
+#include "http/guard.h"
 #include "http/respond.h"
 #include "http/site.h"
 
@@ -21,6 +24,7 @@
 
 struct sd_http {
     struct MHD_Daemon *d;
+    sd_guard *guard;
     char *cert, *key;
     const sd_ctx *tmpl;
     pthread_mutex_t lock; /* ctxs */
@@ -61,8 +65,22 @@ typedef struct req {
     char *url, *method; /* site */
 } req;
 
+/* A byte a path must never hold: a control character (what url_unescape leaves of a %00 or %0a too). */
+static int bad_path(const char *url)
+{
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 1;
+    return 0;
+}
+
 static enum MHD_Result first_call(sd_http *h, struct MHD_Connection *c, req *r, const char *url, const char *method)
 {
+    sd_guard_headers(h->guard, c);
+    if (bad_path(url)) {
+        r->done = 1;
+        return sd_reply_error(c, 400, "invalid_request", "control characters in the request path");
+    }
     if (strncmp(url, "/api/", 5)) {
         /* The site: sessions instead of app keys (site.c decides what needs one). */
         r->url = dp_strdup(url);
@@ -122,7 +140,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
+    sd_http *h = cls;
     req *r = *con_cls;
+    sd_guard_request_done(h->guard, c);
     if (!r)
         return;
     sd_api_free(r->api);
@@ -132,6 +152,74 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     free(r);
     *con_cls = NULL;
 }
+
+/* "%HH" decoding of paths and query values, like libmicrohttpd's own, except that a value which decodes to a
+ * control character (%00 would cut the path short: "/x%00/y" read as "/x") becomes a lone DEL, which
+ * bad_path() and every validator of a query value refuse. */
+static size_t url_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    size_t n = MHD_http_unescape(s);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+            s[0] = 0x7f;
+            s[1] = 0;
+            return 1;
+        }
+    return n;
+}
+
+/* libmicrohttpd's messages through our log, at most 5 a second: a flood of refused connections
+ * ("Server reached connection limit") must not become a flood of log lines. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static int64_t second;
+    static int n, dropped;
+    int64_t now = dp_mono_ms() / 1000;
+    pthread_mutex_lock(&lock);
+    if (now != second) {
+        if (dropped)
+            dp_warn("http: %d more message(s) like the above not logged", dropped);
+        second = now;
+        n = dropped = 0;
+    }
+    int show = n++ < 5;
+    dropped += !show;
+    pthread_mutex_unlock(&lock);
+    if (!show)
+        return;
+    char msg[300];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = 0;
+    dp_warn("http: %s", msg);
+}
+
+/* The connection limit: --max-connections, or 1024; either way at most half the descriptors this process may
+ * open (the rest: store connections, storage handles, download pipes, the listener). */
+static int conn_limit(const sd_config *cfg, unsigned *out, dp_err *err)
+{
+    struct rlimit rl;
+    long fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur : 65536;
+    long max = (fds - 64) / 2;
+    if (max < 16)
+        return dp_err_set(err, DUMPER_EUSAGE, "the descriptor limit (%ld, ulimit -n) is too small for dumperd serve",
+                          fds);
+    if (cfg->max_conns > max)
+        return dp_err_set(err, DUMPER_EUSAGE,
+                          "--max-connections %d is too close to the descriptor limit (%ld): at most %ld, or raise"
+                          " ulimit -n", cfg->max_conns, fds, max);
+    *out = cfg->max_conns ? (unsigned)cfg->max_conns : (unsigned)(max < 1024 ? max : 1024);
+    return 0;
+}
+
+/* TLS 1.2 and 1.3 only, forward-secret key exchanges (ECDHE; TLS 1.3's are all forward secret) and AEAD
+ * ciphers only (GnuTLS priority syntax: libmicrohttpd's TLS is GnuTLS). */
+#define TLS_PRIORITIES                                                                                               \
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-RSA:+ECDHE-ECDSA:-CIPHER-ALL:+AES-256-GCM:"         \
+    "+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE"
 
 static char *slurp(const char *path, dp_err *err)
 {
@@ -228,15 +316,27 @@ int sd_http_start(const sd_ctx *tmpl, sd_http **out, dp_err *err)
         sd_http_stop(h);
         return err->code;
     }
-    unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : 4;
+    sd_respond_hsts(h->cert != NULL);
+    unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : 4, limit = 0;
+    if (conn_limit(cfg, &limit, err) || !(h->guard = sd_guard_start(cfg->header_timeout_ms))) {
+        sd_http_stop(h);
+        return err->code ? err->code : dp_err_set(err, DUMPER_ENOMEM, "unable to start the connection guard");
+    }
     struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_CERT, 0, h->cert},
                                    {MHD_OPTION_HTTPS_MEM_KEY, 0, h->key},
+                                   {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
                                    {MHD_OPTION_END, 0, NULL}};
-    h->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)20000,
+    /* Limits against hostile clients (docs/dumperd.md, "Security and limits"): connections in all and per
+     * client address (libmicrohttpd refuses the ones past them at accept), an idle timeout, and the guard's
+     * deadline for request headers. */
+    h->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, threads,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_NOTIFY_CONNECTION,
+                            sd_guard_notify, h->guard, MHD_OPTION_UNESCAPE_CALLBACK, url_unescape, NULL,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, limit,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_conns_per_addr,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_ARRAY,
-                            h->cert ? tls : tls + 2, MHD_OPTION_END);
+                            h->cert ? tls : tls + 3, MHD_OPTION_END);
     if (!h->d) {
         sd_http_stop(h);
         return dp_err_set(err, DUMPER_EIO, "unable to listen on %s (address in use?)", cfg->listen);
@@ -257,6 +357,7 @@ void sd_http_stop(sd_http *h)
         return;
     if (h->d)
         MHD_stop_daemon(h->d);
+    sd_guard_stop(h->guard);
     for (int i = 0; i < h->nctxs; i++) {
         sd_ctx_close(h->ctxs[i]);
         free(h->ctxs[i]);

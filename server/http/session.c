@@ -2,6 +2,7 @@
 #include "http/session.h"
 
 #include <inttypes.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -11,6 +12,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "domain/login_limit.h"
 #include "domain/names.h"
 #include "http/respond.h"
 #include "io/filter.h"
@@ -56,65 +58,43 @@ static char *cookie(const sd_ctx *ctx, const char *tok, int64_t max_age_s)
                        ctx->cfg->tls_cert ? "; Secure" : "");
 }
 
-/* Failed logins per (client address, user name), in this process: after LOGIN_MAX failures within
- * LOGIN_WINDOW_MS that pair gets 429 until the window ends, before any password work (so guessing is slow
- * and cheap to refuse, and one client cannot lock a user out for everybody else). */
-#define LOGIN_SLOTS 256
-#define LOGIN_MAX 10
-#define LOGIN_WINDOW_MS 60000
+/* The login limiter (domain/login_limit.h), one table for this process. The address is the socket's (no
+ * header such as X-Forwarded-For is read); an IPv6 client counts by its /64, since one host has a whole /64
+ * to pick addresses from. */
 static pthread_mutex_t login_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-    char key[65];
-    int64_t since;
-    int fails;
-} login_fails[LOGIN_SLOTS];
+static sd_login_limit login_table;
 
-static void login_key(struct MHD_Connection *c, const char *user, char out[65])
+/* The pair's key and the address's key. */
+static void login_keys(struct MHD_Connection *c, const char *user, char pair[65], char addr_key[65])
 {
     char addr[INET6_ADDRSTRLEN];
+    struct in6_addr a6;
     sd_http_client_addr(c, addr);
+    if (strchr(addr, ':') && inet_pton(AF_INET6, addr, &a6) == 1) {
+        memset(a6.s6_addr + 8, 0, 8);
+        inet_ntop(AF_INET6, &a6, addr, sizeof addr);
+    }
     char *k = dp_asprintf("%s\n%s", addr, user);
-    dp_sha256_hex(k ? k : user, k ? strlen(k) : strlen(user), out);
+    dp_sha256_hex(k ? k : user, k ? strlen(k) : strlen(user), pair);
     free(k);
+    dp_sha256_hex(addr, strlen(addr), addr_key);
 }
 
-/* 1 when this client may try this user now. */
-static int login_allowed(const char key[65])
+static int login_allowed(const char pair[65], const char addr[65])
 {
-    int64_t now = dp_mono_ms();
-    int ok = 1;
     pthread_mutex_lock(&login_lock);
-    for (int i = 0; i < LOGIN_SLOTS; i++)
-        if (!strcmp(login_fails[i].key, key) && now - login_fails[i].since < LOGIN_WINDOW_MS &&
-            login_fails[i].fails >= LOGIN_MAX)
-            ok = 0;
+    int ok = sd_login_allowed(&login_table, pair, addr, dp_mono_ms());
     pthread_mutex_unlock(&login_lock);
     return ok;
 }
 
-static void login_failed(const char key[65])
+static void login_failed(const char pair[65], const char addr[65])
 {
-    int64_t now = dp_mono_ms();
-    int slot = -1, oldest = 0;
     pthread_mutex_lock(&login_lock);
-    for (int i = 0; i < LOGIN_SLOTS && slot < 0; i++)
-        if (!strcmp(login_fails[i].key, key))
-            slot = i;
-    if (slot < 0) {
-        for (int i = 1; i < LOGIN_SLOTS; i++)
-            if (login_fails[i].since < login_fails[oldest].since)
-                oldest = i;
-        slot = oldest;
-        snprintf(login_fails[slot].key, sizeof login_fails[slot].key, "%s", key);
-        login_fails[slot].fails = 0;
-        login_fails[slot].since = now;
-    }
-    if (now - login_fails[slot].since >= LOGIN_WINDOW_MS) {
-        login_fails[slot].fails = 0;
-        login_fails[slot].since = now;
-    }
-    login_fails[slot].fails++;
+    int reused = sd_login_failed(&login_table, pair, addr, dp_mono_ms());
     pthread_mutex_unlock(&login_lock);
+    if (reused)
+        dp_warn("site: the login limiter is full of blocked clients; the oldest block was reused");
 }
 
 enum MHD_Result sd_http_login(struct MHD_Connection *c, sd_ctx *ctx, const cJSON *j)
@@ -124,9 +104,9 @@ enum MHD_Result sd_http_login(struct MHD_Connection *c, sd_ctx *ctx, const cJSON
     if (!cJSON_IsString(u) || !cJSON_IsString(p) || strlen(p->valuestring) > 1024 || strlen(u->valuestring) > 64)
         return sd_site_error(c, 400, "invalid_request", "fields 'user' and 'password' are required");
     const char *shown = sd_label_valid(u->valuestring, 64) ? u->valuestring : "(invalid)";
-    char lk[65];
-    login_key(c, u->valuestring, lk);
-    if (!login_allowed(lk)) {
+    char lk[65], ak[65];
+    login_keys(c, u->valuestring, lk, ak);
+    if (!login_allowed(lk, ak)) {
         dp_warn("site: login for user '%.64s' refused: too many failures", shown);
         return sd_site_error(c, 429, "too_many_requests", "too many failed logins; try again in a minute");
     }
@@ -136,7 +116,7 @@ enum MHD_Result sd_http_login(struct MHD_Connection *c, sd_ctx *ctx, const cJSON
     if (sd_session_login(ctx, u->valuestring, p->valuestring, ctx->cfg->session_ttl_ms, tok, &s, &st)) {
         if (st.outcome != SD_UNAUTHORIZED)
             return sd_site_error(c, sd_http_status(st.outcome), sd_http_error_code(st.outcome), st.err.msg);
-        login_failed(lk);
+        login_failed(lk, ak);
         dp_warn("site: failed login for user '%.64s'", shown);
         return sd_site_error(c, 401, "unauthorized", "wrong user name or password");
     }

@@ -14,6 +14,7 @@
 #include "domain/cron.h"
 #include "domain/names.h"
 #include "domain/schedule.h"
+#include "domain/shell.h"
 #include "http/download.h"
 #include "http/metrics.h"
 #include "http/notify.h"
@@ -86,6 +87,41 @@ static int app_row(sd_ctx *ctx, int64_t app, sd_app_list *l)
     return sd_app_get(ctx, app, l, &st);
 }
 
+/* Each good backup's restore commands, built and shell-quoted here (domain/shell.h), so the page shows them
+ * as they are: from the storage (a local directory on this host) and from the downloaded file. */
+static void add_restore_commands(cJSON *arr, const sd_backup_list *bl, const sd_database_list *dl, const char *storage,
+                                 int s3)
+{
+    char *loc = s3 ? NULL : realpath(storage, NULL);
+    if (!loc)
+        loc = dp_strdup(storage);
+    size_t n = loc ? strlen(loc) : 0;
+    while (n > 1 && loc[n - 1] == '/')
+        loc[--n] = 0;
+    for (int i = 0; i < bl->n && i < cJSON_GetArraySize(arr); i++) {
+        const sd_backup_row *b = &bl->v[i];
+        if (!b->file_name)
+            continue;
+        const sd_database_row *d = NULL;
+        for (int k = 0; k < dl->n && !d; k++)
+            if (dl->v[k].id == b->db_id)
+                d = &dl->v[k];
+        sd_restore_target t = {0};
+        if (d)
+            t = (sd_restore_target){d->type, d->host, d->name, d->user, d->has_port ? d->port : 0};
+        cJSON *o = cJSON_GetArrayItem(arr, i);
+        char *cmd = loc ? sd_restore_command(loc, b->file_name, d ? &t : NULL, NULL) : NULL;
+        char *dl_cmd = sd_restore_command(NULL, b->file_name, d ? &t : NULL, b->sha256);
+        if (cmd)
+            cJSON_AddStringToObject(o, "restore_command", cmd);
+        if (dl_cmd)
+            cJSON_AddStringToObject(o, "restore_download_command", dl_cmd);
+        free(cmd);
+        free(dl_cmd);
+    }
+    free(loc);
+}
+
 static enum MHD_Result app_detail(struct MHD_Connection *c, sd_ctx *ctx, int64_t app)
 {
     sd_app_list a;
@@ -111,6 +147,8 @@ static enum MHD_Result app_detail(struct MHD_Connection *c, sd_ctx *ctx, int64_t
         cJSON_AddItemToObject(o, "databases", sd_view_databases(&dbs));
         cJSON_AddItemToObject(o, "schedules", sd_view_schedules(&sched));
         cJSON_AddItemToObject(o, "backups", sd_view_backups(&backups));
+        add_restore_commands(cJSON_GetObjectItemCaseSensitive(o, "backups"), &backups, &dbs, ctx->cfg->storage,
+                             sd_ctx_presigned(ctx));
         dp_stamp_rfc3339(sd_ctx_now(ctx), b);
         cJSON_AddStringToObject(o, "server_time", b);
         int s3 = sd_ctx_presigned(ctx);
@@ -131,8 +169,8 @@ static enum MHD_Result app_detail(struct MHD_Connection *c, sd_ctx *ctx, int64_t
 static enum MHD_Result app_create(struct MHD_Connection *c, sd_ctx *ctx, const cJSON *j)
 {
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "name");
-    if (!cJSON_IsString(n) || !sd_label_valid(n->valuestring, 64))
-        return sd_site_error(c, 400, "invalid_request", "an app name is 1-64 characters of [A-Za-z0-9_.-]");
+    if (!cJSON_IsString(n) || !sd_app_name_valid(n->valuestring))
+        return sd_site_error(c, 400, "invalid_request", SD_APP_NAME_RULE);
     char key[68];
     int64_t id = 0;
     sd_status st = SD_STATUS_INIT;
@@ -186,14 +224,20 @@ static enum MHD_Result app_post(struct MHD_Connection *c, sd_ctx *ctx, int64_t a
     const char *env = jstr(j, "environment"), *dbkey = jstr(j, "database");
     if (!env)
         env = "production";
-    if (!sd_label_valid(env, 64) || (dbkey && !sd_label_valid(dbkey, 64)))
-        return sd_site_error(c, 400, "invalid_request", "bad environment or database key");
+    if (!sd_scope_valid(env, dbkey))
+        return sd_site_error(c, 400, "invalid_request", SD_SCOPE_RULE);
     sd_status st = SD_STATUS_INIT;
     if (!strcmp(what, "schedule")) {
         const char *cron = jstr(j, "cron"), *tz = jstr(j, "tz");
         if (!cron || strlen(cron) > 200 || (tz && strlen(tz) > 64))
             return sd_site_error(c, 400, "invalid_request", "field 'cron' is required");
-        sd_schedule_set(ctx, app, env, dbkey, cron, tz ? tz : "UTC", &st);
+        const char *warning = NULL;
+        if (!sd_schedule_set(ctx, app, env, dbkey, cron, tz ? tz : "UTC", &warning, &st) && warning) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddBoolToObject(o, "ok", 1);
+            cJSON_AddStringToObject(o, "warning", warning);
+            return sd_site_json(c, 200, o, NULL);
+        }
     } else if (!strcmp(what, "retention")) {
         int64_t v[4];
         static const char *k[] = {"keep_last", "daily", "weekly", "monthly"};
@@ -242,7 +286,12 @@ static enum MHD_Result cron_preview(struct MHD_Connection *c, const sd_ctx *ctx)
         return sd_site_error(c, 400, "invalid_request", expr ? msg : "parameter 'expr' is required");
     if (strlen(tz) > 64 || !sd_tz_valid(tz))
         return sd_site_error(c, 400, "invalid_request", "unknown time zone");
+    int rarity = sd_cron_rarity(&cr);
+    if (rarity == SD_CRON_NEVER)
+        return sd_site_error(c, 400, "invalid_request", "this cron expression " SD_CRON_NEVER_MSG);
     cJSON *o = cJSON_CreateObject();
+    if (rarity == SD_CRON_LEAP_ONLY)
+        cJSON_AddStringToObject(o, "warning", "this schedule " SD_CRON_LEAP_MSG);
     cJSON *next = cJSON_AddArrayToObject(o, "next");
     int64_t slots[5];
     int n = sd_schedule_next(&cr, tz, sd_ctx_now(ctx) / 1000, 5, slots);

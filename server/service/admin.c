@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "domain/cron.h"
+#include "domain/names.h"
 #include "domain/schedule.h"
 #include "service/auth.h"
 #include "service/copies.h"
@@ -36,6 +37,8 @@ static int create_txn(sd_ctx *ctx, void *a_, sd_status *st)
 int sd_app_create(sd_ctx *ctx, const char *name, char key[68], int64_t *id, sd_status *st)
 {
     char h[65];
+    if (!sd_app_name_valid(name))
+        return sd_fail(st, SD_INVALID, "%s", SD_APP_NAME_RULE);
     if (sd_key_new(key, h, &st->err))
         return sd_fail_code(st, SD_INTERNAL, st->err.code, "%s", st->err.msg);
     app_arg a = {name, h, 0};
@@ -193,16 +196,25 @@ static int schedule_txn(sd_ctx *ctx, void *a_, sd_status *st)
 }
 
 int sd_schedule_set(sd_ctx *ctx, int64_t app, const char *env, const char *dbkey, const char *cron, const char *tz,
-                    sd_status *st)
+                    const char **warning, sd_status *st)
 {
+    *warning = NULL;
     sd_cron c;
     char msg[200];
+    if (!sd_scope_valid(env, dbkey))
+        return sd_fail(st, SD_INVALID, "%s", SD_SCOPE_RULE);
     if (sd_cron_parse(cron, &c, msg, sizeof msg))
         return sd_fail(st, SD_INVALID, "%s", msg);
+    if (sd_cron_rarity(&c) == SD_CRON_NEVER)
+        return sd_fail(st, SD_INVALID, "cron expression '%.100s' " SD_CRON_NEVER_MSG, cron);
     if (!sd_tz_valid(tz))
         return sd_fail(st, SD_INVALID, "unknown time zone '%.64s'", tz);
     admin_arg a = {.app = app, .env = env, .dbkey = dbkey, .cron = cron, .tz = tz};
-    return sd_txn(ctx, SD_TXN_WRITE, schedule_txn, &a, st);
+    if (sd_txn(ctx, SD_TXN_WRITE, schedule_txn, &a, st))
+        return -1;
+    if (sd_cron_rarity(&c) == SD_CRON_LEAP_ONLY)
+        *warning = "this schedule " SD_CRON_LEAP_MSG;
+    return 0;
 }
 
 static int retention_txn(sd_ctx *ctx, void *a_, sd_status *st)
@@ -247,6 +259,8 @@ static int backup_now_txn(sd_ctx *ctx, void *a_, sd_status *st)
 
 int sd_backup_now(sd_ctx *ctx, int64_t app, const char *env, const char *dbkey, int *n, sd_status *st)
 {
+    if (!sd_scope_valid(env, dbkey))
+        return sd_fail(st, SD_INVALID, "%s", SD_SCOPE_RULE);
     admin_arg a = {.app = app, .env = env, .dbkey = dbkey};
     if (sd_txn(ctx, SD_TXN_WRITE, backup_now_txn, &a, st))
         return -1;

@@ -42,9 +42,11 @@ int sd_app_rotate_key(sd_ctx *ctx, int64_t app, char key[68], sd_status *st);
  * manifests (*removed; *left could not be, each a warning) and the parts or S3 uploads of running ones. */
 int sd_app_delete(sd_ctx *ctx, int64_t app, int delete_backups, int *removed, int *left, sd_status *st);
 /* Sets (replaces) the schedule of an environment, or of one database (dbkey). SD_INVALID for a bad cron
- * expression or time zone, SD_NOT_FOUND for a database no agent registered. */
+ * expression (also one that never fires: February 30), time zone, environment or key, SD_NOT_FOUND for a
+ * database no agent registered. *warning: NULL, or a static line to show (a schedule that fires only on
+ * February 29). */
 int sd_schedule_set(sd_ctx *ctx, int64_t app, const char *env, const char *dbkey, const char *cron, const char *tz,
-                    sd_status *st);
+                    const char **warning, sd_status *st);
 int sd_retention_set(sd_ctx *ctx, int64_t app, const sd_retention *policy, sd_status *st);
 /* Manual jobs for every database of the environment (or one): *n queued. SD_NOT_FOUND without one. */
 int sd_backup_now(sd_ctx *ctx, int64_t app, const char *env, const char *dbkey, int *n, sd_status *st);

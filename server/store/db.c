@@ -2,6 +2,7 @@
  * db.c - SQLite and PostgreSQL behind the sd_q() API (see db.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
@@ -9,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/util.h"
 #include "domain/secrets.h"
@@ -60,6 +63,29 @@ static int lite_err(sd_db *db, int rc, dp_err *err, const char *what)
     return dp_err_set(err, DUMPER_EINTERNAL, "state store: %s: %s", what, sqlite3_errmsg(db->lite));
 }
 
+/* The SQLite store holds app key hashes, users' password hashes and sessions: the file is created 0600
+ * before SQLite opens it, and SQLite gives its -wal and -shm the database's mode. A store an older dumperd
+ * made under a permissive umask is tightened (the three files) when it is opened. Only a file that does not
+ * exist yet is opened here: closing any descriptor of a database drops every POSIX lock this process holds
+ * on it, and another thread's connection relies on them (without them, another process's last close would
+ * delete the -wal under it). chmod needs no descriptor. */
+static void lite_private(const char *path)
+{
+    struct stat sb;
+    if (!*path || *path == ':' || !strncmp(path, "file:", 5))
+        return;
+    int fd = stat(path, &sb) < 0 && errno == ENOENT ? open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
+    if (fd >= 0)
+        close(fd);
+    static const char *const sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char *p = dp_asprintf("%s%s", path, sfx[i]);
+        if (p && stat(p, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 077))
+            chmod(p, sb.st_mode & 0700);
+        free(p);
+    }
+}
+
 int sd_db_open(const char *url, sd_db **out, dp_err *err)
 {
     sd_db *db = calloc(1, sizeof *db);
@@ -67,6 +93,7 @@ int sd_db_open(const char *url, sd_db **out, dp_err *err)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     if (strncmp(url, "sqlite:", 7) == 0) {
         const char *path = url + 7;
+        lite_private(path);
         int rc = sqlite3_open_v2(path, &db->lite, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
         if (rc != SQLITE_OK) {
             dp_err_set(err, DUMPER_EIO, "unable to open state store '%s': %s", path,

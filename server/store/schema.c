@@ -108,7 +108,7 @@ static int apply(sd_db *db, int64_t n, dp_err *err)
     if (!rc)
         rc = sd_q(db, NULL, err, "INSERT INTO schema_version (version) VALUES (?)", "i", n);
     if (rc && rc != SD_RETRY)
-        dp_err_prefix(err, "migration %lld of the state store: ", (long long)n);
+        dp_err_prefix(err, "migration %lld of the state store", (long long)n);
     return rc;
 }
 

@@ -130,27 +130,8 @@ async function viewApps() {
 
 // ---- one app ----
 
-function dbUrl(db) {
-  if (!db) return 'DATABASE_URL';
-  if (db.type === 'sqlite') return 'sqlite://' + (db.name || '/path/to/copy.db');
-  const auth = db.user ? db.user + '@' : '';
-  const hp = (db.host || 'localhost') + (db.port ? ':' + db.port : '');
-  return `${db.type}://${auth}${hp}/${db.name || ''}`;
-}
-
-function restoreCmd(d, b) {
-  const db = d.databases.find(x => x.database_id === b.database_id);
-  const loc = d.storage_location.replace(/\/$/, '');
-  return `dumper restore ${loc}/${b.file_name} ${dbUrl(db)}`;
-}
-
-// The downloaded file has no manifest beside it: the catalog's sha256 stands in (format and
-// compression come from the file name, which the download keeps).
-function restoreDownloadCmd(d, b) {
-  const db = d.databases.find(x => x.database_id === b.database_id);
-  return `dumper restore ./${b.file_name} ${dbUrl(db)} --sha256 ${b.sha256}`;
-}
-
+// The restore commands come from dumperd, built and shell-quoted there (server/domain/shell.c): a name
+// an agent registered cannot break out of its word when the command is pasted into a shell.
 function charts(d) {
   const wrap = h('div', {id: 'charts'});
   for (const db of d.databases) {
@@ -207,8 +188,8 @@ function backupsTable(d, appId) {
           ' ', h('a', {href: `/ui/apps/${appId}/backups/${b.backup_id}/manifest`, class: 'manifest small', download: b.file_name + '.json',
             title: 'beside the downloaded file, dumper restore needs no --sha256'}, 'manifest'),
           h('details', {}, h('summary', {}, 'restore'),
-            h('p', {class: 'muted small'}, 'from the storage on the dumperd host:'), h('pre', {class: 'restore'}, restoreCmd(d, b)),
-            h('p', {class: 'muted small'}, 'from the downloaded file:'), h('pre', {class: 'restore-download'}, restoreDownloadCmd(d, b)),
+            h('p', {class: 'muted small'}, 'from the storage on the dumperd host:'), h('pre', {class: 'restore'}, b.restore_command || ''),
+            h('p', {class: 'muted small'}, 'from the downloaded file:'), h('pre', {class: 'restore-download'}, b.restore_download_command || ''),
             h('div', {class: 'mono small'}, 'sha256 ' + b.sha256))] : null,
         b.error_message ? h('span', {class: 'error'}, `${b.error_code || 'error'}: ${b.error_message}`) : null))))));
 }
@@ -236,6 +217,7 @@ function scheduleCard(app, d) {
     try {
       const r = await api(`/ui/cron?expr=${encodeURIComponent(cron.value)}&tz=${encodeURIComponent(tz.value)}`);
       preview.replaceChildren(...r.next.map(t => h('li', {}, when(t))));
+      if (r.warning) msg.textContent = 'warning: ' + r.warning;
     } catch (e) { preview.replaceChildren(); msg.textContent = e.message; }
   };
   cron.addEventListener('input', refresh);
@@ -252,8 +234,8 @@ function scheduleCard(app, d) {
   form.addEventListener('submit', async ev => {
     ev.preventDefault();
     try {
-      await api(`/ui/apps/${app}/schedule`, {cron: cron.value, tz: tz.value, environment: env.value, database: db.value || null});
-      toast('Schedule saved');
+      const r = await api(`/ui/apps/${app}/schedule`, {cron: cron.value, tz: tz.value, environment: env.value, database: db.value || null});
+      toast(r.warning ? `Schedule saved; warning: ${r.warning}` : 'Schedule saved');
       load(app, true);
     } catch (e) { toast(e.message); }
   });

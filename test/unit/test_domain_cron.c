@@ -92,6 +92,32 @@ static void test_next_dst(void **state)
     assert_int_equal(next("0 9 * * *", "Asia/Kolkata", "2026-11-26T00:00:00Z"), at("2026-11-26T03:30:00Z"));
 }
 
+/* Expressions that can never fire are refused by their callers; February 29 alone is warned about. */
+static void test_rarity(void **state)
+{
+    static const struct {
+        const char *expr;
+        int want;
+    } cases[] = {
+        {"0 0 30 2 *", SD_CRON_NEVER},      {"0 0 31 2 *", SD_CRON_NEVER},       {"0 0 30,31 2 *", SD_CRON_NEVER},
+        {"0 0 31 4,6,9,11 *", SD_CRON_NEVER}, {"0 0 29 2 *", SD_CRON_LEAP_ONLY}, {"0 0 29-31 2 *", SD_CRON_LEAP_ONLY},
+        {"0 0 28 2 *", SD_CRON_NORMAL},     {"0 0 31 4,5 *", SD_CRON_NORMAL},   {"0 0 30 2 1", SD_CRON_NORMAL},
+        {"0 0 29 2 1-5", SD_CRON_NORMAL},   {"0 0 * 2 *", SD_CRON_NORMAL},      {"0 0 30 * *", SD_CRON_NORMAL},
+        {"0 0 31 */2 *", SD_CRON_NORMAL},   {"0 0 30 2 */1", SD_CRON_NORMAL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        sd_cron c;
+        char msg[200];
+        assert_int_equal(sd_cron_parse(cases[i].expr, &c, msg, sizeof msg), 0);
+        if (sd_cron_rarity(&c) != cases[i].want)
+            fail_msg("%s: rarity %d, want %d", cases[i].expr, sd_cron_rarity(&c), cases[i].want);
+        /* NEVER agrees with the evaluator: no slot within 8 years (two leap days). */
+        int64_t next = sd_cron_next(&c, "UTC", 1800000000, 8LL * 366 * 86400);
+        if ((cases[i].want == SD_CRON_NEVER) != (next < 0))
+            fail_msg("%s: next slot %lld", cases[i].expr, (long long)next);
+    }
+}
+
 static void test_tz_valid(void **state)
 {
     (void)state;
@@ -110,7 +136,7 @@ int main(void)
     setenv("TZ", "UTC", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),       cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_next_utc),
-        cmocka_unit_test(test_next_dst),    cmocka_unit_test(test_tz_valid),
+        cmocka_unit_test(test_next_dst),    cmocka_unit_test(test_tz_valid), cmocka_unit_test(test_rarity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

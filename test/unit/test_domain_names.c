@@ -29,6 +29,49 @@ static void test_labels(void **state)
     assert_string_equal(s, "my_app____");
 }
 
+/* What registration refuses in agent-sent text, and how fail messages are cleaned. */
+static void test_text(void **state)
+{
+    assert_null(sd_text_problem("db1.example.com"));
+    assert_null(sd_text_problem("caf\xc3\xa9 \xe2\x80\xa9")); /* é, U+2029: printable enough */
+    assert_string_equal(sd_text_problem("a\nb"), "control characters");
+    assert_string_equal(sd_text_problem("a\x7f"), "control characters");
+    assert_string_equal(sd_text_problem("a\xc2\x85"), "control characters");             /* U+0085 NEL */
+    assert_string_equal(sd_text_problem("a\xc2\x9b" "31m"), "control characters");        /* U+009B CSI */
+    assert_null(sd_text_problem("a\xc2\xa0"));                                            /* U+00A0 */
+    static const char *bidi[] = {"\xe2\x80\xaa", "\xe2\x80\xab", "\xe2\x80\xac", "\xe2\x80\xad",
+                                 "\xe2\x80\xae", "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8",
+                                 "\xe2\x81\xa9"};
+    for (size_t i = 0; i < sizeof bidi / sizeof *bidi; i++)
+        assert_string_equal(sd_text_problem(bidi[i]), "bidirectional override characters");
+    assert_null(sd_text_problem("\xe2\x80\xa9\xe2\x81\xa5\xe2\x81\xaa")); /* the neighbours */
+    static const char *meta[] = {"a`b", "$x", "a;b", "a&b", "a|b", "a<b", "a>b", "(a)", "a\\b", "a\"b", "a'b",
+                                 "a*", "a?", "[a]", "{a}", "a!", "#a", "~a"};
+    for (size_t i = 0; i < sizeof meta / sizeof *meta; i++)
+        assert_string_equal(sd_shell_problem(meta[i], 1), "shell metacharacters");
+    assert_string_equal(sd_shell_problem("a b", 0), "shell metacharacters");
+    assert_null(sd_shell_problem("/srv/My Apps/db.sqlite3", 1));
+    assert_null(sd_shell_problem("db-1.internal:5432,db-2", 0));
+    assert_null(sd_shell_problem("::1", 0));
+    assert_string_equal(sd_shell_problem("a\tb", 1), "control characters");
+    char m[] = "boom\x1b[2J\r\nnext\xe2\x80\xae\xc2\x9b" "end";
+    sd_text_clean(m);
+    assert_string_equal(m, "boom [2J  nextend");
+    char cut[] = "ok \xe2\x82"; /* a 3-byte sequence cut after 2 */
+    sd_text_clean(cut);
+    assert_string_equal(cut, "ok ");
+    char whole[] = "ok \xe2\x82\xac";
+    sd_text_clean(whole);
+    assert_string_equal(whole, "ok \xe2\x82\xac");
+    assert_true(sd_app_name_valid("shop-2.prod_x"));
+    assert_false(sd_app_name_valid("shop;rm"));
+    assert_false(sd_app_name_valid("shop app"));
+    assert_false(sd_app_name_valid(""));
+    assert_true(sd_scope_valid("production", NULL));
+    assert_false(sd_scope_valid("prod$x", NULL));
+    assert_false(sd_scope_valid("production", "a b"));
+}
+
 static void test_ids(void **state)
 {
     int64_t id = 0;
@@ -107,7 +150,7 @@ static void test_file_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_labels), cmocka_unit_test(test_ids), cmocka_unit_test(test_part_numbers),
+        cmocka_unit_test(test_labels), cmocka_unit_test(test_text), cmocka_unit_test(test_ids), cmocka_unit_test(test_part_numbers),
         cmocka_unit_test(test_codecs_and_extensions), cmocka_unit_test(test_file_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
