@@ -33,6 +33,10 @@ const char sd_cli_usage[] =
     "  backup now APP [--env ENV] [--database KEY]\n"
     "  backups APP [--json]\n"
     "  agents APP [--json]\n"
+    "  token create NAME --scope read|write|admin [--app APP] [--expires DAYS]\n"
+    "                             an API token for the REST API (printed once; docs/api.md)\n"
+    "  token list [--json]\n"
+    "  token revoke NAME\n"
     "\n"
     "Every command takes --data DIR (default ./var, or $DUMPERD_DATA), --store sqlite:PATH|postgres://...\n"
     "(default sqlite:DIR/dumperd.db, or $DUMPERD_STORE) and --storage DIR (default DIR/backups).\n"
@@ -203,6 +207,9 @@ int sd_cli_parse(int argc, char **argv, sd_cli *a, sd_config *cfg)
         {"alert-webhook", K_STR, &cfg->alert_webhook, 0, 0, NULL},
         {"stale-after", K_SECS, &cfg->stale_after_h, 0, 0, " (hours)"},
         {"alert-check", K_SECS, &cfg->alert_check_s, 0, 0, NULL},
+        {"scope", K_STR, &a->scope, 0, 0, NULL},
+        {"app", K_STR, &a->app, 0, 0, NULL},
+        {"expires", K_I64, &a->expires_days, 0, 3650, " (days, 0 to 3650)"},
     };
     enum { NOPTS = sizeof defs / sizeof *defs };
     struct option lo[NOPTS + 1];

@@ -11,6 +11,8 @@
 
 typedef struct sd_cli {
     const char *data, *store, *storage, *env, *dbkey, *cron, *tz;
+    const char *scope, *app; /* token create */
+    int64_t expires_days;
     int json, store_argv, delete_backups;
     sd_retention ret; /* retention set */
     char *pos[4];     /* positional arguments after the command */
@@ -28,6 +30,8 @@ int sd_cli_mkdir_p(const char *path);
 
 /* Every command but serve; the exit code. */
 int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx);
+/* token create|list|revoke (cli/tokens.c); the exit code. */
+int sd_cli_token(const sd_cli *a, sd_ctx *ctx, sd_status *st);
 /* serve: the HTTP server, the scheduler (this thread) and the alert thread, until SIGINT/SIGTERM. */
 int sd_cli_serve(sd_ctx *ctx);
 
