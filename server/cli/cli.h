@@ -32,6 +32,8 @@ int sd_cli_mkdir_p(const char *path);
 int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx);
 /* token create|list|revoke (cli/tokens.c); the exit code. */
 int sd_cli_token(const sd_cli *a, sd_ctx *ctx, sd_status *st);
+/* api-routes (hidden): the REST API's route table, "METHOD PATH SCOPE app-key|-" a line (the OpenAPI test). */
+int sd_cli_api_routes(void);
 /* serve: the HTTP server, the scheduler (this thread) and the alert thread, until SIGINT/SIGTERM. */
 int sd_cli_serve(sd_ctx *ctx);
 

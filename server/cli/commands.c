@@ -256,6 +256,8 @@ int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx)
         rc = app_command(a, ctx, &st);
     else if (!strcmp(cmd, "token"))
         rc = sd_cli_token(a, ctx, &st);
+    else if (!strcmp(cmd, "api-routes") && !a->npos)
+        rc = sd_cli_api_routes();
     else
         rc = app_scoped(cmd, a, ctx, &st);
     if (rc && st.outcome != SD_OK)

@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "core/util.h"
+#include "http/rest.h"
 #include "http/views.h"
 #include "service/tokens.h"
 
@@ -72,5 +73,15 @@ int sd_cli_token(const sd_cli *a, sd_ctx *ctx, sd_status *st)
             a->app ? "app '" : "every app", a->app ? a->app : "", a->app ? "'" : "", life);
     printf("%s\n", token);
     dp_memzero(token, sizeof token);
+    return 0;
+}
+
+int sd_cli_api_routes(void)
+{
+    int n;
+    const sd_rest_route_info *r = sd_rest_routes(&n);
+    for (int i = 0; i < n; i++)
+        printf("%s %s %s %s\n", r[i].method, r[i].path, sd_scope_name(r[i].need.scope),
+               r[i].need.app_key_ok ? "app-key" : "-");
     return 0;
 }
