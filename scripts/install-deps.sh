@@ -11,7 +11,7 @@ PKGS=(
   libarchive-dev libcmocka-dev
   # tools the tests and sources drive
   sqlite3 postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
-  python3 python3-pymongo valgrind awscli curl ca-certificates tzdata zstd
+  python3 python3-pymongo python3-jsonschema valgrind awscli curl ca-certificates tzdata zstd
   # the age tool: encrypted backups must interoperate with it both ways (test/integration/age_*.sh)
   age
   # benchmarks (bench/): /usr/bin/time -v for peak RSS, wrk + nginx for dumperd's poll benchmark;
