@@ -290,6 +290,8 @@ static enum MHD_Result ui(struct MHD_Connection *c, sd_ctx *ctx, const char *p, 
         return get ? apps_list(c, ctx) : app_create(c, ctx, j);
     if (!strncmp(p, "apps/", 5))
         return app_routes(c, ctx, p + 5, get, j, &s);
+    if (!strncmp(p, "tokens", 6))
+        return sd_site_tokens(c, ctx, p, get, j, s.name);
     return sd_site_error(c, 404, "not_found", "no such endpoint");
 }
 
