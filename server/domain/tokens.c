@@ -22,7 +22,7 @@ sd_access sd_access_check(const sd_principal *p, const sd_route_need *need, int6
     if (p->app && app && app != p->app)
         return SD_ACCESS_NOT_FOUND;
     if (p->scope == SD_SCOPE_APP_KEY)
-        return need->app_key_ok && app ? SD_ACCESS_OK : SD_ACCESS_FORBIDDEN;
+        return need->app_key_ok && (app || need->global) ? SD_ACCESS_OK : SD_ACCESS_FORBIDDEN;
     if (p->scope < need->scope)
         return SD_ACCESS_FORBIDDEN;
     /* An app-scoped token lists its own app, but creates nothing outside it. */

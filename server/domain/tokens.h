@@ -6,8 +6,9 @@
  * Scopes are ordered: read < write < admin; a route names the least scope it needs (http/rest.c's table).
  * An app-scoped token sees its app only: every other app is "not found" to it (404, never 403, so a token
  * cannot learn which app names exist). An app key presented to the REST API is a credential of its own kind
- * (SD_SCOPE_APP_KEY): its app only, and only the routes that say so (trigger a backup, read its jobs), so a
- * deploy needs no second secret and an app key gains nothing an agent could not already do.
+ * (SD_SCOPE_APP_KEY): its app only, and only the routes that say so (list apps: its own, to learn its name;
+ * trigger a backup; read its jobs), so a deploy needs no second secret and an app key gains nothing an agent
+ * could not already do.
  */
 #ifndef SD_DOMAIN_TOKENS_H
 #define SD_DOMAIN_TOKENS_H

@@ -276,7 +276,7 @@ static const struct {
     sd_rest_route_info info;
     handler fn;
 } routes[] = {
-    {{"GET", "/api/v1/apps", NEED(R, 0, G)}, apps_list},
+    {{"GET", "/api/v1/apps", NEED(R, K, G)}, apps_list},
     {{"POST", "/api/v1/apps", NEED(A, 0, G)}, app_create},
     {{"GET", "/api/v1/apps/{app}", NEED(R, 0, 0)}, app_get},
     {{"GET", "/api/v1/apps/{app}/databases", NEED(R, 0, 0)}, databases},

@@ -136,6 +136,7 @@ def test(env):
     err(404, "not_found", "GET", A + "/nope", admin, msg="no app named 'nope'")
     eq([a["name"] for a in ok("GET", A, admin)["apps"]], ["other", "shop"], "an admin token sees every app")
     eq([a["name"] for a in ok("GET", A, made["read@shop"])["apps"]], ["shop"], "an app-scoped token sees its app")
+    eq([a["name"] for a in ok("GET", A, other_key)["apps"]], ["other"], "an app key sees its own app")
     err(404, "not_found", "GET", A + "/other", made["admin@shop"], msg="no app named 'other'")
     err(403, "forbidden", "PUT", A + "/shop/retention", read, {"keep_last": 1},
         msg="this token's scope (read) does not allow PUT /api/v1/apps/{app}/retention (needs write)")
@@ -287,7 +288,7 @@ def test(env):
         if cred_app and not global_ and cred_app != "shop":
             return 404
         if cred.startswith("appkey"):
-            return success(m, path) if appkey_ok and not global_ else 403
+            return success(m, path) if appkey_ok else 403
         have = SCOPES[cred.split("@")[0]]
         if have < SCOPES[scope]:
             return 403

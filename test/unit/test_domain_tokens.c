@@ -29,7 +29,7 @@ static void test_scope_names(void **state)
 static void test_access_table(void **state)
 {
     const sd_route_need rd = {SD_SCOPE_READ, 0, 0}, wr = {SD_SCOPE_WRITE, 0, 0}, ad = {SD_SCOPE_ADMIN, 0, 0},
-                        trig = {SD_SCOPE_WRITE, 1, 0}, job = {SD_SCOPE_READ, 1, 0}, list = {SD_SCOPE_READ, 0, 1},
+                        trig = {SD_SCOPE_WRITE, 1, 0}, job = {SD_SCOPE_READ, 1, 0}, list = {SD_SCOPE_READ, 1, 1},
                         create = {SD_SCOPE_ADMIN, 0, 1};
     const sd_route_need *routes[] = {&rd, &wr, &ad, &trig, &job, &list, &create};
     enum { OK = SD_ACCESS_OK, NO = SD_ACCESS_FORBIDDEN, NF = SD_ACCESS_NOT_FOUND };
@@ -45,9 +45,9 @@ static void test_access_table(void **state)
         {{SD_SCOPE_ADMIN, 5}, 5, {OK, OK, OK, OK, OK, OK, NO}},
         {{SD_SCOPE_READ, 5}, 6, {NF, NF, NF, NF, NF, NF, NF}},
         {{SD_SCOPE_ADMIN, 5}, 6, {NF, NF, NF, NF, NF, NF, NF}},
-        {{SD_SCOPE_APP_KEY, 5}, 5, {NO, NO, NO, OK, OK, NO, NO}},
+        {{SD_SCOPE_APP_KEY, 5}, 5, {NO, NO, NO, OK, OK, OK, NO}},
         {{SD_SCOPE_APP_KEY, 5}, 6, {NF, NF, NF, NF, NF, NF, NF}},
-        {{SD_SCOPE_APP_KEY, 5}, 0, {NO, NO, NO, NO, NO, NO, NO}},
+        {{SD_SCOPE_APP_KEY, 5}, 0, {NO, NO, NO, NO, NO, OK, NO}},
         {{SD_SCOPE_NONE, 0}, 5, {NO, NO, NO, NO, NO, NO, NO}},
     };
     for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
