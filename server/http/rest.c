@@ -221,6 +221,13 @@ static enum MHD_Result job_get(call *k)
         cJSON_AddNullToObject(o, "backup_id");
         cJSON_AddNullToObject(o, "backup_status");
     }
+    if (j.error_code[0]) {
+        cJSON_AddStringToObject(o, "error_code", j.error_code);
+        cJSON_AddStringToObject(o, "error_message", j.error_message);
+    } else {
+        cJSON_AddNullToObject(o, "error_code");
+        cJSON_AddNullToObject(o, "error_message");
+    }
     sd_view_time(o, "created_at", j.created_at);
     sd_view_time(o, "updated_at", j.updated_at);
     return sd_reply_json(k->c, 200, o);

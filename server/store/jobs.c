@@ -161,7 +161,7 @@ int sd_store_job_state(sd_db *db, int64_t app, int64_t job, sd_job_state *out, i
     sd_res r;
     int rc = sd_q(db, &r, err,
                   "SELECT j.id, j.db_id, j.attempt, j.backup_id, j.created_at, j.updated_at, j.env, d.dkey, j.reason,"
-                  " j.state, b.status FROM jobs j LEFT JOIN dbs d ON d.id = j.db_id"
+                  " j.state, b.status, b.error_code, b.error_message FROM jobs j LEFT JOIN dbs d ON d.id = j.db_id"
                   " LEFT JOIN backups b ON b.id = j.backup_id WHERE j.id = ? AND j.app_id = ?",
                   "ii", job, app);
     if (rc)
@@ -180,6 +180,8 @@ int sd_store_job_state(sd_db *db, int64_t app, int64_t job, sd_job_state *out, i
         sd_cell_copy(out->reason, sizeof out->reason, sd_get(&r, 0, 8));
         sd_cell_copy(out->state, sizeof out->state, sd_get(&r, 0, 9));
         sd_cell_copy(out->backup_status, sizeof out->backup_status, sd_get(&r, 0, 10));
+        sd_cell_copy(out->error_code, sizeof out->error_code, sd_get(&r, 0, 11));
+        sd_cell_copy(out->error_message, sizeof out->error_message, sd_get(&r, 0, 12));
     }
     sd_res_free(&r);
     return 0;

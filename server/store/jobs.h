@@ -66,6 +66,7 @@ int sd_store_job_expired(sd_db *db, int64_t now, int limit, sd_expired_list *out
 typedef struct sd_job_state {
     int64_t id, db_id, attempt, backup_id, created_at, updated_at; /* backup_id 0: none yet */
     char env[65], db_key[65], reason[16], state[16], backup_status[16];
+    char error_code[64], error_message[1001]; /* the backup's failure ("" when none) */
 } sd_job_state;
 
 /* The app's job `job`; *found = 0 when it has none such. */

@@ -186,7 +186,8 @@ def test(env):
         else:
             ids.append(run_backup(s, key, agent, pj["job_id"], data=data)["backup_id"])
     j = ok("GET", A + "/shop/jobs/" + failed_job, key)
-    eq((j["state"], j["result"], j["backup_status"]), ("failed", "failed", "failed"), "failed job")
+    eq((j["state"], j["result"], j["backup_status"], j["error_code"], j["error_message"]),
+       ("failed", "failed", "failed", "auth_failed", "no"), "failed job")
     for _ in range(3):
         t = ok("POST", A + "/shop/backups", write, {"database": "main"}, want=202)
         pj = poll(s, key, agent)["job"]
