@@ -13,6 +13,7 @@
 #include "http/api.h"
 #include "http/api_decode.h"
 #include "http/download.h"
+#include "http/path.h"
 #include "http/respond.h"
 #include "http/views.h"
 #include "service/admin.h"
@@ -309,46 +310,6 @@ const sd_rest_route_info *sd_rest_routes(int *n)
 
 int sd_rest_owns(const char *url) { return !strcmp(url, "/api/v1/apps") || !strncmp(url, "/api/v1/apps/", 13); }
 
-/* The path's variables. */
-typedef struct match {
-    char app[65];
-    int64_t id;
-} match;
-
-/* Does url fit pattern? Segments compare literally, except {app} (an app name as a label) and {backup} / {job}
- * ("b_N" / "j_N"). */
-static int fits(const char *pattern, const char *url, match *m)
-{
-    const char *p = pattern, *u = url;
-    while (*p && *u) {
-        const char *pe = strchr(p, '/'), *ue = strchr(u, '/');
-        size_t pl = pe ? (size_t)(pe - p) : strlen(p), ul = ue ? (size_t)(ue - u) : strlen(u);
-        char seg[80];
-        if (*p == '{') {
-            if (!ul || ul >= sizeof seg)
-                return 0;
-            memcpy(seg, u, ul);
-            seg[ul] = 0;
-            if (!strncmp(p, "{app}", 5)) {
-                if (!sd_label_valid(seg, 64))
-                    return 0;
-                memcpy(m->app, seg, ul + 1);
-            } else if (sd_id_parse(seg, p[1] == 'b' ? 'b' : 'j', &m->id)) {
-                return 0;
-            }
-        } else if (pl != ul || strncmp(p, u, pl)) {
-            return 0;
-        }
-        p += pl;
-        u += ul;
-        if (*p != *u) /* one ends, the other has a '/' */
-            return 0;
-        if (*p)
-            p++, u++;
-    }
-    return !*p && !*u;
-}
-
 /* "Authorization: Bearer X". */
 static const char *bearer(struct MHD_Connection *c)
 {
@@ -385,12 +346,12 @@ enum MHD_Result sd_rest_request(sd_ctx *ctx, struct MHD_Connection *c, const cha
                                 const char *body, size_t len)
 {
     const char *m = !strcmp(method, "HEAD") ? "GET" : method;
-    match mt = {{0}, 0};
+    sd_path_vars mt = {{0}, 0};
     int route = -1, path_known = 0;
     char allow[40] = "";
     for (size_t i = 0; i < NROUTES && route < 0; i++) {
-        match t = {{0}, 0};
-        if (!fits(routes[i].info.path, url, &t))
+        sd_path_vars t;
+        if (!sd_path_fits(routes[i].info.path, url, &t))
             continue;
         path_known = 1;
         if (!strcmp(routes[i].info.method, m)) {
