@@ -5,6 +5,8 @@
 #ifndef SD_CLI_H
 #define SD_CLI_H
 
+#include <cjson/cJSON.h>
+
 #include "config/config.h"
 #include "domain/retention.h"
 #include "service/ctx.h"
@@ -30,6 +32,8 @@ int sd_cli_mkdir_p(const char *path);
 
 /* Every command but serve; the exit code. */
 int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx);
+/* A listing (taken): the array as JSON with --json, else line() for each item; 0 or DUMPER_ENOMEM. */
+int sd_cli_print_list(const sd_cli *a, cJSON *arr, void (*line)(const cJSON *));
 /* token create|list|revoke (cli/tokens.c); the exit code. */
 int sd_cli_token(const sd_cli *a, sd_ctx *ctx, sd_status *st);
 /* api-routes (hidden): the REST API's route table, "METHOD PATH SCOPE app-key|-" a line (the OpenAPI test). */

@@ -11,10 +11,18 @@
 #include "http/views.h"
 #include "service/tokens.h"
 
-static const char *jstr(const cJSON *o, const char *k)
+/* A member of a token's JSON: its string, or `none`. */
+static const char *member(const cJSON *o, const char *k, const char *none)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : "-";
+    return cJSON_IsString(v) ? v->valuestring : none;
+}
+
+static void token_line(const cJSON *o)
+{
+    printf("%s\t%s\t%s\t%s\tcreated=%s\texpires=%s\tlast_used=%s\n", member(o, "name", "-"),
+           member(o, "scope", "-"), member(o, "app", "*"), member(o, "state", "-"), member(o, "created_at", "-"),
+           member(o, "expires_at", "never"), member(o, "last_used_at", "never"));
 }
 
 static int list(const sd_cli *a, sd_ctx *ctx, sd_status *st)
@@ -24,24 +32,7 @@ static int list(const sd_cli *a, sd_ctx *ctx, sd_status *st)
         return st->err.code;
     cJSON *arr = sd_view_tokens(&l, sd_ctx_now(ctx));
     sd_list_free(&l);
-    if (!arr)
-        return DUMPER_ENOMEM;
-    if (a->json) {
-        char *s = cJSON_Print(arr);
-        if (s)
-            printf("%s\n", s);
-        free(s);
-    } else {
-        const cJSON *o;
-        cJSON_ArrayForEach(o, arr)
-        {
-            printf("%s\t%s\t%s\t%s\tcreated=%s\texpires=%s\tlast_used=%s\n", jstr(o, "name"), jstr(o, "scope"),
-                   jstr(o, "app")[0] == '-' ? "*" : jstr(o, "app"), jstr(o, "state"), jstr(o, "created_at"),
-                   jstr(o, "expires_at"), jstr(o, "last_used_at"));
-        }
-    }
-    cJSON_Delete(arr);
-    return 0;
+    return sd_cli_print_list(a, arr, token_line);
 }
 
 int sd_cli_token(const sd_cli *a, sd_ctx *ctx, sd_status *st)

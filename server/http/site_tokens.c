@@ -20,8 +20,10 @@ static enum MHD_Result failed(struct MHD_Connection *c, const sd_status *st)
 
 static enum MHD_Result create(struct MHD_Connection *c, sd_ctx *ctx, const cJSON *j, const char *user)
 {
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name"), *scope = cJSON_GetObjectItemCaseSensitive(j, "scope"),
-                *app = cJSON_GetObjectItemCaseSensitive(j, "app"), *days = cJSON_GetObjectItemCaseSensitive(j, "expires_days");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
+    const cJSON *scope = cJSON_GetObjectItemCaseSensitive(j, "scope");
+    const cJSON *app = cJSON_GetObjectItemCaseSensitive(j, "app");
+    const cJSON *days = cJSON_GetObjectItemCaseSensitive(j, "expires_days");
     if (!cJSON_IsString(name) || !cJSON_IsString(scope) || (app && !cJSON_IsNull(app) && !cJSON_IsString(app)) ||
         (days && !cJSON_IsNull(days) &&
          (!cJSON_IsNumber(days) || days->valuedouble != (double)(int64_t)days->valuedouble)))

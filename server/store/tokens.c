@@ -43,7 +43,8 @@ int sd_store_token_by_hash(sd_db *db, const char *hash, sd_token_list *out, dp_e
 {
     int rc;
     out->v = sd_rows(db, &out->res_, sizeof *out->v, &out->n, &rc, err,
-                     "SELECT " TOKEN_COLS " FROM api_tokens t LEFT JOIN apps a ON a.id = t.app_id WHERE t.token_hash = ?",
+                     "SELECT " TOKEN_COLS " FROM api_tokens t LEFT JOIN apps a ON a.id = t.app_id"
+                     " WHERE t.token_hash = ?",
                      "s", hash);
     return token_cols(out, rc);
 }
@@ -62,8 +63,9 @@ int sd_store_token_revoke(sd_db *db, const char *name, int64_t id, int64_t now, 
     int rc = name ? sd_q(db, &r, err,
                          "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at = 0 RETURNING id", "is",
                          now, name)
-                  : sd_q(db, &r, err, "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0 RETURNING id",
-                         "ii", now, id);
+                  : sd_q(db, &r, err,
+                         "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0 RETURNING id", "ii",
+                         now, id);
     if (!rc) {
         *found = r.rows == 1;
         sd_res_free(&r);
