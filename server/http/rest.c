@@ -27,9 +27,8 @@ typedef struct call {
     struct MHD_Connection *c;
     sd_ctx *ctx;
     const sd_principal *who;
-    int64_t app, id;      /* the app of {app}; the id of {backup} or {job} */
-    const char *app_name; /* {app} */
-    const cJSON *body;    /* a JSON object, or NULL */
+    int64_t app, id;   /* the app of {app}; the id of {backup} or {job} */
+    const cJSON *body; /* a JSON object, or NULL */
 } call;
 
 typedef enum MHD_Result (*handler)(call *k);
@@ -372,7 +371,7 @@ enum MHD_Result sd_rest_request(sd_ctx *ctx, struct MHD_Connection *c, const cha
     sd_status st = SD_STATUS_INIT;
     if (sd_auth_bearer(ctx, cred, &who, &st))
         return st.outcome == SD_UNAUTHORIZED ? unauthorized(c, st.err.msg) : unavailable(c);
-    call k = {.c = c, .ctx = ctx, .who = &who, .id = mt.id, .app_name = mt.app};
+    call k = {.c = c, .ctx = ctx, .who = &who, .id = mt.id};
     if (mt.app[0]) {
         sd_status fst = SD_STATUS_INIT;
         if (sd_app_find(ctx, mt.app, &k.app, &fst) && fst.outcome != SD_NOT_FOUND)
@@ -386,7 +385,7 @@ enum MHD_Result sd_rest_request(sd_ctx *ctx, struct MHD_Connection *c, const cha
     case SD_ACCESS_FORBIDDEN:
         if (who.scope == SD_SCOPE_APP_KEY)
             return sd_reply_error(c, 403, "forbidden",
-                                  "an app key may only trigger backups and read their jobs; use an API token");
+                                  "an app key may only list its app, trigger backups and read their jobs; use an API token");
         return sd_reply_error(c, 403, "forbidden", "this token's scope (%s%s) does not allow %s %s (needs %s%s)",
                               sd_scope_name(who.scope), who.app ? ", one app" : "", method, routes[route].info.path,
                               sd_scope_name(need->scope), need->global && who.app ? " on every app" : "");

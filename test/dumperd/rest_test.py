@@ -141,7 +141,7 @@ def test(env):
     err(403, "forbidden", "PUT", A + "/shop/retention", read, {"keep_last": 1},
         msg="this token's scope (read) does not allow PUT /api/v1/apps/{app}/retention (needs write)")
     err(403, "forbidden", "GET", A + "/shop/backups", key,
-        msg="an app key may only trigger backups and read their jobs; use an API token")
+        msg="an app key may only list its app, trigger backups and read their jobs; use an API token")
 
     # trigger before any agent registered a database
     err(404, "not_found", "POST", A + "/shop/backups", write, {},
