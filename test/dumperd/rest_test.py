@@ -152,8 +152,9 @@ def test(env):
     err(404, "not_found", "POST", A + "/shop/backups", write, {"database": "nope"},
         msg="database 'nope' is not known in environment 'production'")
     err(400, "invalid_request", "POST", A + "/shop/backups", write, {"environment": "bad env"})
-    st, j, _ = s.call("POST", A + "/shop/backups", raw=b"{}", key=write, headers={"Content-Type": "text/plain"})
+    st, j, h = s.call("POST", A + "/shop/backups", raw=b"{}", key=write, headers={"Content-Type": "text/plain"})
     eq((st, j.get("error")), (415, "unsupported_media_type"), "a body that is not JSON")
+    validate(st, j, "POST", "/api/v1/apps/{app}/backups", h.get("Content-Type", ""))
     st, j, _ = s.call("POST", A + "/shop/backups", raw=b"[1]", key=write, headers={"Content-Type": "application/json"})
     eq((st, j.get("error")), (400, "invalid_json"), "a body that is not an object")
     t = ok("POST", A + "/shop/backups", write, {"database": "main"}, want=202, spec="/api/v1/apps/{app}/backups")
