@@ -50,6 +50,14 @@ def validate(status, body, method, path, ctype):
 
 
 def test(env):
+    # the file's schemas are valid JSON Schema (OpenAPI 3.1 uses draft 2020-12), every $ref resolves
+    for name, schema in SPEC["components"]["schemas"].items():
+        jsonschema.Draft202012Validator.check_schema(schema)
+    for ref in re.findall(r'"\$ref": "#/([^"]+)"', json.dumps(SPEC)):
+        node = SPEC
+        for part in ref.split("/"):
+            check(part in node, "dangling $ref #/%s in openapi.json" % ref)
+            node = node[part]
     key = env.app("shop")
     other_key = env.app("other")
 
