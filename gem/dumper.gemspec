@@ -11,7 +11,7 @@ Gem::Specification.new do |s|
   s.authors = ["Dumper contributors"]
   s.license = "MIT"
   s.required_ruby_version = ">= 2.7"
-  s.files = Dir["lib/**/*.rb", "lib/**/*.tt", "ext/dumper/*.{rb,c}", "ext/dumper/libdumper/**/*.{c,h,in,txt}",
+  s.files = Dir["lib/**/*.rb", "lib/**/*.tt", "lib/**/*.rake", "ext/dumper/*.{rb,c}", "ext/dumper/libdumper/**/*.{c,h,in,txt}",
                 "ext/dumper/libdumper/CMakeLists.txt", "README.md"]
   s.extensions = ["ext/dumper/extconf.rb"]
   s.require_paths = ["lib"]

@@ -11,7 +11,7 @@ PKGS=(
   libarchive-dev libcmocka-dev
   # tools the tests and sources drive
   sqlite3 postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
-  python3 python3-pymongo valgrind awscli curl ca-certificates tzdata zstd
+  python3 python3-pymongo python3-jsonschema valgrind awscli curl ca-certificates tzdata zstd
   # a real SMTP server (with STARTTLS and AUTH) for dumperd's email notifications (dumperd_notify.sh)
   python3-aiosmtpd
   # the age tool: encrypted backups must interoperate with it both ways (test/integration/age_*.sh)

@@ -49,6 +49,10 @@ const char sd_cli_usage[] =
     "  storage remove NAME        forget a destination (its copies stay where they are)\n"
     "  storage sync NAME          copy the good backups it lacks (within its retention) into it\n"
     "  copies APP [--json]        the copies of an app's backups and their states\n"
+    "  token create NAME --scope read|write|admin [--app APP] [--expires DAYS]\n"
+    "                             an API token for the REST API (printed once; docs/api.md)\n"
+    "  token list [--json]\n"
+    "  token revoke NAME\n"
     "\n"
     "Every command takes --data DIR (default ./var, or $DUMPERD_DATA), --store sqlite:PATH|postgres://...\n"
     "(default sqlite:DIR/dumperd.db, or $DUMPERD_STORE) and --storage DIR (default DIR/backups), and\n"
@@ -308,6 +312,8 @@ int sd_cli_parse(int argc, char **argv, sd_cli *a, sd_config *cfg)
         {"max-connections-per-address", K_INT, &cfg->max_conns_per_addr, 1, 1000000, NULL, 1},
         {"header-timeout", K_MS, &cfg->header_timeout_ms, 0, 0, NULL, 1},
         {"store-password-file", K_STOREPW, NULL, 0, 0, NULL, 1},
+        {"scope", K_STR, &a->scope, 0, 0, NULL, 0},
+        {"expires", K_I64, &a->expires_days, 0, 3650, " (days, 0 to 3650)", 0},
     };
     enum { NOPTS = sizeof defs / sizeof *defs };
     struct option lo[NOPTS + 1];

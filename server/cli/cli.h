@@ -5,13 +5,17 @@
 #ifndef SD_CLI_H
 #define SD_CLI_H
 
+#include <cjson/cJSON.h>
+
 #include "config/config.h"
 #include "domain/retention.h"
 #include "service/ctx.h"
 
 typedef struct sd_cli {
     const char *data, *store, *storage, *env, *dbkey, *cron, *tz;
-    const char *kind, *url, *to, *app, *on; /* notify add */
+    const char *kind, *url, *to, *app, *on; /* notify add (app: also token create) */
+    const char *scope; /* token create */
+    int64_t expires_days;
     int json, store_argv, delete_backups;
     /* storage add (cli/storage.c) */
     const char *endpoint, *region, *credentials_file, *lock_mode;
@@ -42,6 +46,10 @@ int sd_cli_print_list(const sd_cli *a, struct cJSON *arr, void (*line)(const str
 const char *sd_cli_jstr(const struct cJSON *o, const char *k);
 /* storage add|list|remove|sync, copies APP (cli/storage.c). */
 int sd_cli_storage(const char *cmd, const sd_cli *a, sd_ctx *ctx, sd_status *st);
+/* token create|list|revoke (cli/tokens.c); the exit code. */
+int sd_cli_token(const sd_cli *a, sd_ctx *ctx, sd_status *st);
+/* api-routes (hidden): the REST API's route table, "METHOD PATH SCOPE app-key|-" a line (the OpenAPI test). */
+int sd_cli_api_routes(void);
 /* serve: the HTTP server, the scheduler (this thread) and the alert thread, until SIGINT/SIGTERM. */
 int sd_cli_serve(sd_ctx *ctx);
 

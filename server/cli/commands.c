@@ -52,8 +52,7 @@ static void agent_line(const cJSON *o)
            jstr(o, "role"), jstr(o, "hostname"), jnum(o, "pid"), jstr(o, "dispatcher"), jstr(o, "last_seen"));
 }
 
-/* A listing: the array as JSON with --json, else one line per item. */
-static int print_list(const sd_cli *a, cJSON *arr, void (*line)(const cJSON *))
+int sd_cli_print_list(const sd_cli *a, cJSON *arr, void (*line)(const cJSON *))
 {
     if (!arr)
         return DUMPER_ENOMEM;
@@ -150,7 +149,7 @@ static int app_command(const sd_cli *a, sd_ctx *ctx, sd_status *st)
         sd_app_list l;
         if (sd_apps(ctx, &l, st))
             return st->err.code;
-        int rc = print_list(a, sd_view_apps(&l), app_line);
+        int rc = sd_cli_print_list(a, sd_view_apps(&l), app_line);
         sd_list_free(&l);
         return rc;
     }
@@ -230,19 +229,19 @@ static int app_scoped(const char *cmd, const sd_cli *a, sd_ctx *ctx, sd_status *
         sd_backup_list l;
         if (sd_backups(ctx, app, 0, 0, &l, st))
             return st->err.code;
-        rc = print_list(a, sd_view_backups(&l), backup_line);
+        rc = sd_cli_print_list(a, sd_view_backups(&l), backup_line);
         sd_list_free(&l);
     } else if (!strcmp(cmd, "schedules")) {
         sd_schedule_views v;
         if (sd_schedules(ctx, app, &v, st))
             return st->err.code;
-        rc = print_list(a, sd_view_schedules(&v), schedule_line);
+        rc = sd_cli_print_list(a, sd_view_schedules(&v), schedule_line);
         sd_schedule_views_free(&v);
     } else if (!strcmp(cmd, "agents")) {
         sd_agent_list l;
         if (sd_agents(ctx, app, &l, st))
             return st->err.code;
-        rc = print_list(a, sd_view_agents(&l), agent_line);
+        rc = sd_cli_print_list(a, sd_view_agents(&l), agent_line);
         sd_list_free(&l);
     } else {
         rc = sd_cli_usage_error("unknown command '%s'", cmd);
@@ -274,6 +273,10 @@ int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx)
         rc = backup_state(a, ctx, &st);
     else if (!strcmp(cmd, "storage") || !strcmp(cmd, "copies"))
         rc = sd_cli_storage(cmd, a, ctx, &st);
+    else if (!strcmp(cmd, "token"))
+        rc = sd_cli_token(a, ctx, &st);
+    else if (!strcmp(cmd, "api-routes") && !a->npos)
+        rc = sd_cli_api_routes();
     else
         rc = app_scoped(cmd, a, ctx, &st);
     if (rc && st.outcome != SD_OK)

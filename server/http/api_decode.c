@@ -255,3 +255,21 @@ int sd_decode_fail(const cJSON *j, const char **code, const char **message, char
     }
     return 0;
 }
+
+int sd_decode_retention(const cJSON *j, sd_retention *out)
+{
+    int64_t v[4];
+    static const char *k[] = {"keep_last", "daily", "weekly", "monthly"};
+    for (int i = 0; i < 4; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, k[i]);
+        v[i] = 0;
+        if (!x || cJSON_IsNull(x))
+            continue;
+        if (!cJSON_IsNumber(x) || x->valuedouble < 0 || x->valuedouble > 100000 ||
+            x->valuedouble != (double)(int64_t)x->valuedouble)
+            return -1;
+        v[i] = (int64_t)x->valuedouble;
+    }
+    *out = (sd_retention){v[0], v[1], v[2], v[3]};
+    return 0;
+}

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
+#include "domain/retention.h"
 #include "service/agents.h"
 #include "service/commit.h"
 #include "service/status.h"
@@ -39,5 +40,8 @@ int sd_decode_commit(const cJSON *j, int64_t max_filesize, sd_commit_body *out, 
 void sd_commit_body_free(sd_commit_body *b);
 /* message: the agent's message cut at 1000 bytes into msg (NULL when none). */
 int sd_decode_fail(const cJSON *j, const char **code, const char **message, char msg[1001], sd_status *st);
+/* A retention policy (the dashboard's and the REST API's body): keep_last, daily, weekly, monthly, each
+ * absent/null (0) or an integer 0..100000. 0 or -1. */
+int sd_decode_retention(const cJSON *j, sd_retention *out);
 
 #endif

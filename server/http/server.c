@@ -18,6 +18,7 @@
 #include "http/api.h"
 #include "http/guard.h"
 #include "http/respond.h"
+#include "http/rest.h"
 #include "http/site.h"
 
 #define MAX_CTXS 256
@@ -62,7 +63,8 @@ typedef struct req {
     dp_buf body;
     size_t max_body; /* buffered bodies; 0: streamed (part uploads) */
     int too_large;
-    char *url, *method; /* site */
+    char *url, *method; /* site, REST */
+    int rest;           /* the REST API (http/rest.h) */
 } req;
 
 /* A byte a path must never hold: a control character (what url_unescape leaves of a %00 or %0a too). */
@@ -81,15 +83,15 @@ static enum MHD_Result first_call(sd_http *h, struct MHD_Connection *c, req *r, 
         r->done = 1;
         return sd_reply_error(c, 400, "invalid_request", "control characters in the request path");
     }
-    if (strncmp(url, "/api/", 5)) {
-        /* The site: sessions instead of app keys (site.c decides what needs one). */
+    if (strncmp(url, "/api/", 5) || (r->rest = sd_rest_owns(url))) {
+        /* The site (sessions instead of app keys; site.c decides what needs one) or the REST API (tokens). */
         r->url = dp_strdup(url);
         r->method = dp_strdup(method);
-        r->max_body = SD_SITE_MAX_BODY;
+        r->max_body = r->rest ? SD_MAX_JSON : SD_SITE_MAX_BODY;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (!r->url || !r->method || (cl && strtoull(cl, NULL, 10) > SD_SITE_MAX_BODY)) {
+        if (!r->url || !r->method || (cl && strtoull(cl, NULL, 10) > r->max_body)) {
             r->done = 1;
-            return sd_reply_error(c, 413, "too_large", "request body over %d bytes", SD_SITE_MAX_BODY);
+            return sd_reply_error(c, 413, "too_large", "request body over %zu bytes", r->max_body);
         }
         return MHD_YES;
     }
@@ -135,6 +137,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return sd_reply_error(c, 503, "unavailable", "state store unavailable");
     if (r->api)
         return sd_api_finish(ctx, c, r->api, r->body.data, r->body.len);
+    if (r->rest)
+        return sd_rest_request(ctx, c, r->url, r->method, r->body.data, r->body.len);
     return sd_site_request(ctx, c, r->url, r->method, r->body.data, r->body.len);
 }
 

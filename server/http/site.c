@@ -15,6 +15,7 @@
 #include "domain/names.h"
 #include "domain/schedule.h"
 #include "domain/shell.h"
+#include "http/api_decode.h"
 #include "http/download.h"
 #include "http/metrics.h"
 #include "http/notify.h"
@@ -239,19 +240,10 @@ static enum MHD_Result app_post(struct MHD_Connection *c, sd_ctx *ctx, int64_t a
             return sd_site_json(c, 200, o, NULL);
         }
     } else if (!strcmp(what, "retention")) {
-        int64_t v[4];
-        static const char *k[] = {"keep_last", "daily", "weekly", "monthly"};
-        for (int i = 0; i < 4; i++) {
-            const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, k[i]);
-            v[i] = 0;
-            if (!x || cJSON_IsNull(x))
-                continue;
-            if (!cJSON_IsNumber(x) || x->valuedouble < 0 || x->valuedouble > 100000 ||
-                x->valuedouble != (double)(int64_t)x->valuedouble)
-                return sd_site_error(c, 400, "invalid_request", "retention counts are integers from 0 to 100000");
-            v[i] = (int64_t)x->valuedouble;
-        }
-        sd_retention_set(ctx, app, &(sd_retention){v[0], v[1], v[2], v[3]}, &st);
+        sd_retention r;
+        if (sd_decode_retention(j, &r))
+            return sd_site_error(c, 400, "invalid_request", "retention counts are integers from 0 to 100000");
+        sd_retention_set(ctx, app, &r, &st);
     } else if (!strcmp(what, "backup")) {
         int n = 0;
         if (!sd_backup_now(ctx, app, env, dbkey, &n, &st)) {
@@ -350,6 +342,8 @@ static enum MHD_Result ui(struct MHD_Connection *c, sd_ctx *ctx, const char *p, 
         return app_routes(c, ctx, p + 5, get, j, &s);
     if (!strncmp(p, "notify", 6) && (!p[6] || p[6] == '/'))
         return (enum MHD_Result)sd_site_notify(c, ctx, p + 6, get, j);
+    if (!strncmp(p, "tokens", 6))
+        return sd_site_tokens(c, ctx, p, get, j, s.name);
     return sd_site_error(c, 404, "not_found", "no such endpoint");
 }
 

@@ -6,6 +6,7 @@
 #ifndef SD_SITE_H
 #define SD_SITE_H
 
+#include <cjson/cJSON.h>
 #include <microhttpd.h>
 #include <stddef.h>
 
@@ -17,5 +18,9 @@
 /* One site request; body may be NULL. */
 enum MHD_Result sd_site_request(sd_ctx *ctx, struct MHD_Connection *c, const char *url, const char *method,
                                 const char *body, size_t len);
+/* /ui/tokens (GET list, POST create) and /ui/tokens/<id>/revoke (POST), after the session and CSRF checks;
+ * p is the path after /ui/, user the session's (logged). site_tokens.c. */
+enum MHD_Result sd_site_tokens(struct MHD_Connection *c, sd_ctx *ctx, const char *p, int get, const cJSON *j,
+                               const char *user);
 
 #endif

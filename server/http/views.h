@@ -11,6 +11,7 @@
 
 #include "service/admin.h"
 #include "store/jobs.h"
+#include "store/tokens.h"
 
 /* An RFC 3339 time, or null for ms <= 0. */
 void sd_view_time(cJSON *o, const char *k, int64_t ms);
@@ -38,5 +39,8 @@ cJSON *sd_view_databases(const sd_database_list *l);
 /* A job handed to an agent: job_id, database_id, database_key, type, reason, slot, attempt, lease,
  * lease_until. */
 cJSON *sd_view_job(const sd_job_view *j, int64_t lease_s);
+/* API tokens (never their hashes): id, name, scope, app (null: every app), created_at, expires_at,
+ * last_used_at, revoked_at, state (live, expired, revoked at `now`). views_rest.c. */
+cJSON *sd_view_tokens(const sd_token_list *l, int64_t now);
 
 #endif

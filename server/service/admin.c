@@ -179,6 +179,8 @@ typedef struct {
     const char *env, *dbkey, *cron, *tz;
     sd_retention policy;
     int n;
+    int64_t *jobs; /* backup now: the ids of the first max_jobs jobs */
+    int max_jobs;
 } admin_arg;
 
 static int schedule_txn(sd_ctx *ctx, void *a_, sd_status *st)
@@ -251,7 +253,8 @@ static int backup_now_txn(sd_ctx *ctx, void *a_, sd_status *st)
                                 a->env);
     int64_t now = sd_ctx_now(ctx);
     for (int i = 0; !rc && i < dbs.n; i++)
-        if (!(rc = sd_store_job_insert_manual(ctx->db, a->app, a->env, dbs.v[i], now, &st->err)))
+        if (!(rc = sd_store_job_insert_manual(ctx->db, a->app, a->env, dbs.v[i], now,
+                                              a->jobs && a->n < a->max_jobs ? &a->jobs[a->n] : NULL, &st->err)))
             a->n++;
     sd_list_free(&dbs);
     return rc;
@@ -259,9 +262,15 @@ static int backup_now_txn(sd_ctx *ctx, void *a_, sd_status *st)
 
 int sd_backup_now(sd_ctx *ctx, int64_t app, const char *env, const char *dbkey, int *n, sd_status *st)
 {
+    return sd_backup_now_jobs(ctx, app, env, dbkey, NULL, 0, n, st);
+}
+
+int sd_backup_now_jobs(sd_ctx *ctx, int64_t app, const char *env, const char *dbkey, int64_t *jobs, int max_jobs,
+                       int *n, sd_status *st)
+{
     if (!sd_scope_valid(env, dbkey))
         return sd_fail(st, SD_INVALID, "%s", SD_SCOPE_RULE);
-    admin_arg a = {.app = app, .env = env, .dbkey = dbkey};
+    admin_arg a = {.app = app, .env = env, .dbkey = dbkey, .jobs = jobs, .max_jobs = max_jobs};
     if (sd_txn(ctx, SD_TXN_WRITE, backup_now_txn, &a, st))
         return -1;
     *n = a.n;

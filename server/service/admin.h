@@ -50,6 +50,9 @@ int sd_schedule_set(sd_ctx *ctx, int64_t app, const char *env, const char *dbkey
 int sd_retention_set(sd_ctx *ctx, int64_t app, const sd_retention *policy, sd_status *st);
 /* Manual jobs for every database of the environment (or one): *n queued. SD_NOT_FOUND without one. */
 int sd_backup_now(sd_ctx *ctx, int64_t app, const char *env, const char *dbkey, int *n, sd_status *st);
+/* The same, with the ids of the first max_jobs jobs queued into jobs (the REST API answers them). */
+int sd_backup_now_jobs(sd_ctx *ctx, int64_t app, const char *env, const char *dbkey, int64_t *jobs, int max_jobs,
+                       int *n, sd_status *st);
 
 int sd_apps(sd_ctx *ctx, sd_app_list *out, sd_status *st);
 /* One app (out->n = 0: none). */

@@ -120,6 +120,7 @@ int sd_store_app_delete(sd_db *db, int64_t id, dp_err *err)
     Q("DELETE FROM primaries WHERE app_id = ?", "i", id);
     Q("DELETE FROM agents WHERE app_id = ?", "i", id);
     Q("DELETE FROM dbs WHERE app_id = ?", "i", id);
+    Q("DELETE FROM api_tokens WHERE app_id = ?", "i", id);
     Q("DELETE FROM apps WHERE id = ?", "i", id);
     return 0;
 }

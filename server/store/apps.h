@@ -42,8 +42,8 @@ int sd_store_app_set_retention(sd_db *db, int64_t id, const sd_retention *r, dp_
 int sd_store_app_get(sd_db *db, int64_t id, sd_app_list *out, dp_err *err);
 /* Every app by name, with its counts. */
 int sd_store_app_list(sd_db *db, sd_app_list *out, dp_err *err);
-/* The app and everything it owns: agents, primaries, databases, schedules, jobs, catalog, and the alerts that
- * name its backups and databases. */
+/* The app and everything it owns: agents, primaries, databases, schedules, jobs, catalog, the API tokens
+ * scoped to it, and the alerts that name its backups and databases. */
 int sd_store_app_delete(sd_db *db, int64_t id, dp_err *err);
 
 #endif

@@ -205,3 +205,17 @@ int sd_store_backup_newest_good_after(sd_db *db, int64_t db_id, int64_t after, i
     }
     return rc;
 }
+
+int sd_store_backup_page(sd_db *db, int64_t app, const sd_backup_filter *f, sd_backup_list *out, dp_err *err)
+{
+    int rc;
+    out->v = sd_rows(db, &out->res_, sizeof *out->v, &out->n, &rc, err,
+                     "SELECT " BACKUP_COLS " FROM backups b LEFT JOIN dbs d ON d.id = b.db_id WHERE b.app_id = ?"
+                     " AND (? = 0 OR b.id < ?) AND (? = '' OR b.status = ?) AND (? = '' OR b.env = ?)"
+                     " AND (? = '' OR d.dkey = ?) ORDER BY b.id DESC LIMIT ?",
+                     "iiissssssi", app, f->before, f->before, f->status ? f->status : "", f->status ? f->status : "",
+                     f->env ? f->env : "", f->env ? f->env : "", f->db_key ? f->db_key : "",
+                     f->db_key ? f->db_key : "", (int64_t)f->limit);
+    backup_rows(out);
+    return rc;
+}

@@ -72,4 +72,13 @@ int sd_store_backup_live_of_app(sd_db *db, int64_t app, sd_backup_list *out, dp_
 int sd_store_backup_newest_good_after(sd_db *db, int64_t db_id, int64_t after, int64_t *id, int64_t *finished_at,
                                       int *found, dp_err *err);
 
+/* A page of the catalog for the REST API: newest first by id, only ids below `before` (0: from the newest),
+ * optionally one status, environment or database key; at most limit. */
+typedef struct sd_backup_filter {
+    int64_t before;
+    const char *status, *env, *db_key; /* NULL: any */
+    int limit;
+} sd_backup_filter;
+int sd_store_backup_page(sd_db *db, int64_t app, const sd_backup_filter *f, sd_backup_list *out, dp_err *err);
+
 #endif

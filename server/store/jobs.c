@@ -1,14 +1,24 @@
 /* jobs.c - jobs and their states (see jobs.h). */
 #include "store/jobs.h"
 
+#include <string.h>
+
 #include "store/rows.h"
 
-int sd_store_job_insert_manual(sd_db *db, int64_t app, const char *env, int64_t db_id, int64_t now, dp_err *err)
+int sd_store_job_insert_manual(sd_db *db, int64_t app, const char *env, int64_t db_id, int64_t now, int64_t *id,
+                               dp_err *err)
 {
-    return sd_q(db, NULL, err,
-                "INSERT INTO jobs (app_id, env, db_id, schedule_id, slot, reason, state, attempt, created_at,"
-                " updated_at) VALUES (?, ?, ?, 0, 0, 'manual', 'pending', 1, ?, ?)",
-                "isiii", app, env, db_id, now, now);
+    sd_res r;
+    int rc = sd_q(db, &r, err,
+                  "INSERT INTO jobs (app_id, env, db_id, schedule_id, slot, reason, state, attempt, created_at,"
+                  " updated_at) VALUES (?, ?, ?, 0, 0, 'manual', 'pending', 1, ?, ?) RETURNING id",
+                  "isiii", app, env, db_id, now, now);
+    if (!rc) {
+        if (id)
+            *id = sd_geti(&r, 0, 0);
+        sd_res_free(&r);
+    }
+    return rc;
 }
 
 int sd_store_job_insert_slot(sd_db *db, int64_t app, const char *env, int64_t db_id, int64_t schedule, int64_t slot,
@@ -144,4 +154,35 @@ int sd_store_job_expired(sd_db *db, int64_t now, int limit, sd_expired_list *out
     for (int i = 0; i < out->n; i++)
         out->v[i] = (sd_expired_job){sd_geti(&out->res_, i, 0), sd_geti(&out->res_, i, 1)};
     return rc;
+}
+
+int sd_store_job_state(sd_db *db, int64_t app, int64_t job, sd_job_state *out, int *found, dp_err *err)
+{
+    sd_res r;
+    int rc = sd_q(db, &r, err,
+                  "SELECT j.id, j.db_id, j.attempt, j.backup_id, j.created_at, j.updated_at, j.env, d.dkey, j.reason,"
+                  " j.state, b.status, b.error_code, b.error_message FROM jobs j LEFT JOIN dbs d ON d.id = j.db_id"
+                  " LEFT JOIN backups b ON b.id = j.backup_id WHERE j.id = ? AND j.app_id = ?",
+                  "ii", job, app);
+    if (rc)
+        return rc;
+    *found = r.rows > 0;
+    memset(out, 0, sizeof *out);
+    if (*found) {
+        out->id = sd_geti(&r, 0, 0);
+        out->db_id = sd_geti(&r, 0, 1);
+        out->attempt = sd_geti(&r, 0, 2);
+        out->backup_id = sd_geti(&r, 0, 3);
+        out->created_at = sd_geti(&r, 0, 4);
+        out->updated_at = sd_geti(&r, 0, 5);
+        sd_cell_copy(out->env, sizeof out->env, sd_get(&r, 0, 6));
+        sd_cell_copy(out->db_key, sizeof out->db_key, sd_get(&r, 0, 7));
+        sd_cell_copy(out->reason, sizeof out->reason, sd_get(&r, 0, 8));
+        sd_cell_copy(out->state, sizeof out->state, sd_get(&r, 0, 9));
+        sd_cell_copy(out->backup_status, sizeof out->backup_status, sd_get(&r, 0, 10));
+        sd_cell_copy(out->error_code, sizeof out->error_code, sd_get(&r, 0, 11));
+        sd_cell_copy(out->error_message, sizeof out->error_message, sd_get(&r, 0, 12));
+    }
+    sd_res_free(&r);
+    return 0;
 }

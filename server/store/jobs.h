@@ -39,7 +39,9 @@ typedef struct sd_expired_list {
     sd_res res_;
 } sd_expired_list;
 
-int sd_store_job_insert_manual(sd_db *db, int64_t app, const char *env, int64_t db_id, int64_t now, dp_err *err);
+/* A manual job; its id into *id (NULL: not wanted). */
+int sd_store_job_insert_manual(sd_db *db, int64_t app, const char *env, int64_t db_id, int64_t now, int64_t *id,
+                               dp_err *err);
 /* A slot's job; nothing when the slot already has one (another pass or instance produced it). */
 int sd_store_job_insert_slot(sd_db *db, int64_t app, const char *env, int64_t db_id, int64_t schedule, int64_t slot,
                              int64_t now, dp_err *err);
@@ -59,5 +61,15 @@ int sd_store_job_finish(sd_db *db, int64_t job, const char *state, int64_t now, 
 /* Dispatched jobs whose lease ended before now: how many, and (at most limit) which. */
 int sd_store_job_count_expired(sd_db *db, int64_t now, int64_t *n, dp_err *err);
 int sd_store_job_expired(sd_db *db, int64_t now, int limit, sd_expired_list *out, dp_err *err);
+
+/* A job as the REST API shows it: where it stands and the backup of its latest attempt. */
+typedef struct sd_job_state {
+    int64_t id, db_id, attempt, backup_id, created_at, updated_at; /* backup_id 0: none yet */
+    char env[65], db_key[65], reason[16], state[16], backup_status[16];
+    char error_code[64], error_message[1001]; /* the backup's failure ("" when none) */
+} sd_job_state;
+
+/* The app's job `job`; *found = 0 when it has none such. */
+int sd_store_job_state(sd_db *db, int64_t app, int64_t job, sd_job_state *out, int *found, dp_err *err);
 
 #endif

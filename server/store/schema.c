@@ -48,7 +48,7 @@ static const char *const migrations[] = {
     "CREATE TABLE IF NOT EXISTS alerts (id @ID, kind TEXT NOT NULL, ref TEXT NOT NULL, payload TEXT NOT NULL,"
     " created_at BIGINT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0, next_try BIGINT NOT NULL, sent_at BIGINT,"
     " last_error TEXT, UNIQUE (kind, ref));",
-    /* notification channels (issue 17): channels with their kind, target, app (0: every app) and event mask;
+    /* 2 (notification channels, issue 17): channels with their kind, target, app (0: every app) and event mask;
      * one delivery row per (alert, channel), delivered once, retried, dead after the last attempt. */
     "CREATE TABLE IF NOT EXISTS channels (id @ID, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, url TEXT NOT NULL,"
     " to_addr TEXT, app_id BIGINT NOT NULL DEFAULT 0, events BIGINT NOT NULL, secret TEXT NOT NULL,"
@@ -68,6 +68,11 @@ static const char *const migrations[] = {
     " attempts BIGINT NOT NULL DEFAULT 0, next_try BIGINT NOT NULL, updated_at BIGINT NOT NULL, error TEXT,"
     " PRIMARY KEY (backup_id, storage_id));"
     "CREATE INDEX IF NOT EXISTS copies_due ON copies (state, next_try);",
+    /* 4 (API tokens, issue 17): a name, the SHA-256 of the token, a scope, an app (0: every app), a lifetime. */
+    "CREATE TABLE IF NOT EXISTS api_tokens (id @ID, name TEXT NOT NULL UNIQUE, token_hash TEXT NOT NULL UNIQUE,"
+    " scope TEXT NOT NULL, app_id BIGINT NOT NULL DEFAULT 0, created_at BIGINT NOT NULL,"
+    " expires_at BIGINT NOT NULL DEFAULT 0, last_used_at BIGINT NOT NULL DEFAULT 0,"
+    " revoked_at BIGINT NOT NULL DEFAULT 0);",
 };
 
 #define NMIGRATIONS ((int64_t)(sizeof migrations / sizeof *migrations))

@@ -384,12 +384,61 @@ async function viewNotify() {
     h('section', {class: 'card'}, h('h2', {}, 'Add a channel'), form, slot));
 }
 
+// ---- API tokens (docs/api.md) ----
+
+async function viewTokens() {
+  const view = document.getElementById('view');
+  const [d, apps] = await Promise.all([api('/ui/tokens'), api('/ui/apps')]);
+  const rows = d.tokens.map(t => {
+    const btn = t.state === 'live' ? h('button', {class: 'danger revoke-token', 'data-name': t.name}, 'Revoke') : null;
+    if (btn) btn.addEventListener('click', async () => {
+      if (!confirm(`Revoke token "${t.name}"? It is refused at once.`)) return;
+      try { await api(`/ui/tokens/${t.id}/revoke`, {}); toast(`Token "${t.name}" revoked`); viewTokens(); } catch (e) { toast(e.message); }
+    });
+    return h('tr', {}, h('td', {}, t.name), h('td', {}, t.scope), h('td', {}, t.app || 'every app'),
+      h('td', {class: t.state === 'live' ? '' : 'muted'}, t.state), h('td', {}, when(t.created_at)),
+      h('td', {}, t.expires_at ? when(t.expires_at) : 'never'), h('td', {}, ago(t.last_used_at)), h('td', {}, btn));
+  });
+  const scope = h('select', {id: 'token-scope'}, ['read', 'write', 'admin'].map(s => h('option', {}, s)));
+  const app = h('select', {id: 'token-app'}, h('option', {value: ''}, 'every app'),
+    apps.apps.map(a => h('option', {value: a.name}, a.name)));
+  const form = h('form', {id: 'create-token', class: 'row'},
+    h('label', {}, 'Name', h('input', {id: 'token-name', required: true, pattern: '[A-Za-z0-9_.\\-]{1,64}', placeholder: 'ci'})),
+    h('label', {}, 'Scope', scope), h('label', {}, 'App', app),
+    h('label', {}, 'Expires after (days, 0: never)', h('input', {id: 'token-days', type: 'number', min: 0, max: 3650, value: 90})),
+    h('button', {type: 'submit', id: 'create-token-button'}, 'Create token'));
+  const slot = h('div', {id: 'new-token'});
+  form.addEventListener('submit', async ev => {
+    ev.preventDefault();
+    try {
+      const r = await api('/ui/tokens', {name: document.getElementById('token-name').value, scope: scope.value,
+        app: app.value || null, expires_days: Number(document.getElementById('token-days').value || 0)});
+      await viewTokens();
+      document.getElementById('new-token').replaceChildren(h('section', {class: 'card notice'},
+        h('h2', {}, `Token "${r.name}" created`),
+        h('p', {}, 'It is shown only this once; dumperd stores only a hash of it.'),
+        h('div', {class: 'key mono', id: 'token-value'}, r.token),
+        h('pre', {}, `curl -H "Authorization: Bearer ${r.token}" ${location.origin}/api/v1/apps`)));
+    } catch (e) { toast(e.message); }
+  });
+  view.replaceChildren(
+    h('section', {class: 'card'}, h('h1', {}, 'API tokens'),
+      h('p', {class: 'muted small'}, 'For scripts and CI: the REST API under /api/v1/apps (docs/api.md). read lists and downloads, write also triggers backups and sets schedules and retention, admin also creates apps.'),
+      d.tokens.length ? null : h('p', {class: 'muted', id: 'no-tokens'}, 'No token yet.'),
+      h('div', {class: 'table-wrap'}, h('table', {id: 'tokens'},
+        h('thead', {}, h('tr', {}, ['Name', 'Scope', 'App', 'State', 'Created', 'Expires', 'Last used', ''].map(x => h('th', {}, x)))),
+        h('tbody', {}, rows)))),
+    h('section', {class: 'card'}, h('h2', {}, 'Create a token'), form, slot));
+}
+
 async function route() {
   clearInterval(timer);
   const m = location.hash.match(/^#\/app\/(\d+)$/);
   try {
     if (location.hash === '#/notify') {
       await viewNotify();
+    } else if (location.hash === '#/tokens') {
+      await viewTokens();
     } else if (m) {
       await load(m[1], true);
       timer = setInterval(() => load(m[1], false).catch(e => toast(e.message)), 3000);

@@ -1,7 +1,8 @@
 // dashboard.test.js - the Dumper site in headless Chromium (playwright-core): log in, create an app,
 // start the example host with the new key and see its agent register, press "Back up now", see the
 // backup appear as good with its size, see the charts render, download the backup and check its
-// checksum, rotate the app key (the agent stops on the old one), look at the page on a phone-sized screen, log out, and check that a request without a
+// checksum, rotate the app key (the agent stops on the old one), look at the page on a phone-sized screen, create,
+// use and revoke an API token on its page, log out, and check that a request without a
 // session is refused. Screenshots go to $ARTIFACTS. Run by test/integration/site_browser.sh.
 'use strict';
 const { chromium } = require(process.env.PLAYWRIGHT_CORE || 'playwright-core');
@@ -184,6 +185,29 @@ async function main() {
     await shot(page, '03d-notifications');
     await page.click('#channels tr[data-channel="ci-hook"] button:has-text("Remove")');
     await page.waitForSelector('#channels tr[data-channel="ci-hook"]', { state: 'detached' });
+    // API tokens: create one scoped to the app, see it once, use it on the REST API, revoke it.
+    await page.click('#nav-tokens');
+    await page.waitForSelector('#create-token');
+    await page.fill('#token-name', 'ci-browser');
+    await page.selectOption('#token-scope', 'read');
+    await page.selectOption('#token-app', 'shop');
+    await page.click('#create-token-button');
+    await page.waitForSelector('#token-value');
+    const tok = (await page.textContent('#token-value')).trim();
+    check(/^dt_[0-9a-f]{64}$/.test(tok), 'token shown: ' + tok);
+    const rest = await fetch(URL + '/api/v1/apps', { headers: { Authorization: 'Bearer ' + tok } });
+    const restJson = await rest.json();
+    check(rest.status === 200 && restJson.apps.map(a => a.name).join() === 'shop', 'token on the REST API: ' +
+          rest.status + ' ' + JSON.stringify(restJson));
+    const tokRow = await page.textContent('#tokens tbody');
+    check(/ci-browser\s*read\s*shop\s*live/.test(tokRow), 'token row: ' + tokRow);
+    await shot(page, '05b-token-created');
+    page.once('dialog', d => d.accept());
+    await page.click('#tokens .revoke-token[data-name="ci-browser"]');
+    await page.waitForFunction(() => /revoked/.test(document.querySelector('#tokens tbody').textContent));
+    check(!(await page.$('#token-value')), 'the token is shown only once');
+    const gone = await fetch(URL + '/api/v1/apps', { headers: { Authorization: 'Bearer ' + tok } });
+    check(gone.status === 401, 'revoked token: ' + gone.status);
 
     check(consoleErrors.length === 0, 'browser console errors: ' + consoleErrors.join(' | '));
     // Log out: back at the login page, and the old cookie no longer works.

@@ -57,7 +57,7 @@ static void world_open(world *w, int pg)
     assert_int_equal(sd_store_app_insert(db, "shop", "hash", T0 - 40 * HOUR, &w->app, &err), 0);
     assert_int_equal(sd_store_database_upsert(db, w->app, "production", &stale, T0 - 30 * HOUR, &w->stale_db, &err), 0);
     assert_int_equal(sd_store_database_upsert(db, w->app, "production", &fresh, T0 - 2 * HOUR, &w->fresh_db, &err), 0);
-    assert_int_equal(sd_store_job_insert_manual(db, w->app, "production", w->fresh_db, T0 - 2 * HOUR, &err), 0);
+    assert_int_equal(sd_store_job_insert_manual(db, w->app, "production", w->fresh_db, T0 - 2 * HOUR, NULL, &err), 0);
     job = count(db, "SELECT MAX(id) FROM jobs");
     sd_backup_new b = {.app = w->app, .db_id = w->fresh_db, .job = job, .agent = 1, .env = "production"};
     b.now = T0 - 49 * HOUR;

@@ -7,5 +7,6 @@ module Dumper
     console { Dumper::Agent.context = "rails console" }
     runner { Dumper::Agent.context = "rails runner" }
     generators { Dumper::Agent.context = "rails generator" }
+    rake_tasks { load File.expand_path("../tasks/dumper.rake", __dir__) }
   end
 end
