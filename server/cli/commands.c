@@ -285,6 +285,4 @@ int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx)
 }
 
 /* For the commands in other files (cli/storage.c). */
-int sd_cli_print_list(const sd_cli *a, cJSON *arr, void (*line)(const cJSON *)) { return print_list(a, arr, line); }
-
 const char *sd_cli_jstr(const cJSON *o, const char *k) { return jstr(o, k); }

@@ -257,7 +257,8 @@ static enum MHD_Result schedule_set(call *k)
     if (!cron || strlen(cron) > 200 || (tz && strlen(tz) > 64))
         return bad(k->c, "field 'cron' is required (at most 200 characters; 'tz' at most 64)");
     sd_status st = SD_STATUS_INIT;
-    if (sd_schedule_set(k->ctx, k->app, env, dbkey, cron, tz ? tz : "UTC", &st))
+    const char *warning = NULL; /* February 29 only: accepted; the dashboard and the CLI show the warning */
+    if (sd_schedule_set(k->ctx, k->app, env, dbkey, cron, tz ? tz : "UTC", &warning, &st))
         return sd_reply_status(k->c, &st);
     return schedules_reply(k);
 }
