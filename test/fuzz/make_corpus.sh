@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# test/fuzz/make_corpus.sh - write the seed corpora of test/fuzz/corpus/ from real components, so
+# the seeds are what the parsers meet in practice: answers of a real dumperd and s3rver, a
+# snapshot and a SYNC reply of a real redis-server, archives of GNU tar, Python's tarfile and
+# `dumper backup` itself, BSON from pymongo, dumps of sqlite3 and `dumper backup`, streams of gzip
+# and zstd. The results are committed; rerun this when a format changes.
+#
+#   test/fuzz/make_corpus.sh [fuzz_NAME...]     (default: every target below)
+#
+# Needs the normal build (build/bin: dumper, dumperd, dumper-example-host; BIN=... for another)
+# and, for fuzz_s3_xml and fuzz_rdb, the services: DUMPER_TEST_PORT_BASE=N scripts/services.sh start.
+# Each target's files are named by what they are; files this script does not write (inputs a
+# finding added, merged inputs) are left alone. Kept small: every file under the target's -max_len.
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${BIN:-$SRC/build/bin}
+OUT=$SRC/test/fuzz/corpus
+W=$(mktemp -d /tmp/dumper-make-corpus.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
+trap cleanup EXIT
+say() { echo "make_corpus: $*" >&2; }
+services_env() {
+  local envfile
+  envfile=$(DUMPER_TEST_PORT_BASE=${DUMPER_TEST_PORT_BASE:?set DUMPER_TEST_PORT_BASE} "$SRC/scripts/services.sh" env)
+  [ -f "$envfile" ] || { say "services not running (scripts/services.sh start)"; exit 1; }
+  # shellcheck disable=SC1090
+  . "$envfile"
+}
+
+# ---- fuzz_agent_proto: a real dumperd's answers and a real agent's job spec ----
+gen_fuzz_agent_proto() {
+  local d=$OUT/fuzz_agent_proto data=$W/dpd key port url i
+  mkdir -p "$d" "$data"
+  key=$("$BIN/dumperd" app create shop --data "$data" 2>/dev/null)
+  "$BIN/dumperd" serve --data "$data" --listen 127.0.0.1:0 </dev/null >"$W/dpd.log" 2>&1 &
+  PIDS+=($!)
+  for i in $(seq 100); do
+    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$W/dpd.log")
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  url=http://127.0.0.1:$port
+  api() { # api PATH BODY [KEY]
+    curl -s --max-time 10 -H "Authorization: Bearer ${3-$key}" -H 'Content-Type: application/json' \
+      --data-binary "$2" "$url/api/v1/$1"
+  }
+  local reg='{"hostname":"web-1","pid":4242,"agent_version":"0.1.0","app_name":"shop","environment":"production",
+"framework":"rails 7.1","dispatcher":"puma","databases":[{"key":"primary","type":"postgresql","host":"db1","port":5432,
+"name":"shop","user":"shop"},{"type":"redis","host":"127.0.0.1","port":6379,"name":"0"}]}'
+  api agents/register "$reg" >"$d/register_primary_2dbs"
+  local agent
+  agent=$(jq -r .agent_id "$d/register_primary_2dbs")
+  api agents/register '{"hostname":"web-2","pid":7,"environment":"production","databases":[{"type":"sqlite","name":"app.db"}]}' \
+    >"$d/register_secondary_1db"
+  api agents/register '{"hostname":"web-3","pid":8,"environment":"staging","databases":[]}' >"$d/register_0dbs"
+  api agents/poll "{\"agent_id\":\"$agent\"}" >"$d/poll_idle"
+  "$BIN/dumperd" backup now shop --env production --database primary --data "$data" >/dev/null 2>&1
+  api agents/poll "{\"agent_id\":\"$agent\"}" >"$d/poll_job"
+  api agents/poll "{\"agent_id\":\"$(jq -r .agent_id "$d/register_secondary_1db")\"}" >"$d/poll_secondary"
+  api agents/poll '{"agent_id":"a_unknown"}' >"$d/error_404"
+  api agents/poll '{"agent_id":' >"$d/error_400"
+  api agents/poll "{\"agent_id\":\"$agent\"}" dk_wrong >"$d/error_401"
+  # the job spec a real agent hands its job process: the example host (another app, so that it is
+  # primary) with a "dumper" that keeps its stdin (key and password are this throwaway instance's)
+  key=$("$BIN/dumperd" app create blog --data "$data" 2>/dev/null)
+  printf '#!/bin/sh\ncat > %s/spec\n' "$W" >"$W/capture"
+  chmod +x "$W/capture"
+  local hport
+  hport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  (cd "$W" && DUMPER_APP_KEY=$key exec "$BIN/dumper-example-host" --port "$hport" --api "$url" --dumper "$W/capture" \
+    --database 'postgres://shop:s3cret%21@db1:5432/shop?sslmode=require' --key primary </dev/null >"$W/host.log" 2>&1) &
+  PIDS+=($!)
+  for i in $(seq 100); do grep -q 'registered with' "$W/host.log" && break; sleep 0.1; done
+  "$BIN/dumperd" backup now blog --env production --data "$data" >/dev/null 2>&1
+  for i in $(seq 300); do [ -s "$W/spec" ] && break; sleep 0.1; done
+  [ -s "$W/spec" ] || { say "no job spec captured"; cat "$W/host.log" >&2; exit 1; }
+  sleep 0.2
+  cp "$W/spec" "$d/jobspec"
+  jq -c '.format="dump" | .custom_options="--no-owner --exclude-table=logs" | .max_filesize=1099511627776
+         | .max_part_size=67108864 | .max_parts=10000 | .proxy="http://proxy:3128" | .debug=true' \
+    "$W/spec" >"$d/jobspec_all_fields"
+}
+
+# ---- fuzz_s3_xml: s3rver's answers (listings, errors, initiate/complete multipart) and two shaped
+# like AWS's (namespace, quoted ETags as entities) ----
+gen_fuzz_s3_xml() {
+  services_env
+  local d=$OUT/fuzz_s3_xml s3=http://127.0.0.1:$DUMPER_TEST_S3_PORT b=fuzz-corpus-$$ k
+  mkdir -p "$d"
+  s3c() { curl -s --max-time 10 --aws-sigv4 aws:amz:us-east-1:s3 --user S3RVER:S3RVER -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$@"; }
+  s3c -X PUT "$s3/$b" >/dev/null
+  for k in 'b/shop-2026.sql.zst' 'b/shop-2026.sql.zst.manifest.json' 'b/dir/' 'b/a&b<c>.dump' 'other/x' \
+           'b/caf%C3%A9.rdb'; do
+    s3c -X PUT --data-binary "x$k" "$s3/$b/$k" >/dev/null
+  done
+  s3c "$s3/$b?list-type=2&prefix=b%2F" >"$d/list_prefix"
+  s3c "$s3/$b?list-type=2" >"$d/list_all"
+  s3c "$s3/$b?list-type=2&max-keys=2" >"$d/list_truncated"
+  s3c "$s3/$b?list-type=2&prefix=none%2F" >"$d/list_empty"
+  s3c "$s3/$b/missing" -o /dev/null
+  s3c "$s3/$b?uploads" -X POST -o /dev/null
+  s3c -X POST "$s3/$b/b/big.zst?uploads" >"$d/initiate_multipart"
+  local id etag
+  id=$(sed -n 's/.*<UploadId>\([^<]*\)<.*/\1/p' "$d/initiate_multipart")
+  etag=$(s3c -X PUT -D - --data-binary 'part one' "$s3/$b/b/big.zst?partNumber=1&uploadId=$id" -o /dev/null |
+         sed -n 's/^[Ee][Tt]ag: *\([^\r]*\).*/\1/p')
+  s3c -X POST --data-binary "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>$etag</ETag></Part></CompleteMultipartUpload>" \
+    "$s3/$b/b/big.zst?uploadId=$id" >"$d/complete_multipart"
+  s3c -X POST --data-binary '<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"0"</ETag></Part></CompleteMultipartUpload>' \
+    "$s3/$b/b/big2.zst?uploadId=nosuchupload" >"$d/complete_error"
+  s3c "$s3/$b/b/missing.zst?x-id=GetObject" >"$d/error_nosuchkey"
+  s3c "$s3/nosuchbucket-$$?list-type=2" >"$d/error_nosuchbucket"
+  for k in 'b/shop-2026.sql.zst' 'b/shop-2026.sql.zst.manifest.json' 'b/dir/' 'b/a&b<c>.dump' 'other/x' 'b/caf%C3%A9.rdb' 'b/big.zst'; do
+    s3c -X DELETE "$s3/$b/$k" >/dev/null
+  done
+  s3c -X DELETE "$s3/$b" >/dev/null
+  # shaped like AWS's documented answers (https://docs.aws.amazon.com/AmazonS3/latest/API/)
+  cat >"$d/aws_list_v2_truncated" <<'EOF'
+<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bucket</Name><Prefix>b/</Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><IsTruncated>true</IsTruncated><Contents><Key>b/shop-production-primary-20261126T100500.123Z-b501.sql.zst</Key><LastModified>2026-11-26T10:05:07.000Z</LastModified><ETag>&quot;599bab3ed2c697f1d26842727561fd94&quot;</ETag><Size>857</Size><StorageClass>STANDARD</StorageClass></Contents><Contents><Key>b/shop-production-primary-20261126T100500.123Z-b501.sql.zst.manifest.json</Key><LastModified>2026-11-26T10:05:08.000Z</LastModified><ETag>&quot;9b2cf535f27731c974343645a3985328-2&quot;</ETag><Size>412</Size><StorageClass>STANDARD</StorageClass></Contents><NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken></ListBucketResult>
+EOF
+  cat >"$d/aws_error_expired" <<'EOF'
+<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>AccessDenied</Code><Message>Request has expired</Message><X-Amz-Expires>900</X-Amz-Expires><Expires>2026-11-26T10:20:00Z</Expires><ServerTime>2026-11-26T10:25:00Z</ServerTime><RequestId>4442587FB7D0A2F9</RequestId><HostId>kX1m...</HostId></Error>
+EOF
+  cat >"$d/aws_complete_200_error" <<'EOF'
+<?xml version="1.0" encoding="UTF-8"?>
+
+<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message><RequestId>656c76696e6727732072657175657374</RequestId><HostId>Uuag1LuByRx9e6j5Onimru9pO4ZVKnJ2Qz7/C1NPcfTWAtRPfTaOFg==</HostId></Error>
+EOF
+}
+
+NAMES=("$@")
+[ ${#NAMES[@]} -gt 0 ] || NAMES=($(declare -F | sed -n 's/^declare -f gen_//p'))
+for n in "${NAMES[@]}"; do
+  declare -F "gen_$n" >/dev/null || { say "no generator for $n"; exit 2; }
+  say "$n"
+  "gen_$n"
+done
