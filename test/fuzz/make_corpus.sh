@@ -131,6 +131,74 @@ EOF
 EOF
 }
 
+# ---- fuzz_rdb: a real redis-server's snapshots and its raw answers to SYNC/PSYNC and INFO ----
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+gen_fuzz_rdb() {
+  local d=$OUT/fuzz_rdb port
+  mkdir -p "$d"
+  start_redis() { # start_redis [server options]: a redis-server of its own on a free port, in $port
+    local i
+    port=$(free_port)
+    mkdir -p "$W/redis-$port"
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$W/redis-$port" \
+      --daemonize no "$@" </dev/null >"$W/redis-$port.log" 2>&1 &
+    PIDS+=($!)
+    for i in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+    say "redis-server did not start"; cat "$W/redis-$port.log" >&2; exit 1
+  }
+  start_redis
+  rc() { redis-cli -p "$port" "$@" >/dev/null; }
+  redis-cli -p "$port" --rdb "$d/rdb_empty" >/dev/null 2>&1
+  rc set greeting 'hello world'
+  rc set counter 42
+  rc set ttl 'goes away' EX 86400
+  rc rpush queue job1 job2 job3
+  rc hset user:1 name ada email 'ada@example.com' visits 7
+  rc sadd tags red green blue
+  rc zadd scores 1.5 alice 2 bob -3 carol
+  rc xadd events '*' kind login user ada
+  rc select 3
+  rc -n 3 set other-db 'in db 3'
+  redis-cli -p "$port" --rdb "$d/rdb_v10_types" >/dev/null 2>&1
+  # raw replies, as a backup reads them from the socket
+  raw() { # raw COMMAND... : the reply bytes to the commands, up to the end of the snapshot
+    python3 - "$port" "$@" <<'PY'
+import socket, sys
+port = int(sys.argv[1]); cmds = sys.argv[2:]
+s = socket.create_connection(("127.0.0.1", port)); s.settimeout(10)
+s.sendall("".join(c + "\r\n" for c in cmds).encode())
+buf = b""
+def need(n):
+    global buf
+    while len(buf) < n:
+        k = s.recv(65536)
+        if not k: return False
+        buf += k
+    return True
+# every reply line before the snapshot (+OK, +FULLRESYNC, keepalives), then "$len" and len bytes
+pos = 0
+while True:
+    while b"\n" not in buf[pos:]:
+        if not need(len(buf) + 1): sys.stdout.buffer.write(buf); sys.exit(0)
+    nl = buf.index(b"\n", pos); line = buf[pos:nl]; pos = nl + 1
+    if line.startswith(b"$"):
+        need(pos + int(line[1:].strip())); sys.stdout.buffer.write(buf[:pos + int(line[1:].strip())]); break
+    if line.startswith(b"-") or (line.startswith(b":") and not cmds[-1].startswith(("SYNC", "PSYNC"))):
+        sys.stdout.buffer.write(buf[:pos]); break
+PY
+  }
+  raw SYNC >"$d/sync_reply"
+  raw 'PSYNC ? -1' >"$d/psync_fullresync_reply"
+  rc acl setuser nosync on '>pw' '~*' '&*' '+@all' -sync -psync
+  raw 'AUTH nosync pw' SYNC | tail -c +6 >"$d/sync_refused"
+  # keepalives: the "\n" a server sends each second while its BGSAVE runs (too fast to happen here)
+  { printf '\n\n\n'; cat "$d/sync_reply"; } >"$d/sync_reply_keepalives"
+  redis-cli -p "$port" info persistence >"$d/info_persistence"
+  start_redis --rdbchecksum no
+  rc set greeting 'written without a checksum'
+  raw SYNC >"$d/sync_reply_no_checksum"
+}
+
 NAMES=("$@")
 [ ${#NAMES[@]} -gt 0 ] || NAMES=($(declare -F | sed -n 's/^declare -f gen_//p'))
 for n in "${NAMES[@]}"; do
