@@ -158,7 +158,8 @@ int dp_redis_sync_reply(const char *line, unsigned long long *len)
         return DP_SYNC_REFUSED;
     if (!strncmp(line, "$EOF:", 5))
         return DP_SYNC_DISKLESS;
-    if (line[0] != '$')
+    /* digits only: strtoull would take "-1" (a RESP null) as 2^64-1, and white space or a sign */
+    if (line[0] != '$' || line[1] < '0' || line[1] > '9')
         return DP_SYNC_BAD;
     char *end;
     errno = 0;

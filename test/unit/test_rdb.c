@@ -120,6 +120,13 @@ static void test_sync_reply(void **state)
     assert_int_equal(dp_redis_sync_reply("$12x", &len), DP_SYNC_BAD);
     assert_int_equal(dp_redis_sync_reply("$18446744073709551616", &len), DP_SYNC_BAD);
     assert_int_equal(dp_redis_sync_reply("", &len), DP_SYNC_BAD);
+    /* found by fuzz_rdb: strtoull takes a sign and white space, so "$-1" (a RESP null) was a
+     * snapshot of 2^64-1 bytes, read until the server hung up */
+    assert_int_equal(dp_redis_sync_reply("$-1", &len), DP_SYNC_BAD);
+    assert_int_equal(dp_redis_sync_reply("$-50", &len), DP_SYNC_BAD);
+    assert_int_equal(dp_redis_sync_reply("$+5", &len), DP_SYNC_BAD);
+    assert_int_equal(dp_redis_sync_reply("$ 5", &len), DP_SYNC_BAD);
+    assert_int_equal(dp_redis_sync_reply("$\t5", &len), DP_SYNC_BAD);
 }
 
 static void test_info_field(void **state)
