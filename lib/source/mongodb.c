@@ -305,17 +305,16 @@ static int write_metadata(dumpctx *d, const char *db, const char *coll, const bs
     if (mongoc_cursor_error(cur, &be))
         rc = op_fail(d->m, &be, d->err, "listIndexes on", coll);
     mongoc_cursor_destroy(cur);
-    if (!rc) {
-        size_t jlen;
-        char *json = dp_mongo_metadata_json(info, &indexes, coll, &jlen);
-        char *name = entry_name(db, coll, ".metadata.json");
-        if (!json || !name)
-            rc = dp_err_set(d->err, DUMPER_ENOMEM, "out of memory");
-        else
-            rc = tar_entry(d, name, json, jlen, 0);
-        bson_free(json);
-        free(name);
-    }
+    size_t jlen;
+    char *json = NULL, *name = NULL;
+    if (!rc && (rc = dp_mongo_metadata_json(info, &indexes, db, coll, &json, &jlen, d->err)))
+        dp_err_prefix(d->err, "%s", d->m->where);
+    if (!rc && !(name = entry_name(db, coll, ".metadata.json")))
+        rc = dp_err_set(d->err, DUMPER_ENOMEM, "out of memory");
+    if (!rc)
+        rc = tar_entry(d, name, json, jlen, 0);
+    bson_free(json);
+    free(name);
     bson_destroy(&indexes);
     return rc;
 }

@@ -237,7 +237,8 @@ int dp_mongo_docs_feed(dp_buf *pending, const void *p, size_t n, const char *nam
     return rc;
 }
 
-char *dp_mongo_metadata_json(const bson_t *info, const bson_t *indexes, const char *coll, size_t *len)
+int dp_mongo_metadata_json(const bson_t *info, const bson_t *indexes, const char *db, const char *coll, char **json,
+                           size_t *len, dp_err *err)
 {
     bson_t meta = BSON_INITIALIZER;
     bson_iter_t it, sub;
@@ -264,7 +265,17 @@ char *dp_mongo_metadata_json(const bson_t *info, const bson_t *indexes, const ch
     }
     BSON_APPEND_UTF8(&meta, "collectionName", coll);
     BSON_APPEND_UTF8(&meta, "type", "collection");
-    char *json = bson_as_canonical_extended_json(&meta, len);
+    *json = bson_as_canonical_extended_json(&meta, len);
     bson_destroy(&meta);
-    return json;
+    bson_t *back = *json ? bson_new_from_json((const uint8_t *)*json, (ssize_t)*len, NULL) : NULL;
+    if (!back) {
+        bson_free(*json);
+        *json = NULL;
+        return dp_err_set(err, DUMPER_ESOURCE,
+                          "the server's description of collection '%s.%s' (its options or index specs) is not valid "
+                          "BSON: no metadata can be written for it",
+                          db, coll);
+    }
+    bson_destroy(back);
+    return 0;
 }

@@ -49,10 +49,14 @@ int dp_mongo_metadata_parse(const char *json, size_t len, const char *db, const 
 int dp_mongo_docs_feed(dp_buf *pending, const void *p, size_t n, const char *name,
                        int (*doc)(void *ctx, bson_t *d, dp_err *err), void *ctx, dp_err *err);
 
-/* The metadata entry a backup writes for collection coll: the options of its listCollections entry
- * `info`, its index specs (`indexes`, an array document), the uuid of info.uuid, collectionName and
- * type, as canonical extended JSON (mongodump's .metadata.json). *len gets its length. NULL when
- * libbson cannot write it (out of memory, or invalid BSON in info). Free with bson_free(). */
-char *dp_mongo_metadata_json(const bson_t *info, const bson_t *indexes, const char *coll, size_t *len);
+/* The metadata entry a backup writes for collection db.coll: the options of its listCollections
+ * entry `info`, its index specs (`indexes`, an array document), the uuid of info.uuid,
+ * collectionName and type, as canonical extended JSON (mongodump's .metadata.json) into *json
+ * (free with bson_free()) and its length into *len. The server's documents are only known to have
+ * the right outer length: when libbson cannot write them as JSON, or writes JSON that does not read
+ * back (libbson 1.23 does both for BSON its own validator passes), DUMPER_ESOURCE and *json NULL:
+ * never a metadata entry no restore can read. */
+int dp_mongo_metadata_json(const bson_t *info, const bson_t *indexes, const char *db, const char *coll, char **json,
+                           size_t *len, dp_err *err);
 
 #endif

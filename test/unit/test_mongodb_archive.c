@@ -52,8 +52,8 @@ static void test_entry_names(void **state)
     assert_string_equal(err.msg, "mongodb backup: entry '/app/c.bson' has an absolute or '..' path (refused)");
     assert_int_equal(entry("a/../app/c.bson", 0, &db, &coll, &len, &err), -DUMPER_ECORRUPT);
     assert_int_equal(entry("admin/users.bson", 0, &db, &coll, &len, &err), -DUMPER_ECORRUPT);
-    assert_string_equal(err.msg,
-                        "mongodb backup: entry 'admin/users.bson' would restore into the system database 'admin' (refused)");
+    assert_string_equal(err.msg, "mongodb backup: entry 'admin/users.bson' would restore into the system database "
+                                 "'admin' (refused)");
     assert_int_equal(entry("a$b/c.bson", 0, &db, &coll, &len, &err), -DUMPER_ECORRUPT);
     assert_string_equal(err.msg, "mongodb backup: entry 'a$b/c.bson' names an invalid database (refused)");
     assert_int_equal(entry("app/a%00b.bson", 0, &db, &coll, &len, &err), -DUMPER_ECORRUPT);
@@ -197,13 +197,14 @@ static void test_metadata_round_trip(void **state)
                            BCON_UTF8("_id_"), "}", "1", "{", "v", BCON_INT32(2), "key", "{", "at", BCON_INT32(1), "}",
                            "name", BCON_UTF8("ttl"), "expireAfterSeconds", BCON_INT32(3600), "}");
     size_t len;
-    char *json = dp_mongo_metadata_json(info, ixs, "log", &len);
+    char *json = NULL;
+    dp_err err = {0};
+    assert_int_equal(dp_mongo_metadata_json(info, ixs, "app", "log", &json, &len, &err), 0);
     assert_non_null(json);
     assert_int_equal(strlen(json), len);
     assert_non_null(strstr(json, "\"collectionName\" : \"log\""));
     bson_t opts;
     bson_t *ix;
-    dp_err err = {0};
     assert_int_equal(dp_mongo_metadata_parse(json, len, "app", "log", &opts, &ix, &err), 0);
     bson_iter_t it;
     uint32_t olen;
@@ -220,12 +221,50 @@ static void test_metadata_round_trip(void **state)
     bson_destroy(ixs);
 }
 
+/* Found by fuzz_mongo_reply: libbson (1.23) validates BSON that its JSON writer then refuses
+ * (invalid UTF-8: the backup said "out of memory") or writes as invalid JSON (an embedded document
+ * without its final NUL: '"key" : ,', a backup that no restore can read). The metadata of a
+ * collection whose description from the server is like that fails the backup with one line. */
+static void test_metadata_from_bad_server_bson(void **state)
+{
+    bson_t info, spec, *ixs = bson_new();
+    /* {"name": "ts", "options": {"g": "\x8d\x9a"}} */
+    static const uint8_t bad_utf8[] = {0x2a, 0, 0, 0, 0x02, 'n', 'a', 'm', 'e', 0, 3, 0, 0, 0, 't', 's', 0,
+                                       0x03, 'o', 'p', 't', 'i', 'o', 'n', 's', 0, 0x0f, 0, 0, 0, 0x02, 'g', 0,
+                                       3, 0, 0, 0, 0x8d, 0x9a, 0, 0, 0};
+    assert_true(bson_init_static(&info, bad_utf8, sizeof bad_utf8));
+    assert_true(bson_validate(&info, BSON_VALIDATE_NONE, NULL));
+    char *json = (char *)"untouched";
+    size_t len = 0;
+    dp_err err = {0};
+    assert_int_equal(dp_mongo_metadata_json(&info, ixs, "app", "ts", &json, &len, &err), DUMPER_ESOURCE);
+    assert_string_equal(err.msg, "the server's description of collection 'app.ts' (its options or index specs) is "
+                                 "not valid BSON: no metadata can be written for it");
+    assert_null(json);
+    /* an index spec {"key": {"a": 1 and an 'X' where its final NUL belongs}, "name": "a_1", "v": 2} */
+    static const uint8_t cut_doc[] = {0x2b, 0, 0, 0, 0x03, 'k', 'e', 'y', 0, 0x0c, 0, 0, 0, 0x10, 'a', 0, 1, 0, 0, 0,
+                                      'X', 0x02, 'n', 'a', 'm', 'e', 0, 4, 0, 0, 0, 'a', '_', '1', 0, 0x10, 'v', 0,
+                                      2, 0, 0, 0, 0};
+    bson_t *ok = bson_new();
+    assert_true(bson_init_static(&spec, cut_doc, sizeof cut_doc));
+    assert_true(bson_validate(&spec, BSON_VALIDATE_NONE, NULL));
+    BSON_APPEND_DOCUMENT(ixs, "0", &spec);
+    dp_err_clear(&err);
+    json = (char *)"untouched";
+    assert_int_equal(dp_mongo_metadata_json(ok, ixs, "app", "c", &json, &len, &err), DUMPER_ESOURCE);
+    assert_string_equal(err.msg, "the server's description of collection 'app.c' (its options or index specs) is "
+                                 "not valid BSON: no metadata can be written for it");
+    assert_null(json);
+    bson_destroy(ok);
+    bson_destroy(ixs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_entry_names),      cmocka_unit_test(test_metadata_parse),
         cmocka_unit_test(test_docs_any_chunking), cmocka_unit_test(test_docs_refused),
-        cmocka_unit_test(test_metadata_round_trip),
+        cmocka_unit_test(test_metadata_round_trip), cmocka_unit_test(test_metadata_from_bad_server_bson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
