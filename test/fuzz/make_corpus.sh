@@ -67,7 +67,7 @@ gen_fuzz_agent_proto() {
   printf '#!/bin/sh\ncat > %s/spec\n' "$W" >"$W/capture"
   chmod +x "$W/capture"
   local hport
-  hport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  hport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   (cd "$W" && DUMPER_APP_KEY=$key exec "$BIN/dumper-example-host" --port "$hport" --api "$url" --dumper "$W/capture" \
     --database 'postgres://shop:s3cret%21@db1:5432/shop?sslmode=require' --key primary </dev/null >"$W/host.log" 2>&1) &
   PIDS+=($!)
@@ -162,7 +162,7 @@ gen_fuzz_rdb() {
   redis-cli -p "$port" --rdb "$d/rdb_v10_types" >/dev/null 2>&1
   # raw replies, as a backup reads them from the socket
   raw() { # raw COMMAND... : the reply bytes to the commands, up to the end of the snapshot
-    python3 - "$port" "$@" <<'PY'
+    /usr/bin/python3 - "$port" "$@" <<'PY'
 import socket, sys
 port = int(sys.argv[1]); cmds = sys.argv[2:]
 s = socket.create_connection(("127.0.0.1", port)); s.settimeout(10)
@@ -197,6 +197,140 @@ PY
   start_redis --rdbchecksum no
   rc set greeting 'written without a checksum'
   raw SYNC >"$d/sync_reply_no_checksum"
+}
+
+# ---- a real `dumper backup` of MongoDB (against the wire-protocol TEST DOUBLE: no MongoDB server
+# can be installed here) as an uncompressed tar: seeds of fuzz_tar_reader and fuzz_mongo_restore ----
+mongo_backup_tar() { # mongo_backup_tar OUT: small collections, an index, a capped collection, a long
+  # non-ASCII name (pax headers), '/' and '%' escapes, and a collection in three parts
+  [ -s "$W/mongo.tar" ] || {
+    local port i
+    port=$(free_port)
+    /usr/bin/python3 "$SRC/test/doubles/mongo_wire_double.py" "$port" "$W/mongo.ready" </dev/null >"$W/mongo.log" 2>&1 &
+    PIDS+=($!)
+    for i in $(seq 100); do [ -f "$W/mongo.ready" ] && break; sleep 0.1; done
+    /usr/bin/python3 - "$port" <<'PY'
+import sys, datetime, uuid
+import pymongo
+from bson import ObjectId, Decimal128, Int64, Binary, Regex, Timestamp, MinKey, MaxKey, Code
+c = pymongo.MongoClient("mongodb://127.0.0.1:%s" % sys.argv[1], serverSelectionTimeoutMS=5000)
+app = c.app
+app.users.insert_many([{"_id": i, "email": "u%d@example.com" % i, "age": 20 + i} for i in range(3)])
+app.users.create_index([("email", 1)], name="email_1", unique=True)
+app.users.create_index([("age", 1)], name="age_ttl", expireAfterSeconds=3600)
+app.create_collection("log", capped=True, size=65536)
+app.log.insert_one({"_id": 1, "msg": "started", "at": datetime.datetime(2026, 11, 26, 10, 5)})
+app.create_collection("empty")
+app.types.insert_one({"_id": ObjectId("5f1e0c5a9d3b2a1c0b0a0908"), "dec": Decimal128("1.10"), "l": Int64(2**40),
+                      "bin": Binary(b"\x00\xff"), "uuid": Binary(uuid.UUID(int=7).bytes, 4), "re": Regex("^a", "i"),
+                      "ts": Timestamp(1600000000, 1), "mn": MinKey(), "mx": MaxKey(), "code": Code("x"), "nul": None,
+                      "arr": [1, "a", {"x": [2.5]}]})
+app["n\u00e4me/with%odd " + "x" * 100].insert_one({"_id": 1})
+app.parts.insert_many([{"_id": i, "pad": "p" * 300} for i in range(10)])
+c.other.things.insert_one({"_id": "only"})
+PY
+    DUMPER_MONGO_PART_BYTES=1024 "$BIN/dumper" backup "mongodb://127.0.0.1:$port" --to "$W/mbk" -c none -n mongo \
+      >/dev/null
+    cp "$W"/mbk/mongo-*.tar "$W/mongo.tar"
+  }
+  cp "$W/mongo.tar" "$1"
+  chmod 644 "$1"
+}
+
+# ---- fuzz_tar_reader: archives of GNU tar (ustar, gnu, pax, v7), Python's tarfile (pax with a
+# global header, GNU long names) and `dumper backup` of MongoDB ----
+gen_fuzz_tar_reader() {
+  local d=$OUT/fuzz_tar_reader t=$W/tree f
+  mkdir -p "$d" "$t/dump/app"
+  printf 'hello\n' >"$t/dump/app/a.bson"
+  printf '{"options":{}}' >"$t/dump/app/a.metadata.json"
+  : >"$t/dump/app/empty.bson"
+  head -c 1500 /dev/zero | tr '\0' 'z' >"$t/dump/app/big.bson"
+  ln -s a.bson "$t/dump/app/link.bson"
+  ln "$t/dump/app/a.bson" "$t/dump/app/hard.bson"
+  f="$t/dump/app/$(printf 'l%.0s' $(seq 120)).bson"
+  printf 'long\n' >"$f"
+  for fmt in gnu ustar pax v7; do
+    (cd "$t" && tar --format=$fmt -b 1 --owner=0 --group=0 --mtime=@1764000000 -cf "$d/gnutar_$fmt" dump 2>/dev/null) ||
+      (cd "$t" && tar --format=$fmt -b 1 --owner=0 --group=0 --mtime=@1764000000 -cf "$d/gnutar_$fmt" \
+        --exclude '*llll*' dump)
+  done
+  (cd "$t" && tar -b 1 -cf "$d/gnutar_empty" -T /dev/null)
+  /usr/bin/python3 - "$d" <<'PY'
+import io, sys, tarfile
+d = sys.argv[1]
+def add(t, name, data):
+    i = tarfile.TarInfo(name); i.size = len(data); i.mtime = 1764000000; t.addfile(i, io.BytesIO(data))
+with tarfile.open(d + "/pytar_pax_global", "w", format=tarfile.PAX_FORMAT, pax_headers={"comment": "global"}) as t:
+    add(t, "dump/app/n\u00e4me.bson", b"\x05\x00\x00\x00\x00")
+    add(t, "dump/app/" + "y" * 200 + ".bson", b"")
+with tarfile.open(d + "/pytar_gnu_longname", "w", format=tarfile.GNU_FORMAT) as t:
+    add(t, "dump/" + "z" * 150 + "/c.bson", b"\x05\x00\x00\x00\x00")
+PY
+  mongo_backup_tar "$d/dumper_mongodb_backup"
+}
+
+# ---- fuzz_mongo_restore: the same `dumper backup` tar, and archives planted like
+# test/integration/restore_hostile_mongo.sh's ----
+gen_fuzz_mongo_restore() {
+  local d=$OUT/fuzz_mongo_restore
+  mkdir -p "$d"
+  mongo_backup_tar "$d/dumper_mongodb_backup"
+  /usr/bin/python3 - "$d" <<'PY'
+import io, json, sys, tarfile
+import bson
+d = sys.argv[1]
+def tar(name, entries):
+    with tarfile.open(d + "/" + name, "w", format=tarfile.PAX_FORMAT) as t:
+        for path, data in entries:
+            i = tarfile.TarInfo(path); i.size = len(data); i.mtime = 1764000000; t.addfile(i, io.BytesIO(data))
+meta = lambda opts, ix: json.dumps({"options": opts, "indexes": ix, "uuid": "00" * 16, "collectionName": "c",
+                                    "type": "collection"}).encode()
+docs = bson.encode({"_id": 1, "a": "x"}) + bson.encode({"_id": 2, "b": [1.5, None]})
+tar("planted_dollar_db_option", [("app/c.metadata.json", meta({"$db": "admin"}, [])), ("app/c.bson", docs)])
+tar("planted_view", [("app/v.metadata.json", meta({"viewOn": "c", "pipeline": []}, []))])
+tar("planted_system_db", [("admin/users.bson", docs)])
+tar("planted_dotdot", [("../app/c.bson", docs)])
+tar("planted_nul_coll", [("app/a%00b.bson", docs)])
+tar("index_specs", [("app/c.metadata.json", meta({"capped": True, "size": 4096},
+    [{"v": 2, "key": {"_id": 1}, "name": "_id_"}, {"v": 2, "key": {"e": 1}, "name": "e_1", "ns": "app.c", "unique": True}])),
+    ("app/c.bson", docs)])
+tar("doc_cut_across_parts", [("app/c.bson.000", docs[:9]), ("app/c.bson.001", docs[9:])])
+PY
+}
+
+# ---- fuzz_mongo_reply: listCollections entries and index specs (BSON, by pymongo's encoder) in the
+# shapes MongoDB 6 answers with, and as the wire-protocol TEST DOUBLE answers ----
+gen_fuzz_mongo_reply() {
+  local d=$OUT/fuzz_mongo_reply
+  mkdir -p "$d"
+  /usr/bin/python3 - "$d" <<'PY'
+import sys, uuid
+import bson
+from bson import Binary, Int64, SON
+d = sys.argv[1]
+U = Binary(uuid.UUID("0123456789abcdef0123456789abcdef").bytes, 4)
+def put(name, *docs):
+    open(d + "/" + name, "wb").write(b"".join(bson.encode(x) for x in docs))
+idx = SON([("v", 2), ("key", SON([("_id", 1)])), ("name", "_id_")])
+put("collection_plain", SON([("name", "users"), ("type", "collection"), ("options", {}),
+    ("info", SON([("readOnly", False), ("uuid", U)])), ("idIndex", idx)]), idx,
+    SON([("v", 2), ("key", SON([("email", 1)])), ("name", "email_1"), ("unique", True)]))
+put("collection_capped", SON([("name", "log"), ("type", "collection"),
+    ("options", SON([("capped", True), ("size", Int64(65536)), ("max", 1000)])),
+    ("info", SON([("readOnly", False), ("uuid", U)])), ("idIndex", idx)]), idx)
+put("collection_validator", SON([("name", "orders"), ("type", "collection"),
+    ("options", SON([("validator", SON([("qty", SON([("$gte", 0)]))])), ("validationLevel", "strict"),
+                     ("collation", SON([("locale", "fr"), ("strength", 2)]))])),
+    ("info", SON([("readOnly", False), ("uuid", U)]))]),
+    SON([("v", 2), ("key", SON([("city", 1), ("age", -1)])), ("name", "city_age"), ("ns", "app.orders")]),
+    SON([("v", 2), ("key", SON([("at", 1)])), ("name", "ttl"), ("expireAfterSeconds", 3600)]))
+put("view", SON([("name", "v"), ("type", "view"), ("options", SON([("viewOn", "users"), ("pipeline", [])])),
+    ("info", SON([("readOnly", True)]))]))
+put("timeseries", SON([("name", "ts"), ("type", "timeseries"),
+    ("options", SON([("timeseries", SON([("timeField", "t"), ("granularity", "seconds")]))])),
+    ("info", SON([("readOnly", False)]))]))
+PY
 }
 
 NAMES=("$@")

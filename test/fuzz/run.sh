@@ -80,7 +80,7 @@ one() {
   mkdir -p "$dir"
   # a copy of the seeds: libFuzzer writes into (and may reduce) its corpus directory
   [ -d "$seeds" ] && cp -n "$seeds"/* "$dir"/ 2>/dev/null
-  rm -f "$WORK/$n"-crash-* "$WORK/$n"-leak-* "$WORK/$n"-timeout-* "$WORK/$n"-oom-* "$WORK/$n"-slow-unit-*
+  touch "$WORK/$n.$mode.start" # inputs saved by this run are newer (those of earlier runs stay)
   # shellcheck disable=SC2046
   "$bin" $(flags "$n") -max_total_time="$SECONDS_EACH" -artifact_prefix="$WORK/$n-" "$dir" >"$log" 2>&1
   rc=$?
@@ -93,7 +93,7 @@ one() {
     echo "FAIL $n (exit $rc; log $log)"
     grep -n -m1 -e '^==[0-9]*==ERROR' -e 'runtime error:' -e 'ERROR: libFuzzer' "$log"
     tail -40 "$log"
-    ls "$WORK/$n"-crash-* "$WORK/$n"-leak-* "$WORK/$n"-timeout-* "$WORK/$n"-oom-* 2>/dev/null | sed 's/^/input: /'
+    find "$WORK" -maxdepth 1 -name "$n-*" -newer "$WORK/$n.$mode.start" | sed 's/^/input: /'
     return 1
   fi
   echo "ok   $n: ${runs:-?} runs in ${SECONDS_EACH}s, corpus $(ls "$dir" | wc -l) inputs" \
