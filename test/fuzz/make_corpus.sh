@@ -333,6 +333,70 @@ put("timeseries", SON([("name", "ts"), ("type", "timeseries"),
 PY
 }
 
+# ---- fuzz_sqlite_restore: dumps of a real database by `dumper backup` and by sqlite3 .dump, and
+# planted dumps like test/integration/restore_hostile_sqlite.sh's, aimed at the target's neighbours
+# (victim.db beside it, ../outside.db next door: see fuzz_sqlite_restore.c) ----
+gen_fuzz_sqlite_restore() {
+  local d=$OUT/fuzz_sqlite_restore db=$W/app.db
+  mkdir -p "$d"
+  sqlite3 "$db" <<'SQL'
+PRAGMA user_version=7;
+CREATE TABLE users(id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT UNIQUE NOT NULL, born REAL, pic BLOB);
+INSERT INTO users(email, born, pic) VALUES('ada@example.com', 1815.12, x'89504e47'), ('it''s;
+tricky', -0.0, NULL);
+CREATE TABLE kv(k TEXT PRIMARY KEY, v ANY) STRICT, WITHOUT ROWID;
+INSERT INTO kv VALUES('nul', CAST(x'610062' AS TEXT)), ('big', 1e308), ('int', 9223372036854775807);
+CREATE TABLE g(a INTEGER, b INTEGER GENERATED ALWAYS AS (a * 2) STORED);
+INSERT INTO g(a) VALUES(21);
+CREATE INDEX users_born ON users(born);
+CREATE VIEW adults AS SELECT email FROM users WHERE born < 2000;
+CREATE TRIGGER users_log AFTER INSERT ON users BEGIN INSERT INTO kv VALUES('last', new.email); END;
+CREATE VIRTUAL TABLE notes USING fts5(body);
+INSERT INTO notes VALUES('full text search');
+SQL
+  "$BIN/dumper" backup "sqlite://$db" --to "$W/sbk" -c none -n app >/dev/null
+  cp "$W"/sbk/app-*.sql "$d/dumper_backup.sql"
+  chmod 644 "$d/dumper_backup.sql"
+  sqlite3 "$db" .dump >"$d/sqlite3_dump.sql"
+  local good="PRAGMA foreign_keys=OFF;
+BEGIN TRANSACTION;
+CREATE TABLE t(a);
+INSERT INTO \"t\"(rowid,\"a\") VALUES(1,'kept');
+"
+  plant() { printf '%s%s\n' "$good" "$2" >"$d/planted_$1.sql"; }
+  plant attach_victim "ATTACH DATABASE 'victim.db' AS v;
+INSERT INTO v.users VALUES('mallory','admin');
+COMMIT;"
+  plant attach_uri "ATTACH 'file:../outside.db?mode=rwc' AS x;
+CREATE TABLE x.t(a);
+COMMIT;"
+  plant vacuum_into "COMMIT;
+VACUUM INTO 'copy.db';"
+  plant load_extension "SELECT load_extension('./evil.so');
+COMMIT;"
+  plant view_load_extension "CREATE VIEW v AS SELECT load_extension('./evil.so') AS x;
+COMMIT;"
+  plant journal_wal "COMMIT;
+PRAGMA journal_mode=WAL;"
+  plant temp_store_directory "PRAGMA temp_store_directory='..';
+COMMIT;"
+  plant temp_table "CREATE TEMP TABLE tt(a);
+COMMIT;"
+  plant forged_schema "PRAGMA writable_schema=ON;
+INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql) VALUES('table','t2','t2',2,'CREATE TABLE t2(a)');
+PRAGMA writable_schema=OFF;
+COMMIT;"
+  plant after_odd_quote "INSERT INTO t VALUES('it''s;
+');
+ATTACH 'victim.db' AS d;
+COMMIT;"
+  plant endless "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c;
+COMMIT;"
+  plant zeroblob "INSERT INTO t VALUES(zeroblob(1000000000));
+COMMIT;"
+  printf '%s' "$good" >"$d/truncated.sql"
+}
+
 NAMES=("$@")
 [ ${#NAMES[@]} -gt 0 ] || NAMES=($(declare -F | sed -n 's/^declare -f gen_//p'))
 for n in "${NAMES[@]}"; do
