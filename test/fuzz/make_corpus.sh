@@ -397,6 +397,33 @@ COMMIT;"
   printf '%s' "$good" >"$d/truncated.sql"
 }
 
+# ---- fuzz_decompress: what `dumper backup` stores (-c zstd and -c gzip) and streams of the gzip
+# and zstd tools: several members/frames, no checksum, a skippable frame, windows at and past the
+# 128 MiB cap ----
+gen_fuzz_decompress() {
+  local d=$OUT/fuzz_decompress db=$W/z.db plain=$W/plain.sql
+  mkdir -p "$d"
+  sqlite3 "$db" "CREATE TABLE t(a, b); INSERT INTO t VALUES(1, 'hello'), (2, x'00ff'), (3, 'world');"
+  "$BIN/dumper" backup "sqlite://$db" --to "$W/zbk" -c zstd -n z >/dev/null
+  "$BIN/dumper" backup "sqlite://$db" --to "$W/zbk" -c gzip -n z >/dev/null
+  cp "$W"/zbk/z-*.sql.zst "$d/dumper_backup.sql.zst"
+  cp "$W"/zbk/z-*.sql.gz "$d/dumper_backup.sql.gz"
+  chmod 644 "$d"/dumper_backup.*
+  sqlite3 "$db" .dump >"$plain"
+  gzip -9 -n -c "$plain" >"$d/gzip.gz"
+  { gzip -n -c "$plain"; printf 'second member\n' | gzip -n -c; } >"$d/gzip_two_members.gz"
+  : | gzip -n -c >"$d/gzip_empty.gz"
+  zstd -q -19 -c "$plain" >"$d/zstd.zst"
+  zstd -q --no-check -c "$plain" >"$d/zstd_no_checksum.zst"
+  { zstd -q -c "$plain"; printf 'second frame\n' | zstd -q -c; } >"$d/zstd_two_frames.zst"
+  : | zstd -q -c >"$d/zstd_empty.zst"
+  # a skippable frame (magic 0x184D2A50, 4 bytes of payload) before a real one
+  { printf '\x50\x2a\x4d\x18\x04\x00\x00\x00skip'; zstd -q -c "$plain"; } >"$d/zstd_skippable.zst"
+  # streamed (size unknown), so the header keeps the window asked for: 2^27 decodes, 2^28 must not
+  cat "$plain" | zstd -q --long=27 -c >"$d/zstd_window_27.zst"
+  cat "$plain" | zstd -q --long=28 -c >"$d/zstd_window_28.zst"
+}
+
 NAMES=("$@")
 [ ${#NAMES[@]} -gt 0 ] || NAMES=($(declare -F | sed -n 's/^declare -f gen_//p'))
 for n in "${NAMES[@]}"; do
