@@ -22,7 +22,7 @@
 
 #include "core/util.h"
 #include "source/mongodb_archive.h"
-#include "source/tar_reader.h"
+#include "fuzz_tar.h"
 
 typedef struct {
     int mapped;
@@ -203,17 +203,10 @@ static int restore(const uint8_t *p, size_t n, size_t step, int mapped, dp_buf *
     run_state s;
     memset(&s, 0, sizeof s);
     s.mapped = mapped;
-    dp_tar_reader t;
-    dp_tar_reader_init(&t, &cb, &s);
     dp_err err = {0};
-    int rc = 0;
-    for (size_t off = 0; off < n && !rc; off += step)
-        rc = dp_tar_reader_feed(&t, p + off, n - off < step ? n - off : step, &err);
-    if (!rc)
-        rc = dp_tar_reader_finish(&t, &err);
+    int rc = fuzz_tar_read(&cb, &s, p, n, step, &err);
     if (rc && !err.msg[0])
         abort();
-    dp_tar_reader_free(&t);
     clear_entry(&s);
     dp_buf_free(&s.pending);
     dp_buf_free(&s.content);

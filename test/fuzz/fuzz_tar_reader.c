@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "core/util.h"
-#include "source/tar_reader.h"
+#include "fuzz_tar.h"
 
 typedef struct {
     dp_buf log;           /* per entry: path NUL size(8) content, then 'E' */
@@ -70,19 +70,12 @@ static int read_tar(const uint8_t *p, size_t n, size_t step, collect *c)
 {
     memset(c, 0, sizeof *c);
     c->limit = n;
-    dp_tar_reader t;
-    dp_tar_reader_init(&t, &cb, c);
     dp_err err = {0};
-    int rc = 0;
-    for (size_t off = 0; off < n && !rc; off += step)
-        rc = dp_tar_reader_feed(&t, p + off, n - off < step ? n - off : step, &err);
-    if (!rc)
-        rc = dp_tar_reader_finish(&t, &err);
+    int rc = fuzz_tar_read(&cb, c, p, n, step, &err);
     if (rc && (!err.msg[0] || err.code != rc))
         abort();
     if (rc && rc != DUMPER_ECORRUPT && rc != DUMPER_ENOMEM)
         abort();
-    dp_tar_reader_free(&t);
     return rc;
 }
 
