@@ -49,10 +49,11 @@ static dp_sink *pass_new(dp_sink *next)
 
 /* ---- zstd ---- */
 
-/* The decompressor checks each frame's declared content size itself: zstd's streaming mode misses
- * a frame whose last block is empty while its header declared more (its one-pass mode, taken when
- * a whole small frame arrives in one write, refuses it), so the verdict on the same stored bytes
- * depended on how they were read (found by test/fuzz/fuzz_decompress.c). */
+/* The decompressor checks each frame's magic and declared content size itself: zstd's streaming
+ * mode misses a frame whose last block is empty while its header declared more (its one-pass mode,
+ * taken when a whole small frame arrives in one write, refuses it), and tells the pre-1.0 formats
+ * apart only once their magic is in, so the verdict on the same stored bytes depended on how they
+ * were read (both found by test/fuzz/fuzz_decompress.c). */
 typedef struct {
     unsigned char hdr[18];   /* the current frame's first bytes (ZSTD_FRAMEHEADERSIZE_MAX) */
     size_t hlen;
@@ -108,7 +109,15 @@ static int zframe_step(zframe *f, const unsigned char *in, size_t used, size_t m
     if (f->hlen < sizeof f->hdr && used) {
         size_t k = used < sizeof f->hdr - f->hlen ? used : sizeof f->hdr - f->hlen;
         memcpy(f->hdr + f->hlen, in, k);
+        int had_magic = f->hlen >= 4;
         f->hlen += k;
+        /* only zstd frames (and skippable ones): this libzstd also decodes the pre-1.0 formats, in
+         * one write but not in small ones; Dumper never writes them */
+        uint32_t magic = (uint32_t)f->hdr[0] | (uint32_t)f->hdr[1] << 8 | (uint32_t)f->hdr[2] << 16 |
+                         (uint32_t)f->hdr[3] << 24;
+        if (!had_magic && f->hlen >= 4 && magic != ZSTD_MAGICNUMBER &&
+            (magic & ZSTD_MAGIC_SKIPPABLE_MASK) != ZSTD_MAGIC_SKIPPABLE_START)
+            return dp_err_set(err, DUMPER_ECORRUPT, "backup is corrupt: zstd: not a zstd frame (magic %08x)", magic);
         unsigned long long fcs = ZSTD_getFrameContentSize(f->hdr, f->hlen);
         f->want = fcs == ZSTD_CONTENTSIZE_ERROR ? ZSTD_CONTENTSIZE_UNKNOWN : fcs;
     }

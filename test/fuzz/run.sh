@@ -22,7 +22,7 @@
 # (test/fuzz/<target>.dict) and flags (test/fuzz/<target>.options, which come last and win). A crash,
 # leak, timeout, out-of-memory or sanitizer report fails the target: its log tail and the saved
 # input (<work>/<target>-crash-...) are printed; the fix goes in with a unit test and the input in
-# the target's seeds. Each long run appends "date target seconds runs result" to <work>/hours.tsv.
+# the target's seeds. Each long run appends "date target seconds-run runs result" to <work>/hours.tsv.
 # Exit status: 0 when every target ran clean, 1 otherwise, 2 on a usage error.
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -81,12 +81,13 @@ one() {
   # a copy of the seeds: libFuzzer writes into (and may reduce) its corpus directory
   [ -d "$seeds" ] && cp -n "$seeds"/* "$dir"/ 2>/dev/null
   touch "$WORK/$n.$mode.start" # inputs saved by this run are newer (those of earlier runs stay)
+  local t0=$SECONDS
   # shellcheck disable=SC2046
   "$bin" $(flags "$n") -max_total_time="$SECONDS_EACH" -artifact_prefix="$WORK/$n-" "$dir" >"$log" 2>&1
   rc=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   if [ "$mode" = long ]; then
-    printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$n" "$SECONDS_EACH" "${runs:-?}" \
+    printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$n" "$((SECONDS - t0))" "${runs:-?}" \
       "$([ $rc = 0 ] && echo clean || echo "FAILED rc=$rc")" >>"$WORK/hours.tsv"
   fi
   if [ $rc != 0 ] || grep -q -e '^==[0-9]*==ERROR' -e 'runtime error:' -e '^SUMMARY: ' "$log"; then
