@@ -14,7 +14,7 @@
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${BIN:-$SRC/build/bin}
-OUT=$SRC/test/fuzz/corpus
+OUT=${OUT:-$SRC/test/fuzz/corpus} # OUT=DIR writes elsewhere (to compare)
 W=$(mktemp -d /tmp/dumper-make-corpus.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
@@ -132,7 +132,7 @@ EOF
 }
 
 # ---- fuzz_rdb: a real redis-server's snapshots and its raw answers to SYNC/PSYNC and INFO ----
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 gen_fuzz_rdb() {
   local d=$OUT/fuzz_rdb port
   mkdir -p "$d"
