@@ -14,9 +14,11 @@
  *   index specs without _id_ and without "ns", or refuses it (DUMPER_ECORRUPT) exactly when the
  *   options hold a field a restore refuses ('$...', viewOn, writeConcern, ...).
  * Extended JSON cannot tell a document whose keys look like its own markers ({"$numberInt": "1"},
- * {"$oid": ...}) from the value they mark, nor carry an array's keys other than 0, 1, ...: options
- * and specs holding either at any depth are only checked for "no crash" (no server stores them).
+ * {"$oid": ...}) from the value they mark, nor carry an array's keys other than 0, 1, ..., a NaN's
+ * sign and payload or a non-canonical Decimal128 encoding: options and specs holding any of these
+ * at any depth are only checked for "no crash" (no server stores them in either).
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +40,17 @@ static int json_ambiguous(const bson_t *b, int is_array, int depth)
         snprintf(want, sizeof want, "%u", i++);
         if (bson_iter_key(&it)[0] == '$' || (is_array && strcmp(bson_iter_key(&it), want) != 0))
             return 1;
+        /* a NaN's sign and payload bits, and a non-canonical decimal's encoding, do not survive text */
+        if (BSON_ITER_HOLDS_DOUBLE(&it) && isnan(bson_iter_double(&it)))
+            return 1;
+        if (BSON_ITER_HOLDS_DECIMAL128(&it)) {
+            bson_decimal128_t d, back;
+            char text[BSON_DECIMAL128_STRING];
+            bson_iter_decimal128(&it, &d);
+            bson_decimal128_to_string(&d, text);
+            if (!bson_decimal128_from_string(text, &back) || back.high != d.high || back.low != d.low)
+                return 1;
+        }
         if (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it)) {
             uint32_t len;
             const uint8_t *data;
