@@ -146,7 +146,7 @@ def test_delete(env, s, shop_key, shop_agent):
     s.ok("PUT", A + "/backups/%s/parts/1" % prep["backup_id"], key=key, raw=b"partial")
     parts = os.path.join(env.data, "parts", "b_" + prep["backup_id"][2:])
     check(os.path.exists(os.path.join(parts, "1")), "the part is stored")
-    # an alert row for one of the app's backups (as alerts.c names them)
+    # an alert row for one of the app's backups (as server/domain/alert_rules.c names them)
     sql(env, "INSERT INTO alerts (kind, ref, payload, created_at, next_try) VALUES ('backup_failed', 'b_%s', '{}', 1, 1)"
         % goods[0]["backup_id"][2:])
     for t in ("agents", "dbs", "schedules", "jobs", "backups", "primaries"):

@@ -1,0 +1,34 @@
+/*
+ * cli.h - the dumperd command line: options into the configuration (config/config.h) and the command's
+ * arguments, the operator commands over the services (printing lines or --json), and `serve`.
+ */
+#ifndef SD_CLI_H
+#define SD_CLI_H
+
+#include "config/config.h"
+#include "domain/retention.h"
+#include "service/ctx.h"
+
+typedef struct sd_cli {
+    const char *data, *store, *storage, *env, *dbkey, *cron, *tz;
+    int json, store_argv, delete_backups;
+    sd_retention ret; /* retention set */
+    char *pos[4];     /* positional arguments after the command */
+    int npos;
+} sd_cli;
+
+extern const char sd_cli_usage[];
+
+/* Options anywhere after the command (argv[1]), the rest positional: 0, -1 after --help, or an exit code. */
+int sd_cli_parse(int argc, char **argv, sd_cli *a, sd_config *cfg);
+/* "dumperd: <message> (dumperd --help)" on stderr; returns DUMPER_EUSAGE. */
+int sd_cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* mkdir -p with mode 0700. */
+int sd_cli_mkdir_p(const char *path);
+
+/* Every command but serve; the exit code. */
+int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx);
+/* serve: the HTTP server, the scheduler (this thread) and the alert thread, until SIGINT/SIGTERM. */
+int sd_cli_serve(sd_ctx *ctx);
+
+#endif

@@ -1,0 +1,216 @@
+/*
+ * cron.c - cron parsing and slot search in a time zone.
+ *
+ * Local time comes from the C library's TZ database: localtime_r after setting TZ. TZ is process
+ * state, so every evaluation holds one mutex; TZ is set to "UTC" once at start so later setenv calls
+ * only replace an existing entry (glibc never frees the old string, so a concurrent getenv in another
+ * library stays safe).
+ */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "domain/cron.h"
+
+static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int parse_num(const char **p, int *v)
+{
+    if (!isdigit((unsigned char)**p))
+        return -1;
+    long n = 0;
+    while (isdigit((unsigned char)**p)) {
+        n = n * 10 + (**p - '0');
+        if (n > 1000)
+            return -1;
+        (*p)++;
+    }
+    *v = (int)n;
+    return 0;
+}
+
+/* One field: "*", "*\/n", "a", "a-b", "a-b/n", comma lists. */
+static int parse_field(const char *s, int lo, int hi, uint64_t *bits, int *star)
+{
+    *bits = 0;
+    *star = (strcmp(s, "*") == 0);
+    const char *p = s;
+    for (;;) {
+        int a, b, step = 1;
+        if (*p == '*') {
+            a = lo;
+            b = hi;
+            p++;
+        } else {
+            if (parse_num(&p, &a))
+                return -1;
+            b = a;
+            if (*p == '-') {
+                p++;
+                if (parse_num(&p, &b))
+                    return -1;
+            }
+        }
+        if (*p == '/') {
+            p++;
+            if (parse_num(&p, &step) || step < 1)
+                return -1;
+            if (b == a && s[0] != '*')
+                b = hi;
+        }
+        if (a < lo || b > hi || a > b)
+            return -1;
+        for (int i = a; i <= b; i += step)
+            *bits |= 1ULL << i;
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        return *p ? -1 : 0;
+    }
+}
+
+int sd_cron_parse(const char *expr, sd_cron *c, char *msg, size_t msglen)
+{
+    static const char *names[5] = {"minute", "hour", "day of month", "month", "day of week"};
+    static const int lo[5] = {0, 0, 1, 1, 0}, hi[5] = {59, 23, 31, 12, 7};
+    char f[5][64];
+    int n = 0;
+    const char *p = expr;
+    memset(c, 0, sizeof *c);
+    while (*p) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        if (n == 5) {
+            snprintf(msg, msglen, "cron expression '%.100s' has more than 5 fields", expr);
+            return -1;
+        }
+        size_t len = 0;
+        while (p[len] && p[len] != ' ' && p[len] != '\t')
+            len++;
+        if (len >= sizeof f[n]) {
+            snprintf(msg, msglen, "cron field %d is too long", n + 1);
+            return -1;
+        }
+        memcpy(f[n], p, len);
+        f[n][len] = 0;
+        p += len;
+        n++;
+    }
+    if (n != 5) {
+        snprintf(msg, msglen, "cron expression '%.100s' needs 5 fields (minute hour day month weekday)", expr);
+        return -1;
+    }
+    uint64_t bits[5];
+    int star[5];
+    for (int i = 0; i < 5; i++) {
+        if (parse_field(f[i], lo[i], hi[i], &bits[i], &star[i])) {
+            snprintf(msg, msglen, "invalid %s field '%s' in cron expression", names[i], f[i]);
+            return -1;
+        }
+    }
+    c->min = bits[0];
+    c->hour = (uint32_t)bits[1];
+    c->dom = (uint32_t)bits[2];
+    c->mon = (uint32_t)bits[3];
+    c->dow = (uint32_t)(bits[4] & 0x7f) | ((bits[4] >> 7) & 1); /* 7 = Sunday */
+    c->dom_star = star[2];
+    c->dow_star = star[4];
+    return 0;
+}
+
+static int day_matches(const sd_cron *c, const struct tm *t)
+{
+    if (!(c->mon & (1u << (t->tm_mon + 1))))
+        return 0;
+    int d = (c->dom >> t->tm_mday) & 1, w = (c->dow >> t->tm_wday) & 1;
+    if (c->dom_star || c->dow_star)
+        return d && w;
+    return d || w; /* both restricted: either (classic cron) */
+}
+
+static int wall_matches(const sd_cron *c, time_t wall)
+{
+    struct tm t;
+    gmtime_r(&wall, &t);
+    return day_matches(c, &t) && ((c->hour >> t.tm_hour) & 1) && ((c->min >> t.tm_min) & 1);
+}
+
+/* Local wall time of UTC instant t, as seconds since the epoch of a UTC clock showing it. */
+static time_t wall_of(time_t t, struct tm *tm)
+{
+    localtime_r(&t, tm);
+    return timegm(tm);
+}
+
+static void set_tz(const char *tz)
+{
+    setenv("TZ", tz, 1);
+    tzset();
+}
+
+int sd_tz_valid(const char *tz)
+{
+    if (!tz || !*tz || strlen(tz) > 64 || strstr(tz, ".."))
+        return 0;
+    if (!strcmp(tz, "UTC"))
+        return 1;
+    if (tz[0] == '/' || tz[0] == ':')
+        return 0;
+    char path[128];
+    snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
+    return access(path, R_OK) == 0;
+}
+
+int64_t sd_cron_next(const sd_cron *c, const char *tz, int64_t after, int64_t horizon)
+{
+    int64_t t = (after / 60 + 1) * 60, end = after + horizon, found = -1;
+    pthread_mutex_lock(&tz_lock);
+    set_tz(tz && *tz ? tz : "UTC");
+    while (t <= end) {
+        struct tm tm, tp;
+        time_t w = wall_of((time_t)t, &tm);
+        time_t wp = wall_of((time_t)(t - 60), &tp);
+        if (w - wp == 60) {
+            /* Ordinary minute: skip whole local days and hours that cannot match. */
+            if (!day_matches(c, &tm)) {
+                t += (int64_t)(24 * 60 - tm.tm_hour * 60 - tm.tm_min) * 60;
+                continue;
+            }
+            if (!((c->hour >> tm.tm_hour) & 1)) {
+                t += (int64_t)(60 - tm.tm_min) * 60;
+                continue;
+            }
+            if (wall_of((time_t)(t - 3600), &tp) >= w) { /* repeated hour after fall back */
+                t += 60;
+                continue;
+            }
+            if ((c->min >> tm.tm_min) & 1) {
+                found = t;
+                break;
+            }
+        } else if (w - wp > 60) {
+            /* Spring forward: wall times wp+60 .. w all map to this instant. */
+            for (time_t x = wp + 60; x <= w; x += 60)
+                if (wall_matches(c, x)) {
+                    found = t;
+                    break;
+                }
+            if (found >= 0)
+                break;
+        } else if (wall_of((time_t)(t - 3600), &tp) < w && wall_matches(c, w)) {
+            found = t; /* not reached in practice: w <= wp means a repeated minute */
+            break;
+        }
+        t += 60;
+    }
+    set_tz("UTC");
+    pthread_mutex_unlock(&tz_lock);
+    return found;
+}

@@ -1,0 +1,51 @@
+/*
+ * election.h - who is the primary agent of an app's environment, and how often each agent polls. Pure
+ * policy: the store keeps one primaries row per (app, environment) and the services apply these decisions
+ * inside a write transaction, so two agents (or two dumperd instances) can never both win.
+ *
+ * A lease is live while now < until: at exactly `until` it has expired and any agent may take it over.
+ */
+#ifndef SD_ELECTION_H
+#define SD_ELECTION_H
+
+#include <stdint.h>
+
+/* The primaries row of an (app, environment): its agent and the end of its lease. */
+typedef struct sd_lease {
+    int64_t agent;
+    int64_t until; /* ms since the epoch */
+} sd_lease;
+
+typedef enum sd_elect_action {
+    SD_ELECT_TAKE,       /* nobody was ever primary: insert the lease */
+    SD_ELECT_RENEW,      /* the agent is the primary: extend its lease */
+    SD_ELECT_TAKE_OVER,  /* the primary's lease expired: the agent takes it */
+    SD_ELECT_SECONDARY,  /* another agent holds a live lease */
+} sd_elect_action;
+
+/* What happens when `agent` registers or polls at `now`; current is NULL without a primaries row. */
+sd_elect_action sd_elect(const sd_lease *current, int64_t agent, int64_t now);
+/* 1 when the action makes the agent primary. */
+int sd_elect_is_primary(sd_elect_action a);
+
+/* last_seen is refreshed at most this often by a secondary's poll. */
+#define SD_LAST_SEEN_REFRESH_MS 60000
+/* A poll that needs no write: a secondary whose primary holds a live lease, seen less than a minute ago. */
+int sd_poll_read_only(const sd_lease *current, int64_t agent, int64_t last_seen, int64_t now);
+
+/* The interval an agent is told to poll again after, in seconds. A secondary polls every secondary_s; a
+ * primary every primary_s, sooner when the next slot of its schedules is due (next_slot_s > 0, seconds
+ * since the epoch; at least 1 s), and after 1 s while more jobs wait. jitter multiplies the base interval
+ * (sd_jitter: 0.9..1.1, so agents started together spread out). */
+double sd_poll_interval(int primary, int more_jobs, int64_t next_slot_s, int64_t now_ms, double primary_s,
+                        double secondary_s, double jitter);
+/* A registration's answer: a new primary polls after 1 s (to take its jobs), a secondary as usual. */
+double sd_register_interval(int primary, double secondary_s, double jitter);
+/* A factor in [0.9, 1.1] from the caller's random state (rand_r). */
+double sd_jitter(unsigned *seed);
+
+/* Agents not seen for this long are forgotten at the next registration of their app (never the primary):
+ * a week, and at least three secondary intervals. */
+int64_t sd_agent_keep_ms(double secondary_s);
+
+#endif

@@ -1,0 +1,115 @@
+/* names.c - labels, ids, extensions and backup file names (see names.h). */
+#include "domain/names.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "io/filter.h"
+
+static int label_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+           c == '-';
+}
+
+int sd_label_valid(const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!label_char(s[i]))
+            return 0;
+    return 1;
+}
+
+void sd_label_sanitize(char *s)
+{
+    for (; *s; s++)
+        if (!label_char(*s))
+            *s = '_';
+}
+
+int64_t sd_id_scan(const char **p, char prefix)
+{
+    const char *s = *p;
+    if (prefix) {
+        if (s[0] != prefix || s[1] != '_')
+            return -1;
+        s += 2;
+    }
+    if (*s < '0' || *s > '9')
+        return -1;
+    int64_t v = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (INT64_MAX - (*s - '0')) / 10)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    if (v <= 0)
+        return -1;
+    *p = s;
+    return v;
+}
+
+int sd_id_parse(const char *s, char prefix, int64_t *id)
+{
+    if (!s)
+        return -1;
+    int64_t v = sd_id_scan(&s, prefix);
+    if (v < 0 || *s)
+        return -1;
+    *id = v;
+    return 0;
+}
+
+void sd_id_format(char out[32], char prefix, int64_t id) { snprintf(out, 32, "%c_%" PRId64, prefix, id); }
+
+int sd_part_number_scan(const char **p, int max_parts)
+{
+    const char *s = *p;
+    if (*s < '1' || *s > '9')
+        return -1;
+    long v = 0;
+    for (; *s >= '0' && *s <= '9'; s++)
+        if ((v = v * 10 + (*s - '0')) > max_parts)
+            return -1;
+    *p = s;
+    return (int)v;
+}
+
+int sd_compression_valid(const char *name)
+{
+    int c = dp_codec_parse(name);
+    return c >= 0 && !strcmp(name, dp_codec_name((dp_codec)c)); /* the names, not the extensions ("zst") */
+}
+
+int sd_extension_valid(const char *ext)
+{
+    size_t n = ext ? strlen(ext) : 0;
+    if (n < 1 || n > 16 || ext[0] == '.' || ext[n - 1] == '.' || strstr(ext, ".."))
+        return 0;
+    for (const char *c = ext; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '.'))
+            return 0;
+    return 1;
+}
+
+void sd_extension_default(char out[40], const char *format, const char *compression)
+{
+    int c = dp_codec_parse(compression ? compression : "none");
+    const char *ext = c >= 0 ? dp_codec_ext((dp_codec)c) : "";
+    snprintf(out, 40, "%s%s%s", format ? format : "dump", *ext ? "." : "", ext);
+}
+
+void sd_backup_file_name(char out[256], const char *app, const char *env, const char *key, int64_t created_ms,
+                         int64_t id, const char *ext)
+{
+    char a[65], ts[24];
+    snprintf(a, sizeof a, "%s", app);
+    sd_label_sanitize(a);
+    dp_stamp_compact(created_ms, ts);
+    snprintf(out, 256, "%s-%s-%s-%s-b%" PRId64 ".%s", a, env, key, ts, id, ext);
+}

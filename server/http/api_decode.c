@@ -1,0 +1,244 @@
+/* api_decode.c - agent API request bodies into structs (see api_decode.h). */
+#include "http/api_decode.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "domain/names.h"
+#include "domain/secrets.h"
+
+static int invalid(sd_status *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int invalid(sd_status *st, const char *fmt, ...)
+{
+    char msg[DP_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return sd_fail(st, SD_INVALID, "%s", msg);
+}
+
+static int opt_str(const cJSON *o, const char *k, const char **out, size_t max, sd_status *st)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    *out = NULL;
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsString(v) || strlen(v->valuestring) > max)
+        return invalid(st, "field '%s' must be a string of at most %zu bytes", k, max);
+    /* Stored strings are shown by `dumperd agents` and the dashboard: no control characters. */
+    for (const unsigned char *c = (const unsigned char *)v->valuestring; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            return invalid(st, "field '%s' contains control characters", k);
+    *out = v->valuestring;
+    return 0;
+}
+
+static int req_str(const cJSON *o, const char *k, const char **out, size_t max, sd_status *st)
+{
+    if (opt_str(o, k, out, max, st))
+        return -1;
+    if (!*out || !**out)
+        return invalid(st, "field '%s' is required", k);
+    return 0;
+}
+
+static int opt_int(const cJSON *o, const char *k, int64_t *out, int64_t lo, int64_t hi, int required, sd_status *st)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!v || cJSON_IsNull(v))
+        return required ? invalid(st, "field '%s' is required", k) : 0;
+    /* The range first: converting a double outside int64_t's (1e300) is undefined behaviour. */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= (double)lo && v->valuedouble <= (double)hi) ||
+        v->valuedouble != (double)(int64_t)v->valuedouble)
+        return invalid(st, "field '%s' must be an integer in %" PRId64 "..%" PRId64, k, lo, hi);
+    *out = (int64_t)v->valuedouble;
+    return 0;
+}
+
+/* "x_<id>": a required string; an unparsable one names nothing (404). */
+static int req_id(const cJSON *o, const char *k, char prefix, int64_t *id, sd_status *st)
+{
+    const char *s;
+    if (req_str(o, k, &s, 32, st))
+        return -1;
+    if (sd_id_parse(s, prefix, id))
+        return sd_fail(st, SD_NOT_FOUND, "unknown %s '%.32s'", k, s);
+    return 0;
+}
+
+static const char *const db_types[] = {"postgresql", "mysql", "mariadb", "mongodb", "redis", "sqlite", NULL};
+
+static int decode_database(const cJSON *d, int i, sd_register_body *b, sd_status *st)
+{
+    sd_dbinfo *x = &b->dbs[i];
+    if (!cJSON_IsObject(d))
+        return invalid(st, "databases[%d] must be an object", i);
+    if (cJSON_GetObjectItemCaseSensitive(d, "password"))
+        return invalid(st, "databases[%d]: passwords are never sent to dumperd", i);
+    if (req_str(d, "type", &x->type, 32, st) || opt_str(d, "key", &x->key, 64, st) ||
+        opt_str(d, "host", &x->host, 255, st) || opt_str(d, "name", &x->name, 255, st) ||
+        opt_str(d, "user", &x->user, 255, st) || opt_int(d, "port", &x->port, 0, 65535, 0, st)) {
+        dp_err_prefix(&st->err, "databases[%d]: ", i);
+        return -1;
+    }
+    int known = 0;
+    for (int t = 0; db_types[t]; t++)
+        known |= !strcmp(db_types[t], x->type);
+    if (!known)
+        return invalid(st, "databases[%d]: unknown type '%.32s'", i, x->type);
+    if (x->key && !sd_label_valid(x->key, 64))
+        return invalid(st, "databases[%d]: 'key' must be 1-64 characters of [A-Za-z0-9_.-]", i);
+    if (!x->key) {
+        /* Derived key: "<type>-<name>" with anything outside the label alphabet replaced. */
+        snprintf(b->derived[i], sizeof b->derived[i], "%s-%.60s", x->type, x->name && *x->name ? x->name : "default");
+        sd_label_sanitize(b->derived[i]);
+        x->key = b->derived[i];
+    }
+    for (int j = 0; j < i; j++)
+        if (!strcmp(b->dbs[j].key, x->key))
+            return invalid(st, "databases[%d]: key '%s' appears twice", i, x->key);
+    return 0;
+}
+
+int sd_decode_register(const cJSON *j, sd_register_body *out, sd_status *st)
+{
+    sd_agent_info *a = &out->req.agent;
+    memset(out, 0, sizeof *out);
+    if (req_str(j, "hostname", &a->hostname, 255, st) || opt_int(j, "pid", &a->pid, 1, INT32_MAX, 1, st) ||
+        req_str(j, "environment", &a->env, 64, st) || opt_str(j, "agent_version", &a->version, 64, st) ||
+        opt_str(j, "app_name", &a->app_name, 255, st) || opt_str(j, "framework", &a->framework, 255, st) ||
+        opt_str(j, "dispatcher", &a->dispatcher, 255, st))
+        return -1;
+    if (!sd_label_valid(a->env, 64))
+        return invalid(st, "field 'environment' must be 1-64 characters of [A-Za-z0-9_.-]");
+    const cJSON *dbs = cJSON_GetObjectItemCaseSensitive(j, "databases");
+    if (!cJSON_IsArray(dbs))
+        return invalid(st, "field 'databases' must be an array");
+    if (cJSON_GetArraySize(dbs) > SD_MAX_DATABASES)
+        return invalid(st, "at most %d databases per agent", SD_MAX_DATABASES);
+    const cJSON *d;
+    cJSON_ArrayForEach(d, dbs)
+    {
+        if (decode_database(d, out->req.ndbs, out, st))
+            return -1;
+        out->req.ndbs++;
+    }
+    out->req.dbs = out->dbs;
+    return 0;
+}
+
+int sd_decode_poll(const cJSON *j, int64_t *agent, sd_status *st)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "agent_id");
+    if (!cJSON_IsString(a))
+        return invalid(st, "field 'agent_id' is required");
+    if (sd_id_parse(a->valuestring, 'a', agent))
+        return sd_fail(st, SD_NOT_FOUND, "unknown agent (register again)");
+    return 0;
+}
+
+int sd_decode_prepare(const cJSON *j, sd_prepare_req *out, sd_status *st)
+{
+    memset(out, 0, sizeof *out);
+    if (req_id(j, "agent_id", 'a', &out->agent, st) || req_id(j, "job_id", 'j', &out->job, st) ||
+        opt_str(j, "format", &out->format, 16, st) || opt_str(j, "compression", &out->compression, 16, st) ||
+        opt_str(j, "extension", &out->ext, 16, st))
+        return -1;
+    if (out->format && !sd_label_valid(out->format, 16))
+        return invalid(st, "field 'format' must be a short label");
+    if (out->compression && !sd_compression_valid(out->compression))
+        return invalid(st, "field 'compression' must be zstd, gzip or none");
+    if (out->ext && !sd_extension_valid(out->ext))
+        return invalid(st, "field 'extension' must be 1-16 characters of [a-z0-9.]");
+    return 0;
+}
+
+static int is_hex64(const char *s)
+{
+    if (!s || strlen(s) != 64)
+        return 0;
+    for (int i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* S3 parts: [{"n": 1, "etag": "..."}, ...]; a malformed entry stays NULL (the service names it, S3 only). */
+static int decode_etags(const cJSON *parts, sd_commit_body *out, sd_status *st)
+{
+    int n = cJSON_GetArraySize(parts), i = 0;
+    if (n < 1 || n > SD_MAX_PARTS)
+        return 0;
+    if (!(out->etags = calloc((size_t)n, sizeof *out->etags)))
+        return sd_fail(st, SD_INTERNAL, "out of memory");
+    const cJSON *o;
+    cJSON_ArrayForEach(o, parts) /* not cJSON_GetArrayItem(i): quadratic over 10000 parts */
+    {
+        const cJSON *pn = cJSON_GetObjectItemCaseSensitive(o, "n");
+        const cJSON *et = cJSON_GetObjectItemCaseSensitive(o, "etag");
+        int ok = cJSON_IsNumber(pn) && pn->valuedouble == i + 1 && cJSON_IsString(et) && *et->valuestring &&
+                 strlen(et->valuestring) <= 200;
+        for (const char *c = ok ? et->valuestring : ""; *c; c++)
+            ok &= (unsigned char)*c >= 0x20;
+        out->etags[i++] = ok ? et->valuestring : NULL;
+    }
+    out->req.etags = out->etags;
+    return 0;
+}
+
+int sd_decode_commit(const cJSON *j, int64_t max_filesize, sd_commit_body *out, sd_status *st)
+{
+    sd_commit_req *q = &out->req;
+    int64_t nparts = 0;
+    memset(out, 0, sizeof *out);
+    if (opt_int(j, "size", &q->size, 0, INT64_C(1) << 60, 1, st) || req_str(j, "sha256", &q->sha256, 64, st) ||
+        opt_int(j, "duration_ms", &q->duration_ms, 0, INT64_C(1) << 50, 0, st) ||
+        opt_int(j, "raw_size", &q->raw_size, 0, INT64_C(1) << 60, 0, st) ||
+        opt_str(j, "database", &q->database, 1000, st))
+        return -1;
+    q->has_raw_size = cJSON_GetObjectItemCaseSensitive(j, "raw_size") != NULL;
+    if (q->size > max_filesize)
+        return sd_fail(st, SD_TOO_LARGE, "backup is larger than max_filesize");
+    if (!is_hex64(q->sha256))
+        return invalid(st, "field 'sha256' must be 64 lowercase hex digits");
+    if (q->database && sd_url_has_password(q->database))
+        return invalid(st, "field 'database' must be a redacted URL (no password)");
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(j, "source_type");
+    q->source_type = cJSON_IsString(src) ? src->valuestring : NULL;
+    const cJSON *parts = cJSON_GetObjectItemCaseSensitive(j, "parts");
+    if (cJSON_IsArray(parts)) {
+        nparts = cJSON_GetArraySize(parts);
+        q->parts_listed = 1;
+    } else if (opt_int(j, "parts", &nparts, 0, SD_MAX_PARTS, 1, st)) {
+        return -1;
+    }
+    if (nparts > SD_MAX_PARTS)
+        return invalid(st, "at most %d parts", SD_MAX_PARTS);
+    q->nparts = (int)nparts;
+    return q->parts_listed ? decode_etags(parts, out, st) : 0;
+}
+
+void sd_commit_body_free(sd_commit_body *b)
+{
+    free(b->etags);
+    b->etags = NULL;
+}
+
+int sd_decode_fail(const cJSON *j, const char **code, const char **message, char msg[1001], sd_status *st)
+{
+    *message = NULL;
+    if (req_str(j, "code", code, 64, st))
+        return -1;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
+    if (m && !cJSON_IsNull(m) && !cJSON_IsString(m))
+        return invalid(st, "field 'message' must be a string");
+    if (cJSON_IsString(m)) {
+        snprintf(msg, 1001, "%s", m->valuestring);
+        *message = msg;
+    }
+    return 0;
+}

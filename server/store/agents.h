@@ -1,0 +1,62 @@
+/*
+ * agents.h - the agents aggregate: the agents of an app's environments and the one primaries row per
+ * (app, environment) that holds the primary's lease. SQL only (see apps.h for the conventions); the
+ * election itself is domain/election.h, applied by service/agents.c inside a write transaction.
+ */
+#ifndef SD_STORE_AGENTS_H
+#define SD_STORE_AGENTS_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+#include "domain/election.h"
+#include "store/db.h"
+
+/* What an agent says about itself when it registers (strings may be NULL but hostname and env). */
+typedef struct sd_agent_info {
+    const char *hostname, *env, *version, *app_name, *framework, *dispatcher;
+    int64_t pid;
+} sd_agent_info;
+
+typedef struct sd_agent_row {
+    int64_t id, pid, registered_at, last_seen;
+    const char *env, *hostname, *version, *framework, *dispatcher; /* version..dispatcher may be NULL */
+    int has_lease;       /* the agent is in the primaries row */
+    int64_t lease_until;
+    int primary;         /* set by the service: holds a live lease now */
+} sd_agent_row;
+
+typedef struct sd_agent_list {
+    int n;
+    sd_agent_row *v;
+    sd_res res_;
+} sd_agent_list;
+
+/* What a poll needs to know, in one indexed read: the agent (of this app, whose current key hash is
+ * key_hash), when it was last seen and its environment's primary. found = 0: no such agent, or the key is no
+ * longer the app's. */
+typedef struct sd_poll_view {
+    int found;
+    char env[65];
+    int64_t last_seen;
+    int has_primary;
+    sd_lease primary;
+} sd_poll_view;
+
+int sd_store_agent_insert(sd_db *db, int64_t app, const sd_agent_info *a, int64_t now, int64_t *id, dp_err *err);
+int sd_store_agent_touch(sd_db *db, int64_t agent, int64_t now, dp_err *err);
+/* Forget the app's agents last seen before `before`, except keep_agent and any primary. */
+int sd_store_agents_forget(sd_db *db, int64_t app, int64_t before, int64_t keep_agent, dp_err *err);
+int sd_store_agent_of_app(sd_db *db, int64_t agent, int64_t app, int *yes, dp_err *err);
+int sd_store_agent_poll_view(sd_db *db, int64_t app, int64_t agent, const char *key_hash, sd_poll_view *out,
+                             dp_err *err);
+/* The app's agents by id, with their lease if they hold the primaries row. */
+int sd_store_agent_list(sd_db *db, int64_t app, sd_agent_list *out, dp_err *err);
+
+/* The primaries row of (app, env): *found = 0 when nobody was ever primary. */
+int sd_store_primary_get(sd_db *db, int64_t app, const char *env, sd_lease *out, int *found, dp_err *err);
+int sd_store_primary_insert(sd_db *db, int64_t app, const char *env, const sd_lease *l, int64_t now, dp_err *err);
+int sd_store_primary_renew(sd_db *db, int64_t app, const char *env, int64_t until, dp_err *err);
+int sd_store_primary_take(sd_db *db, int64_t app, const char *env, const sd_lease *l, int64_t now, dp_err *err);
+
+#endif

@@ -1,0 +1,147 @@
+/* jobs.c - jobs and their states (see jobs.h). */
+#include "store/jobs.h"
+
+#include "store/rows.h"
+
+int sd_store_job_insert_manual(sd_db *db, int64_t app, const char *env, int64_t db_id, int64_t now, dp_err *err)
+{
+    return sd_q(db, NULL, err,
+                "INSERT INTO jobs (app_id, env, db_id, schedule_id, slot, reason, state, attempt, created_at,"
+                " updated_at) VALUES (?, ?, ?, 0, 0, 'manual', 'pending', 1, ?, ?)",
+                "isiii", app, env, db_id, now, now);
+}
+
+int sd_store_job_insert_slot(sd_db *db, int64_t app, const char *env, int64_t db_id, int64_t schedule, int64_t slot,
+                             int64_t now, dp_err *err)
+{
+    return sd_q(db, NULL, err,
+                "INSERT INTO jobs (app_id, env, db_id, schedule_id, slot, reason, state, attempt, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, 'schedule', 'pending', 1, ?, ?)"
+                " ON CONFLICT (schedule_id, slot, db_id) WHERE schedule_id > 0 DO NOTHING",
+                "isiiiii", app, env, db_id, schedule, slot, now, now);
+}
+
+int sd_store_job_pending(sd_db *db, int64_t app, const char *env, int64_t *job, int *more, dp_err *err)
+{
+    sd_res r;
+    int rc = sd_q(db, &r, err,
+                  "SELECT id FROM jobs WHERE app_id = ? AND env = ? AND state = 'pending' ORDER BY id LIMIT 2", "is", app,
+                  env);
+    if (!rc) {
+        *job = sd_geti(&r, 0, 0);
+        *more = r.rows > 1;
+        sd_res_free(&r);
+    }
+    return rc;
+}
+
+int sd_store_job_dispatch(sd_db *db, int64_t job, int64_t agent, int64_t lease_until, int64_t now, dp_err *err)
+{
+    return sd_q(db, NULL, err,
+                "UPDATE jobs SET state = 'dispatched', agent_id = ?, lease_until = ?, updated_at = ? WHERE id = ?"
+                " AND state = 'pending'",
+                "iiii", agent, lease_until, now, job);
+}
+
+int sd_store_job_view(sd_db *db, int64_t job, sd_job_view *out, int *found, dp_err *err)
+{
+    sd_res r;
+    int rc = sd_q(db, &r, err,
+                  "SELECT j.id, j.db_id, d.dkey, d.type, j.reason, j.slot, j.attempt, j.lease_until FROM jobs j"
+                  " JOIN dbs d ON d.id = j.db_id WHERE j.id = ?",
+                  "i", job);
+    if (rc)
+        return rc;
+    *found = r.rows > 0;
+    out->id = sd_geti(&r, 0, 0);
+    out->db_id = sd_geti(&r, 0, 1);
+    sd_cell_copy(out->db_key, sizeof out->db_key, sd_get(&r, 0, 2));
+    sd_cell_copy(out->type, sizeof out->type, sd_get(&r, 0, 3));
+    sd_cell_copy(out->reason, sizeof out->reason, sd_get(&r, 0, 4));
+    out->slot = sd_geti(&r, 0, 5);
+    out->attempt = sd_geti(&r, 0, 6);
+    out->lease_until = sd_geti(&r, 0, 7);
+    sd_res_free(&r);
+    return 0;
+}
+
+int sd_store_job_for_prepare(sd_db *db, int64_t app, int64_t job, sd_job_prepare *out, int *found, dp_err *err)
+{
+    sd_res r;
+    int rc = sd_q(db, &r, err,
+                  "SELECT j.state, j.backup_id, j.env, d.dkey, a.name, j.db_id, b.status, b.file_name FROM jobs j"
+                  " JOIN dbs d ON d.id = j.db_id JOIN apps a ON a.id = j.app_id LEFT JOIN backups b ON b.id = j.backup_id"
+                  " WHERE j.id = ? AND j.app_id = ?",
+                  "ii", job, app);
+    if (rc)
+        return rc;
+    *found = r.rows > 0;
+    sd_cell_copy(out->state, sizeof out->state, sd_get(&r, 0, 0));
+    out->backup_id = sd_geti(&r, 0, 1);
+    sd_cell_copy(out->env, sizeof out->env, sd_get(&r, 0, 2));
+    sd_cell_copy(out->db_key, sizeof out->db_key, sd_get(&r, 0, 3));
+    sd_cell_copy(out->app_name, sizeof out->app_name, sd_get(&r, 0, 4));
+    out->db_id = sd_geti(&r, 0, 5);
+    sd_cell_copy(out->backup_status, sizeof out->backup_status, sd_get(&r, 0, 6));
+    sd_cell_copy(out->file_name, sizeof out->file_name, sd_get(&r, 0, 7));
+    sd_res_free(&r);
+    return 0;
+}
+
+int sd_store_job_renew(sd_db *db, int64_t job, int64_t lease_until, int64_t now, dp_err *err)
+{
+    return sd_q(db, NULL, err, "UPDATE jobs SET lease_until = ?, updated_at = ? WHERE id = ?", "iii", lease_until, now,
+                job);
+}
+
+int sd_store_job_attach_backup(sd_db *db, int64_t job, int64_t backup, int64_t lease_until, int64_t now, dp_err *err)
+{
+    return sd_q(db, NULL, err, "UPDATE jobs SET backup_id = ?, lease_until = ?, updated_at = ? WHERE id = ?", "iiii",
+                backup, lease_until, now, job);
+}
+
+int sd_store_job_attempt(sd_db *db, int64_t job, int64_t *attempt, dp_err *err)
+{
+    sd_res r;
+    int rc = sd_q(db, &r, err, "SELECT attempt FROM jobs WHERE id = ?", "i", job);
+    if (!rc) {
+        *attempt = sd_geti(&r, 0, 0);
+        sd_res_free(&r);
+    }
+    return rc;
+}
+
+int sd_store_job_requeue(sd_db *db, int64_t job, int64_t now, dp_err *err)
+{
+    return sd_q(db, NULL, err,
+                "UPDATE jobs SET state = 'pending', reason = 'retry', attempt = attempt + 1, agent_id = NULL,"
+                " lease_until = NULL, backup_id = NULL, updated_at = ? WHERE id = ?",
+                "ii", now, job);
+}
+
+int sd_store_job_finish(sd_db *db, int64_t job, const char *state, int64_t now, dp_err *err)
+{
+    return sd_q(db, NULL, err, "UPDATE jobs SET state = ?, updated_at = ? WHERE id = ?", "sii", state, now, job);
+}
+
+int sd_store_job_count_expired(sd_db *db, int64_t now, int64_t *n, dp_err *err)
+{
+    sd_res r;
+    int rc = sd_q(db, &r, err, "SELECT COUNT(*) FROM jobs WHERE state = 'dispatched' AND lease_until < ?", "i", now);
+    if (!rc) {
+        *n = sd_geti(&r, 0, 0);
+        sd_res_free(&r);
+    }
+    return rc;
+}
+
+int sd_store_job_expired(sd_db *db, int64_t now, int limit, sd_expired_list *out, dp_err *err)
+{
+    int rc;
+    out->v = sd_rows(db, &out->res_, sizeof *out->v, &out->n, &rc, err,
+                     "SELECT id, backup_id FROM jobs WHERE state = 'dispatched' AND lease_until < ? LIMIT ?", "ii", now,
+                     (int64_t)limit);
+    for (int i = 0; i < out->n; i++)
+        out->v[i] = (sd_expired_job){sd_geti(&out->res_, i, 0), sd_geti(&out->res_, i, 1)};
+    return rc;
+}

@@ -1,0 +1,133 @@
+/*
+ * schema.c - the state store's schema and its migrations (see schema.h).
+ *
+ * "@ID" in a migration is the engine's auto-increment primary key (INTEGER PRIMARY KEY in SQLite,
+ * BIGSERIAL PRIMARY KEY in PostgreSQL); everything else is SQL both engines accept.
+ */
+#include "store/schema.h"
+
+#include <string.h>
+
+#include "core/util.h"
+
+static const char *const migrations[] = {
+    /* 1: the schema before versions (dumperd 0.1): apps, agents, primaries, databases, schedules, jobs, the
+     * backup catalog, and the site's users, sessions and alerts. */
+    "CREATE TABLE IF NOT EXISTS apps (id @ID, name TEXT NOT NULL UNIQUE, key_hash TEXT NOT NULL UNIQUE,"
+    " created_at BIGINT NOT NULL, keep_last BIGINT NOT NULL DEFAULT 0, keep_daily BIGINT NOT NULL DEFAULT 0,"
+    " keep_weekly BIGINT NOT NULL DEFAULT 0, keep_monthly BIGINT NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS agents (id @ID, app_id BIGINT NOT NULL, env TEXT NOT NULL, hostname TEXT NOT NULL,"
+    " pid BIGINT NOT NULL, agent_version TEXT, app_name TEXT, framework TEXT, dispatcher TEXT,"
+    " registered_at BIGINT NOT NULL, last_seen BIGINT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS agents_app ON agents (app_id, env);"
+    "CREATE TABLE IF NOT EXISTS primaries (app_id BIGINT NOT NULL, env TEXT NOT NULL, agent_id BIGINT NOT NULL,"
+    " lease_until BIGINT NOT NULL, since BIGINT NOT NULL, PRIMARY KEY (app_id, env));"
+    "CREATE TABLE IF NOT EXISTS dbs (id @ID, app_id BIGINT NOT NULL, env TEXT NOT NULL, dkey TEXT NOT NULL,"
+    " type TEXT NOT NULL, host TEXT, port BIGINT, name TEXT, dbuser TEXT, updated_at BIGINT NOT NULL,"
+    " UNIQUE (app_id, env, dkey));"
+    "CREATE TABLE IF NOT EXISTS schedules (id @ID, app_id BIGINT NOT NULL, env TEXT NOT NULL, db_id BIGINT NOT NULL,"
+    " cron TEXT NOT NULL, tz TEXT NOT NULL, last_slot BIGINT NOT NULL, next_slot BIGINT NOT NULL,"
+    " UNIQUE (app_id, env, db_id));"
+    "CREATE TABLE IF NOT EXISTS jobs (id @ID, app_id BIGINT NOT NULL, env TEXT NOT NULL, db_id BIGINT NOT NULL,"
+    " schedule_id BIGINT NOT NULL, slot BIGINT NOT NULL, reason TEXT NOT NULL, state TEXT NOT NULL,"
+    " attempt BIGINT NOT NULL, agent_id BIGINT, lease_until BIGINT, backup_id BIGINT, created_at BIGINT NOT NULL,"
+    " updated_at BIGINT NOT NULL);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS jobs_slot ON jobs (schedule_id, slot, db_id) WHERE schedule_id > 0;"
+    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs (app_id, env, state);"
+    "CREATE INDEX IF NOT EXISTS jobs_lease ON jobs (state, lease_until);"
+    "CREATE TABLE IF NOT EXISTS backups (id @ID, app_id BIGINT NOT NULL, env TEXT NOT NULL, db_id BIGINT NOT NULL,"
+    " job_id BIGINT NOT NULL, agent_id BIGINT NOT NULL, status TEXT NOT NULL, file_name TEXT NOT NULL,"
+    " format TEXT, compression TEXT, size BIGINT, sha256 TEXT, raw_size BIGINT, duration_ms BIGINT,"
+    " created_at BIGINT NOT NULL, finished_at BIGINT, error_code TEXT, error_message TEXT, upload_id TEXT);"
+    "CREATE INDEX IF NOT EXISTS backups_app ON backups (app_id, db_id, status);"
+    /* The site's users and sessions; alert state. */
+    "CREATE TABLE IF NOT EXISTS users (id @ID, name TEXT NOT NULL UNIQUE, pw_hash TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS sessions (token_hash TEXT PRIMARY KEY, user_id BIGINT NOT NULL, csrf TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS alerts (id @ID, kind TEXT NOT NULL, ref TEXT NOT NULL, payload TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0, next_try BIGINT NOT NULL, sent_at BIGINT,"
+    " last_error TEXT, UNIQUE (kind, ref));",
+};
+
+#define NMIGRATIONS ((int64_t)(sizeof migrations / sizeof *migrations))
+
+int64_t sd_schema_latest(void) { return NMIGRATIONS; }
+
+static int busy(int rc, dp_err *err) { return rc == SD_RETRY ? dp_err_set(err, DUMPER_EBUSY, "state store is busy") : rc; }
+
+int sd_schema_version(sd_db *db, int64_t *version, dp_err *err)
+{
+    sd_res r;
+    int rc = sd_exec(db, "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)", err);
+    if (!rc)
+        rc = sd_q(db, &r, err, "SELECT COALESCE(MAX(version), 0) FROM schema_version", "");
+    if (!rc) {
+        *version = sd_geti(&r, 0, 0);
+        sd_res_free(&r);
+    }
+    return busy(rc, err);
+}
+
+static int apply(sd_db *db, int64_t n, dp_err *err)
+{
+    const char *id = sd_db_is_pg(db) ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY";
+    dp_buf b = {0};
+    for (const char *p = migrations[n - 1]; *p;) {
+        if (!strncmp(p, "@ID", 3)) {
+            dp_buf_puts(&b, id);
+            p += 3;
+        } else {
+            dp_buf_append(&b, p++, 1);
+        }
+    }
+    if (!b.data)
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    int rc = sd_exec(db, b.data, err);
+    dp_buf_free(&b);
+    if (!rc)
+        rc = sd_q(db, NULL, err, "INSERT INTO schema_version (version) VALUES (?)", "i", n);
+    if (rc && rc != SD_RETRY)
+        dp_err_prefix(err, "migration %lld of the state store: ", (long long)n);
+    return rc;
+}
+
+int sd_schema_migrate(sd_db *db, dp_err *err)
+{
+    int64_t v = 0;
+    dp_err probe = {0};
+    sd_res r;
+    /* Most runs find the store current: one read, no lock. */
+    if (!sd_q(db, &r, &probe, "SELECT COALESCE(MAX(version), 0) FROM schema_version", "")) {
+        v = sd_geti(&r, 0, 0);
+        sd_res_free(&r);
+        if (v == NMIGRATIONS)
+            return 0;
+    }
+    dp_err ignore = {0};
+    if (sd_db_is_pg(db)) /* serialises concurrent starts (session lock, also across the DDL's transaction) */
+        sd_exec(db, "SELECT pg_advisory_lock(4711)", &ignore);
+    int rc = sd_schema_version(db, &v, err);
+    if (!rc && v > NMIGRATIONS)
+        rc = dp_err_set(err, DUMPER_EUNSUPPORTED,
+                        "the state store has schema version %lld, newer than this dumperd knows (%lld): use a newer"
+                        " dumperd",
+                        (long long)v, (long long)NMIGRATIONS);
+    if (!rc && v < NMIGRATIONS) {
+        rc = sd_txn_begin(db, 1, err);
+        /* Under the lock now: another process may have migrated meanwhile. */
+        if (!rc && !(rc = sd_q(db, &r, err, "SELECT COALESCE(MAX(version), 0) FROM schema_version", ""))) {
+            v = sd_geti(&r, 0, 0);
+            sd_res_free(&r);
+        }
+        for (int64_t n = v + 1; !rc && n <= NMIGRATIONS; n++)
+            rc = apply(db, n, err);
+        if (!rc)
+            rc = sd_txn_commit(db, err);
+        else
+            sd_txn_rollback(db);
+    }
+    if (sd_db_is_pg(db))
+        sd_exec(db, "SELECT pg_advisory_unlock(4711)", &ignore);
+    return busy(rc, err);
+}

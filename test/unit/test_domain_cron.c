@@ -1,0 +1,116 @@
+/* test_domain_cron.c - dumperd's cron parser and slot search (server/domain/cron.c), including both daylight
+ * saving changes of Europe/Paris. It links dumperd_core, the static library of server/. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "domain/cron.h"
+
+static int64_t at(const char *iso)
+{
+    struct tm tm = {0};
+    if (!strptime(iso, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        return -1;
+    return (int64_t)timegm(&tm);
+}
+
+static void test_parse(void **state)
+{
+    (void)state;
+    sd_cron c;
+    char msg[200];
+    assert_int_equal(sd_cron_parse("*/15 0-6,23 1 * 1-5", &c, msg, sizeof msg), 0);
+    assert_true(c.min == ((1ULL << 0) | (1ULL << 15) | (1ULL << 30) | (1ULL << 45)));
+    assert_true(c.hour == (0x7fu | (1u << 23)));
+    assert_true(c.dom == (1u << 1));
+    assert_true(c.mon == 0x1ffeu);
+    assert_true(c.dow == 0x3eu);
+    assert_false(c.dom_star);
+    assert_false(c.dow_star);
+    assert_int_equal(sd_cron_parse("0 0 * * 7", &c, msg, sizeof msg), 0);
+    assert_true(c.dow == 1u); /* 7 is Sunday */
+    assert_int_equal(sd_cron_parse("5/20 * * * *", &c, msg, sizeof msg), 0);
+    assert_true(c.min == ((1ULL << 5) | (1ULL << 25) | (1ULL << 45)));
+}
+
+static void test_parse_errors(void **state)
+{
+    (void)state;
+    static const char *bad[] = {"", "* * * *", "* * * * * *", "61 * * * *", "a * * * *", "5-1 * * * *",
+                                "*/0 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *", "* * * * 8", "1,,2 * * * *",
+                                "-1 * * * *", "1- * * * *", "99999999999 * * * *"};
+    sd_cron c;
+    char msg[200];
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        msg[0] = 0;
+        assert_int_equal(sd_cron_parse(bad[i], &c, msg, sizeof msg), -1);
+        assert_true(strlen(msg) > 10);
+    }
+    sd_cron_parse("61 * * * *", &c, msg, sizeof msg);
+    assert_string_equal(msg, "invalid minute field '61' in cron expression");
+}
+
+static int64_t next(const char *expr, const char *tz, const char *after)
+{
+    sd_cron c;
+    char msg[200];
+    assert_int_equal(sd_cron_parse(expr, &c, msg, sizeof msg), 0);
+    return sd_cron_next(&c, tz, at(after), 400LL * 86400);
+}
+
+static void test_next_utc(void **state)
+{
+    (void)state;
+    assert_int_equal(next("0 3 * * *", "UTC", "2026-11-26T10:00:00Z"), at("2026-11-27T03:00:00Z"));
+    assert_int_equal(next("* * * * *", "UTC", "2026-11-26T10:00:00Z"), at("2026-11-26T10:01:00Z"));
+    assert_int_equal(next("* * * * *", "UTC", "2026-11-26T10:00:59Z"), at("2026-11-26T10:01:00Z"));
+    /* day of month OR day of week when both are restricted: the 13th or a Friday */
+    assert_int_equal(next("0 0 13 * 5", "UTC", "2026-11-26T10:00:00Z"), at("2026-11-27T00:00:00Z"));
+    assert_int_equal(next("0 0 13 * 5", "UTC", "2026-12-10T00:00:00Z"), at("2026-12-11T00:00:00Z"));
+    assert_int_equal(next("0 0 13 * 5", "UTC", "2026-12-11T00:00:00Z"), at("2026-12-13T00:00:00Z"));
+    assert_int_equal(next("0 0 29 2 *", "UTC", "2026-11-26T10:00:00Z"), -1); /* no Feb 29 within 400 days */
+    assert_int_equal(next("0 0 30 2 *", "UTC", "2026-11-26T10:00:00Z"), -1);
+}
+
+static void test_next_dst(void **state)
+{
+    (void)state;
+    /* Spring forward, 2027-03-28 02:00 CET -> 03:00 CEST: 02:30 does not exist, fires at 03:00 CEST. */
+    assert_int_equal(next("30 2 * * *", "Europe/Paris", "2027-03-27T12:00:00Z"), at("2027-03-28T01:00:00Z"));
+    assert_int_equal(next("30 2 * * *", "Europe/Paris", "2027-03-28T01:00:00Z"), at("2027-03-29T00:30:00Z"));
+    /* Fall back, 2026-10-25 03:00 CEST -> 02:00 CET: 02:30 happens twice, fires the first time only. */
+    assert_int_equal(next("30 2 * * *", "Europe/Paris", "2026-10-24T12:00:00Z"), at("2026-10-25T00:30:00Z"));
+    assert_int_equal(next("30 2 * * *", "Europe/Paris", "2026-10-25T00:30:00Z"), at("2026-10-26T01:30:00Z"));
+    /* Ordinary days keep local time. */
+    assert_int_equal(next("0 9 * * 1-5", "America/New_York", "2026-11-27T20:00:00Z"), at("2026-11-30T14:00:00Z"));
+    assert_int_equal(next("0 9 * * *", "Asia/Kolkata", "2026-11-26T00:00:00Z"), at("2026-11-26T03:30:00Z"));
+}
+
+static void test_tz_valid(void **state)
+{
+    (void)state;
+    assert_true(sd_tz_valid("UTC"));
+    assert_true(sd_tz_valid("Europe/Paris"));
+    assert_false(sd_tz_valid("Mars/Olympus"));
+    assert_false(sd_tz_valid("../../etc/passwd"));
+    assert_false(sd_tz_valid("/etc/localtime"));
+    assert_false(sd_tz_valid(":Europe/Paris"));
+    assert_false(sd_tz_valid(""));
+    assert_false(sd_tz_valid(NULL));
+}
+
+int main(void)
+{
+    setenv("TZ", "UTC", 1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse),       cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_next_utc),
+        cmocka_unit_test(test_next_dst),    cmocka_unit_test(test_tz_valid),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

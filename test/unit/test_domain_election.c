@@ -1,0 +1,91 @@
+/* test_domain_election.c - dumperd's election policy without HTTP or a store (server/domain/election.c):
+ * who is primary, a lease exactly at its expiry, the read-only poll, poll intervals and agent expiry. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "domain/election.h"
+
+static void test_elect(void **state)
+{
+    const int64_t now = 1800000000000;
+    sd_lease held = {.agent = 7, .until = now + 1};
+    assert_int_equal(sd_elect(NULL, 7, now), SD_ELECT_TAKE); /* nobody ever was */
+    assert_int_equal(sd_elect(&held, 7, now), SD_ELECT_RENEW);
+    assert_int_equal(sd_elect(&held, 8, now), SD_ELECT_SECONDARY); /* live by one millisecond */
+    held.until = now;                                              /* exactly at expiry: expired */
+    assert_int_equal(sd_elect(&held, 8, now), SD_ELECT_TAKE_OVER);
+    held.until = now - 1;
+    assert_int_equal(sd_elect(&held, 8, now), SD_ELECT_TAKE_OVER);
+    /* The primary asking again after its lease lapsed renews it (nobody took it meanwhile). */
+    assert_int_equal(sd_elect(&held, 7, now), SD_ELECT_RENEW);
+    assert_true(sd_elect_is_primary(SD_ELECT_TAKE) && sd_elect_is_primary(SD_ELECT_RENEW) &&
+                sd_elect_is_primary(SD_ELECT_TAKE_OVER));
+    assert_false(sd_elect_is_primary(SD_ELECT_SECONDARY));
+}
+
+/* Two agents with a tie on everything but their ids: the first to ask takes the lease, the second (same
+ * millisecond) finds it live and stays secondary; the store's one row per (app, env) makes it exclusive. */
+static void test_elect_tie(void **state)
+{
+    const int64_t now = 1800000000000, lease = 900000;
+    sd_elect_action first = sd_elect(NULL, 1, now);
+    assert_int_equal(first, SD_ELECT_TAKE);
+    sd_lease row = {1, now + lease};
+    assert_int_equal(sd_elect(&row, 2, now), SD_ELECT_SECONDARY);
+    assert_int_equal(sd_elect(&row, 2, now + lease - 1), SD_ELECT_SECONDARY);
+    assert_int_equal(sd_elect(&row, 2, now + lease), SD_ELECT_TAKE_OVER);
+}
+
+static void test_poll_read_only(void **state)
+{
+    const int64_t now = 1800000000000;
+    sd_lease held = {.agent = 7, .until = now + 1};
+    assert_true(sd_poll_read_only(&held, 8, now - 59999, now));
+    assert_false(sd_poll_read_only(&held, 8, now - SD_LAST_SEEN_REFRESH_MS, now)); /* refresh last_seen */
+    assert_false(sd_poll_read_only(&held, 7, now, now));                           /* the primary renews */
+    assert_false(sd_poll_read_only(NULL, 8, now, now));                            /* nobody: elect */
+    held.until = now;                                                              /* expired: take over */
+    assert_false(sd_poll_read_only(&held, 8, now, now));
+}
+
+static void test_intervals(void **state)
+{
+    const int64_t now_ms = 1800000000000;
+    /* secondary: its interval, jittered */
+    assert_true(sd_poll_interval(0, 1, 0, now_ms, 300, 3600, 1.0) == 3600);
+    assert_true(sd_poll_interval(0, 0, 0, now_ms, 300, 3600, 0.9) == 3600 * 0.9);
+    /* primary: more jobs waiting -> 1 s */
+    assert_true(sd_poll_interval(1, 1, 0, now_ms, 300, 3600, 1.1) == 1);
+    assert_true(sd_poll_interval(1, 0, 0, now_ms, 300, 3600, 1.0) == 300);
+    /* shortened to the next slot (+1 s), never below 1 s, never lengthened */
+    assert_true(sd_poll_interval(1, 0, now_ms / 1000 + 60, now_ms, 300, 3600, 1.0) == 61);
+    assert_true(sd_poll_interval(1, 0, now_ms / 1000 - 5, now_ms, 300, 3600, 1.0) == 1);
+    assert_true(sd_poll_interval(1, 0, now_ms / 1000 + 10000, now_ms, 300, 3600, 1.0) == 300);
+    assert_true(sd_register_interval(1, 3600, 1.1) == 1);
+    assert_true(sd_register_interval(0, 3600, 1.1) == 3600 * 1.1);
+    unsigned seed = 42;
+    for (int i = 0; i < 10000; i++) {
+        double j = sd_jitter(&seed);
+        assert_true(j >= 0.9 && j <= 1.1);
+    }
+}
+
+static void test_agent_keep(void **state)
+{
+    assert_int_equal(sd_agent_keep_ms(3600), 7 * 86400 * 1000LL);
+    assert_int_equal(sd_agent_keep_ms(7 * 86400 / 3.0), 7 * 86400 * 1000LL);
+    assert_int_equal(sd_agent_keep_ms(3 * 86400), 9 * 86400 * 1000LL); /* three secondary intervals */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_elect),      cmocka_unit_test(test_elect_tie), cmocka_unit_test(test_poll_read_only),
+        cmocka_unit_test(test_intervals), cmocka_unit_test(test_agent_keep),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
