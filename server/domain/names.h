@@ -19,6 +19,9 @@
 int sd_label_valid(const char *s, size_t max);
 /* Every character outside the label alphabet becomes '_' (in place). */
 void sd_label_sanitize(char *s);
+/* The key of a database registered without one: "<type>-<name or default>" sanitized, the name cut so
+ * that the key is a label of at most 64 characters (type: one of the protocol's; at most 32 are used). */
+void sd_db_key_derive(char out[65], const char *type, const char *name);
 
 /* "x_<id>" with x = prefix: a positive decimal id (digits only, at most INT64_MAX). sd_id_scan reads one at
  * *p (prefix 0: digits alone) and advances *p past it, leaving what follows ("b_12/download"); -1 (and *p

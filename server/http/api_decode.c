@@ -93,9 +93,7 @@ static int decode_database(const cJSON *d, int i, sd_register_body *b, sd_status
     if (x->key && !sd_label_valid(x->key, 64))
         return invalid(st, "databases[%d]: 'key' must be 1-64 characters of [A-Za-z0-9_.-]", i);
     if (!x->key) {
-        /* Derived key: "<type>-<name>" with anything outside the label alphabet replaced. */
-        snprintf(b->derived[i], sizeof b->derived[i], "%s-%.60s", x->type, x->name && *x->name ? x->name : "default");
-        sd_label_sanitize(b->derived[i]);
+        sd_db_key_derive(b->derived[i], x->type, x->name);
         x->key = b->derived[i];
     }
     for (int j = 0; j < i; j++)

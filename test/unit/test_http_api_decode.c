@@ -1,0 +1,57 @@
+/*
+ * test_http_api_decode.c - the agent API's request bodies as http/api_decode.c reads them (the
+ * rules fuzz_dumperd_api checks on any input; here the cases it found). Links dumperd_core.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "domain/names.h"
+#include "http/api_decode.h"
+
+static cJSON *parse(const char *s)
+{
+    cJSON *j = cJSON_Parse(s);
+    assert_non_null(j);
+    return j;
+}
+
+/* A database registered without a key gets a label of at most 64 characters, whatever its name's
+ * length: "<type>-" and 60 characters of the name made up to 71 before, a key no dashboard or CLI
+ * request (labels of 1-64) could name again. Found by fuzz_dumperd_api. */
+static void test_register_derived_key_is_a_label(void **state)
+{
+    (void)state;
+    char body[512], name[81];
+    memset(name, 'n', 80);
+    name[80] = 0;
+    snprintf(body, sizeof body,
+             "{\"hostname\":\"web-1\",\"pid\":1,\"environment\":\"production\",\"databases\":["
+             "{\"type\":\"postgresql\",\"name\":\"%s\"},{\"type\":\"sqlite\",\"name\":\"app.db\"},"
+             "{\"type\":\"redis\"}]}",
+             name);
+    cJSON *j = parse(body);
+    static sd_register_body b;
+    sd_status st = SD_STATUS_INIT;
+    assert_int_equal(sd_decode_register(j, &b, &st), 0);
+    assert_int_equal(b.req.ndbs, 3);
+    assert_int_equal(strlen(b.dbs[0].key), 64);
+    assert_true(sd_label_valid(b.dbs[0].key, 64));
+    assert_int_equal(strncmp(b.dbs[0].key, "postgresql-nnnn", 15), 0);
+    assert_string_equal(b.dbs[1].key, "sqlite-app.db");
+    assert_string_equal(b.dbs[2].key, "redis-default");
+    cJSON_Delete(j);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_register_derived_key_is_a_label),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
