@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test/fuzz/make_corpus.sh - write the seed corpora of test/fuzz/corpus/ from real components, so
-# the seeds are what the parsers meet in practice: answers of a real dumperd and s3rver, a
+# the seeds are what the parsers meet in practice: answers of a real dumperd and s3rver, the request
+# bodies of a real agent session (recorded by a proxy in front of dumperd), a
 # snapshot and a SYNC reply of a real redis-server, archives of GNU tar, Python's tarfile and
 # `dumper backup` itself, BSON from pymongo, dumps of sqlite3 and `dumper backup`, streams of gzip
 # and zstd. The results are committed; rerun this when a format changes.
@@ -422,6 +423,125 @@ gen_fuzz_decompress() {
   # streamed (size unknown), so the header keeps the window asked for: 2^27 decodes, 2^28 must not
   cat "$plain" | zstd -q --long=27 -c >"$d/zstd_window_27.zst"
   cat "$plain" | zstd -q --long=28 -c >"$d/zstd_window_28.zst"
+}
+
+# ---- fuzz_dumperd_api: the request bodies of a real agent session (recorded by a proxy in front of
+# dumperd: the example host with the real dumper backs up a SQLite database, and fails on a missing one),
+# the shapes a real agent does not send here (S3 parts, every optional field, derived keys) ----
+gen_fuzz_dumperd_api() {
+  local d=$OUT/fuzz_dumperd_api data=$W/api-dpd rec=$W/api-rec key port pport hport i url
+  mkdir -p "$d" "$data" "$rec"
+  key=$("$BIN/dumperd" app create shop --data "$data" 2>/dev/null)
+  "$BIN/dumperd" serve --data "$data" --listen 127.0.0.1:0 --primary-interval 1 </dev/null >"$W/api-dpd.log" 2>&1 &
+  PIDS+=($!)
+  for i in $(seq 100); do
+    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$W/api-dpd.log")
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  pport=$(free_port)
+  # the recording proxy: every request is forwarded as it came; each POST body is kept once per route
+  /usr/bin/python3 - "$pport" "$port" "$rec" <<'PY' >"$W/api-proxy.log" 2>&1 &
+import http.client, http.server, os, re, sys
+listen, upstream, rec = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+class P(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def relay(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        if self.command == "POST" and body:
+            route = re.sub(r"b_[0-9]+", "b_N", self.path.split("?")[0]).strip("/").replace("/", "_")
+            path = os.path.join(rec, route)
+            if not os.path.exists(path):
+                open(path, "wb").write(body)
+        c = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)
+        hdrs = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        c.request(self.command, self.path, body=body, headers=hdrs)
+        r = c.getresponse()
+        data = r.read()
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    do_GET = do_POST = do_PUT = relay
+http.server.ThreadingHTTPServer(("127.0.0.1", listen), P).serve_forever()
+PY
+  PIDS+=($!)
+  url=http://127.0.0.1:$pport
+  for i in $(seq 100); do curl -s -o /dev/null "$url/" && break; sleep 0.1; done
+  sqlite3 "$W/app.db" "CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO items(name) VALUES ('a'), ('b');"
+  hport=$(free_port)
+  (cd "$W" && DUMPER_APP_KEY=$key exec "$BIN/dumper-example-host" --port "$hport" --api "$url" --dumper "$BIN/dumper" \
+    --database "sqlite://$W/app.db" --database "sqlite://$W/missing/none.db" </dev/null >"$W/api-host.log" 2>&1) &
+  PIDS+=($!)
+  for i in $(seq 100); do [ -s "$rec/api_v1_agents_poll" ] && break; sleep 0.1; done
+  "$BIN/dumperd" backup now shop --env production --data "$data" >/dev/null 2>&1
+  for i in $(seq 300); do
+    [ -s "$rec/api_v1_backups_b_N_commit" ] && [ -s "$rec/api_v1_backups_b_N_fail" ] && break
+    sleep 0.1
+  done
+  local r
+  for r in agents_register agents_poll backups_prepare backups_b_N_commit backups_b_N_fail; do
+    [ -s "$rec/api_v1_$r" ] || { say "no $r body recorded"; cat "$W/api-host.log" "$W/api-dpd.log" >&2; ls "$rec" >&2; exit 1; }
+    cp "$rec/api_v1_$r" "$d/agent_$r"
+  done
+  # what this session did not send: keys given, every optional field, S3 parts, the limits' edges
+  printf '%s' '{"hostname":"web-1.example.com","pid":2147483647,"agent_version":"0.1.0","app_name":"shop","environment":"production","framework":"rails 7.1","dispatcher":"puma","databases":[{"key":"primary","type":"postgresql","host":"db1","port":5432,"name":"shop","user":"shop"},{"type":"mysql","host":"db2","port":3306,"name":"shop_0123456789_0123456789_0123456789_0123456789_0123456789_x"},{"type":"mariadb","name":"shop/é"},{"type":"mongodb","host":"m","port":27017,"name":"app"},{"type":"redis","host":"127.0.0.1","port":6379,"name":"0"},{"type":"sqlite"}]}' >"$d/register_all_types"
+  printf '%s' '{"hostname":"h","pid":1,"environment":"e","databases":[{"type":"postgresql","password":"x"}]}' >"$d/register_password"
+  printf '%s' '{"size":12582912,"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","raw_size":50000000,"duration_ms":1234,"source_type":"postgresql","database":"postgres://shop:***@db1:5432/shop","parts":[{"n":1,"etag":"\"5d41402abc4b2a76b9719d911017c592\""},{"n":2,"etag":"\"7d793037a0760186574b0282f2f435e7\""},{"n":3,"etag":"x"}]}' >"$d/commit_s3_parts"
+  printf '%s' '{"size":1,"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","parts":10000,"database":"postgres://shop:s3cret@db1/shop"}' >"$d/commit_password_url"
+  printf '%s' '{"agent_id":"a_1","job_id":"j_9223372036854775807","format":"dump","compression":"gzip","extension":"dump.gz"}' >"$d/prepare_all_fields"
+  printf '%s' '{"code":"source_failed","message":"pg_dump: error: connection to server at \"db1\" failed\u001b[2J\u0000"}' >"$d/fail_control"
+  printf '%s' 'b_0012/parts/10000' >"$d/route_ids"
+}
+
+# ---- fuzz_dumperd_cron: 8 bytes of start time (little-endian seconds, the target adds 2 days), the zone
+# byte (the target's list), the expression, optionally "\n" and a zone name. The expressions of the docs
+# and tests around the daylight saving changes of the listed zones, and the zone names a user may type ----
+gen_fuzz_dumperd_cron() {
+  local d=$OUT/fuzz_dumperd_cron
+  mkdir -p "$d"
+  /usr/bin/python3 - "$d" <<'PY'
+import calendar, struct, sys, time
+d = sys.argv[1]
+zones = ["UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Antarctica/Troll", "Asia/Kathmandu",
+         "Pacific/Apia", "Africa/Casablanca", "America/Santiago", "Pacific/Chatham", "Asia/Kolkata",
+         "America/St_Johns", "Europe/London", "Australia/Sydney", "America/Havana", "Asia/Tehran"]
+def seed(name, start, zone, expr, tzname=None):
+    t = calendar.timegm(time.strptime(start, "%Y-%m-%dT%H:%M")) - 2 * 86400
+    body = struct.pack("<Q", t) + bytes([zones.index(zone)]) + expr.encode()
+    if tzname is not None:
+        body += b"\n" + tzname.encode()
+    open(f"{d}/{name}", "wb").write(body)
+seed("daily_utc", "2026-11-26T10:00", "UTC", "0 3 * * *")
+seed("every_minute", "2026-11-26T10:00", "UTC", "* * * * *")
+seed("dom_or_dow", "2026-12-10T00:00", "UTC", "0 0 13 * 5")
+seed("feb_29", "2026-11-26T10:00", "UTC", "0 0 29 2 *")
+seed("feb_30_never", "2026-11-26T10:00", "UTC", "0 0 30 2 *")
+seed("steps_lists", "2026-11-26T10:00", "UTC", "*/15 0-6,23 1 * 1-5")
+seed("paris_spring", "2027-03-27T12:00", "Europe/Paris", "30 2 * * *")
+seed("paris_autumn", "2026-10-24T12:00", "Europe/Paris", "30 2 * * *")
+seed("new_york_weekdays", "2026-11-27T20:00", "America/New_York", "0 9 * * 1-5")
+seed("lord_howe_autumn", "2026-04-04T00:00", "Australia/Lord_Howe", "59 1 * * *")
+seed("lord_howe_spring", "2026-10-03T00:00", "Australia/Lord_Howe", "15 2 * * *")
+seed("troll_autumn", "2026-10-24T00:00", "Antarctica/Troll", "30 1,2 * * *")
+seed("apia_skipped_day", "2011-12-28T00:00", "Pacific/Apia", "0 12 * * *")
+seed("casablanca_ramadan", "2026-02-14T00:00", "Africa/Casablanca", "0 2 * * *")
+seed("santiago_midnight", "2026-04-04T00:00", "America/Santiago", "0 0 * * *")
+seed("chatham_quarter", "2026-04-04T00:00", "Pacific/Chatham", "45 2 * * 0")
+seed("kathmandu_offset", "2026-11-26T00:00", "Asia/Kathmandu", "0 9 * * *")
+seed("sunday_as_7", "2026-11-26T00:00", "UTC", "0 0 * * 7")
+seed("tz_named", "2026-03-28T00:00", "UTC", "30 2 * * *", "Europe/Berlin")
+seed("tz_directory", "2026-03-28T00:00", "UTC", "30 2 * * *", "Europe")
+seed("tz_other_file", "2026-03-28T00:00", "UTC", "30 2 * * *", "zone.tab")
+seed("tz_traversal", "2026-03-28T00:00", "UTC", "30 2 * * *", "../../etc/passwd")
+seed("bad_field", "2026-11-26T10:00", "UTC", "61 * * * *")
+seed("bad_newline", "2026-11-26T10:00", "UTC", "0 0 * * 1\x1b[2J")
+PY
 }
 
 NAMES=("$@")
