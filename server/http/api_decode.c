@@ -181,7 +181,7 @@ static int decode_etags(const cJSON *parts, sd_commit_body *out, sd_status *st)
         int ok = cJSON_IsNumber(pn) && pn->valuedouble == i + 1 && cJSON_IsString(et) && *et->valuestring &&
                  strlen(et->valuestring) <= 200;
         for (const char *c = ok ? et->valuestring : ""; *c; c++)
-            ok &= (unsigned char)*c >= 0x20;
+            ok &= (unsigned char)*c >= 0x20 && *c != 0x7f;
         out->etags[i++] = ok ? et->valuestring : NULL;
     }
     out->req.etags = out->etags;
