@@ -177,6 +177,13 @@ static int shown_before(int64_t t, time_t w)
     return 0;
 }
 
+/* jump when instant t (wall time w) and t + jump have the same UTC offset, else 60 (seconds). */
+static int64_t same_offset(int64_t t, time_t w, int64_t jump)
+{
+    struct tm tj;
+    return wall_of((time_t)(t + jump), &tj) - (t + jump) == w - t ? jump : 60;
+}
+
 static void set_tz(const char *tz)
 {
     setenv("TZ", tz, 1);
@@ -214,13 +221,15 @@ int64_t sd_cron_next(const sd_cron *c, const char *tz, int64_t after, int64_t ho
         time_t w = wall_of((time_t)t, &tm);
         time_t wp = wall_of((time_t)(t - 60), &tp);
         if (w - wp == 60) {
-            /* Ordinary minute: skip whole local days and hours that cannot match. */
+            /* Ordinary minute: skip the rest of a local day or hour that cannot match, unless the UTC
+             * offset changes on the way (the jump assumes 60-minute hours and 24-hour days: across a
+             * spring change it would land past the next day's first hour); then minute by minute. */
             if (!day_matches(c, &tm)) {
-                t += (int64_t)(24 * 60 - tm.tm_hour * 60 - tm.tm_min) * 60;
+                t += same_offset(t, w, (int64_t)(24 * 60 - tm.tm_hour * 60 - tm.tm_min) * 60);
                 continue;
             }
             if (!((c->hour >> tm.tm_hour) & 1)) {
-                t += (int64_t)(60 - tm.tm_min) * 60;
+                t += same_offset(t, w, (int64_t)(60 - tm.tm_min) * 60);
                 continue;
             }
             if (((c->min >> tm.tm_min) & 1) && !shown_before(t, w)) {

@@ -14,7 +14,7 @@
  *   characters, pid in 1..2^31-1, environment a label; one database per array entry, at most 64,
  *   a known type, a label key (given or derived), keys distinct, a port in 0..65535, never a
  *   database object with a "password";
- * - poll and prepare: ids positive, and the id text is the canonical "x_<id>" (sd_id_format);
+ * - poll and prepare: ids positive, and the id text is "x_<id>" with that value (sd_id_parse);
  *   format a label, compression zstd/gzip/none, extension valid;
  * - commit: size in 0..max_filesize, sha256 64 lowercase hex digits, raw_size and duration in range,
  *   the database URL without a password, parts 0..10000; listed S3 parts: entry i is NULL or a
@@ -63,11 +63,8 @@ static void check_refusal(const sd_status *st, int too_large_ok)
 static void check_id(const cJSON *j, const char *field, char prefix, int64_t id)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, field);
-    char want[32];
-    if (id <= 0 || !cJSON_IsString(v))
-        abort();
-    sd_id_format(want, prefix, id);
-    if (strcmp(want, v->valuestring) != 0)
+    int64_t again;
+    if (id <= 0 || !cJSON_IsString(v) || sd_id_parse(v->valuestring, prefix, &again) != 0 || again != id)
         abort();
 }
 

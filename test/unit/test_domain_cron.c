@@ -102,6 +102,12 @@ static void test_next_dst(void **state)
     /* Fall backs other than an hour (found by fuzz_dumperd_cron: these fired twice). Lord Howe,
      * 2026-04-05 02:00 +11 -> 01:30 +10:30: 01:59 happens twice (14:59Z, 15:29Z on the 4th), fires once. */
     assert_int_equal(next("59 1 * * *", "Australia/Lord_Howe", "2026-04-04T14:59:00Z"), at("2026-04-05T15:29:00Z"));
+    /* The first hour after a spring change's day (found by fuzz_dumperd_cron: skipping a 23-hour day
+     * as 24 hours landed at 01:00 the next day, so Monday 00:30 after the change was missed and the
+     * next week's came instead). */
+    assert_int_equal(next("30 0 * * 1", "America/New_York", "2027-03-13T12:00:00Z"), at("2027-03-15T04:30:00Z"));
+    assert_int_equal(next("30 0 * * 1", "Europe/Paris", "2027-03-27T12:00:00Z"), at("2027-03-28T22:30:00Z"));
+    assert_int_equal(next("0 0 13 3 *", "America/New_York", "2034-03-12T02:57:04Z"), at("2034-03-13T04:00:00Z"));
     /* Troll, 2026-10-25 03:00 +02 -> 01:00 +00: 01:30 and 02:30 happen twice, each fires once. */
     assert_int_equal(next("30 2 * * *", "Antarctica/Troll", "2026-10-25T00:30:00Z"), at("2026-10-26T02:30:00Z"));
     assert_int_equal(next("30 1 * * *", "Antarctica/Troll", "2026-10-24T23:30:00Z"), at("2026-10-26T01:30:00Z"));
