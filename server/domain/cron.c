@@ -171,7 +171,12 @@ static time_t wall_of(time_t t, struct tm *tm)
 static int shown_before(int64_t t, time_t w)
 {
     struct tm tp;
-    for (int64_t back = 60; back <= MAX_FALL_BACK_S; back += 60)
+    /* Only after a larger UTC offset: look for one every 15 minutes first (two changes of the TZ
+     * database are never that close), then at every minute. */
+    int larger = 0;
+    for (int64_t back = 60; back <= MAX_FALL_BACK_S && !larger; back += 900)
+        larger = wall_of((time_t)(t - back), &tp) - (t - back) > w - t;
+    for (int64_t back = 60; larger && back <= MAX_FALL_BACK_S; back += 60)
         if (wall_of((time_t)(t - back), &tp) >= w)
             return 1;
     return 0;
