@@ -29,18 +29,28 @@ services_env() {
   . "$envfile"
 }
 
+# start_dumperd DATA LOG [serve flags...]: a dumperd on a free port, in DPD_PORT (not in a subshell:
+# its pid goes to PIDS)
+start_dumperd() {
+  local data=$1 log=$2 i
+  shift 2
+  "$BIN/dumperd" serve --data "$data" --listen 127.0.0.1:0 "$@" </dev/null >"$log" 2>&1 &
+  PIDS+=($!)
+  for i in $(seq 100); do
+    DPD_PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log")
+    [ -n "$DPD_PORT" ] && return 0
+    sleep 0.1
+  done
+  say "dumperd did not start"; cat "$log" >&2; exit 1
+}
+
 # ---- fuzz_agent_proto: a real dumperd's answers and a real agent's job spec ----
 gen_fuzz_agent_proto() {
   local d=$OUT/fuzz_agent_proto data=$W/dpd key port url i
   mkdir -p "$d" "$data"
   key=$("$BIN/dumperd" app create shop --data "$data" 2>/dev/null)
-  "$BIN/dumperd" serve --data "$data" --listen 127.0.0.1:0 </dev/null >"$W/dpd.log" 2>&1 &
-  PIDS+=($!)
-  for i in $(seq 100); do
-    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$W/dpd.log")
-    [ -n "$port" ] && break
-    sleep 0.1
-  done
+  start_dumperd "$data" "$W/dpd.log"
+  port=$DPD_PORT
   url=http://127.0.0.1:$port
   api() { # api PATH BODY [KEY]
     curl -s --max-time 10 -H "Authorization: Bearer ${3-$key}" -H 'Content-Type: application/json' \
@@ -429,47 +439,15 @@ gen_fuzz_decompress() {
 # dumperd: the example host with the real dumper backs up a SQLite database, and fails on a missing one),
 # the shapes a real agent does not send here (S3 parts, every optional field, derived keys) ----
 gen_fuzz_dumperd_api() {
-  local d=$OUT/fuzz_dumperd_api data=$W/api-dpd rec=$W/api-rec key port pport hport i url
+  local d=$OUT/fuzz_dumperd_api data=$W/api-dpd rec=$W/api-rec key port pport hport url
   mkdir -p "$d" "$data" "$rec"
   key=$("$BIN/dumperd" app create shop --data "$data" 2>/dev/null)
-  "$BIN/dumperd" serve --data "$data" --listen 127.0.0.1:0 --primary-interval 1 </dev/null >"$W/api-dpd.log" 2>&1 &
-  PIDS+=($!)
-  for i in $(seq 100); do
-    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$W/api-dpd.log")
-    [ -n "$port" ] && break
-    sleep 0.1
-  done
+  start_dumperd "$data" "$W/api-dpd.log" --primary-interval 1
+  port=$DPD_PORT
   pport=$(free_port)
-  # the recording proxy: every request is forwarded as it came; each POST body is kept once per route
-  /usr/bin/python3 - "$pport" "$port" "$rec" <<'PY' >"$W/api-proxy.log" 2>&1 &
-import http.client, http.server, os, re, sys
-listen, upstream, rec = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-class P(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *a): pass
-    def relay(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
-        if self.command == "POST" and body:
-            route = re.sub(r"b_[0-9]+", "b_N", self.path.split("?")[0]).strip("/").replace("/", "_")
-            path = os.path.join(rec, route)
-            if not os.path.exists(path):
-                open(path, "wb").write(body)
-        c = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)
-        hdrs = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-        c.request(self.command, self.path, body=body, headers=hdrs)
-        r = c.getresponse()
-        data = r.read()
-        self.send_response(r.status)
-        for k, v in r.getheaders():
-            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-    do_GET = do_POST = do_PUT = relay
-http.server.ThreadingHTTPServer(("127.0.0.1", listen), P).serve_forever()
-PY
+  # the recording proxy (a TEST DOUBLE's pass-through mode): the first POST body of each route is kept
+  /usr/bin/python3 "$SRC/test/doubles/faulty_proxy.py" "$pport" "$port" "$W/api-proxy.log" record "$rec" \
+    >"$W/api-proxy.out" 2>&1 &
   PIDS+=($!)
   url=http://127.0.0.1:$pport
   for i in $(seq 100); do curl -s -o /dev/null "$url/" && break; sleep 0.1; done
@@ -478,9 +456,9 @@ PY
   (cd "$W" && DUMPER_APP_KEY=$key exec "$BIN/dumper-example-host" --port "$hport" --api "$url" --dumper "$BIN/dumper" \
     --database "sqlite://$W/app.db" --database "sqlite://$W/missing/none.db" </dev/null >"$W/api-host.log" 2>&1) &
   PIDS+=($!)
-  for i in $(seq 100); do [ -s "$rec/api_v1_agents_poll" ] && break; sleep 0.1; done
+  for _ in $(seq 100); do [ -s "$rec/api_v1_agents_poll" ] && break; sleep 0.1; done
   "$BIN/dumperd" backup now shop --env production --data "$data" >/dev/null 2>&1
-  for i in $(seq 300); do
+  for _ in $(seq 300); do
     [ -s "$rec/api_v1_backups_b_N_commit" ] && [ -s "$rec/api_v1_backups_b_N_fail" ] && break
     sleep 0.1
   done
