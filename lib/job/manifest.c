@@ -291,7 +291,9 @@ int dp_manifest_parse(const char *json, size_t len, const char *what, dp_manifes
         goto bad;
     }
     if (cJSON_GetObjectItemCaseSensitive(o, "created_ms")) {
-        if (num_field(o, "created_ms", &created)) {
+        /* before 10000-01-01: created_at, written from it, has a four-digit year (strptime's %Y reads
+         * no more); a later time would give a manifest that does not read back */
+        if (num_field(o, "created_ms", &created) || created >= DP_MANIFEST_MAX_CREATED_MS) {
             why = "bad created_ms";
             goto bad;
         }

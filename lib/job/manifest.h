@@ -82,6 +82,8 @@ typedef struct dp_manifest {
 } dp_manifest;
 
 #define DP_MANIFEST_MAX_RECIPIENTS 64
+/* created_ms is before 10000-01-01T00:00:00Z (created_at has a four-digit year) */
+#define DP_MANIFEST_MAX_CREATED_MS 253402300800000LL
 
 /* Serialize; caller frees. NULL on OOM. */
 char *dp_manifest_to_json(const dp_manifest *m);

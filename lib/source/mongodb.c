@@ -26,7 +26,6 @@
  */
 #include <archive.h>
 #include <archive_entry.h>
-#include <ctype.h>
 #include <errno.h>
 #include <locale.h>
 #include <mongoc/mongoc.h>
@@ -38,6 +37,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "source/mongodb_archive.h"
 #include "source/source.h"
 #include "source/tar_reader.h"
 
@@ -290,19 +290,9 @@ static char *entry_name(const char *db, const char *coll, const char *suffix)
 
 static int write_metadata(dumpctx *d, const char *db, const char *coll, const bson_t *info, mongoc_collection_t *c)
 {
-    bson_t meta = BSON_INITIALIZER, indexes;
-    bson_iter_t it, sub;
+    bson_t indexes = BSON_INITIALIZER;
     bson_error_t be;
     int rc = 0;
-    if (bson_iter_init_find(&it, info, "options") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
-        uint32_t len;
-        const uint8_t *data;
-        bson_iter_document(&it, &len, &data);
-        bson_t opts;
-        if (len > 5 && bson_init_static(&opts, data, len))
-            BSON_APPEND_DOCUMENT(&meta, "options", &opts);
-    }
-    BSON_APPEND_ARRAY_BEGIN(&meta, "indexes", &indexes);
     mongoc_cursor_t *cur = mongoc_collection_find_indexes_with_opts(c, NULL);
     const bson_t *ix;
     unsigned n = 0;
@@ -315,33 +305,17 @@ static int write_metadata(dumpctx *d, const char *db, const char *coll, const bs
     if (mongoc_cursor_error(cur, &be))
         rc = op_fail(d->m, &be, d->err, "listIndexes on", coll);
     mongoc_cursor_destroy(cur);
-    bson_append_array_end(&meta, &indexes);
-    if (bson_iter_init(&it, info) && bson_iter_find_descendant(&it, "info.uuid", &sub) && BSON_ITER_HOLDS_BINARY(&sub)) {
-        bson_subtype_t st;
-        uint32_t len;
-        const uint8_t *bin;
-        bson_iter_binary(&sub, &st, &len, &bin);
-        char hex[33];
-        if (len == 16) {
-            for (int i = 0; i < 16; i++)
-                snprintf(hex + 2 * i, 3, "%02x", bin[i]);
-            BSON_APPEND_UTF8(&meta, "uuid", hex);
-        }
-    }
-    BSON_APPEND_UTF8(&meta, "collectionName", coll);
-    BSON_APPEND_UTF8(&meta, "type", "collection");
-    if (!rc) {
-        size_t jlen;
-        char *json = bson_as_canonical_extended_json(&meta, &jlen);
-        char *name = entry_name(db, coll, ".metadata.json");
-        if (!json || !name)
-            rc = dp_err_set(d->err, DUMPER_ENOMEM, "out of memory");
-        else
-            rc = tar_entry(d, name, json, jlen, 0);
-        bson_free(json);
-        free(name);
-    }
-    bson_destroy(&meta);
+    size_t jlen;
+    char *json = NULL, *name = NULL;
+    if (!rc && (rc = dp_mongo_metadata_json(info, &indexes, db, coll, &json, &jlen, d->err)))
+        dp_err_prefix(d->err, "%s", d->m->where);
+    if (!rc && !(name = entry_name(db, coll, ".metadata.json")))
+        rc = dp_err_set(d->err, DUMPER_ENOMEM, "out of memory");
+    if (!rc)
+        rc = tar_entry(d, name, json, jlen, 0);
+    bson_free(json);
+    free(name);
+    bson_destroy(&indexes);
     return rc;
 }
 
@@ -638,74 +612,6 @@ static int flush_batch(mrestore *r, dp_err *err)
     return rc;
 }
 
-/* Decode "%2F"/"%25" escapes of a file name back into a collection name. */
-static char *unescape_coll(const char *s, size_t n, size_t *len)
-{
-    char *o = malloc(n + 1);
-    size_t w = 0;
-    if (!o)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2])) {
-            char h[3] = {s[i + 1], s[i + 2], 0};
-            o[w++] = (char)strtol(h, NULL, 16);
-            i += 2;
-            continue;
-        }
-        o[w++] = s[i];
-    }
-    o[w] = 0;
-    *len = w;
-    return o;
-}
-
-/* Split "a/b/<db>/<file>" into db and collection name (its length: a %00 escape puts a NUL in it)
- * and the kind of file. 0 = skip, -1 = out of memory. */
-static int classify(const char *path, char **db, char **coll, size_t *coll_len)
-{
-    *db = *coll = NULL;
-    size_t len = strlen(path);
-    if (len && path[len - 1] == '/')
-        return 0; /* directory */
-    const char *file = strrchr(path, '/');
-    if (!file || file == path)
-        return 0; /* top-level files (oplog.bson, prelude.json) are not collections */
-    const char *dbstart = file - 1;
-    while (dbstart > path && dbstart[-1] != '/')
-        dbstart--;
-    file++;
-    size_t flen = strlen(file);
-    int kind = 0;
-    size_t base = 0;
-    if (dp_str_has_suffix(file, ".metadata.json")) {
-        kind = 1;
-        base = flen - 14;
-    } else if (dp_str_has_suffix(file, ".bson")) {
-        kind = 2;
-        base = flen - 5;
-    } else {
-        /* "<coll>.bson.NNN" */
-        const char *dot = strrchr(file, '.');
-        if (dot && dot - file >= 5 && !strncmp(dot - 5, ".bson", 5) && strlen(dot + 1) >= 3 &&
-            strspn(dot + 1, "0123456789") == strlen(dot + 1)) {
-            kind = 2;
-            base = (size_t)(dot - 5 - file);
-        }
-    }
-    if (!kind || base == 0)
-        return 0;
-    *coll = unescape_coll(file, base, coll_len);
-    *db = dp_strndup(dbstart, (size_t)(file - 1 - dbstart));
-    if (!*coll || !*db || !strncmp(*coll, "system.", 7)) {
-        int oom = !*coll || !*db;
-        free(*coll);
-        free(*db);
-        *db = *coll = NULL;
-        return oom ? -1 : 0;
-    }
-    return kind;
-}
-
 /* Make sure the target collection is ready for data: database checked empty (or --force), the
  * collection dropped once under --force. */
 static int prepare_collection(mrestore *r, const char *db, const char *coll, dp_err *err)
@@ -757,51 +663,16 @@ static int map_db(mrestore *r, const char *src_db, const char **db, dp_err *err)
     return 0;
 }
 
-/* The stored options go into a "create" command as they are, so they must be options of a
- * collection and nothing else: no '$' fields (a "$db" would send the command to another database),
- * no session, transaction or concern fields, and no view (viewOn/pipeline: a backup skips views). */
-static int check_create_options(const bson_t *opts, const char *db, const char *coll, dp_err *err)
-{
-    static const char *const refused[] = {"create", "viewOn", "pipeline", "lsid", "txnNumber", "autocommit",
-                                          "startTransaction", "writeConcern", "readConcern", "apiVersion",
-                                          "apiStrict", "apiDeprecationErrors", NULL};
-    bson_iter_t it;
-    if (!bson_iter_init(&it, opts))
-        return dp_err_set(err, DUMPER_ECORRUPT, "metadata of '%s.%s' has malformed options", db, coll);
-    while (bson_iter_next(&it)) {
-        const char *k = bson_iter_key(&it);
-        int bad = k[0] == '$';
-        for (size_t i = 0; !bad && refused[i]; i++)
-            bad = !strcmp(k, refused[i]);
-        if (bad)
-            return dp_err_set(err, DUMPER_ECORRUPT,
-                              "metadata of '%s.%s' holds the option '%.40s', which no collection backup has (refused)",
-                              db, coll, k);
-    }
-    return 0;
-}
-
 static int apply_metadata(mrestore *r, const char *db, const char *coll, dp_err *err)
 {
-    bson_error_t be;
-    bson_t *meta = bson_new_from_json((const uint8_t *)r->entry_buf.data, (ssize_t)r->entry_buf.len, &be);
-    if (!meta)
-        return dp_err_set(err, DUMPER_ECORRUPT, "metadata of '%s.%s' is not valid extended json: %s", db, coll,
-                          be.message);
-    int rc = 0;
-    bson_iter_t it;
-    bson_t opts = BSON_INITIALIZER; /* none stored: {} */
-    if (bson_iter_init_find(&it, meta, "options") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
-        uint32_t len;
-        const uint8_t *data;
-        bson_iter_document(&it, &len, &data);
-        if (!bson_init_static(&opts, data, len))
-            rc = dp_err_set(err, DUMPER_ECORRUPT, "metadata of '%s.%s' has malformed options", db, coll);
-    }
-    if (!rc && !(rc = check_create_options(&opts, db, coll, err))) {
+    bson_t opts;
+    bson_t *specs = NULL;
+    int rc = dp_mongo_metadata_parse(r->entry_buf.data, r->entry_buf.len, db, coll, &opts, &specs, err);
+    if (!rc) {
         /* The "create" command with the options as stored (mongoc_database_create_collection would
          * reject values a server accepts, e.g. a double "size"); also without options, so that an
          * empty collection is restored too. */
+        bson_error_t be;
         mongoc_database_t *mdb = mongoc_client_get_database(r->m.client, db);
         bson_t cmd = BSON_INITIALIZER, reply;
         BSON_APPEND_UTF8(&cmd, "create", coll);
@@ -817,49 +688,21 @@ static int apply_metadata(mrestore *r, const char *db, const char *coll, dp_err 
         mongoc_database_destroy(mdb);
     }
     bson_destroy(&opts);
-    if (!rc && bson_iter_init_find(&it, meta, "indexes") && BSON_ITER_HOLDS_ARRAY(&it)) {
-        bson_iter_t ix;
-        bson_t *specs = bson_new();
-        unsigned n = 0;
-        bson_iter_recurse(&it, &ix);
-        while (bson_iter_next(&ix)) {
-            if (!BSON_ITER_HOLDS_DOCUMENT(&ix))
-                continue;
-            uint32_t len;
-            const uint8_t *data;
-            bson_iter_document(&ix, &len, &data);
-            bson_t spec, clean = BSON_INITIALIZER;
-            bson_init_static(&spec, data, len);
-            bson_iter_t f;
-            if (bson_iter_init_find(&f, &spec, "name") && BSON_ITER_HOLDS_UTF8(&f) &&
-                !strcmp(bson_iter_utf8(&f, NULL), "_id_")) {
-                bson_destroy(&clean);
-                continue;
-            }
-            bson_copy_to_excluding_noinit(&spec, &clean, "ns", NULL);
-            char key[16];
-            const char *k;
-            bson_uint32_to_string(n++, &k, key, sizeof key);
-            bson_append_document(specs, k, -1, &clean);
-            bson_destroy(&clean);
-        }
-        if (n) {
-            pending_ix *g = realloc(r->ix, (r->nix + 1) * sizeof *g);
-            if (!g) {
-                bson_destroy(specs);
-                rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-            } else {
-                r->ix = g;
-                r->ix[r->nix].db = dp_strdup(db);
-                r->ix[r->nix].coll = dp_strdup(coll);
-                r->ix[r->nix].indexes = specs;
-                r->nix++;
-            }
+    if (!rc && specs) {
+        pending_ix *g = realloc(r->ix, (r->nix + 1) * sizeof *g);
+        if (!g) {
+            rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
         } else {
-            bson_destroy(specs);
+            r->ix = g;
+            r->ix[r->nix].db = dp_strdup(db);
+            r->ix[r->nix].coll = dp_strdup(coll);
+            r->ix[r->nix].indexes = specs;
+            specs = NULL;
+            r->nix++;
         }
     }
-    bson_destroy(meta);
+    if (specs)
+        bson_destroy(specs);
     return rc;
 }
 
@@ -874,32 +717,6 @@ static void free_entry_state(mrestore *r)
     r->coll = NULL;
 }
 
-/* A name the server would take as a database or collection name is still the backup's word for
- * it: refuse what no dump holds. Databases: MongoDB's rules (no /\. "$*<>:|? or control bytes,
- * under 64 bytes), and never admin, config or local (users and roles, sharding, replication: a
- * backup skips them). Collections: no '$' or control bytes (a %00 escape would cut the name). */
-static int check_names(const char *path, const char *db, const char *coll, size_t coll_len, int mapped,
-                       dp_err *err)
-{
-    size_t n = strlen(db);
-    int bad_db = n == 0 || n >= 64;
-    for (const unsigned char *c = (const unsigned char *)db; *c && !bad_db; c++)
-        bad_db = *c < 0x20 || *c == 0x7f || strchr("/\\. \"$*<>:|?", *c) != NULL;
-    if (bad_db && !mapped)
-        return dp_err_set(err, DUMPER_ECORRUPT, "mongodb backup: entry '%s' names an invalid database (refused)", path);
-    if (!mapped && (!strcmp(db, "admin") || !strcmp(db, "config") || !strcmp(db, "local")))
-        return dp_err_set(err, DUMPER_ECORRUPT,
-                          "mongodb backup: entry '%s' would restore into the system database '%s' (refused)", path,
-                          db);
-    int bad_coll = coll_len == 0 || strlen(coll) != coll_len;
-    for (const unsigned char *c = (const unsigned char *)coll; *c && !bad_coll; c++)
-        bad_coll = *c < 0x20 || *c == 0x7f || *c == '$';
-    if (bad_coll)
-        return dp_err_set(err, DUMPER_ECORRUPT, "mongodb backup: entry '%s' names an invalid collection (refused)",
-                          path);
-    return 0;
-}
-
 static int on_begin(void *ctx, const char *path, uint64_t size, dp_err *err)
 {
     mrestore *r = ctx;
@@ -908,17 +725,10 @@ static int on_begin(void *ctx, const char *path, uint64_t size, dp_err *err)
     r->entry_kind = 0;
     char *db = NULL, *coll = NULL;
     size_t coll_len = 0;
-    /* Names never reach the filesystem, but an archive dumper wrote has neither. */
-    int dotdot = !strcmp(path, "..") || !strncmp(path, "../", 3) || strstr(path, "/../") ||
-                 dp_str_has_suffix(path, "/..");
-    if (path[0] == '/' || dotdot)
-        return dp_err_set(err, DUMPER_ECORRUPT, "mongodb backup: entry '%s' has an absolute or '..' path (refused)",
-                          path);
-    int kind = classify(path, &db, &coll, &coll_len);
+    int kind;
     const char *tdb = NULL;
-    int rc = kind < 0 ? dp_err_set(err, DUMPER_ENOMEM, "out of memory") : 0;
-    if (kind > 0 && !(rc = check_names(path, db, coll, coll_len, r->target_db != NULL, err)) &&
-        !(rc = map_db(r, db, &tdb, err)) && !(rc = prepare_collection(r, tdb, coll, err))) {
+    int rc = dp_mongo_entry_parse(path, r->target_db != NULL, &kind, &db, &coll, &coll_len, err);
+    if (!rc && kind && !(rc = map_db(r, db, &tdb, err)) && !(rc = prepare_collection(r, tdb, coll, err))) {
         r->entry_kind = kind;
         r->cur_db = dp_strdup(tdb);
         r->cur_coll = coll;
@@ -926,9 +736,9 @@ static int on_begin(void *ctx, const char *path, uint64_t size, dp_err *err)
         r->cur_name = dp_strdup(path);
         if (!r->cur_db || !r->cur_name)
             rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-        else if (kind == 1 && size > METADATA_MAX)
+        else if (kind == DP_MONGO_METADATA && size > METADATA_MAX)
             rc = dp_err_set(err, DUMPER_ECORRUPT, "mongodb backup: oversized metadata entry '%s'", r->cur_name);
-        else if (kind == 2)
+        else if (kind == DP_MONGO_DOCS)
             r->coll = mongoc_client_get_collection(r->m.client, r->cur_db, r->cur_coll);
     }
     free(db);
@@ -965,37 +775,25 @@ static int on_end(void *ctx, dp_err *err)
 
 static const dp_tar_reader_cb tar_cb = {.begin = on_begin, .data = on_data, .end = on_end};
 
+/* A whole, valid document of a .bson entry: batch it. */
+static int take_doc(void *ctx, bson_t *doc, dp_err *err)
+{
+    mrestore *r = ctx;
+    int rc = 0;
+    if (r->nbatch == INSERT_BATCH_DOCS) /* the array holds INSERT_BATCH_DOCS */
+        rc = flush_batch(r, err);
+    r->batch[r->nbatch++] = doc;
+    r->batch_bytes += doc->len;
+    r->docs++;
+    if (!rc && (r->nbatch == INSERT_BATCH_DOCS || r->batch_bytes >= INSERT_BATCH_BYTES))
+        rc = flush_batch(r, err);
+    return rc;
+}
+
 /* Feed entry bytes of a .bson entry: cut whole documents, batch them. */
 static int feed_docs(mrestore *r, const unsigned char *p, size_t n, dp_err *err)
 {
-    if (dp_buf_append(&r->entry_buf, p, n) < 0)
-        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-    size_t off = 0;
-    int rc = 0;
-    while (!rc && r->entry_buf.len - off >= 4) {
-        const unsigned char *d = (const unsigned char *)r->entry_buf.data + off;
-        uint32_t len = (uint32_t)d[0] | (uint32_t)d[1] << 8 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 24;
-        if (len < 5 || len > 48u * 1024 * 1024)
-            return dp_err_set(err, DUMPER_ECORRUPT, "mongodb backup: bad document length in '%s'", r->cur_name);
-        if (r->entry_buf.len - off < len)
-            break;
-        bson_t *doc = bson_new_from_data(d, len);
-        if (!doc || !bson_validate(doc, BSON_VALIDATE_NONE, NULL)) {
-            if (doc)
-                bson_destroy(doc);
-            return dp_err_set(err, DUMPER_ECORRUPT, "mongodb backup: invalid bson document in '%s'", r->cur_name);
-        }
-        if (r->nbatch == INSERT_BATCH_DOCS) /* the array holds INSERT_BATCH_DOCS */
-            rc = flush_batch(r, err);
-        r->batch[r->nbatch++] = doc;
-        r->batch_bytes += len;
-        r->docs++;
-        off += len;
-        if (!rc && (r->nbatch == INSERT_BATCH_DOCS || r->batch_bytes >= INSERT_BATCH_BYTES))
-            rc = flush_batch(r, err);
-    }
-    dp_buf_consume(&r->entry_buf, off);
-    return rc;
+    return dp_mongo_docs_feed(&r->entry_buf, p, n, r->cur_name, take_doc, r, err);
 }
 
 static int mr_write(dp_sink *s, const void *buf, size_t n, dp_err *err)

@@ -1,6 +1,8 @@
 /* rdb.c - Redis's CRC-64 and the streaming RDB header/trailer checker (see rdb.h). */
 #include "source/rdb.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The Jones polynomial 0xad93d23594c935a9 bit-reversed: Redis's crc64 is the reflected form. */
@@ -132,4 +134,53 @@ const char *dp_rdb_check_strerror(int verdict)
     case DP_RDB_BAD_CHECKSUM: return "rdb checksum mismatch (corrupt or truncated)";
     default: return "unknown rdb verdict";
     }
+}
+
+int dp_redis_line_feed(char *line, size_t cap, size_t *n, char ch)
+{
+    if (ch == '\n') {
+        if (*n == 0)
+            return 0; /* keepalive */
+        if (line[*n - 1] == '\r')
+            (*n)--;
+        line[*n] = 0;
+        return 1;
+    }
+    if (*n + 1 >= cap)
+        return -1;
+    line[(*n)++] = ch;
+    return 0;
+}
+
+int dp_redis_sync_reply(const char *line, unsigned long long *len)
+{
+    if (line[0] == '-')
+        return DP_SYNC_REFUSED;
+    if (!strncmp(line, "$EOF:", 5))
+        return DP_SYNC_DISKLESS;
+    /* digits only: strtoull would take "-1" (a RESP null) as 2^64-1, and white space or a sign */
+    if (line[0] != '$' || line[1] < '0' || line[1] > '9')
+        return DP_SYNC_BAD;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(line + 1, &end, 10);
+    if (errno || end == line + 1 || *end)
+        return DP_SYNC_BAD;
+    *len = v;
+    return DP_SYNC_BULK;
+}
+
+long long dp_redis_info_field(const char *info, const char *field)
+{
+    size_t fl = strlen(field);
+    for (const char *p = info; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (!strncmp(p, field, fl) && p[fl] == ':') {
+            if (!strncmp(p + fl + 1, "ok", 2))
+                return 1;
+            if (!strncmp(p + fl + 1, "err", 3))
+                return 0;
+            return strtoll(p + fl + 1, NULL, 10);
+        }
+    }
+    return -1;
 }

@@ -1,7 +1,8 @@
 /*
- * rdb.h - Redis RDB stream checks: Redis's CRC-64 and an incremental header/trailer checker.
+ * rdb.h - Redis RDB stream checks: Redis's CRC-64 and an incremental header/trailer checker, and
+ * the parsers of the replies the Redis source reads around a snapshot (SYNC's bulk line, INFO).
  *
- * Pure (bytes in, verdict out) so it can be unit-tested and fuzzed. The checker sees an RDB file
+ * Pure (bytes in, verdict out) so it can be unit-tested and fuzzed (test/fuzz/fuzz_rdb.c). The checker sees an RDB file
  * as it streams past in chunks of any size and holds back only the last 9 bytes, so checking a
  * snapshot of any size needs constant memory.
  */
@@ -41,5 +42,26 @@ enum {
 int dp_rdb_check_finish(const dp_rdb_check *c);
 /* One lowercase phrase for a verdict ("checksum mismatch", ...). */
 const char *dp_rdb_check_strerror(int verdict);
+
+/*
+ * What the Redis source parses of a server's replies around the snapshot (redis.c does the I/O):
+ */
+/* One byte of a reply line, read byte by byte from the socket so that nothing after the line is
+ * consumed. Appends ch to line[0..*n) (cap bytes); returns 1 when the line is complete (LF; a CR
+ * before it is dropped; line NUL-terminated), 0 for more, -1 when it does not fit in cap. An LF
+ * before any byte is skipped: the "\n" keepalives a server sends while it saves. */
+int dp_redis_line_feed(char *line, size_t cap, size_t *n, char ch);
+
+enum {
+    DP_SYNC_BULK = 0,  /* "$<len>": len snapshot bytes follow */
+    DP_SYNC_REFUSED,   /* "-ERR ...": the server refused SYNC */
+    DP_SYNC_DISKLESS,  /* "$EOF:<mark>": a diskless transfer (not supported) */
+    DP_SYNC_BAD,       /* anything else */
+};
+/* The first reply line to SYNC: one of the above; *len is set for DP_SYNC_BULK. */
+int dp_redis_sync_reply(const char *line, unsigned long long *len);
+
+/* The value of "field:" in an INFO reply: its number, 1 for "ok", 0 for "err", -1 when absent. */
+long long dp_redis_info_field(const char *info, const char *field);
 
 #endif

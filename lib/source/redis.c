@@ -241,19 +241,12 @@ static int read_line(rconn *r, char *line, size_t cap, dp_err *err)
                 return dp_err_set(err, DUMPER_ETIMEOUT, "%s: timed out waiting for the snapshot", r->where);
             return dp_err_sys(err, DUMPER_ESOURCE, errno, "%s: reading the snapshot", r->where);
         }
-        if (ch == '\n') {
-            if (n == 0)
-                continue; /* keepalive */
-            break;
-        }
-        if (n + 1 >= cap)
+        int done = dp_redis_line_feed(line, cap, &n, ch);
+        if (done < 0)
             return dp_err_set(err, DUMPER_EPROTO, "%s: protocol line too long", r->where);
-        line[n++] = ch;
+        if (done)
+            return 0;
     }
-    if (n && line[n - 1] == '\r')
-        n--;
-    line[n] = 0;
-    return 0;
 }
 
 /* Ask for the snapshot with SYNC. Returns 0 with *len set, 1 when the server refused (reply in
@@ -267,20 +260,16 @@ static int start_sync(rconn *r, unsigned long long *len, char *refusal, size_t r
     int rc = read_line(r, line, sizeof line, err);
     if (rc)
         return rc;
-    if (line[0] == '-') {
+    switch (dp_redis_sync_reply(line, len)) {
+    case DP_SYNC_BULK: return 0;
+    case DP_SYNC_REFUSED:
         snprintf(refusal, rcap, "%s", line + 1);
         return 1;
-    }
-    if (!strncmp(line, "$EOF:", 5))
+    case DP_SYNC_DISKLESS:
         return dp_err_set(err, DUMPER_EPROTO, "%s: server sent a diskless (EOF-marked) snapshot, which is not supported",
                           r->where);
-    char *end;
-    errno = 0;
-    unsigned long long v = line[0] == '$' ? strtoull(line + 1, &end, 10) : 0;
-    if (line[0] != '$' || errno || end == line + 1 || *end)
-        return dp_err_set(err, DUMPER_EPROTO, "%s: unexpected reply to SYNC: %.60s", r->where, line);
-    *len = v;
-    return 0;
+    default: return dp_err_set(err, DUMPER_EPROTO, "%s: unexpected reply to SYNC: %.60s", r->where, line);
+    }
 }
 
 static int stream_socket(rconn *r, unsigned long long len, rdbpipe *p, dp_err *err)
@@ -323,22 +312,6 @@ static long long reply_int(redisReply *rep)
         return -1;
     if (rep->type == REDIS_REPLY_INTEGER)
         return rep->integer;
-    return -1;
-}
-
-/* Value of "field:" in an INFO reply, or -1. */
-static long long info_field(const char *info, const char *field)
-{
-    size_t fl = strlen(field);
-    for (const char *p = info; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-        if (!strncmp(p, field, fl) && p[fl] == ':') {
-            if (!strncmp(p + fl + 1, "ok", 2))
-                return 1;
-            if (!strncmp(p + fl + 1, "err", 3))
-                return 0;
-            return strtoll(p + fl + 1, NULL, 10);
-        }
-    }
     return -1;
 }
 
@@ -395,8 +368,9 @@ static int backup_via_bgsave(rconn *r, rdbpipe *p, dp_err *err)
         }
         if ((rc = run(r, &rep, err, "INFO persistence", 2, info_cmd)))
             goto done;
-        long long inprog = rep->type == REDIS_REPLY_STRING ? info_field(rep->str, "rdb_bgsave_in_progress") : -1;
-        long long status = rep->type == REDIS_REPLY_STRING ? info_field(rep->str, "rdb_last_bgsave_status") : -1;
+        const char *info = rep->type == REDIS_REPLY_STRING ? rep->str : NULL;
+        long long inprog = info ? dp_redis_info_field(info, "rdb_bgsave_in_progress") : -1;
+        long long status = info ? dp_redis_info_field(info, "rdb_last_bgsave_status") : -1;
         freeReplyObject(rep);
         rep = NULL;
         if (inprog == 1)

@@ -1,6 +1,7 @@
 /* tar_reader.c - push-mode tar reader (see tar_reader.h). */
 #include "source/tar_reader.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,8 +60,9 @@ static int parse_pax(dp_tar_reader *t, dp_err *err)
     const char *p = t->meta.data, *end = p + t->meta.len;
     while (p < end) {
         char *sp;
-        unsigned long long reclen = strtoull(p, &sp, 10);
-        if (sp == p || *sp != ' ' || reclen < 5 || reclen > (unsigned long long)(end - p) || p[reclen - 1] != '\n')
+        /* digits only (strtoull alone would take white space and a sign: "size=-1" is 2^64-1) */
+        unsigned long long reclen = *p >= '0' && *p <= '9' ? strtoull(p, &sp, 10) : 0;
+        if (!reclen || *sp != ' ' || reclen < 5 || reclen > (unsigned long long)(end - p) || p[reclen - 1] != '\n')
             return corrupt(err, "malformed pax header");
         const char *kv = sp + 1, *recend = p + reclen - 1; /* at the '\n' */
         const char *eq = memchr(kv, '=', (size_t)(recend - kv));
@@ -72,9 +74,10 @@ static int parse_pax(dp_tar_reader *t, dp_err *err)
             if (!(t->next_path = dp_strndup(eq + 1, (size_t)(recend - eq - 1))))
                 return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
         } else if (klen == 4 && !memcmp(kv, "size", 4)) {
-            char *e;
-            t->next_size = strtoull(eq + 1, &e, 10);
-            if (e != recend)
+            char *e = NULL;
+            errno = 0;
+            t->next_size = eq[1] >= '0' && eq[1] <= '9' ? strtoull(eq + 1, &e, 10) : 0;
+            if (e != recend || errno == ERANGE)
                 return corrupt(err, "malformed pax size");
             t->has_next_size = 1;
         }

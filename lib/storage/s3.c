@@ -640,10 +640,7 @@ static int complete_upload(s3_storage *s, const char *path, const char *what, co
     }
     if ((rc = s3_send(s, s->h, "POST", path, q, body, strlen(body), NULL, NULL, NULL, NULL, &resp, what, err)))
         goto done;
-    /* S3 may answer 200 and still fail: the error is then in the body. */
-    if (resp.status != 200 || (resp.body.data && strstr(resp.body.data, "<Error>")))
-        rc = dp_s3_error_from_response(resp.status == 200 ? 500 : resp.status, resp.body.data, resp.body.len, what,
-                                       err);
+    rc = dp_s3_complete_result(resp.status, resp.body.data, resp.body.len, what, err);
 done:
     dp_http_resp_free(&resp);
     free(q);

@@ -115,6 +115,13 @@ int dp_s3_error_from_response(long status, const char *body, size_t n, const cha
     return rc;
 }
 
+int dp_s3_complete_result(long status, const char *body, size_t n, const char *what, dp_err *err)
+{
+    if (status == 200 && !(body && memmem(body, n, "<Error>", 7)))
+        return 0;
+    return dp_s3_error_from_response(status == 200 ? 500 : status, body, n, what, err);
+}
+
 /* One part's request, named afresh for every attempt by ops.part. */
 typedef struct {
     uploader *u;

@@ -124,5 +124,8 @@ int dp_s3_copy_object(dp_storage *dst, dp_storage *src, const char *key, dp_err 
 
 /* Map an S3 error response to a dumper code and a one-line message naming `what`. Pure. */
 int dp_s3_error_from_response(long status, const char *body, size_t n, const char *what, dp_err *err);
+/* The outcome of a CompleteMultipartUpload answer: 0, or the error of a status other than 200 or of
+ * an <Error> in a 200 answer's body (S3 may answer 200 and still fail; mapped as a 500). Pure. */
+int dp_s3_complete_result(long status, const char *body, size_t n, const char *what, dp_err *err);
 
 #endif

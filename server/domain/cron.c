@@ -7,10 +7,12 @@
  * library stays safe).
  */
 #include <ctype.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,14 +83,24 @@ int sd_cron_parse(const char *expr, sd_cron *c, char *msg, size_t msglen)
     char f[5][64];
     int n = 0;
     const char *p = expr;
+    char shown[101]; /* expr in messages: one line */
     memset(c, 0, sizeof *c);
+    for (size_t i = 0; expr[i]; i++)
+        if (((unsigned char)expr[i] < 0x20 && expr[i] != '\t') || expr[i] == 0x7f) {
+            snprintf(msg, msglen, "cron expression contains control characters");
+            return -1;
+        }
+    snprintf(shown, sizeof shown, "%s", expr);
+    for (char *t = shown; *t; t++)
+        if (*t == '\t')
+            *t = ' ';
     while (*p) {
         while (*p == ' ' || *p == '\t')
             p++;
         if (!*p)
             break;
         if (n == 5) {
-            snprintf(msg, msglen, "cron expression '%.100s' has more than 5 fields", expr);
+            snprintf(msg, msglen, "cron expression '%s' has more than 5 fields", shown);
             return -1;
         }
         size_t len = 0;
@@ -104,7 +116,7 @@ int sd_cron_parse(const char *expr, sd_cron *c, char *msg, size_t msglen)
         n++;
     }
     if (n != 5) {
-        snprintf(msg, msglen, "cron expression '%.100s' needs 5 fields (minute hour day month weekday)", expr);
+        snprintf(msg, msglen, "cron expression '%s' needs 5 fields (minute hour day month weekday)", shown);
         return -1;
     }
     uint64_t bits[5];
@@ -149,6 +161,34 @@ static time_t wall_of(time_t t, struct tm *tm)
     return timegm(tm);
 }
 
+/* The longest fall back of the TZ database since 1970: Antarctica/Casey's 3 hours (2010). */
+#define MAX_FALL_BACK_S (4 * 3600)
+
+/* Did the local clock already show wall time w (or a later one) before instant t? After a fall back
+ * of F, the wall times of the last F before it are shown again: a time shown twice fires once. Each
+ * earlier minute is looked at, as a fall back need not be an hour (Australia/Lord_Howe's is 30
+ * minutes, Antarctica/Troll's 2 hours). */
+static int shown_before(int64_t t, time_t w)
+{
+    struct tm tp;
+    /* Only after a larger UTC offset: look for one every 15 minutes first (two changes of the TZ
+     * database are never that close), then at every minute. */
+    int larger = 0;
+    for (int64_t back = 60; back <= MAX_FALL_BACK_S && !larger; back += 900)
+        larger = wall_of((time_t)(t - back), &tp) - (t - back) > w - t;
+    for (int64_t back = 60; larger && back <= MAX_FALL_BACK_S; back += 60)
+        if (wall_of((time_t)(t - back), &tp) >= w)
+            return 1;
+    return 0;
+}
+
+/* jump when instant t (wall time w) and t + jump have the same UTC offset, else 60 (seconds). */
+static int64_t same_offset(int64_t t, time_t w, int64_t jump)
+{
+    struct tm tj;
+    return wall_of((time_t)(t + jump), &tj) - (t + jump) == w - t ? jump : 60;
+}
+
 static void set_tz(const char *tz)
 {
     setenv("TZ", tz, 1);
@@ -163,9 +203,17 @@ int sd_tz_valid(const char *tz)
         return 1;
     if (tz[0] == '/' || tz[0] == ':')
         return 0;
-    char path[128];
+    /* a TZif file: a directory ("Europe") or another file there ("zone.tab") would be accepted by
+     * access() and then silently read as UTC by the C library */
+    char path[128], magic[4];
     snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
-    return access(path, R_OK) == 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && read(fd, magic, 4) == 4 && !memcmp(magic, "TZif", 4);
+    close(fd);
+    return ok;
 }
 
 int64_t sd_cron_next(const sd_cron *c, const char *tz, int64_t after, int64_t horizon)
@@ -178,20 +226,18 @@ int64_t sd_cron_next(const sd_cron *c, const char *tz, int64_t after, int64_t ho
         time_t w = wall_of((time_t)t, &tm);
         time_t wp = wall_of((time_t)(t - 60), &tp);
         if (w - wp == 60) {
-            /* Ordinary minute: skip whole local days and hours that cannot match. */
+            /* Ordinary minute: skip the rest of a local day or hour that cannot match, unless the UTC
+             * offset changes on the way (the jump assumes 60-minute hours and 24-hour days: across a
+             * spring change it would land past the next day's first hour); then minute by minute. */
             if (!day_matches(c, &tm)) {
-                t += (int64_t)(24 * 60 - tm.tm_hour * 60 - tm.tm_min) * 60;
+                t += same_offset(t, w, (int64_t)(24 * 60 - tm.tm_hour * 60 - tm.tm_min) * 60);
                 continue;
             }
             if (!((c->hour >> tm.tm_hour) & 1)) {
-                t += (int64_t)(60 - tm.tm_min) * 60;
+                t += same_offset(t, w, (int64_t)(60 - tm.tm_min) * 60);
                 continue;
             }
-            if (wall_of((time_t)(t - 3600), &tp) >= w) { /* repeated hour after fall back */
-                t += 60;
-                continue;
-            }
-            if ((c->min >> tm.tm_min) & 1) {
+            if (((c->min >> tm.tm_min) & 1) && !shown_before(t, w)) {
                 found = t;
                 break;
             }
@@ -204,7 +250,7 @@ int64_t sd_cron_next(const sd_cron *c, const char *tz, int64_t after, int64_t ho
                 }
             if (found >= 0)
                 break;
-        } else if (wall_of((time_t)(t - 3600), &tp) < w && wall_matches(c, w)) {
+        } else if (wall_matches(c, w) && !shown_before(t, w)) {
             found = t; /* not reached in practice: w <= wp means a repeated minute */
             break;
         }

@@ -36,6 +36,19 @@ void sd_label_sanitize(char *s)
             *s = '_';
 }
 
+void sd_db_key_derive(char out[65], const char *type, const char *name)
+{
+    size_t t = strnlen(type, 32);
+    if (!name || !*name)
+        name = "default";
+    size_t n = strnlen(name, 64 - 1 - t);
+    memcpy(out, type, t);
+    out[t] = '-';
+    memcpy(out + t + 1, name, n);
+    out[t + 1 + n] = 0;
+    sd_label_sanitize(out);
+}
+
 int64_t sd_id_scan(const char **p, char prefix)
 {
     const char *s = *p;

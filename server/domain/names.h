@@ -25,6 +25,9 @@ int sd_app_name_valid(const char *s);
 int sd_scope_valid(const char *env, const char *key);
 /* Every character outside the label alphabet becomes '_' (in place). */
 void sd_label_sanitize(char *s);
+/* The key of a database registered without one: "<type>-<name or default>" sanitized, the name cut so
+ * that the key is a label of at most 64 characters (type: one of the protocol's; at most 32 are used). */
+void sd_db_key_derive(char out[65], const char *type, const char *name);
 
 /* Free text an agent sends (host names, database names, fail messages) is shown on terminals and in the
  * dashboard. sd_text_problem: NULL when s holds no control character (C0, DEL, C1 U+0080-U+009F) and no

@@ -102,9 +102,7 @@ static int decode_database(const cJSON *d, int i, sd_register_body *b, sd_status
     if (x->key && !sd_label_valid(x->key, 64))
         return invalid(st, "databases[%d]: 'key' must be 1-64 characters of [A-Za-z0-9_.-]", i);
     if (!x->key) {
-        /* Derived key: "<type>-<name>" with anything outside the label alphabet replaced. */
-        snprintf(b->derived[i], sizeof b->derived[i], "%s-%.60s", x->type, x->name && *x->name ? x->name : "default");
-        sd_label_sanitize(b->derived[i]);
+        sd_db_key_derive(b->derived[i], x->type, x->name);
         x->key = b->derived[i];
     }
     for (int j = 0; j < i; j++)
@@ -195,7 +193,7 @@ static int decode_etags(const cJSON *parts, sd_commit_body *out, sd_status *st)
         int ok = cJSON_IsNumber(pn) && pn->valuedouble == i + 1 && cJSON_IsString(et) && *et->valuestring &&
                  strlen(et->valuestring) <= 200;
         for (const char *c = ok ? et->valuestring : ""; *c; c++)
-            ok &= (unsigned char)*c >= 0x20;
+            ok &= (unsigned char)*c >= 0x20 && *c != 0x7f;
         out->etags[i++] = ok ? et->valuestring : NULL;
     }
     out->req.etags = out->etags;

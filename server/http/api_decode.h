@@ -22,7 +22,7 @@
 typedef struct sd_register_body {
     sd_register_req req;
     sd_dbinfo dbs[SD_MAX_DATABASES];
-    char derived[SD_MAX_DATABASES][80]; /* keys derived from type and name */
+    char derived[SD_MAX_DATABASES][65]; /* keys derived from type and name (sd_db_key_derive) */
 } sd_register_body;
 
 typedef struct sd_commit_body {

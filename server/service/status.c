@@ -23,6 +23,8 @@ int sd_outcome_code(sd_outcome o)
 }
 
 static int vfail(sd_status *st, sd_outcome o, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static int vfail(sd_status *st, sd_outcome o, int code, const char *fmt, va_list ap)
 {
     if (st->outcome != SD_OK)
         return -1;

@@ -10,10 +10,12 @@ MODE:
   dropget         the first GET of each object (no query string) is cut after half its body (the
                   connection closes); later GETs are forwarded (logged with their Range header)
   pass            forward everything
+  record DIR      forward everything, and keep the body of the first POST to each path in DIR (the file
+                  named by the path, its "b_<digits>" as "b_N" and "/" as "_"; test/fuzz/make_corpus.sh)
 Like S3 (and unlike s3rver), a Content-MD5 header that does not match the body gets 400 BadDigest
 (logged as BADMD5). Every request is logged to LOGFILE as "<VERB> <method> <path-and-query>" where VERB is FWD or a fault
 (F500, F503, RESET, DELAY); abort requests (DELETE ...?uploadId=) appear as FWD DELETE lines."""
-import sys, socket, struct, time, random, threading, http.server, http.client, hashlib, base64
+import sys, os, re, socket, struct, time, random, threading, http.server, http.client, hashlib, base64
 
 LISTEN, UP, LOG, MODE = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 ARG = sys.argv[5] if len(sys.argv) > 5 else None
@@ -53,6 +55,12 @@ class H(http.server.BaseHTTPRequestHandler):
         if md5 is not None and md5 != base64.b64encode(hashlib.md5(body).digest()).decode():
             log("BADMD5 %s %s" % (self.command, self.path))
             return self.reply(400, b"<Error><Code>BadDigest</Code><Message>Content-MD5 mismatch</Message></Error>")
+        if MODE == "record" and self.command == "POST" and body:
+            route = re.sub(r"b_[0-9]+", "b_N", self.path.split("?")[0]).strip("/").replace("/", "_")
+            with lock:
+                if not os.path.exists(os.path.join(ARG, route)):
+                    with open(os.path.join(ARG, route), "wb") as f:
+                        f.write(body)
         fault = decide(self.command, self.path)
         log("%s %s %s" % (fault or "FWD", self.command, self.path))
         if fault in ("F500", "F503"):

@@ -54,6 +54,18 @@ static void test_parse_errors(void **state)
     }
     sd_cron_parse("61 * * * *", &c, msg, sizeof msg);
     assert_string_equal(msg, "invalid minute field '61' in cron expression");
+    /* the message is one line without control characters, whatever the expression holds (a field
+     * or the whole expression was echoed as given: found by fuzz_dumperd_cron) */
+    assert_int_equal(sd_cron_parse("0 0 * * *\n", &c, msg, sizeof msg), -1);
+    assert_string_equal(msg, "cron expression contains control characters");
+    assert_int_equal(sd_cron_parse("0 0 * * 1\x1b[2J", &c, msg, sizeof msg), -1);
+    assert_string_equal(msg, "cron expression contains control characters");
+    assert_int_equal(sd_cron_parse("0 0 * * 1\x7f", &c, msg, sizeof msg), -1);
+    assert_string_equal(msg, "cron expression contains control characters");
+    /* a tab separates fields; shown as a space */
+    assert_int_equal(sd_cron_parse("0\t0 * *", &c, msg, sizeof msg), -1);
+    assert_string_equal(msg, "cron expression '0 0 * *' needs 5 fields (minute hour day month weekday)");
+    assert_int_equal(sd_cron_parse("0\t0\t*\t*\t1", &c, msg, sizeof msg), 0);
 }
 
 static int64_t next(const char *expr, const char *tz, const char *after)
@@ -87,6 +99,18 @@ static void test_next_dst(void **state)
     /* Fall back, 2026-10-25 03:00 CEST -> 02:00 CET: 02:30 happens twice, fires the first time only. */
     assert_int_equal(next("30 2 * * *", "Europe/Paris", "2026-10-24T12:00:00Z"), at("2026-10-25T00:30:00Z"));
     assert_int_equal(next("30 2 * * *", "Europe/Paris", "2026-10-25T00:30:00Z"), at("2026-10-26T01:30:00Z"));
+    /* Fall backs other than an hour (found by fuzz_dumperd_cron: these fired twice). Lord Howe,
+     * 2026-04-05 02:00 +11 -> 01:30 +10:30: 01:59 happens twice (14:59Z, 15:29Z on the 4th), fires once. */
+    assert_int_equal(next("59 1 * * *", "Australia/Lord_Howe", "2026-04-04T14:59:00Z"), at("2026-04-05T15:29:00Z"));
+    /* The first hour after a spring change's day (found by fuzz_dumperd_cron: skipping a 23-hour day
+     * as 24 hours landed at 01:00 the next day, so Monday 00:30 after the change was missed and the
+     * next week's came instead). */
+    assert_int_equal(next("30 0 * * 1", "America/New_York", "2027-03-13T12:00:00Z"), at("2027-03-15T04:30:00Z"));
+    assert_int_equal(next("30 0 * * 1", "Europe/Paris", "2027-03-27T12:00:00Z"), at("2027-03-28T22:30:00Z"));
+    assert_int_equal(next("0 0 13 3 *", "America/New_York", "2034-03-12T02:57:04Z"), at("2034-03-13T04:00:00Z"));
+    /* Troll, 2026-10-25 03:00 +02 -> 01:00 +00: 01:30 and 02:30 happen twice, each fires once. */
+    assert_int_equal(next("30 2 * * *", "Antarctica/Troll", "2026-10-25T00:30:00Z"), at("2026-10-26T02:30:00Z"));
+    assert_int_equal(next("30 1 * * *", "Antarctica/Troll", "2026-10-24T23:30:00Z"), at("2026-10-26T01:30:00Z"));
     /* Ordinary days keep local time. */
     assert_int_equal(next("0 9 * * 1-5", "America/New_York", "2026-11-27T20:00:00Z"), at("2026-11-30T14:00:00Z"));
     assert_int_equal(next("0 9 * * *", "Asia/Kolkata", "2026-11-26T00:00:00Z"), at("2026-11-26T03:30:00Z"));
@@ -129,6 +153,15 @@ static void test_tz_valid(void **state)
     assert_false(sd_tz_valid(":Europe/Paris"));
     assert_false(sd_tz_valid(""));
     assert_false(sd_tz_valid(NULL));
+    /* only zone files: a directory or another file of the database was accepted, then read as UTC by
+     * the C library (found by fuzz_dumperd_cron) */
+    assert_false(sd_tz_valid("America"));
+    assert_false(sd_tz_valid("Europe"));
+    assert_false(sd_tz_valid("."));
+    assert_false(sd_tz_valid("zone.tab"));
+    assert_false(sd_tz_valid("tzdata.zi"));
+    assert_true(sd_tz_valid("America/New_York"));
+    assert_true(sd_tz_valid("Etc/GMT+12"));
 }
 
 int main(void)

@@ -72,6 +72,35 @@ static void test_text(void **state)
     assert_false(sd_scope_valid("production", "a b"));
 }
 
+/* A derived key is a label of at most 64 characters (it was "<type>-" plus 60 of the name: up to 71,
+ * which no dashboard or CLI request could name again; found by fuzz_dumperd_api). */
+static void test_db_key_derive(void **state)
+{
+    (void)state;
+    char k[65], name[101];
+    sd_db_key_derive(k, "postgresql", "shop/main");
+    assert_string_equal(k, "postgresql-shop_main");
+    sd_db_key_derive(k, "redis", NULL);
+    assert_string_equal(k, "redis-default");
+    sd_db_key_derive(k, "sqlite", "");
+    assert_string_equal(k, "sqlite-default");
+    memset(name, 'n', 100);
+    name[100] = 0;
+    static const char *const types[] = {"postgresql", "mysql", "mariadb", "mongodb", "redis", "sqlite"};
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+        sd_db_key_derive(k, types[i], name);
+        assert_int_equal(strlen(k), 64);
+        assert_true(sd_label_valid(k, 64));
+        assert_int_equal(strncmp(k, types[i], strlen(types[i])), 0);
+        assert_int_equal(k[strlen(types[i])], '-');
+    }
+    /* a name that fits is kept whole: 64 characters exactly */
+    name[64 - 7] = 0;
+    sd_db_key_derive(k, "sqlite", name);
+    assert_int_equal(strlen(k), 64);
+    assert_int_equal(k[63], 'n');
+}
+
 static void test_ids(void **state)
 {
     int64_t id = 0;
@@ -150,7 +179,8 @@ static void test_file_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_labels), cmocka_unit_test(test_text), cmocka_unit_test(test_ids), cmocka_unit_test(test_part_numbers),
+        cmocka_unit_test(test_labels), cmocka_unit_test(test_text), cmocka_unit_test(test_db_key_derive),
+        cmocka_unit_test(test_ids), cmocka_unit_test(test_part_numbers),
         cmocka_unit_test(test_codecs_and_extensions), cmocka_unit_test(test_file_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

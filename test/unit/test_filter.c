@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <zstd.h>
 
 #include "core/util.h"
 #include "io/filter.h"
@@ -357,6 +358,75 @@ static void test_bit_flips(void **state)
     free(t);
 }
 
+/* Found by fuzz_decompress: a zstd frame whose header declares more content than its blocks hold
+ * (here 8 bytes, then an empty last block and the right checksum of nothing) was refused when the
+ * whole frame came in one write (zstd's one-pass mode) and accepted in smaller writes (its
+ * streaming mode checks the size only after a non-empty last block): the verdict on the same
+ * stored bytes depended on how they were read. Refused in every write size; so is a frame
+ * declaring less than it holds; real frames in any write size still decode. */
+static void test_zstd_frame_size(void **state)
+{
+    static const unsigned char lie[] = {0x28, 0xb5, 0x2f, 0xfd, 0x24, 0x08, 0x01, 0x00, 0x00, 0x99, 0xe9, 0xd8, 0x51};
+    static const size_t chunks[] = {0, 1, 2, 3, 5, 7, 12};
+    for (size_t i = 0; i < sizeof chunks / sizeof chunks[0]; i++) {
+        dp_buf back = {0};
+        dp_err err = {0};
+        if (decompress_buf(DP_CODEC_ZSTD, lie, sizeof lie, chunks[i], &back, &err) != DUMPER_ECORRUPT)
+            fail_msg("frame declaring 8 bytes and holding none: accepted in writes of %zu bytes", chunks[i]);
+        assert_non_null(strstr(err.msg, "backup is corrupt: zstd: "));
+        dp_buf_free(&back);
+    }
+    /* a real frame with its content size, then the same frame declaring one byte less */
+    dp_buf back = {0};
+    unsigned char *t = text_bytes(3000);
+    size_t cap = ZSTD_compressBound(3000);
+    char *frame = malloc(cap);
+    size_t flen = ZSTD_compress(frame, cap, t, 3000, 3);
+    assert_false(ZSTD_isError(flen));
+    assert_int_equal(ZSTD_getFrameContentSize(frame, flen), 3000);
+    for (size_t i = 0; i < sizeof chunks / sizeof chunks[0]; i++) {
+        dp_err err = {0};
+        assert_int_equal(decompress_buf(DP_CODEC_ZSTD, frame, flen, chunks[i], &back, &err), 0);
+        assert_int_equal(back.len, 3000);
+        assert_memory_equal(back.data, t, 3000);
+        dp_buf_reset(&back);
+    }
+    /* single segment, a 2-byte content size field holding size - 256 */
+    assert_int_equal((unsigned char)frame[4] & 0xe0, 0x60);
+    unsigned fcs = (unsigned char)frame[5] | (unsigned)(unsigned char)frame[6] << 8;
+    assert_int_equal(fcs + 256, 3000);
+    fcs--;
+    frame[5] = (char)(fcs & 0xff);
+    frame[6] = (char)(fcs >> 8);
+    for (size_t i = 0; i < sizeof chunks / sizeof chunks[0]; i++) {
+        dp_err err = {0};
+        if (decompress_buf(DP_CODEC_ZSTD, frame, flen, chunks[i], &back, &err) != DUMPER_ECORRUPT)
+            fail_msg("frame declaring 2999 bytes and holding 3000: accepted in writes of %zu bytes", chunks[i]);
+        dp_buf_reset(&back);
+    }
+    dp_buf_free(&back);
+    free(frame);
+    free(t);
+}
+
+/* Found by fuzz_decompress: libzstd here also decodes the pre-1.0 ("legacy") frame formats, and its
+ * streaming mode tells them apart only once 4 bytes are in: a v0.7 frame was accepted in one write
+ * and refused ("Unknown frame descriptor") in small ones. Dumper never writes them: refused in
+ * every write size, as a frame that is no zstd frame. */
+static void test_zstd_legacy_frame(void **state)
+{
+    static const unsigned char v07[] = {0x27, 0xb5, 0x2f, 0xfd, 0x00, 0x00, 0x00, 0x00, 0x00};
+    static const size_t chunks[] = {0, 1, 2, 3, 4, 7};
+    for (size_t i = 0; i < sizeof chunks / sizeof chunks[0]; i++) {
+        dp_buf back = {0};
+        dp_err err = {0};
+        if (decompress_buf(DP_CODEC_ZSTD, v07, sizeof v07, chunks[i], &back, &err) != DUMPER_ECORRUPT)
+            fail_msg("a zstd v0.7 frame: accepted in writes of %zu bytes", chunks[i]);
+        assert_non_null(strstr(err.msg, "backup is corrupt: zstd: "));
+        dp_buf_free(&back);
+    }
+}
+
 /* A failing downstream sink's error comes back through the filter and sticks. */
 static int fail_write(dp_sink *s, const void *p, size_t n, dp_err *err)
 {
@@ -436,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_concatenated),     cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_trailing_garbage), cmocka_unit_test(test_bit_flips),
         cmocka_unit_test(test_downstream_error), cmocka_unit_test(test_levels),
+        cmocka_unit_test(test_zstd_frame_size), cmocka_unit_test(test_zstd_legacy_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

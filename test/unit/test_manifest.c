@@ -219,6 +219,24 @@ static void test_invalid_fields(void **state)
     bad_field("created_ms", "-5", NULL);
     bad_field("created_ms", "\"x\"", NULL);
     bad_field("created_ms", "1.5", NULL);
+    /* year 10000 and later: created_at, written from created_ms, would not read back (found by
+     * fuzz_manifest: 1795686300123111 is in the year 58872); the last millisecond of 9999 reads back */
+    bad_field("created_ms", "1795686300123111", "created_ms");
+    bad_field("created_ms", "253402300800000", "created_ms");
+    {
+        char *ok = edit("created_ms", "253402300799999");
+        dp_manifest m, back;
+        dp_err e = {0};
+        assert_int_equal(dp_manifest_parse(ok, strlen(ok), "ok", &m, &e), 0);
+        char *json = dp_manifest_to_json(&m);
+        assert_non_null(json);
+        assert_int_equal(dp_manifest_parse(json, strlen(json), "again", &back, &e), 0);
+        assert_int_equal(back.created_ms, 253402300799999LL);
+        free(json);
+        dp_manifest_free(&back);
+        dp_manifest_free(&m);
+        free(ok);
+    }
     /* created_ms does not excuse a broken created_at */
     char *s = edit("created_ms", "1795686300123");
     cJSON *o = cJSON_Parse(s);

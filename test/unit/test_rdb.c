@@ -84,12 +84,73 @@ static void test_corrupt_and_truncated(void **state)
     assert_string_equal(dp_rdb_check_strerror(DP_RDB_BAD_CHECKSUM), "rdb checksum mismatch (corrupt or truncated)");
 }
 
+/* Reply lines as redis.c reads them from the socket: keepalives skipped, CR dropped, bounded. */
+static void test_reply_lines(void **state)
+{
+    const char *in = "\n\n$520\r\nREDIS";
+    char line[8];
+    size_t n = 0, i = 0;
+    int done = 0;
+    while (!done)
+        done = dp_redis_line_feed(line, sizeof line, &n, in[i++]);
+    assert_int_equal(done, 1);
+    assert_string_equal(line, "$520");
+    assert_int_equal(i, 8); /* nothing after the line was taken */
+    n = 0;
+    for (i = 0; i < 7; i++)
+        assert_int_equal(dp_redis_line_feed(line, sizeof line, &n, 'x'), 0);
+    assert_int_equal(dp_redis_line_feed(line, sizeof line, &n, 'x'), -1); /* 8 bytes do not fit with the NUL */
+    n = 0;
+    assert_int_equal(dp_redis_line_feed(line, sizeof line, &n, '\r'), 0);
+    assert_int_equal(dp_redis_line_feed(line, sizeof line, &n, '\n'), 1);
+    assert_string_equal(line, "");
+}
+
+static void test_sync_reply(void **state)
+{
+    unsigned long long len = 7;
+    assert_int_equal(dp_redis_sync_reply("$520", &len), DP_SYNC_BULK);
+    assert_int_equal(len, 520);
+    assert_int_equal(dp_redis_sync_reply("$0", &len), DP_SYNC_BULK);
+    assert_int_equal(len, 0);
+    assert_int_equal(dp_redis_sync_reply("-NOPERM this user has no permissions", &len), DP_SYNC_REFUSED);
+    assert_int_equal(dp_redis_sync_reply("$EOF:0123456789abcdef0123456789abcdef01234567", &len), DP_SYNC_DISKLESS);
+    assert_int_equal(dp_redis_sync_reply("+FULLRESYNC 3e2a61a0 622", &len), DP_SYNC_BAD);
+    assert_int_equal(dp_redis_sync_reply("$", &len), DP_SYNC_BAD);
+    assert_int_equal(dp_redis_sync_reply("$12x", &len), DP_SYNC_BAD);
+    assert_int_equal(dp_redis_sync_reply("$18446744073709551616", &len), DP_SYNC_BAD);
+    assert_int_equal(dp_redis_sync_reply("", &len), DP_SYNC_BAD);
+    /* found by fuzz_rdb: strtoull takes a sign and white space, so "$-1" (a RESP null) was a
+     * snapshot of 2^64-1 bytes, read until the server hung up */
+    assert_int_equal(dp_redis_sync_reply("$-1", &len), DP_SYNC_BAD);
+    assert_int_equal(dp_redis_sync_reply("$-50", &len), DP_SYNC_BAD);
+    assert_int_equal(dp_redis_sync_reply("$+5", &len), DP_SYNC_BAD);
+    assert_int_equal(dp_redis_sync_reply("$ 5", &len), DP_SYNC_BAD);
+    assert_int_equal(dp_redis_sync_reply("$\t5", &len), DP_SYNC_BAD);
+}
+
+static void test_info_field(void **state)
+{
+    const char *info = "# Persistence\r\nloading:0\r\nrdb_bgsave_in_progress:1\r\nrdb_last_bgsave_status:ok\r\n"
+                       "rdb_last_save_time:1764761585\r\nrdb_x:err\r\n";
+    assert_int_equal(dp_redis_info_field(info, "rdb_bgsave_in_progress"), 1);
+    assert_int_equal(dp_redis_info_field(info, "rdb_last_bgsave_status"), 1);
+    assert_int_equal(dp_redis_info_field(info, "rdb_x"), 0);
+    assert_int_equal(dp_redis_info_field(info, "rdb_last_save_time"), 1764761585LL);
+    assert_int_equal(dp_redis_info_field(info, "rdb_last"), -1);
+    assert_int_equal(dp_redis_info_field(info, "absent"), -1);
+    assert_int_equal(dp_redis_info_field("", "loading"), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc64_vector),
         cmocka_unit_test(test_valid_any_chunking),
         cmocka_unit_test(test_corrupt_and_truncated),
+        cmocka_unit_test(test_reply_lines),
+        cmocka_unit_test(test_sync_reply),
+        cmocka_unit_test(test_info_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

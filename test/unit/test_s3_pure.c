@@ -117,6 +117,28 @@ static void test_error_mapping(void **state)
     assert_string_equal(err.msg, "s3://b: wrong region or endpoint for this bucket (set AWS_REGION or --region): HTTP 301");
 }
 
+/* CompleteMultipartUpload may answer 200 with an <Error> body; also one after a NUL byte (the body is
+ * bytes, not a C string) */
+static void test_complete_result(void **state)
+{
+    dp_err err = {0};
+    const char *ok = "<CompleteMultipartUploadResult><ETag>&quot;x&quot;</ETag></CompleteMultipartUploadResult>";
+    assert_int_equal(dp_s3_complete_result(200, S(ok), "s3://b/k", &err), 0);
+    assert_int_equal(dp_s3_complete_result(200, NULL, 0, "s3://b/k", &err), 0);
+    assert_int_equal(err.code, 0);
+    const char *e200 = "<?xml version=\"1.0\"?>\n<Error><Code>InternalError</Code><Message>try again</Message></Error>";
+    assert_int_equal(dp_s3_complete_result(200, S(e200), "s3://b/k", &err), DUMPER_ESTORAGE);
+    assert_string_equal(err.msg, "s3://b/k: storage service error: HTTP 500 InternalError: try again");
+    dp_err_clear(&err);
+    static const char hidden[] = "<x>\0</x><Error><Code>SlowDown</Code></Error>";
+    assert_int_equal(dp_s3_complete_result(200, hidden, sizeof hidden - 1, "s3://b/k", &err), DUMPER_ESTORAGE);
+    assert_string_equal(err.msg, "s3://b/k: storage service error: HTTP 500 SlowDown");
+    dp_err_clear(&err);
+    assert_int_equal(dp_s3_complete_result(404, S("<Error><Code>NoSuchUpload</Code></Error>"), "s3://b/k", &err),
+                     DUMPER_ENOENT);
+    assert_string_equal(err.msg, "s3://b/k: not found: HTTP 404 NoSuchUpload");
+}
+
 static void test_part_size_growth(void **state)
 {
     const uint64_t MiB = 1024 * 1024;
@@ -159,6 +181,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tag_and_unescape), cmocka_unit_test(test_list_parse),
         cmocka_unit_test(test_complete_body),    cmocka_unit_test(test_error_mapping),
+        cmocka_unit_test(test_complete_result),
         cmocka_unit_test(test_part_size_growth), cmocka_unit_test(test_part_size_capped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -162,6 +162,67 @@ static void test_truncated_and_corrupt(void **state)
     dp_buf_free(&tar);
 }
 
+/* One ustar header block (512 bytes) for name, size and type, with its checksum. */
+static void header(dp_buf *out, const char *name, size_t size, char type)
+{
+    char h[512] = {0};
+    snprintf(h, 100, "%s", name);
+    snprintf(h + 100, 8, "%07o", 0644);
+    char num[32];
+    snprintf(num, sizeof num, "%011o", (unsigned)size);
+    memcpy(h + 124, num, 11);
+    snprintf(h + 136, 12, "%011o", 0);
+    h[156] = type;
+    memcpy(h + 257, "ustar", 6);
+    memcpy(h + 263, "00", 2);
+    memset(h + 148, ' ', 8);
+    unsigned sum = 0;
+    for (int i = 0; i < 512; i++)
+        sum += (unsigned char)h[i];
+    snprintf(h + 148, 8, "%06o", sum);
+    dp_buf_append(out, h, 512);
+}
+
+/* A pax header 'x' carrying record, then a regular file "f" holding 3 bytes, then the end. */
+static int with_pax(const char *record, dp_buf *log, dp_err *err)
+{
+    dp_buf tar = {0};
+    static const char zero[1024];
+    char pad[512] = {0};
+    header(&tar, "PaxHeader/f", strlen(record), 'x');
+    dp_buf_append(&tar, record, strlen(record));
+    dp_buf_append(&tar, pad, (512 - strlen(record) % 512) % 512);
+    header(&tar, "f", 3, '0');
+    dp_buf_append(&tar, "abc", 3);
+    dp_buf_append(&tar, pad, 509);
+    dp_buf_append(&tar, zero, sizeof zero);
+    int rc = run(&tar, tar.len, 512, log, err);
+    dp_buf_free(&tar);
+    return rc;
+}
+
+/* pax numbers are digits: strtoull took a sign or white space, so "size=-1" made an entry of
+ * 2^64-1 bytes (the archive then ended "truncated") */
+static void test_pax_numbers(void **state)
+{
+    dp_buf log;
+    dp_err err = {0};
+    assert_int_equal(with_pax("10 size=3\n", &log, &err), 0);
+    assert_string_equal(log.data, "f:3:abc|");
+    dp_buf_free(&log);
+    assert_int_equal(with_pax("16 path=dir/g.x\n", &log, &err), 0);
+    assert_string_equal(log.data, "dir/g.x:3:abc|");
+    dp_buf_free(&log);
+    const char *bad[] = {"11 size=-1\n", "11 size= 3\n", "11 size=+3\n", "8 size=\n", "+17 path=dir/g.x\n",
+                         " 17 path=dir/g.x\n", "32 size=99999999999999999999999\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        dp_err_clear(&err);
+        assert_int_equal(with_pax(bad[i], NULL, &err), DUMPER_ECORRUPT);
+        assert_true(!strcmp(err.msg, "tar archive: malformed pax size") ||
+                    !strcmp(err.msg, "tar archive: malformed pax header"));
+    }
+}
+
 int main(void)
 {
     /* libarchive converts names through LC_CTYPE: non-ASCII names need a UTF-8 locale. */
@@ -170,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_pax),
         cmocka_unit_test(test_gnu),
         cmocka_unit_test(test_truncated_and_corrupt),
+        cmocka_unit_test(test_pax_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,6 @@
+PRAGMA foreign_keys=OFF;
+BEGIN TRANSACTION;
+CREATE TABLE t(a);
+INSERT INTO "t"(rowid,"a") VALUES(1,'kept');
+SELECT load_extension('./evil.so');
+COMMIT;
