@@ -27,6 +27,10 @@ const char sd_cli_usage[] =
     "                             delete an app; refused (exit 6) while it has backups, unless\n"
     "                             --delete-backups, which also removes them from storage\n"
     "  app list [--json]\n"
+    "  app set NAME [--recipient age1... ...] [--no-recipients] [--nice N|unset]\n"
+    "        [--ionice idle|best-effort[:N]|none|unset] [--limit-rate RATE|unset] [--json]\n"
+    "                             the app's job policy: backups encrypted to these age public keys;\n"
+    "                             the job's priority and write rate (unset: the agent decides)\n"
     "  schedule set APP [--env ENV] [--database KEY] --cron EXPR [--tz ZONE]\n"
     "  schedules APP [--json]     schedules and their next slots\n"
     "  retention set APP [--keep-last N] [--daily N] [--weekly N] [--monthly N]\n"
@@ -113,7 +117,7 @@ static char *read_token_file(const char *path)
 }
 
 /* Every option of every command, and what its value becomes. */
-enum okind { K_STR, K_FLAG, K_SECS, K_MS, K_I64, K_INT, K_RET, K_CLOCK, K_TOKEN, K_HELP };
+enum okind { K_STR, K_FLAG, K_SECS, K_MS, K_I64, K_INT, K_RET, K_CLOCK, K_TOKEN, K_HELP, K_RECIPIENT };
 typedef struct optdef {
     const char *name;
     enum okind kind;
@@ -133,6 +137,11 @@ static int set_opt(const optdef *d, const char *v, sd_cli *a, sd_config *cfg)
         a->store_argv |= d->to == &a->store;
         return 0;
     case K_FLAG: *(int *)d->to = 1; return 0;
+    case K_RECIPIENT:
+        if (a->nrecipients == SD_MAX_RECIPIENTS)
+            return sd_cli_usage_error("too many --recipient (at most %d)", SD_MAX_RECIPIENTS);
+        a->recipients[a->nrecipients++] = v;
+        return 0;
     case K_HELP: fputs(sd_cli_usage, stdout); return 1;
     case K_TOKEN:
         dp_free_secret(cfg->metrics_token);
@@ -197,6 +206,11 @@ int sd_cli_parse(int argc, char **argv, sd_cli *a, sd_config *cfg)
         {"weekly", K_RET, &a->ret.weekly, 0, 100000, NULL},
         {"monthly", K_RET, &a->ret.monthly, 0, 100000, NULL},
         {"help", K_HELP, NULL, 0, 0, NULL},
+        {"recipient", K_RECIPIENT, NULL, 0, 0, NULL},
+        {"no-recipients", K_FLAG, &a->no_recipients, 0, 0, NULL},
+        {"nice", K_STR, &a->nice, 0, 0, NULL},
+        {"ionice", K_STR, &a->ionice, 0, 0, NULL},
+        {"limit-rate", K_STR, &a->limit_rate, 0, 0, NULL},
         {"web", K_STR, &cfg->web_dir, 0, 0, NULL},
         {"session-ttl", K_MS, &cfg->session_ttl_ms, 0, 0, NULL},
         {"metrics-token-file", K_TOKEN, NULL, 0, 0, NULL},

@@ -6,6 +6,7 @@
 #define SD_CLI_H
 
 #include "config/config.h"
+#include "domain/job_policy.h"
 #include "domain/retention.h"
 #include "service/ctx.h"
 
@@ -13,6 +14,10 @@ typedef struct sd_cli {
     const char *data, *store, *storage, *env, *dbkey, *cron, *tz;
     int json, store_argv, delete_backups;
     sd_retention ret; /* retention set */
+    /* app set: --recipient (repeatable), --no-recipients, --nice, --ionice, --limit-rate */
+    const char *recipients[SD_MAX_RECIPIENTS];
+    int nrecipients, no_recipients;
+    const char *nice, *ionice, *limit_rate;
     char *pos[4];     /* positional arguments after the command */
     int npos;
 } sd_cli;
@@ -28,6 +33,9 @@ int sd_cli_mkdir_p(const char *path);
 
 /* Every command but serve; the exit code. */
 int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx);
+/* app set NAME [--recipient K ...] [--no-recipients] [--nice N|unset] [--ionice C[:L]|unset] [--limit-rate R|unset]:
+ * changes what is given, then prints the app's job policy (with --json: its JSON shape). */
+int sd_cli_app_set(const sd_cli *a, sd_ctx *ctx, const char *name, sd_status *st);
 /* serve: the HTTP server, the scheduler (this thread) and the alert thread, until SIGINT/SIGTERM. */
 int sd_cli_serve(sd_ctx *ctx);
 

@@ -119,6 +119,7 @@ int sd_store_app_delete(sd_db *db, int64_t id, dp_err *err)
     Q("DELETE FROM primaries WHERE app_id = ?", "i", id);
     Q("DELETE FROM agents WHERE app_id = ?", "i", id);
     Q("DELETE FROM dbs WHERE app_id = ?", "i", id);
+    Q("DELETE FROM app_job_policy WHERE app_id = ?", "i", id);
     Q("DELETE FROM apps WHERE id = ?", "i", id);
     return 0;
 }

@@ -9,8 +9,9 @@ int sd_store_backup_insert(sd_db *db, const sd_backup_new *b, int64_t *id, dp_er
     sd_res r;
     int rc = sd_q(db, &r, err,
                   "INSERT INTO backups (app_id, env, db_id, job_id, agent_id, status, file_name, format, compression,"
-                  " created_at) VALUES (?, ?, ?, ?, ?, 'running', '', ?, ?, ?) RETURNING id",
-                  "isiiissi", b->app, b->env, b->db_id, b->job, b->agent, b->format, b->compression, b->now);
+                  " created_at, encryption, recipients) VALUES (?, ?, ?, ?, ?, 'running', '', ?, ?, ?, ?, ?) RETURNING id",
+                  "isiiississ", b->app, b->env, b->db_id, b->job, b->agent, b->format, b->compression, b->now,
+                  b->encryption, b->recipients);
     if (!rc) {
         *id = sd_geti(&r, 0, 0);
         sd_res_free(&r);
@@ -111,7 +112,7 @@ int sd_store_backup_mark_deleted(sd_db *db, int64_t id, int *changed, dp_err *er
 
 #define BACKUP_COLS                                                                                                    \
     "b.id, b.db_id, d.dkey, b.env, b.status, b.file_name, b.size, b.sha256, b.duration_ms, b.created_at,"             \
-    " b.finished_at, b.error_code, b.error_message, b.upload_id"
+    " b.finished_at, b.error_code, b.error_message, b.upload_id, b.encryption, b.recipients"
 
 static void backup_rows(sd_backup_list *out)
 {
@@ -132,7 +133,9 @@ static void backup_rows(sd_backup_list *out)
                                     .finished_at = sd_geti(r, i, 10),
                                     .error_code = sd_get(r, i, 11),
                                     .error_message = sd_get(r, i, 12),
-                                    .upload_id = sd_get(r, i, 13)};
+                                    .upload_id = sd_get(r, i, 13),
+                                    .encryption = sd_get(r, i, 14),
+                                    .recipients = sd_get(r, i, 15)};
     }
 }
 

@@ -27,6 +27,7 @@ typedef struct sd_backup_row {
     int has_size, has_duration;
     const char *db_key, *env, *status, *file_name, *sha256, *error_code, *error_message,
         *upload_id; /* may be NULL (db_key: the database was deleted) */
+    const char *encryption, *recipients; /* NULL: plaintext; "age" and the space-separated age1... keys */
 } sd_backup_row;
 
 typedef struct sd_backup_list {
@@ -38,6 +39,7 @@ typedef struct sd_backup_list {
 typedef struct sd_backup_new {
     int64_t app, db_id, job, agent, now;
     const char *env, *format, *compression; /* format, compression may be NULL */
+    const char *encryption, *recipients;    /* NULL: plaintext */
 } sd_backup_new;
 
 typedef struct sd_backup_done {
