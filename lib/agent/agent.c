@@ -259,6 +259,8 @@ static void run_job(agent *a, const dp_job_offer *j)
                      .max_parts = a->limits.max_parts};
     if (!s.reason[0])
         s.reason = NULL;
+    s.nrecipients = j->policy.nrecipients;
+    memcpy(s.recipients, j->policy.recipients, sizeof s.recipients);
     char *json = dp_job_spec_to_json(&s);
     if (!json) {
         dp_error("job %s: out of memory", j->job_id);

@@ -18,8 +18,10 @@
 #include "http/metrics.h"
 #include "http/respond.h"
 #include "http/session.h"
+#include "http/site_policy.h"
 #include "http/views.h"
 #include "service/admin.h"
+#include "service/job_policy.h"
 
 #define MAX_STATIC (1 << 20)
 
@@ -99,13 +101,17 @@ static enum MHD_Result app_detail(struct MHD_Connection *c, sd_ctx *ctx, int64_t
     sd_database_list dbs = {0};
     sd_schedule_views sched = {0};
     sd_backup_list backups = {0};
+    sd_job_policy pol;
     int failed = sd_agents(ctx, app, &agents, &st) || sd_databases(ctx, app, &dbs, &st) ||
                  sd_schedules(ctx, app, &sched, &st) || sd_backups(ctx, app, 0, 500, &backups, &st);
     cJSON *o = NULL;
     if (!failed) {
         o = cJSON_CreateObject();
         char b[24];
-        cJSON_AddItemToObject(o, "app", sd_view_app(&a.v[0]));
+        cJSON *ao = sd_view_app(&a.v[0]);
+        cJSON_AddItemToObject(o, "app", ao);
+        if (ao && !sd_job_policy_get(ctx, app, &pol, &st))
+            sd_view_job_policy(cJSON_AddObjectToObject(ao, "policy"), &pol);
         cJSON_AddItemToObject(o, "agents", sd_view_agents(&agents));
         cJSON_AddItemToObject(o, "databases", sd_view_databases(&dbs));
         cJSON_AddItemToObject(o, "schedules", sd_view_schedules(&sched));
@@ -182,6 +188,8 @@ static enum MHD_Result app_post(struct MHD_Connection *c, sd_ctx *ctx, int64_t a
         return sd_site_error(c, 404, "not_found", "no such app");
     if (!strcmp(what, "key"))
         return rotate_key(c, ctx, app, user);
+    if (!strcmp(what, "policy"))
+        return sd_site_policy_post(c, ctx, app, j, user);
     const char *env = jstr(j, "environment"), *dbkey = jstr(j, "database");
     if (!env)
         env = "production";

@@ -29,7 +29,7 @@ int sd_store_backup_job(sd_db *db, int64_t app, int64_t id, sd_backup_job *out, 
     sd_res r;
     int rc = sd_q(db, &r, err,
                   "SELECT b.status, j.state, b.job_id, j.backup_id, b.db_id, b.file_name, b.sha256, b.format,"
-                  " b.compression FROM backups b JOIN jobs j ON j.id = b.job_id WHERE b.id = ? AND b.app_id = ?",
+                  " b.compression, b.encryption, b.recipients FROM backups b JOIN jobs j ON j.id = b.job_id WHERE b.id = ? AND b.app_id = ?",
                   "ii", id, app);
     if (rc)
         return rc;
@@ -43,6 +43,8 @@ int sd_store_backup_job(sd_db *db, int64_t app, int64_t id, sd_backup_job *out, 
     sd_cell_copy(out->sha256, sizeof out->sha256, sd_get(&r, 0, 6));
     sd_cell_copy(out->format, sizeof out->format, sd_get(&r, 0, 7));
     sd_cell_copy(out->compression, sizeof out->compression, sd_get(&r, 0, 8));
+    sd_cell_copy(out->encryption, sizeof out->encryption, sd_get(&r, 0, 9));
+    sd_cell_copy(out->recipients, sizeof out->recipients, sd_get(&r, 0, 10));
     sd_res_free(&r);
     return 0;
 }

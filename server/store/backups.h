@@ -20,6 +20,8 @@ typedef struct sd_backup_job {
     char sha256[65];   /* "" before commit */
     char format[20];   /* "" when none was given */
     char compression[20];
+    char encryption[8];   /* "" plaintext, "age" */
+    char recipients[1100]; /* space-separated age1... keys (domain/job_policy.h: at most 16 * 63) */
 } sd_backup_job;
 
 typedef struct sd_backup_row {
