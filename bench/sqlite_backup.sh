@@ -1,35 +1,37 @@
 #!/usr/bin/env bash
-# bench/sqlite_backup.sh - back up a generated ~1 GB SQLite database with `dumper backup` (zstd,
-# the default) and compare it with the baseline `sqlite3 DB .dump > /dev/null` in the same run:
-# wall time, CPU time, throughput (database bytes per second) and peak RSS (/usr/bin/time -v).
-# Also restores the backup, next to `zstd -dc backup | sqlite3 new.db`.
+# bench/sqlite_backup.sh - `dumper backup` and `dumper restore` of a generated SQLite database against
+# the sqlite3 shell, in the same run, alternating, with medians (bench/lib.sh):
+#   sq_null     sqlite3 DB .dump > /dev/null               (the floor: the dump alone)
+#   sq_zstd     sqlite3 DB .dump | zstd -3 > file          (what a user writes in a shell)
+#   dumper      dumper backup sqlite://DB --to DIR         (the default: zstd, adaptive level 1-3)
+#   + each of BENCH_VARIANTS ("label|ENV=V ...|args;...", as in pg_backup.sh)
+# and (BENCH_RESTORE=1, default) each into a new file:
+#   sq_load     zstd -dc backup | sqlite3 new.db
+#   restore     dumper restore backup sqlite://new.db     (verify pass, then the rebuild)
 #
-#   bench/sqlite_backup.sh [--size-mb N] [--keep]
+#   bench/sqlite_backup.sh [--size-mb N]       (default 1024)
 #
-# Env: DUMPER_BIN (default build/bin), BENCH_DIR (default /tmp/dumper-bench-sqlite; the generated
-# database is reused across runs when its size matches). Fails if the backup's peak RSS is 64 MiB
-# or more. Prints a Markdown table to paste into bench/README.md.
+# Env: DUMPER (default build/bin/dumper), BENCH_DIR (default /tmp/dumper-bench-sqlite; the generated
+# database is reused while its size matches), BENCH_RUNS (default 5). The page cache is warmed once,
+# not dropped (the machine is shared). BENCH_RESTORE_RUNS (default BENCH_RUNS). Fails if a dumper backup's peak RSS reaches 64 MiB.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-SIZE_MB=1024 KEEP=0
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
+SIZE_MB=1024
 while [ $# -gt 0 ]; do
   case "$1" in
     --size-mb) SIZE_MB=$2; shift 2 ;;
-    --keep) KEEP=1; shift ;;
-    *) echo "usage: $0 [--size-mb N] [--keep]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--size-mb N]" >&2; exit 2 ;;
   esac
 done
-DUMPER_BIN=${DUMPER_BIN:-build/bin}
-DUMPER="$DUMPER_BIN/dumper"
+DUMPER=${DUMPER:-$ROOT/build/bin/dumper}
+RUNS=${BENCH_RUNS:-5}
 [ -x "$DUMPER" ] || { echo "build first: $DUMPER missing" >&2; exit 1; }
-command -v sqlite3 >/dev/null || { echo "sqlite3 missing (scripts/install-deps.sh)" >&2; exit 1; }
-command -v zstd >/dev/null || { echo "zstd missing (apt-get install zstd)" >&2; exit 1; }
-[ -x /usr/bin/time ] || { echo "/usr/bin/time missing (apt-get install time; scripts/install-deps.sh)" >&2; exit 1; }
+for t in sqlite3 zstd /usr/bin/time; do command -v $t >/dev/null || { echo "$t missing (scripts/install-deps.sh)" >&2; exit 1; }; done
 
-BENCH_DIR=${BENCH_DIR:-/tmp/dumper-bench-sqlite}
-mkdir -p "$BENCH_DIR"
-DB="$BENCH_DIR/bench-${SIZE_MB}mb.db"
-OUT="$BENCH_DIR/out"
+DIR=${BENCH_DIR:-/tmp/dumper-bench-sqlite}
+mkdir -p "$DIR"
+DB="$DIR/bench-${SIZE_MB}mb.db"
 
 # Three tables, ~45% random blobs (incompressible), ~45% generated text (partly compressible),
 # the rest numbers. One recursive CTE per table inside one transaction, journal off: ~1 min per GB.
@@ -61,67 +63,46 @@ COMMIT;
 SQL
   mv "$DB.tmp" "$DB"
 }
-
 [ -f "$DB" ] || generate
-DB_BYTES=$(stat -c %s "$DB")
 
-# run LABEL cmd... : wall seconds and max RSS (KiB) from /usr/bin/time -v
-run() {
-  local label=$1; shift
-  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
-  /usr/bin/time -v -o "$BENCH_DIR/$label.time" "$@"
-  local wall rss
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$BENCH_DIR/$label.time")
-  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$BENCH_DIR/$label.time")
-  cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$BENCH_DIR/$label.time")
-  echo "$label $wall $rss $cpu"
-}
+BENCH_TMP=$(mktemp -d "$DIR/out.XXXXXX")
+BENCH_RESULTS=$BENCH_TMP/results
+trap 'rm -rf "$BENCH_TMP"' EXIT
 
-rm -rf "$OUT"; mkdir -p "$OUT"
-r_dump=$(run sqlite3_dump sh -c "sqlite3 '$DB' .dump > /dev/null")
-r_backup=$(run dumper_backup sh -c "'$DUMPER' backup 'sqlite://$DB' --to '$OUT' --json > '$BENCH_DIR/backup.json'")
-r_none=$(run dumper_backup_none sh -c "'$DUMPER' backup 'sqlite://$DB' --to '$OUT' --compress none > /dev/null")
-backup_path=$(sed -n 's/.*"path":"\([^"]*\)".*/\1/p' "$BENCH_DIR/backup.json")
-# restore of the zstd backup (verifies the checksum first, then rebuilds the database), next to
-# feeding the same dump to the sqlite3 shell
-rm -f "$BENCH_DIR/restored.db" "$BENCH_DIR/shell.db"
-r_restore=$(run dumper_restore sh -c "'$DUMPER' restore '$backup_path' 'sqlite://$BENCH_DIR/restored.db' 2>/dev/null")
-r_shell=$(run sqlite3_load sh -c "zstd -dc '$backup_path' | sqlite3 '$BENCH_DIR/shell.db'")
-[ "$(sqlite3 "$BENCH_DIR/restored.db" 'SELECT count(*) FROM files')" = "$(sqlite3 "$DB" 'SELECT count(*) FROM files')" ] ||
-  { echo "FAIL: restored database differs" >&2; exit 1; }
-rm -f "$BENCH_DIR/restored.db" "$BENCH_DIR/shell.db"
-backup_size=$(sed -n 's/.*"size":\([0-9]*\).*/\1/p' "$BENCH_DIR/backup.json")
-raw_size=$(sed -n 's/.*"raw_size":\([0-9]*\).*/\1/p' "$BENCH_DIR/backup.json")
+bench_header
+echo "tools: sqlite3 $(sqlite3 --version | cut -d' ' -f1); $("$DUMPER" --version); zstd $(zstd -V | grep -o 'v[0-9.]*' | head -n1)"
+echo "database: $(( $(stat -c %s "$DB") / 1048576 )) MiB"
+cat "$DB" >/dev/null # warm the page cache once
+for round in $(seq 1 "$RUNS"); do
+  echo "bench: backup round $round/$RUNS" >&2
+  bench_measure sq_null sh -c "sqlite3 '$DB' .dump > /dev/null"
+  bench_measure sq_zstd sh -c "sqlite3 '$DB' .dump | zstd -3 -q > '$BENCH_TMP/shell.sql.zst'"
+  bench_dumper_backup "sqlite://$DB"
+  bench_variants "sqlite://$DB"
+done
+backup=$BENCH_BACKUP
+raw=$(jq -r .raw_size "$backup.json")
+echo "dump text $raw bytes; sqlite3 .dump | zstd -3: $(stat -c %s "$BENCH_TMP/shell.sql.zst") bytes; dumper: $(stat -c %s "$backup") bytes"
+echo
+bench_summary sq_null sq_zstd
+rss_max=$(awk '$1 != "sq_null" && $1 != "sq_zstd" && $4 > m {m = $4} END {print m + 0}' "$BENCH_RESULTS")
 
-read -r _ w_dump rss_dump c_dump <<<"$r_dump"
-read -r _ w_backup rss_backup c_backup <<<"$r_backup"
-read -r _ w_none rss_none c_none <<<"$r_none"
-read -r _ w_restore rss_restore c_restore <<<"$r_restore"
-read -r _ w_shell rss_shell c_shell <<<"$r_shell"
-mb() { awk -v b="$1" 'BEGIN {printf "%.0f", b / 1048576}'; }
-rate() { awk -v b="$1" -v s="$2" 'BEGIN {printf "%.0f", (s > 0 ? b / 1048576 / s : 0)}'; }
-
-cat <<TXT
-date: $(date -u +%Y-%m-%dT%H:%M:%SZ)
-machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), load before run: $(cut -d' ' -f1-3 /proc/loadavg)
-sqlite: $(sqlite3 --version | cut -d' ' -f1), dumper: $("$DUMPER" --version)
-database: $(mb "$DB_BYTES") MiB; dump text: $(mb "$raw_size") MiB; backup (zstd): $(mb "$backup_size") MiB
-
-| command | wall s | CPU s (user+sys) | MiB/s (db size / wall) | peak RSS MiB |
-|---|---|---|---|---|
-| sqlite3 DB .dump > /dev/null | $w_dump | $c_dump | $(rate "$DB_BYTES" "$w_dump") | $(awk -v k="$rss_dump" 'BEGIN {printf "%.1f", k/1024}') |
-| dumper backup (zstd -3, default) | $w_backup | $c_backup | $(rate "$DB_BYTES" "$w_backup") | $(awk -v k="$rss_backup" 'BEGIN {printf "%.1f", k/1024}') |
-| dumper backup --compress none | $w_none | $c_none | $(rate "$DB_BYTES" "$w_none") | $(awk -v k="$rss_none" 'BEGIN {printf "%.1f", k/1024}') |
-| dumper restore (verify + rebuild) | $w_restore | $c_restore | $(rate "$DB_BYTES" "$w_restore") | $(awk -v k="$rss_restore" 'BEGIN {printf "%.1f", k/1024}') |
-| zstd -dc backup \| sqlite3 new.db | $w_shell | $c_shell | $(rate "$DB_BYTES" "$w_shell") | $(awk -v k="$rss_shell" 'BEGIN {printf "%.1f", k/1024}') |
-
-ratio dumper (zstd) / sqlite3 .dump: wall $(awk -v a="$w_backup" -v b="$w_dump" 'BEGIN {printf "%.2f", a / b}'), CPU $(awk -v a="$c_backup" -v b="$c_dump" 'BEGIN {printf "%.2f", a / b}')
-ratio dumper (none) / sqlite3 .dump: wall $(awk -v a="$w_none" -v b="$w_dump" 'BEGIN {printf "%.2f", a / b}'), CPU $(awk -v a="$c_none" -v b="$c_dump" 'BEGIN {printf "%.2f", a / b}')
-ratio dumper restore / sqlite3 load: wall $(awk -v a="$w_restore" -v b="$w_shell" 'BEGIN {printf "%.2f", a / b}'), CPU $(awk -v a="$c_restore" -v b="$c_shell" 'BEGIN {printf "%.2f", a / b}')
-TXT
-
-[ "$KEEP" = 1 ] || rm -rf "$OUT"
-if [ "$rss_backup" -ge $((64 * 1024)) ] || [ "$rss_none" -ge $((64 * 1024)) ]; then
-  echo "FAIL: dumper backup peak RSS ${rss_backup}/${rss_none} KiB >= 64 MiB" >&2
+if [ "${BENCH_RESTORE:-1}" = 1 ]; then
+  BENCH_RESULTS=$BENCH_TMP/restore-results
+  for round in $(seq 1 "${BENCH_RESTORE_RUNS:-$RUNS}"); do
+    echo "bench: restore round $round/${BENCH_RESTORE_RUNS:-$RUNS}" >&2
+    rm -f "$BENCH_TMP/shell.db" "$BENCH_TMP/restored.db"
+    bench_measure sq_load sh -c "zstd -dc '$backup' | sqlite3 '$BENCH_TMP/shell.db'"
+    bench_measure restore "$DUMPER" restore "$backup" "sqlite://$BENCH_TMP/restored.db"
+  done
+  [ "$(sqlite3 "$BENCH_TMP/restored.db" 'SELECT count(*), sum(length(data)) FROM files')" = \
+    "$(sqlite3 "$DB" 'SELECT count(*), sum(length(data)) FROM files')" ] || { echo "FAIL: restored database differs" >&2; exit 1; }
+  echo
+  bench_summary sq_load
+fi
+echo
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ "$rss_max" -ge $((64 * 1024)) ]; then
+  echo "FAIL: dumper backup peak RSS $rss_max KiB >= 64 MiB" >&2
   exit 1
 fi

@@ -1,5 +1,6 @@
 /* commands.c - backup, restore, verify and list subcommands. */
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "cli.h"
 #include "core/util.h"
+#include "io/pipeline.h"
 #include "job/backup.h"
 
 static void print_manifest_json(const dp_manifest *m, const char *path)
@@ -49,10 +51,15 @@ static const char backup_help[] =
     "  -t, --to LOCATION         backup directory (created if missing) or s3://bucket/prefix\n"
     "  -n, --name NAME           base name of the backup file (default: the database name)\n"
     "  -c, --compress CODEC      zstd (default), gzip or none\n"
-    "  -l, --level N             compression level (zstd 1-19, gzip 1-9)\n"
+    "  -l, --level N|MIN-MAX     compression level (zstd 1-19, gzip 1-9); MIN-MAX: zstd adapts its\n"
+    "                            level to the pace of the backup (default for zstd: 1-3, i.e. level 3\n"
+    "                            unless compression is the slowest stage; e.g. 1-19 spends a slow\n"
+    "                            network's waits on a better ratio)\n"
     "  -f, --format FORMAT       dump format (postgresql: sql or dump)\n"
     "  -o, --custom-options STR  extra options for the dump tool (split like a shell, never run by one)\n"
     "      --max-size BYTES      fail if the stored backup would exceed BYTES\n"
+    "      --limit-rate RATE     write to storage at most RATE bytes per second (K, M, G, T\n"
+    "                            suffixes in powers of 1024, as curl: 500K, 10M)\n"
     "  -r, --recipient AGE1...   encrypt (age, after compression) to this public key; repeatable. The\n"
     "                            name gains .age and the manifest lists the recipients\n"
     "      --recipients-file F   encrypt to every recipient in F (one per line, '#' comments)\n"
@@ -77,7 +84,7 @@ int cmd_backup(int argc, char **argv)
         {"endpoint", required_argument, 0, 'E'}, {"region", required_argument, 0, 'R'},
         {"path-style", no_argument, 0, 'P'},    {"part-size", required_argument, 0, 'S'},
         {"parallel", required_argument, 0, 'N'}, {"virtual-host", no_argument, 0, 'V'},
-        {"password-file", required_argument, 0, 'W'},
+        {"limit-rate", required_argument, 0, 'L'}, {"password-file", required_argument, 0, 'W'},
         {"recipient", required_argument, 0, 'r'}, {"recipients-file", required_argument, 0, 0x100},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     /* recipients are parsed after the options (nothing to free on a usage error) */
@@ -113,11 +120,16 @@ int cmd_backup(int argc, char **argv)
             req.codec = (dp_codec)codec;
             break;
         }
-        case 'l':
-            req.level = (int)strtol(optarg, &end, 10);
-            if (*end || req.level < 1 || req.level > 19)
-                return cli_usage_error("backup", "invalid --level '%s'", optarg);
+        case 'l': {
+            /* N, or MIN-MAX: an adaptive zstd level */
+            long lo = strtol(optarg, &end, 10), hi = lo;
+            if (*end == '-' && end > optarg && isdigit((unsigned char)end[1]))
+                hi = strtol(end + 1, &end, 10);
+            if (*end || !isdigit((unsigned char)optarg[0]) || lo < 1 || hi > 19 || lo > hi)
+                return cli_usage_error("backup", "invalid --level '%s' (N or MIN-MAX, 1..19)", optarg);
+            req.level = lo == hi ? (int)lo : DP_LEVEL_ADAPT((int)lo, (int)hi);
             break;
+        }
         case 'f': req.src.format = optarg; break;
         case 'o': req.src.custom_options = optarg; break;
         case 'm':
@@ -125,6 +137,12 @@ int cmd_backup(int argc, char **argv)
             if (*end || !req.max_size)
                 return cli_usage_error("backup", "invalid --max-size '%s'", optarg);
             break;
+        case 'L': {
+            dp_err perr = {0};
+            if (dp_parse_rate(optarg, "--limit-rate", &req.limit_rate, &perr))
+                return cli_usage_error("backup", "%s", perr.msg);
+            break;
+        }
         case 'j': json = 1; break;
         case 'E': so.endpoint = optarg; break;
         case 'R': so.region = optarg; break;
@@ -156,6 +174,8 @@ int cmd_backup(int argc, char **argv)
         return cli_usage_error("backup", optind >= argc ? "missing database url" : "too many arguments");
     if (!req.storage)
         return cli_usage_error("backup", "missing --to <dir>");
+    if (req.codec == DP_CODEC_GZIP && req.level < 0)
+        return cli_usage_error("backup", "an adaptive --level (MIN-MAX) needs zstd compression");
     if (req.codec == DP_CODEC_GZIP && req.level > 9)
         return cli_usage_error("backup", "invalid --level %d for gzip (1-9)", req.level);
     req.db_url = argv[optind];
@@ -228,8 +248,8 @@ static int load_identities(cli_keys *k, const char **files, int n)
 }
 
 static const char restore_help[] =
-    "usage: dumper restore <backup> <database-url> [--sha256 HEX] [--identity FILE] [--force] [--rdb-file PATH]\n"
-    "                      [--password-file FILE]\n"
+    "usage: dumper restore <backup> <database-url> [--sha256 HEX] [--identity FILE] [--force] [--jobs N]\n"
+    "                      [--rdb-file PATH] [--password-file FILE]\n"
     "\n"
     "Verifies the backup's checksum, then restores it. SQLite: into a new database file (built\n"
     "beside the target and moved into place when complete). Redis: writes the RDB file to\n"
@@ -252,6 +272,10 @@ static const char restore_help[] =
     "                       the file DUMPER_IDENTITY names. Every chunk is authenticated before the\n"
     "                       target is touched\n"
     "  -F, --force          replace or write into a non-empty target\n"
+    "  -J, --jobs N         postgresql custom-format (--format dump) backups: restore with N parallel\n"
+    "                       pg_restore jobs. The dump is first spooled, uncompressed, to a file in\n"
+    "                       TMPDIR (needs that much free space), and the restore is not one\n"
+    "                       transaction: a failure leaves a partly restored database\n"
     "      --rdb-file PATH  redis: where to write the restored RDB file\n"
     "      --password-file FILE  the database password (one line), when the URL has none\n"
     "  -h, --help           this help\n";
@@ -259,6 +283,7 @@ static const char restore_help[] =
 int cmd_restore(int argc, char **argv)
 {
     static const struct option opts[] = {{"force", no_argument, 0, 'F'},
+                                         {"jobs", required_argument, 0, 'J'},
                                          {"rdb-file", required_argument, 0, 'R'},
                                          {"sha256", required_argument, 0, 's'},
                                          {"identity", required_argument, 0, 'i'},
@@ -269,7 +294,7 @@ int cmd_restore(int argc, char **argv)
     const char *sha256 = NULL, *pwfile = NULL, *idarg[argc];
     int c, ni = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":FR:s:i:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":FJ:R:s:i:h", opts, NULL)) != -1) {
         switch (c) {
         case 'i': idarg[ni++] = optarg; break;
         case 's':
@@ -277,6 +302,14 @@ int cmd_restore(int argc, char **argv)
                 return DUMPER_EUSAGE;
             break;
         case 'F': src.force = 1; break;
+        case 'J': {
+            char *end;
+            long j = strtol(optarg, &end, 10);
+            if (*end || !isdigit((unsigned char)optarg[0]) || j < 1 || j > 64)
+                return cli_usage_error("restore", "invalid --jobs '%s' (1..64)", optarg);
+            src.jobs = (int)j;
+            break;
+        }
         case 'R': src.restore_file = optarg; break;
         case 'W': pwfile = optarg; break;
         case 'h': fputs(restore_help, stdout); return 0;

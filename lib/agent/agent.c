@@ -261,6 +261,7 @@ static void run_job(agent *a, const dp_job_offer *j)
         s.reason = NULL;
     s.nrecipients = j->policy.nrecipients;
     memcpy(s.recipients, j->policy.recipients, sizeof s.recipients);
+    s.limit_rate = j->policy.limit_rate; /* the app's (dumperd app set --limit-rate); 0: none */
     char *json = dp_job_spec_to_json(&s);
     if (!json) {
         dp_error("job %s: out of memory", j->job_id);

@@ -13,8 +13,11 @@
 #include "core/util.h"
 #include "crypto/age.h"
 #include "io/filter.h"
+#include "io/pipeline.h"
 #include "job/backup.h"
 #include "storage/s3_upload.h"
+
+_Static_assert(DP_JOB_LIMIT_RATE_MAX == DP_RATE_MAX, "the job spec's limit_rate bound is the pipeline's");
 
 typedef struct job_ctx {
     const dp_job_spec *spec;
@@ -336,7 +339,7 @@ int dp_job_run(const dp_job_spec *spec, dp_err *err)
         goto report;
     m.created_ms = dp_now_ms();
     if ((rc = dp_backup_stream_age(&url, drv, &src, DP_CODEC_ZSTD, 0, recipients, (size_t)spec->nrecipients,
-                                   max_filesize, NULL, NULL, up, &m, err)))
+                                   max_filesize, spec->limit_rate, NULL, NULL, up, &m, err)))
         goto report;
     j.m = &m;
     if ((rc = dp_sink_commit(up, err)))

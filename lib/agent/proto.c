@@ -108,7 +108,7 @@ static int get_policy(const cJSON *j, dp_job_policy *p, const char *what, dp_err
         return dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: bad 'ionice'", what);
     if (rate && !cJSON_IsNull(rate)) {
         if (!cJSON_IsNumber(rate) || !(rate->valuedouble >= (double)DP_LIMIT_RATE_MIN) ||
-            !(rate->valuedouble <= (double)DP_LIMIT_RATE_MAX))
+            !(rate->valuedouble <= (double)DP_JOB_LIMIT_RATE_MAX))
             return dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: bad 'limit_rate'", what);
         p->limit_rate = (uint64_t)rate->valuedouble;
     }
@@ -379,7 +379,8 @@ char *dp_job_spec_to_json(const dp_job_spec *s)
              cJSON_AddNumberToObject(o, "max_filesize", (double)s->max_filesize) &&
              cJSON_AddNumberToObject(o, "max_part_size", (double)s->max_part_size) &&
              cJSON_AddNumberToObject(o, "max_parts", (double)s->max_parts) &&
-             add_recipients(o, s->recipients, s->nrecipients);
+             add_recipients(o, s->recipients, s->nrecipients) &&
+             (!s->limit_rate || cJSON_AddNumberToObject(o, "limit_rate", (double)s->limit_rate));
     if (ok)
         out = cJSON_PrintUnformatted(o);
     /* wipe the copies of the secrets cJSON made */
@@ -449,6 +450,19 @@ int dp_job_spec_parse(const char *json, size_t len, dp_job_spec *s, dp_err *err)
     }
     if ((rc = get_recipients(o, s->recipients, &s->nrecipients, "job spec", DUMPER_EUSAGE, err)))
         goto cleanup;
+    /* limit_rate: whole bytes per second; absent, null or 0 = no limit. Range-checked as a double
+     * before the conversion (1e300 must not reach an integer); whole when the conversion round-trips
+     * (no libm in the agent library). */
+    const cJSON *lr = cJSON_GetObjectItemCaseSensitive(o, "limit_rate");
+    if (lr && !cJSON_IsNull(lr)) {
+        if (!cJSON_IsNumber(lr) || !(lr->valuedouble >= 0) || lr->valuedouble > (double)DP_JOB_LIMIT_RATE_MAX ||
+            lr->valuedouble != (double)(uint64_t)lr->valuedouble) {
+            rc = dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: bad 'limit_rate' (bytes per second, 0..%llu)",
+                            (unsigned long long)DP_JOB_LIMIT_RATE_MAX);
+            goto cleanup;
+        }
+        s->limit_rate = (uint64_t)lr->valuedouble;
+    }
     if (!dp_proto_valid_id(s->agent_id) || !dp_proto_valid_id(s->job_id) ||
         (s->database_id && !dp_proto_valid_id(s->database_id))) {
         rc = dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: bad id");

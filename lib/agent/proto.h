@@ -64,8 +64,7 @@ typedef char dp_job_recipient[DP_JOB_RECIPIENT_LEN + 1];
 #define DP_PRIO_UNSET (-1) /* nice, ioclass: the agent decides */
 /* I/O scheduling classes, the kernel's numbers (ioprio_set(2)); realtime is never asked for. */
 enum { DP_IOPRIO_NONE = 0, DP_IOPRIO_BE = 2, DP_IOPRIO_IDLE = 3 };
-#define DP_LIMIT_RATE_MIN 1024ULL
-#define DP_LIMIT_RATE_MAX (1ULL << 40)
+#define DP_LIMIT_RATE_MIN 1024ULL /* an app's limit rate: 1 KiB/s .. DP_JOB_LIMIT_RATE_MAX (below) */
 
 typedef struct dp_job_policy {
     dp_job_recipient recipients[DP_JOB_MAX_RECIPIENTS];
@@ -113,6 +112,10 @@ int64_t dp_proto_interval_ms(double secs);
 const char *dp_proto_fail_code(int dumper_code);
 
 
+/* The largest limit_rate a job spec may carry: the pipeline's DP_RATE_MAX (io/pipeline.h, checked
+ * at compile time in job.c), repeated here so the agent's parser needs no engine header. */
+#define DP_JOB_LIMIT_RATE_MAX (1ull << 40)
+
 /* The job spec handed to `dumper job` on stdin. */
 typedef struct dp_job_spec {
     char *api_base, *app_key, *ca_file, *proxy;
@@ -122,6 +125,7 @@ typedef struct dp_job_spec {
     uint64_t max_filesize, max_part_size, max_parts;
     dp_job_recipient recipients[DP_JOB_MAX_RECIPIENTS]; /* encrypt to these (age); 0: plaintext */
     int nrecipients;
+    uint64_t limit_rate; /* bytes per second written to storage, 1..DP_JOB_LIMIT_RATE_MAX; 0 = no limit */
 } dp_job_spec;
 
 /* Serialize; caller frees with dp_free_secret (it holds secrets). */

@@ -8,11 +8,16 @@
 #include "io/filter.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
+#include "core/log.h"
 #include "core/util.h"
 
 int dp_codec_parse(const char *name)
@@ -54,38 +59,161 @@ typedef struct {
     ZSTD_CStream *cs;
     ZSTD_DStream *ds;
     int frame_open; /* decompressor: inside a frame */
+    int workers, started; /* compressor: zstd worker threads asked for; started (first call made) */
     size_t outcap;
     char *out;
+    /* adaptive level (compressor with min_level < max_level), see adapt() */
+    int level, min_level, max_level;
+    int vote;             /* the last window's verdict: -1 lower, +1 raise, 0 keep */
+    int64_t win_start;    /* ns; 0 = no window yet */
+    int64_t t_comp, t_down; /* ns spent in zstd / in the sinks below during the window */
+    int64_t c_comp;       /* CPU ns of this thread in zstd during the window */
+    int use_cpu;          /* the contention rule is on (tests turn it off) */
+    int (*verdict)(int64_t, int64_t, int64_t, int64_t); /* dp_zstd_adapt_verdict; tests replace it */
+    uint64_t win_in;      /* input bytes in the window */
+    uint64_t window;      /* input bytes between two verdicts (ADAPT_WINDOW) */
+    unsigned changes;     /* level changes so far (tests, debug log) */
 } zstd_sink;
+
+#define ADAPT_WINDOW (8u << 20) /* input bytes between two verdicts */
+
+static int64_t clock_ns(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+static int64_t mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+static int64_t cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
+
+/* Hand compressed bytes down, timing how long the sinks below take (wall time, and this thread's CPU
+ * time so that it can be taken out of zstd's). */
+static int zstd_c_emit(zstd_sink *z, size_t n, dp_err *err)
+{
+    if (!n)
+        return 0;
+    if (z->min_level == z->max_level)
+        return dp_sink_write(z->base.next, z->out, n, err);
+    int64_t t0 = mono_ns(), c0 = cpu_ns();
+    int rc = dp_sink_write(z->base.next, z->out, n, err);
+    z->t_down += mono_ns() - t0;
+    z->c_comp -= cpu_ns() - c0;
+    return rc;
+}
+
+/* Run the compressor over `in` with `op` until it is consumed (continue) or flushed (end). */
+static int zstd_c_run(zstd_sink *z, ZSTD_inBuffer *in, ZSTD_EndDirective op, dp_err *err)
+{
+    size_t remaining;
+    if (z->workers && !z->started) {
+        /* zstd starts its worker threads in the first call: they must block every signal, which
+         * belongs to the thread that owns the chain (its blocking reads must see EINTR) */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        ZSTD_outBuffer out = {z->out, z->outcap, 0};
+        remaining = ZSTD_compressStream2(z->cs, &out, in, op);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        z->started = 1;
+        if (ZSTD_isError(remaining))
+            return dp_err_set(err, DUMPER_EINTERNAL, "zstd compression failed: %s", ZSTD_getErrorName(remaining));
+        if (zstd_c_emit(z, out.pos, err))
+            return err->code;
+        if (op == ZSTD_e_end ? remaining == 0 : in->pos == in->size)
+            return 0;
+    }
+    do {
+        ZSTD_outBuffer out = {z->out, z->outcap, 0};
+        remaining = ZSTD_compressStream2(z->cs, &out, in, op);
+        if (ZSTD_isError(remaining))
+            return dp_err_set(err, DUMPER_EINTERNAL, "zstd compression failed: %s", ZSTD_getErrorName(remaining));
+        if (zstd_c_emit(z, out.pos, err))
+            return err->code;
+    } while (op == ZSTD_e_end ? remaining != 0 : in->pos < in->size);
+    return 0;
+}
+
+/*
+ * The adaptive level: every ADAPT_WINDOW input bytes (a window), split the window's wall time into time
+ * in zstd, time in the sinks below (the second async stage, or hash, encryption and the writer: the
+ * output side) and the rest, idle (waiting for input: the dump is the slowest stage); also take this
+ * thread's CPU time in zstd. Then:
+ *   - zstd takes a quarter of the window or more and waited for a CPU more than 20% of its time
+ *     (wall - CPU): the machine's cores are all busy and compression competes with the dump itself
+ *     (on 2 cores beside a local database server: its backend and pg_dump) or with the host's own
+ *     work: one level lower. Idle time would not show it: the dump slows down with us, so we seem to
+ *     wait for it. (Below a quarter, compression hardly matters and a few preemptions are noise.)
+ *   - idle under 10%: this thread sets the pace. If zstd takes more of it than the output side,
+ *     compression is the bottleneck: one level lower. Else the output (a slow network, a rate
+ *     limit) is: one level higher, spending the wait on a better ratio.
+ *   - idle more than the time in zstd: compression could take twice as long without slowing
+ *     anything down: one level higher.
+ * A change needs the same verdict twice in a row (16 MiB), so the level does not flap. A new level
+ * takes effect at a frame boundary: the current frame is ended and the next starts at the new level
+ * (a zstd stream of several frames decompresses as one; the cost is one frame header and the
+ * window's history, noise at 16 MiB or more per frame).
+ */
+int dp_zstd_adapt_verdict(int64_t wall, int64_t t_comp, int64_t c_comp, int64_t t_down)
+{
+    int64_t idle = wall - t_comp - t_down;
+    if (c_comp >= 0 && t_comp * 4 > wall && (t_comp - c_comp) * 5 > t_comp)
+        return -1;
+    if (idle * 10 < wall)
+        return t_comp >= t_down ? -1 : +1;
+    return idle > t_comp ? +1 : 0;
+}
+
+static int adapt(zstd_sink *z, int64_t now, dp_err *err)
+{
+    int64_t wall = now - z->win_start;
+    int v = z->verdict(wall, z->t_comp, z->use_cpu ? z->c_comp : -1, z->t_down);
+    int want = z->level + (v == z->vote ? v : 0);
+    int64_t z_comp = z->t_comp, z_down = z->t_down, z_cpu = z->c_comp;
+    z->vote = v == z->vote ? 0 : v;
+    z->win_start = now;
+    z->t_comp = z->t_down = z->c_comp = 0;
+    z->win_in = 0;
+    if (want < z->min_level || want > z->max_level || want == z->level)
+        return 0;
+    ZSTD_inBuffer none = {NULL, 0, 0};
+    if (zstd_c_run(z, &none, ZSTD_e_end, err))
+        return err->code;
+    size_t r = ZSTD_CCtx_setParameter(z->cs, ZSTD_c_compressionLevel, want);
+    if (ZSTD_isError(r))
+        return dp_err_set(err, DUMPER_EINTERNAL, "zstd compression failed: %s", ZSTD_getErrorName(r));
+    dp_debug("zstd level %d -> %d (window: %lld ms, zstd %lld ms of which CPU %lld ms, output %lld ms)", z->level,
+             want, (long long)(wall / 1000000), (long long)(z_comp / 1000000), (long long)(z_cpu / 1000000),
+             (long long)(z_down / 1000000));
+    z->level = want;
+    z->changes++;
+    z->win_start = mono_ns(); /* the flush is not part of the next window */
+    return 0;
+}
 
 static int zstd_c_write(dp_sink *s, const void *p, size_t n, dp_err *err)
 {
     zstd_sink *z = (zstd_sink *)s;
     ZSTD_inBuffer in = {p, n, 0};
-    while (in.pos < in.size) {
-        ZSTD_outBuffer out = {z->out, z->outcap, 0};
-        size_t r = ZSTD_compressStream2(z->cs, &out, &in, ZSTD_e_continue);
-        if (ZSTD_isError(r))
-            return dp_err_set(err, DUMPER_EINTERNAL, "zstd compression failed: %s", ZSTD_getErrorName(r));
-        if (out.pos && dp_sink_write(s->next, z->out, out.pos, err))
-            return err->code;
-    }
-    return 0;
+    if (z->min_level == z->max_level)
+        return zstd_c_run(z, &in, ZSTD_e_continue, err);
+    int64_t t0 = mono_ns(), c0 = cpu_ns(), down0 = z->t_down;
+    if (!z->win_start)
+        z->win_start = t0;
+    if (zstd_c_run(z, &in, ZSTD_e_continue, err))
+        return err->code;
+    int64_t now = mono_ns();
+    z->t_comp += (now - t0) - (z->t_down - down0);
+    z->c_comp += cpu_ns() - c0; /* zstd_c_emit took the output's CPU time out */
+    z->win_in += n;
+    return z->win_in >= z->window ? adapt(z, now, err) : 0;
 }
 
 static int zstd_c_end(dp_sink *s, dp_err *err)
 {
     zstd_sink *z = (zstd_sink *)s;
     ZSTD_inBuffer in = {NULL, 0, 0};
-    size_t remaining;
-    do {
-        ZSTD_outBuffer out = {z->out, z->outcap, 0};
-        remaining = ZSTD_compressStream2(z->cs, &out, &in, ZSTD_e_end);
-        if (ZSTD_isError(remaining))
-            return dp_err_set(err, DUMPER_EINTERNAL, "zstd compression failed: %s", ZSTD_getErrorName(remaining));
-        if (out.pos && dp_sink_write(s->next, z->out, out.pos, err))
-            return err->code;
-    } while (remaining);
+    if (zstd_c_run(z, &in, ZSTD_e_end, err))
+        return err->code;
     return dp_sink_end(s->next, err);
 }
 
@@ -145,19 +273,40 @@ static dp_sink *zstd_new(int compress, int level, dp_sink *next)
         return NULL;
     dp_sink_init(&z->base, compress ? &zstd_c_ops : &zstd_d_ops, next);
     if (compress) {
+        if (level > 0) {
+            z->min_level = z->max_level = level;
+        } else if (level < 0) {
+            z->min_level = DP_LEVEL_ADAPT_MIN(level);
+            z->max_level = DP_LEVEL_ADAPT_MAX(level);
+        } else {
+            z->min_level = DP_ZSTD_ADAPT_MIN;
+            z->max_level = DP_ZSTD_ADAPT_MAX;
+        }
+        z->level = z->max_level; /* start at the best ratio asked for; adapt() steps down if needed */
+        z->window = ADAPT_WINDOW;
+        z->use_cpu = 1;
+        z->verdict = dp_zstd_adapt_verdict;
         z->cs = ZSTD_createCCtx();
         z->outcap = ZSTD_CStreamOutSize();
         if (z->cs) {
-            ZSTD_CCtx_setParameter(z->cs, ZSTD_c_compressionLevel, level ? level : 3);
+            ZSTD_CCtx_setParameter(z->cs, ZSTD_c_compressionLevel, z->level);
             ZSTD_CCtx_setParameter(z->cs, ZSTD_c_checksumFlag, 1);
-            /* DUMPER_ZSTD_THREADS=N (1-8): compress in N worker threads beside the producer instead
-             * of in its thread. Off by default (a backup should stay cheap for the host); it pays
-             * when compression, not the database, bounds the backup (bench/README.md). */
+            /* zstd's own worker threads take compression off the thread that reads the dump: one
+             * with 3 cores online, two with 4 or more (the reader, the writer and a local database
+             * want the others); none on 1-2 cores, where every core is busy anyway and the threads'
+             * own cost (~15% more CPU) made backups slower (bench/README.md).
+             * DUMPER_ZSTD_THREADS=N (0-8) overrides. The workers start from the thread that first
+             * compresses and inherit its signal mask. */
             const char *t = getenv("DUMPER_ZSTD_THREADS");
             char *end = NULL;
-            long n = t && *t ? strtol(t, &end, 10) : 0;
-            if (n > 0 && n <= 8 && end && !*end) {
-                ZSTD_CCtx_setParameter(z->cs, ZSTD_c_nbWorkers, (int)n);
+            long cores = sysconf(_SC_NPROCESSORS_ONLN), n = cores >= 4 ? 2 : cores == 3 ? 1 : 0;
+            if (t && *t) {
+                long v = strtol(t, &end, 10);
+                if (v >= 0 && v <= 8 && !*end)
+                    n = v;
+            }
+            if (n > 0 && !ZSTD_isError(ZSTD_CCtx_setParameter(z->cs, ZSTD_c_nbWorkers, (int)n))) {
+                z->workers = (int)n;
                 /* Small jobs keep memory near the single-threaded figure (default: 4 windows). */
                 ZSTD_CCtx_setParameter(z->cs, ZSTD_c_jobSize, 2 << 20);
             }
@@ -294,11 +443,32 @@ static dp_sink *gz_new(int compress, int level, dp_sink *next)
     return &g->base;
 }
 
+void dp_filter_zstd_adapt_config(dp_sink *s, uint64_t window, int use_cpu,
+                                 int (*verdict)(int64_t, int64_t, int64_t, int64_t))
+{
+    if (s && s->ops == &zstd_c_ops && window) {
+        zstd_sink *z = (zstd_sink *)s;
+        z->window = window;
+        z->use_cpu = use_cpu;
+        z->verdict = verdict ? verdict : dp_zstd_adapt_verdict;
+    }
+}
+
+int dp_filter_zstd_level(const dp_sink *s, unsigned *changes)
+{
+    if (!s || s->ops != &zstd_c_ops)
+        return -1;
+    const zstd_sink *z = (const zstd_sink *)s;
+    if (changes)
+        *changes = z->changes;
+    return z->level;
+}
+
 dp_sink *dp_filter_compress_new(dp_codec codec, int level, dp_sink *next)
 {
     switch (codec) {
     case DP_CODEC_ZSTD: return zstd_new(1, level, next);
-    case DP_CODEC_GZIP: return gz_new(1, level, next);
+    case DP_CODEC_GZIP: return level < 0 ? NULL : gz_new(1, level, next);
     default: return pass_new(next);
     }
 }

@@ -84,6 +84,14 @@ void dp_sink_abort(dp_sink *s)
         dp_sink_abort(s->next);
 }
 
+void dp_sink_fail(dp_sink *s, dp_err *err)
+{
+    dp_sink_abort(s);
+    for (; s; s = s->next)
+        if (s->ops->explain)
+            s->ops->explain(s, err);
+}
+
 void dp_sink_free(dp_sink *s)
 {
     while (s) {

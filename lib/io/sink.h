@@ -34,6 +34,10 @@ typedef struct dp_sink_ops {
     void (*abort)(dp_sink *s);
     /* Optional. Free private state (not next; dp_sink_free handles the chain). */
     void (*destroy)(dp_sink *s);
+    /* Optional. Called by dp_sink_fail() after the chain was aborted for a failure that did not come
+     * from this sink (an interrupt noticed by the reader, a read error): add to err what this sink did
+     * about it (a restore target's clean-up). A sink that reported the failure itself adds nothing. */
+    void (*explain)(dp_sink *s, dp_err *err);
 } dp_sink_ops;
 
 enum { DP_SINK_OPEN = 0, DP_SINK_ENDED, DP_SINK_COMMITTED, DP_SINK_ABORTED };
@@ -53,6 +57,9 @@ int dp_sink_write(dp_sink *s, const void *p, size_t n, dp_err *err);
 int dp_sink_end(dp_sink *s, dp_err *err);
 int dp_sink_commit(dp_sink *s, dp_err *err);
 void dp_sink_abort(dp_sink *s);
+/* Abort the chain for the failure in err, then let every sink in it explain (see dp_sink_ops.explain).
+ * With a thread boundary in the chain, the downstream sinks may never see the failure themselves. */
+void dp_sink_fail(dp_sink *s, dp_err *err);
 /* Free the whole chain; aborts it first unless committed. NULL is a no-op. */
 void dp_sink_free(dp_sink *s);
 

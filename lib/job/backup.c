@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "io/pipeline.h"
 
 /* ---- progress filter ---- */
 
@@ -86,11 +87,25 @@ char *dp_backup_key(const char *name, int64_t created_ms, const char *format, dp
     return dp_asprintf("%s-%s.%s%s%s", name, stamp, format, *ext ? "." : "", ext);
 }
 
-int dp_backup_stream(const dp_dburl *url, const dp_source_driver *drv, const dp_source_opts *src, dp_codec codec,
-                     int level, uint64_t max_size, dp_progress_fn progress, void *progress_ctx, dp_sink *writer,
-                     dp_manifest *m, dp_err *err)
+/* The pipeline's threads (docs/architecture.md, "Threads in the pipeline"). Backup: the producer (the
+ * source driver reading its dump tool) compresses in its own thread (zstd's worker threads take that
+ * off it when 3 or more cores are online, filter.c) and hands the compressed bytes through an async
+ * stage to a thread that hashes, throttles and writes. Restore and verify: read and hash in one
+ * thread, decompress into the target in another. DUMPER_PIPELINE=0 runs everything in the caller's
+ * thread; =2 adds a stage between the producer and the compressor (measured no faster on 2 cores:
+ * bench/README.md). For measurements, and as a way out. */
+static int pipeline_stages(void)
 {
-    return dp_backup_stream_age(url, drv, src, codec, level, NULL, 0, max_size, progress, progress_ctx, writer, m, err);
+    const char *v = getenv("DUMPER_PIPELINE");
+    return v && (!strcmp(v, "0") || !strcmp(v, "2")) ? v[0] - '0' : 1;
+}
+
+int dp_backup_stream(const dp_dburl *url, const dp_source_driver *drv, const dp_source_opts *src, dp_codec codec,
+                     int level, uint64_t max_size, uint64_t limit_rate, dp_progress_fn progress, void *progress_ctx,
+                     dp_sink *writer, dp_manifest *m, dp_err *err)
+{
+    return dp_backup_stream_age(url, drv, src, codec, level, NULL, 0, max_size, limit_rate, progress, progress_ctx,
+                                writer, m, err);
 }
 
 /* The manifest's record of encryption: "age" and the recipients' age1... strings (each once). */
@@ -113,7 +128,8 @@ static int manifest_set_age(dp_manifest *m, const dp_age_recipient *r, size_t n)
 
 int dp_backup_stream_age(const dp_dburl *url, const dp_source_driver *drv, const dp_source_opts *src, dp_codec codec,
                          int level, const dp_age_recipient *recipients, size_t nrecipients, uint64_t max_size,
-                         dp_progress_fn progress, void *progress_ctx, dp_sink *writer, dp_manifest *m, dp_err *err)
+                         uint64_t limit_rate, dp_progress_fn progress, void *progress_ctx, dp_sink *writer,
+                         dp_manifest *m, dp_err *err)
 {
     int rc = 0;
     const char *format = NULL;
@@ -121,23 +137,28 @@ int dp_backup_stream_age(const dp_dburl *url, const dp_source_driver *drv, const
         return dp_err_set(err, DUMPER_EUSAGE, "too many recipients (at most %d)", DP_MANIFEST_MAX_RECIPIENTS);
     if ((rc = drv->resolve_format(url, src, &format, err)))
         return rc;
-    dp_sink *sha = NULL, *head = NULL, *comp = NULL, *enc = NULL;
-    dp_sink *tail = borrow_new(writer);
+    /* Built from the storage end up; each constructor owns what it wraps, so on a NULL the chain
+     * built so far (`tail`) is freed. */
+    dp_sink *sha = NULL, *head = NULL, *comp = NULL, *tail = borrow_new(writer), *s;
+    if (tail && limit_rate)
+        tail = (s = dp_filter_throttle_new(limit_rate, tail)) ? s : (dp_sink_free(tail), NULL);
     if (tail && max_size)
-        tail = dp_filter_limit_new(max_size, tail);
+        tail = (s = dp_filter_limit_new(max_size, tail)) ? s : (dp_sink_free(tail), NULL);
     if (tail)
-        sha = dp_filter_sha256_new(tail);
+        tail = sha = (s = dp_filter_sha256_new(tail)) ? s : (dp_sink_free(tail), NULL);
+    if (tail && pipeline_stages() >= 1)
+        tail = (s = dp_filter_async_new(tail, 0, 0)) ? s : (dp_sink_free(tail), NULL);
     /* encryption: after compression (ciphertext does not compress), before the stored-bytes checksum */
-    enc = sha && nrecipients ? dp_age_encrypt_new(recipients, nrecipients, sha) : sha;
-    if (enc)
-        comp = dp_filter_compress_new(codec, level, enc);
-    head = comp;
-    if (comp && progress)
-        head = progress_new(progress, progress_ctx, comp);
-    if (!head) {
-        dp_sink_free(comp ? comp : enc ? enc : sha ? sha : tail);
+    if (tail && nrecipients)
+        tail = (s = dp_age_encrypt_new(recipients, nrecipients, tail)) ? s : (dp_sink_free(tail), NULL);
+    if (tail)
+        tail = comp = (s = dp_filter_compress_new(codec, level, tail)) ? s : (dp_sink_free(tail), NULL);
+    if (tail && pipeline_stages() >= 2)
+        tail = (s = dp_filter_async_new(tail, 0, 0)) ? s : (dp_sink_free(tail), NULL);
+    if (tail && progress)
+        tail = (s = progress_new(progress, progress_ctx, tail)) ? s : (dp_sink_free(tail), NULL);
+    if (!(head = tail))
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
-    }
     int64_t start = dp_mono_ms();
     rc = drv->backup(url, src, head, err);
     if (!rc)
@@ -227,7 +248,8 @@ int dp_backup_run(const dp_backup_req *req, dp_backup_result *res, dp_err *err)
     if ((rc = dp_storage_writer(st, res->key, &writer, err)))
         goto done;
     if ((rc = dp_backup_stream_age(&url, drv, &req->src, req->codec, req->level, req->recipients, req->nrecipients,
-                                   req->max_size, req->progress, req->progress_ctx, writer, &res->m, err)))
+                                   req->max_size, req->limit_rate, req->progress, req->progress_ctx, writer, &res->m,
+                                   err)))
         goto done;
     if (!(json = dp_manifest_to_json(&res->m))) {
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
@@ -490,14 +512,22 @@ static const dp_sink_ops shield_ops = {.name = "shield", .write = shield_write, 
 static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, int made, dp_sink *to, int verify,
                       dp_progress_fn progress, void *ctx, dp_err *err)
 {
+    /* Reading and hashing in this thread, decompressing (and feeding the restore target) in the async
+     * stage's worker: the verify pass takes the longer of the two instead of their sum. In a verify
+     * pass the shield sits in front of the async stage, so the worker's first error (it comes back on
+     * a later write or at the end) stops nothing: the checksum still sees the whole object. */
     dp_sink *after_sha = to;
+    if (pipeline_stages() && !(after_sha = dp_filter_async_new(to, 0, 0))) {
+        dp_sink_free(to);
+        return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    }
     if (verify) {
         shield_sink *sh = calloc(1, sizeof *sh);
         if (!sh) {
-            dp_sink_free(to);
+            dp_sink_free(after_sha);
             return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
         }
-        dp_sink_init(&sh->base, &shield_ops, to);
+        dp_sink_init(&sh->base, &shield_ops, after_sha);
         after_sha = &sh->base;
     }
     dp_sink *sha = dp_filter_sha256_new(after_sha);
@@ -546,8 +576,11 @@ static int check_pass(dp_storage *st, const char *key, const dp_manifest *m, int
         memcpy(err->msg, tmp, sizeof tmp);
     }
     if (rc) {
-        dp_sink_free(head); /* aborts the chain, including a restore target */
-        return rc;
+        /* aborts the chain, including a restore target, which may add what it did about it (the
+         * MariaDB target dropping what the dump created) */
+        dp_sink_fail(head, err);
+        dp_sink_free(head);
+        return err->code ? err->code : rc;
     }
     for (dp_sink *s = head; s && s != to; s = s->next)
         s->state = DP_SINK_COMMITTED;
@@ -710,6 +743,10 @@ int dp_backup_restore_opts(dp_storage *st, const char *key, const dp_backup_read
         else
             rc = dp_err_set(err, DUMPER_EUNSUPPORTED, "restoring %s databases is not supported",
                             dp_db_type_name(url.type));
+        goto done;
+    }
+    if (src->jobs > 1 && !(drv->features & DP_SOURCE_FEAT_RESTORE_JOBS)) {
+        rc = dp_err_set(err, DUMPER_EUSAGE, "--jobs is not supported for %s restores (only postgresql)", drv->name);
         goto done;
     }
     if (strcmp(m.source_type, drv->name) != 0) {

@@ -1,14 +1,16 @@
 /*
  * backup.h - backup, verify, restore and list: the pipelines the CLI and the agent's job process run.
  *
- *   backup:  source -> [progress] -> compress -> [age encrypt] -> [limit] -> sha256 -> storage writer
- *            then the manifest is stored, then the backup object is committed (published).
- *   verify:  storage -> sha256 -> [age decrypt] -> decompress -> null   (checks sha256, sizes,
- *            every age chunk, compression); an encrypted backup without identities:
+ *   backup:  source -> [progress] -> compress -> async -> [age encrypt] -> sha256 -> [limit]
+ *            -> [throttle] -> storage writer; then the manifest is stored, then the backup object is
+ *            committed (published).
+ *   verify:  storage -> sha256 -> [shield] -> async -> [age decrypt] -> decompress -> null (checks
+ *            sha256, sizes, every age chunk, compression); an encrypted backup without identities:
  *            storage -> sha256 -> age check -> null (ciphertext size and sha256, header, chunk framing)
  *   restore: verify pass first (checksum and every age chunk before touching the target), then
- *            storage -> sha256 -> [age decrypt] -> decompress -> source restore sink; committed only
- *            if the second pass hashes equal too.
+ *            storage -> sha256 -> async -> [age decrypt] -> decompress -> source restore sink;
+ *            committed only if the second pass hashes equal too.
+ * "async" is a thread boundary (io/pipeline.h; docs/architecture.md, "Threads in the pipeline").
  */
 #ifndef DP_BACKUP_H
 #define DP_BACKUP_H
@@ -31,8 +33,9 @@ typedef struct dp_backup_req {
     const dp_storage_opts *storage_opts; /* may be NULL */
     const char *name;                    /* base name of the file; NULL = derived from the URL */
     dp_codec codec;
-    int level;          /* 0 = codec default */
+    int level;          /* N > 0 fixed, 0 = codec default (zstd: adaptive 1-3), DP_LEVEL_ADAPT(lo, hi) */
     uint64_t max_size;  /* 0 = unlimited; stored bytes */
+    uint64_t limit_rate; /* 0 = unlimited; else bytes per second written to storage (1..DP_RATE_MAX) */
     dp_progress_fn progress;
     void *progress_ctx;
     /* Encrypt (age, after compression) to these recipients; 0 = not encrypted. The name then ends
@@ -54,13 +57,14 @@ typedef struct dp_backup_result {
  * format, compression, sizes and sha256. On failure the caller aborts `writer`. The writer is
  * borrowed. `url` must be parsed already. */
 int dp_backup_stream(const dp_dburl *url, const dp_source_driver *drv, const dp_source_opts *src, dp_codec codec,
-                     int level, uint64_t max_size, dp_progress_fn progress, void *progress_ctx, dp_sink *writer,
-                     dp_manifest *m, dp_err *err);
+                     int level, uint64_t max_size, uint64_t limit_rate, dp_progress_fn progress, void *progress_ctx,
+                     dp_sink *writer, dp_manifest *m, dp_err *err);
 /* The same, encrypting to `recipients` after compression when nrecipients > 0 (the manifest then
  * records encryption and recipients; the stored name should end in DP_BACKUP_AGE_SUFFIX). */
 int dp_backup_stream_age(const dp_dburl *url, const dp_source_driver *drv, const dp_source_opts *src, dp_codec codec,
                          int level, const dp_age_recipient *recipients, size_t nrecipients, uint64_t max_size,
-                         dp_progress_fn progress, void *progress_ctx, dp_sink *writer, dp_manifest *m, dp_err *err);
+                         uint64_t limit_rate, dp_progress_fn progress, void *progress_ctx, dp_sink *writer,
+                         dp_manifest *m, dp_err *err);
 
 /* The backup file name: "<name>-<UTC stamp>.<format>[.<ext>]". Caller frees. */
 char *dp_backup_key(const char *name, int64_t created_ms, const char *format, dp_codec codec);

@@ -322,7 +322,9 @@ typedef struct {
     char *password, *reach;
     long objects_before;
     uint64_t fed;
-    int failed_once;
+    int failed_once; /* my_explain ran */
+    int cleaned;     /* drop_all ran (an empty target before the restore), leaving `left` objects */
+    long left;
 } myrestore_sink;
 
 static void append(char *msg, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -390,6 +392,16 @@ static long drop_all(myrestore_sink *r)
     return left;
 }
 
+/* What the clean-up after a failed restore into an empty target did, appended to msg. */
+static void cleanup_note(const myrestore_sink *r, char *msg, size_t size)
+{
+    if (r->left == 0)
+        append(msg, size, "; the objects the dump had created were dropped, the target is empty again");
+    else if (r->left > 0)
+        append(msg, size, "; %ld object%s the dump created could not be dropped: drop and recreate the database",
+               r->left, r->left == 1 ? "" : "s");
+}
+
 /* Say what happened: a refused client command as such, what the cleanup did, a reaching role. */
 static void my_explain(myrestore_sink *r, dp_err *err)
 {
@@ -416,13 +428,12 @@ static void my_explain(myrestore_sink *r, dp_err *err)
                                   "10.5.25, 10.6.18, 10.11.8, 11.4.2 or newer): install a current mariadb-client");
     }
     if (r->objects_before == 0) {
-        dp_sink_abort(r->base.next); /* the client must be gone (interrupted: killed) before the clean-up */
-        long left = drop_all(r);
-        if (left == 0)
-            append(msg, sizeof msg, "; the objects the dump had created were dropped, the target is empty again");
-        else if (left > 0)
-            append(msg, sizeof msg, "; %ld object%s the dump created could not be dropped: drop and recreate the "
-                                    "database", left, left == 1 ? "" : "s");
+        if (!r->cleaned) {
+            dp_sink_abort(r->base.next); /* the client must be gone (interrupted: killed) before the clean-up */
+            r->left = drop_all(r);
+            r->cleaned = 1;
+        }
+        cleanup_note(r, msg, sizeof msg);
     }
     if (r->reach && code != DUMPER_ETOOL)
         append(msg, sizeof msg, " (note: restored as %s)", r->reach);
@@ -473,9 +484,33 @@ static void myr_abort(dp_sink *s)
 {
     myrestore_sink *r = (myrestore_sink *)s;
     dp_sink_abort(s->next);
-    if (r->objects_before == 0 && !r->failed_once) {
-        r->failed_once = 1;
-        drop_all(r);
+    if (r->objects_before == 0 && !r->cleaned) {
+        r->left = drop_all(r);
+        r->cleaned = 1;
+    }
+}
+
+/* The failure came from elsewhere (dp_sink_fail): the same explanation, from what the abort did. */
+static void myr_explain(dp_sink *s, dp_err *err)
+{
+    myrestore_sink *r = (myrestore_sink *)s;
+    if (!r->failed_once) {
+        my_explain(r, err);
+        return;
+    }
+    /* explained already, in the worker thread of an async stage: that error may not be the one the
+     * owner reports (the reader saw the interrupt first), so the clean-up is told here again */
+    char note[DP_ERR_MSG_MAX] = "";
+    if (r->objects_before == 0 && r->cleaned && err->code) {
+        cleanup_note(r, note, sizeof note);
+        if (*note && !strstr(err->msg, note + 2)) {
+            char msg[DP_ERR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            append(msg, sizeof msg, "%s", note);
+            int code = err->code;
+            dp_err_clear(err);
+            dp_err_set(err, code, "%s", msg);
+        }
     }
 }
 
@@ -518,6 +553,7 @@ static int copy_conn_url(const dp_dburl *url, dp_dburl *c)
 static const dp_sink_ops myrestore_ops = {.name = "mysql-restore",
                                           .write = myr_write,
                                           .end = myr_end,
+                                          .explain = myr_explain,
                                           .commit = myr_commit,
                                           .abort = myr_abort,
                                           .destroy = myr_destroy};

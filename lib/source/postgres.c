@@ -36,6 +36,7 @@
 #include "core/util.h"
 #include "source/psql_guard.h"
 #include "source/source.h"
+#include "source/spool.h"
 #include "source/tool.h"
 
 #define MAX_KW 40
@@ -929,6 +930,9 @@ static int pg_restore_sink(const dp_dburl *url, const dp_source_opts *opts, cons
     int dump = dp_streq(format, "dump");
     if (!dump && !dp_streq(format, "sql"))
         return dp_err_set(err, DUMPER_EUNSUPPORTED, "cannot restore a '%s' backup into postgresql", format);
+    if (opts->jobs > 1 && !dump)
+        return dp_err_set(err, DUMPER_EUSAGE,
+                          "--jobs needs a custom-format backup (taken with --format dump); this one is '%s'", format);
     int rc = params_build(url, &pp, err);
     if (rc) {
         params_free(&pp);
@@ -988,6 +992,21 @@ static int pg_restore_sink(const dp_dburl *url, const dp_source_opts *opts, cons
                        .env_add = env,
                        .stdin_pipe = 1,
                        .what = dump ? "pg_restore" : "psql"};
+    if (dump && opts->jobs > 1) {
+        /* pg_restore --jobs reads a file it can seek in: spool, then restore at commit (spool.h). Not in
+         * one transaction (pg_restore cannot combine the two): a failure leaves a partial restore. */
+        char jobs[32];
+        snprintf(jobs, sizeof jobs, "--jobs=%d", opts->jobs);
+        const char *parallel_argv[] = {"pg_restore", "--no-password", "--exit-on-error", jobs, dbarg,
+                                       opts->force ? "--clean" : DP_SPOOL_PATH, opts->force ? "--if-exists" : NULL,
+                                       opts->force ? DP_SPOOL_PATH : NULL, NULL};
+        po.argv = parallel_argv;
+        char *secret = pp.password;
+        pp.password = NULL;
+        if (!(*out = dp_spool_sink_new(&po, secret, err)))
+            rc = err->code;
+        goto done;
+    }
     if ((rc = dp_proc_spawn(&po, &p, err)))
         goto done;
     char *secret = dp_strdup(pp.password);
@@ -1045,7 +1064,7 @@ done:
 const dp_source_driver dp_source_postgres = {
     .name = "postgresql",
     .type = DP_DB_POSTGRES,
-    .features = DP_SOURCE_FEAT_BACKUP | DP_SOURCE_FEAT_RESTORE,
+    .features = DP_SOURCE_FEAT_BACKUP | DP_SOURCE_FEAT_RESTORE | DP_SOURCE_FEAT_RESTORE_JOBS,
     .resolve_format = pg_resolve_format,
     .check = pg_check,
     .backup = pg_backup,

@@ -22,6 +22,7 @@ typedef struct dp_source_opts {
     const char *custom_options; /* extra dump tool options, split into argv without a shell */
     int force;                  /* restore: allow a non-empty target */
     const char *restore_file;   /* restore: write the dump to this file instead of a live server (redis) */
+    int jobs;                   /* restore: parallel jobs, > 1 only with DP_SOURCE_FEAT_RESTORE_JOBS */
     const char *password;       /* the database password when the URL has none (the CLI's --password-file);
                                    dp_backup_run/dp_backup_restore put it into the parsed URL, so it takes the
                                    URL password's place in every driver. Never logged. */
@@ -30,6 +31,8 @@ typedef struct dp_source_opts {
 enum {
     DP_SOURCE_FEAT_BACKUP = 1 << 0,
     DP_SOURCE_FEAT_RESTORE = 1 << 1,
+    /* restore accepts opts->jobs > 1 (for the formats that allow it; it refuses the others) */
+    DP_SOURCE_FEAT_RESTORE_JOBS = 1 << 2,
 };
 
 typedef struct dp_source_driver {

@@ -9,13 +9,15 @@ int sd_store_backup_insert(sd_db *db, const sd_backup_new *b, int64_t *id, dp_er
     sd_res r;
     int rc = sd_q(db, &r, err,
                   "INSERT INTO backups (app_id, env, db_id, job_id, agent_id, status, file_name, format, compression,"
-                  " created_at, encryption, recipients) VALUES (?, ?, ?, ?, ?, 'running', '', ?, ?, ?, ?, ?) RETURNING id",
-                  "isiiississ", b->app, b->env, b->db_id, b->job, b->agent, b->format, b->compression, b->now,
-                  b->encryption, b->recipients);
+                  " created_at) VALUES (?, ?, ?, ?, ?, 'running', '', ?, ?, ?) RETURNING id",
+                  "isiiissi", b->app, b->env, b->db_id, b->job, b->agent, b->format, b->compression, b->now);
     if (!rc) {
         *id = sd_geti(&r, 0, 0);
         sd_res_free(&r);
     }
+    if (!rc && b->encryption)
+        rc = sd_q(db, NULL, err, "INSERT INTO backup_encryption (backup_id, encryption, recipients) VALUES (?, ?, ?)",
+                  "iss", *id, b->encryption, b->recipients ? b->recipients : "");
     return rc;
 }
 
@@ -29,7 +31,8 @@ int sd_store_backup_job(sd_db *db, int64_t app, int64_t id, sd_backup_job *out, 
     sd_res r;
     int rc = sd_q(db, &r, err,
                   "SELECT b.status, j.state, b.job_id, j.backup_id, b.db_id, b.file_name, b.sha256, b.format,"
-                  " b.compression, b.encryption, b.recipients FROM backups b JOIN jobs j ON j.id = b.job_id WHERE b.id = ? AND b.app_id = ?",
+                  " b.compression, e.encryption, e.recipients FROM backups b JOIN jobs j ON j.id = b.job_id"
+                  " LEFT JOIN backup_encryption e ON e.backup_id = b.id WHERE b.id = ? AND b.app_id = ?",
                   "ii", id, app);
     if (rc)
         return rc;
@@ -112,9 +115,10 @@ int sd_store_backup_mark_deleted(sd_db *db, int64_t id, int *changed, dp_err *er
     return rc;
 }
 
+#define BACKUP_ENC_JOIN " LEFT JOIN backup_encryption e ON e.backup_id = b.id"
 #define BACKUP_COLS                                                                                                    \
     "b.id, b.db_id, d.dkey, b.env, b.status, b.file_name, b.size, b.sha256, b.duration_ms, b.created_at,"             \
-    " b.finished_at, b.error_code, b.error_message, b.upload_id, b.encryption, b.recipients"
+    " b.finished_at, b.error_code, b.error_message, b.upload_id, e.encryption, e.recipients"
 
 static void backup_rows(sd_backup_list *out)
 {
@@ -145,7 +149,7 @@ int sd_store_backup_list(sd_db *db, int64_t app, int64_t db_id, int limit, sd_ba
 {
     int rc;
     out->v = sd_rows(db, &out->res_, sizeof *out->v, &out->n, &rc, err,
-                     "SELECT " BACKUP_COLS " FROM backups b LEFT JOIN dbs d ON d.id = b.db_id WHERE b.app_id = ?"
+                     "SELECT " BACKUP_COLS " FROM backups b LEFT JOIN dbs d ON d.id = b.db_id" BACKUP_ENC_JOIN " WHERE b.app_id = ?"
                      " AND (? = 0 OR b.db_id = ?) ORDER BY b.created_at DESC, b.id DESC LIMIT ?",
                      "iiii", app, db_id, db_id, (int64_t)limit);
     backup_rows(out);
@@ -156,7 +160,7 @@ int sd_store_backup_get(sd_db *db, int64_t app, int64_t id, sd_backup_list *out,
 {
     int rc;
     out->v = sd_rows(db, &out->res_, sizeof *out->v, &out->n, &rc, err,
-                     "SELECT " BACKUP_COLS " FROM backups b LEFT JOIN dbs d ON d.id = b.db_id WHERE b.id = ?"
+                     "SELECT " BACKUP_COLS " FROM backups b LEFT JOIN dbs d ON d.id = b.db_id" BACKUP_ENC_JOIN " WHERE b.id = ?"
                      " AND b.app_id = ?",
                      "ii", id, app);
     backup_rows(out);

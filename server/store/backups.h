@@ -49,7 +49,8 @@ typedef struct sd_backup_done {
     const char *sha256;
 } sd_backup_done;
 
-/* A running entry (file name set later: it holds the id). */
+/* A running entry (file name set later: it holds the id), with its encryption (table backup_encryption) when
+ * b->encryption is set. */
 int sd_store_backup_insert(sd_db *db, const sd_backup_new *b, int64_t *id, dp_err *err);
 int sd_store_backup_set_file_name(sd_db *db, int64_t id, const char *file_name, dp_err *err);
 /* The app's entry `id` with its job; *found = 0 when there is none. */

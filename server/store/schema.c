@@ -48,12 +48,13 @@ static const char *const migrations[] = {
     "CREATE TABLE IF NOT EXISTS alerts (id @ID, kind TEXT NOT NULL, ref TEXT NOT NULL, payload TEXT NOT NULL,"
     " created_at BIGINT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0, next_try BIGINT NOT NULL, sent_at BIGINT,"
     " last_error TEXT, UNIQUE (kind, ref));",
-    /* job policy (issues 13, 14): an app's age recipients, job priority and rate; a backup's encryption and
-     * the recipients it was encrypted to. */
+    /* job policy (issues 13, 14): an app's age recipients, job priority and rate; an encrypted backup's
+     * encryption and the recipients it was encrypted to (a table of its own, not columns of backups: every
+     * migration stays re-runnable on a store from before versions). */
     "CREATE TABLE IF NOT EXISTS app_job_policy (app_id BIGINT PRIMARY KEY, recipients TEXT NOT NULL DEFAULT '',"
     " nice BIGINT, ionice TEXT NOT NULL DEFAULT '', limit_rate BIGINT NOT NULL DEFAULT 0);"
-    "ALTER TABLE backups ADD COLUMN encryption TEXT;"
-    "ALTER TABLE backups ADD COLUMN recipients TEXT;",
+    "CREATE TABLE IF NOT EXISTS backup_encryption (backup_id BIGINT PRIMARY KEY, encryption TEXT NOT NULL,"
+    " recipients TEXT NOT NULL);",
 };
 
 #define NMIGRATIONS ((int64_t)(sizeof migrations / sizeof *migrations))

@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (q->ioclass != DP_PRIO_UNSET && q->ioclass != DP_IOPRIO_NONE && q->ioclass != DP_IOPRIO_BE &&
             q->ioclass != DP_IOPRIO_IDLE)
             abort();
-        if (q->limit_rate && (q->limit_rate < DP_LIMIT_RATE_MIN || q->limit_rate > DP_LIMIT_RATE_MAX))
+        if (q->limit_rate && (q->limit_rate < DP_LIMIT_RATE_MIN || q->limit_rate > DP_JOB_LIMIT_RATE_MAX))
             abort();
     }
     dp_job_spec s, t;

@@ -100,12 +100,16 @@ SECRET="dp-hosts-$$-$RANDOM-Se#cr@t"
 pgq postgres -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS dp_hosts_user" \
   -c "CREATE ROLE dp_hosts_user LOGIN PASSWORD \$pw\$$SECRET\$pw\$" -c "GRANT pg_read_all_data TO dp_hosts_user"
 pgq $DB -c "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 4) AS v FROM generate_series(1, 20000) g"
+# pg_dump waits ~2 s for a lock held meanwhile: long enough to be seen (the pipeline's buffers would
+# take all of this table at once)
+pg_hold_lock $DB big 2
 "$DUMPER" backup "postgres://dp_hosts_user:$(urlenc "$SECRET")@127.0.0.1:$DEAD1,$PGH:$PGP/$DB?target_session_attrs=read-write" \
-  --to "$T/bp" --level 19 >"$T/bp.out" 2>"$T/bp.err" &
+  --to "$T/bp" >"$T/bp.out" 2>"$T/bp.err" &
 bpid=$!
 wait_tool pg_dump $DB $bpid
 seen=$(watch_cmdlines "$SECRET" pg_dump $DB $bpid)
 wait $bpid || { cat "$T/bp.err" >&2; fail "host-list backup for the cmdline scan failed"; }
+wait "$HOLD_PID" || true
 [ "$seen" -gt 0 ] || fail "pg_dump was never seen running: the scan proves nothing"
 note "$seen scans while pg_dump ran, password in no cmdline"
 

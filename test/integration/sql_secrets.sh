@@ -32,21 +32,27 @@ if [ -n "${DUMPER_TEST_HAVE_PG:-}" ]; then
     -c "CREATE DATABASE dp_secret OWNER dp_secret_user"
   pgq dp_secret -c "SET ROLE dp_secret_user" \
     -c "CREATE TABLE t AS SELECT g AS id, repeat(md5(g::text), 4) AS v FROM generate_series(1, 20000) g"
-  PGPASSWORD=$SECRET "$DUMPER" backup "postgres://dp_secret_user@$PGH:$PGP/dp_secret" --to "$T/pg" --level 19 \
+  # the dump tool waits ~2 s for a lock held meanwhile: long enough to be seen (the pipeline's buffers
+  # would take all of this table at once)
+  pg_hold_lock dp_secret t 2
+  PGPASSWORD=$SECRET "$DUMPER" backup "postgres://dp_secret_user@$PGH:$PGP/dp_secret" --to "$T/pg" \
     >"$T/pg.out" 2>"$T/pg.err" &
   bpid=$!
   seen=$(watch_cmdlines "$SECRET" pg_dump dp_secret $bpid)
   wait $bpid || { cat "$T/pg.err" >&2; fail "postgresql backup with an awkward password failed"; }
+  wait "$HOLD_PID" || true
   [ "$seen" -gt 0 ] || fail "pg_dump was never seen running: the scan proves nothing"
   note "postgresql: $seen scans while pg_dump ran, password in no cmdline"
   # A password inside the URL argument: dumper overwrites it in its own argv at start-up, so once
   # the dump runs no cmdline shows it either (only the instant between exec and that is exposed).
-  "$DUMPER" backup "postgres://dp_secret_user:$(urlenc "$SECRET")@$PGH:$PGP/dp_secret" --to "$T/pg2" --level 19 \
+  pg_hold_lock dp_secret t 2
+  "$DUMPER" backup "postgres://dp_secret_user:$(urlenc "$SECRET")@$PGH:$PGP/dp_secret" --to "$T/pg2" \
     >"$T/pg2.out" 2>"$T/pg2.err" &
   bpid=$!
   wait_tool pg_dump dp_secret $bpid
   seen=$(watch_cmdlines "$SECRET" pg_dump dp_secret $bpid)
   wait $bpid || { cat "$T/pg2.err" >&2; fail "postgresql backup with the password in the url failed"; }
+  wait "$HOLD_PID" || true
   [ "$seen" -gt 0 ] || fail "pg_dump was never seen running (password in the url)"
   note "postgresql, password in the url: $seen scans, password in no cmdline"
   # The awkward password also works for restore (psql gets it the same way).
@@ -69,11 +75,13 @@ if [ -n "${DUMPER_TEST_HAVE_MARIADB:-}" ]; then
           CREATE TABLE dp_secret.t (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB;
           USE dp_secret; INSERT INTO dp_secret.t SELECT seq, REPEAT(MD5(seq), 4) FROM seq_1_to_20000;"
   mkdir -p "$T/tmp"
+  my_hold_lock dp_secret t 2
   TMPDIR="$T/tmp" DUMPER_DB_PASSWORD=$SECRET "$DUMPER" backup "mariadb://dp_secret_user@127.0.0.1:$MYP/dp_secret" \
-    --to "$T/my" --level 19 >"$T/my.out" 2>"$T/my.err" &
+    --to "$T/my" >"$T/my.out" 2>"$T/my.err" &
   bpid=$!
   seen=$(watch_cmdlines "$SECRET" mariadb-dump dp_secret $bpid)
   wait $bpid || { cat "$T/my.err" >&2; fail "mariadb backup with an awkward password failed"; }
+  wait "$HOLD_PID" || true
   [ "$seen" -gt 0 ] || fail "mariadb-dump was never seen running: the scan proves nothing"
   [ -z "$(ls -A "$T/tmp")" ] || fail "credentials file left behind: $(ls -A "$T/tmp")"
   note "mariadb: $seen scans while mariadb-dump ran, password in no cmdline, option file removed"

@@ -12,6 +12,10 @@
 #   wait_tool TOOL DB PID         wait (up to 5 s) until PID has a child TOOL working on DB
 #   watch_cmdlines SECRET TOOL DB PID   fail if any /proc/*/cmdline shows SECRET while PID runs;
 #                                 print how many scans saw TOOL (a child of PID) working on DB
+#   pg_hold_lock DB TABLE SECS / my_hold_lock DB TABLE SECS   hold an exclusive lock on TABLE for
+#                                 SECS in the background (returns once it is held; HOLD_PID): a dump
+#                                 tool started meanwhile waits for it, so it is seen running whatever
+#                                 the size of the pipeline's buffers
 
 PW=${DUMPER_TEST_PASSWORD:-dumper-test-pw}
 PGH=${DUMPER_TEST_PG_HOST:-127.0.0.1}
@@ -91,6 +95,30 @@ wait_tool() {
   local _
   for _ in $(seq 1 100); do _tool_running "$1" "$2" "$3" && return 0; sleep 0.05; done
   return 0
+}
+
+pg_hold_lock() {
+  local db=$1 t=$2 secs=$3 _
+  pgq "$db" -c "BEGIN" -c "LOCK TABLE $t IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep($secs)" -c "COMMIT" \
+    >/dev/null 2>&1 &
+  HOLD_PID=$!
+  for _ in $(seq 1 200); do
+    [ "$(pgq "$db" -c "SELECT count(*) FROM pg_locks WHERE relation = '$t'::regclass
+                         AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && return 0
+    sleep 0.05
+  done
+  fail "could not lock $db.$t"
+}
+
+my_hold_lock() {
+  local db=$1 t=$2 secs=$3 _
+  myq -e "LOCK TABLES \`$db\`.\`$t\` WRITE; SELECT SLEEP($secs); UNLOCK TABLES" >/dev/null 2>&1 &
+  HOLD_PID=$!
+  for _ in $(seq 1 200); do
+    [ -n "$(myq -e "SHOW OPEN TABLES FROM \`$db\` WHERE \`Table\` = '$t' AND In_use > 0")" ] && return 0
+    sleep 0.05
+  done
+  fail "could not lock $db.$t"
 }
 
 watch_cmdlines() {

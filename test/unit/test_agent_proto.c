@@ -272,6 +272,55 @@ static void test_job_policy(void **state)
     assert_string_equal(e3.msg, "invalid job spec: bad 'recipients'");
 }
 
+/* limit_rate: absent/null/0 = no limit, whole numbers up to DP_JOB_LIMIT_RATE_MAX, round trip. */
+static void test_job_spec_limit_rate(void **state)
+{
+    static const char base[] = "{\"api_base\":\"http://x\",\"app_key\":\"k\",\"agent_id\":\"a\",\"job_id\":\"j\","
+                               "\"db_url\":\"sqlite:x\"";
+    struct {
+        const char *v; /* NULL: absent */
+        int ok;
+        uint64_t want;
+    } cases[] = {{NULL, 1, 0},        {"null", 1, 0},        {"0", 1, 0},           {"1", 1, 1},
+                 {"1048576", 1, 1048576}, {"1099511627776", 1, DP_JOB_LIMIT_RATE_MAX},
+                 {"1099511627777", 0, 0}, {"1e300", 0, 0},    {"-1", 0, 0},          {"1.5", 0, 0},
+                 {"\"1M\"", 0, 0},      {"true", 0, 0},     {"[1]", 0, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[512];
+        if (cases[i].v)
+            snprintf(json, sizeof json, "%s,\"limit_rate\":%s}", base, cases[i].v);
+        else
+            snprintf(json, sizeof json, "%s}", base);
+        dp_job_spec t;
+        dp_err e = {0};
+        int rc = dp_job_spec_parse(json, strlen(json), &t, &e);
+        if (cases[i].ok) {
+            if (rc || t.limit_rate != cases[i].want)
+                fail_msg("limit_rate %s: rc %d, %llu (%s)", cases[i].v ? cases[i].v : "absent", rc,
+                         (unsigned long long)t.limit_rate, e.msg);
+            dp_job_spec_free(&t);
+        } else {
+            if (rc != DUMPER_EUSAGE)
+                fail_msg("limit_rate %s accepted", cases[i].v);
+            assert_string_equal(e.msg, "invalid job spec: bad 'limit_rate' (bytes per second, 0..1099511627776)");
+        }
+    }
+    dp_job_spec s = {.api_base = "http://x", .app_key = "k", .agent_id = "a", .job_id = "j", .db_url = "sqlite:x",
+                     .limit_rate = DP_JOB_LIMIT_RATE_MAX};
+    char *j = dp_job_spec_to_json(&s);
+    assert_non_null(strstr(j, "\"limit_rate\":1099511627776"));
+    dp_job_spec t;
+    dp_err e = {0};
+    assert_int_equal(dp_job_spec_parse(j, strlen(j), &t, &e), 0);
+    assert_true(t.limit_rate == DP_JOB_LIMIT_RATE_MAX);
+    dp_job_spec_free(&t);
+    dp_free_secret(j);
+    s.limit_rate = 0; /* no limit: not in the spec at all */
+    j = dp_job_spec_to_json(&s);
+    assert_null(strstr(j, "limit_rate"));
+    dp_free_secret(j);
+}
+
 /* The agent accepts a database URL without loading any driver into the host: every scheme the URL
  * parser knows must be one the engine (the `dumper` executable that runs jobs) backs up. */
 static void test_schemes_have_drivers(void **state)
@@ -410,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_ids),             cmocka_unit_test(test_register_json_has_no_password),
         cmocka_unit_test(test_parse_register),  cmocka_unit_test(test_parse_poll), cmocka_unit_test(test_job_policy),
         cmocka_unit_test(test_error_message),   cmocka_unit_test(test_job_spec_roundtrip),
+        cmocka_unit_test(test_job_spec_limit_rate),
         cmocka_unit_test(test_schemes_have_drivers), cmocka_unit_test(test_fail_codes),
         cmocka_unit_test(test_public_api_validation), cmocka_unit_test(test_fork),
     };

@@ -206,6 +206,39 @@ static void test_abort_propagates(void **state)
     dp_sink_free(NULL);
 }
 
+/* dp_sink_fail: the chain is aborted first, then a sink with an explain op amends the owner's error
+ * (what a restore target did about a failure it never saw, e.g. behind a thread boundary). */
+static void explain_note(dp_sink *s, dp_err *err)
+{
+    assert_int_equal(s->state, DP_SINK_ABORTED); /* explained after the abort, never before */
+    char msg[DP_ERR_MSG_MAX + 16];
+    snprintf(msg, sizeof msg, "%s; cleaned up", err->msg);
+    int code = err->code;
+    dp_err_clear(err);
+    dp_err_set(err, code, "%s", msg);
+}
+static const dp_sink_ops ex_ops = {.name = "explain", .write = pf_write, .end = pf_end, .explain = explain_note};
+
+static void test_fail_explains(void **state)
+{
+    rec_log l = {0};
+    dp_sink *ex = calloc(1, sizeof *ex);
+    assert_non_null(ex);
+    dp_sink_init(ex, &ex_ops, rec_new(&l));
+    dp_sink *head = pass_new(pass_new(ex));
+    dp_err err = {0};
+    assert_int_equal(dp_sink_write(head, "abc", 3, &err), 0);
+    dp_err_set(&err, DUMPER_EINTR, "interrupted");
+    dp_sink_fail(head, &err);
+    assert_int_equal(l.aborts, 1);
+    assert_int_equal(err.code, DUMPER_EINTR);
+    assert_string_equal(err.msg, "interrupted; cleaned up");
+    dp_sink_free(head);
+    assert_int_equal(l.aborts, 1);
+    assert_int_equal(l.destroys, 1);
+    dp_buf_free(&l.data);
+}
+
 static void test_free_uncommitted_aborts(void **state)
 {
     /* open, ended-but-not-committed: both abort on free */
@@ -336,7 +369,7 @@ int main(void)
         cmocka_unit_test(test_sticky_write_error),  cmocka_unit_test(test_end_and_commit_errors),
         cmocka_unit_test(test_abort_propagates),    cmocka_unit_test(test_free_uncommitted_aborts),
         cmocka_unit_test(test_limit),               cmocka_unit_test(test_interrupted),
-        cmocka_unit_test(test_builtin_sinks),
+        cmocka_unit_test(test_builtin_sinks),         cmocka_unit_test(test_fail_explains),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
