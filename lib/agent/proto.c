@@ -55,6 +55,24 @@ int dp_proto_parse_ionice(const char *s, int *ioclass, int *iolevel)
     return 0;
 }
 
+void dp_job_priority(int agent_nice, int agent_ioclass, int agent_iolevel, const dp_job_policy *app, dp_job_prio *out)
+{
+    out->nice = DP_JOB_DEFAULT_NICE;
+    out->ioclass = DP_JOB_DEFAULT_IOCLASS;
+    out->iolevel = 0;
+    if (agent_nice != DP_PRIO_UNSET)
+        out->nice = agent_nice;
+    else if (app && app->nice != DP_PRIO_UNSET)
+        out->nice = app->nice;
+    if (agent_ioclass != DP_PRIO_UNSET) {
+        out->ioclass = agent_ioclass;
+        out->iolevel = agent_iolevel;
+    } else if (app && app->ioclass != DP_PRIO_UNSET) {
+        out->ioclass = app->ioclass;
+        out->iolevel = app->iolevel;
+    }
+}
+
 /* "recipients": absent or null (none), or an array of at most DP_JOB_MAX_RECIPIENTS recipients. */
 static int get_recipients(const cJSON *o, dp_job_recipient *out, int *n, const char *what, int code, dp_err *err)
 {

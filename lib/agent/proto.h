@@ -74,6 +74,18 @@ typedef struct dp_job_policy {
     uint64_t limit_rate; /* bytes per second, 0: unset */
 } dp_job_policy;
 
+/* A job process's priority: nice 0 and class DP_IOPRIO_NONE leave the host's own. */
+typedef struct dp_job_prio {
+    int nice;             /* 0..19 */
+    int ioclass, iolevel; /* DP_IOPRIO_* */
+} dp_job_prio;
+#define DP_JOB_DEFAULT_NICE 10
+#define DP_JOB_DEFAULT_IOCLASS DP_IOPRIO_IDLE
+
+/* The priority a job runs at: the agent's own setting (agent_nice, agent_ioclass; DP_PRIO_UNSET when not
+ * set) wins over the app's (app: from the poll answer, may be NULL), which wins over the defaults. Pure. */
+void dp_job_priority(int agent_nice, int agent_ioclass, int agent_iolevel, const dp_job_policy *app, dp_job_prio *out);
+
 typedef struct dp_job_offer {
     char job_id[DP_API_ID_MAX];
     char database_id[DP_API_ID_MAX];

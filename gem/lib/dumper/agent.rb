@@ -140,6 +140,9 @@ module Dumper
           debug: settings[:debug],
           ca_file: (settings[:ca_file] || ENV["DUMPER_CA_FILE_PATH"])&.to_s,
           proxy: (settings[:proxy] || ENV["DUMPER_HTTP_PROXY"])&.to_s,
+          # job priority: nil = the app's setting in dumperd, else nice 10 / I/O idle; :keep = the host's own
+          job_nice: settings[:job_nice].to_s == "keep" ? -1 : settings[:job_nice],
+          job_ionice: settings[:job_ionice]&.to_s,
           databases: dbs.map { |d| d.slice(:key, :url, :format, :custom_options) }
         }.compact
         rc = ::Dumper::Native.start(native)
