@@ -321,6 +321,41 @@ static void test_job_spec_limit_rate(void **state)
     dp_free_secret(j);
 }
 
+/* Which priority a job gets: the agent's own setting, else the app's, else nice 10 and I/O idle. */
+static void test_job_priority(void **state)
+{
+    dp_job_prio p;
+    dp_job_policy app = {.nice = DP_PRIO_UNSET, .ioclass = DP_PRIO_UNSET};
+    dp_job_priority(DP_PRIO_UNSET, DP_PRIO_UNSET, 0, NULL, &p);
+    assert_int_equal(p.nice, 10);
+    assert_int_equal(p.ioclass, DP_IOPRIO_IDLE);
+    dp_job_priority(DP_PRIO_UNSET, DP_PRIO_UNSET, 0, &app, &p);
+    assert_int_equal(p.nice, 10);
+    assert_int_equal(p.ioclass, DP_IOPRIO_IDLE);
+    app.nice = 15;
+    app.ioclass = DP_IOPRIO_BE;
+    app.iolevel = 6;
+    dp_job_priority(DP_PRIO_UNSET, DP_PRIO_UNSET, 0, &app, &p);
+    assert_int_equal(p.nice, 15);
+    assert_int_equal(p.ioclass, DP_IOPRIO_BE);
+    assert_int_equal(p.iolevel, 6);
+    dp_job_priority(5, DP_IOPRIO_BE, 3, &app, &p); /* the agent wins */
+    assert_int_equal(p.nice, 5);
+    assert_int_equal(p.iolevel, 3);
+    dp_job_priority(0, DP_IOPRIO_NONE, 0, &app, &p); /* the agent keeps the host's */
+    assert_int_equal(p.nice, 0);
+    assert_int_equal(p.ioclass, DP_IOPRIO_NONE);
+    int c = -5, l = -5;
+    assert_int_equal(dp_proto_parse_ionice("be", &c, &l), 0);
+    assert_int_equal(c, DP_IOPRIO_BE);
+    assert_int_equal(l, 4);
+    assert_int_equal(dp_proto_parse_ionice("none", &c, &l), 0);
+    assert_int_equal(c, DP_IOPRIO_NONE);
+    assert_int_equal(dp_proto_parse_ionice("realtime", &c, &l), -1);
+    assert_int_equal(dp_proto_parse_ionice("best-effort:8", &c, &l), -1);
+    assert_int_equal(dp_proto_parse_ionice(NULL, &c, &l), -1);
+}
+
 /* The agent accepts a database URL without loading any driver into the host: every scheme the URL
  * parser knows must be one the engine (the `dumper` executable that runs jobs) backs up. */
 static void test_schemes_have_drivers(void **state)
@@ -457,7 +492,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_interval),
         cmocka_unit_test(test_ids),             cmocka_unit_test(test_register_json_has_no_password),
-        cmocka_unit_test(test_parse_register),  cmocka_unit_test(test_parse_poll), cmocka_unit_test(test_job_policy),
+        cmocka_unit_test(test_parse_register),  cmocka_unit_test(test_parse_poll), cmocka_unit_test(test_job_policy), cmocka_unit_test(test_job_priority),
         cmocka_unit_test(test_error_message),   cmocka_unit_test(test_job_spec_roundtrip),
         cmocka_unit_test(test_job_spec_limit_rate),
         cmocka_unit_test(test_schemes_have_drivers), cmocka_unit_test(test_fail_codes),
