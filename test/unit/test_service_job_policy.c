@@ -67,6 +67,7 @@ static void policy(int pg)
     assert_int_equal(sd_geti(&r, 0, 0), 0);
     sd_res_free(&r);
     sd_ctx_close(&ctx);
+    sd_config_free(&cfg);
     store_fixture_close(&f);
 }
 
