@@ -12,7 +12,9 @@
 #
 #   bench/job_priority.sh [--size-mb N] [--secs S] [--runs R]     (defaults 300, 8, 3)
 #
-# Env: DUMPER (default build/bin/dumper), BENCH_DIR (default /tmp/dumper-bench-prio; databases reused).
+# Env: DUMPER (default build/bin/dumper), BENCH_DIR (default /tmp/dumper-bench-prio; databases reused),
+# BENCH_CPU (a CPU number: the app and the job both pinned to it with taskset, so that they contend for the
+# same core whatever else the shared machine runs; default: not pinned).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SIZE_MB=300 SECS=8 RUNS=3
@@ -56,8 +58,10 @@ cat "$DIR/big.db" "$DIR/app.db" >/dev/null # warm the page cache once
 
 # backup_loop PREFIX...: back up big.db under the given priority wrapper until killed; in a session (and
 # process group) of its own, so that the whole loop, wrapper and job included, ends with one kill
+PIN=()
+[ -z "${BENCH_CPU:-}" ] || PIN=(taskset -c "$BENCH_CPU")
 backup_loop() {
-  setsid bash -c 'while :; do rm -rf "$1/out"; "${@:3}" "$2" backup "sqlite://$1/big.db" --to "$1/out" >/dev/null 2>&1 || true; done' \
+  setsid "${PIN[@]}" bash -c 'while :; do rm -rf "$1/out"; "${@:3}" "$2" backup "sqlite://$1/big.db" --to "$1/out" >/dev/null 2>&1 || true; done' \
     _ "$DIR" "$DUMPER" "$@" &
   pid=$!
 }
@@ -73,7 +77,7 @@ for r in $(seq "$RUNS"); do
       polite_be7) backup_loop nice -n 10 ionice -c 2 -n 7 ;;
     esac
     [ -z "$pid" ] || sleep 1 # the backup is under way before the window opens
-    out=$(python3 "$ROOT/bench/app_latency.py" "$DIR/app.db" "$SECS")
+    out=$("${PIN[@]}" python3 "$ROOT/bench/app_latency.py" "$DIR/app.db" "$SECS")
     if [ -n "$pid" ]; then
       kill -- "-$pid" 2>/dev/null || true # the loop's process group: the loop, the wrapper, the job
       wait "$pid" 2>/dev/null || true
@@ -82,7 +86,7 @@ for r in $(seq "$RUNS"); do
     echo "$mode $out $load" | tee -a "$RES" >&2
   done
 done
-echo "date: $(date -u +%Y-%m-%dT%H:%MZ); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); kernel $(uname -r); I/O scheduler of the data disk: $(cat /sys/block/$(lsblk -no pkname "$(df --output=source "$DIR" | tail -1)" 2>/dev/null || echo x)/queue/scheduler 2>/dev/null || echo unknown)"
+echo "date: $(date -u +%Y-%m-%dT%H:%MZ); pinned to CPU: ${BENCH_CPU:-no}; machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); kernel $(uname -r); I/O scheduler of the data disk: $(cat /sys/block/$(lsblk -no pkname "$(df --output=source "$DIR" | tail -1)" 2>/dev/null || echo x)/queue/scheduler 2>/dev/null || echo unknown)"
 echo "| job priority | runs | median p50 us | median p99 us | p99 / none | median requests | median load |"
 echo "|---|---|---|---|---|---|---|"
 base99=$(awk '$1 == "none" {print $4}' "$RES" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')

@@ -49,7 +49,7 @@ static const char agent_help[] =
     "      --nice N               CPU nice of job processes, 1..19, or keep (the agent's own);\n"
     "                             default: the app's setting in dumperd, else 10\n"
     "      --ionice CLASS[:LEVEL] I/O priority of job processes: idle, best-effort[:0-7], or none\n"
-    "                             (the agent's own); default: the app's setting, else idle\n"
+    "                             (the agent's own); default: the app's setting, else best-effort:7\n"
     "  -h, --help                 this help\n";
 
 int cmd_agent(int argc, char **argv)

@@ -59,7 +59,7 @@ void dp_job_priority(int agent_nice, int agent_ioclass, int agent_iolevel, const
 {
     out->nice = DP_JOB_DEFAULT_NICE;
     out->ioclass = DP_JOB_DEFAULT_IOCLASS;
-    out->iolevel = 0;
+    out->iolevel = DP_JOB_DEFAULT_IOLEVEL;
     if (agent_nice != DP_PRIO_UNSET)
         out->nice = agent_nice;
     else if (app && app->nice != DP_PRIO_UNSET)

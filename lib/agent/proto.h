@@ -80,7 +80,8 @@ typedef struct dp_job_prio {
     int ioclass, iolevel; /* DP_IOPRIO_* */
 } dp_job_prio;
 #define DP_JOB_DEFAULT_NICE 10
-#define DP_JOB_DEFAULT_IOCLASS DP_IOPRIO_IDLE
+#define DP_JOB_DEFAULT_IOCLASS DP_IOPRIO_BE /* level 7: below the app's default 4, never starved (agent.md) */
+#define DP_JOB_DEFAULT_IOLEVEL 7
 
 /* The priority a job runs at: the agent's own setting (agent_nice, agent_ioclass; DP_PRIO_UNSET when not
  * set) wins over the app's (app: from the poll answer, may be NULL), which wins over the defaults. Pure. */

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # agent_priority.sh - issue 13 item 1 and 3 with real dumperd: the agent's job processes run politely, as read
 # from the real running job process (/proc/PID/stat's nice, the kernel's I/O priority via `ionice -p`):
-#   1. by default nice 10 and I/O class idle (the example host embedding the agent, no settings);
-#   2. with the app's policy from dumperd (`dumperd app set --nice 15 --ionice be:6`);
+#   1. by default nice 10 and I/O best-effort level 7 (the example host embedding the agent, no settings);
+#   2. with the app's policy from dumperd (`dumperd app set --nice 15 --ionice idle`);
 #   3. with the agent's own options (`dumper agent --nice 5 --ionice best-effort:3`), which win over the app's.
 # The app's `--limit-rate` reaches the job through the job spec: a backup of ~192 KiB of random bytes at
 # 64 KiB/s takes at least two seconds (and lives long enough to be inspected).
@@ -43,16 +43,16 @@ prio() {
 start_host web --database "sqlite://$T/app.db"
 wait_until 20 "primary" sh -c "curl -sf http://127.0.0.1:${HOST_PORT[web]}/status | jq -e '.role == \"primary\"'"
 got=$(prio 1)
-[ "$got" = "10/idle" ] || fail "default job priority: $got, expected nice 10 and I/O idle"
+[ "$got" = "10/best-effort: prio 7" ] || fail "default job priority: $got, expected nice 10 and I/O best-effort 7"
 ms=$(dpd backups shop --json | jq '.[0].duration_ms')
 size=$(dpd backups shop --json | jq '.[0].size')
 [ "$size" -gt $((150 * 1024)) ] || fail "the backup is only $size bytes: too small to time"
 [ "$ms" -ge $((size * 1000 / 65536 * 8 / 10)) ] || fail "limit rate not applied: $size bytes in $ms ms (64 KiB/s)"
-grep -q "started job process [0-9]* (nice 10, I/O idle)" "$T/web.agent.log" || fail "agent log lacks the priority"
+grep -q "started job process [0-9]* (nice 10, I/O best-effort:7)" "$T/web.agent.log" || fail "agent log lacks the priority"
 
-dpd app set shop --nice 15 --ionice be:6 >/dev/null 2>&1 || fail "app set --nice --ionice"
+dpd app set shop --nice 15 --ionice idle >/dev/null 2>&1 || fail "app set --nice --ionice"
 got=$(prio 2)
-[ "$got" = "15/best-effort: prio 6" ] || fail "the app's job priority: $got, expected 15/best-effort: prio 6"
+[ "$got" = "15/idle" ] || fail "the app's job priority: $got, expected 15/idle"
 kill_ours TERM "${HOST_PID[web]}"
 wait "${HOST_PID[web]}" 2>/dev/null || true
 
@@ -64,4 +64,4 @@ AG_PIDS+=("$!")
 wait_until 30 "the standalone agent is primary" sh -c "[ \"\$(\"$DUMPERD\" agents shop --json --data '$DPD_DATA' | jq -r '[.[] | select(.role == \"primary\")][0].dispatcher')\" = dumper-agent ]"
 got=$(prio 3)
 [ "$got" = "5/best-effort: prio 3" ] || fail "the agent's job priority: $got, expected 5/best-effort: prio 3"
-note "ok: job processes at nice 10/idle by default, the app's 15/be:6 from dumperd, the agent's 5/be:3 winning; limit rate from dumperd applied ($size bytes in $ms ms)"
+note "ok: job processes at nice 10/best-effort 7 by default, the app's 15/idle from dumperd, the agent's 5/be:3 winning; limit rate from dumperd applied ($size bytes in $ms ms)"

@@ -321,16 +321,21 @@ static void test_job_spec_limit_rate(void **state)
     dp_free_secret(j);
 }
 
-/* Which priority a job gets: the agent's own setting, else the app's, else nice 10 and I/O idle. */
+/* Which priority a job gets: the agent's own setting, else the app's, else nice 10 and I/O best-effort 7. */
 static void test_job_priority(void **state)
 {
     dp_job_prio p;
     dp_job_policy app = {.nice = DP_PRIO_UNSET, .ioclass = DP_PRIO_UNSET};
     dp_job_priority(DP_PRIO_UNSET, DP_PRIO_UNSET, 0, NULL, &p);
     assert_int_equal(p.nice, 10);
-    assert_int_equal(p.ioclass, DP_IOPRIO_IDLE);
+    assert_int_equal(p.ioclass, DP_IOPRIO_BE);
+    assert_int_equal(p.iolevel, 7);
     dp_job_priority(DP_PRIO_UNSET, DP_PRIO_UNSET, 0, &app, &p);
     assert_int_equal(p.nice, 10);
+    assert_int_equal(p.ioclass, DP_IOPRIO_BE);
+    assert_int_equal(p.iolevel, 7);
+    app.ioclass = DP_IOPRIO_IDLE;
+    dp_job_priority(DP_PRIO_UNSET, DP_PRIO_UNSET, 0, &app, &p);
     assert_int_equal(p.ioclass, DP_IOPRIO_IDLE);
     app.nice = 15;
     app.ioclass = DP_IOPRIO_BE;
