@@ -1,12 +1,13 @@
 /* job_policy.c - an app's job policy: recipients, priority, rate (see job_policy.h). */
 #include "domain/job_policy.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/proto.h"
 #include "core/err.h"
+#include "io/pipeline.h"
 
 void sd_job_policy_init(sd_job_policy *p)
 {
@@ -86,25 +87,16 @@ int sd_job_policy_recipients_parse(sd_job_policy *p, const char *text, char *msg
 
 int sd_job_policy_ionice(const char *s, char out[16], char *msg, size_t msglen)
 {
-    const char *level = NULL;
-    if (!strcmp(s, "none") || !strcmp(s, "idle")) {
-        snprintf(out, 16, "%s", s);
-        return 0;
+    int cls, lvl; /* the agent's own parser: dumperd accepts exactly what agents accept */
+    if (dp_proto_parse_ionice(s, &cls, &lvl)) {
+        snprintf(msg, msglen, "invalid I/O priority '%.32s' (idle, best-effort[:0-7] or none)", s);
+        return -1;
     }
-    if (!strncmp(s, "best-effort", 11))
-        level = s + 11;
-    else if (!strncmp(s, "be", 2))
-        level = s + 2;
-    if (level && !*level) {
-        snprintf(out, 16, "best-effort:4"); /* the kernel's default level */
-        return 0;
-    }
-    if (level && level[0] == ':' && level[1] >= '0' && level[1] <= '7' && !level[2]) {
-        snprintf(out, 16, "best-effort:%c", level[1]);
-        return 0;
-    }
-    snprintf(msg, msglen, "invalid I/O priority '%.32s' (idle, best-effort[:0-7] or none)", s);
-    return -1;
+    if (cls == DP_IOPRIO_BE)
+        snprintf(out, 16, "best-effort:%d", lvl);
+    else
+        snprintf(out, 16, "%s", cls == DP_IOPRIO_IDLE ? "idle" : "none");
+    return 0;
 }
 
 int sd_job_policy_rate(const char *s, int64_t *out, char *msg, size_t msglen)
@@ -113,22 +105,17 @@ int sd_job_policy_rate(const char *s, int64_t *out, char *msg, size_t msglen)
         *out = 0;
         return 0;
     }
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    int64_t mul = 1;
-    if (*end == 'K' || *end == 'k')
-        mul = 1024, end++;
-    else if (*end == 'M' || *end == 'm')
-        mul = 1024 * 1024, end++;
-    else if (*end == 'G' || *end == 'g')
-        mul = 1024 * 1024 * 1024, end++;
-    int64_t max = INT64_C(1) << 40;
-    if (errno || end == s || *end || s[0] < '0' || s[0] > '9' || v < 1 || v > max / mul || v * mul < 1024) {
-        snprintf(msg, msglen, "invalid rate '%.32s' (bytes per second, K/M/G suffixes, 1K to 1024G, or none)", s);
+    uint64_t v = 0;
+    dp_err err = {0};
+    if (dp_parse_rate(s, "rate", &v, &err)) { /* the CLI's parser: curl's syntax, up to 1 TiB/s */
+        snprintf(msg, msglen, "%s", err.msg);
         return -1;
     }
-    *out = (int64_t)v * mul;
+    if (v < 1024) { /* a job crawling at a few bytes per second would only hold its lease */
+        snprintf(msg, msglen, "invalid rate '%.32s': at least 1K (1024 bytes per second), or none", s);
+        return -1;
+    }
+    *out = (int64_t)v;
     return 0;
 }
 

@@ -52,8 +52,8 @@ int sd_job_policy_recipients_parse(sd_job_policy *p, const char *text, char *msg
  * its canonical form ("idle", "best-effort:4", "none"); -1 with a reason otherwise. */
 int sd_job_policy_ionice(const char *s, char out[16], char *msg, size_t msglen);
 
-/* A rate with an optional K/M/G suffix (powers of 1024, as curl's --limit-rate), 1 KiB/s .. 1 TiB/s, or
- * "0"/"none" to unset: bytes per second; -1 with a reason otherwise. */
+/* A rate as `dumper backup --limit-rate` takes it (dp_parse_rate: K/M/G/T suffixes, powers of 1024), at least
+ * 1 KiB/s, at most 1 TiB/s, or "0"/"none" to unset: bytes per second; -1 with a reason otherwise. */
 int sd_job_policy_rate(const char *s, int64_t *out, char *msg, size_t msglen);
 
 /* Whether a backup the job prepares satisfies the app's policy: encrypted ("age", with claimed recipients,
