@@ -245,8 +245,7 @@ static cJSON *do_poll(sd_ctx *ctx, sd_api_req *r, const cJSON *j, sd_status *st)
     cJSON_AddNumberToObject(out, "interval", res.interval);
     cJSON_AddNumberToObject(out, "lease", (double)res.lease_s);
     sd_view_time(out, "server_time", res.now);
-    if (res.has_job)
-    {
+    if (res.has_job) {
         cJSON *job = sd_view_job(&res.job, res.job_lease_s);
         sd_view_job_policy(job, &res.policy);
         cJSON_AddItemToObject(out, "job", job);
