@@ -46,11 +46,15 @@ static const char agent_help[] =
     "      --ca-file FILE         CA bundle for https\n"
     "      --insecure             do not verify TLS certificates\n"
     "      --proxy URL            HTTP proxy\n"
+    "      --nice N               CPU nice of job processes, 1..19, or keep (the agent's own);\n"
+    "                             default: the app's setting in dumperd, else 10\n"
+    "      --ionice CLASS[:LEVEL] I/O priority of job processes: idle, best-effort[:0-7], or none\n"
+    "                             (the agent's own); default: the app's setting, else best-effort:7\n"
     "  -h, --help                 this help\n";
 
 int cmd_agent(int argc, char **argv)
 {
-    enum { O_KEY = 256, O_DUMPER, O_DEBUG, O_CA, O_INSECURE, O_PROXY, O_KEYFILE };
+    enum { O_KEY = 256, O_DUMPER, O_DEBUG, O_CA, O_INSECURE, O_PROXY, O_KEYFILE, O_NICE, O_IONICE };
     static const struct option opts[] = {
         {"app-key", required_argument, 0, 'k'}, {"app-key-file", required_argument, 0, O_KEYFILE},
         {"api", required_argument, 0, 'a'},
@@ -60,6 +64,7 @@ int cmd_agent(int argc, char **argv)
         {"dumper", required_argument, 0, O_DUMPER}, {"log", required_argument, 0, 'l'},
         {"debug", no_argument, 0, O_DEBUG},     {"ca-file", required_argument, 0, O_CA},
         {"insecure", no_argument, 0, O_INSECURE}, {"proxy", required_argument, 0, O_PROXY},
+        {"nice", required_argument, 0, O_NICE}, {"ionice", required_argument, 0, O_IONICE},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     dumper_agent_opts o = DUMPER_AGENT_OPTS_INIT;
     char *key = NULL;            /* read from --app-key-file */
@@ -106,6 +111,24 @@ int cmd_agent(int argc, char **argv)
         case O_CA: o.ca_file = optarg; break;
         case O_INSECURE: o.tls_insecure = 1; break;
         case O_PROXY: o.proxy = optarg; break;
+        case O_NICE: {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (!strcmp(optarg, "keep"))
+                o.job_nice = DUMPER_JOB_NICE_KEEP;
+            else if (end == optarg || *end || n < 1 || n > 19)
+                return cli_usage_error("agent", "invalid --nice '%s' (1 to 19, or keep)", optarg);
+            else
+                o.job_nice = (int)n;
+            break;
+        }
+        case O_IONICE: {
+            int cls, lvl;
+            if (dp_proto_parse_ionice(optarg, &cls, &lvl))
+                return cli_usage_error("agent", "invalid --ionice '%s' (idle, best-effort[:0-7] or none)", optarg);
+            o.job_ionice = optarg;
+            break;
+        }
         case 'h': fputs(agent_help, stdout); return 0;
         case ':': return cli_usage_error("agent", "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("agent", "unknown option '%s'", argv[optind - 1]);

@@ -122,7 +122,15 @@ typedef struct dumper_agent_opts {
                                  environment handling (http_proxy, ...) */
     const char *hostname;     /* reported hostname; default gethostname() */
     unsigned max_retry_ms;    /* cap of the retry backoff while the API is unreachable; default 300000 */
+    /* The priority of job processes (Linux; docs/agent.md "Job priority"). Set here, it wins over the app's
+     * setting in dumperd; left at 0/NULL, the app's setting applies, else the polite default (nice 10, I/O
+     * best-effort level 7). A job never runs at a higher priority than its host. */
+    int job_nice;             /* 0: default; 1..19: this nice value; DUMPER_JOB_NICE_KEEP: the host's own */
+    const char *job_ionice;   /* NULL: default; "idle", "best-effort" or "best-effort:N" (N 0..7), or "none":
+                                 the host's own */
 } dumper_agent_opts;
+
+#define DUMPER_JOB_NICE_KEEP (-1)
 
 /*
  * Start the agent of this process. Copies everything in opts (nothing is borrowed after return),

@@ -53,6 +53,12 @@ static VALUE native_start(VALUE self, VALUE h)
     o.hostname = opt_str(h, "hostname");
     o.debug = opt_bool(h, "debug");
     o.tls_insecure = opt_bool(h, "tls_insecure");
+    VALUE nice = rb_hash_aref(h, sym("job_nice")); /* an Integer; -1: the host's own (Dumper::Agent maps :keep) */
+    if (!NIL_P(nice)) {
+        if (!RB_INTEGER_TYPE_P(nice)) rb_raise(rb_eTypeError, "dumper: option job_nice must be an Integer or :keep");
+        o.job_nice = NUM2INT(nice);
+    }
+    o.job_ionice = opt_str(h, "job_ionice");
 
     VALUE list = rb_hash_aref(h, sym("databases"));
     size_t n = 0;

@@ -26,6 +26,20 @@ class TestAgent < Minitest::Test
     assert_equal Process.pid, Dumper::Agent.started_pid
   end
 
+  def test_job_priority_options
+    with_env(@env) { Dumper::Agent.start(app_key: "k1", job_nice: 15, job_ionice: "best-effort:7") }
+    c = FakeNative.calls.first
+    assert_equal 15, c[:job_nice]
+    assert_equal "best-effort:7", c[:job_ionice]
+    [[:keep, -1], ["keep", -1], ["5", 5], [nil, nil]].each do |given, sent|
+      FakeNative.calls.clear
+      Dumper::Agent.reset!
+      with_env(@env) { Dumper::Agent.start(app_key: "k1", job_nice: given) }
+      sent.nil? ? assert_nil(FakeNative.calls.first[:job_nice]) : assert_equal(sent, FakeNative.calls.first[:job_nice])
+      assert_nil FakeNative.calls.first[:job_ionice] # not given: the app's setting in dumperd, else the default
+    end
+  end
+
   def test_old_style_hash_keys
     with_env(@env) { Dumper::Agent.start(:app_key => "k2") }
     assert_equal "k2", FakeNative.calls.first[:app_key]

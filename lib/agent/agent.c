@@ -52,6 +52,7 @@ typedef struct agent {
         *proxy, *hostname;
     int debug, insecure;
     uint64_t max_retry_ms;
+    int job_nice, job_ioclass, job_iolevel; /* the agent's own job priority; DP_PRIO_UNSET: not set */
     dp_agent_db *dbs;
     size_t ndbs;
     int log_fd; /* owned when log_file is set, else -1 */
@@ -259,6 +260,9 @@ static void run_job(agent *a, const dp_job_offer *j)
                      .max_parts = a->limits.max_parts};
     if (!s.reason[0])
         s.reason = NULL;
+    s.nrecipients = j->policy.nrecipients;
+    memcpy(s.recipients, j->policy.recipients, sizeof s.recipients);
+    s.limit_rate = j->policy.limit_rate; /* the app's (dumperd app set --limit-rate); 0: none */
     char *json = dp_job_spec_to_json(&s);
     if (!json) {
         dp_error("job %s: out of memory", j->job_id);
@@ -266,14 +270,26 @@ static void run_job(agent *a, const dp_job_offer *j)
     }
     dp_err err = {0};
     pid_t pid = 0;
-    int rc = dp_spawn_job(a->dumper_path, json, a->log_fd >= 0 ? a->log_fd : 2, &g_stop, &pid, &err);
+    dp_job_prio prio;
+    dp_job_priority(a->job_nice, a->job_ioclass, a->job_iolevel, &j->policy, &prio);
+    int prio_err = 0;
+    int rc = dp_spawn_job(a->dumper_path, json, a->log_fd >= 0 ? a->log_fd : 2, &prio, &g_stop, &pid, &prio_err, &err);
     dp_free_secret(json);
     if (rc) {
         dp_error("job %s: %s", j->job_id, err.msg);
         return;
     }
-    dp_info("job %s (%s) for database %s: started job process %ld", j->job_id,
-            j->reason[0] ? j->reason : "job", db->key ? db->key : j->database_id, (long)pid);
+    char io[24];
+    if (prio.ioclass == DP_IOPRIO_BE)
+        snprintf(io, sizeof io, "best-effort:%d", prio.iolevel);
+    else
+        snprintf(io, sizeof io, "%s", prio.ioclass == DP_IOPRIO_IDLE ? "idle" : "host's");
+    dp_info("job %s (%s) for database %s: started job process %ld (nice %d, I/O %s%s)", j->job_id,
+            j->reason[0] ? j->reason : "job", db->key ? db->key : j->database_id, (long)pid, prio.nice, io,
+            s.nrecipients ? ", encrypted" : "");
+    if (prio_err)
+        dp_warn("job %s: its priority could not be lowered as asked: %s (it runs anyway)", j->job_id,
+                strerror(prio_err));
     pthread_mutex_lock(&g_mu);
     g_st.jobs_started++;
     pthread_mutex_unlock(&g_mu);
@@ -440,6 +456,11 @@ static int copy_opts(const dumper_agent_opts *in, agent **out)
     a->debug = in->debug;
     a->insecure = in->tls_insecure;
     a->max_retry_ms = in->max_retry_ms ? in->max_retry_ms : 300000;
+    /* job_nice and job_ionice are checked by validate() */
+    a->job_nice = in->job_nice == 0 ? DP_PRIO_UNSET : in->job_nice == DUMPER_JOB_NICE_KEEP ? 0 : in->job_nice;
+    a->job_ioclass = DP_PRIO_UNSET;
+    if (in->job_ionice && dp_proto_parse_ionice(in->job_ionice, &a->job_ioclass, &a->job_iolevel))
+        a->job_ioclass = -2; /* invalid: refused by validate() */
     if (in->ndatabases && in->databases) {
         if (in->ndatabases > DP_AGENT_MAX_DBS) {
             a->ndbs = 0;
@@ -478,6 +499,14 @@ static int validate(const agent *a, const dumper_agent_opts *in)
     }
     if (!valid_label(a->environment, 64)) {
         dp_error("agent not started: invalid environment name (use letters, digits, '_', '.', '-')");
+        return DUMPER_EUSAGE;
+    }
+    if (in->job_nice != DUMPER_JOB_NICE_KEEP && (in->job_nice < 0 || in->job_nice > 19)) {
+        dp_error("agent not started: job_nice must be 1 to 19 (0: the default, DUMPER_JOB_NICE_KEEP: the host's)");
+        return DUMPER_EUSAGE;
+    }
+    if (a->job_ioclass == -2) {
+        dp_error("agent not started: job_ionice must be idle, best-effort, best-effort:0 to best-effort:7, or none");
         return DUMPER_EUSAGE;
     }
     if (in->ndatabases > DP_AGENT_MAX_DBS || (in->ndatabases && !in->databases)) {

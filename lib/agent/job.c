@@ -11,6 +11,7 @@
 #include "core/dburl.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "crypto/age.h"
 #include "io/filter.h"
 #include "io/pipeline.h"
 #include "job/backup.h"
@@ -189,16 +190,36 @@ static void report_fail(job_ctx *j, int code, const char *msg)
     free(path);
 }
 
+/* With recipients: "encryption": "age" and the recipients, so that dumperd records them (and refuses a
+ * plaintext backup for an app that has recipients). */
+static int add_encryption(cJSON *body, const dp_job_spec *s)
+{
+    if (!s->nrecipients)
+        return 1;
+    cJSON *arr = cJSON_AddArrayToObject(body, "recipients");
+    if (!arr || !cJSON_AddStringToObject(body, "encryption", "age"))
+        return 0;
+    for (int i = 0; i < s->nrecipients; i++) {
+        cJSON *k = cJSON_CreateString(s->recipients[i]);
+        if (!k || !cJSON_AddItemToArray(arr, k)) {
+            cJSON_Delete(k);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int prepare(job_ctx *j, const char *format, dp_codec codec, uint64_t *max_filesize, dp_err *err)
 {
     const char *ext = dp_codec_ext(codec);
-    char *extension = dp_asprintf("%s%s%s", format, *ext ? "." : "", ext);
+    char *extension = dp_asprintf("%s%s%s%s", format, *ext ? "." : "", ext,
+                                  j->spec->nrecipients ? DP_BACKUP_AGE_SUFFIX : "");
     cJSON *body = cJSON_CreateObject(), *out = NULL;
     int rc = 0;
     if (!extension || !body || !cJSON_AddStringToObject(body, "agent_id", j->spec->agent_id) ||
         !cJSON_AddStringToObject(body, "job_id", j->spec->job_id) || !cJSON_AddStringToObject(body, "format", format) ||
         !cJSON_AddStringToObject(body, "compression", dp_codec_name(codec)) ||
-        !cJSON_AddStringToObject(body, "extension", extension)) {
+        !cJSON_AddStringToObject(body, "extension", extension) || !add_encryption(body, j->spec)) {
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
         goto cleanup;
     }
@@ -260,6 +281,7 @@ int dp_job_run(const dp_job_spec *spec, dp_err *err)
     dp_stop_init(&stop, 1);
     dp_manifest m;
     memset(&m, 0, sizeof m);
+    dp_age_recipient recipients[DP_JOB_MAX_RECIPIENTS];
     int rc = dp_dburl_parse(spec->db_url, &url, err);
     if (rc) {
         dp_stop_destroy(&stop);
@@ -281,6 +303,15 @@ int dp_job_run(const dp_job_spec *spec, dp_err *err)
     if (!drv) {
         rc = dp_err_set(err, DUMPER_EUNSUPPORTED, "no driver for %s", dp_db_type_name(url.type));
         goto cleanup;
+    }
+    /* the agent checked their form; the key itself (checksum, curve point) is checked here, before any byte */
+    for (int i = 0; i < spec->nrecipients; i++) {
+        char what[32];
+        snprintf(what, sizeof what, "job recipient %d", i + 1);
+        if ((rc = dp_age_recipient_parse(spec->recipients[i], what, &recipients[i], err))) {
+            dp_err_prefix(err, "job %s", spec->job_id);
+            goto cleanup; /* nothing prepared: the job lease lapses at dumperd */
+        }
     }
     if ((rc = drv->resolve_format(&url, &src, &format, err)))
         goto report;
@@ -307,8 +338,8 @@ int dp_job_run(const dp_job_spec *spec, dp_err *err)
     if ((rc = dp_s3_upload_new(&uo, &upload_ops, &j, &up, err)))
         goto report;
     m.created_ms = dp_now_ms();
-    if ((rc = dp_backup_stream(&url, drv, &src, DP_CODEC_ZSTD, 0, max_filesize, spec->limit_rate, NULL, NULL, up, &m,
-                                 err)))
+    if ((rc = dp_backup_stream_age(&url, drv, &src, DP_CODEC_ZSTD, 0, recipients, (size_t)spec->nrecipients,
+                                   max_filesize, spec->limit_rate, NULL, NULL, up, &m, err)))
         goto report;
     j.m = &m;
     if ((rc = dp_sink_commit(up, err)))

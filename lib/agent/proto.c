@@ -23,6 +23,116 @@ int dp_proto_valid_id(const char *s)
     return n < DP_API_ID_MAX;
 }
 
+int dp_proto_valid_recipient(const char *s)
+{
+    static const char bech32[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    if (!s || strlen(s) != DP_JOB_RECIPIENT_LEN || strncmp(s, "age1", 4) != 0)
+        return 0;
+    for (const char *p = s + 4; *p; p++)
+        if (!strchr(bech32, *p))
+            return 0;
+    return 1;
+}
+
+int dp_proto_parse_ionice(const char *s, int *ioclass, int *iolevel)
+{
+    const char *lvl = NULL;
+    if (!s)
+        return -1;
+    if (!strcmp(s, "none") || !strcmp(s, "idle")) {
+        *ioclass = s[0] == 'n' ? DP_IOPRIO_NONE : DP_IOPRIO_IDLE;
+        *iolevel = 0;
+        return 0;
+    }
+    if (!strncmp(s, "best-effort", 11))
+        lvl = s + 11;
+    else if (!strncmp(s, "be", 2))
+        lvl = s + 2;
+    if (!lvl || !(!*lvl || (lvl[0] == ':' && lvl[1] >= '0' && lvl[1] <= '7' && !lvl[2])))
+        return -1;
+    *ioclass = DP_IOPRIO_BE;
+    *iolevel = *lvl ? lvl[1] - '0' : 4;
+    return 0;
+}
+
+void dp_job_priority(int agent_nice, int agent_ioclass, int agent_iolevel, const dp_job_policy *app, dp_job_prio *out)
+{
+    out->nice = DP_JOB_DEFAULT_NICE;
+    out->ioclass = DP_JOB_DEFAULT_IOCLASS;
+    out->iolevel = DP_JOB_DEFAULT_IOLEVEL;
+    if (agent_nice != DP_PRIO_UNSET)
+        out->nice = agent_nice;
+    else if (app && app->nice != DP_PRIO_UNSET)
+        out->nice = app->nice;
+    if (agent_ioclass != DP_PRIO_UNSET) {
+        out->ioclass = agent_ioclass;
+        out->iolevel = agent_iolevel;
+    } else if (app && app->ioclass != DP_PRIO_UNSET) {
+        out->ioclass = app->ioclass;
+        out->iolevel = app->iolevel;
+    }
+}
+
+/* "recipients": absent or null (none), or an array of at most DP_JOB_MAX_RECIPIENTS recipients. */
+static int get_recipients(const cJSON *o, dp_job_recipient *out, int *n, const char *what, int code, dp_err *err)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "recipients"), *k;
+    *n = 0;
+    if (!r || cJSON_IsNull(r))
+        return 0;
+    if (!cJSON_IsArray(r) || cJSON_GetArraySize(r) > DP_JOB_MAX_RECIPIENTS)
+        return dp_err_set(err, code, "invalid %s: bad 'recipients'", what);
+    cJSON_ArrayForEach(k, r)
+    {
+        if (!cJSON_IsString(k) || !dp_proto_valid_recipient(k->valuestring))
+            return dp_err_set(err, code, "invalid %s: bad 'recipients'", what);
+        memcpy(out[(*n)++], k->valuestring, DP_JOB_RECIPIENT_LEN + 1);
+    }
+    return 0;
+}
+
+static int add_recipients(cJSON *o, const dp_job_recipient *r, int n)
+{
+    cJSON *arr = n ? cJSON_AddArrayToObject(o, "recipients") : NULL;
+    if (n && !arr)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        cJSON *k = cJSON_CreateString(r[i]);
+        if (!k || !cJSON_AddItemToArray(arr, k)) {
+            cJSON_Delete(k);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The rest of a job offer's policy: nice, ionice and limit_rate, each absent or null when unset. */
+static int get_policy(const cJSON *j, dp_job_policy *p, const char *what, dp_err *err)
+{
+    const cJSON *nice = cJSON_GetObjectItemCaseSensitive(j, "nice");
+    const cJSON *io = cJSON_GetObjectItemCaseSensitive(j, "ionice");
+    const cJSON *rate = cJSON_GetObjectItemCaseSensitive(j, "limit_rate");
+    p->nice = p->ioclass = DP_PRIO_UNSET;
+    if (get_recipients(j, p->recipients, &p->nrecipients, "poll answer from the control plane", DUMPER_EPROTO, err))
+        return err->code;
+    if (nice && !cJSON_IsNull(nice)) {
+        if (!cJSON_IsNumber(nice) || nice->valuedouble < 0 || nice->valuedouble > 19 ||
+            nice->valuedouble != (double)(int)nice->valuedouble)
+            return dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: bad 'nice'", what);
+        p->nice = (int)nice->valuedouble;
+    }
+    if (io && !cJSON_IsNull(io) &&
+        (!cJSON_IsString(io) || dp_proto_parse_ionice(io->valuestring, &p->ioclass, &p->iolevel)))
+        return dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: bad 'ionice'", what);
+    if (rate && !cJSON_IsNull(rate)) {
+        if (!cJSON_IsNumber(rate) || !(rate->valuedouble >= (double)DP_LIMIT_RATE_MIN) ||
+            !(rate->valuedouble <= (double)DP_JOB_LIMIT_RATE_MAX))
+            return dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: bad 'limit_rate'", what);
+        p->limit_rate = (uint64_t)rate->valuedouble;
+    }
+    return 0;
+}
+
 int64_t dp_proto_interval_ms(double secs)
 {
     if (!isfinite(secs) || secs < 0)
@@ -240,6 +350,8 @@ int dp_proto_parse_poll(const char *body, size_t len, dp_poll_resp *out, dp_err 
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "reason");
         if (cJSON_IsString(r) && strlen(r->valuestring) < sizeof out->job.reason && dp_proto_valid_id(r->valuestring))
             memcpy(out->job.reason, r->valuestring, strlen(r->valuestring) + 1);
+        if ((rc = get_policy(j, &out->job.policy, what, err)))
+            goto cleanup;
         out->has_job = 1;
     }
 cleanup:
@@ -285,6 +397,7 @@ char *dp_job_spec_to_json(const dp_job_spec *s)
              cJSON_AddNumberToObject(o, "max_filesize", (double)s->max_filesize) &&
              cJSON_AddNumberToObject(o, "max_part_size", (double)s->max_part_size) &&
              cJSON_AddNumberToObject(o, "max_parts", (double)s->max_parts) &&
+             add_recipients(o, s->recipients, s->nrecipients) &&
              (!s->limit_rate || cJSON_AddNumberToObject(o, "limit_rate", (double)s->limit_rate));
     if (ok)
         out = cJSON_PrintUnformatted(o);
@@ -353,6 +466,8 @@ int dp_job_spec_parse(const char *json, size_t len, dp_job_spec *s, dp_err *err)
             rc = dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: bad size limit");
         goto cleanup;
     }
+    if ((rc = get_recipients(o, s->recipients, &s->nrecipients, "job spec", DUMPER_EUSAGE, err)))
+        goto cleanup;
     /* limit_rate: whole bytes per second; absent, null or 0 = no limit. Range-checked as a double
      * before the conversion (1e300 must not reach an integer); whole when the conversion round-trips
      * (no libm in the agent library). */

@@ -57,11 +57,42 @@ typedef struct dp_register_resp {
     size_t ndbs;
 } dp_register_resp;
 
+/* The app's job policy (dumperd app set) as a job offer carries it; docs/protocol.md "Job policy". */
+#define DP_JOB_MAX_RECIPIENTS 16 /* age recipients per job; more is a bad answer */
+#define DP_JOB_RECIPIENT_LEN 62  /* "age1" + 58 Bech32 characters (the X25519 key and checksum) */
+typedef char dp_job_recipient[DP_JOB_RECIPIENT_LEN + 1];
+#define DP_PRIO_UNSET (-1) /* nice, ioclass: the agent decides */
+/* I/O scheduling classes, the kernel's numbers (ioprio_set(2)); realtime is never asked for. */
+enum { DP_IOPRIO_NONE = 0, DP_IOPRIO_BE = 2, DP_IOPRIO_IDLE = 3 };
+#define DP_LIMIT_RATE_MIN 1024ULL /* an app's limit rate: 1 KiB/s .. DP_JOB_LIMIT_RATE_MAX (below) */
+
+typedef struct dp_job_policy {
+    dp_job_recipient recipients[DP_JOB_MAX_RECIPIENTS];
+    int nrecipients;     /* 0: the backup is not encrypted */
+    int nice;            /* DP_PRIO_UNSET or 0..19 */
+    int ioclass, iolevel; /* DP_PRIO_UNSET, or DP_IOPRIO_* with level 0..7 (best-effort) */
+    uint64_t limit_rate; /* bytes per second, 0: unset */
+} dp_job_policy;
+
+/* A job process's priority: nice 0 and class DP_IOPRIO_NONE leave the host's own. */
+typedef struct dp_job_prio {
+    int nice;             /* 0..19 */
+    int ioclass, iolevel; /* DP_IOPRIO_* */
+} dp_job_prio;
+#define DP_JOB_DEFAULT_NICE 10
+#define DP_JOB_DEFAULT_IOCLASS DP_IOPRIO_BE /* level 7: below the app's default 4, never starved (agent.md) */
+#define DP_JOB_DEFAULT_IOLEVEL 7
+
+/* The priority a job runs at: the agent's own setting (agent_nice, agent_ioclass; DP_PRIO_UNSET when not
+ * set) wins over the app's (app: from the poll answer, may be NULL), which wins over the defaults. Pure. */
+void dp_job_priority(int agent_nice, int agent_ioclass, int agent_iolevel, const dp_job_policy *app, dp_job_prio *out);
+
 typedef struct dp_job_offer {
     char job_id[DP_API_ID_MAX];
     char database_id[DP_API_ID_MAX];
     char database_key[DP_API_ID_MAX]; /* "" when absent */
     char reason[16];
+    dp_job_policy policy;
 } dp_job_offer;
 
 typedef struct dp_poll_resp {
@@ -80,6 +111,12 @@ int dp_proto_parse_poll(const char *body, size_t len, dp_poll_resp *out, dp_err 
 /* The "message" (or "error") of an error body, sanitised to printable ASCII and at most 200 chars,
  * into out; "" when the body is not a protocol error object. */
 void dp_proto_error_message(const char *body, size_t len, char *out, size_t outlen);
+/* 1 if s looks like an age X25519 recipient: "age1" and 58 lower-case Bech32 characters (the job process
+ * checks the checksum and the key itself before encrypting). */
+int dp_proto_valid_recipient(const char *s);
+/* An I/O priority: "none", "idle", "best-effort" or "best-effort:N" (also "be", "be:N"): 0 with the class and
+ * level (best-effort alone: level 4, the kernel's default), -1 otherwise. */
+int dp_proto_parse_ionice(const char *s, int *ioclass, int *iolevel);
 /* 1 if s is a valid id (1..63 chars of [A-Za-z0-9_.-]). */
 int dp_proto_valid_id(const char *s);
 /* Convert a server interval in seconds to a clamped ms value; -1 if not a finite number >= 0. */
@@ -99,6 +136,8 @@ typedef struct dp_job_spec {
     char *agent_id, *job_id, *database_id, *database_key, *reason;
     char *db_url, *format, *custom_options;
     uint64_t max_filesize, max_part_size, max_parts;
+    dp_job_recipient recipients[DP_JOB_MAX_RECIPIENTS]; /* encrypt to these (age); 0: plaintext */
+    int nrecipients;
     uint64_t limit_rate; /* bytes per second written to storage, 1..DP_JOB_LIMIT_RATE_MAX; 0 = no limit */
 } dp_job_spec;
 

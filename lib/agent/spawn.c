@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -80,9 +81,37 @@ typedef struct child_args {
     char **argv, **envp;
     int in_fd, out_fd, err_fd;
     char *child_stack;
+    const dp_job_prio *prio; /* NULL: the host's */
+    volatile int prio_err;   /* errno of a refused priority change */
     volatile int err;       /* errno of a failed exec, seen by the parent (shared memory) */
     volatile pid_t child;   /* pid of C */
 } child_args;
+
+/* ioprio_set(2)'s encoding (linux/ioprio.h): the class in the top 3 bits of 16, the level below. */
+#define DP_IOPRIO_SHIFT 13
+#define DP_IOPRIO_WHO_PROCESS 1
+
+/* Lower this process's CPU and I/O priority to p, never above what it has (the host's): system calls only.
+ * Returns 0 or the errno of the first refused change. */
+static int lower_priority(const dp_job_prio *p)
+{
+    int e = 0;
+    if (p->nice > 0) {
+        errno = 0;
+        int cur = getpriority(PRIO_PROCESS, 0);
+        if ((cur != -1 || !errno) && p->nice > cur && setpriority(PRIO_PROCESS, 0, p->nice) < 0)
+            e = errno;
+    }
+    if (p->ioclass == DP_IOPRIO_IDLE || p->ioclass == DP_IOPRIO_BE) {
+        long cur = syscall(SYS_ioprio_get, DP_IOPRIO_WHO_PROCESS, 0);
+        int cls = cur < 0 ? 0 : (int)(cur >> DP_IOPRIO_SHIFT), lvl = cur < 0 ? 0 : (int)(cur & 7);
+        int keep = cls == DP_IOPRIO_IDLE || (p->ioclass == DP_IOPRIO_BE && cls == DP_IOPRIO_BE && lvl >= p->iolevel);
+        long v = ((long)p->ioclass << DP_IOPRIO_SHIFT) | (p->ioclass == DP_IOPRIO_BE ? p->iolevel : 0);
+        if (!keep && syscall(SYS_ioprio_set, DP_IOPRIO_WHO_PROCESS, 0, v) < 0 && !e)
+            e = errno;
+    }
+    return e;
+}
 
 /* Runs in the child, on its own stack, sharing the host's memory until execve: system calls only. */
 static int child_main(void *p)
@@ -102,6 +131,8 @@ static int child_main(void *p)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    if (a->prio)
+        a->prio_err = lower_priority(a->prio);
     execve(a->path, a->argv, a->envp);
 fail:
     a->err = errno ? errno : EINVAL;
@@ -119,15 +150,15 @@ static int middle_main(void *p)
     _exit(c < 0 ? 1 : 0);
 }
 
-static int spawn_clone(const char *path, char **argv, int in_fd, int out_fd, int err_fd, pid_t *pid, int *child_err,
-                       pid_t *job_pid)
+static int spawn_clone(const char *path, char **argv, int in_fd, int out_fd, int err_fd, const dp_job_prio *prio,
+                       pid_t *pid, int *child_err, int *prio_err, pid_t *job_pid)
 {
     size_t stack_size = 256 * 1024;
     char *stack = mmap(NULL, 2 * stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED)
         return errno;
     child_args a = {.path = path, .argv = argv, .envp = environ, .in_fd = in_fd, .out_fd = out_fd, .err_fd = err_fd,
-                    .child_stack = stack + 2 * stack_size};
+                    .child_stack = stack + 2 * stack_size, .prio = prio};
     /* M's exit signal is 0: see the comment at the top. The calling (agent) thread blocks every
      * signal, so no host handler can run in M or C before C resets them. */
     pid_t p = clone(middle_main, stack + stack_size, CLONE_VM | CLONE_VFORK, &a);
@@ -137,6 +168,7 @@ static int spawn_clone(const char *path, char **argv, int in_fd, int out_fd, int
         return e;
     *pid = p;
     *child_err = a.err;
+    *prio_err = a.prio_err;
     *job_pid = a.child;
     return 0;
 }
@@ -178,11 +210,13 @@ static int spawn_posix(const char *path, char **argv, int in_fd, int out_fd, int
     return e;
 }
 
-int dp_spawn_job(const char *exe, const char *spec, int log_fd, const dp_stop *stop, pid_t *pid_out, dp_err *err)
+int dp_spawn_job(const char *exe, const char *spec, int log_fd, const dp_job_prio *prio, const dp_stop *stop,
+                 pid_t *pid_out, int *prio_err, dp_err *err)
 {
     int p[2] = {-1, -1}, rc = 0, null_fd = -1, logdup = -1;
     char *path = NULL;
     *pid_out = 0;
+    *prio_err = 0;
     if (!(path = resolve_exe(exe)))
         return dp_err_set(err, DUMPER_ETOOL, "unable to run the dumper executable '%s': not found on PATH", exe);
     if (pipe2(p, O_CLOEXEC) < 0) {
@@ -203,8 +237,10 @@ int dp_spawn_job(const char *exe, const char *spec, int log_fd, const dp_stop *s
 #ifdef __linux__
     /* already detached: `dumper job` need not fork again */
     char *argv[] = {path, (char *)"job", (char *)"--no-fork", NULL};
-    e = spawn_clone(path, argv, p[0], null_fd, log_fd >= 0 ? log_fd : null_fd, &pid, &child_err, &job_pid);
+    e = spawn_clone(path, argv, p[0], null_fd, log_fd >= 0 ? log_fd : null_fd, prio, &pid, &child_err, prio_err,
+                    &job_pid);
 #else
+    (void)prio;
     char *argv[] = {path, (char *)"job", NULL};
     e = spawn_posix(path, argv, p[0], null_fd, log_fd >= 0 ? log_fd : null_fd, &pid);
     job_pid = pid;

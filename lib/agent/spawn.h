@@ -19,6 +19,7 @@
 
 #include <sys/types.h>
 
+#include "agent/proto.h"
 #include "core/err.h"
 #include "core/stop.h"
 
@@ -30,6 +31,10 @@
  */
 /* *pid_out receives the job process's pid (on Linux the process that runs the job; elsewhere the
  * intermediate). */
-int dp_spawn_job(const char *exe, const char *spec, int log_fd, const dp_stop *stop, pid_t *pid_out, dp_err *err);
+/* prio (NULL: the host's): on Linux the child lowers its CPU nice (setpriority) and I/O priority (ioprio_set)
+ * before exec, never above the host's own; *prio_err gets the errno of a refused change (0: applied), which
+ * the caller logs (the job runs anyway). Elsewhere the job runs at the host's priority. */
+int dp_spawn_job(const char *exe, const char *spec, int log_fd, const dp_job_prio *prio, const dp_stop *stop,
+                 pid_t *pid_out, int *prio_err, dp_err *err);
 
 #endif

@@ -29,6 +29,10 @@ const char sd_cli_usage[] =
     "                             delete an app; refused (exit 6) while it has backups, unless\n"
     "                             --delete-backups, which also removes them from storage\n"
     "  app list [--json]\n"
+    "  app set NAME [--recipient age1... ...] [--no-recipients] [--nice N|unset]\n"
+    "        [--ionice idle|best-effort[:N]|none|unset] [--limit-rate RATE|unset] [--json]\n"
+    "                             the app's job policy: backups encrypted to these age public keys;\n"
+    "                             the job's priority and write rate (unset: the agent decides)\n"
     "  schedule set APP [--env ENV] [--database KEY] --cron EXPR [--tz ZONE]\n"
     "  schedules APP [--json]     schedules and their next slots\n"
     "  retention set APP [--keep-last N] [--daily N] [--weekly N] [--monthly N]\n"
@@ -136,7 +140,7 @@ static char *read_secret_line(const char *path, size_t min, const char *what)
 }
 
 /* Every option of every command, and what its value becomes. */
-enum okind { K_STR, K_FLAG, K_SECS, K_MS, K_I64, K_INT, K_RET, K_CLOCK, K_TOKEN, K_STOREPW, K_HELP, K_CONF, K_SECRET };
+enum okind { K_STR, K_FLAG, K_SECS, K_MS, K_I64, K_INT, K_RET, K_CLOCK, K_TOKEN, K_STOREPW, K_HELP, K_CONF, K_SECRET, K_RECIPIENT };
 typedef struct optdef {
     const char *name;
     enum okind kind;
@@ -163,6 +167,10 @@ static int set_opt(const optdef *d, const char *v, sd_cli *a, sd_config *cfg, co
         dp_free_secret(*(char **)d->to);
         if (!(*(char **)d->to = read_secret_line(v, 1, "password")))
             return sd_cli_usage_error("%sunable to read a password from '%s'", where, v);
+    case K_RECIPIENT:
+        if (a->nrecipients == SD_MAX_RECIPIENTS)
+            return sd_cli_usage_error("too many --recipient (at most %d)", SD_MAX_RECIPIENTS);
+        a->recipients[a->nrecipients++] = v;
         return 0;
     case K_HELP: fputs(sd_cli_usage, stdout); return 1;
     case K_TOKEN:
@@ -314,6 +322,11 @@ int sd_cli_parse(int argc, char **argv, sd_cli *a, sd_config *cfg)
         {"store-password-file", K_STOREPW, NULL, 0, 0, NULL, 1},
         {"scope", K_STR, &a->scope, 0, 0, NULL, 0},
         {"expires", K_I64, &a->expires_days, 0, 3650, " (days, 0 to 3650)", 0},
+        {"recipient", K_RECIPIENT, NULL, 0, 0, NULL, 0},
+        {"no-recipients", K_FLAG, &a->no_recipients, 0, 0, NULL, 0},
+        {"nice", K_STR, &a->nice, 0, 0, NULL, 0},
+        {"ionice", K_STR, &a->ionice, 0, 0, NULL, 0},
+        {"limit-rate", K_STR, &a->limit_rate, 0, 0, NULL, 0},
     };
     enum { NOPTS = sizeof defs / sizeof *defs };
     struct option lo[NOPTS + 1];

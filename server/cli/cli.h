@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "config/config.h"
+#include "domain/job_policy.h"
 #include "domain/retention.h"
 #include "service/ctx.h"
 
@@ -22,6 +23,10 @@ typedef struct sd_cli {
     int path_style, virtual_host;
     int64_t lock_days;
     sd_retention ret; /* retention set */
+    /* app set: --recipient (repeatable), --no-recipients, --nice, --ionice, --limit-rate */
+    const char *recipients[SD_MAX_RECIPIENTS];
+    int nrecipients, no_recipients;
+    const char *nice, *ionice, *limit_rate;
     char *pos[4];     /* positional arguments after the command */
     int npos;
 } sd_cli;
@@ -50,6 +55,9 @@ int sd_cli_storage(const char *cmd, const sd_cli *a, sd_ctx *ctx, sd_status *st)
 int sd_cli_token(const sd_cli *a, sd_ctx *ctx, sd_status *st);
 /* api-routes (hidden): the REST API's route table, "METHOD PATH SCOPE app-key|-" a line (the OpenAPI test). */
 int sd_cli_api_routes(void);
+/* app set NAME [--recipient K ...] [--no-recipients] [--nice N|unset] [--ionice C[:L]|unset] [--limit-rate R|unset]:
+ * changes what is given, then prints the app's job policy (with --json: its JSON shape). */
+int sd_cli_app_set(const sd_cli *a, sd_ctx *ctx, const char *name, sd_status *st);
 /* serve: the HTTP server, the scheduler (this thread) and the alert thread, until SIGINT/SIGTERM. */
 int sd_cli_serve(sd_ctx *ctx);
 

@@ -153,9 +153,11 @@ static int app_command(const sd_cli *a, sd_ctx *ctx, sd_status *st)
         sd_list_free(&l);
         return rc;
     }
+    if (name && dp_streq(sub, "set"))
+        return sd_cli_app_set(a, ctx, name, st);
     if (!name || !(dp_streq(sub, "create") || dp_streq(sub, "rotate-key") || dp_streq(sub, "delete")))
-        return sd_cli_usage_error("expected 'app create NAME', 'app rotate-key NAME', 'app delete NAME' or 'app list'%s",
-                                  "");
+        return sd_cli_usage_error("expected 'app create NAME', 'app rotate-key NAME', 'app set NAME', 'app delete NAME'"
+                                  " or 'app list'%s", "");
     if (!strcmp(sub, "create")) {
         if (sd_app_create(ctx, name, key, &app, st))
             return st->err.code;

@@ -245,9 +245,11 @@ static cJSON *do_poll(sd_ctx *ctx, sd_api_req *r, const cJSON *j, sd_status *st)
     cJSON_AddNumberToObject(out, "interval", res.interval);
     cJSON_AddNumberToObject(out, "lease", (double)res.lease_s);
     sd_view_time(out, "server_time", res.now);
-    if (res.has_job)
-        cJSON_AddItemToObject(out, "job", sd_view_job(&res.job, res.job_lease_s));
-    else
+    if (res.has_job) {
+        cJSON *job = sd_view_job(&res.job, res.job_lease_s);
+        sd_view_job_policy(job, &res.policy);
+        cJSON_AddItemToObject(out, "job", job);
+    } else
         cJSON_AddNullToObject(out, "job");
     return out;
 }

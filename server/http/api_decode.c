@@ -151,6 +151,34 @@ int sd_decode_poll(const cJSON *j, int64_t *agent, sd_status *st)
     return 0;
 }
 
+/* "encryption": "age" with "recipients": ["age1...", ...] (each a valid X25519 key, at most SD_MAX_RECIPIENTS),
+ * or neither. */
+static int decode_encryption(const cJSON *j, sd_prepare_req *out, sd_status *st)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "recipients");
+    char msg[DP_ERR_MSG_MAX];
+    sd_job_policy_init(&out->recipients);
+    if (opt_str(j, "encryption", &out->encryption, 16, st))
+        return -1;
+    if (out->encryption && strcmp(out->encryption, "age"))
+        return invalid(st, "field 'encryption' must be \"age\"");
+    if (!r || cJSON_IsNull(r))
+        return out->encryption ? invalid(st, "field 'recipients' is required with 'encryption'") : 0;
+    if (!out->encryption)
+        return invalid(st, "field 'recipients' needs 'encryption'");
+    if (!cJSON_IsArray(r) || cJSON_GetArraySize(r) < 1 || cJSON_GetArraySize(r) > SD_MAX_RECIPIENTS)
+        return invalid(st, "field 'recipients' must be an array of 1 to %d age recipients", SD_MAX_RECIPIENTS);
+    const cJSON *k;
+    cJSON_ArrayForEach(k, r)
+    {
+        if (!cJSON_IsString(k) || strlen(k->valuestring) > 100)
+            return invalid(st, "field 'recipients' must hold age recipients");
+        if (sd_job_policy_add_recipient(&out->recipients, k->valuestring, msg, sizeof msg))
+            return invalid(st, "field 'recipients': %s", msg);
+    }
+    return 0;
+}
+
 int sd_decode_prepare(const cJSON *j, sd_prepare_req *out, sd_status *st)
 {
     memset(out, 0, sizeof *out);
@@ -164,7 +192,7 @@ int sd_decode_prepare(const cJSON *j, sd_prepare_req *out, sd_status *st)
         return invalid(st, "field 'compression' must be zstd, gzip or none");
     if (out->ext && !sd_extension_valid(out->ext))
         return invalid(st, "field 'extension' must be 1-16 characters of [a-z0-9.]");
-    return 0;
+    return decode_encryption(j, out, st);
 }
 
 static int is_hex64(const char *s)

@@ -21,8 +21,10 @@
 #include "http/notify.h"
 #include "http/respond.h"
 #include "http/session.h"
+#include "http/site_policy.h"
 #include "http/views.h"
 #include "service/admin.h"
+#include "service/job_policy.h"
 
 #define MAX_STATIC (1 << 20)
 
@@ -113,6 +115,14 @@ static void add_restore_commands(cJSON *arr, const sd_backup_list *bl, const sd_
         cJSON *o = cJSON_GetArrayItem(arr, i);
         char *cmd = loc ? sd_restore_command(loc, b->file_name, d ? &t : NULL, NULL) : NULL;
         char *dl_cmd = sd_restore_command(NULL, b->file_name, d ? &t : NULL, b->sha256);
+        if (b->encryption) { /* the identity file of one of its recipients (dumperd holds none) */
+            char *c1 = cmd ? dp_asprintf("%s --identity KEY_FILE", cmd) : NULL;
+            char *c2 = dl_cmd ? dp_asprintf("%s --identity KEY_FILE", dl_cmd) : NULL;
+            free(cmd);
+            free(dl_cmd);
+            cmd = c1;
+            dl_cmd = c2;
+        }
         if (cmd)
             cJSON_AddStringToObject(o, "restore_command", cmd);
         if (dl_cmd)
@@ -137,13 +147,17 @@ static enum MHD_Result app_detail(struct MHD_Connection *c, sd_ctx *ctx, int64_t
     sd_database_list dbs = {0};
     sd_schedule_views sched = {0};
     sd_backup_list backups = {0};
+    sd_job_policy pol;
     int failed = sd_agents(ctx, app, &agents, &st) || sd_databases(ctx, app, &dbs, &st) ||
                  sd_schedules(ctx, app, &sched, &st) || sd_backups(ctx, app, 0, 500, &backups, &st);
     cJSON *o = NULL;
     if (!failed) {
         o = cJSON_CreateObject();
         char b[24];
-        cJSON_AddItemToObject(o, "app", sd_view_app(&a.v[0]));
+        cJSON *ao = sd_view_app(&a.v[0]);
+        cJSON_AddItemToObject(o, "app", ao);
+        if (ao && !sd_job_policy_get(ctx, app, &pol, &st))
+            sd_view_job_policy(cJSON_AddObjectToObject(ao, "policy"), &pol);
         cJSON_AddItemToObject(o, "agents", sd_view_agents(&agents));
         cJSON_AddItemToObject(o, "databases", sd_view_databases(&dbs));
         cJSON_AddItemToObject(o, "schedules", sd_view_schedules(&sched));
@@ -222,6 +236,8 @@ static enum MHD_Result app_post(struct MHD_Connection *c, sd_ctx *ctx, int64_t a
         return sd_site_error(c, 404, "not_found", "no such app");
     if (!strcmp(what, "key"))
         return rotate_key(c, ctx, app, user);
+    if (!strcmp(what, "policy"))
+        return sd_site_policy_post(c, ctx, app, j, user);
     const char *env = jstr(j, "environment"), *dbkey = jstr(j, "database");
     if (!env)
         env = "production";

@@ -1,6 +1,8 @@
 /* views.c - JSON shapes of dumperd's objects (see views.h). */
 #include "http/views.h"
 
+#include <string.h>
+
 #include "core/util.h"
 #include "domain/names.h"
 
@@ -71,7 +73,29 @@ cJSON *sd_view_backup(const sd_backup_row *b)
     sd_view_time(o, "finished_at", b->finished_at);
     str_or_null(o, "error_code", b->error_code);
     str_or_null(o, "error_message", b->error_message);
+    str_or_null(o, "encryption", b->encryption);
+    cJSON *r = cJSON_AddArrayToObject(o, "recipients");
+    for (const char *p = b->recipients ? b->recipients : ""; *p;) {
+        size_t n = strcspn(p, " ");
+        char key[DP_AGE_RECIPIENT_LEN + 1];
+        if (n && n < sizeof key) { /* dumperd validated them when the backup was prepared */
+            memcpy(key, p, n);
+            key[n] = 0;
+            cJSON_AddItemToArray(r, cJSON_CreateString(key));
+        }
+        p += n + (p[n] == ' ');
+    }
     return o;
+}
+
+void sd_view_job_policy(cJSON *o, const sd_job_policy *p)
+{
+    cJSON *r = cJSON_AddArrayToObject(o, "recipients");
+    for (int i = 0; i < p->nrecipients; i++)
+        cJSON_AddItemToArray(r, cJSON_CreateString(p->recipients[i]));
+    num_or_null(o, "nice", p->nice != SD_NICE_UNSET, p->nice);
+    str_or_null(o, "ionice", p->ionice[0] ? p->ionice : NULL);
+    num_or_null(o, "limit_rate", p->limit_rate > 0, p->limit_rate);
 }
 
 cJSON *sd_view_backups(const sd_backup_list *l)

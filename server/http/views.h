@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
+#include "domain/job_policy.h"
 #include "service/admin.h"
 #include "store/jobs.h"
 #include "store/tokens.h"
@@ -19,7 +20,8 @@ void sd_view_time(cJSON *o, const char *k, int64_t ms);
 void sd_view_id(cJSON *o, const char *k, char prefix, int64_t id);
 
 /* A catalog entry: backup_id, database_id, database_key, environment, status, file_name, size, sha256,
- * duration_ms, created_at, finished_at, error_code, error_message. */
+ * duration_ms, created_at, finished_at, error_code, error_message, encryption ("age" or null), recipients
+ * (the age1... keys it was encrypted to; [] for plaintext). */
 cJSON *sd_view_backup(const sd_backup_row *b);
 cJSON *sd_view_backups(const sd_backup_list *l);
 /* agent_id, environment, hostname, pid, agent_version, framework, dispatcher, registered_at, last_seen,
@@ -42,5 +44,8 @@ cJSON *sd_view_job(const sd_job_view *j, int64_t lease_s);
 /* API tokens (never their hashes): id, name, scope, app (null: every app), created_at, expires_at,
  * last_used_at, revoked_at, state (live, expired, revoked at `now`). views_rest.c. */
 cJSON *sd_view_tokens(const sd_token_list *l, int64_t now);
+/* An app's job policy into o: recipients (array), nice, ionice, limit_rate (null when unset). The same
+ * shape in a job handed to an agent and in the dashboard's and CLI's app settings. */
+void sd_view_job_policy(cJSON *o, const sd_job_policy *p);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include "domain/election.h"
 #include "service/auth.h"
+#include "service/job_policy.h"
 #include "store/schedules.h"
 
 /* Decide the role of `agent` in (app, env) at `now` (domain/election.h); renew or take the lease. */
@@ -63,6 +64,7 @@ typedef struct {
     sd_poll_view view;
     int primary, more_jobs;
     int64_t job, next_slot;
+    sd_job_policy policy; /* the app's, when a job is handed out */
 } poll_arg;
 
 static int poll_view(sd_ctx *ctx, void *a_, sd_status *st)
@@ -82,6 +84,8 @@ static int poll_txn(sd_ctx *ctx, void *a_, sd_status *st)
     if (!a->primary)
         return 0;
     SD_TRY(sd_store_job_pending(ctx->db, a->app, a->view.env, &a->job, &a->more_jobs, &st->err));
+    if (a->job) /* a job leaves with the app's policy, or not at all (a bad stored key: never in plaintext) */
+        SD_TRY(sd_job_policy_load(ctx, a->app, &a->policy, st));
     if (a->job)
         SD_TRY(sd_store_job_dispatch(ctx->db, a->job, a->agent, a->now + ctx->cfg->job_lease_ms, a->now, &st->err));
     return sd_store_schedule_next_slot(ctx->db, a->app, a->view.env, &a->next_slot, &st->err);
@@ -129,6 +133,7 @@ int sd_agent_poll(sd_ctx *ctx, int64_t app, const char *key_hash, int64_t agent,
         job_arg j = {a.job, &res->job, 0};
         sd_status js = SD_STATUS_INIT;
         res->has_job = !sd_txn(ctx, SD_TXN_NONE, job_view, &j, &js) && j.found;
+        res->policy = a.policy;
     }
     return 0;
 }

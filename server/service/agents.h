@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "domain/job_policy.h"
 #include "service/ctx.h"
 #include "store/agents.h"
 #include "store/databases.h"
@@ -36,6 +37,7 @@ typedef struct sd_poll_res {
     int has_job;
     sd_job_view job;      /* when has_job */
     int64_t job_lease_s;  /* a job's lease */
+    sd_job_policy policy; /* when has_job: the app's (recipients, priority, rate) */
 } sd_poll_res;
 
 int sd_agent_register(sd_ctx *ctx, int64_t app, const sd_register_req *req, sd_register_res *res, sd_status *st);

@@ -9,6 +9,7 @@
 #include "core/util.h"
 #include "domain/names.h"
 #include "io/filter.h"
+#include "domain/job_policy.h"
 #include "job/manifest.h"
 #include "service/parts.h"
 #include "service/retention.h"
@@ -80,6 +81,18 @@ static char *manifest_json(sd_ctx *ctx, const commit_arg *a)
     m.duration_ms = q->duration_ms;
     m.dumper_version = (char *)dumper_version();
     m.database = q->database ? (char *)q->database : "";
+    /* the recipients prepare recorded (validated then): a manifest says what a backup is encrypted to */
+    char *keys[SD_MAX_RECIPIENTS], buf[sizeof a->b.recipients];
+    snprintf(buf, sizeof buf, "%s", a->b.recipients);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, " ", &save); t && m.nrecipients < SD_MAX_RECIPIENTS; t = strtok_r(NULL, " ", &save))
+        keys[m.nrecipients++] = t;
+    if (!strcmp(a->b.encryption, "age") && m.nrecipients) {
+        m.encryption = "age";
+        m.recipients = keys;
+    } else {
+        m.nrecipients = 0;
+    }
     return dp_manifest_to_json(&m);
 }
 

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "domain/names.h"
 #include "domain/retry.h"
+#include "service/job_policy.h"
 #include "service/parts.h"
 #include "storage/s3_upload.h"
 #include "store/agents.h"
@@ -46,11 +47,18 @@ static int prepare_txn(sd_ctx *ctx, void *a_, sd_status *st)
         snprintf(a->res->file_name, sizeof a->res->file_name, "%s", j.file_name);
         return sd_store_job_renew(ctx->db, q->job, lease, now, &st->err);
     }
-    char ext[40];
+    sd_job_policy pol;
+    SD_TRY(sd_job_policy_load(ctx, a->app, &pol, st));
+    const char *why = sd_job_policy_check_prepare(&pol, q->encryption, q->recipients.nrecipients);
+    if (why)
+        return sd_fail(st, SD_INVALID, "%s", why);
+    char ext[40], recipients[SD_RECIPIENTS_TEXT_MAX + 1];
+    sd_job_policy_recipients_text(&q->recipients, recipients);
     if (!q->ext)
         sd_extension_default(ext, q->format, q->compression);
     sd_backup_new b = {.app = a->app, .db_id = j.db_id, .job = q->job, .agent = q->agent, .now = now, .env = j.env,
-                       .format = q->format, .compression = q->compression};
+                       .format = q->format, .compression = q->compression, .encryption = q->encryption,
+                       .recipients = q->encryption ? recipients : NULL};
     SD_TRY(sd_store_backup_insert(ctx->db, &b, &a->res->backup, &st->err));
     sd_backup_file_name(a->res->file_name, j.app_name, j.env, j.db_key, now, a->res->backup, q->ext ? q->ext : ext);
     SD_TRY(sd_store_backup_set_file_name(ctx->db, a->res->backup, a->res->file_name, &st->err));

@@ -8,11 +8,14 @@
 
 #include <stdint.h>
 
+#include "domain/job_policy.h"
 #include "service/ctx.h"
 
 typedef struct sd_prepare_req {
     int64_t agent, job;
     const char *format, *compression, *ext; /* validated (domain/names.h); ext NULL: the default */
+    const char *encryption;                 /* NULL (plaintext) or "age" */
+    sd_job_policy recipients;               /* recipients[] only: the keys the job encrypts to, validated */
 } sd_prepare_req;
 
 typedef struct sd_prepare_res {
@@ -30,6 +33,8 @@ typedef struct sd_presign_res {
 
 /* A catalog entry for the job's attempt (the existing one when the job already has a running attempt), with
  * its file name; the job's lease is renewed. */
+/* SD_INVALID when the backup does not satisfy the app's job policy (an app with recipients takes encrypted
+ * backups only); the catalog entry records the encryption and its recipients. */
 int sd_backup_prepare(sd_ctx *ctx, int64_t app, const sd_prepare_req *req, sd_prepare_res *res, sd_status *st);
 /* The backup is the app's and uploading; renews its job's lease. */
 int sd_backup_part_allowed(sd_ctx *ctx, int64_t app, int64_t backup, sd_status *st);

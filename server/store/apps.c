@@ -114,6 +114,7 @@ int sd_store_app_delete(sd_db *db, int64_t id, dp_err *err)
       " substr(alerts.ref, 1, length('d_' || d.id || ':')) = 'd_' || d.id || ':')",
       "i", id);
     Q("DELETE FROM copies WHERE backup_id IN (SELECT id FROM backups WHERE app_id = ?)", "i", id);
+    Q("DELETE FROM backup_encryption WHERE backup_id IN (SELECT id FROM backups WHERE app_id = ?)", "i", id);
     Q("DELETE FROM backups WHERE app_id = ?", "i", id);
     Q("DELETE FROM jobs WHERE app_id = ?", "i", id);
     Q("DELETE FROM schedules WHERE app_id = ?", "i", id);
@@ -121,6 +122,7 @@ int sd_store_app_delete(sd_db *db, int64_t id, dp_err *err)
     Q("DELETE FROM agents WHERE app_id = ?", "i", id);
     Q("DELETE FROM dbs WHERE app_id = ?", "i", id);
     Q("DELETE FROM api_tokens WHERE app_id = ?", "i", id);
+    Q("DELETE FROM app_job_policy WHERE app_id = ?", "i", id);
     Q("DELETE FROM apps WHERE id = ?", "i", id);
     return 0;
 }

@@ -15,6 +15,9 @@ int sd_store_backup_insert(sd_db *db, const sd_backup_new *b, int64_t *id, dp_er
         *id = sd_geti(&r, 0, 0);
         sd_res_free(&r);
     }
+    if (!rc && b->encryption)
+        rc = sd_q(db, NULL, err, "INSERT INTO backup_encryption (backup_id, encryption, recipients) VALUES (?, ?, ?)",
+                  "iss", *id, b->encryption, b->recipients ? b->recipients : "");
     return rc;
 }
 
@@ -28,7 +31,8 @@ int sd_store_backup_job(sd_db *db, int64_t app, int64_t id, sd_backup_job *out, 
     sd_res r;
     int rc = sd_q(db, &r, err,
                   "SELECT b.status, j.state, b.job_id, j.backup_id, b.db_id, b.file_name, b.sha256, b.format,"
-                  " b.compression FROM backups b JOIN jobs j ON j.id = b.job_id WHERE b.id = ? AND b.app_id = ?",
+                  " b.compression, e.encryption, e.recipients FROM backups b JOIN jobs j ON j.id = b.job_id"
+                  " LEFT JOIN backup_encryption e ON e.backup_id = b.id WHERE b.id = ? AND b.app_id = ?",
                   "ii", id, app);
     if (rc)
         return rc;
@@ -42,6 +46,8 @@ int sd_store_backup_job(sd_db *db, int64_t app, int64_t id, sd_backup_job *out, 
     sd_cell_copy(out->sha256, sizeof out->sha256, sd_get(&r, 0, 6));
     sd_cell_copy(out->format, sizeof out->format, sd_get(&r, 0, 7));
     sd_cell_copy(out->compression, sizeof out->compression, sd_get(&r, 0, 8));
+    sd_cell_copy(out->encryption, sizeof out->encryption, sd_get(&r, 0, 9));
+    sd_cell_copy(out->recipients, sizeof out->recipients, sd_get(&r, 0, 10));
     sd_res_free(&r);
     return 0;
 }
@@ -109,9 +115,10 @@ int sd_store_backup_mark_deleted(sd_db *db, int64_t id, int *changed, dp_err *er
     return rc;
 }
 
+#define BACKUP_ENC_JOIN " LEFT JOIN backup_encryption e ON e.backup_id = b.id"
 #define BACKUP_COLS                                                                                                    \
     "b.id, b.db_id, d.dkey, b.env, b.status, b.file_name, b.size, b.sha256, b.duration_ms, b.created_at,"             \
-    " b.finished_at, b.error_code, b.error_message, b.upload_id"
+    " b.finished_at, b.error_code, b.error_message, b.upload_id, e.encryption, e.recipients"
 
 static void backup_rows(sd_backup_list *out)
 {
@@ -132,7 +139,9 @@ static void backup_rows(sd_backup_list *out)
                                     .finished_at = sd_geti(r, i, 10),
                                     .error_code = sd_get(r, i, 11),
                                     .error_message = sd_get(r, i, 12),
-                                    .upload_id = sd_get(r, i, 13)};
+                                    .upload_id = sd_get(r, i, 13),
+                                    .encryption = sd_get(r, i, 14),
+                                    .recipients = sd_get(r, i, 15)};
     }
 }
 
@@ -140,7 +149,7 @@ int sd_store_backup_list(sd_db *db, int64_t app, int64_t db_id, int limit, sd_ba
 {
     int rc;
     out->v = sd_rows(db, &out->res_, sizeof *out->v, &out->n, &rc, err,
-                     "SELECT " BACKUP_COLS " FROM backups b LEFT JOIN dbs d ON d.id = b.db_id WHERE b.app_id = ?"
+                     "SELECT " BACKUP_COLS " FROM backups b LEFT JOIN dbs d ON d.id = b.db_id" BACKUP_ENC_JOIN " WHERE b.app_id = ?"
                      " AND (? = 0 OR b.db_id = ?) ORDER BY b.created_at DESC, b.id DESC LIMIT ?",
                      "iiii", app, db_id, db_id, (int64_t)limit);
     backup_rows(out);
@@ -151,7 +160,7 @@ int sd_store_backup_get(sd_db *db, int64_t app, int64_t id, sd_backup_list *out,
 {
     int rc;
     out->v = sd_rows(db, &out->res_, sizeof *out->v, &out->n, &rc, err,
-                     "SELECT " BACKUP_COLS " FROM backups b LEFT JOIN dbs d ON d.id = b.db_id WHERE b.id = ?"
+                     "SELECT " BACKUP_COLS " FROM backups b LEFT JOIN dbs d ON d.id = b.db_id" BACKUP_ENC_JOIN " WHERE b.id = ?"
                      " AND b.app_id = ?",
                      "ii", id, app);
     backup_rows(out);

@@ -20,6 +20,8 @@ typedef struct sd_backup_job {
     char sha256[65];   /* "" before commit */
     char format[20];   /* "" when none was given */
     char compression[20];
+    char encryption[8];   /* "" plaintext, "age" */
+    char recipients[1100]; /* space-separated age1... keys (domain/job_policy.h: at most 16 * 63) */
 } sd_backup_job;
 
 typedef struct sd_backup_row {
@@ -27,6 +29,7 @@ typedef struct sd_backup_row {
     int has_size, has_duration;
     const char *db_key, *env, *status, *file_name, *sha256, *error_code, *error_message,
         *upload_id; /* may be NULL (db_key: the database was deleted) */
+    const char *encryption, *recipients; /* NULL: plaintext; "age" and the space-separated age1... keys */
 } sd_backup_row;
 
 typedef struct sd_backup_list {
@@ -38,6 +41,7 @@ typedef struct sd_backup_list {
 typedef struct sd_backup_new {
     int64_t app, db_id, job, agent, now;
     const char *env, *format, *compression; /* format, compression may be NULL */
+    const char *encryption, *recipients;    /* NULL: plaintext */
 } sd_backup_new;
 
 typedef struct sd_backup_done {
@@ -45,7 +49,8 @@ typedef struct sd_backup_done {
     const char *sha256;
 } sd_backup_done;
 
-/* A running entry (file name set later: it holds the id). */
+/* A running entry (file name set later: it holds the id), with its encryption (table backup_encryption) when
+ * b->encryption is set. */
 int sd_store_backup_insert(sd_db *db, const sd_backup_new *b, int64_t *id, dp_err *err);
 int sd_store_backup_set_file_name(sd_db *db, int64_t id, const char *file_name, dp_err *err);
 /* The app's entry `id` with its job; *found = 0 when there is none. */

@@ -73,6 +73,13 @@ static const char *const migrations[] = {
     " scope TEXT NOT NULL, app_id BIGINT NOT NULL DEFAULT 0, created_at BIGINT NOT NULL,"
     " expires_at BIGINT NOT NULL DEFAULT 0, last_used_at BIGINT NOT NULL DEFAULT 0,"
     " revoked_at BIGINT NOT NULL DEFAULT 0);",
+    /* 5 (job policy, issues 13, 14): an app's age recipients, job priority and rate; an encrypted backup's
+     * encryption and the recipients it was encrypted to (a table of its own, not columns of backups: every
+     * migration stays re-runnable on a store from before versions). */
+    "CREATE TABLE IF NOT EXISTS app_job_policy (app_id BIGINT PRIMARY KEY, recipients TEXT NOT NULL DEFAULT '',"
+    " nice BIGINT, ionice TEXT NOT NULL DEFAULT '', limit_rate BIGINT NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS backup_encryption (backup_id BIGINT PRIMARY KEY, encryption TEXT NOT NULL,"
+    " recipients TEXT NOT NULL);",
 };
 
 #define NMIGRATIONS ((int64_t)(sizeof migrations / sizeof *migrations))

@@ -190,6 +190,9 @@ function backupsTable(d, appId) {
           h('details', {}, h('summary', {}, 'restore'),
             h('p', {class: 'muted small'}, 'from the storage on the dumperd host:'), h('pre', {class: 'restore'}, b.restore_command || ''),
             h('p', {class: 'muted small'}, 'from the downloaded file:'), h('pre', {class: 'restore-download'}, b.restore_download_command || ''),
+            b.encryption ? h('p', {class: 'muted small encrypted-to'}, 'encrypted (age) to: ',
+              b.recipients.map(k => h('code', {class: 'wrap'}, k + ' ')),
+              '; KEY_FILE is the identity file of one of them (from dumper keygen or age-keygen)') : null,
             h('div', {class: 'mono small'}, 'sha256 ' + b.sha256))] : null,
         b.error_message ? h('span', {class: 'error'}, `${b.error_code || 'error'}: ${b.error_message}`) : null))))));
 }
@@ -261,6 +264,29 @@ function retentionCard(app, d) {
   return h('section', {class: 'card'}, h('h2', {}, 'Retention'), form);
 }
 
+// Encryption: public keys only; the private halves stay with the people who restore.
+function encryptionCard(app, d) {
+  const p = d.app.policy || {recipients: []};
+  const keys = h('textarea', {id: 'recipients', rows: 3, spellcheck: 'false', class: 'mono small',
+    placeholder: 'age1... (one per line)'}, p.recipients.join('\n'));
+  const form = h('form', {id: 'encryption-form'},
+    h('label', {}, 'Recipients (age public keys)', keys),
+    h('p', {class: 'muted small', id: 'encryption-state'}, p.recipients.length
+      ? `New backups are encrypted to ${p.recipients.length} recipient(s) on the app's host; dumperd cannot read them.`
+      : 'Backups are not encrypted. Add the output of dumper keygen (or age-keygen) to encrypt new backups.'),
+    h('button', {type: 'submit', id: 'save-recipients'}, 'Save recipients'));
+  form.addEventListener('submit', async ev => {
+    ev.preventDefault();
+    const list = keys.value.split(/\s+/).filter(x => x);
+    try {
+      await api(`/ui/apps/${app}/policy`, {recipients: list});
+      toast(list.length ? 'New backups are encrypted to these recipients' : 'New backups are not encrypted');
+      load(app, true);
+    } catch (e) { toast(e.message); }
+  });
+  return h('section', {class: 'card'}, h('h2', {}, 'Encryption'), form);
+}
+
 function backupNowCard(app, d) {
   const env = h('select', {id: 'now-env'}, envs(d).map(e => h('option', {}, e)));
   const db = dbSelect('now-db', d, 'all databases');
@@ -313,7 +339,7 @@ async function load(app, full) {
       h('section', {class: 'card'}, h('h2', {}, 'Agents'), h('div', {id: 'agents-slot'})),
       h('section', {class: 'card'}, h('h2', {}, 'Databases'), h('div', {id: 'databases-slot'})),
       h('div', {id: 'charts-slot'}),
-      h('div', {class: 'grid'}, backupNowCard(app, d), scheduleCard(app, d), retentionCard(app, d)),
+      h('div', {class: 'grid'}, backupNowCard(app, d), scheduleCard(app, d), retentionCard(app, d), encryptionCard(app, d)),
       keyCard(app, d),
       h('section', {class: 'card', id: 'history'}, h('h2', {}, 'Backups'), h('div', {id: 'backups-slot'}))));
   }

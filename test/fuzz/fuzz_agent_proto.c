@@ -8,10 +8,11 @@
  *   role is primary or secondary, the interval lies in [DP_INTERVAL_MIN_MS, DP_INTERVAL_MAX_MS] and
  *   there is one id per database sent; on failure DUMPER_EPROTO/ENOMEM with a message, nothing
  *   left allocated;
- * - poll: the same role and interval rules; a job has valid ids, a reason that is "" or a valid id;
+ * - poll: the same role and interval rules; a job has valid ids, a reason that is "" or a valid id, and a
+ *   policy within bounds (at most DP_JOB_MAX_RECIPIENTS age1 recipients, nice, I/O class, rate);
  * - error message: printable ASCII only, at most 200 characters, always terminated;
  * - job spec: on success the ids are valid and api_base is http(s); serializing and parsing again
- *   gives the same spec (round trip); on failure DUMPER_EUSAGE/ENOMEM and the struct zeroed.
+ *   gives the same spec (round trip, recipients and limit_rate included); on failure DUMPER_EUSAGE/ENOMEM and the struct zeroed.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -72,6 +73,20 @@ static void fuzz_poll(const char *body, size_t len)
             abort();
         if (p.job.reason[0] && !dp_proto_valid_id(p.job.reason))
             abort();
+        /* the job's policy: at most DP_JOB_MAX_RECIPIENTS age1 recipients, nice, I/O class and rate in range */
+        const dp_job_policy *q = &p.job.policy;
+        if (q->nrecipients < 0 || q->nrecipients > DP_JOB_MAX_RECIPIENTS)
+            abort();
+        for (int i = 0; i < q->nrecipients; i++)
+            if (!dp_proto_valid_recipient(q->recipients[i]))
+                abort();
+        if (q->nice != DP_PRIO_UNSET && (q->nice < 0 || q->nice > 19))
+            abort();
+        if (q->ioclass != DP_PRIO_UNSET && q->ioclass != DP_IOPRIO_NONE && q->ioclass != DP_IOPRIO_BE &&
+            q->ioclass != DP_IOPRIO_IDLE)
+            abort();
+        if (q->limit_rate && (q->limit_rate < DP_LIMIT_RATE_MIN || q->limit_rate > DP_JOB_LIMIT_RATE_MAX))
+            abort();
     } else if (p.job.job_id[0]) {
         abort();
     }
@@ -124,8 +139,12 @@ static void fuzz_job_spec(const char *json, size_t len)
         !same(s.agent_id, back.agent_id) || !same(s.job_id, back.job_id) || !same(s.database_id, back.database_id) ||
         !same(s.database_key, back.database_key) || !same(s.reason, back.reason) || !same(s.db_url, back.db_url) ||
         !same(s.format, back.format) || !same(s.custom_options, back.custom_options) ||
-        s.max_filesize != back.max_filesize || s.max_part_size != back.max_part_size || s.max_parts != back.max_parts)
+        s.max_filesize != back.max_filesize || s.max_part_size != back.max_part_size || s.max_parts != back.max_parts ||
+        s.limit_rate != back.limit_rate || s.nrecipients != back.nrecipients)
         abort();
+    for (int i = 0; i < s.nrecipients; i++)
+        if (strcmp(s.recipients[i], back.recipients[i]) != 0)
+            abort();
     free(again);
     dp_job_spec_free(&back);
     dp_job_spec_free(&s);

@@ -310,6 +310,21 @@ def test(env):
     eq(expect(b.req("GET", "/ui/apps/%d" % shop), 200, "detail")["app"]["retention"],
        {"keep_last": 5, "daily": 7, "weekly": 4, "monthly": 0}, "retention stored")
 
+    # --- job policy (the Encryption card): public keys only, each bad member one 400 ---
+    k1 = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+    eq(expect(b.req("GET", "/ui/apps/%d" % shop), 200, "detail")["app"]["policy"],
+       {"recipients": [], "nice": None, "ionice": None, "limit_rate": None}, "policy unset")
+    eq(expect(b.post("/ui/apps/%d/policy" % shop, {"recipients": [k1], "limit_rate": "10M"}), 200, "policy"),
+       {"recipients": [k1], "nice": None, "ionice": None, "limit_rate": 10485760}, "policy answer")
+    expect(b.post("/ui/apps/%d/policy" % shop, {"recipients": ["AGE-SECRET-KEY-1" + "Q" * 58]}), 400,
+           "a secret key as recipient", "invalid_request")
+    expect(b.post("/ui/apps/%d/policy" % shop, {"recipients": [k1[:-1] + "q"]}), 400, "bit-flipped recipient")
+    expect(b.post("/ui/apps/%d/policy" % shop, {"nice": 20}), 400, "nice 20")
+    expect(b.post("/ui/apps/%d/policy" % shop, {"recipients": []}, csrf=False), 403, "policy without CSRF")
+    eq(expect(b.req("GET", "/ui/apps/%d" % shop), 200, "detail")["app"]["policy"]["recipients"], [k1],
+       "refused changes left the policy alone")
+    expect(b.post("/ui/apps/%d/policy" % shop, {"recipients": None, "limit_rate": None}), 200, "policy cleared")
+
     # --- metrics ---
     st, body, h = b.req("GET", "/metrics", cookie=False)
     eq(st, 200, "metrics from loopback")

@@ -178,6 +178,100 @@ static void test_job_spec_roundtrip(void **state)
     }
 }
 
+/* A poll answer's job with the app's policy (n recipients; bounded at 16; a bad member refuses the job). */
+static char *poll_with(int n, const char *extra)
+{
+    static const char k[] = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    dp_buf b = {0};
+    dp_buf_puts(&b, "{\"role\":\"primary\",\"interval\":60,\"job\":{\"job_id\":\"j_1\",\"database_id\":\"d_1\","
+                    "\"recipients\":[");
+    for (int i = 0; i < n; i++) {
+        dp_buf_puts(&b, i ? ",\"" : "\"");
+        dp_buf_puts(&b, k);
+        dp_buf_puts(&b, "\"");
+    }
+    dp_buf_puts(&b, "]");
+    dp_buf_puts(&b, extra);
+    dp_buf_puts(&b, "}}");
+    return b.data;
+}
+
+static void test_job_policy(void **state)
+{
+    dp_poll_resp p;
+    dp_err e = {0};
+    char *j = poll_with(0, "");
+    assert_int_equal(dp_proto_parse_poll(j, strlen(j), &p, &e), 0);
+    assert_int_equal(p.job.policy.nrecipients, 0);
+    assert_int_equal(p.job.policy.nice, DP_PRIO_UNSET);
+    assert_int_equal(p.job.policy.ioclass, DP_PRIO_UNSET);
+    assert_true(p.job.policy.limit_rate == 0);
+    free(j);
+    j = poll_with(DP_JOB_MAX_RECIPIENTS, ",\"nice\":10,\"ionice\":\"best-effort:7\",\"limit_rate\":1048576");
+    assert_int_equal(dp_proto_parse_poll(j, strlen(j), &p, &e), 0); /* at the bound */
+    assert_int_equal(p.job.policy.nrecipients, DP_JOB_MAX_RECIPIENTS);
+    assert_string_equal(p.job.policy.recipients[15], "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p");
+    assert_int_equal(p.job.policy.nice, 10);
+    assert_int_equal(p.job.policy.ioclass, DP_IOPRIO_BE);
+    assert_int_equal(p.job.policy.iolevel, 7);
+    assert_true(p.job.policy.limit_rate == 1048576);
+    free(j);
+    j = poll_with(DP_JOB_MAX_RECIPIENTS + 1, ""); /* past it */
+    dp_err e4 = {0};
+    assert_int_equal(dp_proto_parse_poll(j, strlen(j), &p, &e4), DUMPER_EPROTO);
+    assert_string_equal(e4.msg, "invalid poll answer from the control plane: bad 'recipients'");
+    free(j);
+    const char *bad_extra[] = {",\"nice\":20", ",\"nice\":-1", ",\"nice\":1.5", ",\"nice\":\"5\"",
+                               ",\"ionice\":\"realtime\"", ",\"ionice\":\"be:8\"", ",\"ionice\":3",
+                               ",\"limit_rate\":1023", ",\"limit_rate\":1e300", ",\"limit_rate\":\"10M\""};
+    for (size_t i = 0; i < sizeof bad_extra / sizeof *bad_extra; i++) {
+        dp_err e2 = {0};
+        j = poll_with(1, bad_extra[i]);
+        assert_int_equal(dp_proto_parse_poll(j, strlen(j), &p, &e2), DUMPER_EPROTO);
+        assert_non_null(strstr(e2.msg, "invalid poll answer from the control plane: bad '"));
+        free(j);
+    }
+    const char *bad_keys[] = {"\"AGE-SECRET-KEY-1QQ\"", "\"ssh-ed25519 AAAA\"", "7", "null",
+                              "\"age1QL3Z7HJY54PW3HYWW5AYYFG7ZQGVC7W3J2ELW8ZMRJ2KG5SFN9AQMCAC8P\"",
+                              "\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8\"",
+                              "\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8pp\"",
+                              "\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcacbo\""}; /* 'o': not Bech32 */
+    for (size_t i = 0; i < sizeof bad_keys / sizeof *bad_keys; i++) {
+        char body[512];
+        snprintf(body, sizeof body,
+                 "{\"role\":\"primary\",\"interval\":60,\"job\":{\"job_id\":\"j_1\",\"database_id\":\"d_1\","
+                 "\"recipients\":[%s]}}", bad_keys[i]);
+        dp_err e2 = {0};
+        assert_int_equal(dp_proto_parse_poll(body, strlen(body), &p, &e2), DUMPER_EPROTO);
+    }
+    const char *notarr = "{\"role\":\"primary\",\"interval\":60,\"job\":{\"job_id\":\"j_1\",\"database_id\":\"d_1\","
+                         "\"recipients\":\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\"}}";
+    dp_err e5 = {0};
+    assert_int_equal(dp_proto_parse_poll(notarr, strlen(notarr), &p, &e5), DUMPER_EPROTO);
+
+    /* the job spec carries them; its parser is as strict */
+    dp_job_spec s = {.api_base = "http://x", .app_key = "k", .agent_id = "a", .job_id = "j", .db_url = "sqlite:x",
+                     .nrecipients = 2};
+    memcpy(s.recipients[0], "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p", DP_JOB_RECIPIENT_LEN + 1);
+    memcpy(s.recipients[1], "age1lggyhqrw2nlhcxprm67z43rta597azn8gknawjehu9d9dl0jq3yqqvfafg", DP_JOB_RECIPIENT_LEN + 1);
+    char *sj = dp_job_spec_to_json(&s);
+    dp_job_spec t;
+    assert_int_equal(dp_job_spec_parse(sj, strlen(sj), &t, &e), 0);
+    assert_int_equal(t.nrecipients, 2);
+    assert_string_equal(t.recipients[1], s.recipients[1]);
+    dp_job_spec_free(&t);
+    dp_free_secret(sj);
+    s.nrecipients = 0;
+    sj = dp_job_spec_to_json(&s);
+    assert_null(strstr(sj, "recipients")); /* plaintext: the member is left out */
+    dp_free_secret(sj);
+    const char *bad_spec = "{\"api_base\":\"http://x\",\"app_key\":\"k\",\"agent_id\":\"a\",\"job_id\":\"j\","
+                           "\"db_url\":\"sqlite:x\",\"recipients\":[\"ssh-rsa AAAA\"]}";
+    dp_err e3 = {0};
+    assert_int_equal(dp_job_spec_parse(bad_spec, strlen(bad_spec), &t, &e3), DUMPER_EUSAGE);
+    assert_string_equal(e3.msg, "invalid job spec: bad 'recipients'");
+}
+
 /* limit_rate: absent/null/0 = no limit, whole numbers up to DP_JOB_LIMIT_RATE_MAX, round trip. */
 static void test_job_spec_limit_rate(void **state)
 {
@@ -225,6 +319,46 @@ static void test_job_spec_limit_rate(void **state)
     j = dp_job_spec_to_json(&s);
     assert_null(strstr(j, "limit_rate"));
     dp_free_secret(j);
+}
+
+/* Which priority a job gets: the agent's own setting, else the app's, else nice 10 and I/O best-effort 7. */
+static void test_job_priority(void **state)
+{
+    dp_job_prio p;
+    dp_job_policy app = {.nice = DP_PRIO_UNSET, .ioclass = DP_PRIO_UNSET};
+    dp_job_priority(DP_PRIO_UNSET, DP_PRIO_UNSET, 0, NULL, &p);
+    assert_int_equal(p.nice, 10);
+    assert_int_equal(p.ioclass, DP_IOPRIO_BE);
+    assert_int_equal(p.iolevel, 7);
+    dp_job_priority(DP_PRIO_UNSET, DP_PRIO_UNSET, 0, &app, &p);
+    assert_int_equal(p.nice, 10);
+    assert_int_equal(p.ioclass, DP_IOPRIO_BE);
+    assert_int_equal(p.iolevel, 7);
+    app.ioclass = DP_IOPRIO_IDLE;
+    dp_job_priority(DP_PRIO_UNSET, DP_PRIO_UNSET, 0, &app, &p);
+    assert_int_equal(p.ioclass, DP_IOPRIO_IDLE);
+    app.nice = 15;
+    app.ioclass = DP_IOPRIO_BE;
+    app.iolevel = 6;
+    dp_job_priority(DP_PRIO_UNSET, DP_PRIO_UNSET, 0, &app, &p);
+    assert_int_equal(p.nice, 15);
+    assert_int_equal(p.ioclass, DP_IOPRIO_BE);
+    assert_int_equal(p.iolevel, 6);
+    dp_job_priority(5, DP_IOPRIO_BE, 3, &app, &p); /* the agent wins */
+    assert_int_equal(p.nice, 5);
+    assert_int_equal(p.iolevel, 3);
+    dp_job_priority(0, DP_IOPRIO_NONE, 0, &app, &p); /* the agent keeps the host's */
+    assert_int_equal(p.nice, 0);
+    assert_int_equal(p.ioclass, DP_IOPRIO_NONE);
+    int c = -5, l = -5;
+    assert_int_equal(dp_proto_parse_ionice("be", &c, &l), 0);
+    assert_int_equal(c, DP_IOPRIO_BE);
+    assert_int_equal(l, 4);
+    assert_int_equal(dp_proto_parse_ionice("none", &c, &l), 0);
+    assert_int_equal(c, DP_IOPRIO_NONE);
+    assert_int_equal(dp_proto_parse_ionice("realtime", &c, &l), -1);
+    assert_int_equal(dp_proto_parse_ionice("best-effort:8", &c, &l), -1);
+    assert_int_equal(dp_proto_parse_ionice(NULL, &c, &l), -1);
 }
 
 /* The agent accepts a database URL without loading any driver into the host: every scheme the URL
@@ -363,7 +497,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_interval),
         cmocka_unit_test(test_ids),             cmocka_unit_test(test_register_json_has_no_password),
-        cmocka_unit_test(test_parse_register),  cmocka_unit_test(test_parse_poll),
+        cmocka_unit_test(test_parse_register),  cmocka_unit_test(test_parse_poll), cmocka_unit_test(test_job_policy), cmocka_unit_test(test_job_priority),
         cmocka_unit_test(test_error_message),   cmocka_unit_test(test_job_spec_roundtrip),
         cmocka_unit_test(test_job_spec_limit_rate),
         cmocka_unit_test(test_schemes_have_drivers), cmocka_unit_test(test_fail_codes),

@@ -140,6 +140,9 @@ module Dumper
           debug: settings[:debug],
           ca_file: (settings[:ca_file] || ENV["DUMPER_CA_FILE_PATH"])&.to_s,
           proxy: (settings[:proxy] || ENV["DUMPER_HTTP_PROXY"])&.to_s,
+          # job priority: nil = the app's setting in dumperd, else nice 10 / I/O idle; :keep = the host's own
+          job_nice: job_nice(settings[:job_nice]),
+          job_ionice: settings[:job_ionice]&.to_s,
           databases: dbs.map { |d| d.slice(:key, :url, :format, :custom_options) }
         }.compact
         rc = ::Dumper::Native.start(native)
@@ -183,6 +186,16 @@ module Dumper
 
       def framework
         defined?(::Rails::VERSION) ? "rails #{::Rails::VERSION::STRING}" : "ruby #{RUBY_VERSION}"
+      end
+
+      # job_nice: an Integer 1..19 (checked by the agent, which refuses to start otherwise, with a logged
+      # reason), :keep / "keep" (the host's own priority: -1), or nil (the default)
+      def job_nice(value)
+        return nil if value.nil?
+        return -1 if value.to_s == "keep"
+        n = Integer(value.to_s, exception: false)
+        log(:warn, "job_nice #{value.inspect} ignored: an Integer 1..19 or :keep") unless n
+        n
       end
 
       def agent_log_file(settings)
