@@ -167,6 +167,7 @@ static int set_opt(const optdef *d, const char *v, sd_cli *a, sd_config *cfg, co
         dp_free_secret(*(char **)d->to);
         if (!(*(char **)d->to = read_secret_line(v, 1, "password")))
             return sd_cli_usage_error("%sunable to read a password from '%s'", where, v);
+        return 0;
     case K_RECIPIENT:
         if (a->nrecipients == SD_MAX_RECIPIENTS)
             return sd_cli_usage_error("too many --recipient (at most %d)", SD_MAX_RECIPIENTS);

@@ -176,6 +176,7 @@ static size_t url_unescape(void *cls, struct MHD_Connection *c, char *s)
 
 /* libmicrohttpd's messages through our log, at most 5 a second: a flood of refused connections
  * ("Server reached connection limit") must not become a flood of log lines. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
