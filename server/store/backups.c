@@ -219,7 +219,7 @@ int sd_store_backup_page(sd_db *db, int64_t app, const sd_backup_filter *f, sd_b
 {
     int rc;
     out->v = sd_rows(db, &out->res_, sizeof *out->v, &out->n, &rc, err,
-                     "SELECT " BACKUP_COLS " FROM backups b LEFT JOIN dbs d ON d.id = b.db_id WHERE b.app_id = ?"
+                     "SELECT " BACKUP_COLS " FROM backups b LEFT JOIN dbs d ON d.id = b.db_id" BACKUP_ENC_JOIN " WHERE b.app_id = ?"
                      " AND (? = 0 OR b.id < ?) AND (? = '' OR b.status = ?) AND (? = '' OR b.env = ?)"
                      " AND (? = '' OR d.dkey = ?) ORDER BY b.id DESC LIMIT ?",
                      "iiissssssi", app, f->before, f->before, f->status ? f->status : "", f->status ? f->status : "",
