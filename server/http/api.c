@@ -14,6 +14,7 @@
 #include "http/download.h"
 #include "http/metrics.h"
 #include "http/respond.h"
+#include "http/session.h"
 #include "http/views.h"
 #include "service/admin.h"
 #include "service/auth.h"
@@ -118,6 +119,13 @@ static enum MHD_Result part_begin(sd_ctx *ctx, struct MHD_Connection *c, sd_api_
     return MHD_YES;
 }
 
+static void log_refused(sd_ctx *ctx, struct MHD_Connection *c, const char *url)
+{
+    char addr[INET6_ADDRSTRLEN];
+    sd_http_client_addr(c, addr);
+    sd_auth_log_refused(ctx, addr, url);
+}
+
 enum MHD_Result sd_api_begin(sd_ctx *ctx, struct MHD_Connection *c, const char *url, const char *method,
                              sd_api_req **out, size_t *max_body)
 {
@@ -147,6 +155,8 @@ enum MHD_Result sd_api_begin(sd_ctx *ctx, struct MHD_Connection *c, const char *
              : r->route == R_POLL || r->route == R_RELEASE ? sd_auth_poll_key(ctx, key, &r->app, r->key_hash, &st)
                                   : sd_auth_key(ctx, key, &r->app, &st);
     if (rc) {
+        if (st.outcome == SD_UNAUTHORIZED)
+            log_refused(ctx, c, url);
         ret = st.outcome == SD_UNAUTHORIZED ? sd_reply_status(c, &st)
                                             : sd_reply_error(c, 503, "unavailable", "state store unavailable");
         goto answered;
@@ -414,6 +424,8 @@ enum MHD_Result sd_api_finish(sd_ctx *ctx, struct MHD_Connection *c, sd_api_req 
     default: sd_fail(&st, SD_NOT_FOUND, "no such endpoint");
     }
     cJSON_Delete(j);
+    if (!out && st.outcome == SD_UNAUTHORIZED) /* a poll with a key rotated meanwhile */
+        log_refused(ctx, c, r->route == R_POLL ? "/api/v1/agents/poll" : "/api/v1/agents/release");
     return out ? sd_reply_json(c, 200, out) : sd_reply_status(c, &st);
 }
 

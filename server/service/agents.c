@@ -184,3 +184,40 @@ int sd_agent_release(sd_ctx *ctx, int64_t app, const char *key_hash, int64_t age
     dp_info("agent a_%lld stopped%s", (long long)agent, a.released ? " and released its primary lease" : "");
     return 0;
 }
+
+typedef struct {
+    int64_t before, now;
+    sd_silent_list silent;
+} watch_arg;
+
+static int watch_txn(sd_ctx *ctx, void *a_, sd_status *st)
+{
+    watch_arg *a = a_;
+    sd_list_free(&a->silent);
+    return sd_store_agents_silent(ctx->db, a->before, a->now, &a->silent, &st->err);
+}
+
+int sd_agents_watch(sd_ctx *ctx, dp_err *err)
+{
+    static int64_t last; /* the scheduler's passes are serialised */
+    int64_t now = sd_ctx_now(ctx);
+    if (last && now >= last && now - last < SD_AGENTS_WATCH_MS)
+        return 0;
+    last = now;
+    int64_t after = sd_agent_silent_after_ms(ctx->cfg->primary_interval, ctx->cfg->secondary_interval,
+                                             ctx->cfg->lease_ms);
+    watch_arg a = {.before = now - after, .now = now};
+    sd_status st = SD_STATUS_INIT;
+    if (sd_txn(ctx, SD_TXN_WRITE, watch_txn, &a, &st)) {
+        sd_list_free(&a.silent);
+        return dp_err_set(err, st.err.code ? st.err.code : DUMPER_EINTERNAL, "%s", st.err.msg);
+    }
+    for (int i = 0; i < a.silent.n; i++) {
+        const sd_silent_agent *g = &a.silent.v[i];
+        dp_warn("agent a_%lld of app %s (environment %s, host %s, pid %lld) has gone silent: last seen %lld s ago",
+                (long long)g->id, g->app, g->env, g->hostname, (long long)g->pid,
+                (long long)((now - g->last_seen) / 1000));
+    }
+    sd_list_free(&a.silent);
+    return 0;
+}

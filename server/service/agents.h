@@ -47,4 +47,9 @@ int sd_agent_poll(sd_ctx *ctx, int64_t app, const char *key_hash, int64_t agent,
  * for an agent not of this app (or a key no longer the app's). */
 int sd_agent_release(sd_ctx *ctx, int64_t app, const char *key_hash, int64_t agent, int *released, sd_status *st);
 
+/* The scheduler's pass: at most every SD_AGENTS_WATCH_MS, log each agent (of any app) that went silent (not
+ * seen for sd_agent_silent_after_ms and not stopped) once, until it polls again. */
+#define SD_AGENTS_WATCH_MS 30000
+int sd_agents_watch(sd_ctx *ctx, dp_err *err);
+
 #endif

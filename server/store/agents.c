@@ -35,7 +35,7 @@ int sd_store_primary_same_process(sd_db *db, int64_t app, const char *env, const
     int rc = sd_q(db, &r, err,
                   "SELECT a.id FROM primaries p JOIN agents a ON a.id = p.agent_id WHERE p.app_id = ? AND p.env = ?"
                   " AND a.hostname = ? AND a.pid = ? AND a.id <> ?",
-                  "isiii", app, env, hostname, pid, agent);
+                  "issii", app, env, hostname, pid, agent);
     if (!rc) {
         *yes = r.rows > 0;
         sd_res_free(&r);
@@ -125,7 +125,8 @@ int sd_store_agent_list(sd_db *db, int64_t app, sd_agent_list *out, dp_err *err)
                                    .last_seen = sd_geti(r, i, 8),
                                    .has_lease = sd_get(r, i, 9) != NULL,
                                    .lease_until = sd_geti(r, i, 9),
-                                   .stopped = sd_get(r, i, 10) != NULL};
+                                   .stopped = sd_get(r, i, 10) != NULL,
+                                   .stopped_at = sd_geti(r, i, 10)};
     }
     return rc;
 }

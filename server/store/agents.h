@@ -23,7 +23,8 @@ typedef struct sd_agent_row {
     const char *env, *hostname, *version, *framework, *dispatcher; /* version..dispatcher may be NULL */
     int has_lease;       /* the agent is in the primaries row */
     int64_t lease_until;
-    int stopped;         /* released its lease at a graceful stop */
+    int stopped;         /* stopped gracefully (released its lease) at stopped_at */
+    int64_t stopped_at;
     int primary;         /* set by the service: holds a live lease now */
     int alive;           /* set by the service (domain/election.h sd_agent_alive) */
 } sd_agent_row;
