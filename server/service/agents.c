@@ -26,6 +26,10 @@ static int elect(sd_ctx *ctx, int64_t app, const char *env, int64_t agent, const
     if (act == SD_ELECT_TAKE_OVER && same)
         dp_info("agent a_%lld (%s pid %lld) took over the lease of its predecessor a_%lld in the same process",
                 (long long)agent, reg->hostname, (long long)reg->pid, (long long)cur.agent);
+    else if (act == SD_ELECT_TAKE_OVER)
+        dp_info("agent a_%lld is now the primary of app %lld, environment %s (the lease of a_%lld ended at %lld,"
+                " now %lld)", (long long)agent, (long long)app, env, (long long)cur.agent, (long long)cur.until,
+                (long long)now);
     switch (act) {
     case SD_ELECT_TAKE: return sd_store_primary_insert(ctx->db, app, env, &mine, now, &st->err);
     case SD_ELECT_RENEW: return sd_store_primary_renew(ctx->db, app, env, mine.until, &st->err);
