@@ -14,7 +14,8 @@ stops, the clock runs on until every slot produced is backed up, and the invaria
   - never two primaries at once: every takeover dumperd logged happened at or after the end of the
     previous holder's lease (or was a release / the same process);
   - no slot waited longer than the lease + one primary interval (+ one clock step, the clock's granularity)
-    before its first attempt started, unless a chaos event (a killed job, a dumperd restart) hit it.
+    before its first attempt started, counted from the slot or from the last failure before that start (a
+    SIGKILL, which may have hit the primary; a killed job; a dumperd restart): failures in a row add up.
 
 Usage: chaos_soak.py --seconds N [--agents 4] [--step 2] [--seed S] [--keep]
 Prints one summary line (key=value) and exits 1 on any violation. Needs DUMPER_BIN (the build's bin/).
@@ -130,11 +131,13 @@ class Soak:
         elif r < 0.55 and pids:
             self.stop_agent(self.rng.choice(pids), signal.SIGKILL)
             self.counts["sigkill"] += 1
+            self.disturbed.append(self.now)  # maybe the primary: its lease must lapse
         elif r < 0.70:
             p = self.primary_pid()
             if p:
                 self.stop_agent(p, signal.SIGKILL)
                 self.counts["kill_primary"] += 1
+                self.disturbed.append(self.now)
         elif r < 0.80:
             jp = self.job_pids()
             if jp:
@@ -263,17 +266,21 @@ class Soak:
             if p.returncode != 0:
                 verify_fail += 1
                 v.append("dumper verify %s: %s" % (g[1], p.stderr.strip()[:200]))
-        # waits: first attempt's start (the backup's created_at) after its slot
+        # waits: from the slot, or from the last failure before it started (a SIGKILL that may have hit the
+        # primary, a killed job, a dumperd restart), to its first attempt (the first backup's created_at)
         firsts = dict(self.q("SELECT job_id, MIN(created_at) FROM backups GROUP BY job_id"))
         limit = (LEASE + PRIMARY_IV + 60) * 1000
         waits, late = [], []
         for j in jobs:
-            w = firsts.get(j[0], 0) - j[1] * 1000
+            began = firsts.get(j[0], 0)
+            w = began - j[1] * 1000
             waits.append(w)
-            if w > limit and not any(j[1] - 60 <= d <= j[1] + (w // 1000) for d in self.disturbed):
-                late.append((j[1], w // 1000))
+            since = max([j[1]] + [d for d in self.disturbed if d * 1000 <= began])
+            if began - since * 1000 > limit:
+                late.append((j[1], w // 1000, (began - since * 1000) // 1000))
         if late:
-            v.append("slots waited longer than lease + primary interval + a step: %r" % late[:5])
+            v.append("slots waited longer than lease + primary interval + a step after the last failure"
+                     " (slot, wait s, since the failure s): %r" % late[:5])
         # never two primaries at once: every takeover after the previous lease ended
         takeovers = overlaps = 0
         for log in sorted(glob.glob(os.path.join(self.dir, "dumperd-*.log"))):
