@@ -356,13 +356,15 @@ static void *agent_main(void *arg)
             a->environment, a->ndbs, a->ndbs == 1 ? "" : "s");
     unsigned failures = 0;
     fail_kind last = {0};
-    int registered = 0, disabled = 0;
+    int registered = 0, disabled = 0, interrupted = 0;
     while (a->client && !dp_stop_requested(&g_stop)) {
         dp_err err = {0};
         int64_t interval = 0;
         int rc = registered ? do_poll(a, &interval, &err) : do_register(a, &interval, &err);
-        if (dp_stop_requested(&g_stop))
+        if (dp_stop_requested(&g_stop)) {
+            interrupted = rc != 0;
             break;
+        }
         /* DUMPER_EAUTH is also an untrusted TLS certificate: only the key's refusal stops the agent */
         if (rc == DUMPER_EAUTH && a->last_status == 401) {
             dp_error("the control plane at %s refused the app key (HTTP 401): agent stopped; check the app key",
@@ -408,7 +410,9 @@ static void *agent_main(void *arg)
         if (dp_sleep_ms(interval, &g_stop))
             break;
     }
-    if (registered && !disabled)
+    /* not after failures, nor when the stop cut a request short: a server that does not answer would only
+     * hold the stop up for the release's timeout */
+    if (registered && !disabled && !interrupted && !failures)
         do_release(a);
     dp_info("agent stopped");
     pthread_mutex_lock(&g_mu);
