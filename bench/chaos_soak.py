@@ -61,6 +61,8 @@ class Soak:
         self.s = self.env.serve("--primary-interval", str(PRIMARY_IV), "--secondary-interval", "1", "--lease",
                                 str(LEASE), "--job-lease", str(JOB_LEASE), "--threads", "4", clock=self.now)
         self.s.any_key = self.key
+        # a restarted dumperd comes back on the same port (as behind a fixed address): the agents carry on
+        self.s.args += ["--listen", "127.0.0.1:%d" % self.s.port]
         self.disturbed = []  # server times of chaos that may delay a slot (job killed, dumperd restarted)
 
     # ---- agents ----
@@ -148,7 +150,10 @@ class Soak:
                 except ProcessLookupError:
                     pass
         elif r < 0.85:
+            port = self.s.port
             self.s.restart(clock=self.now)
+            if self.s.port != port:
+                raise SystemExit("dumperd came back on port %d, not %d" % (self.s.port, port))
             self.counts["dumperd_restarts"] += 1
             self.disturbed.append(self.now)
         # replace what died: between 2 and agents+1 processes, sometimes after a pause (a slow deploy)

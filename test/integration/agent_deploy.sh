@@ -41,6 +41,9 @@ wait_until 15 "the new agent is primary" is_primary new
 took=$(( ($(date +%s%N) - t0) / 1000000 ))
 grep -q "role changed: now primary" "$T/new.agent.log" || fail "the new agent did not learn it is primary"
 wait_until 30 "the backup after the deploy is good" sh -c "[ \$(\"$DUMPERD\" backups shop --json --data '$DPD_DATA' | jq '[.[] | select(.status==\"good\")] | length') = 1 ]"
+# (dumperd marks the backup good before a slow agent may have logged its job line)
+wait_until 20 "the new agent logs its job" grep -q "started job process" "$T/new.agent.log"
+sleep 1
 [ "$(grep -c "started job process" "$T/new.agent.log")" = 1 ] || fail "the new agent ran $(grep -c "started job process" "$T/new.agent.log") jobs"
 ! grep -q "started job process" "$T/old.agent.log" || fail "the old agent ran a job"
 kill -TERM "${AGENT_PID[new]}"; wait "${AGENT_PID[new]}" || true
