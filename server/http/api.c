@@ -21,8 +21,8 @@
 #include "service/parts.h"
 #include "service/scheduler.h"
 
-enum route { R_REGISTER, R_POLL, R_RELEASE, R_PREPARE, R_LIST, R_GET, R_PART, R_COMMIT, R_FAIL, R_DOWNLOAD, R_MANIFEST, R_CLOCK,
-             R_PRESIGN };
+enum route { R_REGISTER, R_POLL, R_RELEASE, R_PREPARE, R_LIST, R_GET, R_PART, R_COMMIT, R_FAIL, R_DOWNLOAD, R_MANIFEST,
+             R_CLOCK, R_PRESIGN };
 
 struct sd_api_req {
     enum route route;

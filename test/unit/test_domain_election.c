@@ -149,8 +149,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_elect),      cmocka_unit_test(test_elect_tie), cmocka_unit_test(test_poll_read_only),
         cmocka_unit_test(test_intervals), cmocka_unit_test(test_agent_keep),
-        cmocka_unit_test(test_elect_register), cmocka_unit_test(test_release), cmocka_unit_test(test_secondary_interval),
-        cmocka_unit_test(test_agent_alive),
+        cmocka_unit_test(test_elect_register), cmocka_unit_test(test_release),
+        cmocka_unit_test(test_secondary_interval), cmocka_unit_test(test_agent_alive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
