@@ -7,6 +7,8 @@
 #   puma_usr2     puma's hot restart (USR2: re-exec, same pid, no exit handler): the new agent of the same
 #                 host and pid takes over its predecessor's lease at registration
 #   puma_touch    `touch tmp/restart.txt` with Rails' `plugin :tmp_restart`: the same hot restart
+#   puma_phased   puma cluster without preload (an agent in each of 2 workers), phased restart (USR1):
+#                 the workers are replaced one by one; a new worker is primary within seconds
 #   unicorn_usr2  unicorn (preload_app: the agent in the master) USR2 starts a new master beside the old
 #                 one (secondary, polling every ~10 s while new), QUIT to the old master releases its lease:
 #                 the new master is primary within seconds
@@ -102,6 +104,27 @@ for how in usr2 touch; do
   grep -q "took over the lease of its predecessor" "$T/dpd.log" || fail "puma_$how: dumperd did not log the takeover"
   after_restart "puma_$how" $t0
 done
+
+# ---- puma cluster (no preload: an agent per worker), phased restart (USR1): workers replaced one by one ----
+APPNAME=puma_phased DIR="$T/app_puma_phased"
+cp -r "$TPL" "$DIR"
+DUMPER_APP_KEY=$("$DUMPERD" app create "$APPNAME" --data "$DPD_DATA" 2>/dev/null) || fail "puma_phased: app create"
+export DUMPER_APP_KEY DATABASE_URL="sqlite3:$DIR/db/primary.sqlite3" PORT=$(free_port) PIDFILE="$DIR/tmp/server.pid"
+set -m
+(cd "$DIR" && PRELOAD=0 exec bundle exec puma -C config/puma_cluster.rb </dev/null >>"$DIR/server.out" 2>&1) &
+SRV_PID=$!
+set +m
+GROUPS_STARTED[$SRV_PID]=1
+wait_until 180 "puma_phased: the app answers" answers
+wait_until 60 "puma_phased: two workers registered, one primary" sh -c "[ \$(\"$DUMPERD\" agents $APPNAME --json --data '$DPD_DATA' | jq length) = 2 ] && [ \$(\"$DUMPERD\" agents $APPNAME --json --data '$DPD_DATA' | jq '[.[] | select(.role == \"primary\")] | length') = 1 ]"
+old_workers=$(agents | jq -c '[.[].pid]')
+"$DUMPERD" backup now "$APPNAME" --data "$DPD_DATA" >/dev/null
+t0=$SECONDS
+kill -USR1 "$SRV_PID"
+wait_until 240 "puma_phased: two new workers registered" sh -c "[ \$(\"$DUMPERD\" agents $APPNAME --json --data '$DPD_DATA' | jq length) -ge 4 ]"
+wait_until 60 "puma_phased: a new worker is primary" sh -c "\"$DUMPERD\" agents $APPNAME --json --data '$DPD_DATA' | jq -e --argjson o '$old_workers' '[.[] | select(.role == \"primary\" and (.pid as \$p | \$o | index(\$p) | not))] | length == 1' >/dev/null"
+agents >"$T/phased.agents.json"
+after_restart puma_phased $t0
 
 # ---- unicorn: USR2 (a new master beside the old), then QUIT to the old master ----
 setup unicorn_usr2
