@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "domain/election.h"
 #include "service/auth.h"
+#include "store/jobs.h"
 #include "store/schedules.h"
 
 /* Decide the role of `agent` in (app, env) at `now` (domain/election.h); renew or take the lease. reg: the
@@ -33,7 +34,11 @@ static int elect(sd_ctx *ctx, int64_t app, const char *env, int64_t agent, const
     switch (act) {
     case SD_ELECT_TAKE: return sd_store_primary_insert(ctx->db, app, env, &mine, now, &st->err);
     case SD_ELECT_RENEW: return sd_store_primary_renew(ctx->db, app, env, mine.until, &st->err);
-    case SD_ELECT_TAKE_OVER: return sd_store_primary_take(ctx->db, app, env, &mine, now, &st->err);
+    case SD_ELECT_TAKE_OVER:
+        /* the predecessor in this process is gone: what it was handed but never started is handed out again */
+        if (same)
+            SD_TRY(sd_store_jobs_undeliver(ctx->db, cur.agent, now, &st->err));
+        return sd_store_primary_take(ctx->db, app, env, &mine, now, &st->err);
     case SD_ELECT_SECONDARY: break;
     }
     return 0;

@@ -2,7 +2,7 @@
 secondary 3600 s, lease 900 s) on the test clock: a new secondary polls every ~10 s for ten minutes, then at
 the lease's end plus 1..3 s; a stopping agent's release hands the lease to the next poller at once (only the
 holder's release does); an agent of the same host and pid as the primary (a re-executed server) takes its
-lease at registration; and what an operator sees: registrations, refused keys (rate-limited, never the key),
+lease at registration, with the jobs its predecessor never started; and what an operator sees: registrations, refused keys (rate-limited, never the key),
 agents gone silent (once each), the alive column, and `backup now` naming the environments with databases."""
 import json
 import re
@@ -78,6 +78,25 @@ def test(env):
     eq(d["role"], "secondary", "another pid of that host")
     e = register(s, key, "h9", 30)
     eq(e["role"], "secondary", "that pid on another host")
+
+    # A re-executed primary's jobs handed out but never started (no prepare yet) go to its successor; the old
+    # process's late prepare of one is refused. A job already running stays where it is.
+    key3 = env.app("pos")
+    p1 = register(s, key3, "hp", 70)
+    env.admin("backup", "now", "pos")
+    j1 = poll(s, key3, p1["agent_id"])["job"]
+    check(j1, "the primary gets the manual job")
+    p2 = register(s, key3, "hp", 70)
+    eq(p2["role"], "primary", "the re-executed process")
+    j1b = poll(s, key3, p2["agent_id"])["job"]
+    eq(j1b and j1b["job_id"], j1["job_id"], "the never started job handed to the successor")
+    prep = {"job_id": j1["job_id"], "format": "sql", "compression": "none"}
+    e1 = s.err(409, "conflict", "POST", "/api/v1/backups/prepare", dict(prep, agent_id=p1["agent_id"]), key3)
+    eq(e1["message"], "job '%s' is dispatched to another agent" % j1["job_id"], "the late prepare's message")
+    s.ok("POST", "/api/v1/backups/prepare", dict(prep, agent_id=p2["agent_id"]), key3)
+    p3 = register(s, key3, "hp", 70)
+    eq(p3["role"], "primary", "re-executed again")
+    eq(poll(s, key3, p3["agent_id"])["job"], None, "a job with a backup running is not handed out again")
 
     # Alive: a stopped agent is not. (The admin command runs on the wall clock, before this test clock: the
     # silent side of alive is test_domain_election's; the real-clock part below checks yes/stopped again.)
