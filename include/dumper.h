@@ -145,9 +145,11 @@ typedef struct dumper_agent_opts {
 DUMPER_EXTERN int dumper_agent_start(const dumper_agent_opts *opts);
 
 /*
- * Stop the agent of this process: wakes its thread, aborts any request in flight (within ~100 ms)
- * and waits for the thread to exit, at most about one second (if it has not exited by then it is detached and exits on
- * its own; dumper_agent_start() returns DUMPER_EBUSY until it has). Job processes already spawned
+ * Stop the agent of this process: wakes its thread, aborts any request in flight (within ~100 ms),
+ * tells the control plane the agent is gone (which ends its primary lease at once, so another agent
+ * takes over at its next poll; at most 1.5 s) and waits for the thread to exit, at most about two
+ * seconds (if it has not exited by then it is detached and exits on its own; dumper_agent_start()
+ * returns DUMPER_EBUSY until it has). Called at exit() by libdumper itself. Job processes already spawned
  * keep running. Returns DUMPER_OK, or DUMPER_ENOENT when no agent runs. Any thread but the agent's.
  */
 DUMPER_EXTERN int dumper_agent_stop(void);

@@ -33,26 +33,36 @@ static void app_line(const cJSON *o)
     printf("%s\t%s\tagents=%d\n", jstr(o, "name"), jstr(o, "created_at"), (int)jnum(o, "agents"));
 }
 
+#define BACKUP_HEADER "BACKUP\tCREATED\tDATABASE\tSTATUS\tSIZE\tFILE\tERROR"
 static void backup_line(const cJSON *o)
 {
     printf("%s\t%s\t%s\t%s\t%.0f\t%s\t%s\n", jstr(o, "backup_id"), jstr(o, "created_at"), jstr(o, "database_key"),
            jstr(o, "status"), jnum(o, "size"), jstr(o, "file_name"), jstr(o, "error_code"));
 }
 
+/* The five next runs the schedule will produce, space-separated. */
+#define SCHEDULE_HEADER "ENVIRONMENT\tDATABASE\tCRON\tTZ\tNEXT RUNS"
 static void schedule_line(const cJSON *o)
 {
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "next");
-    printf("%s\t%s\t%s\t%s\tnext=%s\n", jstr(o, "environment"), jstr(o, "database_key"), jstr(o, "cron"), jstr(o, "tz"),
-           cJSON_GetArraySize(n) ? cJSON_GetArrayItem(n, 0)->valuestring : "-");
+    printf("%s\t%s\t%s\t%s\t", jstr(o, "environment"), jstr(o, "database_key"), jstr(o, "cron"), jstr(o, "tz"));
+    const cJSON *t;
+    int k = 0;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(o, "next")) printf("%s%s", k++ ? " " : "", t->valuestring);
+    printf("%s\n", k ? "" : "-");
 }
 
+/* alive: seen recently enough for the intervals it is told (domain/election.h), and not stopped. */
+#define AGENT_HEADER "AGENT\tENVIRONMENT\tROLE\tALIVE\tHOST\tPID\tDISPATCHER\tLAST SEEN"
 static void agent_line(const cJSON *o)
 {
-    printf("%s\t%s\t%s\t%s\tpid=%.0f\t%s\tlast_seen=%s\n", jstr(o, "agent_id"), jstr(o, "environment"),
-           jstr(o, "role"), jstr(o, "hostname"), jnum(o, "pid"), jstr(o, "dispatcher"), jstr(o, "last_seen"));
+    const cJSON *alive = cJSON_GetObjectItemCaseSensitive(o, "alive");
+    printf("%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\n", jstr(o, "agent_id"), jstr(o, "environment"), jstr(o, "role"),
+           cJSON_IsTrue(alive) ? "yes" : jstr(o, "stopped_at")[0] != '-' ? "stopped" : "no", jstr(o, "hostname"),
+           jnum(o, "pid"), jstr(o, "dispatcher"), jstr(o, "last_seen"));
 }
 
-int sd_cli_print_list(const sd_cli *a, cJSON *arr, void (*line)(const cJSON *))
+/* A listing: the array as JSON with --json, else the header (when not NULL) and one line per item. */
+static int print_list(const sd_cli *a, cJSON *arr, const char *header, void (*line)(const cJSON *))
 {
     if (!arr)
         return DUMPER_ENOMEM;
@@ -63,11 +73,16 @@ int sd_cli_print_list(const sd_cli *a, cJSON *arr, void (*line)(const cJSON *))
         free(s);
     } else {
         const cJSON *o;
+        if (header)
+            printf("%s\n", header);
         cJSON_ArrayForEach(o, arr) line(o);
     }
     cJSON_Delete(arr);
     return 0;
 }
+
+/* For the commands in other files (cli/storage.c, cli/tokens.c): no header. */
+int sd_cli_print_list(const sd_cli *a, cJSON *arr, void (*line)(const cJSON *)) { return print_list(a, arr, NULL, line); }
 
 /* A password from stdin (first line) or, on a terminal, typed twice without echo. Never from argv. */
 static char *read_password(void)
@@ -149,7 +164,7 @@ static int app_command(const sd_cli *a, sd_ctx *ctx, sd_status *st)
         sd_app_list l;
         if (sd_apps(ctx, &l, st))
             return st->err.code;
-        int rc = sd_cli_print_list(a, sd_view_apps(&l), app_line);
+        int rc = print_list(a, sd_view_apps(&l), NULL, app_line);
         sd_list_free(&l);
         return rc;
     }
@@ -231,19 +246,19 @@ static int app_scoped(const char *cmd, const sd_cli *a, sd_ctx *ctx, sd_status *
         sd_backup_list l;
         if (sd_backups(ctx, app, 0, 0, &l, st))
             return st->err.code;
-        rc = sd_cli_print_list(a, sd_view_backups(&l), backup_line);
+        rc = print_list(a, sd_view_backups(&l), BACKUP_HEADER, backup_line);
         sd_list_free(&l);
     } else if (!strcmp(cmd, "schedules")) {
         sd_schedule_views v;
         if (sd_schedules(ctx, app, &v, st))
             return st->err.code;
-        rc = sd_cli_print_list(a, sd_view_schedules(&v), schedule_line);
+        rc = print_list(a, sd_view_schedules(&v), SCHEDULE_HEADER, schedule_line);
         sd_schedule_views_free(&v);
     } else if (!strcmp(cmd, "agents")) {
         sd_agent_list l;
         if (sd_agents(ctx, app, &l, st))
             return st->err.code;
-        rc = sd_cli_print_list(a, sd_view_agents(&l), agent_line);
+        rc = print_list(a, sd_view_agents(&l), AGENT_HEADER, agent_line);
         sd_list_free(&l);
     } else {
         rc = sd_cli_usage_error("unknown command '%s'", cmd);

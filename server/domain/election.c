@@ -14,6 +14,14 @@ sd_elect_action sd_elect(const sd_lease *current, int64_t agent, int64_t now)
     return SD_ELECT_SECONDARY;
 }
 
+sd_elect_action sd_elect_register(const sd_lease *current, int64_t agent, int same_process, int64_t now)
+{
+    sd_elect_action a = sd_elect(current, agent, now);
+    return a == SD_ELECT_SECONDARY && same_process ? SD_ELECT_TAKE_OVER : a;
+}
+
+int sd_release_applies(const sd_lease *current, int64_t agent) { return current && current->agent == agent; }
+
 int sd_elect_is_primary(sd_elect_action a) { return a != SD_ELECT_SECONDARY; }
 
 int sd_poll_read_only(const sd_lease *current, int64_t agent, int64_t last_seen, int64_t now)
@@ -44,6 +52,19 @@ double sd_register_interval(int primary, double secondary_s, double jitter)
     return primary ? 1 : secondary_s * jitter;
 }
 
+double sd_secondary_interval(int64_t lease_until, int64_t registered_at, int64_t now_ms, double secondary_s,
+                             double jitter)
+{
+    double iv = secondary_s * jitter;
+    double rest = lease_until > now_ms ? (double)(lease_until - now_ms) / 1000.0 : 0;
+    double at_expiry = rest + 1 + (jitter - 0.9) * 10;
+    if (at_expiry < iv)
+        iv = at_expiry;
+    if (now_ms - registered_at < SD_DEPLOY_WINDOW_MS && SD_DEPLOY_POLL_S * jitter < iv)
+        iv = SD_DEPLOY_POLL_S * jitter;
+    return iv < 1 ? 1 : iv;
+}
+
 double sd_jitter(unsigned *seed) { return 0.9 + 0.2 * ((double)rand_r(seed) / RAND_MAX); }
 
 int64_t sd_agent_keep_ms(double secondary_s)
@@ -52,4 +73,18 @@ int64_t sd_agent_keep_ms(double secondary_s)
     if (secondary_s * 3000 > (double)keep)
         keep = (int64_t)(secondary_s * 3000);
     return keep;
+}
+
+int64_t sd_agent_silent_after_ms(double primary_s, double secondary_s, int64_t lease_ms)
+{
+    double secondary = (double)lease_ms / 1000.0 + 3;
+    if (secondary_s * 1.1 < secondary)
+        secondary = secondary_s * 1.1;
+    double longest = primary_s * 1.1 > secondary ? primary_s * 1.1 : secondary;
+    return (int64_t)(longest * 1000) + SD_LAST_SEEN_REFRESH_MS + 60000;
+}
+
+int sd_agent_alive(int stopped, int64_t last_seen, int64_t now, int64_t silent_after_ms)
+{
+    return !stopped && now - last_seen < silent_after_ms;
 }

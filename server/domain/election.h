@@ -25,6 +25,14 @@ typedef enum sd_elect_action {
 
 /* What happens when `agent` registers or polls at `now`; current is NULL without a primaries row. */
 sd_elect_action sd_elect(const sd_lease *current, int64_t agent, int64_t now);
+/* A registration: as sd_elect, except that an agent of the same host and pid as the lease's holder
+ * (same_process) takes over its live lease. That holder was this process before it re-executed itself
+ * in place (puma's hot restart, a re-exec'd master): no exit handler ran to release the lease, and the
+ * old agent can never poll again. */
+sd_elect_action sd_elect_register(const sd_lease *current, int64_t agent, int same_process, int64_t now);
+/* A stopping agent's release: 1 when `agent` holds the lease (live or lapsed), which then ends at the
+ * release's time (so any agent that asks from then on takes it over); 0 for anyone else (a no-op). */
+int sd_release_applies(const sd_lease *current, int64_t agent);
 /* 1 when the action makes the agent primary. */
 int sd_elect_is_primary(sd_elect_action a);
 
@@ -33,19 +41,39 @@ int sd_elect_is_primary(sd_elect_action a);
 /* A poll that needs no write: a secondary whose primary holds a live lease, seen less than a minute ago. */
 int sd_poll_read_only(const sd_lease *current, int64_t agent, int64_t last_seen, int64_t now);
 
-/* The interval an agent is told to poll again after, in seconds. A secondary polls every secondary_s; a
- * primary every primary_s, sooner when the next slot of its schedules is due (next_slot_s > 0, seconds
+/* The interval an agent is told to poll again after, in seconds. A secondary: see sd_secondary_interval;
+ * a primary every primary_s, sooner when the next slot of its schedules is due (next_slot_s > 0, seconds
  * since the epoch; at least 1 s), and after 1 s while more jobs wait. jitter multiplies the base interval
  * (sd_jitter: 0.9..1.1, so agents started together spread out). */
 double sd_poll_interval(int primary, int more_jobs, int64_t next_slot_s, int64_t now_ms, double primary_s,
                         double secondary_s, double jitter);
 /* A registration's answer: a new primary polls after 1 s (to take its jobs), a secondary as usual. */
 double sd_register_interval(int primary, double secondary_s, double jitter);
+
+/* A newly registered secondary polls every SD_DEPLOY_POLL_S (jittered) for SD_DEPLOY_WINDOW_MS: a deploy
+ * starts the new processes before it stops the old ones, and the old primary's release (or its
+ * predecessor's exit) must be noticed in seconds, not at the lease's end. */
+#define SD_DEPLOY_WINDOW_MS 600000
+#define SD_DEPLOY_POLL_S 10.0
+/* A secondary's next poll, in seconds: when the primary's lease (lease_until, ms) ends plus 1 to 3 s of
+ * jitter (1 + (jitter - 0.9) * 10), so a dead primary is replaced within its lease and a few seconds; never
+ * later than secondary_s * jitter; within SD_DEPLOY_WINDOW_MS of its registration (registered_at, ms) at
+ * most SD_DEPLOY_POLL_S * jitter. At least 1 s. */
+double sd_secondary_interval(int64_t lease_until, int64_t registered_at, int64_t now_ms, double secondary_s,
+                             double jitter);
 /* A factor in [0.9, 1.1] from the caller's random state (rand_r). */
 double sd_jitter(unsigned *seed);
 
 /* Agents not seen for this long are forgotten at the next registration of their app (never the primary):
  * a week, and at least three secondary intervals. */
 int64_t sd_agent_keep_ms(double secondary_s);
+
+/* An agent is alive while it was seen less than this long ago (and it did not stop): the longest interval
+ * it can be told (a primary's primary_s, a secondary's lease and 3 s of jitter, or secondary_s when that is
+ * shorter; each jittered by up to 10 %), plus the minute a secondary's last_seen may lag
+ * (SD_LAST_SEEN_REFRESH_MS) and a minute for a slow or retried request. */
+int64_t sd_agent_silent_after_ms(double primary_s, double secondary_s, int64_t lease_ms);
+/* 1 when an agent last seen at last_seen (ms), stopped or not, counts as alive at now. */
+int sd_agent_alive(int stopped, int64_t last_seen, int64_t now, int64_t silent_after_ms);
 
 #endif

@@ -14,14 +14,15 @@
 #include "http/download.h"
 #include "http/metrics.h"
 #include "http/respond.h"
+#include "http/session.h"
 #include "http/views.h"
 #include "service/admin.h"
 #include "service/auth.h"
 #include "service/parts.h"
 #include "service/scheduler.h"
 
-enum route { R_REGISTER, R_POLL, R_PREPARE, R_LIST, R_GET, R_PART, R_COMMIT, R_FAIL, R_DOWNLOAD, R_MANIFEST, R_CLOCK,
-             R_PRESIGN };
+enum route { R_REGISTER, R_POLL, R_RELEASE, R_PREPARE, R_LIST, R_GET, R_PART, R_COMMIT, R_FAIL, R_DOWNLOAD, R_MANIFEST,
+             R_CLOCK, R_PRESIGN };
 
 struct sd_api_req {
     enum route route;
@@ -40,6 +41,7 @@ static const char *parse_route(sd_api_req *r, const sd_ctx *ctx, const char *url
         enum route route;
     } fixed[] = {{"agents/register", "POST", R_REGISTER},
                  {"agents/poll", "POST", R_POLL},
+                 {"agents/release", "POST", R_RELEASE},
                  {"backups/prepare", "POST", R_PREPARE},
                  {"backups", "GET", R_LIST}},
       per_backup[] = {{"", "GET", R_GET},
@@ -117,6 +119,13 @@ static enum MHD_Result part_begin(sd_ctx *ctx, struct MHD_Connection *c, sd_api_
     return MHD_YES;
 }
 
+static void log_refused(sd_ctx *ctx, struct MHD_Connection *c, const char *url)
+{
+    char addr[INET6_ADDRSTRLEN];
+    sd_http_client_addr(c, addr);
+    sd_auth_log_refused(ctx, addr, url);
+}
+
 enum MHD_Result sd_api_begin(sd_ctx *ctx, struct MHD_Connection *c, const char *url, const char *method,
                              sd_api_req **out, size_t *max_body)
 {
@@ -143,9 +152,11 @@ enum MHD_Result sd_api_begin(sd_ctx *ctx, struct MHD_Connection *c, const char *
     const char *key = app_key(c, &conflict);
     sd_status st = SD_STATUS_INIT;
     int rc = conflict ? sd_fail(&st, SD_UNAUTHORIZED, "missing or wrong app key")
-             : r->route == R_POLL ? sd_auth_poll_key(ctx, key, &r->app, r->key_hash, &st)
+             : r->route == R_POLL || r->route == R_RELEASE ? sd_auth_poll_key(ctx, key, &r->app, r->key_hash, &st)
                                   : sd_auth_key(ctx, key, &r->app, &st);
     if (rc) {
+        if (st.outcome == SD_UNAUTHORIZED)
+            log_refused(ctx, c, url);
         ret = st.outcome == SD_UNAUTHORIZED ? sd_reply_status(c, &st)
                                             : sd_reply_error(c, 503, "unavailable", "state store unavailable");
         goto answered;
@@ -251,6 +262,18 @@ static cJSON *do_poll(sd_ctx *ctx, sd_api_req *r, const cJSON *j, sd_status *st)
         cJSON_AddItemToObject(out, "job", job);
     } else
         cJSON_AddNullToObject(out, "job");
+    return out;
+}
+
+/* A gracefully stopping agent: {"agent_id"} -> {"released": true when it held the primary lease}. */
+static cJSON *do_release(sd_ctx *ctx, sd_api_req *r, const cJSON *j, sd_status *st)
+{
+    int64_t agent = 0;
+    int released = 0;
+    if (sd_decode_poll(j, &agent, st) || sd_agent_release(ctx, r->app, r->key_hash, agent, &released, st))
+        return NULL;
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddBoolToObject(out, "released", released);
     return out;
 }
 
@@ -395,6 +418,7 @@ enum MHD_Result sd_api_finish(sd_ctx *ctx, struct MHD_Connection *c, sd_api_req 
     switch (r->route) {
     case R_REGISTER: out = do_register(ctx, r, j, &st); break;
     case R_POLL: out = do_poll(ctx, r, j, &st); break;
+    case R_RELEASE: out = do_release(ctx, r, j, &st); break;
     case R_PREPARE: out = do_prepare(ctx, r, j, &st); break;
     case R_COMMIT: out = do_commit(ctx, r, j, &st); break;
     case R_FAIL: out = do_fail(ctx, r, j, &st); break;
@@ -402,6 +426,8 @@ enum MHD_Result sd_api_finish(sd_ctx *ctx, struct MHD_Connection *c, sd_api_req 
     default: sd_fail(&st, SD_NOT_FOUND, "no such endpoint");
     }
     cJSON_Delete(j);
+    if (!out && st.outcome == SD_UNAUTHORIZED) /* a poll with a key rotated meanwhile */
+        log_refused(ctx, c, r->route == R_POLL ? "/api/v1/agents/poll" : "/api/v1/agents/release");
     return out ? sd_reply_json(c, 200, out) : sd_reply_status(c, &st);
 }
 

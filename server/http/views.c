@@ -122,6 +122,9 @@ cJSON *sd_view_agents(const sd_agent_list *l)
         sd_view_time(o, "registered_at", a->registered_at);
         sd_view_time(o, "last_seen", a->last_seen);
         cJSON_AddStringToObject(o, "role", a->primary ? "primary" : "secondary");
+        cJSON_AddBoolToObject(o, "alive", a->alive);
+        if (a->stopped)
+            sd_view_time(o, "stopped_at", a->stopped_at);
         cJSON_AddItemToArray(arr, o);
     }
     return arr;

@@ -10,6 +10,7 @@
 #include "core/util.h"
 #include "domain/cron.h"
 #include "domain/names.h"
+#include "domain/election.h"
 #include "domain/schedule.h"
 #include "service/auth.h"
 #include "service/copies.h"
@@ -231,6 +232,31 @@ int sd_retention_set(sd_ctx *ctx, int64_t app, const sd_retention *policy, sd_st
     return sd_txn(ctx, SD_TXN_WRITE, retention_txn, &a, st);
 }
 
+/* backup now in an environment without databases: name the environments that have some. */
+static int no_database(sd_ctx *ctx, int64_t app, const char *env, sd_status *st)
+{
+    sd_database_list l = {0};
+    SD_TRY(sd_store_database_list(ctx->db, app, &l, &st->err));
+    dp_buf envs = {0};
+    for (int i = 0; i < l.n; i++) {
+        int seen = 0;
+        for (int k = 0; k < i && !seen; k++)
+            seen = !strcmp(l.v[k].env, l.v[i].env);
+        if (!seen) {
+            dp_buf_puts(&envs, envs.len ? ", " : "");
+            dp_buf_puts(&envs, l.v[i].env);
+        }
+    }
+    if (envs.len)
+        sd_fail(st, SD_NOT_FOUND, "no database is known in environment '%s'; environments with databases: %s (use"
+                                  " --env)", env, envs.data);
+    else
+        sd_fail(st, SD_NOT_FOUND, "no database is known in environment '%s' (no agent registered one)", env);
+    dp_buf_free(&envs);
+    sd_list_free(&l);
+    return -1;
+}
+
 static int backup_now_txn(sd_ctx *ctx, void *a_, sd_status *st)
 {
     admin_arg *a = a_;
@@ -247,10 +273,10 @@ static int backup_now_txn(sd_ctx *ctx, void *a_, sd_status *st)
     } else {
         rc = sd_store_database_ids(ctx->db, a->app, a->env, &dbs, &st->err);
     }
-    if (!rc && !dbs.n)
-        rc = a->dbkey ? sd_fail(st, SD_NOT_FOUND, "database '%s' is not known in environment '%s'", a->dbkey, a->env)
-                      : sd_fail(st, SD_NOT_FOUND, "no database is known in environment '%s' (no agent registered one)",
-                                a->env);
+    if (!rc && !dbs.n && a->dbkey)
+        rc = sd_fail(st, SD_NOT_FOUND, "database '%s' is not known in environment '%s'", a->dbkey, a->env);
+    else if (!rc && !dbs.n)
+        rc = no_database(ctx, a->app, a->env, st);
     int64_t now = sd_ctx_now(ctx);
     for (int i = 0; !rc && i < dbs.n; i++)
         if (!(rc = sd_store_job_insert_manual(ctx->db, a->app, a->env, dbs.v[i], now,
@@ -317,8 +343,12 @@ int sd_agents(sd_ctx *ctx, int64_t app, sd_agent_list *out, sd_status *st)
     if (sd_txn(ctx, SD_TXN_NONE, agents_read, &a, st))
         return -1;
     int64_t now = sd_ctx_now(ctx);
-    for (int i = 0; i < out->n; i++)
+    int64_t after = sd_agent_silent_after_ms(ctx->cfg->primary_interval, ctx->cfg->secondary_interval,
+                                             ctx->cfg->lease_ms);
+    for (int i = 0; i < out->n; i++) {
         out->v[i].primary = out->v[i].has_lease && out->v[i].lease_until > now;
+        out->v[i].alive = sd_agent_alive(out->v[i].stopped, out->v[i].last_seen, now, after);
+    }
     return 0;
 }
 

@@ -44,5 +44,14 @@ int sd_agent_register(sd_ctx *ctx, int64_t app, const sd_register_req *req, sd_r
 /* key_hash: from sd_auth_poll_key. SD_NOT_FOUND "unknown agent (register again)" for an agent the store
  * does not know (forgotten, or never registered); SD_UNAUTHORIZED when the key is no longer the app's. */
 int sd_agent_poll(sd_ctx *ctx, int64_t app, const char *key_hash, int64_t agent, sd_poll_res *res, sd_status *st);
+/* A gracefully stopping agent: marks it stopped, and ends its lease now when it holds it (*released = 1), so
+ * the next agent to register or poll is primary. key_hash as for sd_agent_poll; SD_NOT_FOUND "unknown agent"
+ * for an agent not of this app (or a key no longer the app's). */
+int sd_agent_release(sd_ctx *ctx, int64_t app, const char *key_hash, int64_t agent, int *released, sd_status *st);
+
+/* The scheduler's pass: at most every SD_AGENTS_WATCH_MS, log each agent (of any app) that went silent (not
+ * seen for sd_agent_silent_after_ms and not stopped) once, until it polls again. */
+#define SD_AGENTS_WATCH_MS 30000
+int sd_agents_watch(sd_ctx *ctx, dp_err *err);
 
 #endif

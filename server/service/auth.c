@@ -2,12 +2,16 @@
 #include "service/auth.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
+#include "core/log.h"
 #include "core/util.h"
+#include "domain/ratelimit.h"
 #include "io/filter.h"
 #include "store/apps.h"
 
@@ -100,4 +104,23 @@ void sd_auth_forget(sd_ctx *ctx, const char key_hash[65])
     for (int i = 0; i < SD_KEY_CACHE; i++)
         if (!strcmp(ctx->keys[i].hash, key_hash))
             ctx->keys[i].until = 0;
+}
+
+static pthread_mutex_t refused_mu = PTHREAD_MUTEX_INITIALIZER;
+static sd_ratelimit refused_rl;
+
+void sd_auth_log_refused(sd_ctx *ctx, const char *client, const char *path)
+{
+    int64_t more = 0;
+    pthread_mutex_lock(&refused_mu);
+    int report = sd_ratelimit_hit(&refused_rl, sd_ctx_now(ctx), SD_REFUSED_LOG_WINDOW_MS, &more);
+    pthread_mutex_unlock(&refused_mu);
+    if (!report)
+        return;
+    if (more)
+        dp_warn("refused an app key from %s on %s (and %" PRId64 " more refused in the minute before; logged at most"
+                " once a minute)", client, path, more);
+    else
+        dp_warn("refused an app key from %s on %s (missing, wrong or rotated; logged at most once a minute)", client,
+                path);
 }

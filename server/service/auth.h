@@ -23,6 +23,10 @@ int sd_auth_key(sd_ctx *ctx, const char *key, int64_t *app, sd_status *st);
 int sd_auth_poll_key(sd_ctx *ctx, const char *key, int64_t *app, char key_hash[65], sd_status *st);
 /* Forget a key hash from this context's cache (it was refused). */
 void sd_auth_forget(sd_ctx *ctx, const char key_hash[65]);
+/* Log a refused app key (never the key): one WARN line a minute at most in this process, naming the client
+ * address and the endpoint, and how many more were refused since the last line. */
+#define SD_REFUSED_LOG_WINDOW_MS 60000
+void sd_auth_log_refused(sd_ctx *ctx, const char *client, const char *path);
 /* The app of a key hash, from the store: *app = 0 when none (no cache). */
 int sd_auth_app_of_hash(sd_ctx *ctx, const char key_hash[65], int64_t *app, sd_status *st);
 

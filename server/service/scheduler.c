@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "domain/schedule.h"
+#include "service/agents.h"
 #include "service/parts.h"
 #include "service/uploads.h"
 #include "store/backups.h"
@@ -138,7 +139,7 @@ static int tick(sd_ctx *ctx, dp_err *err)
     }
     free(slots);
     sd_list_free(&d.due);
-    return 0;
+    return sd_agents_watch(ctx, err);
 }
 
 int sd_scheduler_tick(sd_ctx *ctx, dp_err *err)

@@ -42,6 +42,10 @@ static int prepare_txn(sd_ctx *ctx, void *a_, sd_status *st)
         return sd_fail(st, SD_NOT_FOUND, "unknown job 'j_%" PRId64 "'", q->job);
     if (strcmp(j.state, "dispatched"))
         return sd_fail(st, SD_CONFLICT, "job 'j_%" PRId64 "' is %s, not open", q->job, j.state);
+    /* a job taken back (lease expired, or its agent's process re-executed) and given to another agent: a late
+     * job process of the old one must not start a second upload of it */
+    if (j.agent != q->agent)
+        return sd_fail(st, SD_CONFLICT, "job 'j_%" PRId64 "' is dispatched to another agent", q->job);
     if (!strcmp(j.backup_status, "running")) { /* the same attempt prepared again */
         a->res->backup = j.backup_id;
         snprintf(a->res->file_name, sizeof a->res->file_name, "%s", j.file_name);

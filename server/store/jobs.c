@@ -79,7 +79,7 @@ int sd_store_job_for_prepare(sd_db *db, int64_t app, int64_t job, sd_job_prepare
 {
     sd_res r;
     int rc = sd_q(db, &r, err,
-                  "SELECT j.state, j.backup_id, j.env, d.dkey, a.name, j.db_id, b.status, b.file_name FROM jobs j"
+                  "SELECT j.state, j.backup_id, j.env, d.dkey, a.name, j.db_id, b.status, b.file_name, j.agent_id FROM jobs j"
                   " JOIN dbs d ON d.id = j.db_id JOIN apps a ON a.id = j.app_id LEFT JOIN backups b ON b.id = j.backup_id"
                   " WHERE j.id = ? AND j.app_id = ?",
                   "ii", job, app);
@@ -94,6 +94,7 @@ int sd_store_job_for_prepare(sd_db *db, int64_t app, int64_t job, sd_job_prepare
     out->db_id = sd_geti(&r, 0, 5);
     sd_cell_copy(out->backup_status, sizeof out->backup_status, sd_get(&r, 0, 6));
     sd_cell_copy(out->file_name, sizeof out->file_name, sd_get(&r, 0, 7));
+    out->agent = sd_geti(&r, 0, 8);
     sd_res_free(&r);
     return 0;
 }
@@ -185,4 +186,12 @@ int sd_store_job_state(sd_db *db, int64_t app, int64_t job, sd_job_state *out, i
     }
     sd_res_free(&r);
     return 0;
+}
+
+int sd_store_jobs_undeliver(sd_db *db, int64_t agent, int64_t now, dp_err *err)
+{
+    return sd_q(db, NULL, err,
+                "UPDATE jobs SET state = 'pending', agent_id = NULL, lease_until = NULL, updated_at = ?"
+                " WHERE agent_id = ? AND state = 'dispatched' AND backup_id IS NULL",
+                "ii", now, agent);
 }

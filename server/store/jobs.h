@@ -25,6 +25,7 @@ typedef struct sd_job_prepare {
     char state[16];
     char env[65], db_key[65], app_name[65]; /* the app's name cut at 64 characters */
     int64_t db_id, backup_id;                /* backup_id 0: none yet */
+    int64_t agent;                           /* the agent it is dispatched to (0: none) */
     char backup_status[16];                  /* "" without a backup */
     char file_name[256];
 } sd_job_prepare;
@@ -56,6 +57,9 @@ int sd_store_job_attach_backup(sd_db *db, int64_t job, int64_t backup, int64_t l
 int sd_store_job_attempt(sd_db *db, int64_t job, int64_t *attempt, dp_err *err);
 /* Back to pending for its next attempt (reason retry, no agent, no backup). */
 int sd_store_job_requeue(sd_db *db, int64_t job, int64_t now, dp_err *err);
+/* The jobs dispatched to `agent` that have no backup yet (never prepared) go back to pending, the attempt
+ * unchanged: the agent is gone (its process re-executed) and they never started. */
+int sd_store_jobs_undeliver(sd_db *db, int64_t agent, int64_t now, dp_err *err);
 /* Final state: "done" or "failed". */
 int sd_store_job_finish(sd_db *db, int64_t job, const char *state, int64_t now, dp_err *err);
 /* Dispatched jobs whose lease ended before now: how many, and (at most limit) which. */

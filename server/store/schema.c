@@ -80,6 +80,10 @@ static const char *const migrations[] = {
     " nice BIGINT, ionice TEXT NOT NULL DEFAULT '', limit_rate BIGINT NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS backup_encryption (backup_id BIGINT PRIMARY KEY, encryption TEXT NOT NULL,"
     " recipients TEXT NOT NULL);",
+    /* 6 (issue 12): when an agent stopped (released its lease at a graceful stop), and when dumperd logged
+     * it as gone silent (cleared when it polls again). */
+    "ALTER TABLE agents ADD COLUMN stopped_at BIGINT;"
+    "ALTER TABLE agents ADD COLUMN silent_at BIGINT;",
 };
 
 #define NMIGRATIONS ((int64_t)(sizeof migrations / sizeof *migrations))
@@ -91,7 +95,22 @@ static int busy(int rc, dp_err *err) { return rc == SD_RETRY ? dp_err_set(err, D
 int sd_schema_version(sd_db *db, int64_t *version, dp_err *err)
 {
     sd_res r;
-    int rc = sd_exec(db, "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)", err);
+    /* A store from before versions has migration 1's tables and no schema_version: it is at version 1. */
+    int rc = sd_q(db, &r, err,
+                  sd_db_is_pg(db) ? "SELECT to_regclass('schema_version') IS NULL AND to_regclass('apps') IS NOT NULL"
+                                  : "SELECT NOT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'schema_version')"
+                                    " AND EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'apps')",
+                  "");
+    int adopt = 0;
+    if (!rc) {
+        const char *c = sd_get(&r, 0, 0);
+        adopt = c && (!strcmp(c, "1") || !strcmp(c, "t"));
+        sd_res_free(&r);
+    }
+    if (!rc)
+        rc = sd_exec(db, "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)", err);
+    if (!rc && adopt)
+        rc = sd_q(db, NULL, err, "INSERT INTO schema_version (version) VALUES (1)", "");
     if (!rc)
         rc = sd_q(db, &r, err, "SELECT COALESCE(MAX(version), 0) FROM schema_version", "");
     if (!rc) {

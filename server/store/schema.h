@@ -22,7 +22,8 @@ int64_t sd_schema_latest(void);
 /* Bring the store to sd_schema_latest(). 0, or an error code with err filled (DUMPER_EUNSUPPORTED for a
  * store newer than this dumperd, DUMPER_EBUSY when it stayed locked). */
 int sd_schema_migrate(sd_db *db, dp_err *err);
-/* The store's version (0: none yet). */
+/* The store's version (0: none yet). A store with migration 1's tables and no schema_version table (from
+ * before versions) is recorded as version 1 here, so the later migrations (ALTER TABLE ...) apply to it. */
 int sd_schema_version(sd_db *db, int64_t *version, dp_err *err);
 
 #endif

@@ -119,7 +119,8 @@ def test(env):
     r2 = register(s, key, "web-2", 101, dbs=dbs)
     eq(r2["role"], "secondary", "second agent's role")
     eq(r2["databases"], r1["databases"], "same database ids for the same keys")
-    check(3240 <= r2["interval"] <= 3960, "secondary interval with jitter: %r" % r2["interval"])
+    # a new secondary polls every ~10 s during its first 10 minutes (issue 12; lease_test.py has the rest)
+    check(9 <= r2["interval"] <= 11, "a new secondary's interval with jitter: %r" % r2["interval"])
     a1, a2 = r1["agent_id"], r2["agent_id"]
     ro = register(s, other, "x", 1, dbs=[{"key": "main", "type": "sqlite"}])
 

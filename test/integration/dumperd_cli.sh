@@ -30,7 +30,13 @@ s = json.load(sys.stdin)
 assert len(s) == 1 and s[0]["cron"] == "0 3 * * *" and s[0]["tz"] == "Asia/Kolkata" and s[0]["database_key"] is None, s
 n = s[0]["next"]
 assert len(n) == 5 and all(x.endswith("T21:30:00Z") for x in n), n' || fail "schedules --json"
-"$DUMPERD" schedules shop | grep -q "production.*0 3 \* \* \*.*Asia/Kolkata.*next=" || fail "schedules"
+"$DUMPERD" schedules shop >"$T/sched.txt" || fail "schedules"
+[ "$(sed -n 1p "$T/sched.txt")" = "$(printf 'ENVIRONMENT\tDATABASE\tCRON\tTZ\tNEXT RUNS')" ] || fail "schedules header: $(cat "$T/sched.txt")"
+# the five next runs, at 03:00 Asia/Kolkata (21:30 UTC)
+sed -n 2p "$T/sched.txt" | grep -Eq "^production	-	0 3 \* \* \*	Asia/Kolkata	([0-9-]{10}T21:30:00Z ){4}[0-9-]{10}T21:30:00Z$" ||
+  fail "schedules line: $(cat "$T/sched.txt")"
+"$DUMPERD" backups shop >"$T/backups.txt" || fail "backups"
+[ "$(cat "$T/backups.txt")" = "$(printf 'BACKUP\tCREATED\tDATABASE\tSTATUS\tSIZE\tFILE\tERROR')" ] || fail "backups header: $(cat "$T/backups.txt")"
 "$DUMPERD" app list | grep -q "^shop" || fail "app list"
 "$DUMPERD" app list --json | python3 -c 'import json,sys; a=json.load(sys.stdin); assert [x["name"] for x in a]==["shop"]' \
   || fail "app list --json"

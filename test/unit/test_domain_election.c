@@ -74,6 +74,69 @@ static void test_intervals(void **state)
     }
 }
 
+/* A re-executed process (same host and pid) takes over its predecessor's live lease at registration;
+ * anybody else stays secondary; it changes nothing when the lease is lapsed, absent or already its own. */
+static void test_elect_register(void **state)
+{
+    const int64_t now = 1800000000000;
+    sd_lease held = {.agent = 7, .until = now + 1};
+    assert_int_equal(sd_elect_register(&held, 8, 1, now), SD_ELECT_TAKE_OVER);
+    assert_int_equal(sd_elect_register(&held, 8, 0, now), SD_ELECT_SECONDARY);
+    assert_int_equal(sd_elect_register(&held, 7, 1, now), SD_ELECT_RENEW);
+    assert_int_equal(sd_elect_register(NULL, 8, 1, now), SD_ELECT_TAKE);
+    held.until = now;
+    assert_int_equal(sd_elect_register(&held, 8, 0, now), SD_ELECT_TAKE_OVER);
+}
+
+/* A release ends only the releasing agent's own lease, live or lapsed; the lease it leaves (until = the
+ * release's time) is taken over by the next agent asking at that very millisecond. */
+static void test_release(void **state)
+{
+    const int64_t now = 1800000000000;
+    sd_lease held = {.agent = 7, .until = now + 900000};
+    assert_true(sd_release_applies(&held, 7));
+    assert_false(sd_release_applies(&held, 8));
+    assert_false(sd_release_applies(NULL, 7));
+    held.until = now - 1;
+    assert_true(sd_release_applies(&held, 7));
+    sd_lease released = {.agent = 7, .until = now};
+    assert_int_equal(sd_elect(&released, 8, now), SD_ELECT_TAKE_OVER);
+}
+
+/* A secondary comes back when the lease ends plus 1..3 s, capped by its interval; often while new. */
+static void test_secondary_interval(void **state)
+{
+    const int64_t now = 1800000000000, old = now - SD_DEPLOY_WINDOW_MS; /* registered exactly a window ago */
+    /* lease ends in 900 s: at 901 s (jitter 0.9), 903 s (jitter 1.1) */
+    assert_true(sd_secondary_interval(now + 900000, old, now, 3600, 0.9) == 901);
+    assert_true(sd_secondary_interval(now + 900000, old, now, 3600, 1.1) == 900 + 1 + (1.1 - 0.9) * 10);
+    /* a secondary interval shorter than the lease wins */
+    assert_true(sd_secondary_interval(now + 900000, old, now, 60, 1.0) == 60);
+    /* a lease ending now or lapsed: 1 s plus jitter; never below 1 s */
+    assert_true(sd_secondary_interval(now, old, now, 3600, 0.9) == 1);
+    assert_true(sd_secondary_interval(now - 5000, old, now, 3600, 0.9) == 1);
+    assert_true(sd_secondary_interval(now + 900000, old, now, 0.5, 1.0) == 1);
+    /* within the deploy window (one ms before its end): every 10 s, jittered */
+    assert_true(sd_secondary_interval(now + 900000, old + 1, now, 3600, 1.0) == SD_DEPLOY_POLL_S);
+    assert_true(sd_secondary_interval(now + 900000, now, now, 3600, 0.9) == SD_DEPLOY_POLL_S * 0.9);
+    /* ... unless the lease ends sooner */
+    assert_true(sd_secondary_interval(now + 2000, now, now, 3600, 0.9) == 3);
+}
+
+/* Alive: seen less than the longest interval it can be told (+10 %) plus two minutes ago, not stopped. */
+static void test_agent_alive(void **state)
+{
+    /* defaults: primary 300 s, secondary 3600 s, lease 900 s -> the secondary's 903 s is longest */
+    int64_t after = sd_agent_silent_after_ms(300, 3600, 900000);
+    assert_int_equal(after, 903000 + 120000);
+    /* a short secondary interval (1 s) and lease (3 s): the primary's 1.1 * 300 s */
+    assert_int_equal(sd_agent_silent_after_ms(300, 1, 3000), 330000 + 120000);
+    const int64_t now = 1800000000000;
+    assert_true(sd_agent_alive(0, now - after + 1, now, after));
+    assert_false(sd_agent_alive(0, now - after, now, after));
+    assert_false(sd_agent_alive(1, now, now, after));
+}
+
 static void test_agent_keep(void **state)
 {
     assert_int_equal(sd_agent_keep_ms(3600), 7 * 86400 * 1000LL);
@@ -86,6 +149,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_elect),      cmocka_unit_test(test_elect_tie), cmocka_unit_test(test_poll_read_only),
         cmocka_unit_test(test_intervals), cmocka_unit_test(test_agent_keep),
+        cmocka_unit_test(test_elect_register), cmocka_unit_test(test_release),
+        cmocka_unit_test(test_secondary_interval), cmocka_unit_test(test_agent_alive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

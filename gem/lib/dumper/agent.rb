@@ -148,6 +148,10 @@ module Dumper
         rc = ::Dumper::Native.start(native)
         if rc.zero?
           @started_pid = Process.pid
+          # A graceful stop releases the primary lease at once (dumperd hands it to the next agent). libdumper's
+          # own atexit handler is not enough: a server that re-raises SIGTERM (puma) dies by the signal after
+          # Ruby's at_exit blocks ran, and C's atexit handlers never run. (A forked child's stop is a no-op.)
+          @exit_hook ||= at_exit { Dumper::Agent.stop } && true
           # "starting": the agent registers in its own thread; whether dumperd took it (primary or
           # secondary) or why not is in the agent's log, never known here without a request
           log(:info, "agent starting in #{dispatcher} process #{Process.pid} (environment #{environment_name}, " \
