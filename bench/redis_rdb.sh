@@ -6,7 +6,10 @@
 #   dumper      dumper backup redis://... --to DIR         (the default: zstd, adaptive level 1-3)
 #   dumper_none dumper backup --compress none
 #   + each of BENCH_VARIANTS ("label|ENV=V ...|args;...", as in pg_backup.sh)
-# Every run includes the server's fork + BGSAVE, which SYNC and --rdb both trigger.
+# Every run includes the server's fork + BGSAVE, which SYNC and --rdb both trigger. The server runs
+# with repl-diskless-sync-delay 0: redis-cli --rdb asks for a diskless transfer, which Redis 7 starts
+# only after waiting that long (default 5 s) for more replicas; dumper's plain SYNC gets a disk-target
+# BGSAVE, so with the default the baselines measured a 5 s server-side wait, not the transfer.
 #
 #   bench/redis_rdb.sh [KEYS] [VALUE_BYTES]     (default 2000000 keys of 100 bytes, ~230 MB RDB)
 #
@@ -23,7 +26,7 @@ PORT=$(( ${DUMPER_TEST_PORT_BASE:-25500} + 92 ))
 BENCH_TMP=$(mktemp -d /tmp/dumper-bench-redis.XXXXXX)
 BENCH_RESULTS=$BENCH_TMP/results
 redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --rdbcompression no \
-  --enable-debug-command yes --dir "$BENCH_TMP" --daemonize yes --pidfile "$BENCH_TMP/redis.pid" \
+  --enable-debug-command yes --repl-diskless-sync-delay 0 --dir "$BENCH_TMP" --daemonize yes --pidfile "$BENCH_TMP/redis.pid" \
   --logfile "$BENCH_TMP/log" >/dev/null
 stop() {
   local pid
