@@ -69,19 +69,30 @@ BP=$!
 seen=$(watch_cmdlines "$SECRET" pg_dump dp_cli_src "$BP")
 wait "$BP" || fail "backup with --password-file: $(cat "$T/backup.err")"
 [ "$seen" -gt 0 ] || fail "pg_dump was never seen running: the scan proves nothing"
+# psql must stay alive while the scans run, whatever the pipeline's buffers hold: another session's
+# uncommitted CREATE TABLE big (invisible, so the target still counts as empty) makes the dump's own
+# CREATE TABLE big wait for it; the holder is terminated (rolled back) after the scans.
+PGAPPNAME="dp_hold_$$" pgq dp_cli_dst -c "BEGIN" -c "CREATE TABLE public.big (id int)" -c "SELECT pg_sleep(120)" \
+  -c "ROLLBACK" >/dev/null 2>&1 &
+HOLD_PID=$!
+for _ in $(seq 1 200); do
+  [ "$(pgq postgres -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dp_hold_$$' AND query LIKE '%pg_sleep%'")" = 1 ] && break
+  sleep 0.05
+done
 "$DUMPER" restore "$(cat "$T/path")" "$URL/dp_cli_dst" --password-file /dev/stdin <"$T/pw" 2>"$T/restore.err" &
 RP=$!
-# psql lives as long as the restore feeds it: once it runs, hold dumper still and scan at leisure
 wait_tool psql dp_cli_dst "$RP"
-_tool_running psql dp_cli_dst "$RP" || fail "psql was never seen running: the scan would prove nothing"
+_tool_running psql dp_cli_dst "$RP" || { pg_release_hold; fail "psql was never seen running: the scan would prove nothing"; }
 kill -STOP "$RP"
 printf '%s\n%s\n' "$SECRET" "$(urlenc "$SECRET")" >"$T/pattern"
 for seen2 in 1 2 3; do
   f=$(grep -laF -f "$T/pattern" /proc/[0-9]*/cmdline 2>/dev/null | head -n1 || true)
   [ -z "$f" ] || { kill -CONT "$RP"; fail "password found in $f"; }
 done
-_tool_running psql dp_cli_dst "$RP" || fail "psql ended during the scans"
+_tool_running psql dp_cli_dst "$RP" || { kill -CONT "$RP"; pg_release_hold; fail "psql ended during the scans"; }
 kill -CONT "$RP"
+pg_release_hold
+wait "$HOLD_PID" || true
 wait "$RP" || fail "restore with --password-file: $(cat "$T/restore.err")"
 [ "$(PGPASSWORD=$SECRET psql -X -At -h "$PGH" -p "$PGP" -U $ROLE dp_cli_dst -c 'SELECT count(*) FROM big')" = 100000 ] ||
   fail "restored table differs"
