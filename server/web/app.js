@@ -412,7 +412,7 @@ async function viewNotify() {
     h('section', {class: 'card'}, h('h2', {}, 'Add a channel'), form, slot));
 }
 
-// ---- destinations (docs/dumperd.md "Several destinations") ----
+// ---- destinations (docs/dumperd.md "Destinations", docs/dashboard.md) ----
 
 // A backup's copies in the other destinations: name and state (pending, good, failed, deleted), the error as a title.
 function copiesCell(cs) {
