@@ -360,6 +360,8 @@ static enum MHD_Result ui(struct MHD_Connection *c, sd_ctx *ctx, const char *p, 
         return (enum MHD_Result)sd_site_notify(c, ctx, p + 6, get, j);
     if (!strncmp(p, "tokens", 6))
         return sd_site_tokens(c, ctx, p, get, j, s.name);
+    if (!strncmp(p, "storage", 7) && (!p[7] || p[7] == '/'))
+        return sd_site_storage(c, ctx, p + 7, get, j, s.name);
     return sd_site_error(c, 404, "not_found", "no such endpoint");
 }
 

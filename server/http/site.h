@@ -22,5 +22,9 @@ enum MHD_Result sd_site_request(sd_ctx *ctx, struct MHD_Connection *c, const cha
  * p is the path after /ui/, user the session's (logged). site_tokens.c. */
 enum MHD_Result sd_site_tokens(struct MHD_Connection *c, sd_ctx *ctx, const char *p, int get, const cJSON *j,
                                const char *user);
+/* /ui/storage (GET list, POST add), /ui/storage/<name>/delete (POST), /ui/storage/copies/<app id> (GET), after
+ * the session and CSRF checks; p is the path after /ui/storage. site_storage.c. */
+enum MHD_Result sd_site_storage(struct MHD_Connection *c, sd_ctx *ctx, const char *p, int get, const cJSON *j,
+                                const char *user);
 
 #endif

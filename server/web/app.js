@@ -176,13 +176,14 @@ function databasesTable(d) {
 function backupsTable(d, appId) {
   if (!d.backups.length) return h('p', {class: 'muted', id: 'no-backups'}, 'No backup yet.');
   return h('div', {class: 'table-wrap'}, h('table', {id: 'backups'},
-    h('thead', {}, h('tr', {}, ['Time', 'Database', 'Status', 'Size', 'Duration', 'SHA-256', ''].map(t => h('th', {}, t)))),
+    h('thead', {}, h('tr', {}, ['Time', 'Database', 'Status', 'Size', 'Duration', 'SHA-256', 'Copies', ''].map(t => h('th', {}, t)))),
     h('tbody', {}, d.backups.map(b => h('tr', {'data-backup': b.backup_id, 'data-status': b.status},
       h('td', {}, when(b.created_at)), h('td', {}, b.database_key),
       h('td', {}, h('span', {class: 'status ' + b.status}, b.status)),
       h('td', {class: 'size', 'data-bytes': b.size === null ? '' : b.size}, size(b.size)),
       h('td', {}, secs(b.duration_ms)),
       h('td', {class: 'mono', title: b.sha256 || ''}, b.sha256 ? b.sha256.slice(0, 12) + '…' : '–'),
+      copiesCell(d.copies.filter(c => c.backup_id === b.backup_id)),
       h('td', {class: 'wrap'},
         b.status === 'good' ? [h('a', {href: `/ui/apps/${appId}/backups/${b.backup_id}/download`, class: 'download', download: b.file_name}, 'Download'),
           ' ', h('a', {href: `/ui/apps/${appId}/backups/${b.backup_id}/manifest`, class: 'manifest small', download: b.file_name + '.json',
@@ -328,7 +329,8 @@ function keyCard(app, d) {
 }
 
 async function load(app, full) {
-  const d = await api(`/ui/apps/${app}`);
+  const [d, cp] = await Promise.all([api(`/ui/apps/${app}`), api(`/ui/storage/copies/${app}`)]);
+  d.copies = cp.copies;
   const view = document.getElementById('view');
   if (full || !view.querySelector('#app-page') || view.querySelector('#app-page').dataset.app !== String(app) ||
       view.querySelector('#app-page').dataset.dbs !== String(d.databases.length)) {
@@ -410,6 +412,71 @@ async function viewNotify() {
     h('section', {class: 'card'}, h('h2', {}, 'Add a channel'), form, slot));
 }
 
+// ---- destinations (docs/dumperd.md "Destinations", docs/dashboard.md) ----
+
+// A backup's copies in the other destinations: name and state (pending, good, failed, deleted), the error as a title.
+function copiesCell(cs) {
+  return h('td', {class: 'copies small'}, cs.length ? cs.map(c => h('div', {'data-storage': c.storage, 'data-state': c.state,
+    title: c.error || `updated ${when(c.updated_at)}, ${c.attempts} attempt(s)`},
+    c.storage + ' ', h('span', {class: 'status ' + c.state}, c.state))) : '–');
+}
+
+async function viewStorage() {
+  const view = document.getElementById('view');
+  const d = await api('/ui/storage');
+  const ret = r => ['keep_last', 'daily', 'weekly', 'monthly'].filter(k => r[k]).map(k => `${k.replace('_', ' ')} ${r[k]}`).join(', ') || 'keep all';
+  const rows = d.storages.map(s => {
+    const btn = h('button', {class: 'danger remove-storage', 'data-name': s.name}, 'Remove');
+    btn.addEventListener('click', async () => {
+      if (!confirm(`Remove destination "${s.name}"? Backups are no longer copied there; the copies stored there stay in place.`)) return;
+      try { await api(`/ui/storage/${encodeURIComponent(s.name)}/delete`, {}); toast(`${s.name} removed`); await viewStorage(); } catch (e) { toast(e.message); }
+    });
+    return h('tr', {'data-storage': s.name}, h('td', {}, s.name), h('td', {class: 'mono wrap'}, s.location),
+      h('td', {class: 'small'}, s.kind === 's3' ? `${s.endpoint || 'AWS'}${s.region ? ' · ' + s.region : ''} · ${s.addressing}` : 'directory'),
+      h('td', {}, s.kind === 's3' ? (s.credentials === 'file' ? 'credentials file' : 'dumperd environment') : '–'),
+      h('td', {}, ret(s.retention)),
+      h('td', {}, s.object_lock ? `${s.object_lock.mode}, ${s.object_lock.days} days` : '–'),
+      h('td', {}, `${s.copies.good} good · ${s.copies.pending} pending · `, h('span', {class: s.copies.failed ? 'error' : ''}, `${s.copies.failed} failed`)),
+      h('td', {}, btn));
+  });
+  const field = (label, id, attrs) => h('label', {}, label, h('input', Object.assign({id}, attrs || {})));
+  const num = (label, id) => field(label, id, {type: 'number', min: 0, max: 100000, value: 0});
+  const addressing = h('select', {id: 'storage-addressing'}, ['auto', 'path', 'virtual'].map(k => h('option', {value: k}, k)));
+  const lock = h('select', {id: 'storage-lock-mode'}, h('option', {value: ''}, 'none'), ['governance', 'compliance'].map(k => h('option', {value: k}, k)));
+  const form = h('form', {id: 'add-storage', class: 'row'},
+    field('Name', 'storage-name', {required: true, pattern: '[A-Za-z0-9_.\\-]{1,64}', placeholder: 'offsite'}),
+    field('Location (directory or s3://bucket/prefix)', 'storage-location', {required: true, placeholder: 's3://backups/dumper'}),
+    field('S3 endpoint', 'storage-endpoint', {placeholder: 'https://s3.example.com'}),
+    field('S3 region', 'storage-region', {placeholder: 'us-east-1'}),
+    h('label', {}, 'S3 addressing', addressing),
+    field('S3 credentials file on the dumperd host (empty: its environment)', 'storage-credentials', {placeholder: '/etc/dumper/offsite.env'}),
+    num('Keep last', 'storage-keep-last'), num('Daily', 'storage-daily'), num('Weekly', 'storage-weekly'), num('Monthly', 'storage-monthly'),
+    h('label', {}, 'Object Lock', lock),
+    field('Object Lock days', 'storage-lock-days', {type: 'number', min: 1, max: 36500}),
+    h('button', {type: 'submit', id: 'add-storage-button'}, 'Add destination'));
+  form.addEventListener('submit', async ev => {
+    ev.preventDefault();
+    const v = id => document.getElementById(id).value.trim() || null;
+    const n = id => Number(document.getElementById(id).value || 0);
+    try {
+      const r = await api('/ui/storage', {name: v('storage-name'), location: v('storage-location'), endpoint: v('storage-endpoint'),
+        region: v('storage-region'), addressing: addressing.value, credentials_file: v('storage-credentials'),
+        keep_last: n('storage-keep-last'), daily: n('storage-daily'), weekly: n('storage-weekly'), monthly: n('storage-monthly'),
+        object_lock_mode: lock.value || null, object_lock_days: lock.value ? n('storage-lock-days') : null});
+      toast(`${r.name} added: new good backups are copied to it (existing ones: dumperd storage sync ${r.name})`);
+      await viewStorage();
+    } catch (e) { toast(e.message); }
+  });
+  view.replaceChildren(
+    h('section', {class: 'card'}, h('h1', {}, 'Destinations'),
+      h('p', {class: 'muted small'}, `Jobs upload to the first destination (${d.first}); dumperd copies each good backup to every destination below, checksum-verified, and applies each one's retention. Secrets are never shown or stored: a credentials file is read on the dumperd host at each use.`),
+      d.storages.length ? null : h('p', {class: 'muted', id: 'no-storages'}, 'No other destination: backups live in one place only.'),
+      h('div', {class: 'table-wrap'}, h('table', {id: 'storages'},
+        h('thead', {}, h('tr', {}, ['Name', 'Location', 'Service', 'Credentials', 'Retention', 'Object Lock', 'Copies', ''].map(t => h('th', {}, t)))),
+        h('tbody', {}, rows)))),
+    h('section', {class: 'card'}, h('h2', {}, 'Add a destination'), form));
+}
+
 // ---- API tokens (docs/api.md) ----
 
 async function viewTokens() {
@@ -465,6 +532,8 @@ async function route() {
       await viewNotify();
     } else if (location.hash === '#/tokens') {
       await viewTokens();
+    } else if (location.hash === '#/storage') {
+      await viewStorage();
     } else if (m) {
       await load(m[1], true);
       timer = setInterval(() => load(m[1], false).catch(e => toast(e.message)), 3000);

@@ -2,7 +2,8 @@
 // start the example host with the new key and see its agent register, press "Back up now", see the
 // backup appear as good with its size, see the charts render, download the backup and check its
 // checksum, rotate the app key (the agent stops on the old one), look at the page on a phone-sized screen, create,
-// use and revoke an API token on its page, log out, and check that a request without a
+// use and revoke an API token on its page, add a second destination (the backup's copy shown on the app page)
+// and remove it, log out, and check that a request without a
 // session is refused. Screenshots go to $ARTIFACTS. Run by test/integration/site_browser.sh.
 'use strict';
 const { chromium } = require(process.env.PLAYWRIGHT_CORE || 'playwright-core');
@@ -93,6 +94,33 @@ async function main() {
     await page.waitForSelector('#schedules code');
     check((await page.textContent('#schedules')).includes('30 2 * * *'), 'schedule saved');
 
+    // A second destination on its page (the header link): a refused one names the problem in one line, then a
+    // directory with its retention; the backup below gets a copy there.
+    const appUrl = page.url();
+    await page.click('#nav-storage');
+    await page.waitForSelector('#add-storage');
+    check(await page.$('#no-storages'), 'no destination yet');
+    await page.fill('#storage-name', 'offsite');
+    await page.fill('#storage-location', 'relative/dir');
+    await page.click('#add-storage-button');
+    await page.waitForFunction(() => /must be an absolute directory/.test(document.querySelector('#toast').textContent));
+    check((await page.textContent('#toast')) ===
+          "storage location 'relative/dir' must be an absolute directory or s3://bucket/prefix", 'refused destination');
+    check(consoleErrors.length === 1 && /400/.test(consoleErrors[0]), 'console errors: ' + consoleErrors.join(' | '));
+    consoleErrors.length = 0; // the refused destination's 400 was expected
+    const offsite = path.join(T, 'offsite');
+    await page.fill('#storage-location', offsite);
+    await page.fill('#storage-keep-last', '5');
+    await page.fill('#storage-monthly', '12');
+    await page.click('#add-storage-button');
+    await page.waitForSelector('#storages tr[data-storage="offsite"]');
+    const srow = await page.textContent('#storages tr[data-storage="offsite"]');
+    check(srow.includes(offsite) && srow.includes('keep last 5, monthly 12') && srow.includes('0 good'), 'destination row: ' + srow);
+    check(fs.statSync(offsite).isDirectory(), 'the destination directory was created');
+    await shot(page, '02b-destinations');
+    await page.goto(appUrl);
+    await page.waitForSelector('#app-page');
+
     // Back up now -> a good backup with its size.
     await page.click('#backup-now');
     await page.waitForSelector('#backups tr[data-status="good"]', { timeout: 60000 });
@@ -106,6 +134,11 @@ async function main() {
     // the restore command names the published file
     const restore = await row.locator('pre.restore').textContent();
     check(/^dumper restore \/\S+\/shop-production-main-\S+ sqlite:\/\//.test(restore), 'restore command: ' + restore);
+    // its copy in the second destination, made by dumperd's copy worker (the page refreshes itself)
+    await page.waitForSelector('#backups tr[data-status="good"] td.copies div[data-storage="offsite"][data-state="good"]',
+                               { timeout: 30000 });
+    check(fs.readdirSync(offsite, { recursive: true }).some(f => String(f).startsWith('shop-production-main-')),
+          'the copy in the destination directory: ' + fs.readdirSync(offsite, { recursive: true }).join());
     await shot(page, '03-app-page');
 
     // Download: the bytes' sha256 is the catalog's.
@@ -208,6 +241,16 @@ async function main() {
     check(!(await page.$('#token-value')), 'the token is shown only once');
     const gone = await fetch(URL + '/api/v1/apps', { headers: { Authorization: 'Bearer ' + tok } });
     check(gone.status === 401, 'revoked token: ' + gone.status);
+
+    // The destination again: its good copy counted, then removed after a confirmation (the copies stay there).
+    await page.click('#nav-storage');
+    await page.waitForSelector('#storages tr[data-storage="offsite"]');
+    check((await page.textContent('#storages tr[data-storage="offsite"]')).includes('1 good'), 'one good copy counted');
+    page.once('dialog', d => d.accept());
+    await page.click('#storages .remove-storage[data-name="offsite"]');
+    await page.waitForSelector('#storages tr[data-storage="offsite"]', { state: 'detached' });
+    check(await page.$('#no-storages'), 'no destination after the removal');
+    check(fs.readdirSync(offsite).length > 0, 'the copies stored there were left in place');
 
     check(consoleErrors.length === 0, 'browser console errors: ' + consoleErrors.join(' | '));
     // Log out: back at the login page, and the old cookie no longer works.

@@ -291,6 +291,66 @@ def test(env):
               "%s: %d %r" % (path, st, body))
         check("SQLite" not in json.dumps(body) and "root:" not in json.dumps(body), "leak in " + path)
 
+    # --- destinations (issue 16): /ui/storage, the same services as `dumperd storage` ---
+    b.login("admin", PASSWORD)  # (sessions last 3 s here)
+    off = os.path.join(env.dir, "offsite")
+    eq(expect(b.req("GET", "/ui/storage"), 200, "storage list")["storages"], [], "no destination yet")
+    expect(b.post("/ui/storage", {"name": "off1", "location": off}, csrf=False), 403, "add storage without CSRF",
+           "forbidden")
+    expect(b.post("/ui/storage", {"name": "off1", "location": off},
+                  headers={"X-CSRF-Token": "0" * 64}, csrf=False), 403, "add storage with a wrong CSRF token")
+    check(not os.path.exists(off), "nothing was created without CSRF")
+    for body, code, msg in [
+            ({"location": off}, 400, "fields: name and location (strings); endpoint, region, addressing,"
+                                     " credentials_file, object_lock_mode (strings or null)"),
+            ({"name": "off1", "location": 5}, 400, None),
+            ({"name": "a/b", "location": off}, 400, "invalid storage name 'a/b' (1-64 of A-Z a-z 0-9 _ . -)"),
+            ({"name": "off1", "location": "relative/dir"}, 400,
+             "storage location 'relative/dir' must be an absolute directory or s3://bucket/prefix"),
+            ({"name": "off1", "location": off, "keep_last": -1}, 400, "keep_last must be an integer from 0 to 100000"),
+            ({"name": "off1", "location": off, "daily": 100001}, 400, "daily must be an integer from 0 to 100000"),
+            ({"name": "off1", "location": off, "monthly": "3"}, 400, "monthly must be an integer from 0 to 100000"),
+            ({"name": "off1", "location": off, "addressing": "sideways"}, 400, "addressing must be auto, path or virtual"),
+            ({"name": "off1", "location": off, "object_lock_days": 36501}, 400,
+             "object_lock_days must be an integer from 1 to 36500"),
+            ({"name": "off1", "location": off, "credentials_file": "/etc/passwd"}, 400,
+             "--endpoint, --region, --path-style, --virtual-host, --credentials-file and --object-lock-mode are for"
+             " s3:// locations"),
+            ({"name": "s3x", "location": "s3://bkt/p", "object_lock_mode": "forever", "object_lock_days": 3}, 400,
+             "invalid --object-lock-mode 'forever' (governance or compliance)"),
+            ({"name": "s3x", "location": "s3://bkt/p", "endpoint": "http://127.0.0.1:9",
+              "credentials_file": os.path.join(env.dir, "no-such-file")}, 502,
+             "storage 's3x': unable to read the credentials file '%s'" % os.path.join(env.dir, "no-such-file")),
+            ({"name": "dup", "location": d["storage_location"]}, 409,
+             "'%s' is the first destination already (--storage)" % d["storage_location"])]:
+        st, j, _ = b.post("/ui/storage", body)
+        check(st == code and (msg is None or j.get("message") == msg) and "\n" not in j.get("message", ""),
+              "refused storage %r: %d %r" % (body, st, j))
+    check(not os.path.exists(off), "nothing was created by a refused add")
+    j = expect(b.post("/ui/storage", {"name": "off1", "location": off, "keep_last": 3, "monthly": 12,
+                                      "addressing": None, "endpoint": ""}), 200, "add storage")
+    eq(j, {"name": "off1"}, "add answer")
+    check(os.path.isdir(off), "the destination directory was created")
+    expect(b.post("/ui/storage", {"name": "off1", "location": off + "2"}), 409, "duplicate storage name", "conflict")
+    lst = expect(b.req("GET", "/ui/storage"), 200, "storage list")
+    eq(lst["first"], d["storage_location"], "the first destination (--storage)")
+    eq([(x["name"], x["location"], x["kind"], x["credentials"], x["retention"], x["object_lock"]) for x in lst["storages"]],
+       [("off1", off, "local", "environment", {"keep_last": 3, "daily": 0, "weekly": 0, "monthly": 12}, None)],
+       "the destination as listed")
+    eq(json.loads(env.admin("storage", "list", "--json").stdout), lst["storages"], "the CLI lists the same")
+    # an app's copies: the good backup, copied by `storage sync` (or by serve's copier first)
+    env.admin("storage", "sync", "off1")
+    cps = expect(b.req("GET", "/ui/storage/copies/%d" % shop), 200, "shop's copies")["copies"]
+    eq([(x["backup_id"], x["storage"], x["state"]) for x in cps], [(g["backup_id"], "off1", "good")], "shop's copies")
+    eq(expect(b.req("GET", "/ui/storage/copies/%d" % other), 200, "other's copies")["copies"], [], "other's copies")
+    expect(b.req("GET", "/ui/storage/copies/999"), 404, "copies of an unknown app", "not_found")
+    expect(b.req("GET", "/ui/storage/off1/delete"), 404, "GET delete", "not_found")
+    expect(b.post("/ui/storage/off1/delete", {}, csrf=False), 403, "remove storage without CSRF", "forbidden")
+    expect(b.post("/ui/storage/nope/delete", {}), 404, "remove an unknown storage", "not_found")
+    expect(b.post("/ui/storage/off1/delete", {}), 200, "remove storage")
+    eq(expect(b.req("GET", "/ui/storage"), 200, "storage list")["storages"], [], "removed")
+    check(os.listdir(off), "the copies stored there were left in place")
+
     # --- schedules and retention ---
     j = expect(b.req("GET", "/ui/cron?expr=30+2+*+*+*&tz=Europe/Paris"), 200, "cron preview")
     eq(j["next"][0], "2027-01-16T01:30:00Z", "next run of 02:30 Paris (test clock 2027-01-15T08:00Z)")
