@@ -82,8 +82,8 @@ static const char *const migrations[] = {
     " recipients TEXT NOT NULL);",
     /* 6 (issue 12): when an agent stopped (released its lease at a graceful stop), and when dumperd logged
      * it as gone silent (cleared when it polls again). */
-    "ALTER TABLE agents ADD COLUMN stopped_at BIGINT;"
-    "ALTER TABLE agents ADD COLUMN silent_at BIGINT;",
+    ("ALTER TABLE agents ADD COLUMN stopped_at BIGINT;"
+     "ALTER TABLE agents ADD COLUMN silent_at BIGINT;"),
 };
 
 #define NMIGRATIONS ((int64_t)(sizeof migrations / sizeof *migrations))
