@@ -233,7 +233,8 @@ static enum MHD_Result job_get(call *k)
     return sd_reply_json(k->c, 200, o);
 }
 
-static enum MHD_Result schedules_reply(call *k)
+/* The app's schedules; `warning` (or NULL) is what setting one accepted but wants a person to read. */
+static enum MHD_Result schedules_reply(call *k, const char *warning)
 {
     sd_schedule_views v;
     sd_status st = SD_STATUS_INIT;
@@ -241,8 +242,15 @@ static enum MHD_Result schedules_reply(call *k)
         return sd_reply_status(k->c, &st);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "schedules", sd_view_schedules(&v));
+    if (warning)
+        cJSON_AddStringToObject(o, "warning", warning);
     sd_schedule_views_free(&v);
     return sd_reply_json(k->c, 200, o);
+}
+
+static enum MHD_Result schedules_list(call *k)
+{
+    return schedules_reply(k, NULL);
 }
 
 /* {"environment": E, "database": KEY, "cron": EXPR, "tz": ZONE}: the app's schedules after the change. */
@@ -257,10 +265,10 @@ static enum MHD_Result schedule_set(call *k)
     if (!cron || strlen(cron) > 200 || (tz && strlen(tz) > 64))
         return bad(k->c, "field 'cron' is required (at most 200 characters; 'tz' at most 64)");
     sd_status st = SD_STATUS_INIT;
-    const char *warning = NULL; /* February 29 only: accepted; the dashboard and the CLI show the warning */
+    const char *warning = NULL; /* February 29 only: accepted, and said in the answer's "warning" */
     if (sd_schedule_set(k->ctx, k->app, env, dbkey, cron, tz ? tz : "UTC", &warning, &st))
         return sd_reply_status(k->c, &st);
-    return schedules_reply(k);
+    return schedules_reply(k, warning);
 }
 
 /* {"keep_last": N, "daily": N, "weekly": N, "monthly": N}: the app with its new policy. */
@@ -293,7 +301,7 @@ static const struct {
     {{"GET", "/api/v1/apps/{app}/backups/{backup}", NEED(R, 0, 0)}, backup_get},
     {{"GET", "/api/v1/apps/{app}/backups/{backup}/download", NEED(R, 0, 0)}, backup_download},
     {{"GET", "/api/v1/apps/{app}/jobs/{job}", NEED(R, K, 0)}, job_get},
-    {{"GET", "/api/v1/apps/{app}/schedules", NEED(R, 0, 0)}, schedules_reply},
+    {{"GET", "/api/v1/apps/{app}/schedules", NEED(R, 0, 0)}, schedules_list},
     {{"PUT", "/api/v1/apps/{app}/schedules", NEED(W, 0, 0)}, schedule_set},
     {{"PUT", "/api/v1/apps/{app}/retention", NEED(W, 0, 0)}, retention_set},
 };

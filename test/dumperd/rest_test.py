@@ -238,6 +238,10 @@ def test(env):
              spec="/api/v1/apps/{app}/schedules")
     eq([(x["environment"], x["cron"], x["tz"], len(x["next"])) for x in sch["schedules"]],
        [("production", "0 3 * * *", "Europe/Berlin", 5)], "schedule set")
+    check("warning" not in sch, "no warning for an ordinary schedule")
+    leap = ok("PUT", A + "/shop/schedules", write, {"cron": "0 3 29 2 *", "environment": "leap"},
+              spec="/api/v1/apps/{app}/schedules")
+    check("February 29" in leap.get("warning", ""), "a Feb-29-only schedule is accepted with its warning: %r" % leap)
     err(400, "invalid_request", "PUT", A + "/shop/schedules", write, {"cron": "61 * * * *"})
     err(400, "invalid_json", "PUT", A + "/shop/schedules", write, None, msg="this endpoint needs a JSON object body")
     r = ok("PUT", A + "/shop/retention", write, {"keep_last": 7, "daily": 3})
