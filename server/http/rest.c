@@ -16,6 +16,7 @@
 #include "http/path.h"
 #include "http/respond.h"
 #include "http/views.h"
+#include "http/views_drill.h"
 #include "service/admin.h"
 #include "service/rest.h"
 #include "service/tokens.h"
@@ -150,8 +151,13 @@ static enum MHD_Result backups_list(call *k)
     sd_status st = SD_STATUS_INIT;
     if (sd_backup_page(k->ctx, k->app, &f, &l, &more, &st))
         return sd_reply_status(k->c, &st);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "backups", sd_view_backups(&l));
+    cJSON *o = cJSON_CreateObject(), *arr = sd_view_backups(&l);
+    cJSON_AddItemToObject(o, "backups", arr);
+    if (sd_view_backups_drills(k->ctx, k->app, arr, &st)) {
+        sd_list_free(&l);
+        cJSON_Delete(o);
+        return sd_reply_status(k->c, &st);
+    }
     if (more && l.n)
         sd_view_id(o, "next", 'b', l.v[l.n - 1].id);
     else
@@ -193,6 +199,14 @@ static enum MHD_Result backup_get(call *k)
         return sd_reply_status(k->c, &st);
     cJSON *o = l.n ? sd_view_backup(&l.v[0]) : NULL;
     sd_list_free(&l);
+    /* its newest drill, like the list's */
+    cJSON *one = o ? cJSON_CreateArray() : NULL;
+    if (one && cJSON_AddItemReferenceToArray(one, o) && sd_view_backups_drills(k->ctx, k->app, one, &st)) {
+        cJSON_Delete(one);
+        cJSON_Delete(o);
+        return sd_reply_status(k->c, &st);
+    }
+    cJSON_Delete(one);
     return o ? sd_reply_json(k->c, 200, o) : sd_reply_error(k->c, 404, "not_found", "unknown backup 'b_%lld'",
                                                             (long long)k->id);
 }

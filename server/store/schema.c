@@ -97,6 +97,9 @@ static const char *const migrations[] = {
      " schema_migration TEXT);"
      "CREATE INDEX IF NOT EXISTS drill_results_backup ON drill_results (backup_id, id);"
      "CREATE INDEX IF NOT EXISTS drill_results_db ON drill_results (app_id, env, db_id, status, finished_at);"),
+    /* 8 (restore drills' evidence, issue 15): per app, how long a database may go without a passed drill before
+     * it alerts (`dumperd app set APP --drill-max-age HOURS`; no row or 0: never). */
+    "CREATE TABLE IF NOT EXISTS app_drill_alerts (app_id BIGINT PRIMARY KEY, max_age_s BIGINT NOT NULL);",
 };
 
 #define NMIGRATIONS ((int64_t)(sizeof migrations / sizeof *migrations))
