@@ -18,6 +18,7 @@
 
 #include "core/util.h"
 #include "service/admin.h"
+#include "service/alerts.h"
 #include "service/drill_results.h"
 #include "service/notify.h"
 #include "store/apps.h"
@@ -555,6 +556,96 @@ static void record(int pg)
     world_close(&w);
 }
 
+static int64_t alerts_of(world *w, const char *kind, const char *ref)
+{
+    sd_res r;
+    dp_err err = {0};
+    assert_int_equal(sd_q(w->ctx.db, &r, &err, "SELECT COUNT(*) FROM alerts WHERE kind = ? AND (? = '' OR ref = ?)",
+                          "sss", kind, ref ? ref : "", ref ? ref : ""),
+                     0);
+    int64_t n = sd_geti(&r, 0, 0);
+    sd_res_free(&r);
+    return n;
+}
+
+/* The "no passed drill for too long" alert: off by default, raised once past the app's --drill-max-age (counted
+ * from the first good backup), not resolved by a failed drill, resolved by a passed one, raised again when that
+ * one grows old; fanned out to the drill channel. */
+static void overdue(int pg)
+{
+    world w;
+    dp_err err = {0};
+    world_open(&w, pg);
+    sd_status st = SD_STATUS_INIT;
+    char secret[68], ref[64];
+    sd_channel_spec drills = {.name = "drills", .kind = "webhook", .url = "http://127.0.0.1:9/drills", .on = "drill"};
+    assert_int_equal(sd_channel_add(&w.ctx, &drills, secret, &st), 0);
+    const int64_t first_good = T0 - 600000 + 1000;
+    sd_clock_set_ms(&w.clock, first_good + 10 * 3600000LL);
+    assert_int_equal(sd_alerts_detect(&w.ctx, &err), 0);
+    assert_int_equal(alerts_of(&w, "drill_overdue", NULL), 0); /* off by default */
+    int64_t age = -1;
+    assert_int_equal(sd_drill_max_age_set(&w.ctx, w.app, 3600, &st), 0);
+    assert_int_equal(sd_drill_max_age_get(&w.ctx, w.app, &age, &st), 0);
+    assert_true(age == 3600);
+    assert_int_equal(sd_drill_max_age_set(&w.ctx, w.app, SD_DRILL_MAX_AGE_MAX + 1, &st), -1);
+    assert_int_equal(st.outcome, SD_INVALID);
+    st = (sd_status)SD_STATUS_INIT;
+    sd_clock_set_ms(&w.clock, first_good + 3600000); /* at the age: not yet */
+    assert_int_equal(sd_alerts_detect(&w.ctx, &err), 0);
+    assert_int_equal(alerts_of(&w, "drill_overdue", NULL), 0);
+    sd_clock_set_ms(&w.clock, first_good + 3600001); /* past it */
+    assert_int_equal(sd_alerts_detect(&w.ctx, &err), 0);
+    assert_int_equal(sd_alerts_detect(&w.ctx, &err), 0); /* once */
+    sd_drill_ref_overdue(ref, w.db, 0);
+    assert_int_equal(alerts_of(&w, "drill_overdue", ref), 1);
+    assert_int_equal(alerts_of(&w, "drill_overdue", NULL), 1); /* not the other app's (no --drill-max-age) */
+    sd_res r;
+    assert_int_equal(sd_q(w.ctx.db, &r, &err, "SELECT payload FROM alerts WHERE ref = ?", "s", ref), 0);
+    assert_non_null(strstr(sd_get(&r, 0, 0), "\"text\":\"Dumper: shop/main (production) has had no passed restore"
+                                             " drill for more than 1 hours\""));
+    sd_res_free(&r);
+    assert_int_equal(store_fixture_count(w.ctx.db, "SELECT COUNT(*) FROM deliveries v JOIN alerts a ON a.id ="
+                                                   " v.alert_id WHERE a.kind = 'drill_overdue'"),
+                     1);
+
+    /* a failed drill does not resolve it; a passed one does (once) */
+    assert_int_equal(sd_drill_record(&w.ctx, w.app, w.backup, 7, 0, doc_failed, strlen(doc_failed), &st), 0);
+    assert_int_equal(sd_alerts_detect(&w.ctx, &err), 0);
+    assert_int_equal(alerts_of(&w, "drill_overdue_resolved", NULL), 0);
+    int64_t passed = 0;
+    assert_int_equal(sd_drill_record_id(&w.ctx, w.app, w.backup, 7, 0, doc_passed, strlen(doc_passed), &passed, &st),
+                     0);
+    assert_int_equal(sd_alerts_detect(&w.ctx, &err), 0);
+    assert_int_equal(sd_alerts_detect(&w.ctx, &err), 0);
+    assert_int_equal(alerts_of(&w, "drill_overdue_resolved", ref), 1);
+    assert_int_equal(alerts_of(&w, "drill_overdue", NULL), 1);
+
+    /* that passed drill grows old: a new condition */
+    sd_clock_set_ms(&w.clock, sd_ctx_now(&w.ctx) + 3600001);
+    assert_int_equal(sd_alerts_detect(&w.ctx, &err), 0);
+    sd_drill_ref_overdue(ref, w.db, passed);
+    assert_int_equal(alerts_of(&w, "drill_overdue", ref), 1);
+
+    /* off again: nothing new */
+    assert_int_equal(sd_drill_max_age_set(&w.ctx, w.app, 0, &st), 0);
+    sd_clock_set_ms(&w.clock, sd_ctx_now(&w.ctx) + 100 * 3600000LL);
+    assert_int_equal(sd_drill_record(&w.ctx, w.app, w.backup, 7, 0, doc_passed, strlen(doc_passed), &st), 0);
+    sd_clock_set_ms(&w.clock, sd_ctx_now(&w.ctx) + 100 * 3600000LL);
+    assert_int_equal(sd_alerts_detect(&w.ctx, &err), 0);
+    assert_int_equal(alerts_of(&w, "drill_overdue", NULL), 2);
+    world_close(&w);
+}
+
+static void test_sqlite_overdue(void **state) { overdue(0); }
+
+static void test_pg_overdue(void **state)
+{
+    if (!store_fixture_have_pg())
+        skip();
+    overdue(1);
+}
+
 static void test_sqlite_record(void **state) { record(0); }
 
 static void test_pg_record(void **state)
@@ -567,6 +658,7 @@ static void test_pg_record(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_real_documents), cmocka_unit_test(test_limits),
-                                       cmocka_unit_test(test_sqlite_record), cmocka_unit_test(test_pg_record)};
+                                       cmocka_unit_test(test_sqlite_record), cmocka_unit_test(test_pg_record),
+                                       cmocka_unit_test(test_sqlite_overdue), cmocka_unit_test(test_pg_overdue)};
     return cmocka_run_group_tests(tests, make_docs, free_docs);
 }
