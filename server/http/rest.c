@@ -17,6 +17,7 @@
 #include "http/respond.h"
 #include "http/views.h"
 #include "http/views_drill.h"
+#include "service/drill_results.h"
 #include "service/admin.h"
 #include "service/rest.h"
 #include "service/tokens.h"
@@ -112,11 +113,18 @@ static enum MHD_Result databases(call *k)
 {
     sd_database_list l;
     sd_status st = SD_STATUS_INIT;
+    sd_drill_db_list ev;
     if (sd_databases(k->ctx, k->app, &l, &st))
         return sd_reply_status(k->c, &st);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "databases", sd_view_databases(&l));
+    if (sd_drill_databases(k->ctx, k->app, &ev, &st)) {
+        sd_list_free(&l);
+        return sd_reply_status(k->c, &st);
+    }
+    cJSON *o = cJSON_CreateObject(), *arr = sd_view_databases(&l);
+    cJSON_AddItemToObject(o, "databases", arr);
+    sd_view_databases_add_verification(arr, &ev);
     sd_list_free(&l);
+    sd_list_free(&ev);
     return sd_reply_json(k->c, 200, o);
 }
 
