@@ -207,14 +207,16 @@ static enum MHD_Result backup_get(call *k)
         return sd_reply_status(k->c, &st);
     cJSON *o = l.n ? sd_view_backup(&l.v[0]) : NULL;
     sd_list_free(&l);
-    /* its newest drill, like the list's */
-    cJSON *one = o ? cJSON_CreateArray() : NULL;
-    if (one && cJSON_AddItemReferenceToArray(one, o) && sd_view_backups_drills(k->ctx, k->app, one, &st)) {
-        cJSON_Delete(one);
+    /* its newest drill, as in the list */
+    sd_drill_list d;
+    if (o && sd_drill_of_backup(k->ctx, k->app, k->id, 1, &d, &st)) {
         cJSON_Delete(o);
         return sd_reply_status(k->c, &st);
     }
-    cJSON_Delete(one);
+    if (o) {
+        cJSON_AddItemToObject(o, "drill", d.n ? sd_view_drill(&d.v[0]) : cJSON_CreateNull());
+        sd_list_free(&d);
+    }
     return o ? sd_reply_json(k->c, 200, o) : sd_reply_error(k->c, 404, "not_found", "unknown backup 'b_%lld'",
                                                             (long long)k->id);
 }
