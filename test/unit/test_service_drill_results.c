@@ -5,7 +5,8 @@
  * length, checks, every text member, numbers), refusals with one line, unknown members ignored; recording on
  * SQLite and PostgreSQL (a row per run, the drill_failed event raised once per failed run and fanned out to a
  * channel that subscribed to drills and not to one that did not, a backup of another app refused, a bad document
- * stores nothing), the evidence per backup and per database, and an app's deletion taking its results along. */
+ * stores nothing), the evidence per backup and per database, an app's deletion taking its results along; and the
+ * drill_overdue alert of an app with --drill-max-age (at and past the age, once, resolved by a passed drill only). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
