@@ -130,25 +130,6 @@ int sd_store_drill_databases(sd_db *db, int64_t app, sd_drill_db_list *out, dp_e
     return rc;
 }
 
-int sd_store_drill_newest_passed_after(sd_db *db, int64_t db_id, int64_t after, int64_t *id, int64_t *finished_at,
-                                       int *found, dp_err *err)
-{
-    sd_res r;
-    int rc = sd_q(db, &r, err,
-                  "SELECT id, finished_at FROM drill_results WHERE db_id = ? AND status = 'passed' AND id > ?"
-                  " ORDER BY id DESC LIMIT 1",
-                  "ii", db_id, after);
-    if (rc)
-        return rc;
-    *found = r.rows > 0;
-    if (*found) {
-        *id = sd_geti(&r, 0, 0);
-        *finished_at = sd_geti(&r, 0, 1);
-    }
-    sd_res_free(&r);
-    return 0;
-}
-
 int sd_store_drill_max_age_get(sd_db *db, int64_t app, int64_t *max_age_s, dp_err *err)
 {
     sd_res r;

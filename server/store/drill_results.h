@@ -69,10 +69,6 @@ typedef struct sd_drill_db_list {
 
 int sd_store_drill_databases(sd_db *db, int64_t app, sd_drill_db_list *out, dp_err *err);
 
-/* The newest passed drill of a database after the drill id `after`: *found, its id and finish. */
-int sd_store_drill_newest_passed_after(sd_db *db, int64_t db_id, int64_t after, int64_t *id, int64_t *finished_at,
-                                       int *found, dp_err *err);
-
 /* The app's --drill-max-age in seconds (0: off, also without a row), and setting it. */
 int sd_store_drill_max_age_get(sd_db *db, int64_t app, int64_t *max_age_s, dp_err *err);
 int sd_store_drill_max_age_put(sd_db *db, int64_t app, int64_t max_age_s, dp_err *err);
