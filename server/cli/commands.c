@@ -292,6 +292,8 @@ int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx)
         rc = sd_cli_storage(cmd, a, ctx, &st);
     else if (!strcmp(cmd, "token"))
         rc = sd_cli_token(a, ctx, &st);
+    else if (!strcmp(cmd, "drill"))
+        rc = sd_cli_drill(a, ctx, &st);
     else if (!strcmp(cmd, "api-routes") && !a->npos)
         rc = sd_cli_api_routes();
     else

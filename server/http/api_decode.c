@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "domain/drill.h"
 #include "domain/names.h"
 #include "domain/secrets.h"
 
@@ -125,6 +126,19 @@ int sd_decode_register(const cJSON *j, sd_register_body *out, sd_status *st)
     const char *problem = sd_shell_problem(a->hostname, 0);
     if (problem)
         return invalid(st, "field 'hostname' contains %s", problem);
+    /* "capabilities": what the agent runs besides backups (["drill"]); absent for agents from before drills,
+     * which are never handed a drill job. Names this dumperd does not know are ignored. */
+    const cJSON *caps = cJSON_GetObjectItemCaseSensitive(j, "capabilities"), *c;
+    if (caps && !cJSON_IsNull(caps)) {
+        if (!cJSON_IsArray(caps) || cJSON_GetArraySize(caps) > SD_MAX_CAPABILITIES)
+            return invalid(st, "field 'capabilities' must be an array of at most %d names", SD_MAX_CAPABILITIES);
+        cJSON_ArrayForEach(c, caps)
+        {
+            if (!cJSON_IsString(c) || !sd_label_valid(c->valuestring, 32))
+                return invalid(st, "field 'capabilities' must hold names of 1-32 characters of [A-Za-z0-9_.-]");
+            out->req.caps |= sd_capability_bit(c->valuestring);
+        }
+    }
     const cJSON *dbs = cJSON_GetObjectItemCaseSensitive(j, "databases");
     if (!cJSON_IsArray(dbs))
         return invalid(st, "field 'databases' must be an array");

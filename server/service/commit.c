@@ -11,6 +11,7 @@
 #include "io/filter.h"
 #include "domain/job_policy.h"
 #include "job/manifest.h"
+#include "service/drills.h"
 #include "service/parts.h"
 #include "service/retention.h"
 #include "service/uploads.h"
@@ -63,6 +64,7 @@ static int good_txn(sd_ctx *ctx, void *a_, sd_status *st)
         d.raw_size = a->req->size;
     SD_TRY(sd_store_backup_good(ctx->db, a->backup, &d, &st->err));
     SD_TRY(sd_store_copy_enqueue_backup(ctx->db, a->backup, dp_now_ms(), now, &st->err)); /* service/copies.h */
+    SD_TRY(sd_drills_after_backup(ctx, a->app, a->b.db_id, a->backup, now, st));          /* service/drills.h */
     return sd_store_job_finish(ctx->db, a->b.job_id, "done", now, &st->err);
 }
 
