@@ -274,6 +274,8 @@ cleanup:
 
 int dp_job_run(const dp_job_spec *spec, dp_err *err)
 {
+    if (spec->kind == DP_JOB_DRILL)
+        return dp_drill_job_run(spec, err);
     job_ctx j = {.spec = spec, .max_part_size = spec->max_part_size, .max_parts = spec->max_parts};
     dp_dburl url;
     dp_sink *up = NULL;
