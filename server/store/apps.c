@@ -113,6 +113,12 @@ int sd_store_app_delete(sd_db *db, int64_t id, dp_err *err)
     Q("DELETE FROM alerts WHERE EXISTS (SELECT 1 FROM dbs d WHERE d.app_id = ? AND"
       " substr(alerts.ref, 1, length('d_' || d.id || ':')) = 'd_' || d.id || ':')",
       "i", id);
+    /* drill results (issue 15) and their alerts: "r_<drill id>", "v_<database id>:..." */
+    Q("DELETE FROM alerts WHERE ref IN (SELECT 'r_' || id FROM drill_results WHERE app_id = ?)", "i", id);
+    Q("DELETE FROM alerts WHERE EXISTS (SELECT 1 FROM dbs d WHERE d.app_id = ? AND"
+      " substr(alerts.ref, 1, length('v_' || d.id || ':')) = 'v_' || d.id || ':')",
+      "i", id);
+    Q("DELETE FROM drill_results WHERE app_id = ?", "i", id);
     Q("DELETE FROM copies WHERE backup_id IN (SELECT id FROM backups WHERE app_id = ?)", "i", id);
     Q("DELETE FROM backup_encryption WHERE backup_id IN (SELECT id FROM backups WHERE app_id = ?)", "i", id);
     Q("DELETE FROM backups WHERE app_id = ?", "i", id);

@@ -84,7 +84,20 @@ static const char *const migrations[] = {
      * it as gone silent (cleared when it polls again). */
     ("ALTER TABLE agents ADD COLUMN stopped_at BIGINT;"
      "ALTER TABLE agents ADD COLUMN silent_at BIGINT;"),
-    /* 7 (drills run by dumperd, issue 15 item 3): drill policies per (app, environment) or database (after each
+    /* 7 (restore drills, issue 15): one row per drill run of a backup, as `dumper drill --json` reported it
+     * (domain/drill_result.h): times in ms on dumperd's clock (started = recorded - duration), the first
+     * mismatch lines and the checks as JSON arrays, mismatch_count the lines reported. */
+    ("CREATE TABLE IF NOT EXISTS drill_results (id @ID, app_id BIGINT NOT NULL, env TEXT NOT NULL,"
+     " db_id BIGINT NOT NULL, backup_id BIGINT NOT NULL, job_id BIGINT NOT NULL DEFAULT 0,"
+     " agent_id BIGINT NOT NULL DEFAULT 0, status TEXT NOT NULL, error TEXT, started_at BIGINT NOT NULL,"
+     " finished_at BIGINT NOT NULL, duration_ms BIGINT NOT NULL, restore_ms BIGINT NOT NULL,"
+     " backup_ms BIGINT NOT NULL DEFAULT 0, compared BIGINT NOT NULL DEFAULT 0, table_count BIGINT,"
+     " row_count BIGINT, mismatch_count BIGINT NOT NULL DEFAULT 0, mismatches TEXT NOT NULL, checks TEXT NOT NULL,"
+     " source_type TEXT, target TEXT, scratch_server_version TEXT, source_server_version TEXT,"
+     " schema_migration TEXT);"
+     "CREATE INDEX IF NOT EXISTS drill_results_backup ON drill_results (backup_id, id);"
+     "CREATE INDEX IF NOT EXISTS drill_results_db ON drill_results (app_id, env, db_id, status, finished_at);"),
+    /* 8 (drills run by dumperd, issue 15 item 3): drill policies per (app, environment) or database (after each
      * backup, or on cron slots); a job's kind (backup or drill) and the backup a drill job restores; what an
      * agent can do (capabilities it registered with: 1 = drills). */
     ("CREATE TABLE IF NOT EXISTS drill_policies (id @ID, app_id BIGINT NOT NULL, env TEXT NOT NULL,"

@@ -522,6 +522,50 @@ seed("bad_newline", "2026-11-26T10:00", "UTC", "0 0 * * 1\x1b[2J")
 PY
 }
 
+gen_fuzz_dumperd_drill_result() {
+  # real `dumper drill --json` documents of a SQLite backup: passed (with a true check), failed (a manifest
+  # that lies about a table's rows, a false check), error (a damaged byte), plus a few hostile edits
+  local d=$OUT/fuzz_dumperd_drill_result s=$W/drill
+  mkdir -p "$d" "$s/tmp"
+  sqlite3 "$s/app.db" "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users(name) VALUES ('a'),('b');
+    CREATE TABLE \"we\"\"ird
+name\"(x); INSERT INTO \"we\"\"ird
+name\" VALUES (1);"
+  local b
+  b=$("$BIN/dumper" backup "sqlite://$s/app.db" --to "$s/bk")
+  echo "select count(*) = 2 from users" >"$s/true.sql"
+  echo "select count(*) > 5 from users" >"$s/false.sql"
+  TMPDIR=$s/tmp "$BIN/dumper" drill "$b" --json --check "$s/true.sql" >"$d/passed_check" || true
+  mkdir "$s/lie" "$s/bad"
+  cp "$b" "$b.json" "$s/lie/"
+  cp "$b" "$b.json" "$s/bad/"
+  /usr/bin/python3 - "$s/lie/$(basename "$b").json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+for t in m["contents"]["tables"]:
+    t["rows"] += 1
+json.dump(m, open(sys.argv[1], "w"))
+PY
+  TMPDIR=$s/tmp "$BIN/dumper" drill "$s/lie/$(basename "$b")" --json --check "$s/false.sql" >"$d/failed" || true
+  printf '\x00' | dd of="$s/bad/$(basename "$b")" bs=1 seek=20 conv=notrunc status=none
+  TMPDIR=$s/tmp "$BIN/dumper" drill "$s/bad/$(basename "$b")" --json >"$d/error" || true
+  /usr/bin/python3 - "$d" <<'PY'
+import json, sys
+d = sys.argv[1]
+o = json.load(open(d + "/failed"))
+o["mismatches"] = o["mismatches"] * 120
+open(d + "/failed_many", "w").write(json.dumps(o))
+o = json.load(open(d + "/passed_check"))
+o["mismatches"] = ["x"]
+open(d + "/passed_inconsistent", "w").write(json.dumps(o))
+o = json.load(open(d + "/passed_check"))
+o["rows"] = 9007199254740993
+o["target"] = "t\u202e\u0007x"
+o["future"] = {"nested": [[[]]]}
+open(d + "/numbers_text", "w").write(json.dumps(o))
+PY
+}
+
 NAMES=("$@")
 [ ${#NAMES[@]} -gt 0 ] || NAMES=($(declare -F | sed -n 's/^declare -f gen_//p'))
 for n in "${NAMES[@]}"; do
