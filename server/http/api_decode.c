@@ -271,6 +271,15 @@ int sd_decode_commit(const cJSON *j, int64_t max_filesize, sd_commit_body *out, 
     if (nparts > SD_MAX_PARTS)
         return invalid(st, "at most %d parts", SD_MAX_PARTS);
     q->nparts = (int)nparts;
+    /* "contents" (since drills): what the backup holds, for its manifest; checked by the service */
+    const cJSON *contents = cJSON_GetObjectItemCaseSensitive(j, "contents");
+    if (contents && !cJSON_IsNull(contents)) {
+        if (!cJSON_IsObject(contents))
+            return invalid(st, "field 'contents' must be an object");
+        if (!(out->contents = cJSON_PrintUnformatted(contents)))
+            return sd_fail(st, SD_INTERNAL, "out of memory");
+        q->contents = out->contents;
+    }
     return q->parts_listed ? decode_etags(parts, out, st) : 0;
 }
 
@@ -278,6 +287,8 @@ void sd_commit_body_free(sd_commit_body *b)
 {
     free(b->etags);
     b->etags = NULL;
+    free(b->contents);
+    b->contents = NULL;
 }
 
 int sd_decode_fail(const cJSON *j, const char **code, const char **message, char msg[1001], sd_status *st)
@@ -311,5 +322,15 @@ int sd_decode_retention(const cJSON *j, sd_retention *out)
         v[i] = (int64_t)x->valuedouble;
     }
     *out = (sd_retention){v[0], v[1], v[2], v[3]};
+    return 0;
+}
+
+int sd_decode_drill_report(const cJSON *j, int64_t *agent, const cJSON **result, sd_status *st)
+{
+    if (req_id(j, "agent_id", 'a', agent, st))
+        return -1;
+    *result = cJSON_GetObjectItemCaseSensitive(j, "result");
+    if (!cJSON_IsObject(*result))
+        return invalid(st, "field 'result' must be the drill's JSON object");
     return 0;
 }

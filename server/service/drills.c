@@ -1,13 +1,17 @@
 /* drills.c - drill policies and drill jobs (see drills.h). */
 #include "service/drills.h"
 
+#include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/log.h"
 #include "domain/drill.h"
 #include "domain/names.h"
 #include "domain/schedule.h"
+#include "service/drill_results.h"
 #include "store/databases.h"
 #include "store/jobs.h"
 
@@ -222,4 +226,58 @@ int sd_drill_job_lost(sd_ctx *ctx, int64_t job, int64_t now, int *requeued, sd_s
     if (*requeued)
         return sd_store_job_requeue(ctx->db, job, now, &st->err);
     return sd_store_job_finish(ctx->db, job, "failed", now, &st->err);
+}
+
+typedef struct {
+    int64_t app, job, agent;
+    sd_drill_job_row row;
+} report_arg;
+
+/* The job must be this app's drill job, dispatched to this agent; it is done from now on (exactly once). */
+static int report_txn(sd_ctx *ctx, void *a_, sd_status *st)
+{
+    report_arg *a = a_;
+    int found = 0, done = 0;
+    SD_TRY(sd_store_drill_job_get(ctx->db, a->app, a->job, &a->row, &found, &st->err));
+    if (!found)
+        return sd_fail(st, SD_NOT_FOUND, "unknown drill job 'j_%" PRId64 "'", a->job);
+    if (strcmp(a->row.state, "dispatched"))
+        return sd_fail(st, SD_CONFLICT, "drill job 'j_%" PRId64 "' is no longer open (%s)", a->job, a->row.state);
+    if (a->row.agent != a->agent)
+        return sd_fail(st, SD_CONFLICT, "job 'j_%" PRId64 "' is dispatched to another agent", a->job);
+    SD_TRY(sd_store_drill_job_finish(ctx->db, a->job, a->agent, sd_ctx_now(ctx), &done, &st->err));
+    return done ? 0 : sd_fail(st, SD_CONFLICT, "drill job 'j_%" PRId64 "' is no longer open", a->job);
+}
+
+int sd_drill_job_report(sd_ctx *ctx, int64_t app, int64_t job, int64_t agent, const char *result_json, size_t len,
+                        sd_status *st)
+{
+    report_arg a = {.app = app, .job = job, .agent = agent};
+    if (sd_txn(ctx, SD_TXN_WRITE, report_txn, &a, st))
+        return -1;
+    if (!sd_drill_record(ctx, app, a.row.backup_id, agent, job, result_json, len, st)) {
+        dp_info("drill job j_%" PRId64 ": result of backup b_%" PRId64 " recorded", job, a.row.backup_id);
+        return 0;
+    }
+    if (st->outcome != SD_INVALID) {
+        dp_warn("drill job j_%" PRId64 ": the result of backup b_%" PRId64 " was not recorded: %s", job,
+                a.row.backup_id, st->err.msg);
+        return -1;
+    }
+    /* The agent's document is bad: the drill still happened and must not vanish. Record an error naming the
+     * problem (the refusal goes back to the agent too). */
+    sd_status is = SD_STATUS_INIT;
+    cJSON *o = cJSON_CreateObject();
+    char why[DP_ERR_MSG_MAX + 64], *doc = NULL;
+    snprintf(why, sizeof why, "the agent's drill report was refused: %s", st->err.msg);
+    if (o && cJSON_AddStringToObject(o, "status", "error") && cJSON_AddStringToObject(o, "error", why) &&
+        cJSON_AddBoolToObject(o, "compared", 0) && cJSON_AddNumberToObject(o, "restore_ms", 0) &&
+        cJSON_AddNumberToObject(o, "duration_ms", 0) && cJSON_AddArrayToObject(o, "mismatches") &&
+        cJSON_AddArrayToObject(o, "checks"))
+        doc = cJSON_PrintUnformatted(o);
+    if (!doc || sd_drill_record(ctx, app, a.row.backup_id, agent, job, doc, strlen(doc), &is))
+        dp_warn("drill job j_%" PRId64 ": %s", job, doc ? is.err.msg : "out of memory");
+    free(doc);
+    cJSON_Delete(o);
+    return -1;
 }
