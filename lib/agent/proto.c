@@ -363,7 +363,8 @@ static int get_kind(const cJSON *j, dp_job_offer *job, const char *what, dp_err 
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "drill");
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(d, "file_name");
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(d, "sha256");
-    if (!cJSON_IsObject(d) || get_id(d, "backup_id", job->backup_id, 1, what, err) || !cJSON_IsString(f) ||
+    dp_err idle = {0}; /* one message for every bad member of "drill" */
+    if (!cJSON_IsObject(d) || get_id(d, "backup_id", job->backup_id, 1, what, &idle) || !cJSON_IsString(f) ||
         !dp_proto_valid_file_name(f->valuestring) || !cJSON_IsString(h) || !dp_proto_valid_sha256(h->valuestring))
         return dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: bad 'drill'", what);
     memcpy(job->file_name, f->valuestring, strlen(f->valuestring) + 1);
