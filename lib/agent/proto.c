@@ -9,32 +9,29 @@
 #include "core/dburl.h"
 #include "core/util.h"
 
-int dp_proto_valid_id(const char *s)
+/* The length of s when every character is of [A-Za-z0-9_.-], else 0. */
+static size_t label_len(const char *s)
 {
-    if (!s || !*s)
-        return 0;
     size_t n = 0;
-    for (const char *p = s; *p; p++, n++) {
+    for (const char *p = s; p && *p; p++, n++) {
         char c = *p;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
               c == '-'))
             return 0;
     }
-    return n < DP_API_ID_MAX;
+    return n;
+}
+
+int dp_proto_valid_id(const char *s)
+{
+    size_t n = label_len(s);
+    return n > 0 && n < DP_API_ID_MAX;
 }
 
 int dp_proto_valid_file_name(const char *s)
 {
-    if (!s || !*s || *s == '.')
-        return 0;
-    size_t n = 0;
-    for (const char *p = s; *p; p++, n++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-              c == '-'))
-            return 0;
-    }
-    return n <= DP_JOB_FILE_NAME_MAX;
+    size_t n = label_len(s);
+    return n > 0 && n <= DP_JOB_FILE_NAME_MAX && *s != '.';
 }
 
 int dp_proto_valid_sha256(const char *s)

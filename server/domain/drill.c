@@ -73,11 +73,6 @@ int64_t sd_capability_bit(const char *name)
     return name && !strcmp(name, "drill") ? SD_CAP_DRILL : 0;
 }
 
-int sd_drill_requeue(int64_t attempt)
-{
-    return attempt >= 1 && attempt < SD_DRILL_MAX_ATTEMPTS;
-}
-
 int64_t sd_drill_slot(const int64_t *slots, int n)
 {
     return n > 0 ? slots[n - 1] : 0;

@@ -23,7 +23,7 @@ enum { SD_DRILL_NONE = 0, SD_DRILL_AFTER_BACKUP = 1, SD_DRILL_CRON = 2 };
 #define SD_CAP_DRILL 1
 #define SD_MAX_CAPABILITIES 16 /* names in a registration, at most */
 
-#define SD_DRILL_MAX_ATTEMPTS 2
+#define SD_DRILL_MAX_ATTEMPTS 2 /* of a drill job whose lease lapses (domain/retry.h sd_retry_requeue) */
 
 /* "after-each-backup" or "cron" (NULL for anything else) and back (SD_DRILL_NONE for an unknown name). */
 const char *sd_drill_mode_name(int mode);
@@ -40,9 +40,6 @@ int sd_drill_policy_pick(const int64_t *policy_db_ids, int n, int64_t db_id);
 
 /* A capability name into its bit (0 for names this dumperd does not know: ignored). */
 int64_t sd_capability_bit(const char *name);
-
-/* 1 when a drill job whose attempt number `attempt` (1-based) was lost runs again. */
-int sd_drill_requeue(int64_t attempt);
 
 /* Of the slots one pass found due (oldest first), the one a drill is queued for: the newest; 0 when none. */
 int64_t sd_drill_slot(const int64_t *slots, int n);

@@ -218,16 +218,6 @@ int sd_drills_tick(sd_ctx *ctx, int64_t now_s, dp_err *err)
     return 0;
 }
 
-int sd_drill_job_lost(sd_ctx *ctx, int64_t job, int64_t now, int *requeued, sd_status *st)
-{
-    int64_t attempt = 0;
-    SD_TRY(sd_store_job_attempt(ctx->db, job, &attempt, &st->err));
-    *requeued = sd_drill_requeue(attempt);
-    if (*requeued)
-        return sd_store_job_requeue(ctx->db, job, now, &st->err);
-    return sd_store_job_finish(ctx->db, job, "failed", now, &st->err);
-}
-
 typedef struct {
     int64_t app, job, agent;
     sd_drill_job_row row;

@@ -37,10 +37,6 @@ int sd_drills_after_backup(sd_ctx *ctx, int64_t app, int64_t db_id, int64_t back
  * its databases that has no drill job open, and moves on to its next slot. */
 int sd_drills_tick(sd_ctx *ctx, int64_t now_s, dp_err *err);
 
-/* Inside the lease expiry's write transaction: drill job `job` lost its lease. Queued again while
- * attempts remain (domain/drill.h), else failed. */
-int sd_drill_job_lost(sd_ctx *ctx, int64_t job, int64_t now, int *requeued, sd_status *st);
-
 /* The agent's report: the `dumper drill --json` object of drill job `job` (of app), run by `agent`. The job
  * must be a drill job of the app (SD_NOT_FOUND), dispatched to this agent (SD_CONFLICT "... is dispatched to
  * another agent" or "... is no longer open"). The job is done first (a second report is a conflict), then the

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "core/log.h"
+#include "domain/drill.h"
 #include "domain/schedule.h"
 #include "service/agents.h"
 #include "service/drills.h"
@@ -41,10 +42,8 @@ static int expire_txn(sd_ctx *ctx, void *a_, sd_status *st)
         int requeued = 0;
         if (j->backup)
             SD_TRY(sd_store_backup_lost(ctx->db, j->backup, a->now, &st->err));
-        if (j->drill)
-            SD_TRY(sd_drill_job_lost(ctx, j->job, a->now, &requeued, st));
-        else
-            SD_TRY(sd_job_attempt_failed(ctx, j->job, a->now, 0, &requeued, st));
+        /* a lost drill runs once more (domain/drill.h); a backup until the configured attempts */
+        SD_TRY(sd_job_attempt_failed(ctx, j->job, a->now, 0, j->drill ? SD_DRILL_MAX_ATTEMPTS : 0, &requeued, st));
         dp_info("%s j_%" PRId64 " lost (lease expired)%s", j->drill ? "drill job" : "job", j->job,
                 requeued ? ", queued again" : "");
     }

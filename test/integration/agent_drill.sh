@@ -6,7 +6,9 @@
 # manifest that lies is recorded as failed with the mismatch line (a cron drill, on dumperd's test clock);
 # a PostgreSQL drill without a scratch server reports a clear error; a drill never overlaps a backup of the
 # same database (a drill queued while a second backup runs waits, and drills that newer backup). The
-# scratch password never reaches dumperd, argv or a log.
+# scratch password never reaches dumperd, argv or a log. With scripted agents: one without the drill
+# capability is never handed a drill; a drill job is never prepared as a backup; a lost drill runs once
+# more, then fails; a late report is refused and not recorded.
 . "$DUMPER_SRC/test/lib/common.sh"
 . "$DUMPER_SRC/test/lib/agent.sh"
 . "$DUMPER_SRC/test/lib/sql.sh"
@@ -126,5 +128,39 @@ PY
 grep -qF "$PW" "$T"/*.log "$T"/*.out && fail "a password in a log"
 grep -qF "$PW" "$DPD_DATA/dumperd.db" && fail "a password in the store"
 stop_agent
+
+# --- capabilities and attempts, with scripted agents (the protocol as a client speaks it) ---
+api() { curl -sf -X POST -H "Authorization: Bearer $APP_KEY" -d "$2" "$DPD_URL/api/v1/$1"; }
+reg() { api agents/register "{\"hostname\":\"$1\",\"pid\":4242,\"environment\":\"production\",$2\"databases\":[{\"key\":\"app\",\"type\":\"sqlite\",\"name\":\"app\"}]}" | jq -r .agent_id; }
+poll() { api agents/poll "{\"agent_id\":\"$1\"}"; }
+dpd drill set shop --database app --cron "0 5 * * *" >/dev/null
+clock $((EPOCH + 7200)) # 04:59: the changed policy starts
+clock $((EPOCH + 7320)) # 05:01: one drill of app's latest backup
+[ "$(sq "SELECT count(*) FROM jobs WHERE kind = 'drill' AND state = 'pending'")" = 1 ] || fail "no cron drill queued"
+OLD=$(reg old "")
+[ "$(poll "$OLD" | jq -c '[.role, .job]')" = '["primary",null]' ] || fail "an agent without the drill capability was handed a drill"
+api agents/release "{\"agent_id\":\"$OLD\"}" >/dev/null
+NEW=$(reg new '"capabilities":["drill"],')
+poll "$NEW" >"$T/poll1.json"
+jq -e --arg b "b_$B2" '.job.kind == "drill" and .job.attempt == 1 and .job.reason == "schedule" and .job.drill.backup_id == $b' \
+  "$T/poll1.json" >/dev/null || fail "drill job offer: $(cat "$T/poll1.json")"
+DJ=$(jq -r '.job.job_id | ltrimstr("j_")' "$T/poll1.json")
+# a drill job cannot be prepared as a backup
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $APP_KEY" \
+  -d "{\"agent_id\":\"$NEW\",\"job_id\":\"j_$DJ\",\"format\":\"sql\"}" "$DPD_URL/api/v1/backups/prepare")
+[ "$code" = 404 ] || fail "prepare of a drill job: HTTP $code"
+# its lease lapses: once more (attempt 2, retry), then failed; never a third time
+clock $((EPOCH + 7320 + 3601))
+[ "$(sq "SELECT state, attempt, reason FROM jobs WHERE id = $DJ")" = "pending|2|retry" ] || fail "lost drill: $(sq "SELECT state, attempt FROM jobs WHERE id = $DJ")"
+poll "$NEW" | jq -e '.job.attempt == 2 and .job.kind == "drill"' >/dev/null || fail "the drill's second attempt"
+clock $((EPOCH + 7320 + 7202))
+[ "$(sq "SELECT state, attempt FROM jobs WHERE id = $DJ")" = "failed|2" ] || fail "lost twice: $(sq "SELECT state, attempt FROM jobs WHERE id = $DJ")"
+# a report after that is refused; a report of another agent's drill too
+code=$(curl -s -o "$T/late.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $APP_KEY" \
+  -d "{\"agent_id\":\"$NEW\",\"result\":{\"status\":\"passed\",\"compared\":false,\"restore_ms\":1,\"duration_ms\":1,\"mismatches\":[],\"checks\":[]}}" \
+  "$DPD_URL/api/v1/jobs/j_$DJ/drill")
+[ "$code" = 409 ] && [ "$(jq -r .message "$T/late.json")" = "drill job 'j_$DJ' is no longer open (failed)" ] ||
+  fail "late report: HTTP $code $(cat "$T/late.json")"
+[ "$(nresults)" = 5 ] || fail "a late report was recorded"
 pgq postgres -c "DROP DATABASE \"$DB\" WITH (FORCE)"
 note "ok: after-each-backup drills passed (sqlite, postgresql), a lying manifest failed, no scratch: error, no overlap"

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "domain/drill.h"
+#include "domain/retry.h"
 
 static void test_modes(void **state)
 {
@@ -75,11 +76,10 @@ static void test_capabilities_attempts_slots(void **state)
     assert_int_equal(sd_capability_bit("Drill"), 0);
     assert_int_equal(sd_capability_bit("teleport"), 0);
     assert_int_equal(sd_capability_bit(NULL), 0);
-    /* a lost attempt runs again, SD_DRILL_MAX_ATTEMPTS in all */
-    assert_true(sd_drill_requeue(1));
-    assert_false(sd_drill_requeue(SD_DRILL_MAX_ATTEMPTS));
-    assert_false(sd_drill_requeue(SD_DRILL_MAX_ATTEMPTS + 1));
-    assert_false(sd_drill_requeue(0));
+    /* a lost attempt runs again, SD_DRILL_MAX_ATTEMPTS (2) in all, through the jobs' retry rule */
+    assert_int_equal(SD_DRILL_MAX_ATTEMPTS, 2);
+    assert_true(sd_retry_requeue(1, SD_DRILL_MAX_ATTEMPTS, 0));
+    assert_false(sd_retry_requeue(2, SD_DRILL_MAX_ATTEMPTS, 0));
     int64_t slots[] = {100, 160, 220};
     assert_int_equal(sd_drill_slot(slots, 3), 220); /* several missed slots: one drill, of the newest */
     assert_int_equal(sd_drill_slot(slots, 1), 100);
