@@ -193,6 +193,7 @@ static void drills(int pg)
     assert_int_equal(l.n, 1);
     sd_list_free(&l);
     sd_ctx_close(&ctx);
+    sd_config_free(&cfg);
     store_fixture_close(&f);
 }
 
