@@ -29,7 +29,7 @@
 
 typedef struct dl_file {
     int fd;
-    uint64_t n;
+    uint64_t n, max; /* max 0: no limit */
     dp_err err;
 } dl_file;
 
@@ -37,6 +37,10 @@ static int dl_write(void *ctx, long status, const void *p, size_t n)
 {
     dl_file *f = ctx;
     (void)status;
+    if (f->max && f->n + n > f->max) {
+        dp_err_set(&f->err, DUMPER_EPROTO, "the answer is larger than %llu bytes", (unsigned long long)f->max);
+        return 1;
+    }
     if (dp_write_all(f->fd, p, n)) {
         dp_err_sys(&f->err, errno == ENOSPC ? DUMPER_ENOSPC : DUMPER_EIO, errno, "unable to write the download");
         return 1;
@@ -45,12 +49,14 @@ static int dl_write(void *ctx, long status, const void *p, size_t n)
     return 0;
 }
 
-/* GET path (on the API) into a new file `dest` (0600): the whole answer, 200 only. */
-static int download(dp_client *c, dp_http *h, const char *path, const char *dest, const char *what, dp_err *err)
+/* GET path (on the API) into a new file `dest` (0600): the whole answer (at most max bytes; 0: no limit), 200
+ * only. */
+static int download(dp_client *c, dp_http *h, const char *path, const char *dest, uint64_t max, const char *what,
+                    dp_err *err)
 {
     char *url = dp_client_url(c, path);
     struct curl_slist *hdrs = NULL;
-    dl_file f = {.fd = -1};
+    dl_file f = {.fd = -1, .max = max};
     int rc = 0;
     if (!url || dp_client_headers(c, url, NULL, &hdrs)) {
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
@@ -167,14 +173,14 @@ int dp_drill_job_run(const dp_job_spec *spec, dp_err *err)
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
         goto cleanup;
     }
-    if (download(c, h, path, mfile, "download of the manifest", &derr))
+    if (download(c, h, path, mfile, DP_MANIFEST_MAX, "download of the manifest", &derr))
         goto reported;
     free(path);
     if (!(path = dp_asprintf(DP_API_PREFIX "/backups/%s/download", spec->backup_id))) {
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
         goto cleanup;
     }
-    if (download(c, h, path, file, "download of the backup", &derr))
+    if (download(c, h, path, file, spec->max_filesize, "download of the backup", &derr))
         goto reported;
     dp_drill_req req = {.scratch = spec->scratch_url, .scratch_password = spec->scratch_password,
                         .sha256 = spec->sha256};
