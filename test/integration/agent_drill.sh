@@ -48,6 +48,13 @@ results() { sq "SELECT status, backup_id, job_id, compared, table_count, row_cou
 nresults() { sq "SELECT count(*) FROM drill_results"; }
 good_id() { dpd backups shop --json | jq -r --arg k "$1" '[.[] | select(.status == "good" and .database_key == $k)] | .[0].backup_id | ltrimstr("b_")'; }
 
+# --- a scratch URL with a password on the command line is refused (every local user reads argv) ---
+expect_fail 2 "--drill-scratch with a password" env DUMPER_APP_KEY="$APP_KEY" "$DUMPER" agent --api "$DPD_URL" \
+  --database "sqlite://$T/app.db" --drill-scratch "postgres://postgres:$PW@$PGH:$PGP/postgres"
+[ "$(cat "$T/err")" = "dumper agent: --drill-scratch would put the scratch server's password in the command line: give it with --drill-scratch-password-file FILE (see 'dumper agent --help')" ] ||
+  fail "scratch password refusal: $(cat "$T/err")"
+grep -qF "$PW" "$T/err" && fail "the refusal shows the password"
+
 # --- a PostgreSQL drill without a scratch server: a clear error result, not a silent skip ---
 start_agent noscratch
 dpd drill set shop --after-each-backup >/dev/null
