@@ -589,7 +589,8 @@ static int validate(const agent *a, const dumper_agent_opts *in)
             return DUMPER_EUSAGE;
         }
     }
-    if (a->drill_scratch_password && (!printable(a->drill_scratch_password) || strlen(a->drill_scratch_password) > 1024)) {
+    const char *spw = a->drill_scratch_password;
+    if (spw && (!printable(spw) || strlen(spw) > 1024)) {
         dp_error("agent not started: the drill scratch password must be printable, 1024 characters at most");
         return DUMPER_EUSAGE;
     }

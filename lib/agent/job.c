@@ -132,7 +132,8 @@ static void add_contents(cJSON *body, const dp_manifest *m)
     char *mj = dp_manifest_to_json(m), *cj = NULL;
     cJSON *mo = mj ? cJSON_Parse(mj) : NULL;
     cJSON *c = mo ? cJSON_DetachItemFromObjectCaseSensitive(mo, "contents") : NULL;
-    if (c && (cj = cJSON_PrintUnformatted(c)) && strlen(cj) <= DP_JOB_CONTENTS_MAX && cJSON_AddItemToObject(body, "contents", c))
+    if (c && (cj = cJSON_PrintUnformatted(c)) && strlen(cj) <= DP_JOB_CONTENTS_MAX &&
+        cJSON_AddItemToObject(body, "contents", c))
         c = NULL;
     else
         dp_warn("backup %s: what it holds is not sent to the control plane (%s): its drills will not compare",

@@ -551,8 +551,8 @@ int dp_job_spec_parse(const char *json, size_t len, dp_job_spec *s, dp_err *err)
         }
         s->limit_rate = (uint64_t)lr->valuedouble;
     }
-    if (s->kind == DP_JOB_DRILL &&
-        (!dp_proto_valid_id(s->backup_id) || !dp_proto_valid_file_name(s->file_name) || !dp_proto_valid_sha256(s->sha256))) {
+    if (s->kind == DP_JOB_DRILL && (!dp_proto_valid_id(s->backup_id) || !dp_proto_valid_file_name(s->file_name) ||
+                                    !dp_proto_valid_sha256(s->sha256))) {
         rc = dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: bad drill backup");
         goto cleanup;
     }

@@ -250,7 +250,8 @@ int dp_contents_parse(const char *json, size_t len, dp_contents *c, dp_err *err)
     if (!rc)
         return 0;
     dp_contents_free(c);
-    return rc == -2 ? dp_err_set(err, DUMPER_ENOMEM, "out of memory") : dp_err_set(err, DUMPER_ECORRUPT, "contents: %s", why);
+    return rc == -2 ? dp_err_set(err, DUMPER_ENOMEM, "out of memory")
+                    : dp_err_set(err, DUMPER_ECORRUPT, "contents: %s", why);
 }
 
 int dp_manifest_parse(const char *json, size_t len, const char *what, dp_manifest *m, dp_err *err)

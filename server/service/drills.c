@@ -29,8 +29,9 @@ static int find_db(sd_ctx *ctx, policy_arg *a, sd_status *st)
         return 0;
     SD_TRY(sd_store_database_find(ctx->db, a->app, a->env, a->dbkey, &a->db_id, &st->err));
     if (!a->db_id)
-        return sd_fail(st, SD_NOT_FOUND, "database '%s' is not known in environment '%s' (an agent must register it first)",
-                       a->dbkey, a->env);
+        return sd_fail(st, SD_NOT_FOUND,
+                       "database '%s' is not known in environment '%s' (an agent must register it first)", a->dbkey,
+                       a->env);
     return 0;
 }
 
