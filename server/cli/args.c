@@ -33,6 +33,8 @@ const char sd_cli_usage[] =
     "        [--ionice idle|best-effort[:N]|none|unset] [--limit-rate RATE|unset] [--json]\n"
     "                             the app's job policy: backups encrypted to these age public keys;\n"
     "                             the job's priority and write rate (unset: the agent decides)\n"
+    "  app set NAME --drill-max-age HOURS|off\n"
+    "                             alert when a database has had no passed restore drill for longer\n"
     "  schedule set APP [--env ENV] [--database KEY] --cron EXPR [--tz ZONE]\n"
     "  schedules APP [--json]     schedules and their next slots\n"
     "  retention set APP [--keep-last N] [--daily N] [--weekly N] [--monthly N]\n"
@@ -42,6 +44,9 @@ const char sd_cli_usage[] =
     "  drill list APP [--json] | drill remove APP [--env ENV] [--database KEY]\n"
     "  backups APP [--json]\n"
     "  agents APP [--json]\n"
+    "  drill-record APP BACKUP [FILE|-] [--json]\n"
+    "                             record a `dumper drill --json` result (run by hand) as the backup's\n"
+    "                             restore drill evidence (docs/drills.md)\n"
     "  notify add NAME --kind slack|email|ntfy|webhook --url URL [--to ADDR[,ADDR]] [--app APP]\n"
     "        [--on failure,stale,size,drill,storage]   a notification channel (a webhook's signing\n"
     "                             secret is printed once)\n"
@@ -332,6 +337,7 @@ int sd_cli_parse(int argc, char **argv, sd_cli *a, sd_config *cfg)
         {"ionice", K_STR, &a->ionice, 0, 0, NULL, 0},
         {"limit-rate", K_STR, &a->limit_rate, 0, 0, NULL, 0},
         {"after-each-backup", K_FLAG, &a->after_each_backup, 0, 0, NULL, 0},
+        {"drill-max-age", K_STR, &a->drill_max_age, 0, 0, NULL, 0},
     };
     enum { NOPTS = sizeof defs / sizeof *defs };
     struct option lo[NOPTS + 1];

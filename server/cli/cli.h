@@ -28,6 +28,7 @@ typedef struct sd_cli {
     const char *recipients[SD_MAX_RECIPIENTS];
     int nrecipients, no_recipients;
     const char *nice, *ionice, *limit_rate;
+    const char *drill_max_age; /* app set --drill-max-age HOURS|off (restore drills' evidence) */
     char *pos[4];     /* positional arguments after the command */
     int npos;
 } sd_cli;
@@ -61,6 +62,9 @@ int sd_cli_api_routes(void);
 int sd_cli_app_set(const sd_cli *a, sd_ctx *ctx, const char *name, sd_status *st);
 /* drill set|list|remove APP [--env E] [--database K] (--after-each-backup | --cron EXPR [--tz Z]) (cli/drill.c). */
 int sd_cli_drill(const sd_cli *a, sd_ctx *ctx, sd_status *st);
+/* drill-record APP BACKUP [FILE|-] [--json]: a `dumper drill --json` document as the backup's drill evidence
+ * (cli/drill_record.c); the exit code. */
+int sd_cli_drill_record(const sd_cli *a, sd_ctx *ctx, sd_status *st);
 /* serve: the HTTP server, the scheduler (this thread) and the alert thread, until SIGINT/SIGTERM. */
 int sd_cli_serve(sd_ctx *ctx);
 

@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "core/util.h"
 #include "http/views.h"
+#include "http/views_drill.h"
 #include "service/admin.h"
 #include "service/state.h"
 #include "service/users.h"
@@ -33,11 +34,12 @@ static void app_line(const cJSON *o)
     printf("%s\t%s\tagents=%d\n", jstr(o, "name"), jstr(o, "created_at"), (int)jnum(o, "agents"));
 }
 
-#define BACKUP_HEADER "BACKUP\tCREATED\tDATABASE\tSTATUS\tSIZE\tFILE\tERROR"
+#define BACKUP_HEADER "BACKUP\tCREATED\tDATABASE\tSTATUS\tSIZE\tFILE\tERROR\tDRILL"
 static void backup_line(const cJSON *o)
 {
-    printf("%s\t%s\t%s\t%s\t%.0f\t%s\t%s\n", jstr(o, "backup_id"), jstr(o, "created_at"), jstr(o, "database_key"),
-           jstr(o, "status"), jnum(o, "size"), jstr(o, "file_name"), jstr(o, "error_code"));
+    printf("%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\n", jstr(o, "backup_id"), jstr(o, "created_at"),
+           jstr(o, "database_key"), jstr(o, "status"), jnum(o, "size"), jstr(o, "file_name"), jstr(o, "error_code"),
+           jstr(cJSON_GetObjectItemCaseSensitive(o, "drill"), "status"));
 }
 
 /* The five next runs the schedule will produce, space-separated. */
@@ -246,8 +248,13 @@ static int app_scoped(const char *cmd, const sd_cli *a, sd_ctx *ctx, sd_status *
         sd_backup_list l;
         if (sd_backups(ctx, app, 0, 0, &l, st))
             return st->err.code;
-        rc = print_list(a, sd_view_backups(&l), BACKUP_HEADER, backup_line);
+        cJSON *arr = sd_view_backups(&l);
         sd_list_free(&l);
+        if (arr && sd_view_backups_drills(ctx, app, arr, st)) {
+            cJSON_Delete(arr);
+            return st->err.code;
+        }
+        rc = print_list(a, arr, BACKUP_HEADER, backup_line);
     } else if (!strcmp(cmd, "schedules")) {
         sd_schedule_views v;
         if (sd_schedules(ctx, app, &v, st))
@@ -294,6 +301,8 @@ int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx)
         rc = sd_cli_token(a, ctx, &st);
     else if (!strcmp(cmd, "drill"))
         rc = sd_cli_drill(a, ctx, &st);
+    else if (!strcmp(cmd, "drill-record"))
+        rc = sd_cli_drill_record(a, ctx, &st);
     else if (!strcmp(cmd, "api-routes") && !a->npos)
         rc = sd_cli_api_routes();
     else

@@ -64,7 +64,8 @@ int sd_event_category(const char *kind)
         int bit;
     } kinds[] = {{"backup_failed", SD_EV_FAILURE},     {"backup_stale", SD_EV_STALE},
                  {"backup_stale_resolved", SD_EV_STALE}, {"backup_size_change", SD_EV_SIZE},
-                 {"drill_failed", SD_EV_DRILL},          {"storage_behind", SD_EV_STORAGE},
+                 {"drill_failed", SD_EV_DRILL},          {"drill_overdue", SD_EV_DRILL},
+                 {"drill_overdue_resolved", SD_EV_DRILL},          {"storage_behind", SD_EV_STORAGE},
                  {"copy_behind", SD_EV_STORAGE},         {"copy_fallback", SD_EV_STORAGE}};
     for (size_t i = 0; kind && i < sizeof kinds / sizeof *kinds; i++)
         if (!strcmp(kind, kinds[i].kind))

@@ -44,6 +44,33 @@ int sd_drill_status_parse(const char *s, sd_drill_status *out)
 
 const char *sd_drill_status_name(sd_drill_status s) { return (unsigned)s < 3 ? names[s] : "error"; }
 
+/* The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong forms, no surrogates, at most
+ * U+10FFFF), 0 when there is none. */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (!n)
+        return 0;
+    unsigned char lo = 0x80, hi = 0xbf; /* the second byte's range */
+    if (c == 0xe0)
+        lo = 0xa0;
+    else if (c == 0xed)
+        hi = 0x9f;
+    else if (c == 0xf0)
+        lo = 0x90;
+    else if (c == 0xf4)
+        hi = 0x8f;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    return n;
+}
+
 int sd_drill_text(char *s, size_t len, size_t max, const char *what, char *msg, size_t msglen)
 {
     if (len > max) {
@@ -53,6 +80,16 @@ int sd_drill_text(char *s, size_t len, size_t max, const char *what, char *msg, 
     if (strlen(s) != len) {
         snprintf(msg, msglen, "drill result: %s holds a NUL byte", what);
         return -1;
+    }
+    /* Bytes that are not UTF-8 become '?' first: then cleaning removes whole characters only, and cleaning
+     * again changes nothing (a C1 control removed between two stray bytes cannot join them into a new
+     * character, e.g. a bidirectional override). */
+    for (unsigned char *p = (unsigned char *)s; *p;) {
+        size_t n = utf8_len(p);
+        if (!n)
+            *p++ = '?';
+        else
+            p += n;
     }
     sd_text_clean(s);
     return 0;

@@ -13,8 +13,8 @@
  *   SD_DRILL_CHECK_NAME_MAX bytes, `result` at most SD_DRILL_RESULT_MAX;
  * - `source_type`, `target`, `schema_migration`: SD_DRILL_SHORT_MAX; the server versions SD_DRILL_NAME_MAX;
  * - numbers: integers in [0, 2^53] (JSON's exact range).
- * Text members are cleaned (domain/names.h sd_text_clean: control characters become spaces, bidirectional
- * overrides go): a table name may hold any character and still be shown in a mismatch line, and the line is
+ * Text members are cleaned (bytes that are not UTF-8 become '?', then domain/names.h sd_text_clean: control
+ * characters become spaces, C1 controls and bidirectional overrides go): a table name may hold any character and still be shown in a mismatch line, and the line is
  * kept rather than the drill's failure lost.
  * Unknown members are ignored (a newer dumper may add some).
  */
@@ -63,8 +63,8 @@ void sd_drill_doc_free(sd_drill_doc *d);
 int sd_drill_status_parse(const char *s, sd_drill_status *out);
 const char *sd_drill_status_name(sd_drill_status s);
 
-/* A text member of at most max bytes: 0 (s cleaned by sd_text_clean: control characters become spaces,
- * bidirectional overrides go), or -1 with msg "drill
+/* A text member of at most max bytes: 0 (s cleaned: bytes that are not UTF-8 become '?', then sd_text_clean:
+ * control characters become spaces, C1 controls and bidirectional overrides go), or -1 with msg "drill
  * result: <what> is longer than <max> bytes" / "... holds a NUL byte" (len: its length as decoded). */
 int sd_drill_text(char *s, size_t len, size_t max, const char *what, char *msg, size_t msglen);
 /* A number member: 0 with *out, or -1 with msg when it is not an integer in [0, 2^53]. */

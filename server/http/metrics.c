@@ -11,6 +11,7 @@
 #include "core/util.h"
 #include "http/respond.h"
 #include "http/session.h"
+#include "service/drill_results.h"
 #include "service/stats.h"
 
 static atomic_uint_fast64_t polls_total, registers_total;
@@ -180,17 +181,54 @@ static void render(dp_buf *b, const sd_stats *s)
     dp_buf_printf(b, "dumper_notifications_sent_total %" PRId64 "\n", s->notify_sent);
 }
 
+/* Restore drills' evidence per database (issue 15; docs/drills.md "Evidence"). */
+static void render_drills(dp_buf *b, const sd_drill_db_list *l)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } m[] = {
+        {"dumper_last_verified_restore_timestamp_seconds", "gauge",
+         "Finish time of the newest passed restore drill (Unix seconds); absent when none passed."},
+        {"dumper_last_drill_passed", "gauge", "1 when the newest restore drill passed, 0 when it failed or errored."},
+        {"dumper_drills_total", "counter", "Restore drills recorded."},
+        {"dumper_drill_failures_total", "counter", "Restore drills recorded that did not pass (failed or error)."},
+    };
+    for (size_t k = 0; k < sizeof m / sizeof *m; k++) {
+        head(b, m[k].name, m[k].type, m[k].help);
+        for (int i = 0; i < l->n; i++) {
+            const sd_drill_db_row *r = &l->v[i];
+            if ((k == 0 && !r->has_passed) || (k == 1 && !r->latest_status))
+                continue;
+            sd_stat_row row = {.app = r->app, .l1 = r->env, .l2 = r->db_key};
+            series(b, m[k].name, &row, "environment", "database", NULL);
+            if (k == 0)
+                dp_buf_printf(b, "%.3f\n", (double)r->last_passed_at / 1000);
+            else if (k == 1)
+                dp_buf_printf(b, "%d\n", !strcmp(r->latest_status, "passed"));
+            else
+                dp_buf_printf(b, "%" PRId64 "\n", k == 2 ? r->drills : r->failures);
+        }
+    }
+}
+
 enum MHD_Result sd_metrics_reply(struct MHD_Connection *c, sd_ctx *ctx)
 {
     if (!allowed(c, ctx))
         return sd_site_error(c, 401, "unauthorized", "metrics need the metrics token (or a loopback client)");
     sd_stats s;
     sd_status st = SD_STATUS_INIT;
+    sd_drill_db_list drills;
     if (sd_stats_collect(ctx, &s, &st))
         return sd_site_error(c, 503, "unavailable", "state store unavailable");
+    if (sd_drill_databases(ctx, 0, &drills, &st)) {
+        sd_stats_free(&s);
+        return sd_site_error(c, 503, "unavailable", "state store unavailable");
+    }
     dp_buf b = {0};
     render(&b, &s);
+    render_drills(&b, &drills);
     sd_stats_free(&s);
+    sd_list_free(&drills);
     if (!b.data)
         return sd_site_error(c, 500, "internal", "out of memory");
     return sd_site_reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len, NULL);

@@ -16,6 +16,8 @@
 #include "http/path.h"
 #include "http/respond.h"
 #include "http/views.h"
+#include "http/views_drill.h"
+#include "service/drill_results.h"
 #include "service/admin.h"
 #include "service/rest.h"
 #include "service/tokens.h"
@@ -111,11 +113,18 @@ static enum MHD_Result databases(call *k)
 {
     sd_database_list l;
     sd_status st = SD_STATUS_INIT;
+    sd_drill_db_list ev;
     if (sd_databases(k->ctx, k->app, &l, &st))
         return sd_reply_status(k->c, &st);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "databases", sd_view_databases(&l));
+    if (sd_drill_databases(k->ctx, k->app, &ev, &st)) {
+        sd_list_free(&l);
+        return sd_reply_status(k->c, &st);
+    }
+    cJSON *o = cJSON_CreateObject(), *arr = sd_view_databases(&l);
+    cJSON_AddItemToObject(o, "databases", arr);
+    sd_view_databases_add_verification(arr, &ev);
     sd_list_free(&l);
+    sd_list_free(&ev);
     return sd_reply_json(k->c, 200, o);
 }
 
@@ -150,8 +159,13 @@ static enum MHD_Result backups_list(call *k)
     sd_status st = SD_STATUS_INIT;
     if (sd_backup_page(k->ctx, k->app, &f, &l, &more, &st))
         return sd_reply_status(k->c, &st);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "backups", sd_view_backups(&l));
+    cJSON *o = cJSON_CreateObject(), *arr = sd_view_backups(&l);
+    cJSON_AddItemToObject(o, "backups", arr);
+    if (sd_view_backups_drills(k->ctx, k->app, arr, &st)) {
+        sd_list_free(&l);
+        cJSON_Delete(o);
+        return sd_reply_status(k->c, &st);
+    }
     if (more && l.n)
         sd_view_id(o, "next", 'b', l.v[l.n - 1].id);
     else
@@ -193,6 +207,16 @@ static enum MHD_Result backup_get(call *k)
         return sd_reply_status(k->c, &st);
     cJSON *o = l.n ? sd_view_backup(&l.v[0]) : NULL;
     sd_list_free(&l);
+    /* its newest drill, as in the list */
+    sd_drill_list d;
+    if (o && sd_drill_of_backup(k->ctx, k->app, k->id, 1, &d, &st)) {
+        cJSON_Delete(o);
+        return sd_reply_status(k->c, &st);
+    }
+    if (o) {
+        cJSON_AddItemToObject(o, "drill", d.n ? sd_view_drill(&d.v[0]) : cJSON_CreateNull());
+        sd_list_free(&d);
+    }
     return o ? sd_reply_json(k->c, 200, o) : sd_reply_error(k->c, 404, "not_found", "unknown backup 'b_%lld'",
                                                             (long long)k->id);
 }

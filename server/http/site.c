@@ -23,6 +23,8 @@
 #include "http/session.h"
 #include "http/site_policy.h"
 #include "http/views.h"
+#include "http/views_drill.h"
+#include "service/drill_results.h"
 #include "service/admin.h"
 #include "service/job_policy.h"
 
@@ -148,8 +150,11 @@ static enum MHD_Result app_detail(struct MHD_Connection *c, sd_ctx *ctx, int64_t
     sd_schedule_views sched = {0};
     sd_backup_list backups = {0};
     sd_job_policy pol;
+    sd_drill_list drills = {0};
+    sd_drill_db_list ev = {0};
     int failed = sd_agents(ctx, app, &agents, &st) || sd_databases(ctx, app, &dbs, &st) ||
-                 sd_schedules(ctx, app, &sched, &st) || sd_backups(ctx, app, 0, 500, &backups, &st);
+                 sd_schedules(ctx, app, &sched, &st) || sd_backups(ctx, app, 0, 500, &backups, &st) ||
+                 sd_drill_latest_of_app(ctx, app, &drills, &st) || sd_drill_databases(ctx, app, &ev, &st);
     cJSON *o = NULL;
     if (!failed) {
         o = cJSON_CreateObject();
@@ -159,9 +164,13 @@ static enum MHD_Result app_detail(struct MHD_Connection *c, sd_ctx *ctx, int64_t
         if (ao && !sd_job_policy_get(ctx, app, &pol, &st))
             sd_view_job_policy(cJSON_AddObjectToObject(ao, "policy"), &pol);
         cJSON_AddItemToObject(o, "agents", sd_view_agents(&agents));
-        cJSON_AddItemToObject(o, "databases", sd_view_databases(&dbs));
+        cJSON *dbarr = sd_view_databases(&dbs);
+        cJSON_AddItemToObject(o, "databases", dbarr);
+        sd_view_databases_add_verification(dbarr, &ev);
         cJSON_AddItemToObject(o, "schedules", sd_view_schedules(&sched));
-        cJSON_AddItemToObject(o, "backups", sd_view_backups(&backups));
+        cJSON *barr = sd_view_backups(&backups);
+        cJSON_AddItemToObject(o, "backups", barr);
+        sd_view_backups_add_drills(barr, &drills);
         add_restore_commands(cJSON_GetObjectItemCaseSensitive(o, "backups"), &backups, &dbs, ctx->cfg->storage,
                              sd_ctx_presigned(ctx));
         dp_stamp_rfc3339(sd_ctx_now(ctx), b);
@@ -178,6 +187,8 @@ static enum MHD_Result app_detail(struct MHD_Connection *c, sd_ctx *ctx, int64_t
     sd_list_free(&dbs);
     sd_schedule_views_free(&sched);
     sd_list_free(&backups);
+    sd_list_free(&drills);
+    sd_list_free(&ev);
     return o ? sd_site_json(c, 200, o, NULL) : unavailable(c);
 }
 

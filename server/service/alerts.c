@@ -13,6 +13,7 @@
 #include "domain/alert_rules.h"
 #include "domain/names.h"
 #include "service/deliver.h"
+#include "service/drill_results.h"
 #include "service/notify.h"
 #include "store/alerts.h"
 #include "store/backups.h"
@@ -200,6 +201,7 @@ static int detect(sd_ctx *ctx, void *a_, sd_status *st)
     detect_arg *a = a_;
     SD_TRY(failed_backups(ctx, a, st));
     SD_TRY(size_changes(ctx, a, st));
+    SD_TRY(sd_drill_alerts_detect(ctx, a->now, st)); /* service/drill_alerts.c */
     if (a->stale_after_h <= 0)
         return 0;
     SD_TRY(stale_databases(ctx, a, st));

@@ -37,4 +37,15 @@ int sd_drill_databases(sd_ctx *ctx, int64_t app, sd_drill_db_list *out, sd_statu
 /* The row of the list for backup id, or NULL. */
 const sd_drill_row *sd_drill_find(const sd_drill_list *l, int64_t backup);
 
+/* An app's --drill-max-age (seconds; 0: off): set (SD_INVALID past SD_DRILL_MAX_AGE_MAX) and read. */
+#define SD_DRILL_MAX_AGE_MAX (3650LL * 86400)
+int sd_drill_max_age_set(sd_ctx *ctx, int64_t app, int64_t max_age_s, sd_status *st);
+int sd_drill_max_age_get(sd_ctx *ctx, int64_t app, int64_t *max_age_s, sd_status *st);
+
+/* The alert thread's drill rules, inside its detection pass (service/alerts.c): every database of an app with a
+ * --drill-max-age, with a good backup, and without a passed drill for longer (domain sd_drill_overdue) raises
+ * "drill_overdue" (once per condition, ref "v_<db>:<newest passed drill or 0>"); an open one whose database has
+ * passed a drill since raises "drill_overdue_resolved" (same ref). Store codes as an sd_txn step. */
+int sd_drill_alerts_detect(sd_ctx *ctx, int64_t now, sd_status *st);
+
 #endif

@@ -119,6 +119,7 @@ int sd_store_app_delete(sd_db *db, int64_t id, dp_err *err)
       " substr(alerts.ref, 1, length('v_' || d.id || ':')) = 'v_' || d.id || ':')",
       "i", id);
     Q("DELETE FROM drill_results WHERE app_id = ?", "i", id);
+    Q("DELETE FROM app_drill_alerts WHERE app_id = ?", "i", id);
     Q("DELETE FROM copies WHERE backup_id IN (SELECT id FROM backups WHERE app_id = ?)", "i", id);
     Q("DELETE FROM backup_encryption WHERE backup_id IN (SELECT id FROM backups WHERE app_id = ?)", "i", id);
     Q("DELETE FROM backups WHERE app_id = ?", "i", id);

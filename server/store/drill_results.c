@@ -105,8 +105,9 @@ int sd_store_drill_databases(sd_db *db, int64_t app, sd_drill_db_list *out, dp_e
         " (SELECT r.finished_at FROM drill_results r WHERE " OF_DB " ORDER BY r.id DESC LIMIT 1),"
         " (SELECT MAX(r.id) FROM drill_results r WHERE " OF_DB "),"
         " (SELECT MIN(COALESCE(b.finished_at, b.created_at)) FROM backups b WHERE b.app_id = d.app_id"
-        " AND b.db_id = d.id AND b.status = 'good')"
-        " FROM dbs d JOIN apps a ON a.id = d.app_id WHERE (? = 0 OR a.id = ?) ORDER BY a.name, d.env, d.dkey",
+        " AND b.db_id = d.id AND b.status = 'good'), COALESCE(p.max_age_s, 0)"
+        " FROM dbs d JOIN apps a ON a.id = d.app_id LEFT JOIN app_drill_alerts p ON p.app_id = a.id"
+        " WHERE (? = 0 OR a.id = ?) ORDER BY a.name, d.env, d.dkey",
         "ii", app, app);
     const sd_res *r = &out->res_;
     for (int i = 0; i < out->n; i++)
@@ -124,25 +125,44 @@ int sd_store_drill_databases(sd_db *db, int64_t app, sd_drill_db_list *out, dp_e
                                       .latest_at = sd_geti(r, i, 10),
                                       .latest_id = sd_geti(r, i, 11),
                                       .has_good = sd_get(r, i, 12) != NULL,
-                                      .first_good_at = sd_geti(r, i, 12)};
+                                      .first_good_at = sd_geti(r, i, 12),
+                                      .max_age_s = sd_geti(r, i, 13)};
     return rc;
 }
 
-int sd_store_drill_newest_passed_after(sd_db *db, int64_t db_id, int64_t after, int64_t *id, int64_t *finished_at,
-                                       int *found, dp_err *err)
+int sd_store_drill_max_age_get(sd_db *db, int64_t app, int64_t *max_age_s, dp_err *err)
 {
     sd_res r;
-    int rc = sd_q(db, &r, err,
-                  "SELECT id, finished_at FROM drill_results WHERE db_id = ? AND status = 'passed' AND id > ?"
-                  " ORDER BY id DESC LIMIT 1",
-                  "ii", db_id, after);
+    int rc = sd_q(db, &r, err, "SELECT max_age_s FROM app_drill_alerts WHERE app_id = ?", "i", app);
     if (rc)
         return rc;
-    *found = r.rows > 0;
-    if (*found) {
-        *id = sd_geti(&r, 0, 0);
-        *finished_at = sd_geti(&r, 0, 1);
-    }
+    *max_age_s = r.rows ? sd_geti(&r, 0, 0) : 0;
     sd_res_free(&r);
     return 0;
+}
+
+int sd_store_drill_max_age_put(sd_db *db, int64_t app, int64_t max_age_s, dp_err *err)
+{
+    return sd_q(db, NULL, err,
+                "INSERT INTO app_drill_alerts (app_id, max_age_s) VALUES (?, ?)"
+                " ON CONFLICT (app_id) DO UPDATE SET max_age_s = excluded.max_age_s",
+                "ii", app, max_age_s);
+}
+
+int sd_store_drill_open_overdue(sd_db *db, sd_alert_list *out, dp_err *err)
+{
+    int rc;
+    out->v = sd_rows(db, &out->res_, sizeof *out->v, &out->n, &rc, err,
+                     "SELECT s.id, s.kind, s.ref, s.payload, s.attempts, s.next_try FROM alerts s WHERE"
+                     " s.kind = 'drill_overdue' AND NOT EXISTS (SELECT 1 FROM alerts x WHERE"
+                     " x.kind = 'drill_overdue_resolved' AND x.ref = s.ref) ORDER BY s.id",
+                     "");
+    for (int i = 0; i < out->n; i++)
+        out->v[i] = (sd_alert_row){.id = sd_geti(&out->res_, i, 0),
+                                   .kind = sd_get(&out->res_, i, 1),
+                                   .ref = sd_get(&out->res_, i, 2),
+                                   .payload = sd_get(&out->res_, i, 3),
+                                   .attempts = sd_geti(&out->res_, i, 4),
+                                   .next_try = sd_geti(&out->res_, i, 5)};
+    return rc;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "store/alerts.h"
 #include "store/db.h"
 
 /* A row to insert. Strings may be NULL (SQL NULL) except status, mismatches and checks (JSON arrays). */
@@ -57,6 +58,7 @@ typedef struct sd_drill_db_row {
     int64_t latest_at, latest_id;
     int has_good;
     int64_t first_good_at;
+    int64_t max_age_s; /* the app's --drill-max-age (0: off) */
 } sd_drill_db_row;
 
 typedef struct sd_drill_db_list {
@@ -67,8 +69,10 @@ typedef struct sd_drill_db_list {
 
 int sd_store_drill_databases(sd_db *db, int64_t app, sd_drill_db_list *out, dp_err *err);
 
-/* The newest passed drill of a database after the drill id `after`: *found, its id and finish. */
-int sd_store_drill_newest_passed_after(sd_db *db, int64_t db_id, int64_t after, int64_t *id, int64_t *finished_at,
-                                       int *found, dp_err *err);
+/* The app's --drill-max-age in seconds (0: off, also without a row), and setting it. */
+int sd_store_drill_max_age_get(sd_db *db, int64_t app, int64_t *max_age_s, dp_err *err);
+int sd_store_drill_max_age_put(sd_db *db, int64_t app, int64_t max_age_s, dp_err *err);
+/* Open "drill_overdue" alerts (without their "drill_overdue_resolved"): ref and payload (store/alerts.h rows). */
+int sd_store_drill_open_overdue(sd_db *db, sd_alert_list *out, dp_err *err);
 
 #endif

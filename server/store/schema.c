@@ -97,7 +97,10 @@ static const char *const migrations[] = {
      " schema_migration TEXT);"
      "CREATE INDEX IF NOT EXISTS drill_results_backup ON drill_results (backup_id, id);"
      "CREATE INDEX IF NOT EXISTS drill_results_db ON drill_results (app_id, env, db_id, status, finished_at);"),
-    /* 8 (drills run by dumperd, issue 15 item 3): drill policies per (app, environment) or database (after each
+    /* 8 (restore drills' evidence, issue 15): per app, how long a database may go without a passed drill before
+     * it alerts (`dumperd app set APP --drill-max-age HOURS`; no row or 0: never). */
+    "CREATE TABLE IF NOT EXISTS app_drill_alerts (app_id BIGINT PRIMARY KEY, max_age_s BIGINT NOT NULL);",
+    /* 9 (drills run by dumperd, issue 15 item 3): drill policies per (app, environment) or database (after each
      * backup, or on cron slots); a job's kind (backup or drill) and the backup a drill job restores; what an
      * agent can do (capabilities it registered with: 1 = drills). */
     ("CREATE TABLE IF NOT EXISTS drill_policies (id @ID, app_id BIGINT NOT NULL, env TEXT NOT NULL,"

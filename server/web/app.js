@@ -166,17 +166,41 @@ function agentsTable(d) {
 function databasesTable(d) {
   if (!d.databases.length) return h('p', {class: 'muted'}, 'No database discovered yet.');
   return h('div', {class: 'table-wrap'}, h('table', {id: 'databases'},
-    h('thead', {}, h('tr', {}, ['Key', 'Type', 'Env', 'Host', 'Name', 'User', 'Last good backup'].map(t => h('th', {}, t)))),
-    h('tbody', {}, d.databases.map(db => h('tr', {},
+    h('thead', {}, h('tr', {}, ['Key', 'Type', 'Env', 'Host', 'Name', 'User', 'Last good backup', 'Last verified restore'].map(t => h('th', {}, t)))),
+    h('tbody', {}, d.databases.map(db => h('tr', {'data-database': db.database_id},
       h('td', {}, db.key), h('td', {}, db.type), h('td', {}, db.environment),
       h('td', {}, db.host ? db.host + (db.port ? ':' + db.port : '') : '–'), h('td', {class: 'wrap'}, db.name || '–'),
-      h('td', {}, db.user || '–'), h('td', {title: db.last_good_at || ''}, ago(db.last_good_at)))))));
+      h('td', {}, db.user || '–'), h('td', {title: db.last_good_at || ''}, ago(db.last_good_at)),
+      verifiedCell(db.verification))))));
+}
+
+// A database's restore drill evidence (docs/drills.md "Evidence"): when a drill last proved a backup restores.
+function verifiedCell(v) {
+  if (!v || !v.drills) return h('td', {class: 'verified', 'data-verified': ''}, h('span', {class: 'muted'}, 'never drilled'));
+  const latest = v.latest_drill_status;
+  return h('td', {class: 'verified', 'data-verified': v.last_verified_at || '',
+                  title: `${v.drills} drill(s), ${v.drill_failures} not passed; latest ${latest} ${v.latest_drill_at || ''}`},
+    v.last_verified_at ? ago(v.last_verified_at) : 'never',
+    latest !== 'passed' ? [' ', h('span', {class: 'status ' + latest}, 'latest ' + latest)] : null);
+}
+
+// A backup's newest restore drill: its status, figures and mismatch lines.
+function drillCell(r) {
+  if (!r) return h('td', {class: 'drill', 'data-drill': ''}, '–');
+  const figures = r.tables === null ? 'not restored' : `${r.tables} tables, ${r.rows} rows` + (r.compared ? ', compared with the manifest' : ', restore only');
+  return h('td', {class: 'drill wrap', 'data-drill': r.status},
+    h('details', {}, h('summary', {}, h('span', {class: 'status ' + r.status}, r.status), ' ', h('span', {class: 'small muted'}, ago(r.finished_at))),
+      h('p', {class: 'small drill-figures'}, `${figures} · drill ${secs(r.duration_ms)} (restore ${secs(r.restore_ms)})`),
+      r.error ? h('p', {class: 'error small drill-error'}, r.error) : null,
+      r.mismatches.length ? h('ul', {class: 'mismatches small'}, r.mismatches.map(m => h('li', {}, m)),
+        r.mismatch_count > r.mismatches.length ? h('li', {class: 'muted'}, `… ${r.mismatch_count - r.mismatches.length} more`) : null) : null,
+      r.checks.length ? h('ul', {class: 'checks small'}, r.checks.map(c => h('li', {}, `check ${c.name}: ${c.passed ? 'true' : 'FAILED'}` + (c.result ? ` (${c.result})` : '')))) : null));
 }
 
 function backupsTable(d, appId) {
   if (!d.backups.length) return h('p', {class: 'muted', id: 'no-backups'}, 'No backup yet.');
   return h('div', {class: 'table-wrap'}, h('table', {id: 'backups'},
-    h('thead', {}, h('tr', {}, ['Time', 'Database', 'Status', 'Size', 'Duration', 'SHA-256', 'Copies', ''].map(t => h('th', {}, t)))),
+    h('thead', {}, h('tr', {}, ['Time', 'Database', 'Status', 'Size', 'Duration', 'SHA-256', 'Copies', 'Restore drill', ''].map(t => h('th', {}, t)))),
     h('tbody', {}, d.backups.map(b => h('tr', {'data-backup': b.backup_id, 'data-status': b.status},
       h('td', {}, when(b.created_at)), h('td', {}, b.database_key),
       h('td', {}, h('span', {class: 'status ' + b.status}, b.status)),
@@ -184,6 +208,7 @@ function backupsTable(d, appId) {
       h('td', {}, secs(b.duration_ms)),
       h('td', {class: 'mono', title: b.sha256 || ''}, b.sha256 ? b.sha256.slice(0, 12) + '…' : '–'),
       copiesCell(d.copies.filter(c => c.backup_id === b.backup_id)),
+      drillCell(b.drill),
       h('td', {class: 'wrap'},
         b.status === 'good' ? [h('a', {href: `/ui/apps/${appId}/backups/${b.backup_id}/download`, class: 'download', download: b.file_name}, 'Download'),
           ' ', h('a', {href: `/ui/apps/${appId}/backups/${b.backup_id}/manifest`, class: 'manifest small', download: b.file_name + '.json',

@@ -1,13 +1,13 @@
 // dashboard.test.js - the Dumper site in headless Chromium (playwright-core): log in, create an app,
 // start the example host with the new key and see its agent register, press "Back up now", see the
-// backup appear as good with its size, see the charts render, download the backup and check its
-// checksum, rotate the app key (the agent stops on the old one), look at the page on a phone-sized screen, create,
+// backup appear as good with its size, see the charts render, see a real restore drill's result (recorded with
+// dumperd drill-record) on the backup and the database, download the backup and check its checksum, rotate the app key (the agent stops on the old one), look at the page on a phone-sized screen, create,
 // use and revoke an API token on its page, add a second destination (the backup's copy shown on the app page)
 // and remove it, log out, and check that a request without a
 // session is refused. Screenshots go to $ARTIFACTS. Run by test/integration/site_browser.sh.
 'use strict';
 const { chromium } = require(process.env.PLAYWRIGHT_CORE || 'playwright-core');
-const { spawn } = require('child_process');
+const { spawn, spawnSync } = require('child_process');
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
@@ -140,6 +140,46 @@ async function main() {
     check(fs.readdirSync(offsite, { recursive: true }).some(f => String(f).startsWith('shop-production-main-')),
           'the copy in the destination directory: ' + fs.readdirSync(offsite, { recursive: true }).join());
     await shot(page, '03-app-page');
+
+    // Restore drill evidence: a real `dumper drill --json` of the published backup (passed), recorded with
+    // `dumperd drill-record`; then one of a damaged copy (error). The page shows the backup's drill and the
+    // database's last verified restore, and keeps it when the latest drill is not a pass.
+    const published = restore.split(' ')[2], backupId = await row.getAttribute('data-backup');
+    const drillOf = (file, want) => {
+      const r = spawnSync(process.env.DUMPER, ['drill', file, '--json'], { encoding: 'utf8' });
+      check(r.status === want, `dumper drill ${file}: exit ${r.status}: ${r.stderr}`);
+      const out = path.join(T, `drill-${want}.json`);
+      fs.writeFileSync(out, r.stdout);
+      const rec = spawnSync(process.env.DUMPERD, ['drill-record', 'shop', backupId, out, '--data', process.env.DUMPERD_DATA],
+                            { encoding: 'utf8' });
+      check(rec.status === 0, 'drill-record: ' + rec.stderr);
+    };
+    drillOf(published, 0);
+    await page.waitForSelector(`#backups tr[data-backup="${backupId}"] td.drill[data-drill="passed"]`, { timeout: 30000 });
+    const verified = await page.getAttribute('#databases td.verified', 'data-verified');
+    check(/^\d{4}-\d{2}-\d{2}T/.test(verified), 'last verified restore: ' + verified);
+    check(/s ago|min ago/.test(await page.textContent('#databases td.verified')), 'verified: how long ago');
+    await page.click(`#backups tr[data-backup="${backupId}"] td.drill summary`);
+    const fig = await page.textContent(`#backups tr[data-backup="${backupId}"] td.drill .drill-figures`);
+    check(/tables, \d+ rows/.test(fig) || /not restored/.test(fig), 'drill figures: ' + fig);
+    await shot(page, '03c-drill-passed');
+    const damaged = path.join(T, 'damaged');
+    fs.mkdirSync(damaged);
+    const copy = path.join(damaged, path.basename(published));
+    fs.copyFileSync(published, copy);
+    fs.copyFileSync(published + '.json', copy + '.json');
+    const fd = fs.openSync(copy, 'r+');
+    fs.writeSync(fd, Buffer.from([0]), 0, 1, 20);
+    fs.closeSync(fd);
+    drillOf(copy, 9);
+    await page.waitForSelector(`#backups tr[data-backup="${backupId}"] td.drill[data-drill="error"]`, { timeout: 30000 });
+    await page.waitForSelector('#databases td.verified span.status.error');
+    check(await page.getAttribute('#databases td.verified', 'data-verified') === verified,
+          'the last verified restore stays after an errored drill');
+    await page.click(`#backups tr[data-backup="${backupId}"] td.drill summary`);
+    check(/corrupt|checksum/.test(await page.textContent(`#backups tr[data-backup="${backupId}"] td.drill .drill-error`)),
+          'the drill error shown');
+    await shot(page, '03d-drill-error');
 
     // Download: the bytes' sha256 is the catalog's.
     const want = (await row.locator('div.mono').textContent()).replace('sha256 ', '').trim();

@@ -42,6 +42,15 @@ static void check_num(int64_t v)
 
 static int streq(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
 
+/* Integers as their digits: cJSON prints a double with 15 significant digits when the value compares "equal"
+ * within its epsilon, so 2^53 would come back as 9007199254740990. */
+static void add_int(cJSON *o, const char *k, int64_t v)
+{
+    char n[24];
+    snprintf(n, sizeof n, "%lld", (long long)v);
+    cJSON_AddRawToObject(o, k, n);
+}
+
 static void add_text(cJSON *o, const char *k, const char *v)
 {
     if (v)
@@ -60,12 +69,12 @@ static char *write_back(const sd_drill_doc *d)
     add_text(o, "source_server_version", d->source_server_version);
     add_text(o, "schema_migration", d->schema_migration);
     cJSON_AddBoolToObject(o, "compared", d->compared);
-    cJSON_AddNumberToObject(o, "duration_ms", (double)d->duration_ms);
-    cJSON_AddNumberToObject(o, "restore_ms", (double)d->restore_ms);
-    cJSON_AddNumberToObject(o, "backup_ms", (double)d->backup_ms);
+    add_int(o, "duration_ms", d->duration_ms);
+    add_int(o, "restore_ms", d->restore_ms);
+    add_int(o, "backup_ms", d->backup_ms);
     if (d->has_figures) {
-        cJSON_AddNumberToObject(o, "tables", (double)d->tables);
-        cJSON_AddNumberToObject(o, "rows", (double)d->rows);
+        add_int(o, "tables", d->tables);
+        add_int(o, "rows", d->rows);
     }
     cJSON *m = cJSON_AddArrayToObject(o, "mismatches");
     for (int i = 0; i < d->nkept; i++)

@@ -36,7 +36,7 @@ assert len(n) == 5 and all(x.endswith("T21:30:00Z") for x in n), n' || fail "sch
 sed -n 2p "$T/sched.txt" | grep -Eq "^production	-	0 3 \* \* \*	Asia/Kolkata	([0-9-]{10}T21:30:00Z ){4}[0-9-]{10}T21:30:00Z$" ||
   fail "schedules line: $(cat "$T/sched.txt")"
 "$DUMPERD" backups shop >"$T/backups.txt" || fail "backups"
-[ "$(cat "$T/backups.txt")" = "$(printf 'BACKUP\tCREATED\tDATABASE\tSTATUS\tSIZE\tFILE\tERROR')" ] || fail "backups header: $(cat "$T/backups.txt")"
+[ "$(cat "$T/backups.txt")" = "$(printf 'BACKUP\tCREATED\tDATABASE\tSTATUS\tSIZE\tFILE\tERROR\tDRILL')" ] || fail "backups header: $(cat "$T/backups.txt")"
 "$DUMPERD" app list | grep -q "^shop" || fail "app list"
 "$DUMPERD" app list --json | python3 -c 'import json,sys; a=json.load(sys.stdin); assert [x["name"] for x in a]==["shop"]' \
   || fail "app list --json"

@@ -33,6 +33,7 @@ PORT=$(dumperd_port "$T/dumperd.log" "$DPID") || { cat "$T/dumperd.log" >&2; fai
 rc=0
 SITE_URL="http://127.0.0.1:$PORT" SITE_USER=admin SITE_PASSWORD=$PASSWORD ARTIFACTS=$ARTIFACTS TMPDIR_TEST=$T \
   HOST_BIN="$DUMPER_BIN/dumper-example-host" HOST_PORT=$(free_port) DUMPER=$DUMPER SAMPLE_DB="$T/sample.db" \
+  DUMPERD=$DUMPERD DUMPERD_DATA="$T/var" \
   CHROMIUM=$CHROMIUM NODE_PATH="$NODE_DIR/node_modules" PLAYWRIGHT_CORE="$NODE_DIR/node_modules/playwright-core" \
   timeout 180 node "$DUMPER_SRC/test/browser/dashboard.test.js" || rc=$?
 if [ "$rc" != 0 ]; then

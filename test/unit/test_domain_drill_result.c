@@ -44,6 +44,15 @@ static void test_text(void **state)
     char t[] = "table 'a\nb\x1b[31m' \xe2\x80\xae" "x";
     assert_int_equal(sd_drill_text(t, strlen(t), 100, "a mismatch line", msg, sizeof msg), 0);
     assert_string_equal(t, "table 'a b [31m' x"); /* control characters become spaces, the override goes */
+    /* not UTF-8: '?' each, so that cleaning is stable (a C1 control between stray bytes would otherwise leave
+     * e2 80 ae, a right-to-left override, behind) */
+    char u[] = "a\xff\xe2\xc2\x80\x80\xae\xc3\xa9\xed\xa0\x80\xf0\x9f\x98\x80\xe2\x80";
+    assert_int_equal(sd_drill_text(u, strlen(u), 100, "error", msg, sizeof msg), 0);
+    assert_string_equal(u, "a????\xc3\xa9???\xf0\x9f\x98\x80??");
+    char again[64];
+    snprintf(again, sizeof again, "%s", u);
+    assert_int_equal(sd_drill_text(again, strlen(again), 100, "error", msg, sizeof msg), 0);
+    assert_string_equal(again, u);
     char n[] = "ab";
     assert_int_equal(sd_drill_text(n, 3, 100, "target", msg, sizeof msg), -1); /* decoded with a NUL inside */
     assert_string_equal(msg, "drill result: target holds a NUL byte");

@@ -5,7 +5,8 @@
  * length, checks, every text member, numbers), refusals with one line, unknown members ignored; recording on
  * SQLite and PostgreSQL (a row per run, the drill_failed event raised once per failed run and fanned out to a
  * channel that subscribed to drills and not to one that did not, a backup of another app refused, a bad document
- * stores nothing), the evidence per backup and per database, and an app's deletion taking its results along. */
+ * stores nothing), the evidence per backup and per database, an app's deletion taking its results along; and the
+ * drill_overdue alert of an app with --drill-max-age (at and past the age, once, resolved by a passed drill only). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@
 
 #include "core/util.h"
 #include "service/admin.h"
+#include "service/alerts.h"
 #include "service/drill_results.h"
 #include "service/notify.h"
 #include "store/apps.h"
@@ -218,15 +220,16 @@ static char *str(size_t n, char c)
     return s;
 }
 
-static void text_limit(const char *member, size_t max)
+/* A text member at its limit accepted, one byte past it refused (in a document of that status). */
+static void text_limit(const char *status, const char *member, size_t max)
 {
     sd_drill_doc d;
     char *at = str(max, 'x'), *past = str(max + 1, 'x'), *m1 = dp_asprintf("\"%s\":%s", member, at),
-         *m2 = dp_asprintf("\"%s\":%s", member, past), *want = NULL;
-    expect_ok(doc("error", m1), &d);
+         *m2 = dp_asprintf("\"%s\":%s", member, past),
+         *want = dp_asprintf("drill result: %s is longer than %zu bytes", member, max);
+    expect_ok(doc(status, m1), &d);
     sd_drill_doc_free(&d);
-    want = dp_asprintf("drill result: %s is longer than %zu bytes", member, max);
-    expect_refused(doc("error", m2), want);
+    expect_refused(doc(status, m2), want);
     free(want);
     free(at);
     free(past);
@@ -238,27 +241,12 @@ static void test_limits(void **state)
 {
     sd_drill_doc d;
     /* each text member at and past its limit ("error" status needs an error: give one when testing others) */
-    text_limit("error", SD_DRILL_TEXT_MAX);
-    const char *shorts[] = {"source_type", "target", "schema_migration"};
-    for (int i = 0; i < 3; i++) {
-        char *at = str(SD_DRILL_SHORT_MAX, 'x'), *past = str(SD_DRILL_SHORT_MAX + 1, 'x');
-        char *m1 = dp_asprintf("\"%s\":%s", shorts[i], at), *m2 = dp_asprintf("\"%s\":%s", shorts[i], past);
-        expect_ok(doc("passed", m1), &d);
-        sd_drill_doc_free(&d);
-        char *want = dp_asprintf("drill result: %s is longer than %d bytes", shorts[i], SD_DRILL_SHORT_MAX);
-        expect_refused(doc("passed", m2), want);
-        free(want), free(at), free(past), free(m1), free(m2);
-    }
-    const char *versions[] = {"scratch_server_version", "source_server_version"};
-    for (int i = 0; i < 2; i++) {
-        char *at = str(SD_DRILL_NAME_MAX, 'x'), *past = str(SD_DRILL_NAME_MAX + 1, 'x');
-        char *m1 = dp_asprintf("\"%s\":%s", versions[i], at), *m2 = dp_asprintf("\"%s\":%s", versions[i], past);
-        expect_ok(doc("passed", m1), &d);
-        sd_drill_doc_free(&d);
-        char *want = dp_asprintf("drill result: %s is longer than %d bytes", versions[i], SD_DRILL_NAME_MAX);
-        expect_refused(doc("passed", m2), want);
-        free(want), free(at), free(past), free(m1), free(m2);
-    }
+    text_limit("error", "error", SD_DRILL_TEXT_MAX);
+    text_limit("passed", "source_type", SD_DRILL_SHORT_MAX);
+    text_limit("passed", "target", SD_DRILL_SHORT_MAX);
+    text_limit("passed", "schema_migration", SD_DRILL_SHORT_MAX);
+    text_limit("passed", "scratch_server_version", SD_DRILL_NAME_MAX);
+    text_limit("passed", "source_server_version", SD_DRILL_NAME_MAX);
 
     /* mismatch lines: their length, and their number (the first SD_DRILL_MISMATCHES_KEPT kept) */
     char *at = str(SD_DRILL_TEXT_MAX, 'm'), *past = str(SD_DRILL_TEXT_MAX + 1, 'm');
@@ -555,6 +543,96 @@ static void record(int pg)
     world_close(&w);
 }
 
+static int64_t alerts_of(world *w, const char *kind, const char *ref)
+{
+    sd_res r;
+    dp_err err = {0};
+    assert_int_equal(sd_q(w->ctx.db, &r, &err, "SELECT COUNT(*) FROM alerts WHERE kind = ? AND (? = '' OR ref = ?)",
+                          "sss", kind, ref ? ref : "", ref ? ref : ""),
+                     0);
+    int64_t n = sd_geti(&r, 0, 0);
+    sd_res_free(&r);
+    return n;
+}
+
+/* The "no passed drill for too long" alert: off by default, raised once past the app's --drill-max-age (counted
+ * from the first good backup), not resolved by a failed drill, resolved by a passed one, raised again when that
+ * one grows old; fanned out to the drill channel. */
+static void overdue(int pg)
+{
+    world w;
+    dp_err err = {0};
+    world_open(&w, pg);
+    sd_status st = SD_STATUS_INIT;
+    char secret[68], ref[64];
+    sd_channel_spec drills = {.name = "drills", .kind = "webhook", .url = "http://127.0.0.1:9/drills", .on = "drill"};
+    assert_int_equal(sd_channel_add(&w.ctx, &drills, secret, &st), 0);
+    const int64_t first_good = T0 - 600000 + 1000;
+    sd_clock_set_ms(&w.clock, first_good + 10 * 3600000LL);
+    assert_int_equal(sd_alerts_detect(&w.ctx, &err), 0);
+    assert_int_equal(alerts_of(&w, "drill_overdue", NULL), 0); /* off by default */
+    int64_t age = -1;
+    assert_int_equal(sd_drill_max_age_set(&w.ctx, w.app, 3600, &st), 0);
+    assert_int_equal(sd_drill_max_age_get(&w.ctx, w.app, &age, &st), 0);
+    assert_true(age == 3600);
+    assert_int_equal(sd_drill_max_age_set(&w.ctx, w.app, SD_DRILL_MAX_AGE_MAX + 1, &st), -1);
+    assert_int_equal(st.outcome, SD_INVALID);
+    st = (sd_status)SD_STATUS_INIT;
+    sd_clock_set_ms(&w.clock, first_good + 3600000); /* at the age: not yet */
+    assert_int_equal(sd_alerts_detect(&w.ctx, &err), 0);
+    assert_int_equal(alerts_of(&w, "drill_overdue", NULL), 0);
+    sd_clock_set_ms(&w.clock, first_good + 3600001); /* past it */
+    assert_int_equal(sd_alerts_detect(&w.ctx, &err), 0);
+    assert_int_equal(sd_alerts_detect(&w.ctx, &err), 0); /* once */
+    sd_drill_ref_overdue(ref, w.db, 0);
+    assert_int_equal(alerts_of(&w, "drill_overdue", ref), 1);
+    assert_int_equal(alerts_of(&w, "drill_overdue", NULL), 1); /* not the other app's (no --drill-max-age) */
+    sd_res r;
+    assert_int_equal(sd_q(w.ctx.db, &r, &err, "SELECT payload FROM alerts WHERE ref = ?", "s", ref), 0);
+    assert_non_null(strstr(sd_get(&r, 0, 0), "\"text\":\"Dumper: shop/main (production) has had no passed restore"
+                                             " drill for more than 1 hours\""));
+    sd_res_free(&r);
+    assert_int_equal(store_fixture_count(w.ctx.db, "SELECT COUNT(*) FROM deliveries v JOIN alerts a ON a.id ="
+                                                   " v.alert_id WHERE a.kind = 'drill_overdue'"),
+                     1);
+
+    /* a failed drill does not resolve it; a passed one does (once) */
+    assert_int_equal(sd_drill_record(&w.ctx, w.app, w.backup, 7, 0, doc_failed, strlen(doc_failed), &st), 0);
+    assert_int_equal(sd_alerts_detect(&w.ctx, &err), 0);
+    assert_int_equal(alerts_of(&w, "drill_overdue_resolved", NULL), 0);
+    int64_t passed = 0;
+    assert_int_equal(sd_drill_record_id(&w.ctx, w.app, w.backup, 7, 0, doc_passed, strlen(doc_passed), &passed, &st),
+                     0);
+    assert_int_equal(sd_alerts_detect(&w.ctx, &err), 0);
+    assert_int_equal(sd_alerts_detect(&w.ctx, &err), 0);
+    assert_int_equal(alerts_of(&w, "drill_overdue_resolved", ref), 1);
+    assert_int_equal(alerts_of(&w, "drill_overdue", NULL), 1);
+
+    /* that passed drill grows old: a new condition */
+    sd_clock_set_ms(&w.clock, sd_ctx_now(&w.ctx) + 3600001);
+    assert_int_equal(sd_alerts_detect(&w.ctx, &err), 0);
+    sd_drill_ref_overdue(ref, w.db, passed);
+    assert_int_equal(alerts_of(&w, "drill_overdue", ref), 1);
+
+    /* off again: nothing new */
+    assert_int_equal(sd_drill_max_age_set(&w.ctx, w.app, 0, &st), 0);
+    sd_clock_set_ms(&w.clock, sd_ctx_now(&w.ctx) + 100 * 3600000LL);
+    assert_int_equal(sd_drill_record(&w.ctx, w.app, w.backup, 7, 0, doc_passed, strlen(doc_passed), &st), 0);
+    sd_clock_set_ms(&w.clock, sd_ctx_now(&w.ctx) + 100 * 3600000LL);
+    assert_int_equal(sd_alerts_detect(&w.ctx, &err), 0);
+    assert_int_equal(alerts_of(&w, "drill_overdue", NULL), 2);
+    world_close(&w);
+}
+
+static void test_sqlite_overdue(void **state) { overdue(0); }
+
+static void test_pg_overdue(void **state)
+{
+    if (!store_fixture_have_pg())
+        skip();
+    overdue(1);
+}
+
 static void test_sqlite_record(void **state) { record(0); }
 
 static void test_pg_record(void **state)
@@ -567,6 +645,7 @@ static void test_pg_record(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_real_documents), cmocka_unit_test(test_limits),
-                                       cmocka_unit_test(test_sqlite_record), cmocka_unit_test(test_pg_record)};
+                                       cmocka_unit_test(test_sqlite_record), cmocka_unit_test(test_pg_record),
+                                       cmocka_unit_test(test_sqlite_overdue), cmocka_unit_test(test_pg_overdue)};
     return cmocka_run_group_tests(tests, make_docs, free_docs);
 }
