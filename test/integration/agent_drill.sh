@@ -80,6 +80,9 @@ BA=$(good_id app) BP=$(good_id pg)
   fail "pg drill: $(results)"
 [ "$(sq "SELECT agent_id FROM drill_results WHERE backup_id = $BA")" = "$(sq "SELECT max(id) FROM agents")" ] ||
   fail "the drill's agent"
+# the evidence: each backup's newest drill in `dumperd backups --json` (docs/drills.md "Evidence")
+[ "$(dpd backups shop --json | jq -r --arg b "b_$BA" '.[] | select(.backup_id == $b) | [.drill.status, .drill.rows, .drill.job_id != null] | @tsv')" = "$(printf 'passed\t3\ttrue')" ] ||
+  fail "evidence of b_$BA: $(dpd backups shop --json | jq -c --arg b "b_$BA" '.[] | select(.backup_id == $b) | .drill')"
 # the manifest dumperd wrote holds what the backup holds (from the commit)
 jq -e '.contents.tables == [{"name": "blobs", "rows": 0}, {"name": "users", "rows": 3}]' \
   "$DPD_DATA"/backups/*"-b$BA".sql.zst.json >/dev/null || fail "manifest contents"
@@ -102,6 +105,8 @@ wait_until 60 "the cron drill is recorded" sh -c "[ \$(sqlite3 -cmd '.timeout 50
 [ "$(sq "SELECT status, backup_id, mismatches FROM drill_results ORDER BY id DESC LIMIT 1")" = \
   "failed|$BA|[\"table 'users': 4 rows in the manifest, 3 restored\"]" ] || fail "lying manifest: $(results)"
 [ "$(sq "SELECT reason FROM jobs WHERE kind = 'drill' ORDER BY id DESC LIMIT 1")" = schedule ] || fail "cron drill reason"
+[ "$(dpd backups shop --json | jq -c --arg b "b_$BA" '.[] | select(.backup_id == $b) | [.drill.status, .drill.mismatches]')" = \
+  "[\"failed\",[\"table 'users': 4 rows in the manifest, 3 restored\"]]" ] || fail "evidence of the failed drill"
 clock $((EPOCH + 180)) # the slot is produced once
 sleep 2
 [ "$(nresults)" = 4 ] || fail "the cron slot drilled twice"
