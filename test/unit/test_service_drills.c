@@ -43,15 +43,10 @@ static void after(sd_ctx *ctx, int64_t app, int64_t db_id, int64_t backup)
 
 static int64_t good_backup(sd_db *db, int64_t app, int64_t db_id, int64_t n)
 {
-    dp_err err = {0};
-    int64_t id = 0;
     char file[32];
     snprintf(file, sizeof file, "f%lld.sql.zst", (long long)n);
-    sd_backup_new b = {.app = app, .db_id = db_id, .job = 0, .agent = 1, .env = "production", .now = 1000};
-    sd_backup_done d = {.size = 10, .sha256 = "ab", .now = 1000};
-    assert_int_equal(sd_store_backup_insert(db, &b, &id, &err), 0);
-    assert_int_equal(sd_store_backup_set_file_name(db, id, file, &err), 0);
-    assert_int_equal(sd_store_backup_good(db, id, &d, &err), 0);
+    int64_t id = store_fixture_good_backup(db, app, db_id, 0, file, "ab", 1000);
+    assert_int_not_equal(id, 0);
     return id;
 }
 

@@ -23,13 +23,8 @@
 
 static int64_t good_backup(sd_db *db, int64_t db_id, int64_t job, const char *file, const char *sha)
 {
-    dp_err err = {0};
-    int64_t id = 0;
-    sd_backup_new b = {.app = 1, .db_id = db_id, .job = job, .agent = 1, .env = "production", .now = T0};
-    sd_backup_done d = {.size = 10, .sha256 = sha, .now = T0};
-    assert_int_equal(sd_store_backup_insert(db, &b, &id, &err), 0);
-    assert_int_equal(sd_store_backup_set_file_name(db, id, file, &err), 0);
-    assert_int_equal(sd_store_backup_good(db, id, &d, &err), 0);
+    int64_t id = store_fixture_good_backup(db, 1, db_id, job, file, sha, T0);
+    assert_int_not_equal(id, 0);
     return id;
 }
 
