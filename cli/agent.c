@@ -14,6 +14,7 @@
 #include "agent/job.h"
 #include "agent/proto.h"
 #include "cli.h"
+#include "core/dburl.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "dumper.h"
@@ -51,11 +52,16 @@ static const char agent_help[] =
     "                             default: the app's setting in dumperd, else 10\n"
     "      --ionice CLASS[:LEVEL] I/O priority of job processes: idle, best-effort[:0-7], or none\n"
     "                             (the agent's own); default: the app's setting, else best-effort:7\n"
+    "      --drill-scratch URL    a server where restore drills of PostgreSQL or MySQL backups may\n"
+    "                             create and drop databases (postgres://drill@scratch/postgres);\n"
+    "                             without a password: use --drill-scratch-password-file or PGPASSWORD\n"
+    "      --drill-scratch-password-file FILE   its password (one line)\n"
     "  -h, --help                 this help\n";
 
 int cmd_agent(int argc, char **argv)
 {
-    enum { O_KEY = 256, O_DUMPER, O_DEBUG, O_CA, O_INSECURE, O_PROXY, O_KEYFILE, O_NICE, O_IONICE };
+    enum { O_KEY = 256, O_DUMPER, O_DEBUG, O_CA, O_INSECURE, O_PROXY, O_KEYFILE, O_NICE, O_IONICE, O_SCRATCH,
+           O_SCRATCH_PW };
     static const struct option opts[] = {
         {"app-key", required_argument, 0, 'k'}, {"app-key-file", required_argument, 0, O_KEYFILE},
         {"api", required_argument, 0, 'a'},
@@ -66,10 +72,13 @@ int cmd_agent(int argc, char **argv)
         {"debug", no_argument, 0, O_DEBUG},     {"ca-file", required_argument, 0, O_CA},
         {"insecure", no_argument, 0, O_INSECURE}, {"proxy", required_argument, 0, O_PROXY},
         {"nice", required_argument, 0, O_NICE}, {"ionice", required_argument, 0, O_IONICE},
+        {"drill-scratch", required_argument, 0, O_SCRATCH},
+        {"drill-scratch-password-file", required_argument, 0, O_SCRATCH_PW},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     dumper_agent_opts o = DUMPER_AGENT_OPTS_INIT;
     char *key = NULL;            /* read from --app-key-file */
-    const char *keyfile = NULL;
+    const char *keyfile = NULL, *scratch_pwfile = NULL;
+    char *scratch_pw = NULL;     /* read from --drill-scratch-password-file */
     dumper_database dbs[DP_AGENT_MAX_DBS];
     size_t ndbs = 0;
     memset(dbs, 0, sizeof dbs);
@@ -86,6 +95,21 @@ int cmd_agent(int argc, char **argv)
             return cli_usage_error("agent", "--app-key would put the key in the command line, where every local "
                                             "user can read it: pass it in DUMPER_APP_KEY or with --app-key-file FILE");
         case O_KEYFILE: keyfile = optarg; break;
+        case O_SCRATCH: {
+            dp_dburl u;
+            dp_err e = {0};
+            if (dp_dburl_parse(optarg, &u, &e))
+                return cli_usage_error("agent", "invalid --drill-scratch: %s", e.msg);
+            int secret = u.password != NULL;
+            dp_dburl_free(&u);
+            /* argv is readable by every local user for as long as the agent runs */
+            if (secret)
+                return cli_usage_error("agent", "--drill-scratch would put the scratch server's password in the "
+                                                "command line: give it with --drill-scratch-password-file FILE");
+            o.drill_scratch = optarg;
+            break;
+        }
+        case O_SCRATCH_PW: scratch_pwfile = optarg; break;
         case 'a': o.api_base = optarg; break;
         case 'd':
             if (ndbs == DP_AGENT_MAX_DBS)
@@ -138,6 +162,15 @@ int cmd_agent(int argc, char **argv)
     int rc = 0;
     if (keyfile && (rc = cli_read_secret_file("agent", "app key", keyfile, &key)))
         return rc;
+    if (scratch_pwfile && !o.drill_scratch) {
+        dp_free_secret(key);
+        return cli_usage_error("agent", "--drill-scratch-password-file needs --drill-scratch");
+    }
+    if (scratch_pwfile && (rc = cli_read_secret_file("agent", "drill scratch password", scratch_pwfile, &scratch_pw))) {
+        dp_free_secret(key);
+        return rc;
+    }
+    o.drill_scratch_password = scratch_pw;
     if (key)
         o.app_key = key;
     if (optind != argc)
@@ -148,6 +181,7 @@ int cmd_agent(int argc, char **argv)
         rc = cli_usage_error("agent", "missing --database");
     if (rc) {
         dp_free_secret(key);
+        dp_free_secret(scratch_pw);
         return rc;
     }
     o.databases = dbs;
@@ -163,7 +197,8 @@ int cmd_agent(int argc, char **argv)
         o.max_retry_ms = (unsigned)strtoul(retry, NULL, 10);
     rc = dumper_agent_start(&o); /* copies the options */
     dp_free_secret(key);
-    key = NULL;
+    dp_free_secret(scratch_pw);
+    key = scratch_pw = NULL;
     if (rc) {
         fprintf(stderr, "dumper: agent not started: %s (see the log)\n", dumper_strerror(rc));
         return rc;

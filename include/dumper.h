@@ -128,6 +128,13 @@ typedef struct dumper_agent_opts {
     int job_nice;             /* 0: default; 1..19: this nice value; DUMPER_JOB_NICE_KEEP: the host's own */
     const char *job_ionice;   /* NULL: default; "idle", "best-effort" or "best-effort:N" (N 0..7), or "none":
                                  the host's own */
+    /* Restore drills dumperd asks for (docs/drills.md "Drills run by dumperd"). PostgreSQL and MySQL/MariaDB
+     * backups are drilled on a scratch server: a URL whose user may create and drop databases, e.g.
+     * "postgres://drill@scratch:5432/postgres" (its database is the one connected to for CREATE/DROP).
+     * SQLite and Redis need none. The URL and password go to the job process on its stdin, never to
+     * dumperd, argv or a log. NULL: no scratch server (a drill of such a backup reports an error). */
+    const char *drill_scratch;
+    const char *drill_scratch_password; /* when the URL has none; NULL: the drivers' environment (PGPASSWORD...) */
 } dumper_agent_opts;
 
 #define DUMPER_JOB_NICE_KEEP (-1)

@@ -59,6 +59,8 @@ static VALUE native_start(VALUE self, VALUE h)
         o.job_nice = NUM2INT(nice);
     }
     o.job_ionice = opt_str(h, "job_ionice");
+    o.drill_scratch = opt_str(h, "drill_scratch");
+    o.drill_scratch_password = opt_str(h, "drill_scratch_password");
 
     VALUE list = rb_hash_aref(h, sym("databases"));
     size_t n = 0;

@@ -40,6 +40,22 @@ class TestAgent < Minitest::Test
     end
   end
 
+  def test_drill_scratch
+    with_env(@env.merge("DUMPER_DRILL_SCRATCH" => nil, "DUMPER_DRILL_SCRATCH_PASSWORD" => nil)) do
+      Dumper::Agent.start(app_key: "k1")
+    end
+    assert_nil FakeNative.calls.first[:drill_scratch] # none: SQLite and Redis drills need none
+    assert_nil FakeNative.calls.first[:drill_scratch_password]
+    FakeNative.calls.clear
+    Dumper::Agent.reset!
+    with_env(@env.merge("DUMPER_DRILL_SCRATCH" => "postgres://env@s/postgres", "DUMPER_DRILL_SCRATCH_PASSWORD" => "pw-env")) do
+      Dumper::Agent.start(app_key: "k1", drill_scratch: "postgres://drill@scratch:5432/postgres")
+    end
+    c = FakeNative.calls.first
+    assert_equal "postgres://drill@scratch:5432/postgres", c[:drill_scratch] # the argument wins
+    assert_equal "pw-env", c[:drill_scratch_password]
+  end
+
   def test_old_style_hash_keys
     with_env(@env) { Dumper::Agent.start(:app_key => "k2") }
     assert_equal "k2", FakeNative.calls.first[:app_key]

@@ -54,6 +54,7 @@ enum { ST_NONE = 0, ST_RUNNING, ST_STOPPING };
 typedef struct agent {
     char *app_key, *api_base, *environment, *app_name, *framework, *dispatcher, *dumper_path, *log_file, *ca_file,
         *proxy, *hostname;
+    char *drill_scratch, *drill_scratch_password; /* secrets (the URL may hold a password) */
     int debug, insecure;
     uint64_t max_retry_ms;
     int job_nice, job_ioclass, job_iolevel; /* the agent's own job priority; DP_PRIO_UNSET: not set */
@@ -169,6 +170,8 @@ static void agent_free(agent *a)
         return;
     dp_client_free(a->client);
     dp_free_secret(a->app_key);
+    dp_free_secret(a->drill_scratch);
+    dp_free_secret(a->drill_scratch_password);
     char *plain[] = {a->api_base, a->environment, a->app_name, a->framework, a->dispatcher,
                      a->dumper_path, a->log_file, a->ca_file, a->proxy, a->hostname};
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
@@ -217,7 +220,7 @@ static int do_register(agent *a, int64_t *interval_ms, dp_err *err)
 {
     dp_register_req req = {.hostname = a->hostname, .pid = (long)getpid(), .agent_version = DP_VERSION_STRING,
                            .app_name = a->app_name, .environment = a->environment, .framework = a->framework,
-                           .dispatcher = a->dispatcher, .dbs = a->dbs, .ndbs = a->ndbs};
+                           .dispatcher = a->dispatcher, .dbs = a->dbs, .ndbs = a->ndbs, .drill = 1};
     char *json = dp_proto_register_json(&req);
     if (!json)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
@@ -256,17 +259,28 @@ static void run_job(agent *a, const dp_job_offer *j)
                  j->database_id);
         return;
     }
+    int drill = j->kind == DP_JOB_DRILL;
     dp_job_spec s = {.api_base = a->api_base, .app_key = a->app_key, .ca_file = a->ca_file, .proxy = a->proxy,
                      .insecure = a->insecure, .debug = a->debug, .agent_id = a->agent_id, .job_id = (char *)j->job_id,
                      .database_id = (char *)j->database_id, .database_key = db->key, .reason = (char *)j->reason,
                      .db_url = db->url, .format = db->format, .custom_options = db->custom_options,
                      .max_filesize = a->limits.max_filesize, .max_part_size = a->limits.max_part_size,
                      .max_parts = a->limits.max_parts};
+    if (drill) { /* a drill reads the backup, never the source: its credentials stay here */
+        s.kind = DP_JOB_DRILL;
+        s.db_url = s.format = s.custom_options = NULL;
+        s.backup_id = (char *)j->backup_id;
+        s.file_name = (char *)j->file_name;
+        s.sha256 = (char *)j->sha256;
+        s.source_type = j->type[0] ? (char *)j->type : NULL;
+        s.scratch_url = a->drill_scratch;
+        s.scratch_password = a->drill_scratch_password;
+    }
     if (!s.reason[0])
         s.reason = NULL;
-    s.nrecipients = j->policy.nrecipients;
+    s.nrecipients = drill ? 0 : j->policy.nrecipients;
     memcpy(s.recipients, j->policy.recipients, sizeof s.recipients);
-    s.limit_rate = j->policy.limit_rate; /* the app's (dumperd app set --limit-rate); 0: none */
+    s.limit_rate = drill ? 0 : j->policy.limit_rate; /* the app's (dumperd app set --limit-rate); 0: none */
     char *json = dp_job_spec_to_json(&s);
     if (!json) {
         dp_error("job %s: out of memory", j->job_id);
@@ -288,9 +302,14 @@ static void run_job(agent *a, const dp_job_offer *j)
         snprintf(io, sizeof io, "best-effort:%d", prio.iolevel);
     else
         snprintf(io, sizeof io, "%s", prio.ioclass == DP_IOPRIO_IDLE ? "idle" : "host's");
-    dp_info("job %s (%s) for database %s: started job process %ld (nice %d, I/O %s%s)", j->job_id,
-            j->reason[0] ? j->reason : "job", db->key ? db->key : j->database_id, (long)pid, prio.nice, io,
-            s.nrecipients ? ", encrypted" : "");
+    if (drill)
+        dp_info("drill job %s (%s) of backup %s of database %s: started job process %ld (nice %d, I/O %s)",
+                j->job_id, j->reason[0] ? j->reason : "job", j->backup_id, db->key ? db->key : j->database_id,
+                (long)pid, prio.nice, io);
+    else
+        dp_info("job %s (%s) for database %s: started job process %ld (nice %d, I/O %s%s)", j->job_id,
+                j->reason[0] ? j->reason : "job", db->key ? db->key : j->database_id, (long)pid, prio.nice, io,
+                s.nrecipients ? ", encrypted" : "");
     if (prio_err)
         dp_warn("job %s: its priority could not be lowered as asked: %s (it runs anyway)", j->job_id,
                 strerror(prio_err));
@@ -483,6 +502,8 @@ static int copy_opts(const dumper_agent_opts *in, agent **out)
     DUP_OR_FAIL(a->log_file, in->log_file);
     DUP_OR_FAIL(a->ca_file, in->ca_file);
     DUP_OR_FAIL(a->proxy, in->proxy);
+    DUP_OR_FAIL(a->drill_scratch, in->drill_scratch);
+    DUP_OR_FAIL(a->drill_scratch_password, in->drill_scratch_password);
     char host[256] = "";
     if (!in->hostname && gethostname(host, sizeof host - 1) < 0)
         memcpy(host, "unknown", 8);
@@ -554,6 +575,25 @@ static int validate(const agent *a, const dumper_agent_opts *in)
             dp_error("agent not started: app name, framework, dispatcher and hostname must be printable, 200 chars at most");
             return DUMPER_EUSAGE;
         }
+    if (a->drill_scratch) { /* a server drills may create databases on; the message never shows the URL */
+        dp_dburl u;
+        dp_err e = {0};
+        if (dp_dburl_parse(a->drill_scratch, &u, &e)) {
+            dp_error("agent not started: the drill scratch URL is not a database URL");
+            return DUMPER_EUSAGE;
+        }
+        int server = u.type == DP_DB_POSTGRES || u.type == DP_DB_MYSQL;
+        dp_dburl_free(&u);
+        if (!server) {
+            dp_error("agent not started: the drill scratch URL must be a postgres:// or mysql:// (mariadb://) server");
+            return DUMPER_EUSAGE;
+        }
+    }
+    const char *spw = a->drill_scratch_password;
+    if (spw && (!printable(spw) || strlen(spw) > 1024)) {
+        dp_error("agent not started: the drill scratch password must be printable, 1024 characters at most");
+        return DUMPER_EUSAGE;
+    }
     for (size_t i = 0; i < a->ndbs; i++) {
         const dp_agent_db *d = &a->dbs[i];
         dp_dburl u;

@@ -15,6 +15,7 @@
 #include "io/filter.h"
 #include "io/pipeline.h"
 #include "job/backup.h"
+#include "job/manifest.h"
 #include "storage/s3_upload.h"
 
 _Static_assert(DP_JOB_LIMIT_RATE_MAX == DP_RATE_MAX, "the job spec's limit_rate bound is the pipeline's");
@@ -122,6 +123,27 @@ static int job_part_error(void *ctx, int n, long status, const char *body, size_
     return dp_err_set(err, rc, "%s refused: HTTP %ld%s%s", what, status, msg[0] ? ": " : "", msg);
 }
 
+/* What the backup holds (the manifest's "contents", for dumperd's manifest: drills compare with it), when it
+ * fits the commit's body (2 MiB with room for 10,000 S3 ETags); else left out with a warning: the backup is
+ * good anyway, and its drills restore without comparing. */
+#define DP_JOB_CONTENTS_MAX (1024 * 1024)
+static void add_contents(cJSON *body, const dp_manifest *m)
+{
+    char *mj = dp_manifest_to_json(m), *cj = NULL;
+    cJSON *mo = mj ? cJSON_Parse(mj) : NULL;
+    cJSON *c = mo ? cJSON_DetachItemFromObjectCaseSensitive(mo, "contents") : NULL;
+    if (c && (cj = cJSON_PrintUnformatted(c)) && strlen(cj) <= DP_JOB_CONTENTS_MAX &&
+        cJSON_AddItemToObject(body, "contents", c))
+        c = NULL;
+    else
+        dp_warn("backup %s: what it holds is not sent to the control plane (%s): its drills will not compare",
+                m->name ? m->name : "?", cj ? "over 1 MiB" : "out of memory");
+    cJSON_Delete(c);
+    cJSON_Delete(mo);
+    free(cj);
+    free(mj);
+}
+
 /* The upload's completion is the backup's commit at dumperd. */
 static int job_complete(void *ctx, int nparts, char *const *etags, const uint64_t *sizes, uint64_t total,
                         dp_err *err)
@@ -140,6 +162,8 @@ static int job_complete(void *ctx, int nparts, char *const *etags, const uint64_
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
         goto cleanup;
     }
+    if (m->contents.known)
+        add_contents(body, m);
     if (j->s3) {
         if (!(parts = cJSON_AddArrayToObject(body, "parts"))) {
             rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
@@ -274,6 +298,8 @@ cleanup:
 
 int dp_job_run(const dp_job_spec *spec, dp_err *err)
 {
+    if (spec->kind == DP_JOB_DRILL)
+        return dp_drill_job_run(spec, err);
     job_ctx j = {.spec = spec, .max_part_size = spec->max_part_size, .max_parts = spec->max_parts};
     dp_dburl url;
     dp_sink *up = NULL;

@@ -21,4 +21,8 @@
  * reported to dumperd with `fail` when a backup had been prepared). */
 int dp_job_run(const dp_job_spec *spec, dp_err *err);
 
+/* A drill job (spec->kind DP_JOB_DRILL; drill_job.c): download the backup and its manifest, drill it, report
+ * the result (passed, failed, or error with the reason) to dumperd. 0 when the result was reported. */
+int dp_drill_job_run(const dp_job_spec *spec, dp_err *err);
+
 #endif

@@ -9,18 +9,34 @@
 #include "core/dburl.h"
 #include "core/util.h"
 
-int dp_proto_valid_id(const char *s)
+/* The length of s when every character is of [A-Za-z0-9_.-], else 0. */
+static size_t label_len(const char *s)
 {
-    if (!s || !*s)
-        return 0;
     size_t n = 0;
-    for (const char *p = s; *p; p++, n++) {
+    for (const char *p = s; p && *p; p++, n++) {
         char c = *p;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
               c == '-'))
             return 0;
     }
-    return n < DP_API_ID_MAX;
+    return n;
+}
+
+int dp_proto_valid_id(const char *s)
+{
+    size_t n = label_len(s);
+    return n > 0 && n < DP_API_ID_MAX;
+}
+
+int dp_proto_valid_file_name(const char *s)
+{
+    size_t n = label_len(s);
+    return n > 0 && n <= DP_JOB_FILE_NAME_MAX && *s != '.';
+}
+
+int dp_proto_valid_sha256(const char *s)
+{
+    return s && strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
 }
 
 int dp_proto_valid_recipient(const char *s)
@@ -185,6 +201,9 @@ char *dp_proto_register_json(const dp_register_req *r)
              add_str(o, "app_name", r->app_name) && add_str(o, "environment", r->environment) &&
              add_str(o, "framework", r->framework) && add_str(o, "dispatcher", r->dispatcher) &&
              (dbs = cJSON_AddArrayToObject(o, "databases")) != NULL;
+    cJSON *caps = ok && r->drill ? cJSON_AddArrayToObject(o, "capabilities") : NULL;
+    if (ok && r->drill)
+        ok = caps && cJSON_AddItemToArray(caps, cJSON_CreateString("drill"));
     for (size_t i = 0; ok && i < r->ndbs; i++) {
         dp_dburl u;
         dp_err e = {0};
@@ -327,6 +346,30 @@ void dp_register_resp_free(dp_register_resp *r)
     r->ndbs = 0;
 }
 
+/* "kind": absent or "backup"; "drill" with "drill": {"backup_id", "file_name", "sha256"}; anything else is
+ * refused (a job this agent does not know is never run as something else). */
+static int get_kind(const cJSON *j, dp_job_offer *job, const char *what, dp_err *err)
+{
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "kind");
+    job->kind = DP_JOB_BACKUP;
+    if (!k || cJSON_IsNull(k) || (cJSON_IsString(k) && !strcmp(k->valuestring, "backup")))
+        return 0;
+    if (!cJSON_IsString(k) || strcmp(k->valuestring, "drill"))
+        return dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: unknown job kind '%.32s'", what,
+                          cJSON_IsString(k) ? k->valuestring : "?");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "drill");
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(d, "file_name");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(d, "sha256");
+    dp_err idle = {0}; /* one message for every bad member of "drill" */
+    if (!cJSON_IsObject(d) || get_id(d, "backup_id", job->backup_id, 1, what, &idle) || !cJSON_IsString(f) ||
+        !dp_proto_valid_file_name(f->valuestring) || !cJSON_IsString(h) || !dp_proto_valid_sha256(h->valuestring))
+        return dp_err_set(err, DUMPER_EPROTO, "invalid %s from the control plane: bad 'drill'", what);
+    memcpy(job->file_name, f->valuestring, strlen(f->valuestring) + 1);
+    memcpy(job->sha256, h->valuestring, 65);
+    job->kind = DP_JOB_DRILL;
+    return 0;
+}
+
 int dp_proto_parse_poll(const char *body, size_t len, dp_poll_resp *out, dp_err *err)
 {
     static const char what[] = "poll answer";
@@ -350,7 +393,10 @@ int dp_proto_parse_poll(const char *body, size_t len, dp_poll_resp *out, dp_err 
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "reason");
         if (cJSON_IsString(r) && strlen(r->valuestring) < sizeof out->job.reason && dp_proto_valid_id(r->valuestring))
             memcpy(out->job.reason, r->valuestring, strlen(r->valuestring) + 1);
-        if ((rc = get_policy(j, &out->job.policy, what, err)))
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "type");
+        if (cJSON_IsString(t) && strlen(t->valuestring) < sizeof out->job.type && dp_proto_valid_id(t->valuestring))
+            memcpy(out->job.type, t->valuestring, strlen(t->valuestring) + 1);
+        if ((rc = get_policy(j, &out->job.policy, what, err)) || (rc = get_kind(j, &out->job, what, err)))
             goto cleanup;
         out->has_job = 1;
     }
@@ -398,12 +444,16 @@ char *dp_job_spec_to_json(const dp_job_spec *s)
              cJSON_AddNumberToObject(o, "max_part_size", (double)s->max_part_size) &&
              cJSON_AddNumberToObject(o, "max_parts", (double)s->max_parts) &&
              add_recipients(o, s->recipients, s->nrecipients) &&
-             (!s->limit_rate || cJSON_AddNumberToObject(o, "limit_rate", (double)s->limit_rate));
+             (!s->limit_rate || cJSON_AddNumberToObject(o, "limit_rate", (double)s->limit_rate)) &&
+             (s->kind != DP_JOB_DRILL || cJSON_AddStringToObject(o, "kind", "drill")) &&
+             add_str(o, "backup_id", s->backup_id) && add_str(o, "file_name", s->file_name) &&
+             add_str(o, "sha256", s->sha256) && add_str(o, "source_type", s->source_type) &&
+             add_str(o, "scratch_url", s->scratch_url) && add_str(o, "scratch_password", s->scratch_password);
     if (ok)
         out = cJSON_PrintUnformatted(o);
     /* wipe the copies of the secrets cJSON made */
-    const char *secrets[] = {"app_key", "db_url"};
-    for (size_t i = 0; i < 2; i++) {
+    const char *secrets[] = {"app_key", "db_url", "scratch_url", "scratch_password"};
+    for (size_t i = 0; i < sizeof secrets / sizeof *secrets; i++) {
         cJSON *v = cJSON_GetObjectItemCaseSensitive(o, secrets[i]);
         if (cJSON_IsString(v))
             dp_memzero(v->valuestring, strlen(v->valuestring));
@@ -438,6 +488,19 @@ static int spec_bool(const cJSON *o, const char *k, int *out, dp_err *err)
     return 0;
 }
 
+static int spec_kind(const cJSON *o, int *kind, dp_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "kind");
+    *kind = DP_JOB_BACKUP;
+    if (!v || cJSON_IsNull(v) || (cJSON_IsString(v) && !strcmp(v->valuestring, "backup")))
+        return 0;
+    if (cJSON_IsString(v) && !strcmp(v->valuestring, "drill")) {
+        *kind = DP_JOB_DRILL;
+        return 0;
+    }
+    return dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: bad 'kind'");
+}
+
 int dp_job_spec_parse(const char *json, size_t len, dp_job_spec *s, dp_err *err)
 {
     memset(s, 0, sizeof *s);
@@ -456,7 +519,14 @@ int dp_job_spec_parse(const char *json, size_t len, dp_job_spec *s, dp_err *err)
         (rc = spec_str(o, "agent_id", 1, &s->agent_id, err)) || (rc = spec_str(o, "job_id", 1, &s->job_id, err)) ||
         (rc = spec_str(o, "database_id", 0, &s->database_id, err)) ||
         (rc = spec_str(o, "database_key", 0, &s->database_key, err)) ||
-        (rc = spec_str(o, "reason", 0, &s->reason, err)) || (rc = spec_str(o, "db_url", 1, &s->db_url, err)) ||
+        (rc = spec_str(o, "reason", 0, &s->reason, err)) || (rc = spec_kind(o, &s->kind, err)) ||
+        (rc = spec_str(o, "db_url", s->kind == DP_JOB_BACKUP, &s->db_url, err)) ||
+        (rc = spec_str(o, "backup_id", s->kind == DP_JOB_DRILL, &s->backup_id, err)) ||
+        (rc = spec_str(o, "file_name", s->kind == DP_JOB_DRILL, &s->file_name, err)) ||
+        (rc = spec_str(o, "sha256", s->kind == DP_JOB_DRILL, &s->sha256, err)) ||
+        (rc = spec_str(o, "source_type", 0, &s->source_type, err)) ||
+        (rc = spec_str(o, "scratch_url", 0, &s->scratch_url, err)) ||
+        (rc = spec_str(o, "scratch_password", 0, &s->scratch_password, err)) ||
         (rc = spec_str(o, "format", 0, &s->format, err)) ||
         (rc = spec_str(o, "custom_options", 0, &s->custom_options, err)) ||
         (rc = get_u64(o, "max_filesize", 0, &s->max_filesize, "job spec", &e2)) ||
@@ -481,6 +551,11 @@ int dp_job_spec_parse(const char *json, size_t len, dp_job_spec *s, dp_err *err)
         }
         s->limit_rate = (uint64_t)lr->valuedouble;
     }
+    if (s->kind == DP_JOB_DRILL && (!dp_proto_valid_id(s->backup_id) || !dp_proto_valid_file_name(s->file_name) ||
+                                    !dp_proto_valid_sha256(s->sha256))) {
+        rc = dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: bad drill backup");
+        goto cleanup;
+    }
     if (!dp_proto_valid_id(s->agent_id) || !dp_proto_valid_id(s->job_id) ||
         (s->database_id && !dp_proto_valid_id(s->database_id))) {
         rc = dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: bad id");
@@ -492,8 +567,8 @@ int dp_job_spec_parse(const char *json, size_t len, dp_job_spec *s, dp_err *err)
     }
 cleanup:
     if (o) {
-        const char *secrets[] = {"app_key", "db_url"};
-        for (size_t i = 0; i < 2; i++) {
+        const char *secrets[] = {"app_key", "db_url", "scratch_url", "scratch_password"};
+        for (size_t i = 0; i < sizeof secrets / sizeof *secrets; i++) {
             cJSON *v = cJSON_GetObjectItemCaseSensitive(o, secrets[i]);
             if (cJSON_IsString(v))
                 dp_memzero(v->valuestring, strlen(v->valuestring));
@@ -509,8 +584,11 @@ void dp_job_spec_free(dp_job_spec *s)
 {
     dp_free_secret(s->app_key);
     dp_free_secret(s->db_url);
+    dp_free_secret(s->scratch_url);
+    dp_free_secret(s->scratch_password);
     char **plain[] = {&s->api_base, &s->ca_file, &s->proxy, &s->agent_id, &s->job_id, &s->database_id,
-                      &s->database_key, &s->reason, &s->format, &s->custom_options};
+                      &s->database_key, &s->reason, &s->format, &s->custom_options, &s->backup_id, &s->file_name,
+                      &s->sha256, &s->source_type};
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
         free(*plain[i]);
         *plain[i] = NULL;

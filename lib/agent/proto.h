@@ -42,6 +42,7 @@ typedef struct dp_register_req {
     const char *agent_version, *app_name, *environment, *framework, *dispatcher;
     const dp_agent_db *dbs;
     size_t ndbs;
+    int drill; /* nonzero: "capabilities": ["drill"] (dumperd hands drill jobs only to such agents) */
 } dp_register_req;
 
 typedef struct dp_limits {
@@ -87,12 +88,24 @@ typedef struct dp_job_prio {
  * set) wins over the app's (app: from the poll answer, may be NULL), which wins over the defaults. Pure. */
 void dp_job_priority(int agent_nice, int agent_ioclass, int agent_iolevel, const dp_job_policy *app, dp_job_prio *out);
 
+/* A job's kind: "kind" absent or "backup" (every dumperd before drills sends none), or "drill": restore
+ * the backup it names into a throwaway target and report the result (docs/protocol.md "Drill jobs"). Any
+ * other kind makes the answer invalid: the agent runs nothing it does not know. */
+enum { DP_JOB_BACKUP = 0, DP_JOB_DRILL = 1 };
+#define DP_JOB_FILE_NAME_MAX 255
+
 typedef struct dp_job_offer {
     char job_id[DP_API_ID_MAX];
     char database_id[DP_API_ID_MAX];
     char database_key[DP_API_ID_MAX]; /* "" when absent */
     char reason[16];
+    char type[16]; /* the database's type ("postgresql", ...); "" when absent or unknown */
     dp_job_policy policy;
+    int kind;      /* DP_JOB_* */
+    /* a drill's backup: its id, file name (a plain name: no '/', not "." or "..") and sha256 (64 hex) */
+    char backup_id[DP_API_ID_MAX];
+    char file_name[DP_JOB_FILE_NAME_MAX + 1];
+    char sha256[65];
 } dp_job_offer;
 
 typedef struct dp_poll_resp {
@@ -117,6 +130,11 @@ int dp_proto_valid_recipient(const char *s);
 /* An I/O priority: "none", "idle", "best-effort" or "best-effort:N" (also "be", "be:N"): 0 with the class and
  * level (best-effort alone: level 4, the kernel's default), -1 otherwise. */
 int dp_proto_parse_ionice(const char *s, int *ioclass, int *iolevel);
+/* 1 if s is a file name a drill job may carry: 1..DP_JOB_FILE_NAME_MAX printable ASCII characters of
+ * [A-Za-z0-9_.-], not starting with '.' (so never "." or "..", no '/'). */
+int dp_proto_valid_file_name(const char *s);
+/* 1 if s is 64 lower-case hex digits. */
+int dp_proto_valid_sha256(const char *s);
 /* 1 if s is a valid id (1..63 chars of [A-Za-z0-9_.-]). */
 int dp_proto_valid_id(const char *s);
 /* Convert a server interval in seconds to a clamped ms value; -1 if not a finite number >= 0. */
@@ -139,6 +157,11 @@ typedef struct dp_job_spec {
     dp_job_recipient recipients[DP_JOB_MAX_RECIPIENTS]; /* encrypt to these (age); 0: plaintext */
     int nrecipients;
     uint64_t limit_rate; /* bytes per second written to storage, 1..DP_JOB_LIMIT_RATE_MAX; 0 = no limit */
+    /* drill jobs ("kind": "drill"; db_url is then not sent: a drill never touches the source) */
+    int kind;                              /* DP_JOB_* */
+    char *backup_id, *file_name, *sha256;  /* the backup to drill (required for a drill) */
+    char *source_type;                     /* the database's type, from the offer (may be NULL) */
+    char *scratch_url, *scratch_password;  /* secrets: the agent's drill scratch server (may be NULL) */
 } dp_job_spec;
 
 /* Serialize; caller frees with dp_free_secret (it holds secrets). */

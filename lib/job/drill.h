@@ -61,6 +61,10 @@ typedef struct dp_drill_result {
  * set-up failed (err filled; res->target says where, and the target is gone). Caller frees res. */
 int dp_drill_run(dp_storage *st, const char *key, const dp_drill_req *req, dp_drill_result *res, dp_err *err);
 void dp_drill_result_free(dp_drill_result *res);
+/* The result as the `dumper drill --json` object (docs/drills.md "Output and exit codes"): err NULL when the
+ * drill ran (status passed or failed), else the error that stopped it (status error). Caller frees; NULL on
+ * OOM. drill_json.c. */
+char *dp_drill_result_json(const char *backup, const dp_drill_result *r, const dp_err *err);
 
 /* Pure: the differences between what the manifest recorded and what was found, as lines. -1 on OOM. */
 int dp_drill_compare(const dp_contents *want, const dp_contents *got, char ***lines, size_t *n);

@@ -240,6 +240,20 @@ static int parse_contents(cJSON *k, dp_contents *c, const char **why)
     return 0;
 }
 
+int dp_contents_parse(const char *json, size_t len, dp_contents *c, dp_err *err)
+{
+    memset(c, 0, sizeof *c);
+    cJSON *o = len <= DP_MANIFEST_MAX ? cJSON_ParseWithLength(json, len) : NULL;
+    const char *why = len > DP_MANIFEST_MAX ? "too large" : "not a JSON object";
+    int rc = o ? parse_contents(o, c, &why) : -1;
+    cJSON_Delete(o);
+    if (!rc)
+        return 0;
+    dp_contents_free(c);
+    return rc == -2 ? dp_err_set(err, DUMPER_ENOMEM, "out of memory")
+                    : dp_err_set(err, DUMPER_ECORRUPT, "contents: %s", why);
+}
+
 int dp_manifest_parse(const char *json, size_t len, const char *what, dp_manifest *m, dp_err *err)
 {
     memset(m, 0, sizeof *m);

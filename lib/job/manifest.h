@@ -62,6 +62,9 @@ dp_table_rows *dp_contents_find(dp_contents *c, const char *name);
  * a name repeats or the limits above are passed (then not known). */
 int dp_contents_finish(dp_contents *c);
 void dp_contents_free(dp_contents *c);
+/* A "contents" object alone (as a job's commit carries it to dumperd), as strictly as in a manifest: 0, or
+ * DUMPER_ECORRUPT "contents: <why>" / DUMPER_ENOMEM. */
+int dp_contents_parse(const char *json, size_t len, dp_contents *c, dp_err *err);
 
 typedef struct dp_manifest {
     char *name;        /* backup key */

@@ -39,6 +39,9 @@ const char sd_cli_usage[] =
     "  schedules APP [--json]     schedules and their next slots\n"
     "  retention set APP [--keep-last N] [--daily N] [--weekly N] [--monthly N]\n"
     "  backup now APP [--env ENV] [--database KEY]\n"
+    "  drill set APP [--env ENV] [--database KEY] (--after-each-backup | --cron EXPR [--tz ZONE])\n"
+    "                             restore drills of the latest good backup, run by the primary agent\n"
+    "  drill list APP [--json] | drill remove APP [--env ENV] [--database KEY]\n"
     "  backups APP [--json]\n"
     "  agents APP [--json]\n"
     "  drill-record APP BACKUP [FILE|-] [--json]\n"
@@ -333,6 +336,7 @@ int sd_cli_parse(int argc, char **argv, sd_cli *a, sd_config *cfg)
         {"nice", K_STR, &a->nice, 0, 0, NULL, 0},
         {"ionice", K_STR, &a->ionice, 0, 0, NULL, 0},
         {"limit-rate", K_STR, &a->limit_rate, 0, 0, NULL, 0},
+        {"after-each-backup", K_FLAG, &a->after_each_backup, 0, 0, NULL, 0},
         {"drill-max-age", K_STR, &a->drill_max_age, 0, 0, NULL, 0},
     };
     enum { NOPTS = sizeof defs / sizeof *defs };

@@ -18,6 +18,7 @@ typedef struct sd_cli {
     const char *scope; /* token create */
     int64_t expires_days;
     int json, store_argv, delete_backups;
+    int after_each_backup; /* drill set */
     /* storage add (cli/storage.c) */
     const char *endpoint, *region, *credentials_file, *lock_mode;
     int path_style, virtual_host;
@@ -59,6 +60,8 @@ int sd_cli_api_routes(void);
 /* app set NAME [--recipient K ...] [--no-recipients] [--nice N|unset] [--ionice C[:L]|unset] [--limit-rate R|unset]:
  * changes what is given, then prints the app's job policy (with --json: its JSON shape). */
 int sd_cli_app_set(const sd_cli *a, sd_ctx *ctx, const char *name, sd_status *st);
+/* drill set|list|remove APP [--env E] [--database K] (--after-each-backup | --cron EXPR [--tz Z]) (cli/drill.c). */
+int sd_cli_drill(const sd_cli *a, sd_ctx *ctx, sd_status *st);
 /* drill-record APP BACKUP [FILE|-] [--json]: a `dumper drill --json` document as the backup's drill evidence
  * (cli/drill_record.c); the exit code. */
 int sd_cli_drill_record(const sd_cli *a, sd_ctx *ctx, sd_status *st);

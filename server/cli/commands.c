@@ -299,6 +299,8 @@ int sd_cli_command(const char *cmd, const sd_cli *a, sd_ctx *ctx)
         rc = sd_cli_storage(cmd, a, ctx, &st);
     else if (!strcmp(cmd, "token"))
         rc = sd_cli_token(a, ctx, &st);
+    else if (!strcmp(cmd, "drill"))
+        rc = sd_cli_drill(a, ctx, &st);
     else if (!strcmp(cmd, "drill-record"))
         rc = sd_cli_drill_record(a, ctx, &st);
     else if (!strcmp(cmd, "api-routes") && !a->npos)

@@ -18,11 +18,12 @@
 #include "http/views.h"
 #include "service/admin.h"
 #include "service/auth.h"
+#include "service/drills.h"
 #include "service/parts.h"
 #include "service/scheduler.h"
 
 enum route { R_REGISTER, R_POLL, R_RELEASE, R_PREPARE, R_LIST, R_GET, R_PART, R_COMMIT, R_FAIL, R_DOWNLOAD, R_MANIFEST,
-             R_CLOCK, R_PRESIGN };
+             R_CLOCK, R_PRESIGN, R_DRILL };
 
 struct sd_api_req {
     enum route route;
@@ -59,6 +60,13 @@ static const char *parse_route(sd_api_req *r, const sd_ctx *ctx, const char *url
         }
     if (!strcmp(p, "test/clock") && ctx->cfg->test_clock) {
         r->route = R_CLOCK;
+        return "POST";
+    }
+    if (!strncmp(p, "jobs/", 5)) { /* jobs/j_<id>/drill: a drill job's result */
+        p += 5;
+        if ((r->id = sd_id_scan(&p, 'j')) < 0 || strcmp(p, "/drill"))
+            return NULL;
+        r->route = R_DRILL;
         return "POST";
     }
     if (strncmp(p, "backups/", 8))
@@ -167,7 +175,7 @@ enum MHD_Result sd_api_begin(sd_ctx *ctx, struct MHD_Connection *c, const char *
         *max_body = 0;
     } else {
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        *max_body = r->route == R_COMMIT ? SD_MAX_COMMIT_JSON : SD_MAX_JSON;
+        *max_body = r->route == R_COMMIT ? SD_MAX_COMMIT_JSON : r->route == R_DRILL ? SD_MAX_DRILL_JSON : SD_MAX_JSON;
         if (cl && strtoull(cl, NULL, 10) > *max_body) {
             ret = sd_reply_error(c, 413, "too_large", "request body over %zu bytes", *max_body);
             goto answered;
@@ -333,6 +341,28 @@ static cJSON *do_fail(sd_ctx *ctx, sd_api_req *r, const cJSON *j, sd_status *st)
     return out;
 }
 
+/* A drill job's result (service/drills.h): {"agent_id", "result"} -> {"job_id", "recorded": true}. */
+static cJSON *do_drill(sd_ctx *ctx, sd_api_req *r, const cJSON *j, sd_status *st)
+{
+    int64_t agent = 0;
+    const cJSON *result = NULL;
+    if (sd_decode_drill_report(j, &agent, &result, st))
+        return NULL;
+    char *doc = cJSON_PrintUnformatted(result);
+    if (!doc) {
+        sd_fail(st, SD_INTERNAL, "out of memory");
+        return NULL;
+    }
+    int rc = sd_drill_job_report(ctx, r->app, r->id, agent, doc, strlen(doc), st);
+    free(doc);
+    if (rc)
+        return NULL;
+    cJSON *out = cJSON_CreateObject();
+    sd_view_id(out, "job_id", 'j', r->id);
+    cJSON_AddBoolToObject(out, "recorded", 1);
+    return out;
+}
+
 /* Tests only (serve --test-clock): set the clock and run a scheduler pass. */
 static cJSON *do_clock(sd_ctx *ctx, const cJSON *j, sd_status *st)
 {
@@ -423,6 +453,7 @@ enum MHD_Result sd_api_finish(sd_ctx *ctx, struct MHD_Connection *c, sd_api_req 
     case R_COMMIT: out = do_commit(ctx, r, j, &st); break;
     case R_FAIL: out = do_fail(ctx, r, j, &st); break;
     case R_CLOCK: out = do_clock(ctx, j, &st); break;
+    case R_DRILL: out = do_drill(ctx, r, j, &st); break;
     default: sd_fail(&st, SD_NOT_FOUND, "no such endpoint");
     }
     cJSON_Delete(j);

@@ -10,12 +10,14 @@
 #include <microhttpd.h>
 #include <stddef.h>
 
+#include "domain/drill_result.h"
 #include "service/ctx.h"
 
 #define SD_MAX_JSON 65536
 /* A commit to S3 storage lists every part's ETag: up to 10000 parts of about 75 bytes each, far more than
  * SD_MAX_JSON. Its parse tree may take ~30 times as much. */
 #define SD_MAX_COMMIT_JSON (2 << 20)
+#define SD_MAX_DRILL_JSON (SD_DRILL_DOC_MAX + 4096) /* a drill job's report: the drill document and its envelope */
 
 typedef struct sd_api_req sd_api_req;
 

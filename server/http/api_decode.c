@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "domain/drill.h"
 #include "domain/names.h"
 #include "domain/secrets.h"
 
@@ -125,6 +126,19 @@ int sd_decode_register(const cJSON *j, sd_register_body *out, sd_status *st)
     const char *problem = sd_shell_problem(a->hostname, 0);
     if (problem)
         return invalid(st, "field 'hostname' contains %s", problem);
+    /* "capabilities": what the agent runs besides backups (["drill"]); absent for agents from before drills,
+     * which are never handed a drill job. Names this dumperd does not know are ignored. */
+    const cJSON *caps = cJSON_GetObjectItemCaseSensitive(j, "capabilities"), *c;
+    if (caps && !cJSON_IsNull(caps)) {
+        if (!cJSON_IsArray(caps) || cJSON_GetArraySize(caps) > SD_MAX_CAPABILITIES)
+            return invalid(st, "field 'capabilities' must be an array of at most %d names", SD_MAX_CAPABILITIES);
+        cJSON_ArrayForEach(c, caps)
+        {
+            if (!cJSON_IsString(c) || !sd_label_valid(c->valuestring, 32))
+                return invalid(st, "field 'capabilities' must hold names of 1-32 characters of [A-Za-z0-9_.-]");
+            out->req.caps |= sd_capability_bit(c->valuestring);
+        }
+    }
     const cJSON *dbs = cJSON_GetObjectItemCaseSensitive(j, "databases");
     if (!cJSON_IsArray(dbs))
         return invalid(st, "field 'databases' must be an array");
@@ -257,6 +271,15 @@ int sd_decode_commit(const cJSON *j, int64_t max_filesize, sd_commit_body *out, 
     if (nparts > SD_MAX_PARTS)
         return invalid(st, "at most %d parts", SD_MAX_PARTS);
     q->nparts = (int)nparts;
+    /* "contents" (since drills): what the backup holds, for its manifest; checked by the service */
+    const cJSON *contents = cJSON_GetObjectItemCaseSensitive(j, "contents");
+    if (contents && !cJSON_IsNull(contents)) {
+        if (!cJSON_IsObject(contents))
+            return invalid(st, "field 'contents' must be an object");
+        if (!(out->contents = cJSON_PrintUnformatted(contents)))
+            return sd_fail(st, SD_INTERNAL, "out of memory");
+        q->contents = out->contents;
+    }
     return q->parts_listed ? decode_etags(parts, out, st) : 0;
 }
 
@@ -264,6 +287,8 @@ void sd_commit_body_free(sd_commit_body *b)
 {
     free(b->etags);
     b->etags = NULL;
+    free(b->contents);
+    b->contents = NULL;
 }
 
 int sd_decode_fail(const cJSON *j, const char **code, const char **message, char msg[1001], sd_status *st)
@@ -297,5 +322,15 @@ int sd_decode_retention(const cJSON *j, sd_retention *out)
         v[i] = (int64_t)x->valuedouble;
     }
     *out = (sd_retention){v[0], v[1], v[2], v[3]};
+    return 0;
+}
+
+int sd_decode_drill_report(const cJSON *j, int64_t *agent, const cJSON **result, sd_status *st)
+{
+    if (req_id(j, "agent_id", 'a', agent, st))
+        return -1;
+    *result = cJSON_GetObjectItemCaseSensitive(j, "result");
+    if (!cJSON_IsObject(*result))
+        return invalid(st, "field 'result' must be the drill's JSON object");
     return 0;
 }

@@ -28,6 +28,7 @@ typedef struct sd_register_body {
 typedef struct sd_commit_body {
     sd_commit_req req;
     const char **etags; /* malloc'd (S3 parts); sd_commit_body_free */
+    char *contents;     /* malloc'd: the "contents" object printed (req.contents); sd_commit_body_free */
 } sd_commit_body;
 
 int sd_decode_register(const cJSON *j, sd_register_body *out, sd_status *st);
@@ -43,5 +44,9 @@ int sd_decode_fail(const cJSON *j, const char **code, const char **message, char
 /* A retention policy (the dashboard's and the REST API's body): keep_last, daily, weekly, monthly, each
  * absent/null (0) or an integer 0..100000. 0 or -1. */
 int sd_decode_retention(const cJSON *j, sd_retention *out);
+
+/* A drill job's report: {"agent_id": "a_N", "result": {the `dumper drill --json` object}}. *result points into j
+ * (checked by the service, sd_drill_record). SD_INVALID without them; SD_NOT_FOUND for an unparsable agent id. */
+int sd_decode_drill_report(const cJSON *j, int64_t *agent, const cJSON **result, sd_status *st);
 
 #endif

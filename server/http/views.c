@@ -237,5 +237,13 @@ cJSON *sd_view_job(const sd_job_view *j, int64_t lease_s)
     cJSON_AddNumberToObject(o, "attempt", (double)j->attempt);
     cJSON_AddNumberToObject(o, "lease", (double)lease_s);
     sd_view_time(o, "lease_until", j->lease_until);
+    /* "kind" since drills: an agent that does not know it is never handed a drill (capabilities) */
+    cJSON_AddStringToObject(o, "kind", j->kind[0] ? j->kind : "backup");
+    if (!strcmp(j->kind, "drill")) {
+        cJSON *d = cJSON_AddObjectToObject(o, "drill");
+        sd_view_id(d, "backup_id", 'b', j->backup_id);
+        cJSON_AddStringToObject(d, "file_name", j->file_name);
+        cJSON_AddStringToObject(d, "sha256", j->sha256);
+    }
     return o;
 }

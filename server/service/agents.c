@@ -7,6 +7,7 @@
 #include "domain/election.h"
 #include "service/auth.h"
 #include "service/job_policy.h"
+#include "store/drills.h"
 #include "store/jobs.h"
 #include "store/schedules.h"
 
@@ -58,6 +59,8 @@ static int register_txn(sd_ctx *ctx, void *a_, sd_status *st)
     int64_t now = sd_ctx_now(ctx);
     a->res->now = now;
     SD_TRY(sd_store_agent_insert(ctx->db, a->app, &a->req->agent, now, &a->res->agent, &st->err));
+    if (a->req->caps) /* what it can run besides backups (store/drills.h) */
+        SD_TRY(sd_store_agent_set_caps(ctx->db, a->res->agent, a->req->caps, &st->err));
     for (int i = 0; i < a->req->ndbs; i++)
         SD_TRY(sd_store_database_upsert(ctx->db, a->app, a->req->agent.env, &a->req->dbs[i], now, &a->res->db_ids[i],
                                         &st->err));
@@ -110,7 +113,7 @@ static int poll_txn(sd_ctx *ctx, void *a_, sd_status *st)
     SD_TRY(elect(ctx, a->app, a->view.env, a->agent, NULL, a->now, &a->primary, &a->lease_until, st));
     if (!a->primary)
         return 0;
-    SD_TRY(sd_store_job_pending(ctx->db, a->app, a->view.env, &a->job, &a->more_jobs, &st->err));
+    SD_TRY(sd_store_job_pending(ctx->db, a->app, a->view.env, a->agent, &a->job, &a->more_jobs, &st->err));
     if (a->job) /* a job leaves with the app's policy, or not at all (a bad stored key: never in plaintext) */
         SD_TRY(sd_job_policy_load(ctx, a->app, &a->policy, st));
     if (a->job)

@@ -19,6 +19,7 @@ typedef struct sd_register_req {
     sd_agent_info agent;
     const sd_dbinfo *dbs; /* validated: keys are labels, unique, types known, no passwords */
     int ndbs;             /* at most 64 */
+    int64_t caps;         /* capabilities (domain/drill.h SD_CAP_*) */
 } sd_register_req;
 
 typedef struct sd_register_res {

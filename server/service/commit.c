@@ -11,6 +11,7 @@
 #include "io/filter.h"
 #include "domain/job_policy.h"
 #include "job/manifest.h"
+#include "service/drills.h"
 #include "service/parts.h"
 #include "service/retention.h"
 #include "service/uploads.h"
@@ -24,6 +25,7 @@ typedef struct {
     const sd_commit_req *req;
     sd_backup_job b;
     char fmt[20], comp[20];
+    dp_contents contents; /* req->contents parsed (contents.known = 0: none) */
 } commit_arg;
 
 /* The entry and its job; a running one must still have its job open. */
@@ -63,6 +65,7 @@ static int good_txn(sd_ctx *ctx, void *a_, sd_status *st)
         d.raw_size = a->req->size;
     SD_TRY(sd_store_backup_good(ctx->db, a->backup, &d, &st->err));
     SD_TRY(sd_store_copy_enqueue_backup(ctx->db, a->backup, dp_now_ms(), now, &st->err)); /* service/copies.h */
+    SD_TRY(sd_drills_after_backup(ctx, a->app, a->b.db_id, a->backup, now, st));          /* service/drills.h */
     return sd_store_job_finish(ctx->db, a->b.job_id, "done", now, &st->err);
 }
 
@@ -81,6 +84,7 @@ static char *manifest_json(sd_ctx *ctx, const commit_arg *a)
     m.duration_ms = q->duration_ms;
     m.dumper_version = (char *)dumper_version();
     m.database = q->database ? (char *)q->database : "";
+    m.contents = a->contents; /* borrowed: m is not freed */
     /* the recipients prepare recorded (validated then): a manifest says what a backup is encrypted to */
     char *keys[SD_MAX_RECIPIENTS], buf[sizeof a->b.recipients];
     snprintf(buf, sizeof buf, "%s", a->b.recipients);
@@ -251,6 +255,29 @@ cleanup:
     return rc ? -1 : 0;
 }
 
+/* The rest of a first commit: assemble, verify, publish (with the manifest), mark good. */
+static int commit_good(sd_ctx *ctx, commit_arg *a, sd_status *st)
+{
+    snprintf(a->fmt, sizeof a->fmt, "%s", a->b.format[0] ? a->b.format : "dump");
+    snprintf(a->comp, sizeof a->comp, "%s", a->b.compression[0] ? a->b.compression : "none");
+    /* The manifest's raw_size is checked by `dumper verify`: required for compressed backups. */
+    if (!a->req->has_raw_size && strcmp(a->comp, "none"))
+        return sd_fail(st, SD_INVALID, "field 'raw_size' is required for a %s-compressed backup", a->comp);
+    if (sd_ctx_presigned(ctx) ? assemble_s3(ctx, a, st) : assemble(ctx, a, st))
+        return -1;
+    if (sd_txn(ctx, SD_TXN_WRITE, good_txn, a, st)) {
+        /* Lost the race with a lease expiry: unpublish what we wrote. */
+        dp_err ignore = {0};
+        dp_storage *stg = st->outcome == SD_CONFLICT ? sd_ctx_storage(ctx, &ignore) : NULL;
+        if (stg)
+            sd_backup_remove_stored(stg, a->b.file_name, &ignore);
+        return -1;
+    }
+    sd_parts_remove(ctx, a->backup);
+    sd_retention_apply(ctx, a->app, a->b.db_id);
+    return 0;
+}
+
 int sd_backup_commit(sd_ctx *ctx, int64_t app, int64_t backup, const sd_commit_req *req, sd_commit_res *res,
                      sd_status *st)
 {
@@ -266,22 +293,11 @@ int sd_backup_commit(sd_ctx *ctx, int64_t app, int64_t backup, const sd_commit_r
             return sd_fail(st, SD_CONFLICT, "backup 'b_%" PRId64 "' is already committed", backup);
         return 0;
     }
-    snprintf(a.fmt, sizeof a.fmt, "%s", a.b.format[0] ? a.b.format : "dump");
-    snprintf(a.comp, sizeof a.comp, "%s", a.b.compression[0] ? a.b.compression : "none");
-    /* The manifest's raw_size is checked by `dumper verify`: required for compressed backups. */
-    if (!req->has_raw_size && strcmp(a.comp, "none"))
-        return sd_fail(st, SD_INVALID, "field 'raw_size' is required for a %s-compressed backup", a.comp);
-    if (sd_ctx_presigned(ctx) ? assemble_s3(ctx, &a, st) : assemble(ctx, &a, st))
-        return -1;
-    if (sd_txn(ctx, SD_TXN_WRITE, good_txn, &a, st)) {
-        /* Lost the race with a lease expiry: unpublish what we wrote. */
-        dp_err ignore = {0};
-        dp_storage *stg = st->outcome == SD_CONFLICT ? sd_ctx_storage(ctx, &ignore) : NULL;
-        if (stg)
-            sd_backup_remove_stored(stg, a.b.file_name, &ignore);
-        return -1;
-    }
-    sd_parts_remove(ctx, backup);
-    sd_retention_apply(ctx, app, a.b.db_id);
-    return 0;
+    dp_err cerr = {0};
+    if (req->contents && dp_contents_parse(req->contents, strlen(req->contents), &a.contents, &cerr))
+        return sd_fail(st, cerr.code == DUMPER_ENOMEM ? SD_INTERNAL : SD_INVALID, "field 'contents' is invalid: %s",
+                       cerr.msg);
+    int rc = commit_good(ctx, &a, st);
+    dp_contents_free(&a.contents);
+    return rc;
 }

@@ -25,6 +25,7 @@ typedef struct sd_commit_req {
     int nparts;              /* parts uploaded to dumperd (local), or entries of `etags` (S3) */
     int parts_listed;        /* `parts` was an array (S3: of {"n", "etag"}) */
     const char *const *etags; /* S3: etags[i] of part i + 1; NULL where the entry was malformed */
+    const char *contents;     /* what the backup holds (the manifest's "contents" object, JSON), or NULL */
 } sd_commit_req;
 
 typedef struct sd_commit_res {

@@ -6,8 +6,10 @@
 #include <stdlib.h>
 
 #include "core/log.h"
+#include "domain/drill.h"
 #include "domain/schedule.h"
 #include "service/agents.h"
+#include "service/drills.h"
 #include "service/parts.h"
 #include "service/uploads.h"
 #include "store/backups.h"
@@ -40,8 +42,10 @@ static int expire_txn(sd_ctx *ctx, void *a_, sd_status *st)
         int requeued = 0;
         if (j->backup)
             SD_TRY(sd_store_backup_lost(ctx->db, j->backup, a->now, &st->err));
-        SD_TRY(sd_job_attempt_failed(ctx, j->job, a->now, 0, &requeued, st));
-        dp_info("job j_%" PRId64 " lost (lease expired)%s", j->job, requeued ? ", queued again" : "");
+        /* a lost drill runs once more (domain/drill.h); a backup until the configured attempts */
+        SD_TRY(sd_job_attempt_failed(ctx, j->job, a->now, 0, j->drill ? SD_DRILL_MAX_ATTEMPTS : 0, &requeued, st));
+        dp_info("%s j_%" PRId64 " lost (lease expired)%s", j->drill ? "drill job" : "job", j->job,
+                requeued ? ", queued again" : "");
     }
     return 0;
 }
@@ -139,6 +143,9 @@ static int tick(sd_ctx *ctx, dp_err *err)
     }
     free(slots);
     sd_list_free(&d.due);
+    dp_err derr = {0};
+    if (sd_drills_tick(ctx, now_s, &derr))
+        dp_warn("drill policies: %s", derr.msg);
     return sd_agents_watch(ctx, err);
 }
 

@@ -202,11 +202,12 @@ void sd_backup_abort_upload(sd_ctx *ctx, int64_t backup)
     free(a.upload_id);
 }
 
-int sd_job_attempt_failed(sd_ctx *ctx, int64_t job, int64_t now, int permanent, int *requeued, sd_status *st)
+int sd_job_attempt_failed(sd_ctx *ctx, int64_t job, int64_t now, int permanent, int64_t max_attempts, int *requeued,
+                          sd_status *st)
 {
     int64_t attempt = 0;
     SD_TRY(sd_store_job_attempt(ctx->db, job, &attempt, &st->err));
-    *requeued = sd_retry_requeue(attempt, ctx->cfg->max_attempts, permanent);
+    *requeued = sd_retry_requeue(attempt, max_attempts ? max_attempts : ctx->cfg->max_attempts, permanent);
     if (*requeued)
         return sd_store_job_requeue(ctx->db, job, now, &st->err);
     return sd_store_job_finish(ctx->db, job, "failed", now, &st->err);
@@ -234,7 +235,7 @@ static int fail_txn(sd_ctx *ctx, void *a_, sd_status *st)
     SD_TRY(sd_store_backup_failed(ctx->db, a->backup, a->code, a->message, now, &st->err));
     /* The job moved on (its lease lapsed and another attempt runs): only this attempt fails. */
     if (!strcmp(b.job_state, "dispatched") && b.job_backup_id == a->backup)
-        return sd_job_attempt_failed(ctx, b.job_id, now, sd_failure_permanent(a->code), &a->requeued, st);
+        return sd_job_attempt_failed(ctx, b.job_id, now, sd_failure_permanent(a->code), 0, &a->requeued, st);
     return 0;
 }
 

@@ -47,9 +47,11 @@ int sd_backup_fail(sd_ctx *ctx, int64_t app, int64_t backup, const char *code, c
 /* The failure of an attempt in the catalog and its job (sd_backup_fail without removing parts or uploads). */
 int sd_backup_record_failure(sd_ctx *ctx, int64_t app, int64_t backup, const char *code, const char *message,
                              sd_status *st);
-/* Inside a write transaction: fail (or lose) a job's current attempt: requeue while attempts remain, unless
- * permanent. Shared with the scheduler's lease expiry. */
-int sd_job_attempt_failed(sd_ctx *ctx, int64_t job, int64_t now, int permanent, int *requeued, sd_status *st);
+/* Inside a write transaction: fail (or lose) a job's current attempt: requeue while attempts remain (of
+ * max_attempts; 0: the configured number), unless permanent. Shared with the scheduler's lease expiry (drill
+ * jobs: SD_DRILL_MAX_ATTEMPTS). */
+int sd_job_attempt_failed(sd_ctx *ctx, int64_t job, int64_t now, int permanent, int64_t max_attempts, int *requeued,
+                          sd_status *st);
 /* A backup's S3 multipart upload: *upload_id (malloc'd; NULL: none yet) and the backup's file name. */
 int sd_backup_upload_id(sd_ctx *ctx, int64_t backup, char **upload_id, char file_name[256], sd_status *st);
 /* Best effort: abort a failed or lost backup's S3 multipart upload. */

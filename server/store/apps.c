@@ -123,7 +123,9 @@ int sd_store_app_delete(sd_db *db, int64_t id, dp_err *err)
     Q("DELETE FROM copies WHERE backup_id IN (SELECT id FROM backups WHERE app_id = ?)", "i", id);
     Q("DELETE FROM backup_encryption WHERE backup_id IN (SELECT id FROM backups WHERE app_id = ?)", "i", id);
     Q("DELETE FROM backups WHERE app_id = ?", "i", id);
+    Q("DELETE FROM drill_jobs WHERE job_id IN (SELECT id FROM jobs WHERE app_id = ?)", "i", id);
     Q("DELETE FROM jobs WHERE app_id = ?", "i", id);
+    Q("DELETE FROM drill_policies WHERE app_id = ?", "i", id);
     Q("DELETE FROM schedules WHERE app_id = ?", "i", id);
     Q("DELETE FROM primaries WHERE app_id = ?", "i", id);
     Q("DELETE FROM agents WHERE app_id = ?", "i", id);

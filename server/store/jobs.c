@@ -31,12 +31,16 @@ int sd_store_job_insert_slot(sd_db *db, int64_t app, const char *env, int64_t db
                 "isiiiii", app, env, db_id, schedule, slot, now, now);
 }
 
-int sd_store_job_pending(sd_db *db, int64_t app, const char *env, int64_t *job, int *more, dp_err *err)
+int sd_store_job_pending(sd_db *db, int64_t app, const char *env, int64_t agent, int64_t *job, int *more,
+                         dp_err *err)
 {
     sd_res r;
     int rc = sd_q(db, &r, err,
-                  "SELECT id FROM jobs WHERE app_id = ? AND env = ? AND state = 'pending' ORDER BY id LIMIT 2", "is", app,
-                  env);
+                  "SELECT j.id FROM jobs j WHERE j.app_id = ? AND j.env = ? AND j.state = 'pending'"
+                  " AND (j.kind = 'backup' OR EXISTS (SELECT 1 FROM agents a WHERE a.id = ? AND (a.caps & 1) = 1))"
+                  " AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.db_id = j.db_id AND o.state = 'dispatched'"
+                  " AND o.kind <> j.kind) ORDER BY j.id LIMIT 2",
+                  "isi", app, env, agent);
     if (!rc) {
         *job = sd_geti(&r, 0, 0);
         *more = r.rows > 1;
@@ -57,8 +61,9 @@ int sd_store_job_view(sd_db *db, int64_t job, sd_job_view *out, int *found, dp_e
 {
     sd_res r;
     int rc = sd_q(db, &r, err,
-                  "SELECT j.id, j.db_id, d.dkey, d.type, j.reason, j.slot, j.attempt, j.lease_until FROM jobs j"
-                  " JOIN dbs d ON d.id = j.db_id WHERE j.id = ?",
+                  "SELECT j.id, j.db_id, d.dkey, d.type, j.reason, j.slot, j.attempt, j.lease_until, j.kind, dj.backup_id,"
+                  " b.sha256, b.file_name FROM jobs j JOIN dbs d ON d.id = j.db_id LEFT JOIN drill_jobs dj ON dj.job_id = j.id"
+                  " LEFT JOIN backups b ON b.id = dj.backup_id WHERE j.id = ?",
                   "i", job);
     if (rc)
         return rc;
@@ -71,6 +76,10 @@ int sd_store_job_view(sd_db *db, int64_t job, sd_job_view *out, int *found, dp_e
     out->slot = sd_geti(&r, 0, 5);
     out->attempt = sd_geti(&r, 0, 6);
     out->lease_until = sd_geti(&r, 0, 7);
+    sd_cell_copy(out->kind, sizeof out->kind, sd_get(&r, 0, 8));
+    out->backup_id = sd_geti(&r, 0, 9);
+    sd_cell_copy(out->sha256, sizeof out->sha256, sd_get(&r, 0, 10));
+    sd_cell_copy(out->file_name, sizeof out->file_name, sd_get(&r, 0, 11));
     sd_res_free(&r);
     return 0;
 }
@@ -81,7 +90,7 @@ int sd_store_job_for_prepare(sd_db *db, int64_t app, int64_t job, sd_job_prepare
     int rc = sd_q(db, &r, err,
                   "SELECT j.state, j.backup_id, j.env, d.dkey, a.name, j.db_id, b.status, b.file_name, j.agent_id FROM jobs j"
                   " JOIN dbs d ON d.id = j.db_id JOIN apps a ON a.id = j.app_id LEFT JOIN backups b ON b.id = j.backup_id"
-                  " WHERE j.id = ? AND j.app_id = ?",
+                  " WHERE j.id = ? AND j.app_id = ? AND j.kind = 'backup'",
                   "ii", job, app);
     if (rc)
         return rc;
@@ -150,10 +159,12 @@ int sd_store_job_expired(sd_db *db, int64_t now, int limit, sd_expired_list *out
 {
     int rc;
     out->v = sd_rows(db, &out->res_, sizeof *out->v, &out->n, &rc, err,
-                     "SELECT id, backup_id FROM jobs WHERE state = 'dispatched' AND lease_until < ? LIMIT ?", "ii", now,
-                     (int64_t)limit);
-    for (int i = 0; i < out->n; i++)
-        out->v[i] = (sd_expired_job){sd_geti(&out->res_, i, 0), sd_geti(&out->res_, i, 1)};
+                     "SELECT id, backup_id, kind FROM jobs WHERE state = 'dispatched' AND lease_until < ? LIMIT ?", "ii",
+                     now, (int64_t)limit);
+    for (int i = 0; i < out->n; i++) {
+        const char *kind = sd_get(&out->res_, i, 2);
+        out->v[i] = (sd_expired_job){sd_geti(&out->res_, i, 0), sd_geti(&out->res_, i, 1), kind && !strcmp(kind, "drill")};
+    }
     return rc;
 }
 
@@ -192,6 +203,6 @@ int sd_store_jobs_undeliver(sd_db *db, int64_t agent, int64_t now, dp_err *err)
 {
     return sd_q(db, NULL, err,
                 "UPDATE jobs SET state = 'pending', agent_id = NULL, lease_until = NULL, updated_at = ?"
-                " WHERE agent_id = ? AND state = 'dispatched' AND backup_id IS NULL",
+                " WHERE agent_id = ? AND state = 'dispatched' AND backup_id IS NULL AND kind = 'backup'",
                 "ii", now, agent);
 }

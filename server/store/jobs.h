@@ -14,10 +14,13 @@
 #include "core/err.h"
 #include "store/db.h"
 
-/* A job as handed to an agent. */
+/* A job as handed to an agent. A drill job (kind "drill") names the backup it restores. */
 typedef struct sd_job_view {
     int64_t id, db_id, slot, attempt, lease_until; /* slot in seconds (0 for manual jobs) */
     char db_key[65], type[33], reason[16];
+    char kind[8];                                  /* "backup" or "drill" */
+    int64_t backup_id;                             /* drill: the backup to restore */
+    char sha256[65], file_name[256];               /* drill: that backup's */
 } sd_job_view;
 
 /* A job with what prepare needs: its state, its database and app, its current backup attempt. */
@@ -32,6 +35,7 @@ typedef struct sd_job_prepare {
 
 typedef struct sd_expired_job {
     int64_t job, backup; /* backup 0: none */
+    int drill;           /* a drill job (store/drills.h) */
 } sd_expired_job;
 
 typedef struct sd_expired_list {
@@ -46,8 +50,12 @@ int sd_store_job_insert_manual(sd_db *db, int64_t app, const char *env, int64_t 
 /* A slot's job; nothing when the slot already has one (another pass or instance produced it). */
 int sd_store_job_insert_slot(sd_db *db, int64_t app, const char *env, int64_t db_id, int64_t schedule, int64_t slot,
                              int64_t now, dp_err *err);
-/* The oldest pending job of (app, env) (*job = 0: none) and whether another one waits. */
-int sd_store_job_pending(sd_db *db, int64_t app, const char *env, int64_t *job, int *more, dp_err *err);
+/* The oldest pending job of (app, env) that `agent` may take now (*job = 0: none) and whether another one
+ * waits. Drill jobs only for an agent that registered the drill capability; never a job of a database on
+ * which a job of the other kind (backup, drill) is dispatched: drills and backups of a database never
+ * overlap. */
+int sd_store_job_pending(sd_db *db, int64_t app, const char *env, int64_t agent, int64_t *job, int *more,
+                         dp_err *err);
 /* Hand a pending job to an agent. */
 int sd_store_job_dispatch(sd_db *db, int64_t job, int64_t agent, int64_t lease_until, int64_t now, dp_err *err);
 int sd_store_job_view(sd_db *db, int64_t job, sd_job_view *out, int *found, dp_err *err);
@@ -57,8 +65,9 @@ int sd_store_job_attach_backup(sd_db *db, int64_t job, int64_t backup, int64_t l
 int sd_store_job_attempt(sd_db *db, int64_t job, int64_t *attempt, dp_err *err);
 /* Back to pending for its next attempt (reason retry, no agent, no backup). */
 int sd_store_job_requeue(sd_db *db, int64_t job, int64_t now, dp_err *err);
-/* The jobs dispatched to `agent` that have no backup yet (never prepared) go back to pending, the attempt
- * unchanged: the agent is gone (its process re-executed) and they never started. */
+/* The backup jobs dispatched to `agent` that have no backup yet (never prepared) go back to pending, the attempt
+ * unchanged: the agent is gone (its process re-executed) and they never started. (Drill jobs show no start:
+ * one may be running, so they are left to their lease.) */
 int sd_store_jobs_undeliver(sd_db *db, int64_t agent, int64_t now, dp_err *err);
 /* Final state: "done" or "failed". */
 int sd_store_job_finish(sd_db *db, int64_t job, const char *state, int64_t now, dp_err *err);

@@ -100,6 +100,19 @@ static const char *const migrations[] = {
     /* 8 (restore drills' evidence, issue 15): per app, how long a database may go without a passed drill before
      * it alerts (`dumperd app set APP --drill-max-age HOURS`; no row or 0: never). */
     "CREATE TABLE IF NOT EXISTS app_drill_alerts (app_id BIGINT PRIMARY KEY, max_age_s BIGINT NOT NULL);",
+    /* 9 (drills run by dumperd, issue 15 item 3): drill policies per (app, environment) or database (after each
+     * backup, or on cron slots); a job's kind (backup or drill) and the backup a drill job restores; what an
+     * agent can do (capabilities it registered with: 1 = drills). */
+    ("CREATE TABLE IF NOT EXISTS drill_policies (id @ID, app_id BIGINT NOT NULL, env TEXT NOT NULL,"
+     " db_id BIGINT NOT NULL, mode TEXT NOT NULL, cron TEXT NOT NULL DEFAULT '', tz TEXT NOT NULL DEFAULT 'UTC',"
+     " last_slot BIGINT NOT NULL DEFAULT 0, next_slot BIGINT NOT NULL DEFAULT 0, created_at BIGINT NOT NULL,"
+     " UNIQUE (app_id, env, db_id));"
+     "CREATE TABLE IF NOT EXISTS drill_jobs (job_id BIGINT PRIMARY KEY, backup_id BIGINT NOT NULL,"
+     " policy_id BIGINT NOT NULL, slot BIGINT NOT NULL);"
+     "CREATE UNIQUE INDEX IF NOT EXISTS drill_jobs_once ON drill_jobs (policy_id, slot, backup_id);"
+     "CREATE INDEX IF NOT EXISTS jobs_db ON jobs (db_id, state);"
+     "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'backup';"
+     "ALTER TABLE agents ADD COLUMN caps BIGINT NOT NULL DEFAULT 0;"),
 };
 
 #define NMIGRATIONS ((int64_t)(sizeof migrations / sizeof *migrations))

@@ -73,6 +73,13 @@ static void fuzz_poll(const char *body, size_t len)
             abort();
         if (p.job.reason[0] && !dp_proto_valid_id(p.job.reason))
             abort();
+        /* a drill names a plain file and a sha256; any other kind than backup and drill was refused */
+        if (p.job.kind != DP_JOB_BACKUP && p.job.kind != DP_JOB_DRILL)
+            abort();
+        if (p.job.kind == DP_JOB_DRILL && (!dp_proto_valid_id(p.job.backup_id) ||
+                                          !dp_proto_valid_file_name(p.job.file_name) ||
+                                          !dp_proto_valid_sha256(p.job.sha256)))
+            abort();
         /* the job's policy: at most DP_JOB_MAX_RECIPIENTS age1 recipients, nice, I/O class and rate in range */
         const dp_job_policy *q = &p.job.policy;
         if (q->nrecipients < 0 || q->nrecipients > DP_JOB_MAX_RECIPIENTS)
@@ -121,7 +128,10 @@ static void fuzz_job_spec(const char *json, size_t len)
             abort();
         return;
     }
-    if (!s.api_base || !s.app_key || !s.agent_id || !s.job_id || !s.db_url)
+    if (!s.api_base || !s.app_key || !s.agent_id || !s.job_id || (!s.db_url && s.kind != DP_JOB_DRILL))
+        abort();
+    if (s.kind == DP_JOB_DRILL && (!dp_proto_valid_id(s.backup_id) || !dp_proto_valid_file_name(s.file_name) ||
+                                   !dp_proto_valid_sha256(s.sha256)))
         abort();
     if (strncmp(s.api_base, "http://", 7) != 0 && strncmp(s.api_base, "https://", 8) != 0)
         abort();
@@ -140,7 +150,10 @@ static void fuzz_job_spec(const char *json, size_t len)
         !same(s.database_key, back.database_key) || !same(s.reason, back.reason) || !same(s.db_url, back.db_url) ||
         !same(s.format, back.format) || !same(s.custom_options, back.custom_options) ||
         s.max_filesize != back.max_filesize || s.max_part_size != back.max_part_size || s.max_parts != back.max_parts ||
-        s.limit_rate != back.limit_rate || s.nrecipients != back.nrecipients)
+        s.limit_rate != back.limit_rate || s.nrecipients != back.nrecipients || s.kind != back.kind ||
+        !same(s.backup_id, back.backup_id) || !same(s.file_name, back.file_name) || !same(s.sha256, back.sha256) ||
+        !same(s.source_type, back.source_type) || !same(s.scratch_url, back.scratch_url) ||
+        !same(s.scratch_password, back.scratch_password))
         abort();
     for (int i = 0; i < s.nrecipients; i++)
         if (strcmp(s.recipients[i], back.recipients[i]) != 0)

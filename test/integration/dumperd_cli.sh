@@ -40,7 +40,10 @@ sed -n 2p "$T/sched.txt" | grep -Eq "^production	-	0 3 \* \* \*	Asia/Kolkata	([0
 "$DUMPERD" app list | grep -q "^shop" || fail "app list"
 "$DUMPERD" app list --json | python3 -c 'import json,sys; a=json.load(sys.stdin); assert [x["name"] for x in a]==["shop"]' \
   || fail "app list --json"
-"$DUMPERD" --help | grep -q "schedule set APP" || fail "help"
+# (into a file: `--help | grep -q` fails under pipefail once the help outgrows one 4 KiB write and grep exits first)
+"$DUMPERD" --help >"$T/help"
+grep -q "schedule set APP" "$T/help" || fail "help"
+grep -q "drill set APP \[--env ENV\] \[--database KEY\] (--after-each-backup | --cron EXPR \[--tz ZONE\])" "$T/help" || fail "help: drill set"
 
 # TLS: a self-signed certificate; curl must verify it
 openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "store/backups.h"
 #include "store/db.h"
 #include "store/schema.h"
 
@@ -32,6 +33,21 @@ static inline int64_t store_fixture_count(sd_db *db, const char *sql)
     int64_t n = sd_geti(&r, 0, 0);
     sd_res_free(&r);
     return n;
+}
+
+/* A good backup of database db_id of app (environment production, job `job`) stored as `file` with sha256 `sha`,
+ * at `at` (ms); its id, or 0 on an error. */
+static inline int64_t store_fixture_good_backup(sd_db *db, int64_t app, int64_t db_id, int64_t job, const char *file,
+                                                const char *sha, int64_t at)
+{
+    dp_err err = {0};
+    int64_t id = 0;
+    sd_backup_new b = {.app = app, .db_id = db_id, .job = job, .agent = 1, .env = "production", .now = at};
+    sd_backup_done d = {.size = 10, .sha256 = sha, .now = at};
+    if (sd_store_backup_insert(db, &b, &id, &err) || sd_store_backup_set_file_name(db, id, file, &err) ||
+        sd_store_backup_good(db, id, &d, &err))
+        return 0;
+    return id;
 }
 
 static int store_fixture_have_pg(void) { return getenv("DUMPER_TEST_HAVE_PG") && getenv("DUMPER_TEST_PG_PORT"); }

@@ -55,6 +55,11 @@ static void test_register_json_has_no_password(void **state)
     assert_non_null(strstr(j, "\"user\":\"shop\""));
     assert_non_null(strstr(j, "\"port\":5432"));
     assert_non_null(strstr(j, "\"pid\":42"));
+    assert_null(strstr(j, "capabilities")); /* an agent that runs no drills says nothing */
+    free(j);
+    r.drill = 1;
+    j = dp_proto_register_json(&r);
+    assert_non_null(strstr(j, "\"capabilities\":[\"drill\"]"));
     free(j);
     dp_agent_db bad = {.url = "nope://x"};
     r.dbs = &bad;
@@ -128,6 +133,93 @@ static void test_parse_poll(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         dp_err e2 = {0};
         assert_int_equal(dp_proto_parse_poll(bad[i], strlen(bad[i]), &p, &e2), DUMPER_EPROTO);
+    }
+}
+
+/* Drill jobs: "kind": "drill" with the backup; an unknown kind or a bad backup refuses the whole answer, so no
+ * job this agent does not know runs as a backup. */
+#define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+static void test_parse_poll_drill(void **state)
+{
+    (void)state;
+    static const char sha[] = SHA;
+    char body[1024];
+    dp_poll_resp p;
+    dp_err e = {0};
+    snprintf(body, sizeof body,
+             "{\"role\":\"primary\",\"interval\":1,\"job\":{\"job_id\":\"j_9\",\"database_id\":\"d_1\",\"type\":\"sqlite\","
+             "\"reason\":\"after-backup\",\"kind\":\"drill\",\"drill\":{\"backup_id\":\"b_7\","
+             "\"file_name\":\"shop-production-app-20261126T100500.123Z-b7.sql.zst\",\"sha256\":\"%s\"}}}",
+             sha);
+    assert_int_equal(dp_proto_parse_poll(body, strlen(body), &p, &e), 0);
+    assert_int_equal(p.job.kind, DP_JOB_DRILL);
+    assert_string_equal(p.job.backup_id, "b_7");
+    assert_string_equal(p.job.file_name, "shop-production-app-20261126T100500.123Z-b7.sql.zst");
+    assert_string_equal(p.job.sha256, sha);
+    assert_string_equal(p.job.type, "sqlite");
+    assert_string_equal(p.job.reason, "after-backup");
+    const char *backup = "{\"role\":\"primary\",\"interval\":1,\"job\":{\"job_id\":\"j_9\",\"database_id\":\"d_1\","
+                         "\"kind\":\"backup\"}}";
+    assert_int_equal(dp_proto_parse_poll(backup, strlen(backup), &p, &e), 0);
+    assert_int_equal(p.job.kind, DP_JOB_BACKUP);
+    const char *bad[] = {"\"kind\":\"restore\"", "\"kind\":7", "\"kind\":\"drill\"",
+                         "\"kind\":\"drill\",\"drill\":{\"backup_id\":\"b_7\",\"file_name\":\"../x\",\"sha256\":\"" SHA "\"}",
+                         "\"kind\":\"drill\",\"drill\":{\"backup_id\":\"b_7\",\"file_name\":\"a/b\",\"sha256\":\"" SHA "\"}",
+                         "\"kind\":\"drill\",\"drill\":{\"backup_id\":\"b/7\",\"file_name\":\"x\",\"sha256\":\"" SHA "\"}",
+                         "\"kind\":\"drill\",\"drill\":{\"backup_id\":\"b_7\",\"file_name\":\"x\",\"sha256\":\"ABC\"}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char whole[1024];
+        dp_err e2 = {0};
+        snprintf(whole, sizeof whole, "{\"role\":\"primary\",\"interval\":1,\"job\":{\"job_id\":\"j_9\","
+                 "\"database_id\":\"d_1\",%s}}", bad[i]);
+        assert_int_equal(dp_proto_parse_poll(whole, strlen(whole), &p, &e2), DUMPER_EPROTO);
+        assert_non_null(strstr(e2.msg, i < 2 ? "unknown job kind" : "bad 'drill'"));
+    }
+    /* file names: plain, at most DP_JOB_FILE_NAME_MAX */
+    char name[DP_JOB_FILE_NAME_MAX + 2];
+    memset(name, 'a', sizeof name - 1);
+    name[sizeof name - 1] = 0;
+    assert_false(dp_proto_valid_file_name(name));
+    name[DP_JOB_FILE_NAME_MAX] = 0;
+    assert_true(dp_proto_valid_file_name(name));
+    assert_false(dp_proto_valid_file_name(".."));
+    assert_false(dp_proto_valid_file_name(""));
+    assert_false(dp_proto_valid_file_name(".hidden"));
+}
+
+/* A drill's spec: no source URL, the backup, the scratch server's secrets; round trip and refusals. */
+static void test_job_spec_drill(void **state)
+{
+    (void)state;
+    static const char sha[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    dp_job_spec s = {.api_base = "http://127.0.0.1:8477", .app_key = "dk_abc", .agent_id = "a_1", .job_id = "j_2",
+                     .kind = DP_JOB_DRILL, .backup_id = "b_3", .file_name = "f.sql.zst", .sha256 = (char *)sha,
+                     .source_type = "postgresql", .scratch_url = "postgres://drill@s/postgres",
+                     .scratch_password = "s3cret"};
+    char *j = dp_job_spec_to_json(&s);
+    assert_non_null(j);
+    dp_job_spec t;
+    dp_err e = {0};
+    assert_int_equal(dp_job_spec_parse(j, strlen(j), &t, &e), 0);
+    assert_int_equal(t.kind, DP_JOB_DRILL);
+    assert_null(t.db_url);
+    assert_string_equal(t.backup_id, "b_3");
+    assert_string_equal(t.file_name, "f.sql.zst");
+    assert_string_equal(t.sha256, sha);
+    assert_string_equal(t.source_type, "postgresql");
+    assert_string_equal(t.scratch_url, "postgres://drill@s/postgres");
+    assert_string_equal(t.scratch_password, "s3cret");
+    dp_job_spec_free(&t);
+    dp_free_secret(j);
+    const char *bad[] = {
+        "{\"api_base\":\"http://x\",\"app_key\":\"k\",\"agent_id\":\"a\",\"job_id\":\"j\",\"kind\":\"drill\"}",
+        "{\"api_base\":\"http://x\",\"app_key\":\"k\",\"agent_id\":\"a\",\"job_id\":\"j\",\"kind\":\"nope\",\"db_url\":\"sqlite:x\"}",
+        "{\"api_base\":\"http://x\",\"app_key\":\"k\",\"agent_id\":\"a\",\"job_id\":\"j\",\"kind\":\"drill\",\"backup_id\":\"b_1\","
+        "\"file_name\":\"../f\",\"sha256\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}",
+        "{\"api_base\":\"http://x\",\"app_key\":\"k\",\"agent_id\":\"a\",\"job_id\":\"j\"}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        dp_err e2 = {0};
+        assert_int_equal(dp_job_spec_parse(bad[i], strlen(bad[i]), &t, &e2), DUMPER_EUSAGE);
     }
 }
 
@@ -500,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_parse_register),  cmocka_unit_test(test_parse_poll), cmocka_unit_test(test_job_policy), cmocka_unit_test(test_job_priority),
         cmocka_unit_test(test_error_message),   cmocka_unit_test(test_job_spec_roundtrip),
         cmocka_unit_test(test_job_spec_limit_rate),
+        cmocka_unit_test(test_parse_poll_drill), cmocka_unit_test(test_job_spec_drill),
         cmocka_unit_test(test_schemes_have_drivers), cmocka_unit_test(test_fail_codes),
         cmocka_unit_test(test_public_api_validation), cmocka_unit_test(test_fork),
     };

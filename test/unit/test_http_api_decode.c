@@ -69,11 +69,84 @@ static void test_commit_etag_control_characters(void **state)
     cJSON_Delete(j);
 }
 
+/* Capabilities (since drills): absent (an old agent: none), "drill" known, unknown names ignored, at most 16
+ * names of 1-32 label characters: at and past each limit. */
+static void test_register_capabilities(void **state)
+{
+    (void)state;
+    static sd_register_body b;
+    static const struct {
+        const char *caps;
+        int ok;
+        int64_t bits;
+    } cases[] = {
+        {"", 1, 0},
+        {",\"capabilities\":null", 1, 0},
+        {",\"capabilities\":[]", 1, 0},
+        {",\"capabilities\":[\"drill\"]", 1, 1},
+        {",\"capabilities\":[\"teleport\",\"drill\",\"x.y-z_1\"]", 1, 1},
+        {",\"capabilities\":[\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"drill\"]", 1, 1},
+        {",\"capabilities\":[\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"drill\"]", 0, 0},
+        {",\"capabilities\":[\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]", 1, 0},
+        {",\"capabilities\":[\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]", 0, 0},
+        {",\"capabilities\":\"drill\"", 0, 0},
+        {",\"capabilities\":[7]", 0, 0},
+        {",\"capabilities\":[\"dr ill\"]", 0, 0},
+        {",\"capabilities\":[\"\"]", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char body[1024];
+        snprintf(body, sizeof body, "{\"hostname\":\"web-1\",\"pid\":1,\"environment\":\"production\",\"databases\":[]%s}",
+                 cases[i].caps);
+        cJSON *j = parse(body);
+        sd_status st = SD_STATUS_INIT;
+        int rc = sd_decode_register(j, &b, &st);
+        if (cases[i].ok) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(b.req.caps, cases[i].bits);
+        } else {
+            assert_int_not_equal(rc, 0);
+            assert_int_equal(st.outcome, SD_INVALID);
+            assert_non_null(strstr(st.err.msg, "field 'capabilities' must"));
+        }
+        cJSON_Delete(j);
+    }
+}
+
+/* A drill job's report: the agent's id and the result object. */
+static void test_drill_report(void **state)
+{
+    (void)state;
+    int64_t agent = 0;
+    const cJSON *result = NULL;
+    cJSON *j = parse("{\"agent_id\":\"a_7\",\"result\":{\"status\":\"passed\"}}");
+    sd_status st = SD_STATUS_INIT;
+    assert_int_equal(sd_decode_drill_report(j, &agent, &result, &st), 0);
+    assert_int_equal(agent, 7);
+    assert_true(cJSON_IsObject(result));
+    cJSON_Delete(j);
+    const char *bad[] = {"{\"result\":{}}", "{\"agent_id\":\"a_7\"}", "{\"agent_id\":\"a_7\",\"result\":\"passed\"}",
+                         "{\"agent_id\":\"a_7\",\"result\":[]}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        sd_status s2 = SD_STATUS_INIT;
+        j = parse(bad[i]);
+        assert_int_not_equal(sd_decode_drill_report(j, &agent, &result, &s2), 0);
+        assert_int_equal(s2.outcome, SD_INVALID);
+        cJSON_Delete(j);
+    }
+    j = parse("{\"agent_id\":\"x_7\",\"result\":{}}");
+    sd_status s3 = SD_STATUS_INIT;
+    assert_int_not_equal(sd_decode_drill_report(j, &agent, &result, &s3), 0);
+    assert_int_equal(s3.outcome, SD_NOT_FOUND);
+    cJSON_Delete(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_register_derived_key_is_a_label),
         cmocka_unit_test(test_commit_etag_control_characters),
+                                       cmocka_unit_test(test_register_capabilities), cmocka_unit_test(test_drill_report),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -475,6 +475,32 @@ static void test_contents_limits(void **state)
     free(v);
 }
 
+/* A "contents" object alone (a job's commit to dumperd): the manifest's rules, one line naming the problem. */
+static void test_contents_alone(void **state)
+{
+    (void)state;
+    dp_contents c;
+    dp_err err = {0};
+    const char *ok = "{\"server_version\":\"15.4\",\"tables\":[{\"name\":\"a\",\"rows\":3},{\"name\":\"b\",\"rows\":0}]}";
+    assert_int_equal(dp_contents_parse(ok, strlen(ok), &c, &err), 0);
+    assert_true(c.known);
+    assert_int_equal(c.ntables, 2);
+    assert_string_equal(c.tables[0].name, "a");
+    assert_true(c.tables[0].rows == 3);
+    assert_string_equal(c.server_version, "15.4");
+    dp_contents_free(&c);
+    const char *bad[] = {"[]", "{}", "{\"tables\":[{\"name\":\"b\",\"rows\":1},{\"name\":\"a\",\"rows\":1}]}",
+                         "{\"tables\":[{\"name\":\"a\",\"rows\":-1}]}", "{\"tables\":[],\"schema_fingerprint\":\"ABC\"}",
+                         "not json"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        dp_err e2 = {0};
+        assert_int_equal(dp_contents_parse(bad[i], strlen(bad[i]), &c, &e2), DUMPER_ECORRUPT);
+        assert_int_equal(strncmp(e2.msg, "contents: ", 10), 0);
+        assert_false(c.known);
+        assert_null(c.tables);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_encryption),
         cmocka_unit_test(test_contents),
         cmocka_unit_test(test_contents_limits),
+        cmocka_unit_test(test_contents_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

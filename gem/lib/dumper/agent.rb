@@ -143,6 +143,11 @@ module Dumper
           # job priority: nil = the app's setting in dumperd, else nice 10 / I/O idle; :keep = the host's own
           job_nice: job_nice(settings[:job_nice]),
           job_ionice: settings[:job_ionice]&.to_s,
+          # restore drills dumperd asks for: a scratch server for PostgreSQL/MySQL backups (its password
+          # goes to the drill's job process on stdin, never to dumperd)
+          drill_scratch: drill_setting(settings, credentials, :drill_scratch, "DUMPER_DRILL_SCRATCH"),
+          drill_scratch_password: drill_setting(settings, credentials, :drill_scratch_password,
+                                                "DUMPER_DRILL_SCRATCH_PASSWORD"),
           databases: dbs.map { |d| d.slice(:key, :url, :format, :custom_options) }
         }.compact
         rc = ::Dumper::Native.start(native)
@@ -190,6 +195,13 @@ module Dumper
 
       def framework
         defined?(::Rails::VERSION) ? "rails #{::Rails::VERSION::STRING}" : "ruby #{RUBY_VERSION}"
+      end
+
+      # drill_scratch / drill_scratch_password: an argument, else the credentials (dumper: {drill_scratch: ...}),
+      # else the environment; nil when unset or empty
+      def drill_setting(settings, credentials, key, var)
+        creds = Config.symbolize(credentials || {})
+        [settings[key], creds[key], ENV[var]].map { |v| v&.to_s }.find { |v| v && !v.empty? }
       end
 
       # job_nice: an Integer 1..19 (checked by the agent, which refuses to start otherwise, with a logged
