@@ -44,6 +44,12 @@ static int add_line(char ***lines, size_t *n, char *line)
 
 int dp_drill_compare(const dp_contents *want, const dp_contents *got, char ***lines, size_t *n)
 {
+    return dp_drill_compare_as(want, got, "table", "rows", "database", lines, n);
+}
+
+int dp_drill_compare_as(const dp_contents *want, const dp_contents *got, const char *noun, const char *unit,
+                        const char *place, char ***lines, size_t *n)
+{
     *lines = NULL;
     *n = 0;
     char name[120];
@@ -55,20 +61,20 @@ int dp_drill_compare(const dp_contents *want, const dp_contents *got, char ***li
         if (c < 0) {
             printable(want->tables[i].name, name, sizeof name);
             rc = add_line(lines, n,
-                          dp_asprintf("table '%s' (%llu rows in the manifest) is missing from the restored database",
-                                      name, (unsigned long long)want->tables[i].rows));
+                          dp_asprintf("%s '%s' (%llu %s in the manifest) is missing from the restored %s", noun, name,
+                                      (unsigned long long)want->tables[i].rows, unit, place));
             i++;
         } else if (c > 0) {
             printable(got->tables[j].name, name, sizeof name);
             rc = add_line(lines, n,
-                          dp_asprintf("table '%s' was restored but is not in the manifest", name));
+                          dp_asprintf("%s '%s' was restored but is not in the manifest", noun, name));
             j++;
         } else {
             if (want->tables[i].rows != got->tables[j].rows) {
                 printable(want->tables[i].name, name, sizeof name);
                 rc = add_line(lines, n,
-                              dp_asprintf("table '%s': %llu rows in the manifest, %llu restored", name,
-                                          (unsigned long long)want->tables[i].rows,
+                              dp_asprintf("%s '%s': %llu %s in the manifest, %llu restored", noun, name,
+                                          (unsigned long long)want->tables[i].rows, unit,
                                           (unsigned long long)got->tables[j].rows));
             }
             i++;
@@ -354,7 +360,9 @@ int dp_drill_run(dp_storage *st, const char *key, const dp_drill_req *req, dp_dr
         rc = drv->inspect(&turl, &to, &res->found, err);
     if (!rc && res->m.contents.known) {
         res->compared = 1;
-        if (dp_drill_compare(&res->m.contents, &res->found, &res->mismatches, &res->nmismatches))
+        int redis = drv->type == DP_DB_REDIS;
+        if (dp_drill_compare_as(&res->m.contents, &res->found, redis ? "database" : "table", redis ? "keys" : "rows",
+                                redis ? "server" : "database", &res->mismatches, &res->nmismatches))
             rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     }
     if (!rc && req->nchecks) {

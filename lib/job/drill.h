@@ -64,6 +64,10 @@ void dp_drill_result_free(dp_drill_result *res);
 
 /* Pure: the differences between what the manifest recorded and what was found, as lines. -1 on OOM. */
 int dp_drill_compare(const dp_contents *want, const dp_contents *got, char ***lines, size_t *n);
+/* The same in other words: "<noun> 'x': 4 <unit> in the manifest, 3 restored", "... is missing from
+ * the restored <place>" (Redis: database, keys, server). */
+int dp_drill_compare_as(const dp_contents *want, const dp_contents *got, const char *noun, const char *unit,
+                        const char *place, char ***lines, size_t *n);
 
 /* Pure: a scratch database name's parts; 0 when `name` is one of ours. */
 int dp_drill_parse_name(const char *name, char host[9], long *pid, int64_t *stamp);
