@@ -270,7 +270,7 @@ int dp_drill_run(dp_storage *st, const char *key, const dp_drill_req *req, dp_dr
     dp_dburl server = {0};
     char *target_url = NULL, *dir = NULL, *rdb = NULL;
     int created = 0, rc;
-    dp_source_opts so = {0};
+    dp_source_opts so = {.throwaway = 1};
     if ((rc = dp_backup_manifest(st, key, &res->m, err)))
         return rc;
     const dp_source_driver *drv = driver_named(res->m.source_type);
@@ -342,7 +342,12 @@ int dp_drill_run(dp_storage *st, const char *key, const dp_drill_req *req, dp_dr
         }
     }
     /* the restore: the same safe path as `dumper restore`, into the empty scratch target */
-    dp_backup_read_opts ro = {.sha256 = req->sha256, .identities = req->identities, .nidentities = req->nidentities};
+    /* one pass: the checksum is verified while the throwaway target is fed (a mismatch fails the drill
+     * and the target goes anyway), not in a full read of the backup first */
+    dp_backup_read_opts ro = {.sha256 = req->sha256,
+                              .identities = req->identities,
+                              .nidentities = req->nidentities,
+                              .one_pass = 1};
     int64_t rs = dp_mono_ms();
     if ((rc = dp_backup_restore_opts(st, key, &ro, target_url, &so, err))) {
         dp_err_prefix(err, "restore into the scratch target failed");

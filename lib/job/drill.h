@@ -1,8 +1,9 @@
 /*
  * drill.h - restore drills: prove a backup restores and holds what its manifest says.
  *
- *   manifest -> throwaway target -> safe restore (dp_backup_restore_opts: verify pass, then data
- *   only, nothing the backup carries is run as a command) -> count what the target holds
+ *   manifest -> throwaway target -> safe restore (dp_backup_restore_opts in one pass: the checksum
+ *   verified while the target is fed, data only, nothing the backup carries is run as a command; no
+ *   fsync of a throwaway file) -> count what the target holds
  *   (driver->inspect) -> compare with the manifest's contents -> the user's checks -> drop the target.
  *
  * Throwaway targets: SQLite a database in a new temporary directory "dumper-drill-<pid>-XXXXXX";

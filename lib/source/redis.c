@@ -525,7 +525,7 @@ static int redis_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink
 typedef struct {
     dp_sink base;
     char *target, *tmp;
-    int fd, force;
+    int fd, force, throwaway;
     dp_rdb_check chk;
 } rdbfile_sink;
 
@@ -545,7 +545,7 @@ static int rf_end(dp_sink *s, dp_err *err)
     int v = dp_rdb_check_finish(&f->chk);
     if (v != DP_RDB_OK && v != DP_RDB_OK_NO_CHECKSUM)
         return dp_err_set(err, DUMPER_ECORRUPT, "backup for '%s': %s", f->target, dp_rdb_check_strerror(v));
-    if (fsync(f->fd) < 0)
+    if (!f->throwaway && fsync(f->fd) < 0)
         return dp_err_sys(err, dp_err_code_for_errno(errno), errno, "unable to fsync '%s'", f->tmp);
     if (close(f->fd) < 0) {
         f->fd = -1;
@@ -570,7 +570,7 @@ static int rf_commit(dp_sink *s, dp_err *err)
     }
     free(f->tmp);
     f->tmp = NULL;
-    if (dp_fsync_dir_of(f->target) < 0)
+    if (!f->throwaway && dp_fsync_dir_of(f->target) < 0)
         return dp_err_sys(err, DUMPER_EIO, errno, "unable to fsync the directory of '%s'", f->target);
     return 0;
 }
@@ -626,6 +626,7 @@ static int redis_restore(const dp_dburl *url, const dp_source_opts *opts, const 
     dp_rdb_check_init(&f->chk);
     f->fd = -1;
     f->force = opts->force;
+    f->throwaway = opts->throwaway;
     f->target = strdup(path);
     const char *slash = strrchr(path, '/');
     unsigned rnd = (unsigned)(dp_mono_ms() ^ (uintptr_t)f);
