@@ -253,6 +253,41 @@ static void sweep_dir(const char *tmp)
     closedir(d);
 }
 
+/* MongoDB: the one database a backup's contents name ("<db>.<coll>" entries), NULL when there are
+ * none; *several = 1 when they name more than one. Malloc'd. */
+static char *mongo_backup_db(const dp_contents *c, int *several)
+{
+    *several = 0;
+    char *db = NULL;
+    for (size_t i = 0; i < c->ntables; i++) {
+        const char *dot = strchr(c->tables[i].name, '.');
+        size_t n = dot ? (size_t)(dot - c->tables[i].name) : strlen(c->tables[i].name);
+        if (!db)
+            db = dp_asprintf("%.*s", (int)n, c->tables[i].name);
+        else if (strlen(db) != n || strncmp(db, c->tables[i].name, n) != 0)
+            *several = 1;
+    }
+    return db;
+}
+
+/* MongoDB: what the scratch database holds, named as the backup's database ("<scratch>.x" ->
+ * "<db>.x"). One prefix for all: the order stays sorted. -1 on OOM. */
+static int mongo_rename(dp_contents *found, const char *scratch, const char *db)
+{
+    size_t sl = strlen(scratch);
+    for (size_t i = 0; i < found->ntables; i++) {
+        char *name = found->tables[i].name;
+        if (strncmp(name, scratch, sl) != 0 || name[sl] != '.')
+            continue;
+        char *renamed = dp_asprintf("%s%s", db, name + sl);
+        if (!renamed)
+            return -1;
+        free(name);
+        found->tables[i].name = renamed;
+    }
+    return 0;
+}
+
 static const dp_source_driver *driver_named(const char *name)
 {
     for (int t = 0; t < DP_DB__COUNT; t++) {
@@ -268,7 +303,7 @@ int dp_drill_run(dp_storage *st, const char *key, const dp_drill_req *req, dp_dr
     memset(res, 0, sizeof *res);
     int64_t start = dp_mono_ms();
     dp_dburl server = {0};
-    char *target_url = NULL, *dir = NULL, *rdb = NULL;
+    char *target_url = NULL, *dir = NULL, *rdb = NULL, *mongo_db = NULL;
     int created = 0, rc;
     dp_source_opts so = {.throwaway = 1};
     if ((rc = dp_backup_manifest(st, key, &res->m, err)))
@@ -317,8 +352,19 @@ int dp_drill_run(dp_storage *st, const char *key, const dp_drill_req *req, dp_dr
             return dp_err_set(err, DUMPER_EUSAGE, "a %s drill needs --scratch URL: a server where it may create "
                                                   "and drop a database",
                               res->m.source_type);
+        if (drv->type == DP_DB_MONGODB) {
+            /* the restore maps one database onto the scratch database, not several */
+            int several;
+            mongo_db = mongo_backup_db(&res->m.contents, &several);
+            if (several) {
+                free(mongo_db);
+                return dp_err_set(err, DUMPER_EUNSUPPORTED,
+                                  "drills of mongodb backups of several databases are not supported yet (back up "
+                                  "each database by its own URL)");
+            }
+        }
         if ((rc = dp_dburl_parse(req->scratch, &server, err)))
-            return rc;
+            goto done;
         if (server.type != drv->type) {
             rc = dp_err_set(err, DUMPER_EUSAGE, "the scratch server is %s, the backup is of %s",
                             dp_db_type_name(server.type), res->m.source_type);
@@ -363,6 +409,8 @@ int dp_drill_run(dp_storage *st, const char *key, const dp_drill_req *req, dp_dr
     to.password = NULL;
     if (!rc)
         rc = drv->inspect(&turl, &to, &res->found, err);
+    if (!rc && mongo_db && mongo_rename(&res->found, res->target, mongo_db))
+        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     if (!rc && res->m.contents.known) {
         res->compared = 1;
         int redis = drv->type == DP_DB_REDIS;
@@ -409,6 +457,7 @@ done:
         dp_warn("drill: unable to remove '%s': %s", dir, strerror(errno));
     free(dir);
     free(rdb);
+    free(mongo_db);
     free(target_url);
     dp_dburl_free(&server);
     res->total_ms = dp_mono_ms() - start;
