@@ -380,6 +380,23 @@ static void flip_byte(const char *path, off_t pos)
     close(fd);
 }
 
+/* A backup named <prefix><c><damage>, then damaged: 0 not, 1 a byte flipped, 2 truncated, 3 junk appended. */
+static void damaged_backup(fixture *f, dp_codec codec, const char *prefix, int c, int damage, dp_backup_result *res)
+{
+    char name[32];
+    snprintf(name, sizeof name, "%s%d%d", prefix, c, damage);
+    do_backup(f, codec, name, res);
+    if (damage == 1) {
+        flip_byte(res->path, (off_t)(res->m.size / 2));
+    } else if (damage == 2) {
+        assert_int_equal(truncate(res->path, (off_t)(res->m.size - 7)), 0);
+    } else if (damage == 3) {
+        FILE *fp = fopen(res->path, "a");
+        fputs("junk", fp);
+        fclose(fp);
+    }
+}
+
 static void test_corrupt_backups(void **state)
 {
     fixture *f = *state;
@@ -387,18 +404,7 @@ static void test_corrupt_backups(void **state)
     for (int c = 0; c < 3; c++) {
         for (int kind = 0; kind < 3; kind++) { /* flip, truncate, append */
             dp_backup_result res;
-            char name[32];
-            snprintf(name, sizeof name, "bad%d%d", c, kind);
-            do_backup(f, codecs[c], name, &res);
-            if (kind == 0)
-                flip_byte(res.path, (off_t)(res.m.size / 2));
-            else if (kind == 1)
-                assert_int_equal(truncate(res.path, (off_t)(res.m.size - 7)), 0);
-            else {
-                FILE *fp = fopen(res.path, "a");
-                fputs("junk", fp);
-                fclose(fp);
-            }
+            damaged_backup(f, codecs[c], "bad", c, kind + 1, &res);
             dp_storage *st;
             dp_err err = {0};
             assert_int_equal(dp_storage_open(f->store, NULL, 0, &st, &err), 0);
@@ -442,13 +448,7 @@ static void test_one_pass(void **state)
     for (int c = 0; c < 3; c++) {
         for (int kind = 0; kind < 3; kind++) { /* good, flip, truncate */
             dp_backup_result res;
-            char name[32];
-            snprintf(name, sizeof name, "one%d%d", c, kind);
-            do_backup(f, codecs[c], name, &res);
-            if (kind == 1)
-                flip_byte(res.path, (off_t)(res.m.size / 2));
-            else if (kind == 2)
-                assert_int_equal(truncate(res.path, (off_t)(res.m.size - 7)), 0);
+            damaged_backup(f, codecs[c], "one", c, kind, &res);
             dp_storage *st;
             dp_err err = {0};
             assert_int_equal(dp_storage_open(f->store, NULL, 0, &st, &err), 0);
