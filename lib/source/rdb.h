@@ -64,7 +64,8 @@ typedef struct dp_rdb_keys {
     uint64_t *keys;     /* keys[i]: the keys of database i, for i < ndb */
     size_t ndb;
     uint64_t total;     /* keys counted */
-    uint64_t n1, n2, n3, n4; /* element counts of the value being walked */
+    uint64_t n1, n2, n3; /* element counts of the value being walked */
+    uint64_t n4;        /* 1 when the key being walked counts (not an empty container) */
     /* the primitives' state */
     unsigned char b[9]; /* fixed bytes taken (header, type byte, length bytes) */
     size_t have;
