@@ -771,8 +771,9 @@ int dp_backup_restore_opts(dp_storage *st, const char *key, const dp_backup_read
         rc = no_identity(key, &m, o, err);
         goto done;
     }
-    /* Pass 1: the checksum and every age chunk, before the target is touched. */
-    if ((rc = verify_pass(st, key, &m, made, o, NULL, NULL, err)))
+    /* Pass 1: the checksum and every age chunk, before the target is touched (a throwaway target:
+     * while it is fed, below). */
+    if (!o->one_pass && (rc = verify_pass(st, key, &m, made, o, NULL, NULL, err)))
         goto done;
     /* Pass 2: restore; publish only if the bytes hashed equal again. */
     if ((rc = drv->restore(&url, src, m.format, &target, err)))
@@ -786,9 +787,26 @@ int dp_backup_restore_opts(dp_storage *st, const char *key, const dp_backup_read
     }
     /* check_pass frees the chain (aborting the target) on failure. */
     rc = check_pass(st, key, &m, made, head, 0, o->progress, o->progress_ctx, err);
-    if (!rc) {
+    if (!rc && o->one_pass && !made && target->bytes != m.raw_size) {
+        /* what the verify pass checks; decrypted and decompressed bytes all reached the target */
+        rc = dp_err_set(err, DUMPER_ECORRUPT, "backup '%s' decompresses to %llu bytes, its manifest says %llu", key,
+                        (unsigned long long)target->bytes, (unsigned long long)m.raw_size);
+        dp_sink_fail(head, err);
+        dp_sink_free(head);
+    } else if (!rc) {
         rc = dp_sink_commit(head, err);
         dp_sink_free(head); /* aborts the target if the commit failed */
+    } else if (o->one_pass && rc != DUMPER_EINTR) {
+        /* name the cause: the backup's damage (or a key question) rather than the target's complaint */
+        dp_err restore_err = *err, verr = {0};
+        dp_backup_read_opts vo = *o;
+        vo.progress = NULL;
+        int vrc = verify_pass(st, key, &m, made, &vo, NULL, NULL, &verr);
+        if (vrc && vrc != DUMPER_EINTR && vrc != DUMPER_ENOMEM)
+            *err = verr;
+        else
+            *err = restore_err;
+        rc = err->code;
     }
 done:
     if (rc) {

@@ -104,6 +104,14 @@ typedef struct dp_backup_read_opts {
     size_t nidentities;
     dp_progress_fn progress;
     void *progress_ctx;
+    /* Restore: one pass for a throwaway target (a drill's): the checksum, size, uncompressed size and
+     * age chunks are checked while the bytes are restored instead of in a verify pass first, so a
+     * damaged backup may have fed part of itself to the target before it fails (the target is
+     * aborted; a drill drops it anyway). The bytes still only ever reach the target the way a
+     * restore sends them (data only: psql_guard, the SQLite authorizer, ...). A failed restore is
+     * then verified to name the cause: a corrupt backup or a wrong identity is reported as such
+     * (DUMPER_ECORRUPT, DUMPER_EAUTH), not as the target's complaint about the damaged bytes. */
+    int one_pass;
 } dp_backup_read_opts;
 
 int dp_backup_verify_opts(dp_storage *st, const char *key, const dp_backup_read_opts *o, dp_manifest *m, dp_err *err);

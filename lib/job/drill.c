@@ -44,6 +44,12 @@ static int add_line(char ***lines, size_t *n, char *line)
 
 int dp_drill_compare(const dp_contents *want, const dp_contents *got, char ***lines, size_t *n)
 {
+    return dp_drill_compare_as(want, got, "table", "rows", "database", lines, n);
+}
+
+int dp_drill_compare_as(const dp_contents *want, const dp_contents *got, const char *noun, const char *unit,
+                        const char *place, char ***lines, size_t *n)
+{
     *lines = NULL;
     *n = 0;
     char name[120];
@@ -55,20 +61,20 @@ int dp_drill_compare(const dp_contents *want, const dp_contents *got, char ***li
         if (c < 0) {
             printable(want->tables[i].name, name, sizeof name);
             rc = add_line(lines, n,
-                          dp_asprintf("table '%s' (%llu rows in the manifest) is missing from the restored database",
-                                      name, (unsigned long long)want->tables[i].rows));
+                          dp_asprintf("%s '%s' (%llu %s in the manifest) is missing from the restored %s", noun, name,
+                                      (unsigned long long)want->tables[i].rows, unit, place));
             i++;
         } else if (c > 0) {
             printable(got->tables[j].name, name, sizeof name);
             rc = add_line(lines, n,
-                          dp_asprintf("table '%s' was restored but is not in the manifest", name));
+                          dp_asprintf("%s '%s' was restored but is not in the manifest", noun, name));
             j++;
         } else {
             if (want->tables[i].rows != got->tables[j].rows) {
                 printable(want->tables[i].name, name, sizeof name);
                 rc = add_line(lines, n,
-                              dp_asprintf("table '%s': %llu rows in the manifest, %llu restored", name,
-                                          (unsigned long long)want->tables[i].rows,
+                              dp_asprintf("%s '%s': %llu %s in the manifest, %llu restored", noun, name,
+                                          (unsigned long long)want->tables[i].rows, unit,
                                           (unsigned long long)got->tables[j].rows));
             }
             i++;
@@ -247,6 +253,41 @@ static void sweep_dir(const char *tmp)
     closedir(d);
 }
 
+/* MongoDB: the one database a backup's contents name ("<db>.<coll>" entries), NULL when there are
+ * none; *several = 1 when they name more than one. Malloc'd. */
+static char *mongo_backup_db(const dp_contents *c, int *several)
+{
+    *several = 0;
+    char *db = NULL;
+    for (size_t i = 0; i < c->ntables; i++) {
+        const char *dot = strchr(c->tables[i].name, '.');
+        size_t n = dot ? (size_t)(dot - c->tables[i].name) : strlen(c->tables[i].name);
+        if (!db)
+            db = dp_asprintf("%.*s", (int)n, c->tables[i].name);
+        else if (strlen(db) != n || strncmp(db, c->tables[i].name, n) != 0)
+            *several = 1;
+    }
+    return db;
+}
+
+/* MongoDB: what the scratch database holds, named as the backup's database ("<scratch>.x" ->
+ * "<db>.x"). One prefix for all: the order stays sorted. -1 on OOM. */
+static int mongo_rename(dp_contents *found, const char *scratch, const char *db)
+{
+    size_t sl = strlen(scratch);
+    for (size_t i = 0; i < found->ntables; i++) {
+        char *name = found->tables[i].name;
+        if (strncmp(name, scratch, sl) != 0 || name[sl] != '.')
+            continue;
+        char *renamed = dp_asprintf("%s%s", db, name + sl);
+        if (!renamed)
+            return -1;
+        free(name);
+        found->tables[i].name = renamed;
+    }
+    return 0;
+}
+
 static const dp_source_driver *driver_named(const char *name)
 {
     for (int t = 0; t < DP_DB__COUNT; t++) {
@@ -262,9 +303,9 @@ int dp_drill_run(dp_storage *st, const char *key, const dp_drill_req *req, dp_dr
     memset(res, 0, sizeof *res);
     int64_t start = dp_mono_ms();
     dp_dburl server = {0};
-    char *target_url = NULL, *dir = NULL, *rdb = NULL;
+    char *target_url = NULL, *dir = NULL, *rdb = NULL, *mongo_db = NULL;
     int created = 0, rc;
-    dp_source_opts so = {0};
+    dp_source_opts so = {.throwaway = 1};
     if ((rc = dp_backup_manifest(st, key, &res->m, err)))
         return rc;
     const dp_source_driver *drv = driver_named(res->m.source_type);
@@ -311,8 +352,19 @@ int dp_drill_run(dp_storage *st, const char *key, const dp_drill_req *req, dp_dr
             return dp_err_set(err, DUMPER_EUSAGE, "a %s drill needs --scratch URL: a server where it may create "
                                                   "and drop a database",
                               res->m.source_type);
+        if (drv->type == DP_DB_MONGODB) {
+            /* the restore maps one database onto the scratch database, not several */
+            int several;
+            mongo_db = mongo_backup_db(&res->m.contents, &several);
+            if (several) {
+                free(mongo_db);
+                return dp_err_set(err, DUMPER_EUNSUPPORTED,
+                                  "drills of mongodb backups of several databases are not supported yet (back up "
+                                  "each database by its own URL)");
+            }
+        }
         if ((rc = dp_dburl_parse(req->scratch, &server, err)))
-            return rc;
+            goto done;
         if (server.type != drv->type) {
             rc = dp_err_set(err, DUMPER_EUSAGE, "the scratch server is %s, the backup is of %s",
                             dp_db_type_name(server.type), res->m.source_type);
@@ -336,7 +388,12 @@ int dp_drill_run(dp_storage *st, const char *key, const dp_drill_req *req, dp_dr
         }
     }
     /* the restore: the same safe path as `dumper restore`, into the empty scratch target */
-    dp_backup_read_opts ro = {.sha256 = req->sha256, .identities = req->identities, .nidentities = req->nidentities};
+    /* one pass: the checksum is verified while the throwaway target is fed (a mismatch fails the drill
+     * and the target goes anyway), not in a full read of the backup first */
+    dp_backup_read_opts ro = {.sha256 = req->sha256,
+                              .identities = req->identities,
+                              .nidentities = req->nidentities,
+                              .one_pass = 1};
     int64_t rs = dp_mono_ms();
     if ((rc = dp_backup_restore_opts(st, key, &ro, target_url, &so, err))) {
         dp_err_prefix(err, "restore into the scratch target failed");
@@ -352,9 +409,13 @@ int dp_drill_run(dp_storage *st, const char *key, const dp_drill_req *req, dp_dr
     to.password = NULL;
     if (!rc)
         rc = drv->inspect(&turl, &to, &res->found, err);
+    if (!rc && mongo_db && mongo_rename(&res->found, res->target, mongo_db))
+        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     if (!rc && res->m.contents.known) {
         res->compared = 1;
-        if (dp_drill_compare(&res->m.contents, &res->found, &res->mismatches, &res->nmismatches))
+        int redis = drv->type == DP_DB_REDIS;
+        if (dp_drill_compare_as(&res->m.contents, &res->found, redis ? "database" : "table", redis ? "keys" : "rows",
+                                redis ? "server" : "database", &res->mismatches, &res->nmismatches))
             rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     }
     if (!rc && req->nchecks) {
@@ -396,6 +457,7 @@ done:
         dp_warn("drill: unable to remove '%s': %s", dir, strerror(errno));
     free(dir);
     free(rdb);
+    free(mongo_db);
     free(target_url);
     dp_dburl_free(&server);
     res->total_ms = dp_mono_ms() - start;

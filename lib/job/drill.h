@@ -1,8 +1,9 @@
 /*
  * drill.h - restore drills: prove a backup restores and holds what its manifest says.
  *
- *   manifest -> throwaway target -> safe restore (dp_backup_restore_opts: verify pass, then data
- *   only, nothing the backup carries is run as a command) -> count what the target holds
+ *   manifest -> throwaway target -> safe restore (dp_backup_restore_opts in one pass: the checksum
+ *   verified while the target is fed, data only, nothing the backup carries is run as a command; no
+ *   fsync of a throwaway file) -> count what the target holds
  *   (driver->inspect) -> compare with the manifest's contents -> the user's checks -> drop the target.
  *
  * Throwaway targets: SQLite a database in a new temporary directory "dumper-drill-<pid>-XXXXXX";
@@ -68,6 +69,10 @@ char *dp_drill_result_json(const char *backup, const dp_drill_result *r, const d
 
 /* Pure: the differences between what the manifest recorded and what was found, as lines. -1 on OOM. */
 int dp_drill_compare(const dp_contents *want, const dp_contents *got, char ***lines, size_t *n);
+/* The same in other words: "<noun> 'x': 4 <unit> in the manifest, 3 restored", "... is missing from
+ * the restored <place>" (Redis: database, keys, server). */
+int dp_drill_compare_as(const dp_contents *want, const dp_contents *got, const char *noun, const char *unit,
+                        const char *place, char ***lines, size_t *n);
 
 /* Pure: a scratch database name's parts; 0 when `name` is one of ours. */
 int dp_drill_parse_name(const char *name, char host[9], long *pid, int64_t *stamp);

@@ -221,6 +221,7 @@ typedef struct {
     size_t part_max;
     dp_buf spool;
     int64_t now;
+    dp_contents *contents; /* "<db>.<coll>": documents written, or NULL */
 } dumpctx;
 
 static la_ssize_t tar_write_cb(struct archive *a, void *ctx, const void *buf, size_t n)
@@ -376,6 +377,13 @@ static int dump_collection(dumpctx *d, mongoc_database_t *mdb, const char *db, c
     }
     dp_debug("%s: %s.%s: %llu documents in %u part(s)", d->m->where, db, coll, (unsigned long long)ndocs,
              part ? part : 1);
+    if (!rc && d->contents) {
+        /* the documents this dump wrote, counted as they went into the archive */
+        char *ns = dp_asprintf("%s.%s", db, coll);
+        if (!ns || dp_contents_add(d->contents, ns, NULL, ndocs))
+            rc = dp_err_set(d->err, DUMPER_ENOMEM, "out of memory");
+        free(ns);
+    }
 done:
     mongoc_collection_destroy(c);
     return rc;
@@ -457,13 +465,37 @@ static size_t part_bytes(void)
     return e && *e && !*end && v >= 1024 ? (size_t)v : DP_MONGO_PART_BYTES;
 }
 
+/* The server's version (buildInfo), or NULL. */
+static char *server_version(mconn *m)
+{
+    bson_t *cmd = BCON_NEW("buildInfo", BCON_INT32(1)), reply;
+    bson_error_t be;
+    bson_iter_t it;
+    char *v = NULL;
+    if (mongoc_client_command_simple(m->client, "admin", cmd, NULL, &reply, &be) &&
+        bson_iter_init_find(&it, &reply, "version") && BSON_ITER_HOLDS_UTF8(&it)) {
+        uint32_t n;
+        const char *s = bson_iter_utf8(&it, &n);
+        if (n && n <= DP_CONTENTS_MAX_STR && !memchr(s, 0, n))
+            v = dp_strdup(s);
+    }
+    bson_destroy(&reply);
+    bson_destroy(cmd);
+    return v;
+}
+
 static int mongo_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink *out, dp_err *err)
 {
     mconn m;
+    if (opts->contents)
+        memset(opts->contents, 0, sizeof *opts->contents);
     int rc = conn_open(url, &m, err);
     if (rc)
         return rc;
-    dumpctx d = {.m = &m, .out = out, .err = err, .part_max = part_bytes(), .now = dp_now_ms()};
+    dumpctx d = {.m = &m, .out = out, .err = err, .part_max = part_bytes(), .now = dp_now_ms(),
+                 .contents = opts->contents};
+    if (opts->contents)
+        opts->contents->server_version = server_version(&m);
     /* MongoDB names are UTF-8; libarchive converts entry names from the thread's LC_CTYPE to the
      * pax header's UTF-8 and fails on non-ASCII names in the C locale. A UTF-8 LC_CTYPE for this
      * thread only (uselocale) makes the conversion the identity, without touching the host's locale. */
@@ -495,7 +527,18 @@ static int mongo_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink
     }
     if (!rc && archive_write_close(d.ar) != ARCHIVE_OK)
         rc = tar_fail(&d, "close");
+    if (!rc && d.contents) {
+        /* no schema to fingerprint: the collections and their documents are the contents */
+        if (dp_contents_finish(d.contents)) {
+            dp_warn("%s: more collections or longer names than a manifest records: no contents", m.where);
+            dp_contents_free(d.contents);
+        } else {
+            d.contents->fingerprint[0] = 0;
+        }
+    }
 done:
+    if (rc && d.contents)
+        dp_contents_free(d.contents);
     if (d.ar)
         archive_write_free(d.ar);
     bson_strfreev(names);
@@ -908,6 +951,128 @@ static int mongo_restore(const dp_dburl *url, const dp_source_opts *opts, const 
     return 0;
 }
 
+/* ---- drills: a scratch database on the --scratch server ----
+ *
+ * A drill restores into a database named by the drill (the URL's database: the backup's own name is
+ * not used), counts the documents of every collection there with an aggregation ($count: a scan,
+ * not the collection's metadata count) and drops the database. MongoDB creates a database with its
+ * first collection: "create" only checks that the server answers. */
+
+static int mongo_inspect(const dp_dburl *url, const dp_source_opts *opts, dp_contents *out, dp_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!url->dbname || !*url->dbname)
+        return dp_err_set(err, DUMPER_EINTERNAL, "mongodb: a drill inspects one database");
+    mconn m;
+    int rc = conn_open(url, &m, err);
+    if (rc)
+        return rc;
+    char **names = NULL;
+    out->server_version = server_version(&m);
+    rc = user_collections(&m, url->dbname, &names, err);
+    mongoc_database_t *mdb = rc ? NULL : mongoc_client_get_database(m.client, url->dbname);
+    for (size_t i = 0; !rc && names[i]; i++) {
+        if (dp_interrupted) {
+            rc = dp_err_set(err, DUMPER_EINTR, "interrupted");
+            break;
+        }
+        mongoc_collection_t *c = mongoc_database_get_collection(mdb, names[i]);
+        bson_t *pipeline = BCON_NEW("pipeline", "[", "{", "$count", BCON_UTF8("n"), "}", "]");
+        mongoc_cursor_t *cur = mongoc_collection_aggregate(c, MONGOC_QUERY_NONE, pipeline, NULL, NULL);
+        const bson_t *doc;
+        bson_iter_t it;
+        uint64_t n = 0;
+        if (mongoc_cursor_next(cur, &doc) && bson_iter_init_find(&it, doc, "n") && BSON_ITER_HOLDS_NUMBER(&it) &&
+            bson_iter_as_int64(&it) > 0)
+            n = (uint64_t)bson_iter_as_int64(&it);
+        bson_error_t be;
+        if (mongoc_cursor_error(cur, &be)) {
+            char *ns = dp_asprintf("%s.%s", url->dbname, names[i]);
+            rc = op_fail(&m, &be, err, "counting", ns);
+            free(ns);
+        } else {
+            char *ns = dp_asprintf("%s.%s", url->dbname, names[i]);
+            if (!ns || dp_contents_add(out, ns, NULL, n))
+                rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+            free(ns);
+        }
+        mongoc_cursor_destroy(cur);
+        bson_destroy(pipeline);
+        mongoc_collection_destroy(c);
+    }
+    if (mdb)
+        mongoc_database_destroy(mdb);
+    bson_strfreev(names);
+    conn_close(&m);
+    if (!rc && dp_contents_finish(out))
+        rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+    if (rc)
+        dp_contents_free(out);
+    else
+        out->fingerprint[0] = 0;
+    return rc;
+}
+
+static int mongo_scratch_create(const dp_dburl *server, const dp_source_opts *opts, const char *name, dp_err *err)
+{
+    (void)name;
+    return mongo_check(server, opts, err);
+}
+
+static int mongo_scratch_drop(const dp_dburl *server, const dp_source_opts *opts, const char *name, dp_err *err)
+{
+    mconn m;
+    int rc = conn_open(server, &m, err);
+    if (rc)
+        return rc;
+    mongoc_database_t *mdb = mongoc_client_get_database(m.client, name);
+    bson_error_t be;
+    if (!mongoc_database_drop(mdb, &be) && !(be.domain == MONGOC_ERROR_SERVER && be.code == 26 /* NamespaceNotFound */))
+        rc = op_fail(&m, &be, err, "dropDatabase", name);
+    mongoc_database_destroy(mdb);
+    conn_close(&m);
+    return rc;
+}
+
+static int mongo_scratch_list(const dp_dburl *server, const dp_source_opts *opts, const char *prefix, char ***names,
+                              size_t *n, dp_err *err)
+{
+    *names = NULL;
+    *n = 0;
+    mconn m;
+    int rc = conn_open(server, &m, err);
+    if (rc)
+        return rc;
+    bson_error_t be;
+    char **all = mongoc_client_get_database_names_with_opts(m.client, NULL, &be);
+    if (!all)
+        rc = op_fail(&m, &be, err, "listDatabases", NULL);
+    size_t pl = strlen(prefix);
+    for (size_t i = 0; !rc && all[i]; i++) {
+        if (strncmp(all[i], prefix, pl) != 0)
+            continue;
+        char **g = realloc(*names, (*n + 1) * sizeof *g);
+        if (!g || !(g[*n] = dp_strdup(all[i]))) {
+            if (g)
+                *names = g;
+            rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+            break;
+        }
+        *names = g;
+        (*n)++;
+    }
+    if (rc) {
+        for (size_t i = 0; i < *n; i++)
+            free((*names)[i]);
+        free(*names);
+        *names = NULL;
+        *n = 0;
+    }
+    bson_strfreev(all);
+    conn_close(&m);
+    return rc;
+}
+
 const dp_source_driver dp_source_mongodb = {
     .name = "mongodb",
     .type = DP_DB_MONGODB,
@@ -917,4 +1082,8 @@ const dp_source_driver dp_source_mongodb = {
     .backup = mongo_backup,
     .restore = mongo_restore,
     .restore_formats = (const char *const[]){"tar", NULL},
+    .inspect = mongo_inspect,
+    .scratch_create = mongo_scratch_create,
+    .scratch_drop = mongo_scratch_drop,
+    .scratch_list = mongo_scratch_list,
 };

@@ -2,6 +2,7 @@
 #include "source/rdb.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -183,4 +184,394 @@ long long dp_redis_info_field(const char *info, const char *field)
         }
     }
     return -1;
+}
+
+/* ---- the key counter ----
+ *
+ * A resumable walk: the parser is one function whose position is kept in k->pc, a line number;
+ * RK_AWAIT(step) records where it is, runs a primitive step over the bytes at hand and returns for
+ * more when they ran out; the next feed jumps back into the step (a switch over k->pc, the way
+ * protothreads do it). So the body reads like the file format. No nested switch in the body: its
+ * case labels would belong to that switch. Values are never held: only lengths are read, bytes are
+ * skipped. */
+
+#define RK_GIVE_UP(...)                                        \
+    do {                                                       \
+        snprintf(k->why, sizeof k->why, __VA_ARGS__);          \
+        goto give_up;                                          \
+    } while (0)
+
+#define RK_AWAIT(step)                                         \
+    do {                                                       \
+        k->pc = __LINE__;                                      \
+        __attribute__((fallthrough));                          \
+    case __LINE__:                                             \
+        if ((r = (step)) == 0)                                 \
+            return 0;                                          \
+        if (r < 0)                                             \
+            goto give_up;                                      \
+    } while (0)
+
+enum {
+    OP_SLOT_INFO = 244, OP_FUNCTION2 = 245, OP_FUNCTION_PRE_GA = 246, OP_MODULE_AUX = 247, OP_IDLE = 248,
+    OP_FREQ = 249, OP_AUX = 250, OP_RESIZEDB = 251, OP_EXPIRETIME_MS = 252, OP_EXPIRETIME = 253, OP_SELECTDB = 254,
+    OP_EOF = 255,
+};
+enum {
+    T_STRING = 0, T_LIST = 1, T_SET = 2, T_ZSET = 3, T_HASH = 4, T_ZSET_2 = 5, T_MODULE = 6, T_MODULE_2 = 7,
+    T_HASH_ZIPMAP = 9, T_LIST_ZIPLIST = 10, T_SET_INTSET = 11, T_ZSET_ZIPLIST = 12, T_HASH_ZIPLIST = 13,
+    T_LIST_QUICKLIST = 14, T_STREAM_LISTPACKS = 15, T_HASH_LISTPACK = 16, T_ZSET_LISTPACK = 17,
+    T_LIST_QUICKLIST_2 = 18, T_STREAM_LISTPACKS_2 = 19, T_SET_LISTPACK = 20, T_STREAM_LISTPACKS_3 = 21,
+};
+
+typedef struct {
+    const unsigned char *s;
+    size_t n;
+} rk_in;
+
+/* Take want (<= 9) bytes into k->b. 1 done, 0 more. */
+static int rk_take(dp_rdb_keys *k, rk_in *in, size_t want)
+{
+    size_t c = want - k->have < in->n ? want - k->have : in->n;
+    memcpy(k->b + k->have, in->s, c);
+    k->have += c;
+    in->s += c;
+    in->n -= c;
+    if (k->have < want)
+        return 0;
+    k->have = 0;
+    return 1;
+}
+
+/* Skip k->skip bytes. */
+static int rk_skip(dp_rdb_keys *k, rk_in *in)
+{
+    size_t c = k->skip < in->n ? (size_t)k->skip : in->n;
+    k->skip -= c;
+    in->s += c;
+    in->n -= c;
+    return k->skip == 0;
+}
+
+/* A length (rdbLoadLen): into k->len; k->enc = 1 for the special encoding 11xxxxxx (its low bits). */
+static int rk_len(dp_rdb_keys *k, rk_in *in)
+{
+    if (k->lstep == 0) {
+        if (!rk_take(k, in, 1))
+            return 0;
+        unsigned char b = k->b[0];
+        k->enc = 0;
+        switch (b >> 6) {
+        case 0: k->len = b & 0x3f; return 1;
+        case 3: k->len = b & 0x3f; k->enc = 1; return 1;
+        case 1: k->lstep = 2; break;
+        default:
+            if (b == 0x80)
+                k->lstep = 5;
+            else if (b == 0x81)
+                k->lstep = 9;
+            else {
+                snprintf(k->why, sizeof k->why, "unknown length encoding 0x%02x", b);
+                return -1;
+            }
+        }
+        k->b[0] = b;
+        k->have = 1;
+    }
+    if (!rk_take(k, in, (size_t)k->lstep))
+        return 0;
+    if (k->lstep == 2) {
+        k->len = (uint64_t)(k->b[0] & 0x3f) << 8 | k->b[1];
+    } else {
+        k->len = 0;
+        for (int i = 1; i < k->lstep; i++) /* big-endian */
+            k->len = k->len << 8 | k->b[i];
+    }
+    k->lstep = 0;
+    return 1;
+}
+
+/* A length that must not have the special encoding. */
+static int rk_count(dp_rdb_keys *k, rk_in *in)
+{
+    int r = rk_len(k, in);
+    if (r == 1 && k->enc) {
+        snprintf(k->why, sizeof k->why, "an encoded value where a length belongs");
+        return -1;
+    }
+    return r;
+}
+
+/* A string (rdbGenericLoadStringObject): skipped. */
+static int rk_str(dp_rdb_keys *k, rk_in *in)
+{
+    for (;;) {
+        int r;
+        switch (k->sstep) {
+        case 0:
+            if ((r = rk_len(k, in)) != 1)
+                return r;
+            if (!k->enc) {
+                k->skip = k->len;
+                k->sstep = 3;
+            } else if (k->len <= 2) { /* an 8, 16 or 32-bit integer */
+                k->skip = (uint64_t)1 << k->len;
+                k->sstep = 3;
+            } else if (k->len == 3) { /* LZF: compressed length, then the length it expands to */
+                k->sstep = 1;
+            } else {
+                snprintf(k->why, sizeof k->why, "unknown string encoding %u", (unsigned)k->len);
+                return -1;
+            }
+            break;
+        case 1:
+            if ((r = rk_count(k, in)) != 1)
+                return r;
+            k->skip = k->len;
+            k->sstep = 2;
+            break;
+        case 2:
+            if ((r = rk_count(k, in)) != 1)
+                return r;
+            k->sstep = 3;
+            break;
+        default:
+            if (!rk_skip(k, in))
+                return 0;
+            k->sstep = 0;
+            return 1;
+        }
+    }
+}
+
+/* A module value of the self-describing format (RDB_TYPE_MODULE_2, module aux data): opcodes up to
+ * the end opcode 0, skipped like rdbLoadCheckModuleValue does. */
+static int rk_module(dp_rdb_keys *k, rk_in *in)
+{
+    for (;;) {
+        int r;
+        if (k->mstep == 0) {
+            if ((r = rk_count(k, in)) != 1)
+                return r;
+            k->mop = k->len;
+            if (k->mop == 0)
+                return 1;
+            if (k->mop == 3 || k->mop == 4) {
+                k->skip = k->mop == 3 ? 4 : 8; /* float, double */
+            } else if (k->mop != 1 && k->mop != 2 && k->mop != 5) {
+                snprintf(k->why, sizeof k->why, "unknown module opcode %llu", (unsigned long long)k->mop);
+                return -1;
+            }
+            k->mstep = 1;
+        }
+        if (k->mop == 1 || k->mop == 2)
+            r = rk_count(k, in);
+        else if (k->mop == 5)
+            r = rk_str(k, in);
+        else
+            r = rk_skip(k, in);
+        if (r != 1)
+            return r;
+        k->mstep = 0;
+    }
+}
+
+void dp_rdb_keys_init(dp_rdb_keys *k)
+{
+    memset(k, 0, sizeof *k);
+    k->version = -1;
+}
+
+void dp_rdb_keys_free(dp_rdb_keys *k)
+{
+    free(k->keys);
+    k->keys = NULL;
+    k->ndb = 0;
+}
+
+static int rk_count_key(dp_rdb_keys *k)
+{
+    if (k->db >= k->ndb) {
+        size_t n = (size_t)k->db + 1;
+        uint64_t *a = realloc(k->keys, n * sizeof *a);
+        if (!a)
+            return -1;
+        memset(a + k->ndb, 0, (n - k->ndb) * sizeof *a);
+        k->keys = a;
+        k->ndb = n;
+    }
+    k->keys[k->db]++;
+    k->total++;
+    return 0;
+}
+
+/* The walk. 0 more bytes please; -1 gave up. */
+static int rk_run(dp_rdb_keys *k, rk_in *in)
+{
+    int r;
+    switch (k->pc) {
+    case 0:
+        RK_AWAIT(rk_take(k, in, 9));
+        if (memcmp(k->b, "REDIS", 5) != 0)
+            RK_GIVE_UP("not an rdb file");
+        k->version = 0;
+        for (int i = 5; i < 9; i++) {
+            if (k->b[i] < '0' || k->b[i] > '9')
+                RK_GIVE_UP("not an rdb file");
+            k->version = k->version * 10 + (k->b[i] - '0');
+        }
+        for (;;) {
+            RK_AWAIT(rk_take(k, in, 1));
+            k->type = k->b[0];
+            if (k->type == OP_EOF) {
+                if (k->version >= 5) {
+                    k->skip = 8; /* the checksum */
+                    RK_AWAIT(rk_skip(k, in));
+                }
+                k->done = 1;
+                k->pc = -1;
+                __attribute__((fallthrough));
+            case -1:
+                if (in->n)
+                    RK_GIVE_UP("data after the end of the rdb file");
+                return 0;
+            } else if (k->type == OP_SELECTDB) {
+                RK_AWAIT(rk_count(k, in));
+                if (k->len >= DP_RDB_MAX_DB)
+                    RK_GIVE_UP("database index %llu (at most %d)", (unsigned long long)k->len, DP_RDB_MAX_DB - 1);
+                k->db = k->len;
+            } else if (k->type == OP_EXPIRETIME || k->type == OP_EXPIRETIME_MS) {
+                k->skip = k->type == OP_EXPIRETIME ? 4 : 8;
+                RK_AWAIT(rk_skip(k, in));
+            } else if (k->type == OP_RESIZEDB) {
+                RK_AWAIT(rk_count(k, in));
+                RK_AWAIT(rk_count(k, in));
+            } else if (k->type == OP_AUX) {
+                RK_AWAIT(rk_str(k, in));
+                RK_AWAIT(rk_str(k, in));
+            } else if (k->type == OP_FREQ) {
+                k->skip = 1;
+                RK_AWAIT(rk_skip(k, in));
+            } else if (k->type == OP_IDLE) {
+                RK_AWAIT(rk_count(k, in));
+            } else if (k->type == OP_MODULE_AUX) {
+                RK_AWAIT(rk_count(k, in)); /* module id */
+                RK_AWAIT(rk_count(k, in)); /* when_opcode: an unsigned integer */
+                if (k->len != 2)
+                    RK_GIVE_UP("bad module aux data");
+                RK_AWAIT(rk_count(k, in)); /* when */
+                RK_AWAIT(rk_module(k, in));
+            } else if (k->type == OP_FUNCTION2) {
+                RK_AWAIT(rk_str(k, in));
+            } else if (k->type == OP_SLOT_INFO) {
+                RK_AWAIT(rk_count(k, in));
+                RK_AWAIT(rk_count(k, in));
+                RK_AWAIT(rk_count(k, in));
+            } else if (k->type == T_MODULE || k->type == OP_FUNCTION_PRE_GA ||
+                       (k->type > T_STREAM_LISTPACKS_3 && k->type < OP_SLOT_INFO) || k->type == 8) {
+                RK_GIVE_UP("rdb type %d is not known to this version", k->type);
+            } else {
+                /* a key and its value */
+                RK_AWAIT(rk_str(k, in));
+                k->n4 = 1; /* counted unless a container turns out empty */
+                if (k->type == T_LIST || k->type == T_SET || k->type == T_LIST_QUICKLIST) {
+                    RK_AWAIT(rk_count(k, in));
+                    for (k->n1 = k->len, k->n4 = k->n1 != 0; k->n1; k->n1--)
+                        RK_AWAIT(rk_str(k, in));
+                } else if (k->type == T_HASH) {
+                    RK_AWAIT(rk_count(k, in));
+                    for (k->n1 = k->len, k->n4 = k->n1 != 0; k->n1; k->n1--) {
+                        RK_AWAIT(rk_str(k, in));
+                        RK_AWAIT(rk_str(k, in));
+                    }
+                } else if (k->type == T_ZSET || k->type == T_ZSET_2) {
+                    RK_AWAIT(rk_count(k, in));
+                    for (k->n1 = k->len, k->n4 = k->n1 != 0; k->n1; k->n1--) {
+                        RK_AWAIT(rk_str(k, in));
+                        if (k->type == T_ZSET_2) {
+                            k->skip = 8; /* a binary double */
+                        } else {
+                            RK_AWAIT(rk_take(k, in, 1)); /* a double as text: its length, or nan/+inf/-inf */
+                            k->skip = k->b[0] < 253 ? k->b[0] : 0;
+                        }
+                        RK_AWAIT(rk_skip(k, in));
+                    }
+                } else if (k->type == T_LIST_QUICKLIST_2) {
+                    RK_AWAIT(rk_count(k, in));
+                    for (k->n1 = k->len, k->n4 = k->n1 != 0; k->n1; k->n1--) {
+                        RK_AWAIT(rk_count(k, in)); /* the node's container */
+                        RK_AWAIT(rk_str(k, in));
+                    }
+                } else if (k->type == T_MODULE_2) {
+                    RK_AWAIT(rk_count(k, in)); /* module id */
+                    RK_AWAIT(rk_module(k, in));
+                } else if (k->type == T_STREAM_LISTPACKS || k->type == T_STREAM_LISTPACKS_2 ||
+                           k->type == T_STREAM_LISTPACKS_3) {
+                    RK_AWAIT(rk_count(k, in));
+                    for (k->n1 = k->len; k->n1; k->n1--) {
+                        RK_AWAIT(rk_str(k, in)); /* the node's master id */
+                        RK_AWAIT(rk_str(k, in)); /* its listpack */
+                    }
+                    /* length, last id; since listpacks 2: first id, max deleted id, entries added */
+                    for (k->n1 = k->type == T_STREAM_LISTPACKS ? 3 : 8; k->n1; k->n1--)
+                        RK_AWAIT(rk_count(k, in));
+                    RK_AWAIT(rk_count(k, in));
+                    for (k->n1 = k->len; k->n1; k->n1--) { /* consumer groups */
+                        RK_AWAIT(rk_str(k, in));
+                        for (k->n2 = k->type == T_STREAM_LISTPACKS ? 2 : 3; k->n2; k->n2--)
+                            RK_AWAIT(rk_count(k, in)); /* last id; entries read */
+                        RK_AWAIT(rk_count(k, in));
+                        for (k->n2 = k->len; k->n2; k->n2--) { /* pending entries: id, delivery time, count */
+                            k->skip = 24;
+                            RK_AWAIT(rk_skip(k, in));
+                            RK_AWAIT(rk_count(k, in));
+                        }
+                        RK_AWAIT(rk_count(k, in));
+                        for (k->n2 = k->len; k->n2; k->n2--) { /* consumers */
+                            RK_AWAIT(rk_str(k, in));
+                            k->skip = k->type == T_STREAM_LISTPACKS_3 ? 16 : 8; /* seen (and active) time */
+                            RK_AWAIT(rk_skip(k, in));
+                            RK_AWAIT(rk_count(k, in));
+                            for (k->n3 = k->len; k->n3; k->n3--) { /* its pending ids */
+                                k->skip = 16;
+                                RK_AWAIT(rk_skip(k, in));
+                            }
+                        }
+                    }
+                    k->n4 = 1; /* a stream may be empty */
+                } else {
+                    RK_AWAIT(rk_str(k, in)); /* string, ziplist, intset, listpack, zipmap */
+                }
+                if (k->n4 && rk_count_key(k))
+                    RK_GIVE_UP("out of memory");
+            }
+        }
+    default:
+        break;
+    }
+give_up:
+    if (!k->why[0])
+        snprintf(k->why, sizeof k->why, "malformed rdb");
+    k->failed = 1;
+    return -1;
+}
+
+int dp_rdb_keys_feed(dp_rdb_keys *k, const void *p, size_t n)
+{
+    if (k->failed)
+        return -1;
+    rk_in in = {p, n};
+    return rk_run(k, &in);
+}
+
+int dp_rdb_keys_finish(dp_rdb_keys *k)
+{
+    if (k->failed)
+        return -1;
+    if (!k->done) {
+        snprintf(k->why, sizeof k->why, "the rdb file ends before its end-of-file opcode");
+        k->failed = 1;
+        return -1;
+    }
+    return 0;
 }

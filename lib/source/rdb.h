@@ -44,6 +44,49 @@ int dp_rdb_check_finish(const dp_rdb_check *c);
 const char *dp_rdb_check_strerror(int verdict);
 
 /*
+ * The key counter: a structural walk over an RDB as it streams past (any chunking, constant memory:
+ * no value is held, strings are skipped by their length), counting the keys of each logical
+ * database, so a backup records per database the keys its snapshot holds without a second pass
+ * over the server. It knows the value types and opcodes of RDB versions 1 to 11 (Redis 7.2) but
+ * modules of the old format (type 6) and Redis 7.4's hashes with field expiry (types 22-25): on
+ * those, on anything malformed, on a database index of DP_RDB_MAX_DB or more, or on bytes after
+ * the end, it gives up (feed returns -1 and `why` says why); the counts are then unknown, never
+ * wrong. A key whose list, set, sorted set or hash holds no element is not counted: Redis skips
+ * such keys when it loads the file. Keys with an expiry time are counted like the others.
+ */
+#define DP_RDB_MAX_DB 10000 /* database indexes 0..9999, one manifest entry each at most */
+
+typedef struct dp_rdb_keys {
+    int pc;             /* where the walk resumes */
+    int failed, done;   /* gave up (why says why); reached the end-of-file opcode and its checksum */
+    int version, type;
+    uint64_t db;        /* the current database (SELECTDB) */
+    uint64_t *keys;     /* keys[i]: the keys of database i, for i < ndb */
+    size_t ndb;
+    uint64_t total;     /* keys counted */
+    uint64_t n1, n2, n3; /* element counts of the value being walked */
+    uint64_t n4;        /* 1 when the key being walked counts (not an empty container) */
+    /* the primitives' state */
+    unsigned char b[9]; /* fixed bytes taken (header, type byte, length bytes) */
+    size_t have;
+    uint64_t skip;      /* bytes left to skip */
+    uint64_t len;       /* the last length read; enc: it had the special encoding (0xC0 | len) */
+    int enc, lstep;
+    int sstep;          /* string: 0 length, 1 LZF lengths, 2 bytes */
+    int mstep;          /* module value: 0 opcode, 1 its operand */
+    uint64_t mop;
+    char why[96];
+} dp_rdb_keys;
+
+void dp_rdb_keys_init(dp_rdb_keys *k);
+/* Walk the next n bytes. 0: going on; -1: gave up (then and on every later call). */
+int dp_rdb_keys_feed(dp_rdb_keys *k, const void *p, size_t n);
+/* Once every byte was fed: 0 when the walk reached the end-of-file opcode and the checksum after it
+ * (the counts in keys[] are then those of the file), else -1 with why set. */
+int dp_rdb_keys_finish(dp_rdb_keys *k);
+void dp_rdb_keys_free(dp_rdb_keys *k);
+
+/*
  * What the Redis source parses of a server's replies around the snapshot (redis.c does the I/O):
  */
 /* One byte of a reply line, read byte by byte from the socket so that nothing after the line is

@@ -15,7 +15,9 @@
  * the same checks). The open descriptor keeps the snapshot stable even if a later save renames a
  * new file over it.
  *
- * The snapshot holds every logical database of the server, whatever /N the URL names.
+ * The snapshot holds every logical database of the server, whatever /N the URL names. Its keys are
+ * counted per database as the bytes pass (dp_rdb_keys, a structural walk that skips every value)
+ * for the manifest's contents ("db0": keys, ...): the same snapshot, no second pass over the server.
  *
  * Restore (format "rdb") cannot push an RDB into a running server: it writes the RDB file to the
  * path given in dp_source_opts.restore_file (CLI: --rdb-file), checked the same way, and the
@@ -200,12 +202,15 @@ typedef struct {
     dp_sink *out;
     const char *where;
     const char *origin; /* "replication stream" or the file path */
+    dp_rdb_keys *keys;  /* counting the keys of each database for the manifest, or NULL */
 } rdbpipe;
 
 static int pipe_feed(rdbpipe *p, const void *buf, size_t n, dp_err *err)
 {
     if (dp_rdb_check_feed(&p->chk, buf, n) < 0)
         return dp_err_set(err, DUMPER_ECORRUPT, "%s: %s is not an rdb snapshot (bad header)", p->where, p->origin);
+    if (p->keys)
+        dp_rdb_keys_feed(p->keys, buf, n); /* best effort: a walk that gives up records no contents */
     return dp_sink_write(p->out, buf, n, err);
 }
 
@@ -430,13 +435,64 @@ done:
     return rc;
 }
 
+/* The server's version (INFO server), or NULL; asked before SYNC, while hiredis still owns the
+ * connection. */
+static char *server_version(rconn *r)
+{
+    redisReply *rep = redisCommand(r->c, "INFO server");
+    char *out = NULL;
+    const char *v = rep && rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "redis_version:") : NULL;
+    if (v) {
+        v += 14;
+        size_t n = strcspn(v, "\r\n");
+        if (n && n <= DP_CONTENTS_MAX_STR)
+            out = dp_asprintf("%.*s", (int)n, v);
+    }
+    freeReplyObject(rep);
+    return out;
+}
+
+/* The manifest's contents from a finished key walk: one entry "db<N>" per database with keys (as
+ * INFO keyspace lists them), no schema fingerprint (Redis has no schema). Best effort. */
+static void keys_contents(rconn *r, dp_rdb_keys *k, char *version, dp_contents *c)
+{
+    memset(c, 0, sizeof *c);
+    c->server_version = version;
+    if (dp_rdb_keys_finish(k)) {
+        dp_warn("%s: the snapshot's keys were not counted (%s): the manifest records no contents", r->where, k->why);
+        dp_contents_free(c);
+        return;
+    }
+    char name[24];
+    for (size_t i = 0; i < k->ndb; i++) {
+        if (!k->keys[i])
+            continue;
+        snprintf(name, sizeof name, "db%zu", i);
+        if (dp_contents_add(c, name, NULL, k->keys[i])) {
+            dp_contents_free(c);
+            return;
+        }
+    }
+    if (dp_contents_finish(c)) {
+        dp_contents_free(c);
+        return;
+    }
+    c->fingerprint[0] = 0;
+}
+
 static int redis_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink *out, dp_err *err)
 {
     rconn r;
+    if (opts->contents)
+        memset(opts->contents, 0, sizeof *opts->contents);
     int rc = conn_open(url, &r, err);
     if (rc)
         return rc;
-    rdbpipe p = {.out = out, .where = r.where, .origin = "the replication stream"};
+    dp_rdb_keys keys;
+    dp_rdb_keys_init(&keys);
+    char *version = opts->contents ? server_version(&r) : NULL;
+    rdbpipe p = {.out = out, .where = r.where, .origin = "the replication stream",
+                 .keys = opts->contents ? &keys : NULL};
     dp_rdb_check_init(&p.chk);
     unsigned long long len = 0;
     char refusal[256];
@@ -454,6 +510,12 @@ static int redis_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink
         dp_debug("%s: receiving a %llu-byte snapshot", r.where, len);
         rc = stream_socket(&r, len, &p, err);
     }
+    if (!rc && opts->contents) {
+        keys_contents(&r, &keys, version, opts->contents);
+        version = NULL;
+    }
+    free(version);
+    dp_rdb_keys_free(&keys);
     conn_close(&r);
     return rc;
 }
@@ -463,7 +525,7 @@ static int redis_backup(const dp_dburl *url, const dp_source_opts *opts, dp_sink
 typedef struct {
     dp_sink base;
     char *target, *tmp;
-    int fd, force;
+    int fd, force, throwaway;
     dp_rdb_check chk;
 } rdbfile_sink;
 
@@ -483,7 +545,7 @@ static int rf_end(dp_sink *s, dp_err *err)
     int v = dp_rdb_check_finish(&f->chk);
     if (v != DP_RDB_OK && v != DP_RDB_OK_NO_CHECKSUM)
         return dp_err_set(err, DUMPER_ECORRUPT, "backup for '%s': %s", f->target, dp_rdb_check_strerror(v));
-    if (fsync(f->fd) < 0)
+    if (!f->throwaway && fsync(f->fd) < 0)
         return dp_err_sys(err, dp_err_code_for_errno(errno), errno, "unable to fsync '%s'", f->tmp);
     if (close(f->fd) < 0) {
         f->fd = -1;
@@ -508,7 +570,7 @@ static int rf_commit(dp_sink *s, dp_err *err)
     }
     free(f->tmp);
     f->tmp = NULL;
-    if (dp_fsync_dir_of(f->target) < 0)
+    if (!f->throwaway && dp_fsync_dir_of(f->target) < 0)
         return dp_err_sys(err, DUMPER_EIO, errno, "unable to fsync the directory of '%s'", f->target);
     return 0;
 }
@@ -564,6 +626,7 @@ static int redis_restore(const dp_dburl *url, const dp_source_opts *opts, const 
     dp_rdb_check_init(&f->chk);
     f->fd = -1;
     f->force = opts->force;
+    f->throwaway = opts->throwaway;
     f->target = strdup(path);
     const char *slash = strrchr(path, '/');
     unsigned rnd = (unsigned)(dp_mono_ms() ^ (uintptr_t)f);
@@ -587,8 +650,9 @@ static int redis_restore(const dp_dburl *url, const dp_source_opts *opts, const 
  *
  * A drill restores the RDB to a file (opts->restore_file), then starts redis-server on a unix
  * socket beside it (no TCP port, no persistence) so the server itself parses every value, and
- * counts the keys of each database (INFO keyspace). redis-server refuses an RDB it cannot read
- * (newer version, damaged value): the drill fails with its log line. */
+ * counts the keys of each database (INFO keyspace), which the drill compares with the counts the
+ * backup's walk over the same bytes recorded (dp_rdb_keys). redis-server refuses an RDB it cannot
+ * read (newer version, damaged value): the drill fails with its log line. */
 
 static int redis_inspect(const dp_dburl *url, const dp_source_opts *opts, dp_contents *out, dp_err *err)
 {
@@ -607,9 +671,13 @@ static int redis_inspect(const dp_dburl *url, const dp_source_opts *opts, dp_con
         rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
         goto done;
     }
+    /* --replicaof 127.0.0.1 0: a replica keeps the keys whose expiry time passed since the backup
+     * (a master drops them while it loads) and never expires keys itself, so INFO keyspace counts
+     * every key of the file, whenever the drill runs. Port 0 cannot be listened on: the replica
+     * never finds its master, never syncs, and its data stays the file's. */
     const char *argv[] = {"redis-server", "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700", "--dir", dir,
                           "--dbfilename", slash + 1, "--save", "", "--appendonly", "no", "--daemonize", "no",
-                          "--logfile", logf, NULL};
+                          "--replicaof", "127.0.0.1", "0", "--logfile", logf, NULL};
     dp_proc_opts po = {.path = "redis-server", .argv = argv, .what = "redis-server"};
     if ((rc = dp_proc_spawn(&po, &p, err)))
         goto done;

@@ -32,6 +32,8 @@ typedef struct dp_source_opts {
                                    fingerprint, newest schema_migrations version) and finishes it
                                    (dp_contents_finish). Best effort: left unknown (known = 0) when the
                                    driver cannot tell; the backup does not fail for it. */
+    int throwaway;              /* restore: the target is a drill's, deleted right after: what only makes it
+                                   durable (fsync of a restored file and its directory) is skipped */
 } dp_source_opts;
 
 enum {

@@ -608,6 +608,7 @@ typedef struct {
     sqlite3 *db;
     char *target, *tmp;
     int force;
+    int throwaway;     /* a drill's target: no fsync */
     int replace_empty; /* the target existed as an empty file: it may be replaced without force */
     dp_buf pending;
     size_t scanned; /* bytes of pending already checked for statement ends */
@@ -864,6 +865,8 @@ static int rs_end(dp_sink *s, dp_err *err)
     r->db = NULL;
     if ((rc = check_result(r, err)))
         return rc;
+    if (r->throwaway)
+        return 0; /* a drill's: deleted right after, durability buys nothing */
     FILE *f = fopen(r->tmp, "r+e");
     if (!f || fsync(fileno(f)) < 0) {
         rc = dp_err_sys(err, DUMPER_EIO, errno, "unable to fsync restored database '%s'", r->target);
@@ -909,7 +912,7 @@ static int rs_commit(dp_sink *s, dp_err *err)
     }
     free(r->tmp);
     r->tmp = NULL;
-    if (dp_fsync_dir_of(r->target) < 0)
+    if (!r->throwaway && dp_fsync_dir_of(r->target) < 0)
         return dp_err_sys(err, DUMPER_EIO, errno, "unable to fsync the directory of '%s'", r->target);
     return 0;
 }
@@ -994,6 +997,7 @@ static int sqlite_restore(const dp_dburl *url, const dp_source_opts *opts, const
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     dp_sink_init(&r->base, &restore_ops, NULL);
     r->force = opts->force;
+    r->throwaway = opts->throwaway;
     r->replace_empty = replace_empty;
     r->target = strdup(url->path);
     const char *slash = strrchr(url->path, '/');

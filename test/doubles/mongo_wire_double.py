@@ -6,7 +6,8 @@ code in lib/source/mongodb.c is tested against this in-memory stand-in. It speak
 protocol for what libmongoc 1.23 (and pymongo 3.11, used by the tests as an independent client)
 send: the OP_QUERY isMaster handshake answered with OP_REPLY, and OP_MSG (body section and document
 sequences) for hello/isMaster, buildInfo, saslStart (always "Authentication failed"), ping, listDatabases, listCollections, listIndexes,
-find/getMore/killCursors, insert, create, createIndexes, drop, dropDatabase, endSessions.
+find/getMore/killCursors, insert, create, createIndexes, drop, dropDatabase, endSessions, and aggregate
+with exactly one $count stage (what a drill counts documents with; any other pipeline is refused).
 
 Documents are stored as the raw BSON bytes the client sent, and returned byte for byte, so a round
 trip test compares exact encodings. find supports an empty filter or top-level equality only; no
@@ -133,6 +134,14 @@ def run_command(body, seqs):
         if lim:
             docs = docs[:abs(lim)]
         return cursor_reply("%s.%s" % (db, body[name]), docs, body, single=bool(body.get("singleBatch")))
+    if lname == "aggregate":
+        pipeline = [plain(st) for st in body.get("pipeline", [])]
+        if len(pipeline) != 1 or list(pipeline[0].keys()) != ["$count"]:
+            raise CmdError(40324, "the test double runs only a single $count stage", "NotImplemented")
+        c = coll_entry(db, body[name], create=False)
+        n = len(c["docs"]) if c else 0
+        out = [SON([(pipeline[0]["$count"], n)])] if n else []  # $count gives no document for none
+        return cursor_reply("%s.%s" % (db, body[name]), out, body)
     if lname == "getmore":
         die_after = int(os.environ.get("MONGO_DOUBLE_DIE_AFTER_GETMORES", "-1"))
         getmores[0] += 1

@@ -12,6 +12,11 @@
  *   computed over the whole buffer (header, EOF opcode, CRC-64 by a bitwise reference of Redis's
  *   crc64 instead of the slice-by-8 tables), and a write is refused exactly when the first 9 bytes
  *   are no RDB header;
+ * - the key counter (dp_rdb_keys) over the same bytes: its outcome (done or gave up, why, every
+ *   count) does not depend on how the bytes are cut; the counts add up to the total, no database
+ *   index reaches DP_RDB_MAX_DB, a walk that gave up stays so; a walk that reached the end of a
+ *   version 5+ file ended exactly 8 bytes (the checksum) after an EOF opcode, so the checker never
+ *   calls such a file truncated;
  * - INFO fields: -1 exactly when no line starts with "field:".
  */
 #include <stdint.h>
@@ -79,8 +84,64 @@ static int verdict_in_steps(const uint8_t *b, size_t n, size_t step)
     return v;
 }
 
+typedef struct {
+    int rc, done;
+    uint64_t total, *keys;
+    size_t ndb;
+    char why[96];
+} walk_result;
+
+static void walk_in_steps(const uint8_t *b, size_t n, size_t step, walk_result *w)
+{
+    dp_rdb_keys k;
+    dp_rdb_keys_init(&k);
+    int rc = 0;
+    for (size_t off = 0; off < n && !rc; off += step) {
+        size_t c = n - off < step ? n - off : step;
+        rc = dp_rdb_keys_feed(&k, b + off, c);
+    }
+    if (rc && dp_rdb_keys_feed(&k, b, n ? 1 : 0) != -1) /* gave up for good */
+        abort();
+    w->rc = rc ? rc : dp_rdb_keys_finish(&k);
+    w->done = k.done;
+    w->total = k.total;
+    w->keys = k.keys;
+    w->ndb = k.ndb;
+    memcpy(w->why, k.why, sizeof w->why);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < k.ndb; i++)
+        sum += k.keys[i];
+    if (sum != k.total || k.ndb > DP_RDB_MAX_DB || (w->rc == 0) != (k.done && !k.failed) || (w->rc && !w->why[0]))
+        abort();
+    if (w->rc == 0 && k.version >= 5 && (n < 18 || b[n - 9] != 0xff || reference_verdict(b, n) == DP_RDB_TRUNCATED))
+        abort();
+}
+
+static void check_walk(const uint8_t *b, size_t n)
+{
+    walk_result whole, odd;
+    walk_in_steps(b, n, n ? n : 1, &whole);
+    walk_in_steps(b, n, 1 + (n ? b[n / 3] : 0) % 37, &odd);
+    int same = whole.rc == odd.rc && whole.done == odd.done && whole.total == odd.total && whole.ndb == odd.ndb &&
+               !strcmp(whole.why, odd.why) &&
+               (!whole.ndb || !memcmp(whole.keys, odd.keys, whole.ndb * sizeof *whole.keys));
+    free(odd.keys);
+    if (same && n <= 4096) {
+        walk_result bytes;
+        walk_in_steps(b, n, 1, &bytes);
+        same = whole.rc == bytes.rc && whole.total == bytes.total && whole.ndb == bytes.ndb &&
+               !strcmp(whole.why, bytes.why) &&
+               (!whole.ndb || !memcmp(whole.keys, bytes.keys, whole.ndb * sizeof *whole.keys));
+        free(bytes.keys);
+    }
+    free(whole.keys);
+    if (!same)
+        abort();
+}
+
 static void check_stream(const uint8_t *b, size_t n)
 {
+    check_walk(b, n);
     int want = reference_verdict(b, n);
     if (verdict_in_steps(b, n, n ? n : 1) != want)
         abort();

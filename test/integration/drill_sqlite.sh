@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # drill_sqlite.sh - `dumper drill` of SQLite backups: a good backup passes (figures, a true check);
 # a manifest whose counts disagree, a backup that lost a table and a false check fail with exit 21
-# and the exact mismatch lines; a corrupt backup fails with 9; the throwaway directory is gone after
-# each, and one a killed drill left (its process gone) is removed by the next drill.
+# and the exact mismatch lines; a corrupt backup fails with 9 (named a checksum mismatch); an
+# encrypted backup drills with its identity, and a stranger's identity or none fails with 11; the
+# throwaway directory is gone after each, and one a killed drill left (its process gone) is removed
+# by the next drill.
 . "$(dirname "$0")/../lib/common.sh"
 . "$DUMPER_SRC/test/lib/drill.sh"
 
@@ -93,8 +95,24 @@ cp "$B" "$M" "$T/bad/"
 X="$T/bad/$(basename "$B")"
 printf '\x00' | dd of="$X" bs=1 seek=20 conv=notrunc status=none
 expect_fail 9 "corrupt backup" "$DUMPER" drill "$X"
-grep -q "^dumper: restore into the scratch target failed: " "$T/err" || { cat "$T/err" >&2; fail "corrupt: error line"; }
+# one pass (no verify pass first): the damage is still named for what it is
+grep -q "^dumper: restore into the scratch target failed: .* is corrupt (checksum mismatch)" "$T/err" ||
+  { cat "$T/err" >&2; fail "corrupt: error line"; }
 no_leftover "after a corrupt backup"
+
+# an encrypted backup: drilled with its identity; with a stranger's (the one-pass restore still
+# names the key question, exit 11) or none, refused with one line; nothing left
+"$DUMPER" keygen --out "$T/ops.key" >"$T/ops.pub"
+"$DUMPER" keygen --out "$T/stranger.key" >/dev/null
+A=$("$DUMPER" backup "sqlite://$DB" --to "$T/enc" --recipient "$(cat "$T/ops.pub")")
+"$DUMPER" drill "$A" -i "$T/ops.key" >"$T/out" 2>"$T/err" || { cat "$T/out" "$T/err" >&2; fail "encrypted drill"; }
+grep -qx "drill passed: $A" "$T/out" || fail "encrypted drill: no 'drill passed'"
+expect_fail 11 "a stranger's identity" "$DUMPER" drill "$A" -i "$T/stranger.key"
+grep -q "^dumper: restore into the scratch target failed: .* is encrypted to $(cat "$T/ops.pub"); none of the identities given matches" "$T/err" ||
+  { cat "$T/err" >&2; fail "stranger's identity line"; }
+no_leftover "after a stranger's identity"
+expect_fail 11 "no identity" env -u DUMPER_IDENTITY "$DUMPER" drill "$A"
+no_leftover "after no identity"
 
 # the leftover of a killed drill (its process gone) goes with the next drill; a live one stays
 sleep 0 & dead=$!; wait "$dead"

@@ -380,6 +380,23 @@ static void flip_byte(const char *path, off_t pos)
     close(fd);
 }
 
+/* A backup named <prefix><c><damage>, then damaged: 0 not, 1 a byte flipped, 2 truncated, 3 junk appended. */
+static void damaged_backup(fixture *f, dp_codec codec, const char *prefix, int c, int damage, dp_backup_result *res)
+{
+    char name[32];
+    snprintf(name, sizeof name, "%s%d%d", prefix, c, damage);
+    do_backup(f, codec, name, res);
+    if (damage == 1) {
+        flip_byte(res->path, (off_t)(res->m.size / 2));
+    } else if (damage == 2) {
+        assert_int_equal(truncate(res->path, (off_t)(res->m.size - 7)), 0);
+    } else if (damage == 3) {
+        FILE *fp = fopen(res->path, "a");
+        fputs("junk", fp);
+        fclose(fp);
+    }
+}
+
 static void test_corrupt_backups(void **state)
 {
     fixture *f = *state;
@@ -387,18 +404,7 @@ static void test_corrupt_backups(void **state)
     for (int c = 0; c < 3; c++) {
         for (int kind = 0; kind < 3; kind++) { /* flip, truncate, append */
             dp_backup_result res;
-            char name[32];
-            snprintf(name, sizeof name, "bad%d%d", c, kind);
-            do_backup(f, codecs[c], name, &res);
-            if (kind == 0)
-                flip_byte(res.path, (off_t)(res.m.size / 2));
-            else if (kind == 1)
-                assert_int_equal(truncate(res.path, (off_t)(res.m.size - 7)), 0);
-            else {
-                FILE *fp = fopen(res.path, "a");
-                fputs("junk", fp);
-                fclose(fp);
-            }
+            damaged_backup(f, codecs[c], "bad", c, kind + 1, &res);
             dp_storage *st;
             dp_err err = {0};
             assert_int_equal(dp_storage_open(f->store, NULL, 0, &st, &err), 0);
@@ -428,6 +434,79 @@ static void test_corrupt_backups(void **state)
             dp_backup_result_free(&res);
         }
     }
+}
+
+/* One-pass restores (a drill's throwaway target): a good backup restores; a damaged one fails with
+ * the same error a verify names (checksum mismatch, truncated), the target aborted; a manifest whose
+ * uncompressed size disagrees fails although nothing else is wrong (the check the verify pass made). */
+static void test_one_pass(void **state)
+{
+    fixture *f = *state;
+    dp_codec codecs[] = {DP_CODEC_ZSTD, DP_CODEC_GZIP, DP_CODEC_NONE};
+    dp_backup_read_opts o = {.one_pass = 1};
+    dp_source_opts src = {.throwaway = 1};
+    for (int c = 0; c < 3; c++) {
+        for (int kind = 0; kind < 3; kind++) { /* good, flip, truncate */
+            dp_backup_result res;
+            damaged_backup(f, codecs[c], "one", c, kind, &res);
+            dp_storage *st;
+            dp_err err = {0};
+            assert_int_equal(dp_storage_open(f->store, NULL, 0, &st, &err), 0);
+            char *tdir = dp_asprintf("%s/one-%d-%d", f->dir, c, kind);
+            mkdir(tdir, 0700);
+            char *turl = dp_asprintf("sqlite://%s/x.db", tdir);
+            int rc = dp_backup_restore_opts(st, res.key, &o, turl, &src, &err);
+            if (kind == 0) {
+                if (rc)
+                    fail_msg("codec %d: one-pass restore of a good backup: %s", c, err.msg);
+                assert_int_equal(count_entries(tdir), 1);
+            } else {
+                if (rc != DUMPER_ECORRUPT)
+                    fail_msg("codec %d kind %d: one-pass restore gave %d (%s)", c, kind, rc, err.msg);
+                if (!strstr(err.msg, kind == 1 ? "checksum mismatch" : "is truncated"))
+                    fail_msg("codec %d kind %d: reported as: %s", c, kind, err.msg);
+                assert_int_equal(count_entries(tdir), 0);
+            }
+            free(tdir);
+            free(turl);
+            dp_storage_close(st);
+            dp_backup_result_free(&res);
+        }
+    }
+    /* the manifest's uncompressed size one more than the dump's */
+    dp_backup_result res;
+    do_backup(f, DP_CODEC_ZSTD, "onesize", &res);
+    dp_storage *st;
+    dp_err err = {0};
+    assert_int_equal(dp_storage_open(f->store, NULL, 0, &st, &err), 0);
+    char *mkey = dp_asprintf("%s.json", res.key), *mpath = dp_asprintf("%s.json", res.path), *json;
+    size_t len;
+    assert_int_equal(dp_storage_get(st, mkey, 65536, &json, &len, &err), 0);
+    char want[64], *pos;
+    snprintf(want, sizeof want, "\"raw_size\":\t%llu,", (unsigned long long)res.m.raw_size);
+    assert_non_null(pos = strstr(json, want));
+    dp_buf b = {0};
+    dp_buf_printf(&b, "%.*s\"raw_size\":\t%llu,%s", (int)(pos - json), json, (unsigned long long)res.m.raw_size + 1,
+                  pos + strlen(want));
+    unlink(mpath);
+    assert_int_equal(dp_storage_put(st, mkey, b.data, b.len, &err), 0);
+    char *tdir = dp_asprintf("%s/one-size", f->dir), *turl = dp_asprintf("sqlite://%s/x.db", tdir);
+    mkdir(tdir, 0700);
+    assert_int_equal(dp_backup_restore_opts(st, res.key, &o, turl, &src, &err), DUMPER_ECORRUPT);
+    char line[200];
+    snprintf(line, sizeof line, "decompresses to %llu bytes, its manifest says %llu",
+             (unsigned long long)res.m.raw_size, (unsigned long long)res.m.raw_size + 1);
+    if (!strstr(err.msg, line))
+        fail_msg("raw size reported as: %s", err.msg);
+    assert_int_equal(count_entries(tdir), 0);
+    dp_buf_free(&b);
+    free(json);
+    free(mkey);
+    free(mpath);
+    free(tdir);
+    free(turl);
+    dp_storage_close(st);
+    dp_backup_result_free(&res);
 }
 
 static void test_manifest_problems(void **state)
@@ -812,6 +891,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_roundtrip_all_codecs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_target_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_backups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manifest_problems, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_newest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_failures, setup, teardown),

@@ -67,6 +67,29 @@ static void test_compare(void **state)
     dp_contents_free(&want);
 }
 
+/* Redis's words: databases and keys */
+static void test_compare_redis(void **state)
+{
+    static const char *const want_names[] = {"db0", "db3"};
+    static const uint64_t want_rows[] = {15, 2};
+    static const char *const got_names[] = {"db0", "db12"};
+    static const uint64_t got_rows[] = {14, 1};
+    dp_contents want, got;
+    make(&want, want_names, want_rows, 2, NULL);
+    make(&got, got_names, got_rows, 2, NULL);
+    want.fingerprint[0] = got.fingerprint[0] = 0; /* Redis records none */
+    char **l;
+    size_t n;
+    assert_int_equal(dp_drill_compare_as(&want, &got, "database", "keys", "server", &l, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(l[0], "database 'db0': 15 keys in the manifest, 14 restored");
+    assert_string_equal(l[1], "database 'db12' was restored but is not in the manifest");
+    assert_string_equal(l[2], "database 'db3' (2 keys in the manifest) is missing from the restored server");
+    lines_free(l, n);
+    dp_contents_free(&got);
+    dp_contents_free(&want);
+}
+
 static void test_names(void **state)
 {
     char host[9];
@@ -106,6 +129,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compare),
+        cmocka_unit_test(test_compare_redis),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_stale),
     };

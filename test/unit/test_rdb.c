@@ -142,6 +142,173 @@ static void test_info_field(void **state)
     assert_int_equal(dp_redis_info_field("", "loading"), -1);
 }
 
+/* ---- the key counter ---- */
+
+/* An RDB of version 10: header, body, EOF opcode, a checksum (not checked by the walk). */
+static size_t rdb_of(unsigned char *out, const unsigned char *body, size_t n)
+{
+    memcpy(out, "REDIS0010", 9);
+    memcpy(out + 9, body, n);
+    out[9 + n] = 0xff;
+    memset(out + 10 + n, 0xab, 8);
+    return n + 18;
+}
+
+/* Walk p in pieces of `chunk` bytes; the verdict of finish (or -1 from a feed). */
+static int walk(dp_rdb_keys *k, const unsigned char *p, size_t n, size_t chunk)
+{
+    dp_rdb_keys_init(k);
+    for (size_t off = 0; off < n; off += chunk) {
+        size_t c = n - off < chunk ? n - off : chunk;
+        if (dp_rdb_keys_feed(k, p + off, c) < 0)
+            return -1;
+    }
+    return dp_rdb_keys_finish(k);
+}
+
+static uint64_t keys_of(const dp_rdb_keys *k, size_t db) { return db < k->ndb ? k->keys[db] : 0; }
+
+static void test_keys_types(void **state)
+{
+    (void)state;
+    /* aux field; db 0: a plain string, an integer string, an LZF string (compressed length 2, expands
+     * to 5), a list of 2, a set of 1, a zset (old format: "1", +inf), a zset2, a hash, an empty list
+     * (not counted: Redis skips it), a quicklist2 node, a ziplist blob, a module2 value (11 keys);
+     * expiry and LRU/LFU opcodes before keys; a resize hint; db 2, written with a 32-bit length: one
+     * key whose name has a 64-bit length; module aux data and a function library (no keys) */
+    static const unsigned char body[] = {
+        0xfa, 0x03, 'v', 'e', 'r', 0x01, '7',                                /* aux */
+        0xfe, 0x00, 0xfb, 0x05, 0x01,                                         /* db 0, resize */
+        0x00, 0x01, 'a', 0x02, 'h', 'i',                                      /* "a" = "hi" */
+        0xfc, 1, 2, 3, 4, 5, 6, 7, 8, 0xf8, 0x05, 0xf9, 0x07,                 /* expire ms, idle, freq */
+        0x00, 0x01, 'b', 0xc1, 0x39, 0x30,                                    /* "b" = int16 12345 */
+        0x00, 0x01, 'c', 0xc3, 0x02, 0x05, 0x00, 0x00,                        /* "c" = LZF */
+        0x01, 0x01, 'l', 0x02, 0x01, 'x', 0x01, 'y',                          /* list */
+        0x02, 0x01, 's', 0x01, 0xc0, 0x07,                                    /* set {int8 7} */
+        0x03, 0x01, 'z', 0x02, 0x01, 'm', 0x01, '1', 0x01, 'n', 0xfe,         /* zset old: m=1, n=+inf */
+        0x05, 0x01, 'y', 0x01, 0x01, 'm', 1, 2, 3, 4, 5, 6, 7, 8,             /* zset2 */
+        0x04, 0x01, 'h', 0x01, 0x01, 'f', 0x01, 'v',                          /* hash */
+        0x01, 0x01, 'e', 0x00,                                                /* empty list */
+        0x12, 0x01, 'q', 0x01, 0x02, 0x03, 'a', 'b', 'c',                     /* quicklist2 */
+        0x0d, 0x01, 'p', 0x40, 0x03, 'z', 'z', 'z',                           /* ziplist, 14-bit len */
+        0x07, 0x01, 'm', 0x05, 0x02, 0x09, 0x04, 1, 2, 3, 4, 5, 6, 7, 8, 0x05, 0x01, 'x', 0x00, /* module2 */
+        0xfd, 1, 2, 3, 4,                                                     /* expire s */
+        0xfe, 0x80, 0x00, 0x00, 0x00, 0x02,                                   /* db 2 (32-bit length) */
+        0x00, 0x81, 0, 0, 0, 0, 0, 0, 0, 0x01, 'k', 0x00,                     /* "k" = "" */
+        0xf7, 0x01, 0x02, 0x02, 0x05, 0x01, 'x', 0x00,                        /* module aux */
+        0xf5, 0x02, 'f', 'n',                                                 /* function */
+    };
+    unsigned char rdb[512];
+    size_t n = rdb_of(rdb, body, sizeof body);
+    dp_rdb_keys k;
+    for (size_t chunk = 1; chunk <= n; chunk++) {
+        assert_int_equal(walk(&k, rdb, n, chunk), 0);
+        assert_true(k.done);
+        assert_int_equal(k.total, 12);
+        assert_int_equal(keys_of(&k, 0), 11);
+        assert_int_equal(keys_of(&k, 1), 0);
+        assert_int_equal(keys_of(&k, 2), 1);
+        assert_int_equal(k.ndb, 3);
+        dp_rdb_keys_free(&k);
+    }
+}
+
+static void test_keys_stream(void **state)
+{
+    (void)state;
+    /* listpacks 3 (first id, max deleted id, entries added; entries read; active time): one node,
+     * one group with one pending entry and one consumer owning it */
+    unsigned char body[256];
+    size_t n = 0;
+    static const unsigned char head[] = {0x15, 0x01, 's', 0x01, 0x02, 'i', 'd', 0x02, 'l', 'p',
+                                         0x01, 0x05, 0x06, 0x05, 0x06, 0x00, 0x00, 0x01,    /* 8 lengths */
+                                         0x01, 0x01, 'g', 0x05, 0x06, 0x01, 0x01};          /* group, 1 pending */
+    memcpy(body, head, sizeof head);
+    n = sizeof head;
+    memset(body + n, 0x11, 24); /* id, delivery time */
+    n += 24;
+    body[n++] = 0x01;            /* delivery count */
+    body[n++] = 0x01;            /* 1 consumer */
+    body[n++] = 0x01;
+    body[n++] = 'c';
+    memset(body + n, 0x22, 16);  /* seen and active time */
+    n += 16;
+    body[n++] = 0x01;            /* its pending ids */
+    memset(body + n, 0x33, 16);
+    n += 16;
+    /* an emptied stream of the first format: counted (a stream may be empty) */
+    static const unsigned char empty[] = {0x0f, 0x01, 't', 0x00, 0x00, 0x05, 0x06, 0x00};
+    memcpy(body + n, empty, sizeof empty);
+    n += sizeof empty;
+    unsigned char rdb[512];
+    size_t len = rdb_of(rdb, body, n);
+    dp_rdb_keys k;
+    for (size_t chunk = 1; chunk <= len; chunk += 3) {
+        assert_int_equal(walk(&k, rdb, len, chunk), 0);
+        assert_int_equal(keys_of(&k, 0), 2);
+        dp_rdb_keys_free(&k);
+    }
+    /* one byte short inside the stream: no verdict but "ends before" */
+    assert_int_equal(walk(&k, rdb, 9 + n - 1, 5), -1);
+    assert_string_equal(k.why, "the rdb file ends before its end-of-file opcode");
+    dp_rdb_keys_free(&k);
+}
+
+static void test_keys_limits(void **state)
+{
+    (void)state;
+    dp_rdb_keys k;
+    unsigned char rdb[64];
+    /* the highest database index taken (9999 = 0x270f, a 14-bit length), and one past it */
+    static const unsigned char at[] = {0xfe, 0x67, 0x0f, 0x00, 0x01, 'k', 0x01, 'v'};
+    size_t n = rdb_of(rdb, at, sizeof at);
+    assert_int_equal(walk(&k, rdb, n, 4), 0);
+    assert_int_equal(k.ndb, DP_RDB_MAX_DB);
+    assert_int_equal(keys_of(&k, DP_RDB_MAX_DB - 1), 1);
+    dp_rdb_keys_free(&k);
+    static const unsigned char past[] = {0xfe, 0x67, 0x10, 0x00, 0x01, 'k', 0x01, 'v'};
+    n = rdb_of(rdb, past, sizeof past);
+    assert_int_equal(walk(&k, rdb, n, 4), -1);
+    assert_string_equal(k.why, "database index 10000 (at most 9999)");
+    assert_int_equal(dp_rdb_keys_finish(&k), -1);
+    dp_rdb_keys_free(&k);
+    /* what it does not know or cannot follow: gives up, never guesses */
+    static const struct {
+        unsigned char body[8];
+        size_t n;
+        const char *why;
+    } bad[] = {
+        {{0x06, 0x01, 'k', 0x01}, 4, "rdb type 6 is not known to this version"},
+        {{0x18, 0x01, 'k', 0x01}, 4, "rdb type 24 is not known to this version"},
+        {{0xf6, 0x01}, 2, "rdb type 246 is not known to this version"},
+        {{0x00, 0x82, 'k'}, 3, "unknown length encoding 0x82"},
+        {{0x00, 0xc4, 'k'}, 3, "unknown string encoding 4"},
+        {{0x01, 0x01, 'k', 0xc0, 0x01}, 5, "an encoded value where a length belongs"},
+        {{0x07, 0x01, 'k', 0x01, 0x06}, 5, "unknown module opcode 6"},
+        {{0xf7, 0x01, 0x01}, 3, "bad module aux data"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        n = rdb_of(rdb, bad[i].body, bad[i].n);
+        assert_int_equal(walk(&k, rdb, n, 1), -1);
+        assert_string_equal(k.why, bad[i].why);
+        dp_rdb_keys_free(&k);
+    }
+    /* bytes after the checksum */
+    static const unsigned char one[] = {0x00, 0x01, 'k', 0x01, 'v'};
+    n = rdb_of(rdb, one, sizeof one);
+    rdb[n++] = 0;
+    assert_int_equal(walk(&k, rdb, n, 3), -1);
+    assert_string_equal(k.why, "data after the end of the rdb file");
+    dp_rdb_keys_free(&k);
+    /* not an rdb; an old version without a checksum after the EOF opcode */
+    assert_int_equal(walk(&k, (const unsigned char *)"REDIX0010\xff", 10, 2), -1);
+    assert_string_equal(k.why, "not an rdb file");
+    dp_rdb_keys_free(&k);
+    assert_int_equal(walk(&k, (const unsigned char *)"REDIS0004\x00\x01k\x01v\xff", 15, 2), 0);
+    assert_int_equal(keys_of(&k, 0), 1);
+    dp_rdb_keys_free(&k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -151,6 +318,9 @@ int main(void)
         cmocka_unit_test(test_reply_lines),
         cmocka_unit_test(test_sync_reply),
         cmocka_unit_test(test_info_field),
+        cmocka_unit_test(test_keys_types),
+        cmocka_unit_test(test_keys_stream),
+        cmocka_unit_test(test_keys_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
