@@ -8,6 +8,7 @@
 #include "io/filter.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,7 +16,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <fcntl.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -196,8 +196,13 @@ static int zstd_c_run(zstd_sink *z, ZSTD_inBuffer *in, ZSTD_EndDirective op, dp_
  *   - but never higher when the machine had no spare CPU in the window: less idle CPU time, all
  *     cores summed (/proc/stat), than the time zstd took. Then the idle time is not free: the dump
  *     tool and the database's backend wait for the cores we would take (on 2 cores beside a local
- *     server the backup then ran at level 3 on and off, 1.2x the floor, bench/README.md), and so
- *     does the host's own work. Unknown (no /proc/stat): as before, raise.
+ *     server the level went back to 3 whenever pg_dump paused, and `--level 3` runs 1.25-1.76x
+ *     `pg_dump | zstd -3` under load: bench/README.md, "Under load"), and so does the host's own
+ *     work. Unknown (no /proc/stat): as before, raise.
+ *   - and one level lower when the machine had next to no idle CPU (under a quarter of zstd's time)
+ *     while zstd took a tenth of the window or more, even if this thread waits for its input: the
+ *     dump tool it waits for is then waiting for a CPU (on a loaded 2-core machine the reader sat
+ *     mostly idle at level 3, zstd under a quarter of the window, so neither rule above fired).
  * A change needs the same verdict twice in a row (16 MiB), so the level does not flap. A new level
  * takes effect at a frame boundary: the current frame is ended and the next starts at the new level
  * (a zstd stream of several frames decompresses as one; the cost is one frame header and the
@@ -209,6 +214,8 @@ int dp_zstd_adapt_verdict(int64_t wall, int64_t t_comp, int64_t c_comp, int64_t 
     int may_raise = spare < 0 || spare >= t_comp;
     if (c_comp >= 0 && t_comp * 4 > wall && (t_comp - c_comp) * 5 > t_comp)
         return -1;
+    if (spare >= 0 && spare * 4 < t_comp && t_comp * 10 > wall)
+        return -1;
     if (idle * 10 < wall)
         return t_comp >= t_down ? -1 : may_raise;
     return idle > t_comp ? may_raise : 0;
@@ -217,8 +224,8 @@ int dp_zstd_adapt_verdict(int64_t wall, int64_t t_comp, int64_t c_comp, int64_t 
 static int adapt(zstd_sink *z, int64_t now, dp_err *err)
 {
     int64_t wall = now - z->win_start;
-    int64_t idle = z->use_cpu && z->idle0 >= 0 ? machine_idle_ns() : -1;
-    int64_t spare = idle >= 0 ? idle - z->idle0 : -1;
+    int64_t idle = z->use_cpu ? machine_idle_ns() : -1;
+    int64_t spare = idle >= 0 && z->idle0 >= 0 ? idle - z->idle0 : -1;
     int v = z->verdict(wall, z->t_comp, z->use_cpu ? z->c_comp : -1, z->t_down, spare);
     int want = z->level + (v == z->vote ? v : 0);
     int64_t z_comp = z->t_comp, z_down = z->t_down, z_cpu = z->c_comp;

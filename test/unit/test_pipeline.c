@@ -737,7 +737,7 @@ static void test_zstd_adapt_verdict(void **state)
      * lower or a keep does not depend on it */
     assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 20 * ms, 20 * ms, 0, 20 * ms), +1); /* waits for the dump */
     assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 20 * ms, 20 * ms, 0, 19 * ms), 0);  /* ... on busy cores */
-    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 20 * ms, 20 * ms, 0, 0), 0);
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 20 * ms, 20 * ms, 0, 0), -1); /* saturated: lower */
     assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 20 * ms, 20 * ms, 0, -1), +1);      /* unknown: raise */
     assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 5 * ms, 5 * ms, 94 * ms, 5 * ms), +1); /* output-bound */
     assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 5 * ms, 5 * ms, 94 * ms, 4 * ms), 0);
@@ -746,6 +746,13 @@ static void test_zstd_adapt_verdict(void **state)
     assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 30 * ms, 23 * ms, 0, 200 * ms), -1); /* contended */
     assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 50 * ms, 50 * ms, 0, 200 * ms), 0);
     assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 0, 0, 0, 0), +1); /* zstd took nothing: free */
+    /* Saturated: under a quarter of zstd's time idle on the machine, zstd a tenth of the window or
+     * more -> lower, even while waiting for the input */
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 20 * ms, 20 * ms, 0, 4 * ms), -1);
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 20 * ms, 20 * ms, 0, 5 * ms), 0);
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 11 * ms, 11 * ms, 0, 0), -1);
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 10 * ms, 10 * ms, 0, 0), 0); /* a tenth: too little */
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 20 * ms, 20 * ms, 0, -1), +1); /* unknown */
 }
 
 /* Fixed verdicts: the level's moves without timing. */
