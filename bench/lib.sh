@@ -3,17 +3,27 @@
 #   bench_measure LABEL CMD...   run CMD under /usr/bin/time -v (stdout discarded; a failure stops the
 #                                benchmark with its stderr) and append one line to $BENCH_RESULTS:
 #                                "LABEL wall_s cpu_s rss_kib load1" (load1: the 1-minute load average
-#                                just before the run: the machine is shared, every figure carries it)
+#                                just before the run: the machine is shared, every figure carries it);
+#                                BENCH_NICE=N runs CMD under `nice -n N` (the baselines and dumper alike:
+#                                a fair comparison for the agent's polite default, nice 10)
 #   bench_summary BASE [BASE2]   one Markdown table row per label, in first-run order: runs, median
 #                                wall, min-max, median CPU (user+sys of the command and its waited-for
 #                                children), peak RSS (the largest process of the tree), median load,
-#                                and the ratio of the median wall to label BASE's (and BASE2's)
+#                                the ratio of the median wall to label BASE's (and BASE2's), and the
+#                                median of the per-round ratios (the Nth run of a label against the Nth
+#                                of BASE, measured next to it: on a shared machine whose load swings
+#                                between rounds, the steadier figure)
 #   bench_header                 date, machine, load: the lines every recorded result starts with
 #   bench_dumper_backup URL      `dumper backup URL` measured as "dumper"; the backup and its manifest
 #                                are kept as $BENCH_BACKUP (the previous one removed), its size in
 #                                $BENCH_BACKUP_SIZE
 #   bench_variants URL           one `dumper backup URL` per BENCH_VARIANTS entry: ';'-separated
 #                                "label|ENV=V ...|args", e.g. 'level3||--level 3;single|DUMPER_PIPELINE=0|'
+#   bench_load_start N           N busy loops (pure user-space `while :; do :; done`), each in a session of
+#                                its own (its own scheduler autogroup, like another user's job: with
+#                                autogroup on, the kernel shares the CPU between sessions first), for at
+#                                most an hour; bench_load_stop ends them (by pid). A load the run can
+#                                repeat, on top of whatever else runs on the machine.
 #
 # Needs BENCH_RESULTS (a file), BENCH_TMP (a directory) and DUMPER set by the caller.
 
@@ -21,7 +31,9 @@ bench_measure() {
   local label=$1; shift
   local load
   load=$(cut -d' ' -f1 /proc/loadavg)
-  if ! /usr/bin/time -v -o "$BENCH_TMP/time" "$@" >/dev/null 2>"$BENCH_TMP/stderr"; then
+  local -a nice=()
+  [ -z "${BENCH_NICE:-}" ] || nice=(nice -n "$BENCH_NICE")
+  if ! /usr/bin/time -v -o "$BENCH_TMP/time" "${nice[@]}" "$@" >/dev/null 2>"$BENCH_TMP/stderr"; then
     cat "$BENCH_TMP/stderr" >&2
     echo "bench: $label failed" >&2
     exit 1
@@ -36,17 +48,22 @@ bench_measure() {
 bench_summary() {
   local base=$1 base2=${2:-}
   if [ -n "$base2" ]; then
-    echo "| command | runs | median wall s | min-max wall s | median CPU s | peak RSS MiB | median load | / $base | / $base2 |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| command | runs | median wall s | min-max wall s | median CPU s | peak RSS MiB | median load | / $base | / $base2 | / $base per round | / $base2 per round |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
   else
-    echo "| command | runs | median wall s | min-max wall s | median CPU s | peak RSS MiB | median load | / $base |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| command | runs | median wall s | min-max wall s | median CPU s | peak RSS MiB | median load | / $base | / $base per round |"
+    echo "|---|---|---|---|---|---|---|---|---|"
   fi
   awk -v base="$base" -v base2="$base2" '
     function median(arr, n,    i, j, t, b) {
       for (i = 1; i <= n; i++) b[i] = arr[i]
       for (i = 2; i <= n; i++) { t = b[i]; for (j = i - 1; j >= 1 && b[j] > t; j--) b[j + 1] = b[j]; b[j + 1] = t }
       return (n % 2) ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
+    }
+    function per_round(l, b,    j, n, r) {
+      n = 0
+      for (j = 1; j <= cnt[l] && j <= cnt[b]; j++) if (W[b, j] > 0) r[++n] = W[l, j] / W[b, j]
+      return n ? median(r, n) : 0
     }
     {
       l = $1
@@ -67,6 +84,8 @@ bench_summary() {
         l = order[i]
         printf "| %s | %d | %.2f | %.2f-%.2f | %.2f | %.1f | %.1f | %.2fx |", l, cnt[l], mw[l], lo[l], hi[l], mc[l], rss[l] / 1024, ml[l], (mw[base] > 0 ? mw[l] / mw[base] : 0)
         if (base2 != "") printf " %.2fx |", (mw[base2] > 0 ? mw[l] / mw[base2] : 0)
+        printf " %.2fx |", per_round(l, base)
+        if (base2 != "") printf " %.2fx |", per_round(l, base2)
         printf "\n"
       }
     }' "$BENCH_RESULTS"
@@ -75,7 +94,7 @@ bench_summary() {
 bench_header() {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "machine: $(uname -srm), $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)), $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo); shared with other jobs"
-  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)${BENCH_NICE:+; every measured command under nice -n $BENCH_NICE}"
 }
 
 bench_dumper_backup() {
@@ -99,4 +118,18 @@ bench_variants() {
     # shellcheck disable=SC2086
     bench_measure "$label" env $envs "$DUMPER" backup "$1" --to "$BENCH_TMP/out" $args
   done
+}
+
+BENCH_LOAD_PIDS=()
+bench_load_start() {
+  local i
+  for i in $(seq 1 "$1"); do
+    setsid timeout 3600 sh -c 'while :; do :; done' &
+    BENCH_LOAD_PIDS+=($!)
+  done
+}
+
+bench_load_stop() {
+  [ "${#BENCH_LOAD_PIDS[@]}" -eq 0 ] || kill "${BENCH_LOAD_PIDS[@]}" 2>/dev/null || true
+  BENCH_LOAD_PIDS=()
 }

@@ -24,7 +24,9 @@
 #   /tmp/dumper-bench-pg-<port>), BENCH_SCALE (pgbench scale, default 35), BENCH_TEXT_ROWS (rows of
 #   semi-random text, default 3000000: ~1 GB in all, dump ~760 MB), BENCH_RUNS (default 5),
 #   BENCH_RESTORE (1), BENCH_RESTORE_RUNS (default BENCH_RUNS), BENCH_JOBS (2; 1 = no parallel restore rows), BENCH_VARIANTS: extra dumper backups, ';'-separated "label|ENV=V ...|args",
-#   e.g. 'level3||--level 3;single|DUMPER_PIPELINE=0|'.
+#   e.g. 'level3||--level 3;single|DUMPER_PIPELINE=0|'. BENCH_NICE=N: every measured command under
+#   nice -n N (bench/lib.sh). BENCH_LOAD=N: N busy loops in sessions of their own run during the
+#   backup rounds (bench_load_start in bench/lib.sh), a load the run can repeat.
 # Needs a built tree (build/bin/dumper), pgbench, zstd and /usr/bin/time (package `time`).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -83,11 +85,13 @@ fi
 
 BENCH_TMP=$(mktemp -d /tmp/dumper-bench-out.XXXXXX)
 BENCH_RESULTS=$BENCH_TMP/results
-trap 'rm -rf "$BENCH_TMP"; stop_server' EXIT
+trap 'bench_load_stop; rm -rf "$BENCH_TMP"; stop_server' EXIT
 bench_header
+[ "${BENCH_LOAD:-0}" -gt 0 ] && echo "added load: ${BENCH_LOAD} busy loops, each in its own session, during the backup rounds"
+pg_dump -d $DB -f /dev/null # warm the page cache so the first measurement is not penalised
+[ "${BENCH_LOAD:-0}" -gt 0 ] && { bench_load_start "$BENCH_LOAD"; sleep 5; }
 echo "tools: $(pg_dump --version); $("$DUMPER" --version); zstd $(zstd -V | grep -o 'v[0-9.]*' | head -n1)"
 echo "database $DB: $(psql -d $DB -Atc "SELECT pg_size_pretty(pg_database_size('$DB'))") on disk (pgbench scale $SCALE + $TEXT_ROWS rows of text)"
-pg_dump -d $DB -f /dev/null # warm the page cache so the first measurement is not penalised
 for round in $(seq 1 "$RUNS"); do
   log "backup round $round/$RUNS"
   bench_measure pg_null pg_dump -d $DB -f /dev/null
@@ -95,6 +99,7 @@ for round in $(seq 1 "$RUNS"); do
   bench_dumper_backup "$URL/$DB"
   bench_variants "$URL/$DB"
 done
+bench_load_stop
 backup=$BENCH_BACKUP
 raw=$(pg_dump -d $DB | wc -c)
 echo "plain dump $raw bytes; pg_dump | zstd -3: $(stat -c %s "$BENCH_TMP/shell.sql.zst") bytes; dumper: $BENCH_BACKUP_SIZE bytes"

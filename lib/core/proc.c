@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/util.h"
 
 extern char **environ;
@@ -285,9 +286,14 @@ int dp_proc_pump(dp_proc *p, dp_sink *to, dp_err *err)
     if (!buf)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");
     int rc = 0;
+    int64_t t_poll = 0, t_nap = 0, t_sink = 0, t_start = dp_mono_ns();
+    uint64_t n_poll = 0, n_nap = 0, n_read = 0, total = 0;
     while (p->out_fd >= 0) {
         struct pollfd fds[2] = {{.fd = p->out_fd, .events = POLLIN}, {.fd = p->err_fd, .events = POLLIN}};
+        int64_t t0 = dp_mono_ns();
         int pr = poll(fds, p->err_fd >= 0 ? 2 : 1, POLL_MS);
+        t_poll += dp_mono_ns() - t0;
+        n_poll++;
         if (dp_interrupted) {
             rc = interrupted(err);
             break;
@@ -308,7 +314,11 @@ int dp_proc_pump(dp_proc *p, dp_sink *to, dp_err *err)
             ssize_t r = read(p->out_fd, buf, DP_IO_CHUNK);
             if (r > 0) {
                 got += (size_t)r;
-                if ((rc = dp_sink_write(to, buf, (size_t)r, err)))
+                n_read++;
+                int64_t t1 = dp_mono_ns();
+                rc = dp_sink_write(to, buf, (size_t)r, err);
+                t_sink += dp_mono_ns() - t1;
+                if (rc)
                     goto done;
                 if ((size_t)r < DP_IO_CHUNK)
                     break;
@@ -331,10 +341,20 @@ int dp_proc_pump(dp_proc *p, dp_sink *to, dp_err *err)
          * and a tool producing < 1 GB/s never waits for room. */
         if (got < 64 * 1024 && p->out_fd >= 0) {
             struct timespec nap = {0, 1000000};
+            int64_t t2 = dp_mono_ns();
             nanosleep(&nap, NULL);
+            t_nap += dp_mono_ns() - t2;
+            n_nap++;
         }
+        total += got;
     }
 done:
+    dp_debug("%s pump: %llu bytes in %llu reads over %lld ms: %lld ms in the sinks, %lld ms in %llu polls, "
+             "%lld ms in %llu naps",
+             p->what, (unsigned long long)total, (unsigned long long)n_read,
+             (long long)((dp_mono_ns() - t_start) / 1000000), (long long)(t_sink / 1000000),
+             (long long)(t_poll / 1000000), (unsigned long long)n_poll, (long long)(t_nap / 1000000),
+             (unsigned long long)n_nap);
     free(buf);
     return rc;
 }

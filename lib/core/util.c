@@ -140,6 +140,13 @@ int64_t dp_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t dp_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 void dp_stamp_compact(int64_t ms, char out[24])
 {
     time_t t = (time_t)(ms / 1000);

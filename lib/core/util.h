@@ -40,6 +40,7 @@ void dp_buf_free(dp_buf *b);
 /* Time. */
 int64_t dp_now_ms(void);       /* wall clock, ms since the epoch */
 int64_t dp_mono_ms(void);      /* monotonic clock, ms */
+int64_t dp_mono_ns(void);      /* monotonic clock, ns */
 /* "20261126T094500.123Z" (sorts by time). out must hold 24 bytes. */
 void dp_stamp_compact(int64_t ms, char out[24]);
 /* "2026-11-26T09:45:00Z" (RFC 3339). out must hold 24 bytes. */

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/log.h"
 #include "core/util.h"
 
 typedef struct {
@@ -51,6 +52,9 @@ typedef struct {
     int done;          /* worker finished: ended next, failed or cancelled */
     int failed;        /* worker's error code (sticky), 0 while fine */
     dp_err werr;       /* worker's error record */
+    /* debug counters: time each side waited for the other (ns), and how often */
+    int64_t t_full, t_empty, t_start;
+    uint64_t n_full, n_empty, n_slots;
 } async_sink;
 
 static _Thread_local atomic_int *tls_cancel;
@@ -88,8 +92,13 @@ static void *worker(void *arg)
     tls_cancel = &a->cancel;
     pthread_mutex_lock(&a->mu);
     for (;;) {
-        while (!a->count && !a->eof && !atomic_load(&a->cancel))
-            pthread_cond_wait(&a->to_worker, &a->mu);
+        if (!a->count && !a->eof && !atomic_load(&a->cancel)) {
+            int64_t t0 = dp_mono_ns();
+            while (!a->count && !a->eof && !atomic_load(&a->cancel))
+                pthread_cond_wait(&a->to_worker, &a->mu);
+            a->t_empty += dp_mono_ns() - t0;
+            a->n_empty++;
+        }
         if (atomic_load(&a->cancel))
             break;
         if (a->count) {
@@ -134,12 +143,17 @@ static int async_write(dp_sink *s, const void *p, size_t n, dp_err *err)
     const char *c = p;
     while (n) {
         pthread_mutex_lock(&a->mu);
-        while (a->count == a->nslots && !a->failed && !a->done) {
-            int rc = producer_wait(a, err);
-            if (rc) {
-                pthread_mutex_unlock(&a->mu);
-                return rc;
+        if (a->count == a->nslots && !a->failed && !a->done) {
+            int64_t t0 = dp_mono_ns();
+            while (a->count == a->nslots && !a->failed && !a->done) {
+                int rc = producer_wait(a, err);
+                if (rc) {
+                    pthread_mutex_unlock(&a->mu);
+                    return rc;
+                }
             }
+            a->t_full += dp_mono_ns() - t0;
+            a->n_full++;
         }
         if (a->failed || a->done) {
             int rc = a->failed ? worker_error(a, err)
@@ -158,6 +172,7 @@ static int async_write(dp_sink *s, const void *p, size_t n, dp_err *err)
         if (f->len == a->slot_size) {
             pthread_mutex_lock(&a->mu);
             a->count++;
+            a->n_slots++;
             pthread_cond_signal(&a->to_worker);
             pthread_mutex_unlock(&a->mu);
         }
@@ -179,8 +194,14 @@ static int async_end(dp_sink *s, dp_err *err)
     if (!rc && a->failed)
         rc = worker_error(a, err);
     pthread_mutex_unlock(&a->mu);
-    if (!rc)
+    if (!rc) {
         join(a);
+        dp_debug("async stage: %llu slots over %lld ms; the producer waited %lld ms for a free slot (%llu times), "
+                 "the worker %lld ms for a full one (%llu times)",
+                 (unsigned long long)a->n_slots, (long long)((dp_mono_ns() - a->t_start) / 1000000),
+                 (long long)(a->t_full / 1000000), (unsigned long long)a->n_full, (long long)(a->t_empty / 1000000),
+                 (unsigned long long)a->n_empty);
+    }
     return rc;
 }
 
@@ -223,6 +244,7 @@ dp_sink *dp_filter_async_new(dp_sink *next, size_t slots, size_t slot_size)
         return NULL;
     a->nslots = slots;
     a->slot_size = slot_size;
+    a->t_start = dp_mono_ns();
     atomic_init(&a->cancel, 0);
     pthread_condattr_t ca;
     int ok = pthread_condattr_init(&ca) == 0;

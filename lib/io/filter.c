@@ -7,6 +7,8 @@
  */
 #include "io/filter.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -81,8 +83,9 @@ typedef struct {
     int64_t win_start;    /* ns; 0 = no window yet */
     int64_t t_comp, t_down; /* ns spent in zstd / in the sinks below during the window */
     int64_t c_comp;       /* CPU ns of this thread in zstd during the window */
-    int use_cpu;          /* the contention rule is on (tests turn it off) */
-    int (*verdict)(int64_t, int64_t, int64_t, int64_t); /* dp_zstd_adapt_verdict; tests replace it */
+    int64_t idle0;        /* the machine's idle CPU ns at the window's start (machine_idle_ns), -1: unknown */
+    int use_cpu;          /* the contention and spare-CPU rules are on (tests turn them off) */
+    int (*verdict)(int64_t, int64_t, int64_t, int64_t, int64_t); /* dp_zstd_adapt_verdict; tests replace it */
     uint64_t win_in;      /* input bytes in the window */
     uint64_t window;      /* input bytes between two verdicts (ADAPT_WINDOW) */
     unsigned changes;     /* level changes so far (tests, debug log) */
@@ -98,6 +101,35 @@ static int64_t clock_ns(clockid_t c)
 }
 static int64_t mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 static int64_t cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
+
+/* Idle CPU time of the whole machine so far, all cores summed (idle + iowait of /proc/stat's first
+ * line), in ns; -1 when it cannot be read. A 10 ms resolution (USER_HZ 100): enough for windows of
+ * tens of milliseconds on 2 cores and more. */
+static int64_t machine_idle_ns(void)
+{
+    char buf[512];
+    int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n < 5 || memcmp(buf, "cpu ", 4) != 0)
+        return -1;
+    buf[n] = 0;
+    char *p = buf + 4, *end;
+    unsigned long long v[5];
+    for (int i = 0; i < 5; i++) {
+        errno = 0;
+        v[i] = strtoull(p, &end, 10);
+        if (end == p || errno)
+            return -1;
+        p = end;
+    }
+    long hz = sysconf(_SC_CLK_TCK);
+    if (hz <= 0)
+        return -1;
+    return (int64_t)((v[3] + v[4]) * (1000000000ull / (unsigned long long)hz));
+}
 
 /* Hand compressed bytes down, timing how long the sinks below take (wall time, and this thread's CPU
  * time so that it can be taken out of zstd's). */
@@ -161,29 +193,45 @@ static int zstd_c_run(zstd_sink *z, ZSTD_inBuffer *in, ZSTD_EndDirective op, dp_
  *     limit) is: one level higher, spending the wait on a better ratio.
  *   - idle more than the time in zstd: compression could take twice as long without slowing
  *     anything down: one level higher.
+ *   - but never higher when the machine had no spare CPU in the window: less idle CPU time, all
+ *     cores summed (/proc/stat), than the time zstd took. Then the idle time is not free: the dump
+ *     tool and the database's backend wait for the cores we would take (on 2 cores beside a local
+ *     server the level went back to 3 whenever pg_dump paused, and `--level 3` runs 1.25-1.76x
+ *     `pg_dump | zstd -3` under load: bench/README.md, "Under load"), and so does the host's own
+ *     work. Unknown (no /proc/stat): as before, raise.
+ *   - and one level lower when the machine had next to no idle CPU (under a quarter of zstd's time)
+ *     while zstd took a tenth of the window or more, even if this thread waits for its input: the
+ *     dump tool it waits for is then waiting for a CPU (on a loaded 2-core machine the reader sat
+ *     mostly idle at level 3, zstd under a quarter of the window, so neither rule above fired).
  * A change needs the same verdict twice in a row (16 MiB), so the level does not flap. A new level
  * takes effect at a frame boundary: the current frame is ended and the next starts at the new level
  * (a zstd stream of several frames decompresses as one; the cost is one frame header and the
  * window's history, noise at 16 MiB or more per frame).
  */
-int dp_zstd_adapt_verdict(int64_t wall, int64_t t_comp, int64_t c_comp, int64_t t_down)
+int dp_zstd_adapt_verdict(int64_t wall, int64_t t_comp, int64_t c_comp, int64_t t_down, int64_t spare)
 {
     int64_t idle = wall - t_comp - t_down;
+    int may_raise = spare < 0 || spare >= t_comp;
     if (c_comp >= 0 && t_comp * 4 > wall && (t_comp - c_comp) * 5 > t_comp)
         return -1;
+    if (spare >= 0 && spare * 4 < t_comp && t_comp * 10 > wall)
+        return -1;
     if (idle * 10 < wall)
-        return t_comp >= t_down ? -1 : +1;
-    return idle > t_comp ? +1 : 0;
+        return t_comp >= t_down ? -1 : may_raise;
+    return idle > t_comp ? may_raise : 0;
 }
 
 static int adapt(zstd_sink *z, int64_t now, dp_err *err)
 {
     int64_t wall = now - z->win_start;
-    int v = z->verdict(wall, z->t_comp, z->use_cpu ? z->c_comp : -1, z->t_down);
+    int64_t idle = z->use_cpu ? machine_idle_ns() : -1;
+    int64_t spare = idle >= 0 && z->idle0 >= 0 ? idle - z->idle0 : -1;
+    int v = z->verdict(wall, z->t_comp, z->use_cpu ? z->c_comp : -1, z->t_down, spare);
     int want = z->level + (v == z->vote ? v : 0);
     int64_t z_comp = z->t_comp, z_down = z->t_down, z_cpu = z->c_comp;
     z->vote = v == z->vote ? 0 : v;
     z->win_start = now;
+    z->idle0 = idle;
     z->t_comp = z->t_down = z->c_comp = 0;
     z->win_in = 0;
     if (want < z->min_level || want > z->max_level || want == z->level)
@@ -194,12 +242,14 @@ static int adapt(zstd_sink *z, int64_t now, dp_err *err)
     size_t r = ZSTD_CCtx_setParameter(z->cs, ZSTD_c_compressionLevel, want);
     if (ZSTD_isError(r))
         return dp_err_set(err, DUMPER_EINTERNAL, "zstd compression failed: %s", ZSTD_getErrorName(r));
-    dp_debug("zstd level %d -> %d (window: %lld ms, zstd %lld ms of which CPU %lld ms, output %lld ms)", z->level,
-             want, (long long)(wall / 1000000), (long long)(z_comp / 1000000), (long long)(z_cpu / 1000000),
-             (long long)(z_down / 1000000));
+    dp_debug("zstd level %d -> %d (window: %lld ms, zstd %lld ms of which CPU %lld ms, output %lld ms, "
+             "idle CPU %lld ms)",
+             z->level, want, (long long)(wall / 1000000), (long long)(z_comp / 1000000), (long long)(z_cpu / 1000000),
+             (long long)(z_down / 1000000), (long long)(spare / 1000000));
     z->level = want;
     z->changes++;
     z->win_start = mono_ns(); /* the flush is not part of the next window */
+    z->idle0 = z->use_cpu ? machine_idle_ns() : -1;
     return 0;
 }
 
@@ -210,8 +260,10 @@ static int zstd_c_write(dp_sink *s, const void *p, size_t n, dp_err *err)
     if (z->min_level == z->max_level)
         return zstd_c_run(z, &in, ZSTD_e_continue, err);
     int64_t t0 = mono_ns(), c0 = cpu_ns(), down0 = z->t_down;
-    if (!z->win_start)
+    if (!z->win_start) {
         z->win_start = t0;
+        z->idle0 = z->use_cpu ? machine_idle_ns() : -1;
+    }
     if (zstd_c_run(z, &in, ZSTD_e_continue, err))
         return err->code;
     int64_t now = mono_ns();
@@ -227,6 +279,7 @@ static int zstd_c_end(dp_sink *s, dp_err *err)
     ZSTD_inBuffer in = {NULL, 0, 0};
     if (zstd_c_run(z, &in, ZSTD_e_end, err))
         return err->code;
+    dp_debug("zstd: level %d at the end, %u level changes", z->level, z->changes);
     return dp_sink_end(s->next, err);
 }
 
@@ -495,7 +548,7 @@ static dp_sink *gz_new(int compress, int level, dp_sink *next)
 }
 
 void dp_filter_zstd_adapt_config(dp_sink *s, uint64_t window, int use_cpu,
-                                 int (*verdict)(int64_t, int64_t, int64_t, int64_t))
+                                 int (*verdict)(int64_t, int64_t, int64_t, int64_t, int64_t))
 {
     if (s && s->ops == &zstd_c_ops && window) {
         zstd_sink *z = (zstd_sink *)s;

@@ -37,15 +37,18 @@ dp_sink *dp_filter_compress_new(dp_codec codec, int level, dp_sink *next);
  * Only while no other thread drives it (e.g. after end). */
 int dp_filter_zstd_level(const dp_sink *zstd, unsigned *changes);
 /* The adaptive level's verdict for one window (pure; filter.c explains it): wall time of the
- * window, wall and CPU time in zstd (CPU < 0: not considered), time in the sinks below -> -1
- * (lower), +1 (raise), 0 (keep). */
-int dp_zstd_adapt_verdict(int64_t wall_ns, int64_t zstd_ns, int64_t zstd_cpu_ns, int64_t output_ns);
-/* For tests: input bytes per verdict (default 8 MiB), whether the CPU-contention rule applies
- * (default 1; a test on a loaded machine cannot rely on it), and the verdict function (NULL:
- * dp_zstd_adapt_verdict; a fixed one tests the level's moves without timing). */
+ * window, wall and CPU time in zstd (CPU < 0: not considered), time in the sinks below, the
+ * machine's idle CPU time during the window, all cores summed (< 0: not considered) -> -1 (lower),
+ * +1 (raise), 0 (keep). */
+int dp_zstd_adapt_verdict(int64_t wall_ns, int64_t zstd_ns, int64_t zstd_cpu_ns, int64_t output_ns,
+                          int64_t spare_ns);
+/* For tests: input bytes per verdict (default 8 MiB), whether the rules that read the CPU (the
+ * contention and spare-CPU rules) apply (default 1; a test on a loaded machine cannot rely on
+ * them), and the verdict function (NULL: dp_zstd_adapt_verdict; a fixed one tests the level's
+ * moves without timing). */
 void dp_filter_zstd_adapt_config(dp_sink *zstd, uint64_t window, int use_cpu,
                                  int (*verdict)(int64_t wall_ns, int64_t zstd_ns, int64_t zstd_cpu_ns,
-                                                int64_t output_ns));
+                                                int64_t output_ns, int64_t spare_ns));
 /* Decompress; end() fails with DUMPER_ECORRUPT if the compressed stream is truncated, and any
  * corrupt input (bad frame, bad checksum) fails the write with DUMPER_ECORRUPT. Trailing garbage
  * after the last frame is corrupt too. */

@@ -683,7 +683,8 @@ static void feed(dp_sink *z, const unsigned char *src, size_t len, size_t kib, u
         dp_buf_append(orig, src + (off % len), chunk);
 }
 
-static int64_t verdict3(int64_t wall, int64_t zstd, int64_t out) { return dp_zstd_adapt_verdict(wall, zstd, -1, out); }
+static int64_t verdict3(int64_t wall, int64_t zstd, int64_t out) { return dp_zstd_adapt_verdict(wall, zstd, -1, out, -1); }
+static int64_t verdict4(int64_t wall, int64_t zstd, int64_t cpu, int64_t out) { return dp_zstd_adapt_verdict(wall, zstd, cpu, out, -1); }
 #define dp_zstd_adapt_verdict verdict3
 
 /* Commit and free compressor z (writing into out), then decompress out: it must equal orig. */
@@ -720,6 +721,7 @@ static void test_zstd_adapt_verdict(void **state)
     assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 0, 0), +1);
     assert_int_equal(dp_zstd_adapt_verdict(0, 0, 0), 0); /* nothing measurable: keep */
 #undef dp_zstd_adapt_verdict
+#define dp_zstd_adapt_verdict verdict4
     /* CPU contention: zstd got the CPU for less than 80% of its wall time -> lower, whatever else */
     assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 30 * ms, 23 * ms, 0), -1);  /* idle 70% */
     assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 30 * ms, 24 * ms, 0), +1);  /* 80%: not contended */
@@ -730,13 +732,34 @@ static void test_zstd_adapt_verdict(void **state)
     assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 95 * ms, 95 * ms, 1 * ms), -1); /* busy, uncontended */
     assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 50 * ms, 50 * ms, 0), 0);
     assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 50 * ms, -1, 0), 0); /* CPU not considered */
+#undef dp_zstd_adapt_verdict
+    /* Spare CPU: a raise needs at least as much idle CPU on the machine (all cores) as zstd took; a
+     * lower or a keep does not depend on it */
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 20 * ms, 20 * ms, 0, 20 * ms), +1); /* waits for the dump */
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 20 * ms, 20 * ms, 0, 19 * ms), 0);  /* ... on busy cores */
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 20 * ms, 20 * ms, 0, 0), -1); /* saturated: lower */
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 20 * ms, 20 * ms, 0, -1), +1);      /* unknown: raise */
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 5 * ms, 5 * ms, 94 * ms, 5 * ms), +1); /* output-bound */
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 5 * ms, 5 * ms, 94 * ms, 4 * ms), 0);
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 95 * ms, 95 * ms, 1 * ms, 0), -1);  /* busy: lower */
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 95 * ms, 95 * ms, 1 * ms, 200 * ms), -1);
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 30 * ms, 23 * ms, 0, 200 * ms), -1); /* contended */
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 50 * ms, 50 * ms, 0, 200 * ms), 0);
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 0, 0, 0, 0), +1); /* zstd took nothing: free */
+    /* Saturated: under a quarter of zstd's time idle on the machine, zstd a tenth of the window or
+     * more -> lower, even while waiting for the input */
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 20 * ms, 20 * ms, 0, 4 * ms), -1);
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 20 * ms, 20 * ms, 0, 5 * ms), 0);
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 11 * ms, 11 * ms, 0, 0), -1);
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 10 * ms, 10 * ms, 0, 0), 0); /* a tenth: too little */
+    assert_int_equal(dp_zstd_adapt_verdict(100 * ms, 20 * ms, 20 * ms, 0, -1), +1); /* unknown */
 }
 
 /* Fixed verdicts: the level's moves without timing. */
-static int lower(int64_t w, int64_t c, int64_t u, int64_t o) { return -1; }
-static int raise_(int64_t w, int64_t c, int64_t u, int64_t o) { return +1; }
+static int lower(int64_t w, int64_t c, int64_t u, int64_t o, int64_t s) { return -1; }
+static int raise_(int64_t w, int64_t c, int64_t u, int64_t o, int64_t s) { return +1; }
 static int flip_state;
-static int flip(int64_t w, int64_t c, int64_t u, int64_t o) { return (flip_state ^= 1) ? -1 : +1; }
+static int flip(int64_t w, int64_t c, int64_t u, int64_t o, int64_t s) { return (flip_state ^= 1) ? -1 : +1; }
 
 /* A buffer with room for the whole test's output: appends never reallocate, which would count as
  * time in the sinks below. */
