@@ -184,6 +184,7 @@ char *dp_proto_register_json(const dp_register_req *r)
              cJSON_AddNumberToObject(o, "pid", (double)r->pid) && add_str(o, "agent_version", r->agent_version) &&
              add_str(o, "app_name", r->app_name) && add_str(o, "environment", r->environment) &&
              add_str(o, "framework", r->framework) && add_str(o, "dispatcher", r->dispatcher) &&
+             add_str(o, "process_start", r->process_start) &&
              (dbs = cJSON_AddArrayToObject(o, "databases")) != NULL;
     for (size_t i = 0; ok && i < r->ndbs; i++) {
         dp_dburl u;

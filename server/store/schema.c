@@ -84,6 +84,10 @@ static const char *const migrations[] = {
      * it as gone silent (cleared when it polls again). */
     ("ALTER TABLE agents ADD COLUMN stopped_at BIGINT;"
      "ALTER TABLE agents ADD COLUMN silent_at BIGINT;"),
+    /* 7 (issue 12): the agent's process start ("<boot id>:<start ticks>"): a registration of the primary's
+     * host and pid takes its lease over only when this matches (a re-exec), not for another container with
+     * the same host name and pid 1 (domain/election.h sd_same_process_start). */
+    "ALTER TABLE agents ADD COLUMN process_start TEXT;",
 };
 
 #define NMIGRATIONS ((int64_t)(sizeof migrations / sizeof *migrations))
