@@ -51,6 +51,7 @@ static void migrations(int pg)
     assert_int_equal(sd_exec(db, "DROP TABLE schema_version", &err), 0);
     assert_int_equal(sd_exec(db, "ALTER TABLE agents DROP COLUMN stopped_at", &err), 0);
     assert_int_equal(sd_exec(db, "ALTER TABLE agents DROP COLUMN silent_at", &err), 0);
+    assert_int_equal(sd_exec(db, "ALTER TABLE agents DROP COLUMN process_start", &err), 0);
     assert_int_equal(sd_schema_migrate(db, &err), 0);
     assert_int_equal(version(db), sd_schema_latest());
     assert_int_equal(sd_q(db, &r, &err, "SELECT name FROM apps", ""), 0);
