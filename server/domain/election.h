@@ -32,7 +32,7 @@ sd_elect_action sd_elect(const sd_lease *current, int64_t agent, int64_t now);
 sd_elect_action sd_elect_register(const sd_lease *current, int64_t agent, int same_process, int64_t now);
 /* Whether a registration from the lease holder's host and pid is that holder's process re-executed (1)
  * rather than another process that only has the same host name and pid (0): two containers given the same
- * host name, each running the app as pid 1 (docs/operations.md). holder, registering: the agents'
+ * host name, each running the app as pid 1 (docs/agent.md, "Containers"). holder, registering: the agents'
  * "process_start" ("<boot id>:<start time in clock ticks since boot>"), which execve keeps; NULL or "" when
  * unknown (an agent that does not send it, a system without /proc): host and pid alone decide, as before. */
 int sd_same_process_start(const char *holder, const char *registering);
