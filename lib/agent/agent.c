@@ -216,11 +216,55 @@ static const char *failure_hint(const agent *a, int rc)
 
 /* ---- register / poll / job ---- */
 
+/* Read up to n - 1 bytes of a small /proc file into buf (NUL-terminated); -1 when it cannot be read. */
+static int read_small(const char *path, char *buf, size_t n)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t got = read(fd, buf, n - 1);
+    close(fd);
+    if (got <= 0)
+        return -1;
+    buf[got] = 0;
+    return 0;
+}
+
+/* "<boot id>:<start time in clock ticks since boot>" of this process (Linux /proc), which a re-exec in place
+ * keeps and another process with the same pid (another container) does not: dumperd hands a live lease to a
+ * registration of the primary's host and pid only when this matches too. 0, or -1 without /proc (then
+ * nothing is sent and dumperd judges by host and pid alone). */
+static int process_start(char out[DP_PROCESS_START_MAX])
+{
+    char boot[64], stat[1024];
+    if (read_small("/proc/sys/kernel/random/boot_id", boot, sizeof boot) ||
+        read_small("/proc/self/stat", stat, sizeof stat))
+        return -1;
+    boot[strcspn(boot, "\n")] = 0;
+    if (!boot[0] || strspn(boot, "0123456789abcdef-") != strlen(boot))
+        return -1;
+    /* the command name (field 2) is in parentheses and may hold anything: count fields after the last ')' */
+    const char *p = strrchr(stat, ')');
+    if (!p)
+        return -1;
+    for (int field = 3; field <= 22 && p; field++) /* p: the space before field 3, ..., 22 (starttime) */
+        p = strchr(p + 1, ' ');
+    if (!p)
+        return -1;
+    size_t digits = strspn(p + 1, "0123456789");
+    if (!digits || digits > 20)
+        return -1;
+    int len = snprintf(out, DP_PROCESS_START_MAX, "%s:%.*s", boot, (int)digits, p + 1);
+    return len > 0 && len < DP_PROCESS_START_MAX ? 0 : -1;
+}
+
 static int do_register(agent *a, int64_t *interval_ms, dp_err *err)
 {
+    char start[DP_PROCESS_START_MAX];
     dp_register_req req = {.hostname = a->hostname, .pid = (long)getpid(), .agent_version = DP_VERSION_STRING,
                            .app_name = a->app_name, .environment = a->environment, .framework = a->framework,
-                           .dispatcher = a->dispatcher, .dbs = a->dbs, .ndbs = a->ndbs, .drill = 1};
+                           .dispatcher = a->dispatcher, .dbs = a->dbs, .ndbs = a->ndbs, .drill = 1,
+                           .process_start = process_start(start) ? NULL : start};
     char *json = dp_proto_register_json(&req);
     if (!json)
         return dp_err_set(err, DUMPER_ENOMEM, "out of memory");

@@ -200,6 +200,7 @@ char *dp_proto_register_json(const dp_register_req *r)
              cJSON_AddNumberToObject(o, "pid", (double)r->pid) && add_str(o, "agent_version", r->agent_version) &&
              add_str(o, "app_name", r->app_name) && add_str(o, "environment", r->environment) &&
              add_str(o, "framework", r->framework) && add_str(o, "dispatcher", r->dispatcher) &&
+             add_str(o, "process_start", r->process_start) &&
              (dbs = cJSON_AddArrayToObject(o, "databases")) != NULL;
     cJSON *caps = ok && r->drill ? cJSON_AddArrayToObject(o, "capabilities") : NULL;
     if (ok && r->drill)

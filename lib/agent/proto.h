@@ -35,11 +35,15 @@ typedef struct dp_agent_db {
     char id[DP_API_ID_MAX];              /* from registration; "" before */
 } dp_agent_db;
 
+/* The longest process_start the agent sends, with its NUL (dumperd accepts 64 characters). */
+#define DP_PROCESS_START_MAX 65
+
 /* What the agent sends on register. */
 typedef struct dp_register_req {
     const char *hostname;
     long pid;
     const char *agent_version, *app_name, *environment, *framework, *dispatcher;
+    const char *process_start; /* "<boot id>:<start ticks>" (dp_process_start), or NULL: not sent */
     const dp_agent_db *dbs;
     size_t ndbs;
     int drill; /* nonzero: "capabilities": ["drill"] (dumperd hands drill jobs only to such agents) */

@@ -2,6 +2,7 @@
 #include "domain/election.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 sd_elect_action sd_elect(const sd_lease *current, int64_t agent, int64_t now)
 {
@@ -18,6 +19,13 @@ sd_elect_action sd_elect_register(const sd_lease *current, int64_t agent, int sa
 {
     sd_elect_action a = sd_elect(current, agent, now);
     return a == SD_ELECT_SECONDARY && same_process ? SD_ELECT_TAKE_OVER : a;
+}
+
+int sd_same_process_start(const char *holder, const char *registering)
+{
+    if (!holder || !*holder || !registering || !*registering)
+        return 1;
+    return !strcmp(holder, registering);
 }
 
 int sd_release_applies(const sd_lease *current, int64_t agent) { return current && current->agent == agent; }

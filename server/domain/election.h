@@ -30,6 +30,14 @@ sd_elect_action sd_elect(const sd_lease *current, int64_t agent, int64_t now);
  * in place (puma's hot restart, a re-exec'd master): no exit handler ran to release the lease, and the
  * old agent can never poll again. */
 sd_elect_action sd_elect_register(const sd_lease *current, int64_t agent, int same_process, int64_t now);
+/* Whether a registration from the lease holder's host and pid is that holder's process re-executed (1)
+ * rather than another process that only has the same host name and pid (0): two containers given the same
+ * host name, each running the app as pid 1 (docs/agent.md, "Containers"). holder, registering: the agents'
+ * "process_start" ("<boot id>:<start time in clock ticks since boot>"), which execve keeps; NULL or "" when
+ * unknown (an agent that does not send it, a system without /proc): host and pid alone decide, as before. */
+int sd_same_process_start(const char *holder, const char *registering);
+/* The longest process_start accepted at registration. */
+#define SD_PROCESS_START_MAX 64
 /* A stopping agent's release: 1 when `agent` holds the lease (live or lapsed), which then ends at the
  * release's time (so any agent that asks from then on takes it over); 0 for anyone else (a no-op). */
 int sd_release_applies(const sd_lease *current, int64_t agent);

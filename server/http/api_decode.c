@@ -119,8 +119,12 @@ int sd_decode_register(const cJSON *j, sd_register_body *out, sd_status *st)
     if (req_str(j, "hostname", &a->hostname, 255, st) || opt_int(j, "pid", &a->pid, 1, INT32_MAX, 1, st) ||
         req_str(j, "environment", &a->env, 64, st) || opt_str(j, "agent_version", &a->version, 64, st) ||
         opt_str(j, "app_name", &a->app_name, 255, st) || opt_str(j, "framework", &a->framework, 255, st) ||
-        opt_str(j, "dispatcher", &a->dispatcher, 255, st))
+        opt_str(j, "dispatcher", &a->dispatcher, 255, st) ||
+        opt_str(j, "process_start", &a->process_start, SD_PROCESS_START_MAX, st))
         return -1;
+    if (a->process_start && (!*a->process_start || strspn(a->process_start, "0123456789abcdef:-") !=
+                                                       strlen(a->process_start)))
+        return invalid(st, "field 'process_start' must be 1-%d characters of [0-9a-f:-]", SD_PROCESS_START_MAX);
     if (!sd_label_valid(a->env, 64))
         return invalid(st, "field 'environment' must be 1-64 characters of [A-Za-z0-9_.-]");
     const char *problem = sd_shell_problem(a->hostname, 0);

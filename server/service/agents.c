@@ -19,9 +19,18 @@ static int elect(sd_ctx *ctx, int64_t app, const char *env, int64_t agent, const
 {
     sd_lease cur;
     int found = 0, same = 0;
+    char start[SD_PROCESS_START_MAX + 1] = "";
     SD_TRY(sd_store_primary_get(ctx->db, app, env, &cur, &found, &st->err));
     if (reg && found && cur.agent != agent && cur.until > now)
-        SD_TRY(sd_store_primary_same_process(ctx->db, app, env, reg->hostname, reg->pid, agent, &same, &st->err));
+        SD_TRY(sd_store_primary_same_process(ctx->db, app, env, reg->hostname, reg->pid, agent, &same, start,
+                                             &st->err));
+    if (same && !sd_same_process_start(start, reg->process_start)) {
+        /* the same host name and pid, but another process (containers with one host name, the app as pid 1) */
+        dp_info("agent a_%lld (%s pid %lld) has the primary's host and pid but another process start (%s, the"
+                " primary's %s): not its predecessor, it stays secondary", (long long)agent, reg->hostname,
+                (long long)reg->pid, reg->process_start, start);
+        same = 0;
+    }
     sd_elect_action act = sd_elect_register(found ? &cur : NULL, agent, same, now);
     sd_lease mine = {agent, now + ctx->cfg->lease_ms};
     *primary = sd_elect_is_primary(act);

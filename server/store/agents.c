@@ -1,6 +1,8 @@
 /* agents.c - agents and primaries (see agents.h). */
 #include "store/agents.h"
 
+#include <stdio.h>
+
 #include "store/rows.h"
 
 int sd_store_agent_insert(sd_db *db, int64_t app, const sd_agent_info *a, int64_t now, int64_t *id, dp_err *err)
@@ -8,9 +10,9 @@ int sd_store_agent_insert(sd_db *db, int64_t app, const sd_agent_info *a, int64_
     sd_res r;
     int rc = sd_q(db, &r, err,
                   "INSERT INTO agents (app_id, env, hostname, pid, agent_version, app_name, framework, dispatcher,"
-                  " registered_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                  "ississssii", app, a->env, a->hostname, a->pid, a->version, a->app_name, a->framework, a->dispatcher,
-                  now, now);
+                  " registered_at, last_seen, process_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                  "ississssiis", app, a->env, a->hostname, a->pid, a->version, a->app_name, a->framework,
+                  a->dispatcher, now, now, a->process_start);
     if (!rc) {
         *id = sd_geti(&r, 0, 0);
         sd_res_free(&r);
@@ -29,15 +31,19 @@ int sd_store_agent_stop(sd_db *db, int64_t agent, int64_t now, dp_err *err)
 }
 
 int sd_store_primary_same_process(sd_db *db, int64_t app, const char *env, const char *hostname, int64_t pid,
-                                  int64_t agent, int *yes, dp_err *err)
+                                  int64_t agent, int *yes, char start[SD_PROCESS_START_MAX + 1], dp_err *err)
 {
     sd_res r;
     int rc = sd_q(db, &r, err,
-                  "SELECT a.id FROM primaries p JOIN agents a ON a.id = p.agent_id WHERE p.app_id = ? AND p.env = ?"
-                  " AND a.hostname = ? AND a.pid = ? AND a.id <> ?",
+                  "SELECT a.id, a.process_start FROM primaries p JOIN agents a ON a.id = p.agent_id"
+                  " WHERE p.app_id = ? AND p.env = ? AND a.hostname = ? AND a.pid = ? AND a.id <> ?",
                   "issii", app, env, hostname, pid, agent);
+    start[0] = 0;
     if (!rc) {
         *yes = r.rows > 0;
+        const char *s = r.rows > 0 ? sd_get(&r, 0, 1) : NULL;
+        if (s)
+            snprintf(start, SD_PROCESS_START_MAX + 1, "%s", s);
         sd_res_free(&r);
     }
     return rc;

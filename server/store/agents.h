@@ -15,6 +15,7 @@
 /* What an agent says about itself when it registers (strings may be NULL but hostname and env). */
 typedef struct sd_agent_info {
     const char *hostname, *env, *version, *app_name, *framework, *dispatcher;
+    const char *process_start; /* "<boot id>:<start ticks>", or NULL (domain/election.h sd_same_process_start) */
     int64_t pid;
 } sd_agent_info;
 
@@ -52,9 +53,10 @@ int sd_store_agent_touch(sd_db *db, int64_t agent, int64_t now, dp_err *err);
 /* A graceful stop: stopped_at = now. */
 int sd_store_agent_stop(sd_db *db, int64_t agent, int64_t now, dp_err *err);
 /* *yes = 1 when the primary of (app, env) is an agent of hostname and pid (the registering process's
- * predecessor, see sd_elect_register); agent is the new registration, never counted. */
+ * predecessor, see sd_elect_register); agent is the new registration, never counted. start: that primary's
+ * process_start ("" when it sent none). */
 int sd_store_primary_same_process(sd_db *db, int64_t app, const char *env, const char *hostname, int64_t pid,
-                                  int64_t agent, int *yes, dp_err *err);
+                                  int64_t agent, int *yes, char start[SD_PROCESS_START_MAX + 1], dp_err *err);
 
 /* An agent dumperd has just found silent (see sd_store_agents_mark_silent). */
 typedef struct sd_silent_agent {

@@ -113,6 +113,10 @@ static const char *const migrations[] = {
      "CREATE INDEX IF NOT EXISTS jobs_db ON jobs (db_id, state);"
      "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'backup';"
      "ALTER TABLE agents ADD COLUMN caps BIGINT NOT NULL DEFAULT 0;"),
+    /* 10 (issue 12): the agent's process start ("<boot id>:<start ticks>"): a registration of the primary's
+     * host and pid takes its lease over only when this matches (a re-exec), not for another container with
+     * the same host name and pid 1 (domain/election.h sd_same_process_start). */
+    "ALTER TABLE agents ADD COLUMN process_start TEXT;",
 };
 
 #define NMIGRATIONS ((int64_t)(sizeof migrations / sizeof *migrations))

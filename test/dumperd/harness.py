@@ -180,12 +180,13 @@ class Server:
         return self.ok("POST", "/api/v1/test/clock", {"now": t}, self.any_key)
 
 
-def register(s, key, host="h", pid=1, env="production", dbs=None):
+def register(s, key, host="h", pid=1, env="production", dbs=None, **extra):
+    """extra: more fields of the body (e.g. process_start)."""
     if dbs is None:
         dbs = [{"key": "main", "type": "sqlite", "name": "app.db"}]
-    return s.ok("POST", "/api/v1/agents/register", {"hostname": host, "pid": pid, "environment": env,
-                                                    "agent_version": "test", "framework": "test",
-                                                    "dispatcher": "test", "databases": dbs}, key)
+    return s.ok("POST", "/api/v1/agents/register", dict({"hostname": host, "pid": pid, "environment": env,
+                                                         "agent_version": "test", "framework": "test",
+                                                         "dispatcher": "test", "databases": dbs}, **extra), key)
 
 
 def poll(s, key, agent):

@@ -79,6 +79,36 @@ def test(env):
     e = register(s, key, "h9", 30)
     eq(e["role"], "secondary", "that pid on another host")
 
+    # Containers given one host name, each running the app as pid 1: the primary's host and pid, but another
+    # process start (boot id : start ticks) is another process, not a re-exec: it stays secondary. The same
+    # start (what a re-exec keeps) takes over; an agent that sends none is judged by host and pid, as before.
+    boot = "0f3c2a9e-6f7d-4c1e-9a51-2b8e3f6d7c10"
+    key4 = env.app("box")
+    b1 = register(s, key4, "web", 1, process_start=boot + ":4242")
+    eq(b1["role"], "primary", "the first container")
+    b2 = register(s, key4, "web", 1, process_start=boot + ":9999")
+    eq(b2["role"], "secondary", "another container with the primary's host name and pid 1")
+    wait_log(s, r"agent %s \(web pid 1\) has the primary's host and pid but another process start \(%s:9999, the"
+             r" primary's %s:4242\): not its predecessor, it stays secondary" % (b2["agent_id"], boot, boot))
+    eq(poll(s, key4, b1["agent_id"])["role"], "primary", "the first container keeps its lease")
+    b3 = register(s, key4, "web", 1, process_start="9a" + boot[2:] + ":4242")
+    eq(b3["role"], "secondary", "the same start ticks on another boot (another machine)")
+    b4 = register(s, key4, "web", 1, process_start=boot + ":4242")
+    eq(b4["role"], "primary", "the primary re-executed in place (same start) takes over")
+    wait_log(s, r"agent %s \(web pid 1\) took over the lease of its predecessor %s" % (b4["agent_id"], b1["agent_id"]))
+    b5 = register(s, key4, "web", 1)
+    eq(b5["role"], "primary", "an agent that sends no process start: host and pid decide")
+    with_start = dict(hostname="web", pid=2, environment="production", databases=[])
+    for bad in ("", "0F3C:1", "a;b", "x" * 3, boot + ":1 "):
+        e4 = s.err(400, "invalid_request", "POST", "/api/v1/agents/register", dict(with_start, process_start=bad), key4)
+        eq(e4["message"], "field 'process_start' must be 1-64 characters of [0-9a-f:-]", "process_start %r" % bad)
+    e4 = s.err(400, "invalid_request", "POST", "/api/v1/agents/register", dict(with_start, process_start="1" * 65),
+               key4)
+    eq(e4["message"], "field 'process_start' must be a string of at most 64 bytes", "65 characters")
+    e4 = s.err(400, "invalid_request", "POST", "/api/v1/agents/register", dict(with_start, process_start=7), key4)
+    eq(e4["message"], "field 'process_start' must be a string of at most 64 bytes", "a number")
+    eq(register(s, key4, "web", 3, process_start="1" * 64)["role"], "secondary", "64 characters")
+
     # A re-executed primary's jobs handed out but never started (no prepare yet) go to its successor; the old
     # process's late prepare of one is refused. A job already running stays where it is.
     key3 = env.app("pos")

@@ -11,7 +11,8 @@
  *   over max_filesize), with one non-empty line without control characters (it goes back to the
  *   agent and into logs);
  * - register: hostname and environment given, every string within its limit and free of control
- *   characters, pid in 1..2^31-1, environment a label; one database per array entry, at most 64,
+ *   characters, pid in 1..2^31-1, environment a label, process_start absent or 1..64 characters of
+ *   [0-9a-f:-]; one database per array entry, at most 64,
  *   a known type, a label key (given or derived), keys distinct, a port in 0..65535, never a
  *   database object with a "password";
  * - poll and prepare: ids positive, and the id text is "x_<id>" with that value (sd_id_parse);
@@ -83,6 +84,10 @@ static void fuzz_register(const cJSON *j)
     check_text(a->app_name, 255, 0);
     check_text(a->framework, 255, 0);
     check_text(a->dispatcher, 255, 0);
+    check_text(a->process_start, SD_PROCESS_START_MAX, 0);
+    if (a->process_start && (!*a->process_start || strspn(a->process_start, "0123456789abcdef:-") !=
+                                                       strlen(a->process_start)))
+        abort();
     if (!sd_label_valid(a->env, 64) || a->pid < 1 || a->pid > INT32_MAX)
         abort();
     const cJSON *dbs = cJSON_GetObjectItemCaseSensitive(j, "databases");

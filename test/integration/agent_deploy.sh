@@ -23,6 +23,14 @@ is_primary() { [ "$(role_of "$1")" = primary ]; }
 start_dumperd dpd
 start_agent old
 grep -q "(primary)" "$T/old.agent.log" || fail "the first agent is not primary: $(cat "$T/old.agent.log")"
+# the agent sends its process start (boot id : start ticks, field 22 of /proc/PID/stat), which a re-exec keeps
+# and another container's pid 1 does not: the same-host-and-pid takeover needs it to match (docs/agent.md)
+want_start="$(cat /proc/sys/kernel/random/boot_id):$(sed 's/.*) //' "/proc/${AGENT_PID[old]}/stat" | cut -d' ' -f20)"
+got_start=$(sqlite3 "$DPD_DATA/dumperd.db" "SELECT process_start FROM agents WHERE pid = ${AGENT_PID[old]}")
+[ "$got_start" = "$want_start" ] || fail "process_start sent: '$got_start', expected '$want_start'"
+# a new primary polls once at once (interval 1 s), then in ~300 s: wait for that first poll, else on a slow
+# machine it can take the backup queued below before the SIGTERM (seen under load: the new agent ran nothing)
+wait_until 20 "the old primary's first poll" sh -c "[ \"\$(sqlite3 '$DPD_DATA/dumperd.db' 'SELECT last_seen > registered_at FROM agents WHERE pid = ${AGENT_PID[old]}')\" = 1 ]"
 start_agent new
 grep -Eq "\(secondary\), next poll in (9|10|11)\.[0-9] s" "$T/new.agent.log" ||
   fail "a new secondary should poll again in ~10 s: $(grep registered "$T/new.agent.log")"

@@ -88,6 +88,23 @@ static void test_elect_register(void **state)
     assert_int_equal(sd_elect_register(&held, 8, 0, now), SD_ELECT_TAKE_OVER);
 }
 
+/* Same host and pid: the same process only when both start stamps agree (a re-exec keeps it); a container
+ * with the same host name and pid 1 as the primary's has another start (or another boot id); an agent that
+ * sends none (an older one) is judged by host and pid alone. */
+static void test_same_process_start(void **state)
+{
+    (void)state;
+    const char *a = "0f3c2a9e-6f7d-4c1e-9a51-2b8e3f6d7c10:123456";
+    assert_int_equal(sd_same_process_start(a, "0f3c2a9e-6f7d-4c1e-9a51-2b8e3f6d7c10:123456"), 1);
+    assert_int_equal(sd_same_process_start(a, "0f3c2a9e-6f7d-4c1e-9a51-2b8e3f6d7c10:123457"), 0);
+    assert_int_equal(sd_same_process_start(a, "9a3c2a9e-6f7d-4c1e-9a51-2b8e3f6d7c10:123456"), 0);
+    assert_int_equal(sd_same_process_start(a, "0f3c2a9e-6f7d-4c1e-9a51-2b8e3f6d7c10:12345"), 0);
+    assert_int_equal(sd_same_process_start(NULL, a), 1);
+    assert_int_equal(sd_same_process_start(a, NULL), 1);
+    assert_int_equal(sd_same_process_start("", a), 1);
+    assert_int_equal(sd_same_process_start(a, ""), 1);
+}
+
 /* A release ends only the releasing agent's own lease, live or lapsed; the lease it leaves (until = the
  * release's time) is taken over by the next agent asking at that very millisecond. */
 static void test_release(void **state)
@@ -149,7 +166,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_elect),      cmocka_unit_test(test_elect_tie), cmocka_unit_test(test_poll_read_only),
         cmocka_unit_test(test_intervals), cmocka_unit_test(test_agent_keep),
-        cmocka_unit_test(test_elect_register), cmocka_unit_test(test_release),
+        cmocka_unit_test(test_elect_register), cmocka_unit_test(test_same_process_start),
+        cmocka_unit_test(test_release),
         cmocka_unit_test(test_secondary_interval), cmocka_unit_test(test_agent_alive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -53,6 +53,7 @@ static void migrations(int pg)
     assert_int_equal(sd_exec(db, "ALTER TABLE agents DROP COLUMN silent_at", &err), 0);
     assert_int_equal(sd_exec(db, "ALTER TABLE jobs DROP COLUMN kind", &err), 0);   /* drills run by dumperd */
     assert_int_equal(sd_exec(db, "ALTER TABLE agents DROP COLUMN caps", &err), 0);
+    assert_int_equal(sd_exec(db, "ALTER TABLE agents DROP COLUMN process_start", &err), 0);
     assert_int_equal(sd_schema_migrate(db, &err), 0);
     assert_int_equal(version(db), sd_schema_latest());
     assert_int_equal(sd_q(db, &r, &err, "SELECT name FROM apps", ""), 0);
