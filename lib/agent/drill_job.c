@@ -20,6 +20,7 @@
 #include "agent/job.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "crypto/age.h"
 #include "job/drill.h"
 #include "job/manifest.h"
 #include "storage/storage.h"
@@ -123,6 +124,22 @@ done:
     return rc;
 }
 
+/* An encrypted backup, and the agent holds no drill identity: say so, with the recipients that would open it. */
+static void no_identity(const dp_manifest *m, dp_err *err)
+{
+    char to[DP_ERR_MSG_MAX] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < m->nrecipients && n < sizeof to; i++) {
+        int k = snprintf(to + n, sizeof to - n, "%s%s", i ? ", " : "", m->recipients[i]);
+        n += k > 0 ? (size_t)k : 0;
+    }
+    dp_err_clear(err);
+    dp_err_set(err, DUMPER_EAUTH,
+               "the backup is encrypted (age) to %s and the agent has no drill identity (dumper agent --drill-identity"
+               " FILE, the agent option drill_identities, the gem's drill_identity:)",
+               to);
+}
+
 int dp_drill_job_run(const dp_job_spec *spec, dp_err *err)
 {
     dp_stop stop; /* SIGINT/SIGTERM (dp_interrupted) abort a request in flight; the drill drops its target */
@@ -137,6 +154,8 @@ int dp_drill_job_run(const dp_job_spec *spec, dp_err *err)
     dp_err derr = {0}; /* what stopped the drill: reported as status "error" */
     char *dir = NULL, *file = NULL, *mfile = NULL, *path = NULL;
     dp_storage *st = NULL;
+    dp_age_identity *ids = NULL; /* the agent's drill identities, read here from their files */
+    size_t nids = 0;
     int rc = 0;
     dp_info("job %s: drill of backup %s (%s)", spec->job_id, spec->backup_id, spec->reason ? spec->reason : "job");
     if (!c) {
@@ -150,6 +169,9 @@ int dp_drill_job_run(const dp_job_spec *spec, dp_err *err)
                    spec->source_type);
         goto reported;
     }
+    for (size_t i = 0; i < spec->nidentities; i++)
+        if (dp_age_identities_read(spec->identities[i], &ids, &nids, &derr))
+            goto reported;
     dp_http_opts ho = *dp_client_http_opts(c);
     ho.timeout_ms = 0; /* a large backup takes its time; a stalled transfer is still cut */
     ho.max_body = DP_MANIFEST_MAX;
@@ -183,11 +205,13 @@ int dp_drill_job_run(const dp_job_spec *spec, dp_err *err)
     if (download(c, h, path, file, spec->max_filesize, "download of the backup", &derr))
         goto reported;
     dp_drill_req req = {.scratch = spec->scratch_url, .scratch_password = spec->scratch_password,
-                        .sha256 = spec->sha256};
+                        .sha256 = spec->sha256, .identities = ids, .nidentities = nids};
     if (!dp_storage_open(dir, NULL, 0, &st, &derr) && !dp_drill_run(st, spec->file_name, &req, &res, &derr))
         dp_info("job %s: drill of backup %s %s (%zu mismatch%s)", spec->job_id, spec->backup_id,
                 res.passed ? "passed" : "FAILED", res.nmismatches, res.nmismatches == 1 ? "" : "es");
 reported:
+    if (derr.code == DUMPER_EAUTH && !nids && res.m.encryption) /* the CLI's "--identity" advice does not apply */
+        no_identity(&res.m, &derr);
     if (derr.code) {
         dp_err_prefix(&derr, "drill of backup %s", spec->backup_id);
         dp_warn("job %s: %s", spec->job_id, derr.msg);
@@ -210,6 +234,7 @@ cleanup:
     if (dir && rmdir(dir) < 0)
         dp_warn("job %s: unable to remove '%s': %s", spec->job_id, dir, strerror(errno));
     dp_drill_result_free(&res);
+    dp_age_identities_free(ids, nids);
     free(dir);
     free(file);
     free(mfile);
