@@ -9,12 +9,13 @@
 . "$DUMPER_SRC/test/lib/common.sh"
 . "$DUMPER_SRC/test/lib/agent.sh"
 . "$DUMPER_SRC/test/lib/sql.sh"
+. "$DUMPER_SRC/test/lib/drill.sh"
 need_service mariadb
 need_service redis
 command -v redis-server >/dev/null || { echo "skip: no redis-server" >&2; exit 77; }
 
 export TMPDIR="$T/tmp"
-mkdir -p "$TMPDIR" "$T/r"
+mkdir -p "$TMPDIR"
 DB=agent_drill_my_$$
 my_fresh "$DB"
 myq "$DB" -e "CREATE TABLE orders(id int PRIMARY KEY, who varchar(20)); CREATE TABLE empty_t(x int);
@@ -22,13 +23,7 @@ myq "$DB" -e "CREATE TABLE orders(id int PRIMARY KEY, who varchar(20)); CREATE T
 printf '%s\n' "$PW" >"$T/scratch.pw"
 chmod 600 "$T/scratch.pw"
 
-PORT=$(free_port)
-{ echo "port $PORT"; echo "bind 127.0.0.1"; echo "dir $T/r"; echo 'save ""'; echo "appendonly no"
-  echo "daemonize yes"; echo "pidfile $T/r/redis.pid"; echo "logfile $T/r/server.log"; } >"$T/r/redis.conf"
-redis-server "$T/r/redis.conf" >/dev/null
-for _ in $(seq 400); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
-RPID=$(cat "$T/r/redis.pid")
-trap 'rc=$?; kill_ours KILL "$RPID"; (exit $rc); _cleanup' EXIT
+start_drill_redis
 redis-cli -p "$PORT" MSET a 1 b 2 c 3 >/dev/null
 redis-cli -p "$PORT" -n 3 RPUSH l x y z >/dev/null
 redis-cli -p "$PORT" -n 3 SADD s m n >/dev/null
