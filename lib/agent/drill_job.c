@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,7 +213,12 @@ static void renewer_start(renewer *r, const dp_job_spec *spec, const dp_client_o
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (pthread_create(&r->thread, NULL, renew_main, r)) {
+    sigset_t all, old; /* signals stay with the drill's thread (dp_stop), never the renewer */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int perr = pthread_create(&r->thread, NULL, renew_main, r);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (perr) {
         dp_warn("job %s: unable to start the lease renewal: the drill runs without it", spec->job_id);
         pthread_cond_destroy(&r->cv);
         pthread_mutex_destroy(&r->mu);

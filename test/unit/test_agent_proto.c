@@ -158,6 +158,17 @@ static void test_parse_poll_drill(void **state)
     assert_string_equal(p.job.sha256, sha);
     assert_string_equal(p.job.type, "sqlite");
     assert_string_equal(p.job.reason, "after-backup");
+    assert_int_equal(p.job.lease_ms, 0); /* no "lease": no renewal */
+    /* "lease" in seconds: 1..864000 is kept (ms), anything else ignored (no renewal, the job still runs) */
+    const char *leases[] = {"3", "1", "864000", "0.5", "864001", "-1", "\"60\"", "null"};
+    const int64_t want[] = {3000, 1000, 864000000, 0, 0, 0, 0, 0};
+    for (size_t i = 0; i < sizeof leases / sizeof *leases; i++) {
+        char b[256];
+        snprintf(b, sizeof b, "{\"role\":\"primary\",\"interval\":1,\"job\":{\"job_id\":\"j_9\",\"database_id\":\"d_1\","
+                 "\"lease\":%s}}", leases[i]);
+        assert_int_equal(dp_proto_parse_poll(b, strlen(b), &p, &e), 0);
+        assert_int_equal(p.job.lease_ms, want[i]);
+    }
     const char *backup = "{\"role\":\"primary\",\"interval\":1,\"job\":{\"job_id\":\"j_9\",\"database_id\":\"d_1\","
                          "\"kind\":\"backup\"}}";
     assert_int_equal(dp_proto_parse_poll(backup, strlen(backup), &p, &e), 0);
