@@ -488,6 +488,8 @@ static int printable(const char *s)
     return 1;
 }
 
+_Static_assert(DP_JOB_MAX_IDENTITIES == DUMPER_DRILL_IDENTITIES_MAX, "a job spec carries every drill identity");
+
 #define DUP_OR_FAIL(dst, src)                                                                                          \
     do {                                                                                                               \
         if ((src) && !((dst) = strdup(src)))                                                                           \
