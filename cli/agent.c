@@ -56,12 +56,15 @@ static const char agent_help[] =
     "                             create and drop databases (postgres://drill@scratch/postgres);\n"
     "                             without a password: use --drill-scratch-password-file or PGPASSWORD\n"
     "      --drill-scratch-password-file FILE   its password (one line)\n"
+    "      --drill-identity FILE  an age identity file that opens the app's encrypted backups in a\n"
+    "                             drill (repeatable, at most 8); it stays here: only its path goes\n"
+    "                             to the drill's job process\n"
     "  -h, --help                 this help\n";
 
 int cmd_agent(int argc, char **argv)
 {
     enum { O_KEY = 256, O_DUMPER, O_DEBUG, O_CA, O_INSECURE, O_PROXY, O_KEYFILE, O_NICE, O_IONICE, O_SCRATCH,
-           O_SCRATCH_PW };
+           O_SCRATCH_PW, O_DRILL_ID };
     static const struct option opts[] = {
         {"app-key", required_argument, 0, 'k'}, {"app-key-file", required_argument, 0, O_KEYFILE},
         {"api", required_argument, 0, 'a'},
@@ -74,11 +77,13 @@ int cmd_agent(int argc, char **argv)
         {"nice", required_argument, 0, O_NICE}, {"ionice", required_argument, 0, O_IONICE},
         {"drill-scratch", required_argument, 0, O_SCRATCH},
         {"drill-scratch-password-file", required_argument, 0, O_SCRATCH_PW},
+        {"drill-identity", required_argument, 0, O_DRILL_ID},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     dumper_agent_opts o = DUMPER_AGENT_OPTS_INIT;
     char *key = NULL;            /* read from --app-key-file */
     const char *keyfile = NULL, *scratch_pwfile = NULL;
     char *scratch_pw = NULL;     /* read from --drill-scratch-password-file */
+    const char *drill_ids[DUMPER_DRILL_IDENTITIES_MAX];
     dumper_database dbs[DP_AGENT_MAX_DBS];
     size_t ndbs = 0;
     memset(dbs, 0, sizeof dbs);
@@ -110,6 +115,11 @@ int cmd_agent(int argc, char **argv)
             break;
         }
         case O_SCRATCH_PW: scratch_pwfile = optarg; break;
+        case O_DRILL_ID:
+            if (o.ndrill_identities == DUMPER_DRILL_IDENTITIES_MAX)
+                return cli_usage_error("agent", "at most %d --drill-identity files", DUMPER_DRILL_IDENTITIES_MAX);
+            drill_ids[o.ndrill_identities++] = optarg;
+            break;
         case 'a': o.api_base = optarg; break;
         case 'd':
             if (ndbs == DP_AGENT_MAX_DBS)
@@ -160,6 +170,13 @@ int cmd_agent(int argc, char **argv)
         }
     }
     int rc = 0;
+    /* each --drill-identity is read once here, so a wrong file stops the agent now, not every drill later */
+    cli_keys ids = {0};
+    for (size_t i = 0; i < o.ndrill_identities && !rc; i++)
+        rc = cli_keys_add_identity_file(&ids, drill_ids[i]);
+    cli_keys_free(&ids);
+    if (rc)
+        return rc;
     if (keyfile && (rc = cli_read_secret_file("agent", "app key", keyfile, &key)))
         return rc;
     if (scratch_pwfile && !o.drill_scratch) {
@@ -171,6 +188,7 @@ int cmd_agent(int argc, char **argv)
         return rc;
     }
     o.drill_scratch_password = scratch_pw;
+    o.drill_identities = drill_ids;
     if (key)
         o.app_key = key;
     if (optind != argc)

@@ -135,7 +135,15 @@ typedef struct dumper_agent_opts {
      * dumperd, argv or a log. NULL: no scratch server (a drill of such a backup reports an error). */
     const char *drill_scratch;
     const char *drill_scratch_password; /* when the URL has none; NULL: the drivers' environment (PGPASSWORD...) */
+    /* age identity files (`dumper keygen`) that open the app's encrypted backups in a drill (at most
+     * DUMPER_DRILL_IDENTITIES_MAX). Only their paths go to the job process (made absolute when the agent starts,
+     * which refuses one it cannot read); the keys never go to dumperd, argv or a log. None: a drill of an
+     * encrypted backup reports an error naming its recipients. */
+    const char *const *drill_identities;
+    size_t ndrill_identities;
 } dumper_agent_opts;
+
+#define DUMPER_DRILL_IDENTITIES_MAX 8
 
 #define DUMPER_JOB_NICE_KEEP (-1)
 

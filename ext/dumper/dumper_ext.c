@@ -61,6 +61,21 @@ static VALUE native_start(VALUE self, VALUE h)
     o.job_ionice = opt_str(h, "job_ionice");
     o.drill_scratch = opt_str(h, "drill_scratch");
     o.drill_scratch_password = opt_str(h, "drill_scratch_password");
+    const char *ids[DUMPER_DRILL_IDENTITIES_MAX];
+    VALUE idl = rb_hash_aref(h, sym("drill_identities"));
+    if (!NIL_P(idl)) {
+        Check_Type(idl, T_ARRAY);
+        long len = RARRAY_LEN(idl);
+        if (len > DUMPER_DRILL_IDENTITIES_MAX)
+            rb_raise(rb_eArgError, "dumper: at most %d drill identity files", DUMPER_DRILL_IDENTITIES_MAX);
+        for (long i = 0; i < len; i++) {
+            VALUE v = rb_ary_entry(idl, i);
+            if (!RB_TYPE_P(v, T_STRING)) rb_raise(rb_eTypeError, "dumper: a drill identity must be a String path");
+            ids[i] = StringValueCStr(v);
+        }
+        o.drill_identities = ids;
+        o.ndrill_identities = (size_t)len;
+    }
 
     VALUE list = rb_hash_aref(h, sym("databases"));
     size_t n = 0;

@@ -56,6 +56,21 @@ class TestAgent < Minitest::Test
     assert_equal "pw-env", c[:drill_scratch_password]
   end
 
+  def test_drill_identity
+    with_env(@env.merge("DUMPER_DRILL_IDENTITY" => nil)) { Dumper::Agent.start(app_key: "k1") }
+    assert_nil FakeNative.calls.first[:drill_identities] # none: an encrypted backup's drill reports an error
+    FakeNative.calls.clear
+    Dumper::Agent.reset!
+    with_env(@env.merge("DUMPER_DRILL_IDENTITY" => "/etc/dumper/env.key")) { Dumper::Agent.start(app_key: "k1") }
+    assert_equal ["/etc/dumper/env.key"], FakeNative.calls.first[:drill_identities]
+    FakeNative.calls.clear
+    Dumper::Agent.reset!
+    with_env(@env.merge("DUMPER_DRILL_IDENTITY" => "/etc/dumper/env.key")) do
+      Dumper::Agent.start(app_key: "k1", drill_identity: ["/k/a.key", "/k/b.key"])
+    end
+    assert_equal ["/k/a.key", "/k/b.key"], FakeNative.calls.first[:drill_identities] # the argument wins
+  end
+
   def test_old_style_hash_keys
     with_env(@env) { Dumper::Agent.start(:app_key => "k2") }
     assert_equal "k2", FakeNative.calls.first[:app_key]

@@ -55,6 +55,9 @@ typedef struct agent {
     char *app_key, *api_base, *environment, *app_name, *framework, *dispatcher, *dumper_path, *log_file, *ca_file,
         *proxy, *hostname;
     char *drill_scratch, *drill_scratch_password; /* secrets (the URL may hold a password) */
+    char **drill_ids;       /* absolute paths of the drill identity files (the keys stay in them) */
+    size_t ndrill_ids;
+    int drill_id_bad, drill_id_errno; /* 1 + the index of a path realpath() refused, and why */
     int debug, insecure;
     uint64_t max_retry_ms;
     int job_nice, job_ioclass, job_iolevel; /* the agent's own job priority; DP_PRIO_UNSET: not set */
@@ -172,6 +175,9 @@ static void agent_free(agent *a)
     dp_free_secret(a->app_key);
     dp_free_secret(a->drill_scratch);
     dp_free_secret(a->drill_scratch_password);
+    for (size_t i = 0; i < a->ndrill_ids; i++)
+        free(a->drill_ids[i]);
+    free(a->drill_ids);
     char *plain[] = {a->api_base, a->environment, a->app_name, a->framework, a->dispatcher,
                      a->dumper_path, a->log_file, a->ca_file, a->proxy, a->hostname};
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
@@ -319,6 +325,9 @@ static void run_job(agent *a, const dp_job_offer *j)
         s.source_type = j->type[0] ? (char *)j->type : NULL;
         s.scratch_url = a->drill_scratch;
         s.scratch_password = a->drill_scratch_password;
+        s.identities = a->drill_ids;
+        s.nidentities = a->ndrill_ids;
+        s.lease_ms = j->lease_ms;
     }
     if (!s.reason[0])
         s.reason = NULL;
@@ -523,6 +532,8 @@ static int printable(const char *s)
     return 1;
 }
 
+_Static_assert(DP_JOB_MAX_IDENTITIES == DUMPER_DRILL_IDENTITIES_MAX, "a job spec carries every drill identity");
+
 #define DUP_OR_FAIL(dst, src)                                                                                          \
     do {                                                                                                               \
         if ((src) && !((dst) = strdup(src)))                                                                           \
@@ -561,6 +572,23 @@ static int copy_opts(const dumper_agent_opts *in, agent **out)
     a->job_ioclass = DP_PRIO_UNSET;
     if (in->job_ionice && dp_proto_parse_ionice(in->job_ionice, &a->job_ioclass, &a->job_iolevel))
         a->job_ioclass = -2; /* invalid: refused by validate() */
+    if (in->ndrill_identities && in->drill_identities) {
+        size_t n = in->ndrill_identities > DUMPER_DRILL_IDENTITIES_MAX ? DUMPER_DRILL_IDENTITIES_MAX + 1
+                                                                       : in->ndrill_identities;
+        if (!(a->drill_ids = calloc(n, sizeof *a->drill_ids)))
+            goto nomem;
+        for (; a->ndrill_ids < n; a->ndrill_ids++) { /* the job process may run elsewhere than in this cwd */
+            const char *p = in->drill_identities[a->ndrill_ids];
+            char *r = p ? realpath(p, NULL) : NULL;
+            if (!r && !a->drill_id_bad) {
+                a->drill_id_bad = (int)a->ndrill_ids + 1;
+                a->drill_id_errno = p ? errno : EINVAL;
+            }
+            if (!r && p && !(r = strdup(p)))
+                goto nomem;
+            a->drill_ids[a->ndrill_ids] = r;
+        }
+    }
     if (in->ndatabases && in->databases) {
         if (in->ndatabases > DP_AGENT_MAX_DBS) {
             a->ndbs = 0;
@@ -630,6 +658,19 @@ static int validate(const agent *a, const dumper_agent_opts *in)
         dp_dburl_free(&u);
         if (!server) {
             dp_error("agent not started: the drill scratch URL must be a postgres:// or mysql:// (mariadb://) server");
+            return DUMPER_EUSAGE;
+        }
+    }
+    if (a->ndrill_ids > DUMPER_DRILL_IDENTITIES_MAX) {
+        dp_error("agent not started: at most %d drill identity files", DUMPER_DRILL_IDENTITIES_MAX);
+        return DUMPER_EUSAGE;
+    }
+    for (size_t i = 0; i < a->ndrill_ids; i++) { /* its name is no secret; its content is never read here */
+        const char *p = a->drill_ids[i];
+        int e = a->drill_id_bad == (int)i + 1 ? a->drill_id_errno : access(p, R_OK) < 0 ? errno : 0;
+        if (!p || e || !printable(p) || strlen(p) > 4096) {
+            dp_error("agent not started: the drill identity file '%s' cannot be read: %s", p && printable(p) ? p : "?",
+                     strerror(e ? e : EINVAL));
             return DUMPER_EUSAGE;
         }
     }

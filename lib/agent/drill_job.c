@@ -10,16 +10,20 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/client.h"
 #include "agent/job.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "crypto/age.h"
 #include "job/drill.h"
 #include "job/manifest.h"
 #include "storage/storage.h"
@@ -123,6 +127,136 @@ done:
     return rc;
 }
 
+/* The lease renewer: while the drill runs, a thread of its own (its own client: a curl handle is one thread's)
+ * posts {"agent_id"} to /api/v1/jobs/<job>/renew every third of the job's lease, so a drill longer than the
+ * lease is not taken back from a process that is alive. A refusal (the job is gone: 404, 409) ends it; the
+ * drill goes on and its report says the rest. A failed request is tried again at the next tick. */
+typedef struct renewer {
+    const dp_job_spec *spec;
+    dp_client_opts co;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started, done;
+} renewer;
+
+static int renew_once(dp_client *c, const dp_job_spec *spec, const char *path)
+{
+    char *json = dp_asprintf("{\"agent_id\":\"%s\"}", spec->agent_id); /* a valid id: no escaping needed */
+    dp_http_resp resp = {0};
+    dp_err err = {0};
+    int gone = 0;
+    if (!json)
+        return 0;
+    if (dp_client_post(c, NULL, path, json, &resp, &err))
+        dp_warn("job %s: lease renewal failed (tried again): %s", spec->job_id, err.msg);
+    else if (resp.status == 200)
+        dp_debug("job %s: lease renewed", spec->job_id);
+    else {
+        char msg[256];
+        dp_proto_error_message(resp.body.data, resp.body.len, msg, sizeof msg);
+        gone = resp.status == 404 || resp.status == 409 || resp.status == 401;
+        dp_warn("job %s: lease renewal refused by the control plane: HTTP %ld%s%s%s", spec->job_id, resp.status,
+                msg[0] ? ": " : "", msg, gone ? " (no more renewals)" : "");
+    }
+    dp_http_resp_free(&resp);
+    free(json);
+    return gone;
+}
+
+static void *renew_main(void *arg)
+{
+    renewer *r = arg;
+    dp_client *c = dp_client_new(&r->co);
+    char *path = dp_asprintf(DP_API_PREFIX "/jobs/%s/renew", r->spec->job_id);
+    int64_t every = r->spec->lease_ms / 3;
+    struct timespec due;
+    clock_gettime(CLOCK_MONOTONIC, &due);
+    pthread_mutex_lock(&r->mu);
+    while (c && path && !r->done) {
+        due.tv_sec += every / 1000;
+        due.tv_nsec += (long)(every % 1000) * 1000000L;
+        if (due.tv_nsec >= 1000000000L) {
+            due.tv_sec++;
+            due.tv_nsec -= 1000000000L;
+        }
+        while (!r->done && pthread_cond_timedwait(&r->cv, &r->mu, &due) != ETIMEDOUT)
+            ;
+        if (r->done)
+            break;
+        pthread_mutex_unlock(&r->mu);
+        int gone = renew_once(c, r->spec, path);
+        pthread_mutex_lock(&r->mu);
+        if (gone)
+            break;
+    }
+    pthread_mutex_unlock(&r->mu);
+    free(path);
+    dp_client_free(c);
+    return NULL;
+}
+
+/* Starts renewing when the offer gave a lease (an older dumperd gives none: no renewal, as before). */
+static void renewer_start(renewer *r, const dp_job_spec *spec, const dp_client_opts *co)
+{
+    memset(r, 0, sizeof *r);
+    r->spec = spec;
+    r->co = *co;
+    r->co.stop = NULL; /* stopped by renewer_stop, never mid-way by a signal handler's flag of another thread */
+    r->co.timeout_ms = 10000;
+    r->co.max_attempts = 1;
+    if (spec->lease_ms < 1000)
+        return;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    sigset_t all, old; /* signals stay with the drill's thread (dp_stop), never the renewer */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int perr = pthread_create(&r->thread, NULL, renew_main, r);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (perr) {
+        dp_warn("job %s: unable to start the lease renewal: the drill runs without it", spec->job_id);
+        pthread_cond_destroy(&r->cv);
+        pthread_mutex_destroy(&r->mu);
+        return;
+    }
+    r->started = 1;
+}
+
+static void renewer_stop(renewer *r)
+{
+    if (!r->started)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->done = 1;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thread, NULL);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    r->started = 0;
+}
+
+/* An encrypted backup, and the agent holds no drill identity: say so, with the recipients that would open it. */
+static void no_identity(const dp_manifest *m, dp_err *err)
+{
+    char to[DP_ERR_MSG_MAX] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < m->nrecipients && n < sizeof to; i++) {
+        int k = snprintf(to + n, sizeof to - n, "%s%s", i ? ", " : "", m->recipients[i]);
+        n += k > 0 ? (size_t)k : 0;
+    }
+    dp_err_clear(err);
+    dp_err_set(err, DUMPER_EAUTH,
+               "the backup is encrypted (age) to %s and the agent has no drill identity (dumper agent --drill-identity"
+               " FILE, the agent option drill_identities, the gem's drill_identity:)",
+               to);
+}
+
 int dp_drill_job_run(const dp_job_spec *spec, dp_err *err)
 {
     dp_stop stop; /* SIGINT/SIGTERM (dp_interrupted) abort a request in flight; the drill drops its target */
@@ -137,6 +271,10 @@ int dp_drill_job_run(const dp_job_spec *spec, dp_err *err)
     dp_err derr = {0}; /* what stopped the drill: reported as status "error" */
     char *dir = NULL, *file = NULL, *mfile = NULL, *path = NULL;
     dp_storage *st = NULL;
+    renewer rn;
+    renewer_start(&rn, spec, &co);
+    dp_age_identity *ids = NULL; /* the agent's drill identities, read here from their files */
+    size_t nids = 0;
     int rc = 0;
     dp_info("job %s: drill of backup %s (%s)", spec->job_id, spec->backup_id, spec->reason ? spec->reason : "job");
     if (!c) {
@@ -150,6 +288,9 @@ int dp_drill_job_run(const dp_job_spec *spec, dp_err *err)
                    spec->source_type);
         goto reported;
     }
+    for (size_t i = 0; i < spec->nidentities; i++)
+        if (dp_age_identities_read(spec->identities[i], &ids, &nids, &derr))
+            goto reported;
     dp_http_opts ho = *dp_client_http_opts(c);
     ho.timeout_ms = 0; /* a large backup takes its time; a stalled transfer is still cut */
     ho.max_body = DP_MANIFEST_MAX;
@@ -183,11 +324,14 @@ int dp_drill_job_run(const dp_job_spec *spec, dp_err *err)
     if (download(c, h, path, file, spec->max_filesize, "download of the backup", &derr))
         goto reported;
     dp_drill_req req = {.scratch = spec->scratch_url, .scratch_password = spec->scratch_password,
-                        .sha256 = spec->sha256};
+                        .sha256 = spec->sha256, .identities = ids, .nidentities = nids};
     if (!dp_storage_open(dir, NULL, 0, &st, &derr) && !dp_drill_run(st, spec->file_name, &req, &res, &derr))
         dp_info("job %s: drill of backup %s %s (%zu mismatch%s)", spec->job_id, spec->backup_id,
                 res.passed ? "passed" : "FAILED", res.nmismatches, res.nmismatches == 1 ? "" : "es");
 reported:
+    renewer_stop(&rn); /* the report ends the job (a renewal racing it would be refused, harmlessly) */
+    if (derr.code == DUMPER_EAUTH && !nids && res.m.encryption) /* the CLI's "--identity" advice does not apply */
+        no_identity(&res.m, &derr);
     if (derr.code) {
         dp_err_prefix(&derr, "drill of backup %s", spec->backup_id);
         dp_warn("job %s: %s", spec->job_id, derr.msg);
@@ -202,6 +346,7 @@ reported:
                 derr.code ? "error" : res.passed ? "passed" : "failed");
     free(json);
 cleanup:
+    renewer_stop(&rn);
     dp_storage_close(st);
     if (file)
         unlink(file);
@@ -210,6 +355,7 @@ cleanup:
     if (dir && rmdir(dir) < 0)
         dp_warn("job %s: unable to remove '%s': %s", spec->job_id, dir, strerror(errno));
     dp_drill_result_free(&res);
+    dp_age_identities_free(ids, nids);
     free(dir);
     free(file);
     free(mfile);

@@ -399,6 +399,11 @@ int dp_proto_parse_poll(const char *body, size_t len, dp_poll_resp *out, dp_err 
             memcpy(out->job.type, t->valuestring, strlen(t->valuestring) + 1);
         if ((rc = get_policy(j, &out->job.policy, what, err)) || (rc = get_kind(j, &out->job, what, err)))
             goto cleanup;
+        /* "lease" (seconds; absent from older servers): a drill renews its job every third of it. A bad one is
+         * ignored like an unknown reason: the job runs without renewal. */
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "lease");
+        if (cJSON_IsNumber(l) && l->valuedouble >= 1 && l->valuedouble <= 864000.0)
+            out->job.lease_ms = (int64_t)(l->valuedouble * 1000);
         out->has_job = 1;
     }
 cleanup:
@@ -449,7 +454,15 @@ char *dp_job_spec_to_json(const dp_job_spec *s)
              (s->kind != DP_JOB_DRILL || cJSON_AddStringToObject(o, "kind", "drill")) &&
              add_str(o, "backup_id", s->backup_id) && add_str(o, "file_name", s->file_name) &&
              add_str(o, "sha256", s->sha256) && add_str(o, "source_type", s->source_type) &&
-             add_str(o, "scratch_url", s->scratch_url) && add_str(o, "scratch_password", s->scratch_password);
+             add_str(o, "scratch_url", s->scratch_url) && add_str(o, "scratch_password", s->scratch_password) &&
+             (!s->lease_ms || cJSON_AddNumberToObject(o, "lease_ms", (double)s->lease_ms));
+    cJSON *ids = ok && s->nidentities ? cJSON_AddArrayToObject(o, "identities") : NULL;
+    for (size_t i = 0; ok && i < s->nidentities; i++) {
+        cJSON *v = cJSON_CreateString(s->identities[i]);
+        ok = ids && v && cJSON_AddItemToArray(ids, v);
+        if (!ok)
+            cJSON_Delete(v);
+    }
     if (ok)
         out = cJSON_PrintUnformatted(o);
     /* wipe the copies of the secrets cJSON made */
@@ -552,6 +565,36 @@ int dp_job_spec_parse(const char *json, size_t len, dp_job_spec *s, dp_err *err)
         }
         s->limit_rate = (uint64_t)lr->valuedouble;
     }
+    /* "identities": absolute, printable paths (the job process reads the files; the keys are not in the spec) */
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(o, "identities"), *id;
+    if (ids && !cJSON_IsNull(ids)) {
+        int n = cJSON_GetArraySize(ids);
+        if (!cJSON_IsArray(ids) || n < 1 || n > DP_JOB_MAX_IDENTITIES || !(s->identities = calloc((size_t)n, sizeof(char *)))) {
+            rc = dp_err_set(err, cJSON_IsArray(ids) && n >= 1 && n <= DP_JOB_MAX_IDENTITIES ? DUMPER_ENOMEM : DUMPER_EUSAGE,
+                            "invalid job spec: bad 'identities'");
+            goto cleanup;
+        }
+        cJSON_ArrayForEach(id, ids) {
+            const char *p = cJSON_IsString(id) ? id->valuestring : NULL;
+            size_t i = 0;
+            while (p && p[i] && (unsigned char)p[i] >= 0x20 && p[i] != 0x7f)
+                i++;
+            if (!p || p[0] != '/' || p[i] || i > 4096) {
+                rc = dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: bad 'identities'");
+                goto cleanup;
+            }
+            if (!(s->identities[s->nidentities++] = strdup(p))) {
+                rc = dp_err_set(err, DUMPER_ENOMEM, "out of memory");
+                goto cleanup;
+            }
+        }
+    }
+    uint64_t lease = 0;
+    if (get_u64(o, "lease_ms", 0, &lease, "job spec", &e2)) {
+        rc = dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: bad 'lease_ms'");
+        goto cleanup;
+    }
+    s->lease_ms = (int64_t)lease;
     if (s->kind == DP_JOB_DRILL && (!dp_proto_valid_id(s->backup_id) || !dp_proto_valid_file_name(s->file_name) ||
                                     !dp_proto_valid_sha256(s->sha256))) {
         rc = dp_err_set(err, DUMPER_EUSAGE, "invalid job spec: bad drill backup");
@@ -587,6 +630,9 @@ void dp_job_spec_free(dp_job_spec *s)
     dp_free_secret(s->db_url);
     dp_free_secret(s->scratch_url);
     dp_free_secret(s->scratch_password);
+    for (size_t i = 0; i < s->nidentities; i++)
+        free(s->identities[i]);
+    free(s->identities);
     char **plain[] = {&s->api_base, &s->ca_file, &s->proxy, &s->agent_id, &s->job_id, &s->database_id,
                       &s->database_key, &s->reason, &s->format, &s->custom_options, &s->backup_id, &s->file_name,
                       &s->sha256, &s->source_type};

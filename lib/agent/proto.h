@@ -110,6 +110,7 @@ typedef struct dp_job_offer {
     char backup_id[DP_API_ID_MAX];
     char file_name[DP_JOB_FILE_NAME_MAX + 1];
     char sha256[65];
+    int64_t lease_ms; /* the job's lease ("lease", seconds); 0: absent */
 } dp_job_offer;
 
 typedef struct dp_poll_resp {
@@ -166,7 +167,12 @@ typedef struct dp_job_spec {
     char *backup_id, *file_name, *sha256;  /* the backup to drill (required for a drill) */
     char *source_type;                     /* the database's type, from the offer (may be NULL) */
     char *scratch_url, *scratch_password;  /* secrets: the agent's drill scratch server (may be NULL) */
+    char **identities;                     /* paths of the agent's drill identity files (the keys stay in them) */
+    size_t nidentities;                    /* at most DP_JOB_MAX_IDENTITIES */
+    int64_t lease_ms;                      /* the job's lease (the offer's "lease"); 0: unknown */
 } dp_job_spec;
+
+#define DP_JOB_MAX_IDENTITIES 8 /* DUMPER_DRILL_IDENTITIES_MAX */
 
 /* Serialize; caller frees with dp_free_secret (it holds secrets). */
 char *dp_job_spec_to_json(const dp_job_spec *s);

@@ -23,7 +23,7 @@
 #include "service/scheduler.h"
 
 enum route { R_REGISTER, R_POLL, R_RELEASE, R_PREPARE, R_LIST, R_GET, R_PART, R_COMMIT, R_FAIL, R_DOWNLOAD, R_MANIFEST,
-             R_CLOCK, R_PRESIGN, R_DRILL };
+             R_CLOCK, R_PRESIGN, R_DRILL, R_RENEW };
 
 struct sd_api_req {
     enum route route;
@@ -62,11 +62,11 @@ static const char *parse_route(sd_api_req *r, const sd_ctx *ctx, const char *url
         r->route = R_CLOCK;
         return "POST";
     }
-    if (!strncmp(p, "jobs/", 5)) { /* jobs/j_<id>/drill: a drill job's result */
+    if (!strncmp(p, "jobs/", 5)) { /* jobs/j_<id>/drill: a drill job's result; /renew: its lease */
         p += 5;
-        if ((r->id = sd_id_scan(&p, 'j')) < 0 || strcmp(p, "/drill"))
+        if ((r->id = sd_id_scan(&p, 'j')) < 0 || (strcmp(p, "/drill") && strcmp(p, "/renew")))
             return NULL;
-        r->route = R_DRILL;
+        r->route = strcmp(p, "/drill") ? R_RENEW : R_DRILL;
         return "POST";
     }
     if (strncmp(p, "backups/", 8))
@@ -363,6 +363,18 @@ static cJSON *do_drill(sd_ctx *ctx, sd_api_req *r, const cJSON *j, sd_status *st
     return out;
 }
 
+/* A running drill job's lease (service/drills.h): {"agent_id"} -> {"job_id", "lease_until"}. */
+static cJSON *do_renew(sd_ctx *ctx, sd_api_req *r, const cJSON *j, sd_status *st)
+{
+    int64_t agent = 0, until = 0;
+    if (sd_decode_poll(j, &agent, st) || sd_drill_job_renew(ctx, r->app, r->id, agent, &until, st))
+        return NULL;
+    cJSON *out = cJSON_CreateObject();
+    sd_view_id(out, "job_id", 'j', r->id);
+    sd_view_time(out, "lease_until", until);
+    return out;
+}
+
 /* Tests only (serve --test-clock): set the clock and run a scheduler pass. */
 static cJSON *do_clock(sd_ctx *ctx, const cJSON *j, sd_status *st)
 {
@@ -454,6 +466,7 @@ enum MHD_Result sd_api_finish(sd_ctx *ctx, struct MHD_Connection *c, sd_api_req 
     case R_FAIL: out = do_fail(ctx, r, j, &st); break;
     case R_CLOCK: out = do_clock(ctx, j, &st); break;
     case R_DRILL: out = do_drill(ctx, r, j, &st); break;
+    case R_RENEW: out = do_renew(ctx, r, j, &st); break;
     default: sd_fail(&st, SD_NOT_FOUND, "no such endpoint");
     }
     cJSON_Delete(j);

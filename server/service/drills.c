@@ -220,15 +220,14 @@ int sd_drills_tick(sd_ctx *ctx, int64_t now_s, dp_err *err)
 }
 
 typedef struct {
-    int64_t app, job, agent;
+    int64_t app, job, agent, lease_until;
     sd_drill_job_row row;
 } report_arg;
 
-/* The job must be this app's drill job, dispatched to this agent; it is done from now on (exactly once). */
-static int report_txn(sd_ctx *ctx, void *a_, sd_status *st)
+/* The job must be this app's drill job, dispatched to this agent. */
+static int open_job(sd_ctx *ctx, report_arg *a, sd_status *st)
 {
-    report_arg *a = a_;
-    int found = 0, done = 0;
+    int found = 0;
     SD_TRY(sd_store_drill_job_get(ctx->db, a->app, a->job, &a->row, &found, &st->err));
     if (!found)
         return sd_fail(st, SD_NOT_FOUND, "unknown drill job 'j_%" PRId64 "'", a->job);
@@ -236,6 +235,33 @@ static int report_txn(sd_ctx *ctx, void *a_, sd_status *st)
         return sd_fail(st, SD_CONFLICT, "drill job 'j_%" PRId64 "' is no longer open (%s)", a->job, a->row.state);
     if (a->row.agent != a->agent)
         return sd_fail(st, SD_CONFLICT, "job 'j_%" PRId64 "' is dispatched to another agent", a->job);
+    return 0;
+}
+
+static int renew_txn(sd_ctx *ctx, void *a_, sd_status *st)
+{
+    report_arg *a = a_;
+    int64_t now = sd_ctx_now(ctx);
+    SD_TRY(open_job(ctx, a, st));
+    a->lease_until = now + ctx->cfg->job_lease_ms;
+    return sd_store_job_renew(ctx->db, a->job, a->lease_until, now, &st->err);
+}
+
+int sd_drill_job_renew(sd_ctx *ctx, int64_t app, int64_t job, int64_t agent, int64_t *lease_until, sd_status *st)
+{
+    report_arg a = {.app = app, .job = job, .agent = agent};
+    if (sd_txn(ctx, SD_TXN_WRITE, renew_txn, &a, st))
+        return -1;
+    *lease_until = a.lease_until;
+    return 0;
+}
+
+/* The job must be this app's drill job, dispatched to this agent; it is done from now on (exactly once). */
+static int report_txn(sd_ctx *ctx, void *a_, sd_status *st)
+{
+    report_arg *a = a_;
+    int done = 0;
+    SD_TRY(open_job(ctx, a, st));
     SD_TRY(sd_store_drill_job_finish(ctx->db, a->job, a->agent, sd_ctx_now(ctx), &done, &st->err));
     return done ? 0 : sd_fail(st, SD_CONFLICT, "drill job 'j_%" PRId64 "' is no longer open", a->job);
 }

@@ -45,4 +45,9 @@ int sd_drills_tick(sd_ctx *ctx, int64_t now_s, dp_err *err);
 int sd_drill_job_report(sd_ctx *ctx, int64_t app, int64_t job, int64_t agent, const char *result_json, size_t len,
                         sd_status *st);
 
+/* The job process's renewal while the drill runs (every third of the lease): the same checks as the report
+ * (SD_NOT_FOUND, SD_CONFLICT); the lease then ends a job lease from now (*lease_until, ms). A drill longer than
+ * the lease is not lost while its process lives. */
+int sd_drill_job_renew(sd_ctx *ctx, int64_t app, int64_t job, int64_t agent, int64_t *lease_until, sd_status *st);
+
 #endif

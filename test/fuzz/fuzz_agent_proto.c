@@ -12,7 +12,7 @@
  *   policy within bounds (at most DP_JOB_MAX_RECIPIENTS age1 recipients, nice, I/O class, rate);
  * - error message: printable ASCII only, at most 200 characters, always terminated;
  * - job spec: on success the ids are valid and api_base is http(s); serializing and parsing again
- *   gives the same spec (round trip, recipients and limit_rate included); on failure DUMPER_EUSAGE/ENOMEM and the struct zeroed.
+ *   gives the same spec (round trip, recipients, limit_rate, drill identities and lease included); on failure DUMPER_EUSAGE/ENOMEM and the struct zeroed.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -153,8 +153,12 @@ static void fuzz_job_spec(const char *json, size_t len)
         s.limit_rate != back.limit_rate || s.nrecipients != back.nrecipients || s.kind != back.kind ||
         !same(s.backup_id, back.backup_id) || !same(s.file_name, back.file_name) || !same(s.sha256, back.sha256) ||
         !same(s.source_type, back.source_type) || !same(s.scratch_url, back.scratch_url) ||
-        !same(s.scratch_password, back.scratch_password))
+        !same(s.scratch_password, back.scratch_password) || s.lease_ms != back.lease_ms ||
+        s.nidentities != back.nidentities || s.nidentities > DP_JOB_MAX_IDENTITIES)
         abort();
+    for (size_t i = 0; i < s.nidentities; i++) /* absolute paths, the same after the round trip */
+        if (s.identities[i][0] != '/' || strcmp(s.identities[i], back.identities[i]) != 0)
+            abort();
     for (int i = 0; i < s.nrecipients; i++)
         if (strcmp(s.recipients[i], back.recipients[i]) != 0)
             abort();

@@ -12,17 +12,12 @@
 # the server's line; --check is refused (4); nothing is left in the temporary directory.
 . "$(dirname "$0")/../lib/common.sh"
 . "$DUMPER_SRC/test/lib/agent.sh"
+. "$DUMPER_SRC/test/lib/drill.sh"
 need_service redis
 command -v redis-server >/dev/null || { echo "skip: no redis-server" >&2; exit 77; }
 export TMPDIR="$T/tmp"
-mkdir -p "$TMPDIR" "$T/r"
-PORT=$(free_port)
-{ echo "port $PORT"; echo "bind 127.0.0.1"; echo "dir $T/r"; echo 'save ""'; echo "appendonly no"
-  echo "daemonize yes"; echo "pidfile $T/r/redis.pid"; echo "logfile $T/r/server.log"; } >"$T/r/redis.conf"
-redis-server "$T/r/redis.conf" >/dev/null
-for _ in $(seq 400); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
-RPID=$(cat "$T/r/redis.pid")
-trap 'rc=$?; kill_ours KILL "$RPID"; (exit $rc); _cleanup' EXIT
+mkdir -p "$TMPDIR"
+start_drill_redis
 R() { redis-cli -p "$PORT" "$@" >/dev/null; }
 # db0: 3 strings (plain, integer, LZF-compressed) and one of every small and large encoding
 R MSET a 1 b 12345 c "$(printf 'x%.0s' $(seq 300))"

@@ -1,6 +1,9 @@
-# test/lib/drill.sh - helpers for the drill tests (drill_sqlite, drill_pg, drill_my). Source after common.sh.
+# test/lib/drill.sh - helpers for the drill tests (drill_sqlite, drill_pg, drill_my, drill_redis, agent_drill_my_redis). Source after common.sh.
 #   edited_copy BACKUP TABLE ROWS        a copy of BACKUP whose manifest says TABLE has ROWS rows; prints its path
 #   expect_drill CODE "desc" LINE args   `dumper drill args` exits CODE and prints LINE (exactly) on stdout
+#   start_drill_redis                    a redis-server of this test (no password, no persistence) in $T/r on
+#                                        a free port: sets PORT and RPID, and kills it when the test exits
+#                                        (needs free_port: agent.sh)
 
 edited_copy() {
   local b=$1 table=$2 rows=$3 d
@@ -15,6 +18,17 @@ hit[0]["rows"] = int(sys.argv[3])
 json.dump(m, open(sys.argv[1], "w"))
 PY
   echo "$d/$(basename "$b")"
+}
+
+start_drill_redis() {
+  mkdir -p "$T/r"
+  PORT=$(free_port)
+  { echo "port $PORT"; echo "bind 127.0.0.1"; echo "dir $T/r"; echo 'save ""'; echo "appendonly no"
+    echo "daemonize yes"; echo "pidfile $T/r/redis.pid"; echo "logfile $T/r/server.log"; } >"$T/r/redis.conf"
+  redis-server "$T/r/redis.conf" >/dev/null
+  for _ in $(seq 400); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
+  RPID=$(cat "$T/r/redis.pid")
+  trap 'rc=$?; kill_ours KILL "$RPID"; (exit $rc); _cleanup' EXIT
 }
 
 expect_drill() {

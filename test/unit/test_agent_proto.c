@@ -158,6 +158,17 @@ static void test_parse_poll_drill(void **state)
     assert_string_equal(p.job.sha256, sha);
     assert_string_equal(p.job.type, "sqlite");
     assert_string_equal(p.job.reason, "after-backup");
+    assert_int_equal(p.job.lease_ms, 0); /* no "lease": no renewal */
+    /* "lease" in seconds: 1..864000 is kept (ms), anything else ignored (no renewal, the job still runs) */
+    const char *leases[] = {"3", "1", "864000", "0.5", "864001", "-1", "\"60\"", "null"};
+    const int64_t want[] = {3000, 1000, 864000000, 0, 0, 0, 0, 0};
+    for (size_t i = 0; i < sizeof leases / sizeof *leases; i++) {
+        char b[256];
+        snprintf(b, sizeof b, "{\"role\":\"primary\",\"interval\":1,\"job\":{\"job_id\":\"j_9\",\"database_id\":\"d_1\","
+                 "\"lease\":%s}}", leases[i]);
+        assert_int_equal(dp_proto_parse_poll(b, strlen(b), &p, &e), 0);
+        assert_int_equal(p.job.lease_ms, want[i]);
+    }
     const char *backup = "{\"role\":\"primary\",\"interval\":1,\"job\":{\"job_id\":\"j_9\",\"database_id\":\"d_1\","
                          "\"kind\":\"backup\"}}";
     assert_int_equal(dp_proto_parse_poll(backup, strlen(backup), &p, &e), 0);
@@ -221,6 +232,52 @@ static void test_job_spec_drill(void **state)
         dp_err e2 = {0};
         assert_int_equal(dp_job_spec_parse(bad[i], strlen(bad[i]), &t, &e2), DUMPER_EUSAGE);
     }
+}
+
+/* The drill identities (paths only: at most DP_JOB_MAX_IDENTITIES, absolute, printable) and the lease. */
+static void test_job_spec_identities(void **state)
+{
+    (void)state;
+    static const char sha[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char *paths[DP_JOB_MAX_IDENTITIES + 1];
+    char names[DP_JOB_MAX_IDENTITIES + 1][16];
+    for (int i = 0; i <= DP_JOB_MAX_IDENTITIES; i++) {
+        snprintf(names[i], sizeof names[i], "/k/%d.key", i);
+        paths[i] = names[i];
+    }
+    dp_job_spec s = {.api_base = "http://x", .app_key = "k", .agent_id = "a_1", .job_id = "j_2", .kind = DP_JOB_DRILL,
+                     .backup_id = "b_3", .file_name = "f.sql.zst", .sha256 = (char *)sha, .identities = paths,
+                     .nidentities = DP_JOB_MAX_IDENTITIES, .lease_ms = 3000};
+    char *j = dp_job_spec_to_json(&s);
+    assert_non_null(j);
+    assert_null(strstr(j, "AGE-SECRET"));
+    dp_job_spec t;
+    dp_err e = {0};
+    assert_int_equal(dp_job_spec_parse(j, strlen(j), &t, &e), 0); /* at the limit */
+    assert_int_equal(t.nidentities, DP_JOB_MAX_IDENTITIES);
+    assert_string_equal(t.identities[DP_JOB_MAX_IDENTITIES - 1], "/k/7.key");
+    assert_int_equal(t.lease_ms, 3000);
+    dp_job_spec_free(&t);
+    dp_free_secret(j);
+    s.nidentities = DP_JOB_MAX_IDENTITIES + 1; /* past it */
+    j = dp_job_spec_to_json(&s);
+    assert_int_equal(dp_job_spec_parse(j, strlen(j), &t, &e), DUMPER_EUSAGE);
+    assert_string_equal(e.msg, "invalid job spec: bad 'identities'");
+    dp_free_secret(j);
+    const char *bad[] = {"[]", "[\"rel.key\"]", "[\"/a\\nb\"]", "[1]", "[\"\"]", "{}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *doc = dp_asprintf("{\"api_base\":\"http://x\",\"app_key\":\"k\",\"agent_id\":\"a\",\"job_id\":\"j\","
+                                "\"kind\":\"drill\",\"backup_id\":\"b_1\",\"file_name\":\"f\",\"sha256\":\"%s\","
+                                "\"identities\":%s}",
+                                sha, bad[i]);
+        dp_err e2 = {0};
+        assert_int_equal(dp_job_spec_parse(doc, strlen(doc), &t, &e2), DUMPER_EUSAGE);
+        assert_string_equal(e2.msg, "invalid job spec: bad 'identities'");
+        free(doc);
+    }
+    const char *lease = "{\"api_base\":\"http://x\",\"app_key\":\"k\",\"agent_id\":\"a\",\"job_id\":\"j\",\"db_url\":"
+                        "\"sqlite:x\",\"lease_ms\":-1}";
+    assert_int_equal(dp_job_spec_parse(lease, strlen(lease), &t, &e), DUMPER_EUSAGE);
 }
 
 static void test_error_message(void **state)
@@ -591,6 +648,7 @@ int main(void)
         cmocka_unit_test(test_ids),             cmocka_unit_test(test_register_json_has_no_password),
         cmocka_unit_test(test_parse_register),  cmocka_unit_test(test_parse_poll), cmocka_unit_test(test_job_policy), cmocka_unit_test(test_job_priority),
         cmocka_unit_test(test_error_message),   cmocka_unit_test(test_job_spec_roundtrip),
+        cmocka_unit_test(test_job_spec_identities),
         cmocka_unit_test(test_job_spec_limit_rate),
         cmocka_unit_test(test_parse_poll_drill), cmocka_unit_test(test_job_spec_drill),
         cmocka_unit_test(test_schemes_have_drivers), cmocka_unit_test(test_fail_codes),

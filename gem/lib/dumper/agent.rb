@@ -148,6 +148,9 @@ module Dumper
           drill_scratch: drill_setting(settings, credentials, :drill_scratch, "DUMPER_DRILL_SCRATCH"),
           drill_scratch_password: drill_setting(settings, credentials, :drill_scratch_password,
                                                 "DUMPER_DRILL_SCRATCH_PASSWORD"),
+          # age identity files that open the app's encrypted backups in a drill (only their paths go to the job
+          # process; the keys stay in the files, never sent to dumperd)
+          drill_identities: drill_identities(settings, credentials),
           databases: dbs.map { |d| d.slice(:key, :url, :format, :custom_options) }
         }.compact
         rc = ::Dumper::Native.start(native)
@@ -202,6 +205,16 @@ module Dumper
       def drill_setting(settings, credentials, key, var)
         creds = Config.symbolize(credentials || {})
         [settings[key], creds[key], ENV[var]].map { |v| v&.to_s }.find { |v| v && !v.empty? }
+      end
+
+      # drill_identity: a path or an Array of paths (an argument, else the credentials, else
+      # DUMPER_DRILL_IDENTITY); nil when unset
+      def drill_identities(settings, credentials)
+        creds = Config.symbolize(credentials || {})
+        v = [settings[:drill_identity], creds[:drill_identity], ENV["DUMPER_DRILL_IDENTITY"]].find do |x|
+          !x.nil? && !Array(x).empty? && !x.to_s.empty?
+        end
+        v && Array(v).map(&:to_s)
       end
 
       # job_nice: an Integer 1..19 (checked by the agent, which refuses to start otherwise, with a logged
