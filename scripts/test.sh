@@ -38,7 +38,8 @@ if [ "$VALGRIND" = 1 ]; then
   step "unit tests under valgrind"
   for t in build/test/test_*; do
     [ -x "$t" ] || continue
-    valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+    # the environment ctest gives them (test/CMakeLists.txt): some run the built dumper
+    DUMPER_BIN="$PWD/build/bin" DUMPER_SRC="$PWD" DUMPER_BUILD="$PWD/build" valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
       --show-leak-kinds=definite,indirect "$t" >/dev/null 2>"$t.valgrind.log" || {
       cat "$t.valgrind.log"; echo "valgrind: $t failed"; exit 1; }
     echo "valgrind clean: $(basename "$t")"
