@@ -113,6 +113,29 @@ static int lower_priority(const dp_job_prio *p)
     return e;
 }
 
+/* setsid() put the child in a new session, and with the kernel's autogroup scheduling
+ * (sched_autogroup_enabled) a new session is a new autogroup, which shares the CPU with the host's
+ * session as an equal whatever the processes' nice: the job's nice ranks it only inside its own group.
+ * So the group gets the job's nice too (/proc/self/autogroup; raising it needs no privilege). No
+ * autogroup support (the file is absent), its rate limit (EAGAIN, unprivileged: one change per 100 ms
+ * in the whole system) or a refusal: the job runs anyway, as on a kernel without autogroups. System
+ * calls only (see child_main). */
+static void lower_autogroup(int nice)
+{
+    if (nice <= 0 || nice > 19)
+        return;
+    char v[3] = {0};
+    size_t n = 0;
+    if (nice >= 10)
+        v[n++] = (char)('0' + nice / 10);
+    v[n++] = (char)('0' + nice % 10);
+    int fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)!write(fd, v, n);
+        close(fd);
+    }
+}
+
 /* Runs in the child, on its own stack, sharing the host's memory until execve: system calls only. */
 static int child_main(void *p)
 {
@@ -131,8 +154,11 @@ static int child_main(void *p)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    if (a->prio)
+    if (a->prio) {
         a->prio_err = lower_priority(a->prio);
+        if (!a->prio_err && a->prio->nice > 0)
+            lower_autogroup(getpriority(PRIO_PROCESS, 0)); /* the nice it runs at: never above the host's */
+    }
     execve(a->path, a->argv, a->envp);
 fail:
     a->err = errno ? errno : EINVAL;

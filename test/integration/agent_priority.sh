@@ -36,6 +36,12 @@ prio() {
   local nice io
   nice=$(awk '{print $19}' "/proc/$pid/stat") || fail "job process $pid vanished (the limit rate did not hold it)"
   io=$(ionice -p "$pid") || fail "ionice -p $pid"
+  # the job's own session is its own autogroup where the kernel has them: the group is niced too
+  if [ -r "/proc/$pid/autogroup" ] && [ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" = 1 ]; then
+    local ag
+    ag=$(sed -n 's/.* nice \(-*[0-9]*\)$/\1/p' "/proc/$pid/autogroup")
+    [ "$ag" = "$nice" ] || fail "job process $pid: autogroup $(cat "/proc/$pid/autogroup"), expected nice $nice"
+  fi
   wait_until 30 "backup $1 is good" sh -c "[ \$(\"$DUMPERD\" backups shop --json --data '$DPD_DATA' | jq '[.[] | select(.status==\"good\")] | length') = $1 ]"
   echo "$nice/$io"
 }
