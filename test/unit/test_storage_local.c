@@ -2,7 +2,7 @@
  * before commit, nothing at all after abort/free, no overwrite), listing ignores partials, key
  * validation, read/stat/remove, a real ENOSPC from a tiny tmpfs (root only; skipped otherwise), and direct
  * writes: exact contents at and around the block and chunk sizes, O_DIRECT on the partial's descriptor and
- * the written file left out of the page cache (mincore), against DUMPER_DIRECT_IO=0 which leaves it in. */
+ * the written file left out of the page cache (cachestat), against DUMPER_DIRECT_IO=0 which leaves it in. */
 #include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
-#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/mount.h>
 #include <sys/vfs.h>
 #include <sys/stat.h>
@@ -412,28 +412,25 @@ static int partial_fd_direct(void)
     return found;
 }
 
-/* Pages of the file in the page cache, and its page count. */
-static size_t resident_pages(const char *path, size_t *pages)
+/* Pages of the file in the page cache (cachestat(2), Linux 6.5: it maps and reads nothing, where
+ * mincore needs a mapping, and valgrind reads any mapped file's start to look for ELF), or -1 where the
+ * kernel, or valgrind, does not know the call. */
+#ifndef SYS_cachestat
+#define SYS_cachestat 451 /* the same on every architecture */
+#endif
+static long cached_pages(const char *path)
 {
+    struct {
+        uint64_t off, len;
+    } range = {0, 0}; /* len 0: to the end of the file */
+    struct {
+        uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+    } cs = {0};
     int fd = open(path, O_RDONLY);
     assert_true(fd >= 0);
-    struct stat sb;
-    assert_int_equal(fstat(fd, &sb), 0);
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = ((size_t)sb.st_size + pg - 1) / pg, in = 0;
-    *pages = n;
-    if (n) {
-        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
-        assert_true(m != MAP_FAILED);
-        unsigned char *vec = malloc(n);
-        assert_non_null(vec);
-        assert_int_equal(mincore(m, (size_t)sb.st_size, vec), 0);
-        for (size_t i = 0; i < n; i++)
-            in += vec[i] & 1;
-        free(vec);
-        munmap(m, (size_t)sb.st_size);
-    }
+    long r = syscall(SYS_cachestat, fd, &range, &cs, 0);
     close(fd);
-    return in;
+    return r < 0 ? -1 : (long)cs.nr_cache;
 }
 
 static void write_and_check(fixture *f, size_t total, int direct)
@@ -469,10 +466,11 @@ static void write_and_check(fixture *f, size_t total, int direct)
     dp_sink_free(w);
     char *path = dp_asprintf("%s/%s", f->dir, key);
     /* before reading it back, which would bring it into the cache */
-    size_t pages, in_cache = resident_pages(path, &pages);
-    if (known_fs && direct)
-        assert_true(in_cache <= 2); /* the tail, written after O_DIRECT is cleared, and the first page:
-                                       valgrind reads it from any file mapped (to look for ELF) */
+    long in_cache = cached_pages(path), pages = (long)((total + 4095) / 4096);
+    if (in_cache < 0)
+        fprintf(stderr, "note: no cachestat(2) here (%s): page cache not checked\n", strerror(errno));
+    else if (known_fs && direct)
+        assert_true(in_cache <= 1); /* at most the tail, written after O_DIRECT is cleared */
     else if (known_fs && pages >= 16)
         assert_true(in_cache >= pages / 2); /* buffered: the page cache keeps what was written */
     FILE *in = fopen(path, "rb");
