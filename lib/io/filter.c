@@ -79,7 +79,10 @@ typedef struct {
     char *out;
     /* adaptive level (compressor with min_level < max_level), see adapt() */
     int level, min_level, max_level;
-    int vote;             /* the last window's verdict: -1 lower, +1 raise, 0 keep */
+    int vote;             /* the verdict of the current streak: -1 lower, +1 raise, 0 keep */
+    int streak;           /* windows in a row with that verdict */
+    int raise_need;       /* windows in a row a raise needs: 2, doubled by each flap (ADAPT_NEED_MAX) */
+    int last_move;        /* the last change: -1 lowered, +1 raised, 0 none yet */
     int64_t win_start;    /* ns; 0 = no window yet */
     int64_t t_comp, t_down; /* ns spent in zstd / in the sinks below during the window */
     int64_t c_comp;       /* CPU ns of this thread in zstd during the window */
@@ -92,6 +95,8 @@ typedef struct {
 } zstd_sink;
 
 #define ADAPT_WINDOW (8u << 20) /* input bytes between two verdicts */
+#define ADAPT_NEED 2            /* equal verdicts in a row for a change */
+#define ADAPT_NEED_MAX 16       /* ... for a raise after flaps: 128 MiB of input at the most */
 
 static int64_t clock_ns(clockid_t c)
 {
@@ -203,7 +208,13 @@ static int zstd_c_run(zstd_sink *z, ZSTD_inBuffer *in, ZSTD_EndDirective op, dp_
  *     while zstd took a tenth of the window or more, even if this thread waits for its input: the
  *     dump tool it waits for is then waiting for a CPU (on a loaded 2-core machine the reader sat
  *     mostly idle at level 3, zstd under a quarter of the window, so neither rule above fired).
- * A change needs the same verdict twice in a row (16 MiB), so the level does not flap. A new level
+ * A change needs the same verdict twice in a row (16 MiB), so the level does not flap on noise. And
+ * a lower right after a raise (a flap: the raise took CPU that something else needed, typically
+ * the dump itself on a 2-core machine beside its database, where idle CPU shows up between the
+ * backend's and pg_dump's turns and vanishes as soon as compression takes it) doubles the run of
+ * raise verdicts the next raise needs, up to 16 windows: the level flapped 2<->3 every 2-3 windows
+ * there (22 changes per backup, each ending a frame), and `--level 1` ran 1.03x the floor against
+ * the default's 1.09x (bench/README.md, "Direct writes"). A new level
  * takes effect at a frame boundary: the current frame is ended and the next starts at the new level
  * (a zstd stream of several frames decompresses as one; the cost is one frame header and the
  * window's history, noise at 16 MiB or more per frame).
@@ -227,9 +238,19 @@ static int adapt(zstd_sink *z, int64_t now, dp_err *err)
     int64_t idle = z->use_cpu ? machine_idle_ns() : -1;
     int64_t spare = idle >= 0 && z->idle0 >= 0 ? idle - z->idle0 : -1;
     int v = z->verdict(wall, z->t_comp, z->use_cpu ? z->c_comp : -1, z->t_down, spare);
-    int want = z->level + (v == z->vote ? v : 0);
+    if (v == z->vote) {
+        z->streak++;
+    } else {
+        z->vote = v;
+        z->streak = 1;
+    }
+    int want = z->level;
+    if (v && z->streak >= (v > 0 ? z->raise_need : ADAPT_NEED)) {
+        want += v;
+        z->vote = 0;
+        z->streak = 0;
+    }
     int64_t z_comp = z->t_comp, z_down = z->t_down, z_cpu = z->c_comp;
-    z->vote = v == z->vote ? 0 : v;
     z->win_start = now;
     z->idle0 = idle;
     z->t_comp = z->t_down = z->c_comp = 0;
@@ -246,6 +267,9 @@ static int adapt(zstd_sink *z, int64_t now, dp_err *err)
              "idle CPU %lld ms)",
              z->level, want, (long long)(wall / 1000000), (long long)(z_comp / 1000000), (long long)(z_cpu / 1000000),
              (long long)(z_down / 1000000), (long long)(spare / 1000000));
+    if (want < z->level && z->last_move > 0 && z->raise_need < ADAPT_NEED_MAX)
+        z->raise_need *= 2; /* a flap */
+    z->last_move = want > z->level ? 1 : -1;
     z->level = want;
     z->changes++;
     z->win_start = mono_ns(); /* the flush is not part of the next window */
@@ -387,6 +411,7 @@ static dp_sink *zstd_new(int compress, int level, dp_sink *next)
         }
         z->level = z->max_level; /* start at the best ratio asked for; adapt() steps down if needed */
         z->window = ADAPT_WINDOW;
+        z->raise_need = ADAPT_NEED;
         z->use_cpu = 1;
         z->verdict = dp_zstd_adapt_verdict;
         z->cs = ZSTD_createCCtx();

@@ -41,7 +41,13 @@ typedef struct {
     int fd;
     int lockfd; /* holds the partial's lock until commit or abort (see above) */
     char *partial, *final, *shown;
+    unsigned char *dbuf; /* NULL: plain buffered writes */
+    size_t dhave;
+    int direct;          /* O_DIRECT is set on fd */
 } local_writer;
+
+#define DIRECT_ALIGN 4096u       /* memory, offset and length: a multiple of any logical block size */
+#define DIRECT_CHUNK (1u << 20)
 
 #define STALE_MIN_AGE 60        /* seconds */
 #define STALE_PID_AGE (24 * 3600) /* a partial this old is stale even when its pid runs */
@@ -180,10 +186,57 @@ static int local_open(const char *location, const dp_storage_opts *opts, int cre
 
 static char *full_path(local_storage *l, const char *key) { return dp_asprintf("%s/%s", l->root, key); }
 
+/* Clears O_DIRECT: the rest of the file is written through the page cache. */
+static int direct_off(local_writer *w)
+{
+    int fl = fcntl(w->fd, F_GETFL);
+    w->direct = 0;
+    return fl < 0 ? -1 : fcntl(w->fd, F_SETFL, fl & ~O_DIRECT);
+}
+
+/* write(2) all of it; EINVAL with O_DIRECT (a filesystem that accepted the flag but not the I/O, an
+ * unaligned short write before it) falls back to buffered writes and retries. */
+static int lw_put(local_writer *w, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t r = write(w->fd, p, n);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EINVAL && w->direct) {
+                if (direct_off(w) < 0)
+                    return -1;
+                continue;
+            }
+            return -1;
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
 static int lw_write(dp_sink *s, const void *p, size_t n, dp_err *err)
 {
     local_writer *w = (local_writer *)s;
-    if (dp_write_all(w->fd, p, n) < 0)
+    const unsigned char *b = p;
+    int r = 0;
+    if (!w->dbuf) {
+        r = dp_write_all(w->fd, p, n);
+    } else {
+        while (r == 0 && n > 0) {
+            size_t k = DIRECT_CHUNK - w->dhave < n ? DIRECT_CHUNK - w->dhave : n;
+            memcpy(w->dbuf + w->dhave, b, k);
+            w->dhave += k;
+            b += k;
+            n -= k;
+            if (w->dhave == DIRECT_CHUNK) {
+                r = lw_put(w, w->dbuf, DIRECT_CHUNK);
+                w->dhave = 0;
+            }
+        }
+    }
+    if (r < 0)
         return dp_err_sys(err, dp_err_code_for_errno(errno), errno, "unable to write '%s'", w->shown);
     return 0;
 }
@@ -191,6 +244,15 @@ static int lw_write(dp_sink *s, const void *p, size_t n, dp_err *err)
 static int lw_end(dp_sink *s, dp_err *err)
 {
     local_writer *w = (local_writer *)s;
+    if (w->dbuf && w->dhave > 0) {
+        size_t whole = w->dhave & ~(size_t)(DIRECT_ALIGN - 1);
+        int r = whole ? lw_put(w, w->dbuf, whole) : 0;
+        if (r == 0 && w->dhave > whole && (!w->direct || direct_off(w) == 0))
+            r = lw_put(w, w->dbuf + whole, w->dhave - whole);
+        w->dhave = 0;
+        if (r < 0)
+            return dp_err_sys(err, dp_err_code_for_errno(errno), errno, "unable to write '%s'", w->shown);
+    }
     if (fsync(w->fd) < 0)
         return dp_err_sys(err, dp_err_code_for_errno(errno), errno, "unable to fsync '%s'", w->shown);
     if (close(w->fd) < 0) {
@@ -248,10 +310,27 @@ static void lw_destroy(dp_sink *s)
     free(w->partial);
     free(w->final);
     free(w->shown);
+    free(w->dbuf);
 }
 
 static const dp_sink_ops lw_ops = {
     .name = "local", .write = lw_write, .end = lw_end, .commit = lw_commit, .abort = lw_abort, .destroy = lw_destroy};
+
+/* O_DIRECT and its aligned buffer, where the filesystem takes the flag (see the top). */
+static void direct_on(local_writer *w)
+{
+    const char *e = getenv("DUMPER_DIRECT_IO");
+    void *buf = NULL;
+    if ((e && strcmp(e, "0") == 0) || posix_memalign(&buf, DIRECT_ALIGN, DIRECT_CHUNK) != 0)
+        return;
+    int fl = fcntl(w->fd, F_GETFL);
+    if (fl < 0 || fcntl(w->fd, F_SETFL, fl | O_DIRECT) < 0) {
+        free(buf);
+        return;
+    }
+    w->dbuf = buf;
+    w->direct = 1;
+}
 
 static int local_writer_new(dp_storage *st, const char *key, dp_sink **out, dp_err *err)
 {
@@ -288,6 +367,7 @@ static int local_writer_new(dp_storage *st, const char *key, dp_sink **out, dp_e
             w->lockfd = -1;
         }
         sweep_stale(dir, strrchr(w->partial, '/') + 1);
+        direct_on(w);
     }
     free(dir);
     if (rc) {

@@ -809,15 +809,33 @@ static void test_zstd_adaptive(void **state)
     dp_filter_zstd_adapt_config(z, 1u << 20, 1, NULL);
     feed(z, src, len, 16 * 1024, 0, &orig);
     assert_true(dp_filter_zstd_level(z, NULL) < 3);
-    /* forced to 1, then output-bound: up to 3 */
+    /* forced to 1, then output-bound: up to 3 (that lower after the raises was a flap: a raise now
+     * needs 4 windows in a row) */
     dp_filter_zstd_adapt_config(z, 1u << 20, 0, lower);
     feed(z, src, len, 4 * 1024, 0, &orig);
     assert_int_equal(dp_filter_zstd_level(z, NULL), 1);
     dp_filter_zstd_adapt_config(z, 1u << 20, 0, NULL);
     w->sleep_us = 100000;
-    feed(z, src, len, 5 * 1024, 0, &orig);
+    feed(z, src, len, 9 * 1024, 0, &orig);
     assert_int_equal(dp_filter_zstd_level(z, NULL), 3);
     commit_and_compare(z, &out, &orig);
+    /* flaps: each lower right after a raise doubles the raise verdicts the next raise needs, up to 16 */
+    z = dp_filter_compress_new(DP_CODEC_ZSTD, DP_LEVEL_ADAPT(1, 3), dp_sink_null_new());
+    dp_filter_zstd_adapt_config(z, 1u << 20, 0, lower);
+    feed(z, src, len, 4 * 1024, 0, NULL);
+    assert_int_equal(dp_filter_zstd_level(z, NULL), 1); /* two lowers, no raise before: no flap */
+    static const int need[] = {2, 4, 8, 16, 16};
+    for (int i = 0; i < 5; i++) {
+        dp_filter_zstd_adapt_config(z, 1u << 20, 0, raise_);
+        feed(z, src, len, (size_t)(need[i] - 1) * 1024, 0, NULL);
+        assert_int_equal(dp_filter_zstd_level(z, NULL), 1); /* one window short */
+        feed(z, src, len, 1024, 0, NULL);
+        assert_int_equal(dp_filter_zstd_level(z, NULL), 2);
+        dp_filter_zstd_adapt_config(z, 1u << 20, 0, lower);
+        feed(z, src, len, 2 * 1024, 0, NULL); /* a lower needs 2, whatever the flaps */
+        assert_int_equal(dp_filter_zstd_level(z, NULL), 1);
+    }
+    dp_sink_free(z);
     /* a fixed level never changes, whatever the verdicts */
     z = dp_filter_compress_new(DP_CODEC_ZSTD, 3, dp_sink_null_new());
     dp_filter_zstd_adapt_config(z, 1u << 20, 0, lower);
