@@ -19,21 +19,39 @@
 # lower_autogroup). Before each window the script checks the running job's nice and autogroup (and after
 # it the app's session and autogroup) and stops with an error if they are not what the mode says.
 #
-#   bench/job_priority.sh [--size-mb N] [--secs S] [--runs R]     (defaults 300, 8, 3)
+# With --app-busy N the app's session also runs N CPU-bound busy loops (the app server's other workers,
+# forked by app_latency.py before the window, so in its session and autogroup; each ends with the window
+# by itself): with N at least the number of cores the app's session wants all the CPU, and what the job
+# gets is decided by the weights of the two autogroups (nice 0: 1024 against 1024, about half the machine
+# each; the job's at nice 10: 110 against 1024, about a tenth). Besides the app's p50/p99 and requests, each
+# window reports the busy loops' work (iterations per second summed, and their CPU in cores: CPU seconds
+# over the window's seconds) and the backup job's CPU in cores (CPU seconds of the job loop's session over
+# the window: the running dumper's utime + stime and the finished ones' through the loop's cutime +
+# cstime, read just before and just after the window) and the backups it completed in the window: the
+# direct evidence of the share.
+#
+#   bench/job_priority.sh [--size-mb N] [--secs S] [--runs R] [--app-busy N]     (defaults 300, 8, 3, 0)
 #
 # Env: DUMPER (default build/bin/dumper), BENCH_DIR (default /tmp/dumper-bench-prio; databases reused),
 # BENCH_CPU (a CPU number: the app and the job both pinned to it with taskset, so that they contend for the
-# same core whatever else the shared machine runs; default: not pinned).
+# same core whatever else the shared machine runs; default: not pinned), BENCH_MODES (the modes to run, in
+# this order in each round; default "none normal prefix polite polite_idle").
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SIZE_MB=300 SECS=8 RUNS=3
+SIZE_MB=300 SECS=8 RUNS=3 BUSY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --size-mb) SIZE_MB=$2; shift 2 ;;
     --secs) SECS=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
-    *) echo "usage: $0 [--size-mb N] [--secs S] [--runs R]" >&2; exit 2 ;;
+    --app-busy) BUSY=$2; shift 2 ;;
+    *) echo "usage: $0 [--size-mb N] [--secs S] [--runs R] [--app-busy N]" >&2; exit 2 ;;
   esac
+done
+case $BUSY in '' | *[!0-9]*) echo "job_priority.sh: --app-busy wants a number, not '$BUSY'" >&2; exit 2 ;; esac
+MODES=${BENCH_MODES:-none normal prefix polite polite_idle}
+for m in $MODES; do
+  case $m in none | normal | prefix | polite | polite_idle) ;; *) echo "job_priority.sh: unknown mode '$m'" >&2; exit 2 ;; esac
 done
 DUMPER=${DUMPER:-$ROOT/build/bin/dumper}
 DIR=${BENCH_DIR:-/tmp/dumper-bench-prio}
@@ -73,6 +91,21 @@ autogroup_of() { cat "/proc/$1/autogroup" 2>/dev/null || true; }
 # session_of PID: the session id (field 6 of /proc/PID/stat, counted after the command's closing parenthesis)
 session_of() { local st; st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0; set -- ${st##*) }; echo "$4"; }
 ME_AG=$(autogroup_of $$)
+HZ=$(getconf CLK_TCK)
+# session_ticks SID: the CPU ticks (user + system) of session SID's processes so far: each live process's
+# utime + stime, and the leader's cutime + cstime (the children it has waited for: the finished backups;
+# their wrappers exec the job, so the job is the loop's child)
+session_ticks() {
+  local t=0 p st
+  for p in $(ps -o pid= -s "$1" 2>/dev/null); do
+    st=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+    set -- ${st##*) }
+    t=$((t + ${12} + ${13}))
+    [ "$p" != "$pid" ] || t=$((t + ${14} + ${15}))
+  done
+  echo "$t"
+}
+backups_done() { if [ -f "$DIR/done" ]; then wc -l <"$DIR/done"; else echo 0; fi; }
 
 # backup_loop AGNICE PREFIX...: back up big.db under the given priority wrapper until killed, in a session
 # (and process group) of its own, so that the whole loop, wrapper and job included, ends with one kill; the
@@ -83,7 +116,7 @@ PIN=()
 pid=""
 backup_loop() {
   setsid "${PIN[@]}" bash -c '[ "$3" = 0 ] || echo "$3" >/proc/self/autogroup || exit 97
-    while :; do rm -rf "$1/out"; "${@:4}" "$2" backup "sqlite://$1/big.db" --to "$1/out" >/dev/null 2>&1 || true; done' \
+    while :; do rm -rf "$1/out"; "${@:4}" "$2" backup "sqlite://$1/big.db" --to "$1/out" >/dev/null 2>&1 && echo >>"$1/done" || true; done' \
     _ "$DIR" "$DUMPER" "$@" &
   pid=$!
 }
@@ -128,8 +161,8 @@ RES="$DIR/results.txt"
 : >"$RES"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for r in $(seq "$RUNS"); do
-  for mode in none normal prefix polite polite_idle; do
-    JOB_AG=""
+  for mode in $MODES; do
+    JOB_AG=""""
     case $mode in
       normal) backup_loop 0 env ;;
       prefix) backup_loop 0 nice -n 10 ionice -c 2 -n 7 ;;
@@ -144,28 +177,47 @@ for r in $(seq "$RUNS"); do
         *) check_job "$mode" 10 10 ;;
       esac
     fi
-    out=$(setsid -w "${PIN[@]}" python3 "$ROOT/bench/app_latency.py" "$DIR/app.db" "$SECS" 2>"$DIR/app.err") ||
+    tk0=0 bk0=0
+    [ -z "$pid" ] || { tk0=$(session_ticks "$pid"); bk0=$(backups_done); }
+    t0=$(date +%s.%N)
+    out=$(setsid -w "${PIN[@]}" python3 "$ROOT/bench/app_latency.py" "$DIR/app.db" "$SECS" "$BUSY" 2>"$DIR/app.err") ||
       die "$mode: app_latency.py failed: $(cat "$DIR/app.err")"
+    t1=$(date +%s.%N)
+    tk1=0 bk1=0
+    [ -z "$pid" ] || { tk1=$(session_ticks "$pid"); bk1=$(backups_done); }
     stop_loop
+    job=$(awk -v a="$tk0" -v b="$tk1" -v hz="$HZ" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.2f", (b - a) / hz / (t1 - t0) }')
+    read -r nreq p50 p99 bips bcpu <<<"$out"
+    bcores=$(awk -v c="$bcpu" -v s="$SECS" 'BEGIN { printf "%.2f", c / s }')
     # "app pid P session S nice N autogroup /autogroup-G nice A"
     read -r _ _ apid _ asid _ anice _ aag _ aagnice <"$DIR/app.err" || die "$mode: app_latency.py said: $(cat "$DIR/app.err")"
     [ "$apid" = "$asid" ] || die "$mode: the app (pid $apid) ran in session $asid, not its own"
     [ "$aag nice $aagnice" != "$ME_AG" ] || die "$mode: the app shared this script's autogroup ($ME_AG)"
     [ "$aag nice $aagnice" != "$JOB_AG" ] || die "$mode: the app shared the job's autogroup ($JOB_AG)"
     [ "$anice $aagnice" = "0 0" ] || die "$mode: the app ran at nice $anice, autogroup nice $aagnice (expected 0 and 0)"
+    left=$(ps -o pid=,args= -s "$apid" || true)
+    [ -z "$left" ] || die "$mode: processes left in the app's session after the window: $left"
+    if [ "$BUSY" -gt 0 ]; then
+      # "busy K session S autogroup /autogroup-G nice A": every busy loop in the app's session and autogroup
+      busyline=$(sed -n 2p "$DIR/app.err")
+      [ "$busyline" = "busy $BUSY session $apid autogroup $aag nice $aagnice" ] ||
+        die "$mode: the busy loops did not run in the app's session $apid and autogroup $aag: '$busyline'"
+    fi
     load=$(cut -d' ' -f1 /proc/loadavg)
-    echo "$mode $out $load" | tee -a "$RES" >&2
+    # mode requests p50 p99 load busy-iterations/s busy-cores job-cores backups-completed
+    echo "$mode $nreq $p50 $p99 $load $bips $bcores $job $((bk1 - bk0))" | tee -a "$RES" >&2
   done
 done
 trap - EXIT
 echo "load average (1/5/15 min) at start: $LOAD_START; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "date: $(date -u +%Y-%m-%dT%H:%MZ); pinned to CPU: ${BENCH_CPU:-no}; machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); kernel $(uname -r); I/O scheduler of the data disk: $(cat /sys/block/$(lsblk -no pkname "$(df --output=source "$DIR" | tail -1)" 2>/dev/null || echo x)/queue/scheduler 2>/dev/null || echo unknown)"
-echo "| job priority | runs | median p50 us | median p99 us | p99 / none | median requests | median load |"
-echo "|---|---|---|---|---|---|---|"
+echo "date: $(date -u +%Y-%m-%dT%H:%MZ); pinned to CPU: ${BENCH_CPU:-no}; busy loops in the app's session: $BUSY; machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); kernel $(uname -r); I/O scheduler of the data disk: $(cat /sys/block/$(lsblk -no pkname "$(df --output=source "$DIR" | tail -1)" 2>/dev/null || echo x)/queue/scheduler 2>/dev/null || echo unknown)"
+echo "| job priority | runs | median p50 us | median p99 us | p99 / none | median requests | median busy M iter/s | median busy cores | median job cores | median backups done | median load |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 base99=$(awk '$1 == "none" {print $4}' "$RES" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-for mode in none normal prefix polite polite_idle; do
-  awk -v m="$mode" -v b="$base99" '$1 == m {n++; p50[n]=$3; p99[n]=$4; req[n]=$2; ld[n]=$5}
+for mode in $MODES; do
+  awk -v m="$mode" -v b="${base99:-0}" '$1 == m {n++; p50[n]=$3; p99[n]=$4; req[n]=$2; ld[n]=$5; ips[n]=$6; bc[n]=$7; jc[n]=$8; bk[n]=$9}
     function med(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
       return a[int((n + 1) / 2)] }
-    END { m99 = med(p99, n); printf "| %s | %d | %d | %d | %.2f | %d | %s |\n", m, n, med(p50, n), m99, m99 / b, med(req, n), med(ld, n) }' "$RES"
+    END { m99 = med(p99, n); printf "| %s | %d | %d | %d | %s | %d | %.1f | %.2f | %.2f | %d | %s |\n", m, n, med(p50, n), m99,
+      (b > 0 ? sprintf("%.2f", m99 / b) : "-"), med(req, n), med(ips, n) / 1e6, med(bc, n), med(jc, n), med(bk, n), med(ld, n) }' "$RES"
 done
