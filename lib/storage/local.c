@@ -24,6 +24,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -316,12 +317,22 @@ static void lw_destroy(dp_sink *s)
 static const dp_sink_ops lw_ops = {
     .name = "local", .write = lw_write, .end = lw_end, .commit = lw_commit, .abort = lw_abort, .destroy = lw_destroy};
 
+/* Local block filesystems where direct writes are well trodden. Not elsewhere: on NFS or SMB each
+ * direct write waits for the server (buffered writes go out in parallel), tmpfs has no disk to spare,
+ * FUSE and ZFS differ by version. */
+static int direct_fs(long type)
+{
+    return type == 0xEF53 /* ext2/3/4 */ || type == 0x58465342 /* XFS */;
+}
+
 /* O_DIRECT and its aligned buffer, where the filesystem takes the flag (see the top). */
 static void direct_on(local_writer *w)
 {
     const char *e = getenv("DUMPER_DIRECT_IO");
+    struct statfs fs;
     void *buf = NULL;
-    if ((e && strcmp(e, "0") == 0) || posix_memalign(&buf, DIRECT_ALIGN, DIRECT_CHUNK) != 0)
+    if ((e && strcmp(e, "0") == 0) || fstatfs(w->fd, &fs) < 0 || !direct_fs(fs.f_type) ||
+        posix_memalign(&buf, DIRECT_ALIGN, DIRECT_CHUNK) != 0)
         return;
     int fl = fcntl(w->fd, F_GETFL);
     if (fl < 0 || fcntl(w->fd, F_SETFL, fl | O_DIRECT) < 0) {
