@@ -220,21 +220,32 @@ static char *str(size_t n, char c)
     return s;
 }
 
-/* A text member at its limit accepted, one byte past it refused (in a document of that status). */
-static void text_limit(const char *status, const char *member, size_t max)
+/* The member pre + a JSON string + post accepted with a string of max bytes, refused with one more
+ * (message want), in a document of that status; *d: the accepted document, for the caller to look at
+ * and free. */
+static void at_and_past(const char *status, const char *pre, const char *post, size_t max, const char *want,
+                        sd_drill_doc *d)
 {
-    sd_drill_doc d;
-    char *at = str(max, 'x'), *past = str(max + 1, 'x'), *m1 = dp_asprintf("\"%s\":%s", member, at),
-         *m2 = dp_asprintf("\"%s\":%s", member, past),
-         *want = dp_asprintf("drill result: %s is longer than %zu bytes", member, max);
-    expect_ok(doc(status, m1), &d);
-    sd_drill_doc_free(&d);
+    char *at = str(max, 'x'), *past = str(max + 1, 'x'), *m1 = dp_asprintf("%s%s%s", pre, at, post),
+         *m2 = dp_asprintf("%s%s%s", pre, past, post);
     expect_refused(doc(status, m2), want);
-    free(want);
+    expect_ok(doc(status, m1), d);
     free(at);
     free(past);
     free(m1);
     free(m2);
+}
+
+/* A text member at its limit accepted, one byte past it refused (in a document of that status). */
+static void text_limit(const char *status, const char *member, size_t max)
+{
+    sd_drill_doc d;
+    char *pre = dp_asprintf("\"%s\":", member),
+         *want = dp_asprintf("drill result: %s is longer than %zu bytes", member, max);
+    at_and_past(status, pre, "", max, want, &d);
+    sd_drill_doc_free(&d);
+    free(want);
+    free(pre);
 }
 
 static void test_limits(void **state)
@@ -249,13 +260,10 @@ static void test_limits(void **state)
     text_limit("passed", "source_server_version", SD_DRILL_NAME_MAX);
 
     /* mismatch lines: their length, and their number (the first SD_DRILL_MISMATCHES_KEPT kept) */
-    char *at = str(SD_DRILL_TEXT_MAX, 'm'), *past = str(SD_DRILL_TEXT_MAX + 1, 'm');
-    char *m1 = dp_asprintf("\"mismatches\":[%s]", at), *m2 = dp_asprintf("\"mismatches\":[%s]", past);
-    expect_ok(doc("failed", m1), &d);
+    at_and_past("failed", "\"mismatches\":[", "]", SD_DRILL_TEXT_MAX,
+                "drill result: a mismatch line is longer than 1024 bytes", &d);
     assert_int_equal((int)strlen(d.mismatches[0]), SD_DRILL_TEXT_MAX);
     sd_drill_doc_free(&d);
-    expect_refused(doc("failed", m2), "drill result: a mismatch line is longer than 1024 bytes");
-    free(at), free(past), free(m1), free(m2);
     dp_buf b = {0};
     dp_buf_puts(&b, "\"mismatches\":[");
     for (int i = 0; i < SD_DRILL_MISMATCHES_MAX; i++)
@@ -286,22 +294,12 @@ static void test_limits(void **state)
     dp_buf_puts(&b, ",{\"name\":\"c.sql\",\"passed\":true}]");
     expect_refused(doc("passed", (char *)b.data), "drill result: more than 64 checks");
     dp_buf_free(&b);
-    at = str(SD_DRILL_CHECK_NAME_MAX, 'n');
-    past = str(SD_DRILL_CHECK_NAME_MAX + 1, 'n');
-    m1 = dp_asprintf("\"checks\":[{\"name\":%s,\"passed\":false}]", at);
-    m2 = dp_asprintf("\"checks\":[{\"name\":%s,\"passed\":false}]", past);
-    expect_ok(doc("failed", m1), &d);
+    at_and_past("failed", "\"checks\":[{\"name\":", ",\"passed\":false}]", SD_DRILL_CHECK_NAME_MAX,
+                "drill result: name is longer than 4096 bytes", &d);
     sd_drill_doc_free(&d);
-    expect_refused(doc("failed", m2), "drill result: name is longer than 4096 bytes");
-    free(at), free(past), free(m1), free(m2);
-    at = str(SD_DRILL_RESULT_MAX, 'r');
-    past = str(SD_DRILL_RESULT_MAX + 1, 'r');
-    m1 = dp_asprintf("\"checks\":[{\"name\":\"c\",\"passed\":false,\"result\":%s}]", at);
-    m2 = dp_asprintf("\"checks\":[{\"name\":\"c\",\"passed\":false,\"result\":%s}]", past);
-    expect_ok(doc("failed", m1), &d);
+    at_and_past("failed", "\"checks\":[{\"name\":\"c\",\"passed\":false,\"result\":", "}]", SD_DRILL_RESULT_MAX,
+                "drill result: result is longer than 199 bytes", &d);
     sd_drill_doc_free(&d);
-    expect_refused(doc("failed", m2), "drill result: result is longer than 199 bytes");
-    free(at), free(past), free(m1), free(m2);
     expect_refused(doc("failed", "\"checks\":[{\"name\":\"c\"}]"),
                    "drill result: check 1 is not an object with a boolean passed");
     expect_refused(doc("failed", "\"checks\":[{\"passed\":true}]"), "drill result: check 1 has no name");
